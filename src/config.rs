@@ -1,0 +1,83 @@
+//! Configuration: the command line, each setting also an environment variable.
+//!
+//! | variable | flag | default |
+//! |---|---|---|
+//! | `DATABASE_URL` | `--database-url` | `lhs-rounds.db` (SQLite file in the working directory); a `postgres://` URL selects PostgreSQL |
+//! | `LHS_BIND` | `--bind` | `127.0.0.1:8080` |
+//! | `LHS_POOL_SIZE` | `--pool-size` | `8` |
+//! | `LHS_WORKERS` | `--workers` | one per CPU core |
+//! | `RUST_LOG` | `--log` | `info` |
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "lhs-rounds",
+    version,
+    about = "The Learning Health System Rounds service: a JSON REST API"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub settings: Settings,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Serve the API (the default when no subcommand is given).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Load the demo schedule from the LHS Rounds page (idempotent) and exit.
+    SeedDemo,
+    /// Print the OpenAPI document and exit.
+    Openapi,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// Database URL: a SQLite file path (or `sqlite://path`), or a `postgres://` URL.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "lhs-rounds.db",
+        global = true,
+        hide_env_values = true
+    )]
+    pub database_url: String,
+    /// Address to listen on.
+    #[arg(
+        long,
+        env = "LHS_BIND",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub bind: String,
+    /// Maximum number of database connections.
+    #[arg(long, env = "LHS_POOL_SIZE", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256), global = true)]
+    pub pool_size: u32,
+    /// Number of HTTP worker threads (default: one per CPU core).
+    #[arg(long, env = "LHS_WORKERS", value_parser = clap::value_parser!(u16).range(1..=256), global = true)]
+    pub workers: Option<u16>,
+    /// Log filter in env_logger syntax, such as `info` or `lhs_rounds=debug`.
+    #[arg(long = "log", env = "RUST_LOG", default_value = "info", global = true)]
+    pub log_filter: String,
+    /// With `serve`: also load the demo schedule before serving.
+    #[arg(long, global = true)]
+    pub demo: bool,
+}
+
+impl Settings {
+    /// Settings for tests and embedding: defaults, with the given database.
+    pub fn for_database(database_url: impl Into<String>) -> Self {
+        Settings {
+            database_url: database_url.into(),
+            bind: "127.0.0.1:0".to_owned(),
+            pool_size: 8,
+            workers: Some(1),
+            log_filter: "warn".to_owned(),
+            demo: false,
+        }
+    }
+}

@@ -1,0 +1,284 @@
+//! The database: backend selection from the URL, the connection pool, migrations, write
+//! transactions, and the few places where the two backends need different SQL.
+//!
+//! One binary serves both backends: [`DbConnection`] is a diesel `MultiConnection` over
+//! PostgreSQL and SQLite, chosen at run time by the scheme of `DATABASE_URL`.
+
+use std::time::Duration;
+
+use actix_web::web;
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::prelude::*;
+use diesel::r2d2::{self, ManageConnection, R2D2Connection};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use crate::error::ApiError;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// How long a SQLite writer waits for another writer before giving up.
+const SQLITE_BUSY_TIMEOUT_MS: u32 = 10_000;
+/// Any fixed number: replicas starting together take turns to migrate.
+const MIGRATION_LOCK_KEY: i64 = 0x4c48_5352_6f75_6e64;
+
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgresql(diesel::PgConnection),
+    // SQLite last: the derive tries backends in order, and SQLite accepts any string as a path.
+    Sqlite(diesel::SqliteConnection),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+/// A parsed `DATABASE_URL`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseUrl {
+    pub backend: Backend,
+    /// What the backend's driver is given: the URL for PostgreSQL, the file path for SQLite.
+    pub target: String,
+}
+
+impl DatabaseUrl {
+    pub fn parse(url: &str) -> Self {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return DatabaseUrl {
+                backend: Backend::Postgres,
+                target: url.to_owned(),
+            };
+        }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        DatabaseUrl {
+            backend: Backend::Sqlite,
+            target: path.to_owned(),
+        }
+    }
+}
+
+/// Opens connections and reports connection errors as the driver gave them (diesel's derived
+/// `establish` for a `MultiConnection` replaces them with a generic message).
+#[derive(Debug, Clone)]
+pub struct ConnectionManager {
+    url: DatabaseUrl,
+}
+
+impl ConnectionManager {
+    pub fn new(url: DatabaseUrl) -> Self {
+        ConnectionManager { url }
+    }
+}
+
+impl ManageConnection for ConnectionManager {
+    type Connection = DbConnection;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
+        match self.url.backend {
+            Backend::Postgres => diesel::PgConnection::establish(&self.url.target)
+                .map(DbConnection::Postgresql)
+                .map_err(r2d2::Error::ConnectionError),
+            Backend::Sqlite => {
+                let mut conn = diesel::SqliteConnection::establish(&self.url.target)
+                    .map_err(r2d2::Error::ConnectionError)?;
+                // Per connection: SQLite forgets these on every open.
+                conn.batch_execute(&format!(
+                    "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS};"
+                ))
+                .map_err(r2d2::Error::QueryError)?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
+        conn.ping().map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        std::thread::panicking() || conn.is_broken()
+    }
+}
+
+pub type Pool = r2d2::Pool<ConnectionManager>;
+
+/// The pool handed to handlers, with helpers that run persistence functions off the async
+/// workers (`web::block`).
+#[derive(Clone)]
+pub struct Database {
+    pool: Pool,
+    backend: Backend,
+}
+
+impl Database {
+    /// Connects, prepares SQLite's journal, applies migrations and builds the pool. Every
+    /// failure is reported with the driver's own words.
+    pub fn open(database_url: &str, pool_size: u32) -> Result<Database, String> {
+        let url = DatabaseUrl::parse(database_url);
+        let manager = ConnectionManager::new(url.clone());
+        let mut conn = manager
+            .connect()
+            .map_err(|e| format!("cannot open the {:?} database: {e}", url.backend))?;
+        if url.backend == Backend::Sqlite {
+            // WAL is a property of the file: set once, before any pooled connection exists.
+            conn.batch_execute("PRAGMA journal_mode = WAL;")
+                .map_err(|e| format!("cannot switch SQLite to WAL: {e}"))?;
+        }
+        run_migrations(&mut conn)?;
+        drop(conn);
+        let pool = r2d2::Pool::builder()
+            .max_size(pool_size)
+            .min_idle(Some(1))
+            // r2d2 would otherwise ping the database on every checkout: one extra round trip
+            // per request. Broken connections are still detected by `has_broken`.
+            .test_on_check_out(false)
+            .connection_timeout(Duration::from_secs(5))
+            .build(manager)
+            .map_err(|e| format!("cannot build the connection pool: {e}"))?;
+        Ok(Database {
+            pool,
+            backend: url.backend,
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// A connection for code that is already off the async workers (CLI, tests).
+    pub fn connection(&self) -> Result<r2d2::PooledConnection<ConnectionManager>, ApiError> {
+        Ok(self.pool.get()?)
+    }
+
+    /// Runs a read on the blocking thread pool.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        web::block(move || {
+            let mut conn = pool.get()?;
+            f(&mut conn)
+        })
+        .await?
+    }
+
+    /// Runs a write in one transaction on the blocking thread pool: all of it or none of it.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.read(move |conn| write_transaction(conn, f)).await
+    }
+}
+
+/// Runs `f` in a transaction that is committed only if it returns `Ok`.
+///
+/// On SQLite the transaction starts with `BEGIN IMMEDIATE`: a deferred transaction that reads
+/// first and writes later fails at once with "database is locked" when another writer got in
+/// between, while an immediate one waits its turn through `busy_timeout`.
+pub fn write_transaction<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    let DbConnection::Sqlite(sqlite) = conn else {
+        return conn.transaction(f);
+    };
+    AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
+    let outcome = f(conn);
+    let DbConnection::Sqlite(sqlite) = conn else {
+        unreachable!("a connection does not change its backend");
+    };
+    match outcome {
+        Ok(value) => match AnsiTransactionManager::commit_transaction(sqlite) {
+            Ok(()) => Ok(value),
+            Err(commit_error) => {
+                // Leave the connection usable; the commit error is what the caller needs.
+                let _ = AnsiTransactionManager::rollback_transaction(sqlite);
+                Err(commit_error.into())
+            }
+        },
+        Err(error) => {
+            AnsiTransactionManager::rollback_transaction(sqlite)?;
+            Err(error)
+        }
+    }
+}
+
+/// Applies pending migrations; returns the versions applied.
+pub fn run_migrations(conn: &mut DbConnection) -> Result<Vec<String>, String> {
+    let applied = match conn {
+        DbConnection::Postgresql(pg) => {
+            pg.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
+                .map_err(|e| format!("cannot take the migration lock: {e}"))?;
+            let result = pg
+                .run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map(|versions| versions.iter().map(ToString::to_string).collect());
+            let unlock =
+                pg.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"));
+            let applied = result.map_err(|e| format!("migration failed: {e}"))?;
+            unlock.map_err(|e| format!("cannot release the migration lock: {e}"))?;
+            applied
+        }
+        DbConnection::Sqlite(sqlite) => sqlite
+            .run_pending_migrations(SQLITE_MIGRATIONS)
+            .map(|versions| versions.iter().map(ToString::to_string).collect())
+            .map_err(|e| format!("migration failed: {e}"))?,
+    };
+    Ok(applied)
+}
+
+/// Reverts every migration (used by the migration round-trip test).
+pub fn revert_all_migrations(conn: &mut DbConnection) -> Result<(), String> {
+    let result = match conn {
+        DbConnection::Postgresql(pg) => pg.revert_all_migrations(POSTGRES_MIGRATIONS).map(drop),
+        DbConnection::Sqlite(sqlite) => sqlite.revert_all_migrations(SQLITE_MIGRATIONS).map(drop),
+    };
+    result.map_err(|e| format!("revert failed: {e}"))
+}
+
+/// `SELECT 1`, for readiness checks.
+pub fn ping(conn: &mut DbConnection) -> Result<(), ApiError> {
+    conn.ping()?;
+    Ok(())
+}
+
+/// The time to stamp on a write: UTC at the precision both backends keep (microseconds).
+pub fn now() -> chrono::NaiveDateTime {
+    use chrono::SubsecRound;
+    chrono::Utc::now().naive_utc().trunc_subsecs(6)
+}
+
+/// "2 speakers and 1 round", for conflict messages; zero counts are left out.
+pub fn describe_counts(counts: &[(i64, &str)]) -> String {
+    let parts: Vec<String> = counts
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}{}", if *n == 1 { "" } else { "s" }))
+        .collect();
+    parts.join(" and ")
+}
+
+/// A `LIKE` pattern matching `text` anywhere, with `%`, `_` and `\` taken literally
+/// (used with `ESCAPE '\'`). Case is folded by the caller on both sides.
+pub fn contains_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}

@@ -1,0 +1,358 @@
+//! Departments: the hospital units that organise rounds and that speakers belong to.
+
+use actix_web::{delete, get, patch, post, put, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::db::{self, Database, DbConnection};
+use crate::error::ApiError;
+use crate::input::{merge_patch, Checked, ObjectReader, QueryReader};
+use crate::openapi::{ReadErrors, WriteErrors};
+use crate::pagination::{Page, Paging};
+use crate::schema::{departments, round_departments, speakers};
+
+pub const NAME_MAX: usize = 200;
+pub const ABBREVIATION_MAX: usize = 20;
+pub const DESCRIPTION_MAX: usize = 5000;
+
+/// A department, as answered.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "id": 1, "name": "Division of Healthcare Quality", "abbreviation": "DHQ",
+    "description": null, "created_at": "2019-01-02T15:00:00Z", "updated_at": "2019-01-02T15:00:00Z"
+}))]
+pub struct Department {
+    pub id: i32,
+    pub name: String,
+    pub abbreviation: Option<String>,
+    pub description: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A department, as written by POST and PUT (and patched by PATCH).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "name": "Institute for Healthcare Delivery and Population Science", "abbreviation": "IHDPS"
+}))]
+pub struct DepartmentInput {
+    /// Unique, ignoring case.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
+    pub name: String,
+    #[schema(max_length = 20)]
+    pub abbreviation: Option<String>,
+    #[schema(max_length = 5000)]
+    pub description: Option<String>,
+}
+
+impl DepartmentInput {
+    pub fn read(body: Value) -> Checked<DepartmentInput> {
+        let mut r = ObjectReader::new(body);
+        let input = DepartmentInput {
+            name: r.required_text("name", NAME_MAX),
+            abbreviation: r.text("abbreviation", ABBREVIATION_MAX),
+            description: r.text("description", DESCRIPTION_MAX),
+        };
+        r.finish(input)
+    }
+}
+
+impl From<Department> for DepartmentInput {
+    fn from(d: Department) -> Self {
+        DepartmentInput {
+            name: d.name,
+            abbreviation: d.abbreviation,
+            description: d.description,
+        }
+    }
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = departments)]
+struct DepartmentRow {
+    id: i32,
+    name: String,
+    abbreviation: Option<String>,
+    description: Option<String>,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+}
+
+impl From<DepartmentRow> for Department {
+    fn from(row: DepartmentRow) -> Self {
+        Department {
+            id: row.id,
+            name: row.name,
+            abbreviation: row.abbreviation,
+            description: row.description,
+            created_at: row.created_at.and_utc(),
+            updated_at: row.updated_at.and_utc(),
+        }
+    }
+}
+
+/// Uniqueness ignores case in every script, which SQLite's `lower()` cannot do.
+fn name_key(name: &str) -> String {
+    name.to_lowercase()
+}
+
+// ---- persistence -------------------------------------------------------------------------
+
+pub fn list(conn: &mut DbConnection, paging: Paging) -> Result<Page<Department>, ApiError> {
+    let total = departments::table.count().get_result::<i64>(conn)?;
+    let rows = departments::table
+        .order((departments::name_key, departments::id))
+        .limit(paging.limit)
+        .offset(paging.offset)
+        .select(DepartmentRow::as_select())
+        .load(conn)?;
+    Ok(paging.page(rows.into_iter().map(Department::from).collect(), total))
+}
+
+pub fn find(conn: &mut DbConnection, id: i32) -> Result<Department, ApiError> {
+    departments::table
+        .find(id)
+        .select(DepartmentRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(Department::from)
+        .ok_or_else(|| ApiError::not_found("department", id))
+}
+
+fn ensure_name_is_free(
+    conn: &mut DbConnection,
+    name: &str,
+    except: Option<i32>,
+) -> Result<(), ApiError> {
+    let holder = departments::table
+        .filter(departments::name_key.eq(name_key(name)))
+        .select(departments::id)
+        .first::<i32>(conn)
+        .optional()?;
+    match holder {
+        Some(id) if Some(id) != except => Err(ApiError::Conflict(format!(
+            "department {id} is already named \"{name}\" (names are unique, ignoring case)"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+pub fn insert(
+    conn: &mut DbConnection,
+    input: DepartmentInput,
+    actor: Option<&str>,
+) -> Result<Department, ApiError> {
+    ensure_name_is_free(conn, &input.name, None)?;
+    let now = db::now();
+    let id = diesel::insert_into(departments::table)
+        .values((
+            departments::name_key.eq(name_key(&input.name)),
+            departments::name.eq(&input.name),
+            departments::abbreviation.eq(&input.abbreviation),
+            departments::description.eq(&input.description),
+            departments::created_at.eq(now),
+            departments::updated_at.eq(now),
+            departments::created_by.eq(actor),
+            departments::updated_by.eq(actor),
+        ))
+        .returning(departments::id)
+        .get_result::<i32>(conn)?;
+    find(conn, id)
+}
+
+pub fn update(
+    conn: &mut DbConnection,
+    id: i32,
+    input: DepartmentInput,
+    actor: Option<&str>,
+) -> Result<Department, ApiError> {
+    find(conn, id)?;
+    ensure_name_is_free(conn, &input.name, Some(id))?;
+    diesel::update(departments::table.find(id))
+        .set((
+            departments::name_key.eq(name_key(&input.name)),
+            departments::name.eq(&input.name),
+            departments::abbreviation.eq(&input.abbreviation),
+            departments::description.eq(&input.description),
+            departments::updated_at.eq(db::now()),
+            departments::updated_by.eq(actor),
+        ))
+        .execute(conn)?;
+    find(conn, id)
+}
+
+pub fn delete(conn: &mut DbConnection, id: i32) -> Result<(), ApiError> {
+    find(conn, id)?;
+    let speakers = speakers::table
+        .filter(speakers::department_id.eq(id))
+        .count()
+        .get_result::<i64>(conn)?;
+    let rounds = round_departments::table
+        .filter(round_departments::department_id.eq(id))
+        .count()
+        .get_result::<i64>(conn)?;
+    if speakers > 0 || rounds > 0 {
+        return Err(ApiError::Conflict(format!(
+            "department {id} is still used by {}; change or delete them first",
+            db::describe_counts(&[(speakers, "speaker"), (rounds, "round")])
+        )));
+    }
+    diesel::delete(departments::table.find(id)).execute(conn)?;
+    Ok(())
+}
+
+// ---- handlers ----------------------------------------------------------------------------
+
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(list_departments)
+        .service(create_department)
+        .service(get_department)
+        .service(replace_department)
+        .service(patch_department)
+        .service(delete_department);
+}
+
+/// List departments, by name
+#[utoipa::path(
+    tag = "departments",
+    params(Paging),
+    responses((status = 200, description = "A page of departments", body = Page<Department>), ReadErrors)
+)]
+#[get("/departments")]
+pub async fn list_departments(
+    db: web::Data<Database>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let mut query = QueryReader::new(req.query_string())?;
+    let paging = Paging::read(&mut query);
+    query.finish()?;
+    let page = db.read(move |conn| list(conn, paging)).await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// Create a department
+#[utoipa::path(
+    tag = "departments",
+    request_body = DepartmentInput,
+    responses(
+        (status = 201, description = "Created", body = Department,
+            headers(("Location" = String, description = "URL of the new department"))),
+        WriteErrors
+    )
+)]
+#[post("/departments")]
+pub async fn create_department(
+    db: web::Data<Database>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let input = DepartmentInput::read(body.into_inner());
+    let created = db
+        .write(move |conn| {
+            let input = input.verify(conn)?;
+            insert(conn, input, None)
+        })
+        .await?;
+    Ok(crate::created("departments", created.id, &created))
+}
+
+/// Get a department
+#[utoipa::path(
+    tag = "departments",
+    params(("id" = i32, Path, minimum = 1, description = "Department id")),
+    responses((status = 200, description = "The department", body = Department), ReadErrors)
+)]
+#[get("/departments/{id}")]
+pub async fn get_department(
+    db: web::Data<Database>,
+    id: web::Path<i32>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let department = db.read(move |conn| find(conn, id)).await?;
+    Ok(HttpResponse::Ok().json(department))
+}
+
+/// Replace a department
+#[utoipa::path(
+    tag = "departments",
+    params(("id" = i32, Path, minimum = 1, description = "Department id")),
+    request_body = DepartmentInput,
+    responses((status = 200, description = "The department as replaced", body = Department), WriteErrors)
+)]
+#[put("/departments/{id}")]
+pub async fn replace_department(
+    db: web::Data<Database>,
+    id: web::Path<i32>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let input = DepartmentInput::read(body.into_inner());
+    let department = db
+        .write(move |conn| {
+            find(conn, id)?;
+            let input = input.verify(conn)?;
+            update(conn, id, input, None)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(department))
+}
+
+/// Change some fields of a department (JSON merge patch)
+#[utoipa::path(
+    tag = "departments",
+    params(("id" = i32, Path, minimum = 1, description = "Department id")),
+    request_body(content = DepartmentPatch, content_type = "application/merge-patch+json",
+        description = "Fields to change; `null` clears an optional field"),
+    responses((status = 200, description = "The department as changed", body = Department), WriteErrors)
+)]
+#[patch("/departments/{id}")]
+pub async fn patch_department(
+    db: web::Data<Database>,
+    id: web::Path<i32>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let patch = body.into_inner();
+    let department = db
+        .write(move |conn| {
+            let mut doc = serde_json::to_value(DepartmentInput::from(find(conn, id)?))?;
+            merge_patch(&mut doc, &patch);
+            let input = DepartmentInput::read(doc).verify(conn)?;
+            update(conn, id, input, None)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(department))
+}
+
+/// Delete a department that nothing refers to
+#[utoipa::path(
+    tag = "departments",
+    params(("id" = i32, Path, minimum = 1, description = "Department id")),
+    responses((status = 204, description = "Deleted"), WriteErrors)
+)]
+#[delete("/departments/{id}")]
+pub async fn delete_department(
+    db: web::Data<Database>,
+    id: web::Path<i32>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    db.write(move |conn| delete(conn, id)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// A merge patch of a department: every field optional.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // documents the PATCH body; the body is read by `DepartmentInput::read`
+pub struct DepartmentPatch {
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
+    name: Option<String>,
+    #[schema(max_length = 20)]
+    abbreviation: Option<String>,
+    #[schema(max_length = 5000)]
+    description: Option<String>,
+}

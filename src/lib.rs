@@ -1,0 +1,63 @@
+//! lhs-rounds: the system of record for a hospital's Learning Health System Rounds.
+//!
+//! A newcomer finds each concern by name: [`config`], [`startup`], [`error`], [`db`] (pool,
+//! backends, migrations), [`openapi`], [`health`], and one module per resource ([`rounds`],
+//! [`speakers`], [`departments`], [`feedback`]) holding its types, queries and handlers.
+
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod departments;
+pub mod error;
+pub mod feedback;
+pub mod health;
+pub mod input;
+pub mod openapi;
+pub mod pagination;
+pub mod rounds;
+pub mod schema;
+pub mod speakers;
+pub mod startup;
+
+pub use startup::created;
+
+use config::{Cli, Command};
+
+/// Runs the command line: the whole program but for logging set-up.
+pub async fn run(cli: Cli) -> Result<(), String> {
+    let settings = cli.settings;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let started = std::time::Instant::now();
+            let app = startup::Application::build(&settings)?;
+            log::info!(
+                "serving the LHS Rounds API on http://{} ({:?} backend, ready in {} ms)",
+                settings.bind.replace(":0", &format!(":{}", app.port())),
+                app.database().backend(),
+                started.elapsed().as_millis()
+            );
+            app.run_until_stopped()
+                .await
+                .map_err(|e| format!("server error: {e}"))
+        }
+        Command::Migrate => {
+            let db = db::Database::open(&settings.database_url, 1)?;
+            log::info!("migrations are up to date ({:?} backend)", db.backend());
+            Ok(())
+        }
+        Command::SeedDemo => {
+            let db = db::Database::open(&settings.database_url, 1)?;
+            let mut conn = db.connection().map_err(|e| e.to_string())?;
+            let report = demo::seed(&mut conn).map_err(|e| format!("demo data: {e}"))?;
+            println!("demo data: {report}");
+            Ok(())
+        }
+        Command::Openapi => {
+            let json = openapi::document()
+                .to_pretty_json()
+                .map_err(|e| format!("cannot write the OpenAPI document: {e}"))?;
+            println!("{json}");
+            Ok(())
+        }
+    }
+}

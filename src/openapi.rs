@@ -1,0 +1,99 @@
+//! The OpenAPI document. Paths come from the route registrations themselves
+//! (`utoipa-actix-web`), so a route cannot exist without being documented; this module adds
+//! what is shared: the document's info, tags, and the problem+json error responses.
+
+use std::collections::BTreeMap;
+
+use actix_web::App;
+use utoipa::openapi::content::ContentBuilder;
+use utoipa::openapi::response::{Response, ResponseBuilder};
+use utoipa::openapi::{Ref, RefOr};
+use utoipa::{IntoResponses, OpenApi};
+use utoipa_actix_web::AppExt;
+
+use crate::error::{FieldError, Problem, PROBLEM_JSON};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "LHS Rounds API",
+        description = "The system of record for the Learning Health System Rounds: a monthly series \
+            where clinicians, analysts and informaticians work through topics that improve care. \
+            Every error is an RFC 9457 `application/problem+json` body.",
+        license(name = "MIT OR Apache-2.0")
+    ),
+    components(schemas(Problem, FieldError)),
+    tags(
+        (name = "rounds", description = "Sessions of the series: topic, time, place, speakers, organisers"),
+        (name = "speakers", description = "People who present, with their credentials"),
+        (name = "departments", description = "Units that organise rounds and employ speakers"),
+        (name = "feedback", description = "Ratings, topic suggestions and comments for the organisers"),
+        (name = "health", description = "Liveness and readiness probes")
+    )
+)]
+struct ApiDoc;
+
+/// The OpenAPI document of every route [`crate::startup::routes`] registers.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let (_, mut api) = App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .configure(crate::startup::routes)
+        .split_for_parts();
+    api.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    api
+}
+
+fn problem(description: &str) -> RefOr<Response> {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            PROBLEM_JSON,
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .build()
+        .into()
+}
+
+fn responses(list: &[(&str, &str)]) -> BTreeMap<String, RefOr<Response>> {
+    list.iter()
+        .map(|(status, description)| ((*status).to_owned(), problem(description)))
+        .collect()
+}
+
+/// The errors any read can answer.
+pub struct ReadErrors;
+
+impl IntoResponses for ReadErrors {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        responses(&[
+            (
+                "400",
+                "A query parameter is invalid (each one is named in `errors`)",
+            ),
+            ("404", "No such record"),
+            ("405", "Method not allowed here (see the `Allow` header)"),
+            ("503", "The database is unavailable; retry"),
+        ])
+    }
+}
+
+/// The errors any write can answer.
+pub struct WriteErrors;
+
+impl IntoResponses for WriteErrors {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        responses(&[
+            ("400", "The body is not well-formed JSON"),
+            ("404", "No such record"),
+            ("405", "Method not allowed here (see the `Allow` header)"),
+            ("409", "The change conflicts with existing data (a duplicate, or records that still refer to this one)"),
+            ("413", "The body is larger than 1 MiB"),
+            ("415", "The body is not JSON (`Content-Type: application/json`)"),
+            ("422", "A field is invalid (each one is named in `errors`)"),
+            ("503", "The database is unavailable; retry"),
+        ])
+    }
+}

@@ -1,0 +1,99 @@
+//! Diesel table definitions, written by hand to match `migrations/` on both backends.
+//! Only portable SQL types appear here (see `migrations/README.md`).
+
+diesel::table! {
+    departments (id) {
+        id -> Integer,
+        name -> Text,
+        name_key -> Text,
+        abbreviation -> Nullable<Text>,
+        description -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        created_by -> Nullable<Text>,
+        updated_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    speakers (id) {
+        id -> Integer,
+        full_name -> Text,
+        credentials -> Text,
+        title -> Nullable<Text>,
+        email -> Nullable<Text>,
+        department_id -> Nullable<Integer>,
+        bio -> Nullable<Text>,
+        search_text -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        created_by -> Nullable<Text>,
+        updated_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    rounds (id) {
+        id -> Integer,
+        title -> Nullable<Text>,
+        description -> Nullable<Text>,
+        starts_at -> Timestamp,
+        ends_at -> Timestamp,
+        location -> Text,
+        status -> Text,
+        search_text -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        created_by -> Nullable<Text>,
+        updated_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    round_speakers (round_id, speaker_id) {
+        round_id -> Integer,
+        speaker_id -> Integer,
+        position -> Integer,
+        role -> Text,
+    }
+}
+
+diesel::table! {
+    round_departments (round_id, department_id) {
+        round_id -> Integer,
+        department_id -> Integer,
+        position -> Integer,
+    }
+}
+
+diesel::table! {
+    feedback (id) {
+        id -> Integer,
+        kind -> Text,
+        round_id -> Nullable<Integer>,
+        rating -> Nullable<Integer>,
+        comment -> Nullable<Text>,
+        author_name -> Nullable<Text>,
+        author_email -> Nullable<Text>,
+        status -> Text,
+        submitted_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(speakers -> departments (department_id));
+diesel::joinable!(round_speakers -> rounds (round_id));
+diesel::joinable!(round_speakers -> speakers (speaker_id));
+diesel::joinable!(round_departments -> rounds (round_id));
+diesel::joinable!(round_departments -> departments (department_id));
+diesel::joinable!(feedback -> rounds (round_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    departments,
+    speakers,
+    rounds,
+    round_speakers,
+    round_departments,
+    feedback,
+);
