@@ -107,6 +107,8 @@ fn missing_references(
 /// Getters return a placeholder after recording an error; the placeholder is never used,
 /// because [`ObjectReader::finish`] hands back the errors with the value.
 pub struct ObjectReader {
+    /// Set when the body is not an object: its one error says it all.
+    not_an_object: bool,
     prefix: String,
     fields: Map<String, Value>,
     errors: Vec<FieldError>,
@@ -120,6 +122,7 @@ impl ObjectReader {
 
     fn nested(body: Value, prefix: &str) -> Self {
         let mut reader = ObjectReader {
+            not_an_object: false,
             prefix: prefix.to_owned(),
             fields: Map::new(),
             errors: Vec::new(),
@@ -128,6 +131,7 @@ impl ObjectReader {
         match body {
             Value::Object(fields) => reader.fields = fields,
             other => {
+                reader.not_an_object = true;
                 let field = if prefix.is_empty() { "(body)" } else { prefix };
                 reader.errors.push(FieldError::new(
                     field,
@@ -147,6 +151,9 @@ impl ObjectReader {
     }
 
     pub fn error(&mut self, field: &str, message: impl Into<String>) {
+        if self.not_an_object {
+            return;
+        }
         let path = self.path(field);
         self.errors.push(FieldError::new(path, message));
     }
@@ -268,7 +275,7 @@ impl ObjectReader {
     }
 
     pub fn required_reference(&mut self, field: &str, kind: RefKind) -> Option<i32> {
-        if !self.fields.get(field).is_some_and(|v| !v.is_null()) {
+        if self.fields.get(field).is_none_or(|v| v.is_null()) {
             self.error(field, "is required");
             self.fields.remove(field);
             return None;

@@ -103,7 +103,7 @@ fn read_credentials(r: &mut ObjectReader) -> Vec<String> {
     for (i, item) in items.into_iter().enumerate() {
         let field = format!("credentials[{i}]");
         match item.as_str().map(str::trim) {
-            Some(c) if c.is_empty() => r.error(&field, "must not be blank"),
+            Some("") => r.error(&field, "must not be blank"),
             Some(c) if c.chars().count() > CREDENTIAL_MAX => r.error(
                 &field,
                 format!("must be at most {CREDENTIAL_MAX} characters"),

@@ -1,0 +1,138 @@
+use serde_json::json;
+
+use crate::helpers::{assert_problem, error_fields, TestApp};
+
+on_both_backends!(
+    malformed_json_is_a_400_problem,
+    a_body_that_is_not_json_is_a_415_problem,
+    a_body_over_one_mebibyte_is_a_413_problem,
+    bad_query_parameters_are_400_naming_each_one,
+    an_unknown_route_is_a_404_problem,
+    a_wrong_method_is_a_405_problem_with_allow,
+    unknown_and_malformed_ids_are_404_problems,
+    a_body_that_is_not_an_object_is_a_422_problem,
+    health_and_readiness_answer,
+);
+
+async fn malformed_json_is_a_400_problem(app: TestApp) {
+    let response = app
+        .client
+        .post(app.url("/api/v1/departments"))
+        .header("content-type", "application/json")
+        .body("{\"name\": ")
+        .send()
+        .await
+        .unwrap();
+
+    let problem = assert_problem(response, 400).await;
+    assert!(problem["detail"]
+        .as_str()
+        .unwrap()
+        .contains("not well-formed JSON"));
+}
+
+async fn a_body_that_is_not_json_is_a_415_problem(app: TestApp) {
+    let text = app
+        .client
+        .post(app.url("/api/v1/feedback"))
+        .header("content-type", "text/plain")
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    let missing = app
+        .client
+        .post(app.url("/api/v1/feedback"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+
+    assert_problem(text, 415).await;
+    assert_problem(missing, 415).await;
+}
+
+async fn a_body_over_one_mebibyte_is_a_413_problem(app: TestApp) {
+    let huge = json!({"kind": "general", "comment": "x".repeat(1024 * 1024 + 1)});
+
+    let response = app.post("/api/v1/feedback", &huge).await;
+
+    assert_problem(response, 413).await;
+    assert_eq!(app.get_ok("/api/v1/feedback").await["total"], 0);
+}
+
+async fn bad_query_parameters_are_400_naming_each_one(app: TestApp) {
+    let response = app
+        .get("/api/v1/rounds?limit=0&offset=-1&when=later&from=yesterday&speaker_id=x&colour=red")
+        .await;
+
+    let problem = assert_problem(response, 400).await;
+    assert_eq!(
+        error_fields(&problem),
+        vec!["when", "from", "speaker_id", "limit", "offset", "colour"]
+    );
+    assert_problem(app.get("/api/v1/speakers?limit=101").await, 400).await;
+    assert_problem(app.get("/api/v1/feedback?kind=praise").await, 400).await;
+    assert_problem(app.get("/api/v1/departments?limit=5&limit=6").await, 400).await;
+}
+
+async fn an_unknown_route_is_a_404_problem(app: TestApp) {
+    assert_problem(app.get("/api/v1/lectures").await, 404).await;
+    assert_problem(app.get("/").await, 404).await;
+}
+
+async fn a_wrong_method_is_a_405_problem_with_allow(app: TestApp) {
+    let response = app
+        .request(reqwest::Method::DELETE, "/api/v1/rounds", None)
+        .await;
+    let allow = response.headers()["allow"].to_str().unwrap().to_owned();
+    assert_problem(response, 405).await;
+    assert_eq!(allow, "GET, POST");
+
+    let response = app
+        .request(
+            reqwest::Method::POST,
+            "/api/v1/rounds/1/feedback/summary",
+            None,
+        )
+        .await;
+    let allow = response.headers()["allow"].to_str().unwrap().to_owned();
+    assert_problem(response, 405).await;
+    assert_eq!(allow, "GET");
+}
+
+async fn unknown_and_malformed_ids_are_404_problems(app: TestApp) {
+    for path in [
+        "/api/v1/rounds/123456",
+        "/api/v1/speakers/0",
+        "/api/v1/departments/abc",
+        "/api/v1/feedback/99999999999",
+    ] {
+        assert_problem(app.get(path).await, 404).await;
+    }
+    assert_problem(
+        app.put("/api/v1/departments/424242", &json!({"name": "x"}))
+            .await,
+        404,
+    )
+    .await;
+    assert_problem(
+        app.patch("/api/v1/rounds/424242", &json!({"title": "x"}))
+            .await,
+        404,
+    )
+    .await;
+    assert_problem(app.delete("/api/v1/feedback/424242").await, 404).await;
+}
+
+async fn a_body_that_is_not_an_object_is_a_422_problem(app: TestApp) {
+    let response = app.post("/api/v1/rounds", &json!([1, 2, 3])).await;
+
+    let problem = assert_problem(response, 422).await;
+    assert_eq!(error_fields(&problem), vec!["(body)"]);
+}
+
+async fn health_and_readiness_answer(app: TestApp) {
+    assert_eq!(app.get_ok("/healthz").await, json!({"status": "ok"}));
+    assert_eq!(app.get_ok("/readyz").await, json!({"status": "ready"}));
+}

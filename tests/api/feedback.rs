@@ -1,0 +1,280 @@
+use serde_json::{json, Value};
+
+use crate::helpers::{assert_problem, error_fields, id_of, TestApp};
+
+on_both_backends!(
+    session_feedback_needs_a_round_and_a_rating,
+    a_topic_suggestion_needs_a_comment_and_takes_no_rating,
+    feedback_may_be_anonymous_or_signed,
+    feedback_sent_to_a_round_takes_the_round_from_the_path,
+    organisers_triage_feedback_by_patching_its_status,
+    the_summary_counts_averages_and_distributes_ratings,
+    feedback_is_listed_newest_first_and_filtered,
+);
+
+async fn session_feedback_needs_a_round_and_a_rating(app: TestApp) {
+    let missing = app
+        .post(
+            "/api/v1/feedback",
+            &json!({"kind": "session_feedback", "comment": "Great"}),
+        )
+        .await;
+    assert_eq!(
+        error_fields(&assert_problem(missing, 422).await),
+        vec!["round_id", "rating"]
+    );
+
+    let out_of_range = app
+        .post(
+            "/api/v1/feedback",
+            &json!({"kind": "session_feedback", "round_id": 424242, "rating": 6}),
+        )
+        .await;
+    assert_eq!(
+        error_fields(&assert_problem(out_of_range, 422).await),
+        vec!["rating", "round_id"]
+    );
+
+    let round = id_of(&app.round("2019-04-25", json!({})).await);
+    let created = app
+        .create(
+            "/api/v1/feedback",
+            json!({"kind": "session_feedback", "round_id": round, "rating": 5}),
+        )
+        .await;
+    assert_eq!(created["status"], "new");
+    assert_eq!(created["rating"], 5);
+    assert_eq!(created["round_id"], round);
+}
+
+async fn a_topic_suggestion_needs_a_comment_and_takes_no_rating(app: TestApp) {
+    let response = app
+        .post(
+            "/api/v1/feedback",
+            &json!({"kind": "topic_suggestion", "rating": 3, "status": "accepted"}),
+        )
+        .await;
+    assert_eq!(
+        error_fields(&assert_problem(response, 422).await),
+        vec!["rating", "comment", "status"]
+    );
+
+    let unknown_kind = app
+        .post(
+            "/api/v1/feedback",
+            &json!({"kind": "complaint", "comment": "x"}),
+        )
+        .await;
+    assert_eq!(
+        error_fields(&assert_problem(unknown_kind, 422).await),
+        vec!["kind"]
+    );
+
+    let too_long = app
+        .post(
+            "/api/v1/feedback",
+            &json!({"kind": "general", "comment": "é".repeat(5001)}),
+        )
+        .await;
+    assert_eq!(
+        error_fields(&assert_problem(too_long, 422).await),
+        vec!["comment"]
+    );
+
+    let suggestion = app
+        .create("/api/v1/feedback", json!({"kind": "topic_suggestion", "comment": "Sepsis bundle compliance: what do our data say?"}))
+        .await;
+    assert_eq!(suggestion["round_id"], Value::Null);
+    assert_eq!(suggestion["rating"], Value::Null);
+}
+
+async fn feedback_may_be_anonymous_or_signed(app: TestApp) {
+    let anonymous = app
+        .create(
+            "/api/v1/feedback",
+            json!({"kind": "general", "comment": "Thank you"}),
+        )
+        .await;
+    let signed = app
+        .create(
+            "/api/v1/feedback",
+            json!({"kind": "general", "comment": "Could rounds be recorded?", "author_name": "Mihaela Stefan", "author_email": "m.stefan@example.org"}),
+        )
+        .await;
+    let bad_email = app
+        .post(
+            "/api/v1/feedback",
+            &json!({"kind": "general", "comment": "x", "author_email": "nobody"}),
+        )
+        .await;
+
+    assert_eq!(anonymous["author_name"], Value::Null);
+    assert_eq!(signed["author_email"], "m.stefan@example.org");
+    assert_eq!(
+        error_fields(&assert_problem(bad_email, 422).await),
+        vec!["author_email"]
+    );
+}
+
+async fn feedback_sent_to_a_round_takes_the_round_from_the_path(app: TestApp) {
+    let round = id_of(&app.round("2019-04-25", json!({})).await);
+    let other = id_of(&app.round("2019-05-23", json!({})).await);
+
+    let created = app
+        .create(
+            &format!("/api/v1/rounds/{round}/feedback"),
+            json!({"kind": "session_feedback", "rating": 4}),
+        )
+        .await;
+    assert_eq!(created["round_id"], round);
+    let location_matches = app
+        .create(
+            &format!("/api/v1/rounds/{round}/feedback"),
+            json!({"kind": "session_feedback", "rating": 3, "round_id": round}),
+        )
+        .await;
+    assert_eq!(location_matches["round_id"], round);
+
+    let mismatch = app
+        .post(
+            &format!("/api/v1/rounds/{round}/feedback"),
+            &json!({"kind": "session_feedback", "rating": 4, "round_id": other}),
+        )
+        .await;
+    assert_eq!(
+        error_fields(&assert_problem(mismatch, 422).await),
+        vec!["round_id"]
+    );
+
+    assert_problem(
+        app.post(
+            "/api/v1/rounds/777777/feedback",
+            &json!({"kind": "session_feedback", "rating": 4}),
+        )
+        .await,
+        404,
+    )
+    .await;
+    let listed = app
+        .get_ok(&format!("/api/v1/rounds/{round}/feedback"))
+        .await;
+    assert_eq!(listed["total"], 2);
+    assert_eq!(
+        app.get_ok(&format!("/api/v1/rounds/{other}/feedback"))
+            .await["total"],
+        0
+    );
+}
+
+async fn organisers_triage_feedback_by_patching_its_status(app: TestApp) {
+    let item = app
+        .create(
+            "/api/v1/feedback",
+            json!({"kind": "topic_suggestion", "comment": "Falls prevention"}),
+        )
+        .await;
+    let path = format!("/api/v1/feedback/{}", id_of(&item));
+
+    let accepted: Value = app
+        .patch(&path, &json!({"status": "accepted"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(accepted["status"], "accepted");
+    assert_eq!(accepted["comment"], "Falls prevention");
+
+    let bad = app
+        .patch(&path, &json!({"status": "maybe", "comment": "rewritten"}))
+        .await;
+    assert_eq!(
+        error_fields(&assert_problem(bad, 422).await),
+        vec!["status", "comment"]
+    );
+    let cleared = app.patch(&path, &json!({"status": null})).await;
+    assert_eq!(
+        error_fields(&assert_problem(cleared, 422).await),
+        vec!["status"]
+    );
+    assert_eq!(app.get_ok(&path).await["status"], "accepted");
+
+    assert_eq!(app.delete(&path).await.status(), 204);
+    assert_problem(app.get(&path).await, 404).await;
+}
+
+async fn the_summary_counts_averages_and_distributes_ratings(app: TestApp) {
+    let round = id_of(&app.round("2019-04-25", json!({})).await);
+    let empty = app
+        .get_ok(&format!("/api/v1/rounds/{round}/feedback/summary"))
+        .await;
+    assert_eq!(
+        empty,
+        json!({"round_id": round, "count": 0, "average_rating": null,
+                             "distribution": {"1": 0, "2": 0, "3": 0, "4": 0, "5": 0}})
+    );
+
+    for rating in [5, 4, 5, 3] {
+        app.create(
+            &format!("/api/v1/rounds/{round}/feedback"),
+            json!({"kind": "session_feedback", "rating": rating}),
+        )
+        .await;
+    }
+    app.create(
+        "/api/v1/feedback",
+        json!({"kind": "general", "comment": "not a rating", "round_id": round}),
+    )
+    .await;
+
+    let summary = app
+        .get_ok(&format!("/api/v1/rounds/{round}/feedback/summary"))
+        .await;
+    assert_eq!(
+        summary,
+        json!({"round_id": round, "count": 4, "average_rating": 4.25,
+                               "distribution": {"1": 0, "2": 0, "3": 1, "4": 1, "5": 2}})
+    );
+    assert_problem(app.get("/api/v1/rounds/999999/feedback/summary").await, 404).await;
+}
+
+async fn feedback_is_listed_newest_first_and_filtered(app: TestApp) {
+    let round = id_of(&app.round("2019-04-25", json!({})).await);
+    let first = app
+        .create(
+            "/api/v1/feedback",
+            json!({"kind": "general", "comment": "first"}),
+        )
+        .await;
+    app.create(
+        "/api/v1/feedback",
+        json!({"kind": "session_feedback", "round_id": round, "rating": 2}),
+    )
+    .await;
+    let last = app
+        .create(
+            "/api/v1/feedback",
+            json!({"kind": "topic_suggestion", "comment": "last"}),
+        )
+        .await;
+    app.patch(
+        &format!("/api/v1/feedback/{}", id_of(&first)),
+        &json!({"status": "reviewed"}),
+    )
+    .await;
+
+    let all = app.get_ok("/api/v1/feedback").await;
+    assert_eq!(all["total"], 3);
+    assert_eq!(all["items"][0]["id"], last["id"]);
+    assert_eq!(
+        app.get_ok("/api/v1/feedback?kind=session_feedback").await["total"],
+        1
+    );
+    assert_eq!(
+        app.get_ok(&format!("/api/v1/feedback?round_id={round}"))
+            .await["total"],
+        1
+    );
+    let reviewed = app.get_ok("/api/v1/feedback?status=reviewed").await;
+    assert_eq!(reviewed["items"][0]["id"], first["id"]);
+    assert_eq!(reviewed["total"], 1);
+}

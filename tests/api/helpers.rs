@@ -1,0 +1,347 @@
+//! Spawning the real application on port 0 with a fresh database, on either backend.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use diesel::{Connection, RunQueryDsl};
+use lhs_rounds::db::Database;
+use lhs_rounds::startup::Application;
+use reqwest::{Method, Response};
+use serde_json::{json, Value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub database: Database,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// A fresh database on `backend`: a new SQLite file, or a new database in the test cluster.
+/// `None` when PostgreSQL is missing outside CI (after saying so loudly); in CI that panics.
+pub fn fresh_database(backend: Backend) -> Option<(String, Option<tempfile::TempDir>)> {
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().expect("a temporary directory");
+            let url = dir.path().join("test.db").to_string_lossy().into_owned();
+            Some((url, Some(dir)))
+        }
+        Backend::Postgres => match postgres_cluster() {
+            Ok(admin_url) => {
+                let name = format!("lhs_test_{}", unique_suffix());
+                let mut admin = diesel::PgConnection::establish(admin_url)
+                    .expect("connect to the test PostgreSQL cluster");
+                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                    .execute(&mut admin)
+                    .expect("create a test database");
+                Some((replace_database(admin_url, &name), None))
+            }
+            Err(reason) => {
+                if std::env::var_os("CI").is_some() {
+                    panic!("PostgreSQL is required in CI but unavailable: {reason}");
+                }
+                eprintln!(
+                    "\n!!!! SKIPPING the PostgreSQL half of this test: {reason}\n\
+                     !!!! (install the postgresql package or set LHS_TEST_DATABASE_URL; in CI this fails)\n"
+                );
+                None
+            }
+        },
+    }
+}
+
+pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    let (database_url, dir) = fresh_database(backend)?;
+    let database = Database::open(&database_url, 4).expect("open the test database");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a port");
+    let app = Application::with_listener(listener, database.clone(), Some(1))
+        .expect("build the application");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    Some(TestApp {
+        address,
+        client: reqwest::Client::new(),
+        database,
+        _dir: dir,
+    })
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn request(&self, method: Method, path: &str, body: Option<&Value>) -> Response {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request.send().await.expect("the server answers")
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.request(Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Response {
+        self.request(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> Response {
+        self.request(Method::PUT, path, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .patch(self.url(path))
+            .header("content-type", "application/merge-patch+json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("the server answers")
+    }
+
+    pub async fn delete(&self, path: &str) -> Response {
+        self.request(Method::DELETE, path, None).await
+    }
+
+    /// GETs `path` and returns the JSON body, asserting 200.
+    pub async fn get_ok(&self, path: &str) -> Value {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().await.expect("a JSON body")
+    }
+
+    /// POSTs `body` and returns the created record, asserting 201.
+    pub async fn create(&self, path: &str, body: Value) -> Value {
+        let response = self.post(path, &body).await;
+        let status = response.status();
+        let text = response.text().await.expect("a body");
+        assert_eq!(status, 201, "POST {path} {body} answered {text}");
+        serde_json::from_str(&text).expect("a JSON body")
+    }
+
+    pub async fn department(&self, name: &str) -> i32 {
+        id_of(
+            &self
+                .create("/api/v1/departments", json!({ "name": name }))
+                .await,
+        )
+    }
+
+    pub async fn speaker(&self, full_name: &str, credentials: &[&str]) -> i32 {
+        id_of(
+            &self
+                .create(
+                    "/api/v1/speakers",
+                    json!({ "full_name": full_name, "credentials": credentials }),
+                )
+                .await,
+        )
+    }
+
+    /// A round at noon UTC on `date` (YYYY-MM-DD), merged with `extra` fields.
+    pub async fn round(&self, date: &str, extra: Value) -> Value {
+        let mut body = json!({
+            "starts_at": format!("{date}T12:00:00Z"),
+            "ends_at": format!("{date}T13:00:00Z"),
+            "location": "BMC – MassMutual 5",
+        });
+        json_patch::merge(&mut body, &extra);
+        self.create("/api/v1/rounds", body).await
+    }
+}
+
+pub fn id_of(record: &Value) -> i32 {
+    record["id"].as_i64().expect("an integer id") as i32
+}
+
+/// Asserts a problem+json answer with `status` and returns its body.
+pub async fn assert_problem(response: Response, status: u16) -> Value {
+    assert_eq!(response.status(), status, "status");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    let body: Value = response.json().await.expect("a JSON problem");
+    assert_eq!(body["status"], status);
+    assert!(
+        body["title"].is_string() && body["detail"].is_string(),
+        "{body}"
+    );
+    body
+}
+
+/// The fields named by a 422 or 400 problem, in order.
+pub fn error_fields(problem: &Value) -> Vec<String> {
+    problem["errors"]
+        .as_array()
+        .expect("an errors array")
+        .iter()
+        .map(|e| e["field"].as_str().expect("a field name").to_owned())
+        .collect()
+}
+
+fn unique_suffix() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst),
+        nanos
+    )
+}
+
+fn replace_database(admin_url: &str, name: &str) -> String {
+    match admin_url.rfind('/') {
+        Some(slash) if slash > "postgres://".len() => format!("{}/{name}", &admin_url[..slash]),
+        _ => format!("{admin_url}/{name}"),
+    }
+}
+
+/// The admin URL of the PostgreSQL used by tests: `LHS_TEST_DATABASE_URL`, or a throwaway
+/// cluster started once per test run from the installed server binaries.
+fn postgres_cluster() -> Result<&'static str, String> {
+    static CLUSTER: OnceLock<Result<String, String>> = OnceLock::new();
+    CLUSTER
+        .get_or_init(|| match std::env::var("LHS_TEST_DATABASE_URL") {
+            Ok(url) if !url.is_empty() => Ok(url),
+            _ => start_throwaway_cluster(),
+        })
+        .as_deref()
+        .map_err(Clone::clone)
+}
+
+fn server_bin_dir() -> Result<PathBuf, String> {
+    let mut candidates: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .map_err(|_| "no PostgreSQL server under /usr/lib/postgresql".to_owned())?
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let version = entry.file_name().to_string_lossy().parse::<u32>().ok()?;
+            let bin = entry.path().join("bin");
+            bin.join("initdb").exists().then_some((version, bin))
+        })
+        .collect();
+    candidates.sort();
+    candidates
+        .pop()
+        .map(|(_, bin)| bin)
+        .ok_or_else(|| "no initdb under /usr/lib/postgresql/*/bin".to_owned())
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// Runs a server binary, as the `postgres` user when we are root (postgres refuses root).
+fn run_pg(bin: &Path, args: &[&str], as_postgres: bool) -> Result<(), String> {
+    let output = if as_postgres {
+        Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(bin)
+            .args(args)
+            .output()
+    } else {
+        Command::new(bin).args(args).output()
+    }
+    .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} failed: {}{}",
+            bin.display(),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
+}
+
+fn start_throwaway_cluster() -> Result<String, String> {
+    let bin = server_bin_dir()?;
+    let as_postgres = is_root();
+    let dir = std::env::temp_dir().join(format!("lhs-rounds-test-pg-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    if as_postgres {
+        let status = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(&dir)
+            .status()
+            .map_err(|e| format!("chown: {e}"))?;
+        if !status.success() {
+            return Err("cannot give the cluster directory to the postgres user".to_owned());
+        }
+    }
+    let data = dir.join("data");
+    let data_str = data.to_string_lossy().into_owned();
+    let dir_str = dir.to_string_lossy().into_owned();
+    run_pg(
+        &bin.join("initdb"),
+        &[
+            "-D",
+            &data_str,
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        ],
+        as_postgres,
+    )?;
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| format!("no free port: {e}"))?
+        .port();
+    let options = format!(
+        "-p {port} -k {dir_str} -c listen_addresses=127.0.0.1 -c fsync=off \
+         -c synchronous_commit=off -c full_page_writes=off -c max_connections=1000"
+    );
+    let log = dir.join("postgres.log").to_string_lossy().into_owned();
+    run_pg(
+        &bin.join("pg_ctl"),
+        &["-D", &data_str, "-l", &log, "-o", &options, "-w", "start"],
+        as_postgres,
+    )?;
+    // A watchdog stops the cluster when this test process ends, however it ends.
+    let pg_ctl = bin.join("pg_ctl").to_string_lossy().into_owned();
+    let stop = format!(
+        "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; \
+         {runner}{pg_ctl} -D {data_str} -m immediate stop >/dev/null 2>&1; rm -rf {dir_str}",
+        pid = std::process::id(),
+        runner = if as_postgres {
+            "runuser -u postgres -- "
+        } else {
+            ""
+        },
+    );
+    Command::new("sh")
+        .args(["-c", &stop])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start the cluster watchdog: {e}"))?;
+    Ok(format!("postgres://postgres@127.0.0.1:{port}/postgres"))
+}
