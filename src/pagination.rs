@@ -23,10 +23,10 @@ pub struct Page<T> {
 #[into_params(parameter_in = Query)]
 pub struct Paging {
     /// Items per page.
-    #[param(minimum = 1, maximum = 100, default = 20)]
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100, default = 20)]
     pub limit: i64,
     /// Items to skip.
-    #[param(minimum = 0, maximum = 2147483647, default = 0)]
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 2147483647, default = 0)]
     pub offset: i64,
 }
 

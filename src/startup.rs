@@ -60,10 +60,20 @@ impl Application {
             .local_addr()
             .map_err(|e| format!("cannot read the bound address: {e}"))?
             .port();
-        let routes_table = Arc::new(RouteTable::from_openapi(&openapi::document()));
+        let document = openapi::document();
+        let mut routes_table = RouteTable::from_openapi(&document);
+        routes_table.add(OPENAPI_PATH, vec![Method::GET]);
+        let routes_table = Arc::new(routes_table);
+        let spec = web::Data::new(OpenApiJson(
+            document
+                .to_pretty_json()
+                .map_err(|e| format!("cannot write the OpenAPI document: {e}"))?,
+        ));
         let data = web::Data::new(database.clone());
         let mut server = HttpServer::new(move || {
             App::new()
+                // Before the `/api/v1` scope, which would otherwise take every path under it.
+                .route(OPENAPI_PATH, web::get().to(serve_openapi))
                 .into_utoipa_app()
                 .configure(routes)
                 .into_app()
@@ -80,6 +90,7 @@ impl Application {
                 .app_data(web::PathConfig::default().error_handler(path_error))
                 .app_data(web::QueryConfig::default().error_handler(query_error))
                 .app_data(web::Data::from(routes_table.clone()))
+                .app_data(spec.clone())
                 .default_service(web::to(fallback))
                 .wrap(access_log())
         })
@@ -106,6 +117,17 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// Where the OpenAPI document is served.
+pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
+
+struct OpenApiJson(String);
+
+async fn serve_openapi(spec: web::Data<OpenApiJson>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(spec.0.clone())
 }
 
 /// One line per request: method, path (no query string, no body), status, duration.
@@ -186,6 +208,12 @@ impl RouteTable {
             })
             .collect();
         RouteTable { routes }
+    }
+
+    /// A route that is served but not part of the API document.
+    pub fn add(&mut self, path: &str, methods: Vec<Method>) {
+        let segments = path.split('/').map(|s| Some(s.to_owned())).collect();
+        self.routes.push((segments, methods));
     }
 
     pub fn allowed(&self, path: &str) -> Option<Vec<Method>> {

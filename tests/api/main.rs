@@ -35,6 +35,7 @@ mod departments;
 mod errors;
 mod feedback;
 mod helpers;
+mod openapi;
 mod rounds;
 mod speakers;
 mod storage;
