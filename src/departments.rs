@@ -115,13 +115,13 @@ pub fn list(conn: &mut DbConnection, paging: Paging) -> Result<Page<Department>,
 }
 
 pub fn find(conn: &mut DbConnection, id: i32) -> Result<Department, ApiError> {
-    departments::table
+    crate::on_backend!(conn, |c| departments::table
         .find(id)
         .select(DepartmentRow::as_select())
-        .first(conn)
-        .optional()?
-        .map(Department::from)
-        .ok_or_else(|| ApiError::not_found("department", id))
+        .first(c)
+        .optional())?
+    .map(Department::from)
+    .ok_or_else(|| ApiError::not_found("department", id))
 }
 
 fn ensure_name_is_free(

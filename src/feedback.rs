@@ -275,13 +275,13 @@ pub fn list(
 }
 
 pub fn find(conn: &mut DbConnection, id: i32) -> Result<Feedback, ApiError> {
-    feedback::table
+    crate::on_backend!(conn, |c| feedback::table
         .find(id)
         .select(FeedbackRow::as_select())
-        .first(conn)
-        .optional()?
-        .map(Feedback::from)
-        .ok_or_else(|| ApiError::not_found("feedback", id))
+        .first(c)
+        .optional())?
+    .map(Feedback::from)
+    .ok_or_else(|| ApiError::not_found("feedback", id))
 }
 
 pub fn insert(

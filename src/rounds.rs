@@ -383,23 +383,58 @@ pub fn list(
 }
 
 pub fn find(conn: &mut DbConnection, id: i32) -> Result<Round, ApiError> {
-    let row = rounds::table
+    let row = crate::on_backend!(conn, |c| rounds::table
         .find(id)
         .select(RoundRow::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or_else(|| ApiError::not_found("round", id))?;
+        .first(c)
+        .optional())?
+    .ok_or_else(|| ApiError::not_found("round", id))?;
     Ok(with_embeds(conn, vec![row])?.remove(0))
 }
 
 /// Whether a round exists, without loading it.
 pub fn exists(conn: &mut DbConnection, id: i32) -> Result<bool, ApiError> {
-    Ok(rounds::table
+    Ok(crate::on_backend!(conn, |c| rounds::table
         .find(id)
         .select(rounds::id)
-        .first::<i32>(conn)
-        .optional()?
-        .is_some())
+        .first::<i32>(c)
+        .optional())?
+    .is_some())
+}
+
+/// The speakers of the rounds matching `$filter`, in round and schedule order.
+macro_rules! speaker_embeds {
+    ($conn:expr, $filter:expr) => {
+        crate::on_backend!($conn, |c| round_speakers::table
+            .inner_join(speakers::table)
+            .filter($filter)
+            .order((round_speakers::round_id, round_speakers::position))
+            .select((
+                round_speakers::round_id,
+                round_speakers::speaker_id,
+                round_speakers::role,
+                speakers::full_name,
+                speakers::credentials,
+            ))
+            .load::<(i32, i32, String, String, String)>(c))?
+    };
+}
+
+/// The organising departments of the rounds matching `$filter`, in round and listed order.
+macro_rules! department_embeds {
+    ($conn:expr, $filter:expr) => {
+        crate::on_backend!($conn, |c| round_departments::table
+            .inner_join(departments::table)
+            .filter($filter)
+            .order((round_departments::round_id, round_departments::position))
+            .select((
+                round_departments::round_id,
+                departments::id,
+                departments::name,
+                departments::abbreviation,
+            ))
+            .load::<(i32, i32, String, Option<String>)>(c))?
+    };
 }
 
 fn with_embeds(conn: &mut DbConnection, rows: Vec<RoundRow>) -> Result<Vec<Round>, ApiError> {
@@ -407,30 +442,18 @@ fn with_embeds(conn: &mut DbConnection, rows: Vec<RoundRow>) -> Result<Vec<Round
         return Ok(Vec::new());
     }
     let ids: Vec<i32> = rows.iter().map(|r| r.id).collect();
-    let speaker_rows = round_speakers::table
-        .inner_join(speakers::table)
-        .filter(round_speakers::round_id.eq_any(&ids))
-        .order((round_speakers::round_id, round_speakers::position))
-        .select((
-            round_speakers::round_id,
-            round_speakers::speaker_id,
-            round_speakers::role,
-            speakers::full_name,
-            speakers::credentials,
-        ))
-        .load::<(i32, i32, String, String, String)>(conn)?;
-    let department_rows = round_departments::table
-        .inner_join(departments::table)
-        .filter(round_departments::round_id.eq_any(&ids))
-        .order((round_departments::round_id, round_departments::position))
-        .select((
-            round_departments::round_id,
-            departments::id,
-            departments::name,
-            departments::abbreviation,
-        ))
-        .load::<(i32, i32, String, Option<String>)>(conn)?;
-
+    // Each of these statements is prepared once per connection: one round by `=`, a page by
+    // `= ANY($1)` on PostgreSQL (SQLite's `IN (?, ?, ...)` varies with the page size).
+    let (speaker_rows, department_rows) = match ids[..] {
+        [id] => (
+            speaker_embeds!(conn, round_speakers::round_id.eq(id)),
+            department_embeds!(conn, round_departments::round_id.eq(id)),
+        ),
+        _ => (
+            speaker_embeds!(conn, round_speakers::round_id.eq_any(&ids)),
+            department_embeds!(conn, round_departments::round_id.eq_any(&ids)),
+        ),
+    };
     let mut speakers_of: HashMap<i32, Vec<RoundSpeaker>> = HashMap::new();
     for (round_id, speaker_id, role, full_name, credentials) in speaker_rows {
         let credentials = decode_credentials(&credentials);

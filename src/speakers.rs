@@ -247,13 +247,13 @@ pub fn list(
 }
 
 pub fn find(conn: &mut DbConnection, id: i32) -> Result<Speaker, ApiError> {
-    speakers::table
+    crate::on_backend!(conn, |c| speakers::table
         .find(id)
         .select(SpeakerRow::as_select())
-        .first(conn)
-        .optional()?
-        .map(Speaker::from)
-        .ok_or_else(|| ApiError::not_found("speaker", id))
+        .first(c)
+        .optional())?
+    .map(Speaker::from)
+    .ok_or_else(|| ApiError::not_found("speaker", id))
 }
 
 /// The speaker with this exact name, if any (the demo loader reuses people across rounds).
