@@ -42,11 +42,21 @@ pub struct Department {
 }))]
 pub struct DepartmentInput {
     /// Unique, ignoring case.
-    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     pub name: String,
-    #[schema(max_length = 20)]
+    #[schema(
+        max_length = 20,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     pub abbreviation: Option<String>,
-    #[schema(max_length = 5000)]
+    #[schema(
+        max_length = 5000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     pub description: Option<String>,
 }
 
@@ -349,10 +359,22 @@ pub async fn delete_department(
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)] // documents the PATCH body; the body is read by `DepartmentInput::read`
 pub struct DepartmentPatch {
-    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
+    /// Required field: may be changed, not cleared.
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     name: Option<String>,
-    #[schema(max_length = 20)]
+    #[schema(
+        max_length = 20,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     abbreviation: Option<String>,
-    #[schema(max_length = 5000)]
+    #[schema(
+        max_length = 5000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     description: Option<String>,
 }

@@ -47,6 +47,7 @@ pub struct Problem {
     pub detail: String,
     /// Every bad field, for validation errors and bad query parameters.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub errors: Option<Vec<FieldError>>,
 }
 

@@ -88,9 +88,15 @@ pub struct FeedbackInput {
     #[schema(minimum = 1, maximum = 5)]
     pub rating: Option<i32>,
     /// Required for `topic_suggestion` and `general`.
-    #[schema(max_length = 5000)]
+    #[schema(
+        max_length = 5000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     pub comment: Option<String>,
-    #[schema(max_length = 200)]
+    #[schema(
+        max_length = 200,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     pub author_name: Option<String>,
     #[schema(format = "email", max_length = 254)]
     pub author_email: Option<String>,
@@ -143,7 +149,8 @@ impl FeedbackInput {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"status": "accepted"}))]
 pub struct FeedbackPatch {
-    #[schema(value_type = FeedbackStatus)]
+    /// Absent leaves the status as it is (`{}` is a no-op merge patch).
+    #[schema(value_type = FeedbackStatus, required = false)]
     pub status: String,
 }
 

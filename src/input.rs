@@ -3,13 +3,19 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Datelike, SubsecRound, Utc};
 use diesel::prelude::*;
 use serde_json::{Map, Value};
 
 use crate::db::DbConnection;
 use crate::error::{ApiError, FieldError};
 use crate::schema::{departments, rounds, speakers};
+
+/// The id of a record, as a request body gives it.
+#[derive(utoipa::ToSchema)]
+#[schema(minimum = 1, maximum = 2147483647, format = Int32)]
+#[allow(dead_code)] // documents the items of id arrays such as `department_ids`
+pub struct Id(i32);
 
 /// A record that a request body refers to by id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -183,7 +189,7 @@ impl ObjectReader {
     fn string(&mut self, field: &str, max_chars: usize) -> Option<String> {
         match self.take(field)? {
             Value::String(s) => {
-                let s = s.trim().to_owned();
+                // Checked before trimming, as the schema's `maxLength` and `pattern` are.
                 let chars = s.chars().count();
                 if chars > max_chars {
                     self.error(
@@ -198,7 +204,7 @@ impl ObjectReader {
                     self.error(field, "must not contain control characters");
                     None
                 } else {
-                    Some(s)
+                    Some(s.trim().to_owned())
                 }
             }
             other => {
@@ -235,7 +241,8 @@ impl ObjectReader {
     }
 
     pub fn email(&mut self, field: &str) -> Option<String> {
-        let email = self.text(field, 254)?;
+        // Not `text`: a blank string is not an address; `null` clears the field.
+        let email = self.string(field, 254)?;
         if email_address::EmailAddress::is_valid(&email) && email.contains('.') {
             Some(email)
         } else {
@@ -246,7 +253,7 @@ impl ObjectReader {
 
     pub fn integer(&mut self, field: &str, min: i64, max: i64) -> Option<i64> {
         let value = self.take(field)?;
-        match value.as_i64() {
+        match as_integer(&value) {
             Some(n) if (min..=max).contains(&n) => Some(n),
             Some(_) => {
                 self.error(field, format!("must be between {min} and {max}"));
@@ -289,8 +296,7 @@ impl ObjectReader {
         let mut ids: Vec<i32> = Vec::with_capacity(items.len());
         for (i, item) in items.into_iter().enumerate() {
             let item_field = format!("{field}[{i}]");
-            match item
-                .as_i64()
+            match as_integer(&item)
                 .and_then(|n| i32::try_from(n).ok())
                 .filter(|n| *n >= 1)
             {
@@ -319,7 +325,12 @@ impl ObjectReader {
             return None;
         };
         match value.as_str().map(parse_timestamp) {
-            Some(Some(t)) => Some(t),
+            // In UTC the year must still have four digits, or the answer is not RFC 3339.
+            Some(Some(t)) if (0..=9999).contains(&t.year()) => Some(t),
+            Some(Some(_)) => {
+                self.error(field, "must be between years 0000 and 9999 in UTC");
+                None
+            }
             _ => {
                 self.error(
                     field,
@@ -337,6 +348,14 @@ impl ObjectReader {
         allowed: &[&'static str],
         default: Option<&'static str>,
     ) -> Option<&'static str> {
+        if self.fields.get(field).is_some_and(Value::is_null) && default.is_some() {
+            self.fields.remove(field);
+            self.error(
+                field,
+                format!("must be one of: {} (not null)", allowed.join(", ")),
+            );
+            return None;
+        }
         let Some(value) = self.take(field) else {
             if default.is_none() {
                 self.error(
@@ -355,10 +374,14 @@ impl ObjectReader {
         }
     }
 
-    /// An optional array (absent or `null` is empty), at most `max_items` long.
+    /// An optional array (absent is empty; `null` is an error), at most `max_items` long.
     pub fn array(&mut self, field: &str, max_items: usize) -> Vec<Value> {
-        match self.take(field) {
+        match self.fields.remove(field) {
             None => Vec::new(),
+            Some(Value::Null) => {
+                self.error(field, "must be an array, not null");
+                Vec::new()
+            }
             Some(Value::Array(items)) if items.len() <= max_items => items,
             Some(Value::Array(items)) => {
                 self.error(
@@ -423,6 +446,16 @@ impl ObjectReader {
     }
 }
 
+/// An integer as JSON Schema sees one: `7` and `7.0` alike.
+fn as_integer(value: &Value) -> Option<i64> {
+    value.as_i64().or_else(|| {
+        value
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && *f >= i64::MIN as f64 && *f < i64::MAX as f64)
+            .map(|f| f as i64)
+    })
+}
+
 fn type_name(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
@@ -442,8 +475,25 @@ pub fn parse_timestamp(text: &str) -> Option<DateTime<Utc>> {
 }
 
 /// Applies a JSON merge patch (RFC 7386) to the current representation of a record.
+///
+/// A member the record does not have is kept even when it is `null` (which merging would
+/// drop), so that reading the result reports it with every other bad field: otherwise
+/// `{"nmae": null}` would succeed as a no-op.
 pub fn merge_patch(current: &mut Value, patch: &Value) {
+    let unknown: Vec<String> = match (&*current, patch) {
+        (Value::Object(fields), Value::Object(members)) => members
+            .iter()
+            .filter(|(k, v)| v.is_null() && !fields.contains_key(*k))
+            .map(|(k, _)| k.clone())
+            .collect(),
+        _ => Vec::new(),
+    };
     json_patch::merge(current, patch);
+    if let Value::Object(fields) = current {
+        for k in unknown {
+            fields.insert(k, Value::Null);
+        }
+    }
 }
 
 /// Reads a query string; unknown and repeated parameters are errors, so a typo such as
@@ -467,7 +517,8 @@ impl QueryReader {
         self.errors.push(FieldError::new(name, message));
     }
 
-    /// The parameter's value; `None` when absent or empty.
+    /// The parameter's value; `None` when absent. An empty value (`?to=`) is returned, so
+    /// that typed parameters reject it as the schema does.
     pub fn get(&mut self, name: &str) -> Option<String> {
         let mut values: Vec<String> = Vec::new();
         self.pairs.retain(|(k, v)| {
@@ -482,7 +533,7 @@ impl QueryReader {
             self.error(name, "must be given at most once");
             return None;
         }
-        values.pop().filter(|v| !v.is_empty())
+        values.pop()
     }
 
     pub fn integer(&mut self, name: &str, min: i64, max: i64) -> Option<i64> {
@@ -521,8 +572,9 @@ impl QueryReader {
         found
     }
 
+    /// Free text; empty counts as absent (the schema allows the empty string).
     pub fn text(&mut self, name: &str, max_chars: usize) -> Option<String> {
-        let raw = self.get(name)?;
+        let raw = self.get(name).filter(|v| !v.is_empty())?;
         if raw.chars().count() > max_chars {
             self.error(name, format!("must be at most {max_chars} characters"));
             return None;

@@ -41,7 +41,35 @@ pub fn document() -> utoipa::openapi::OpenApi {
         .configure(crate::startup::routes)
         .split_for_parts();
     api.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    refer_page_items(&mut api);
     api
+}
+
+/// utoipa copies a type parameter's schema into `Page_T` instead of referring to `T`, so
+/// generated clients get a second model (`PageRoundItemsItem`) for each item type. Point the
+/// items back at the component.
+fn refer_page_items(api: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::schema::{ArrayBuilder, Schema};
+    let Some(components) = api.components.as_mut() else {
+        return;
+    };
+    let names: Vec<String> = components.schemas.keys().cloned().collect();
+    for name in names {
+        let Some(item) = name.strip_prefix("Page_") else {
+            continue;
+        };
+        if !components.schemas.contains_key(item) {
+            continue;
+        }
+        if let Some(RefOr::T(Schema::Object(page))) = components.schemas.get_mut(&name) {
+            if let Some(items) = page.properties.get_mut("items") {
+                *items = ArrayBuilder::new()
+                    .items(Ref::from_schema_name(item))
+                    .build()
+                    .into();
+            }
+        }
+    }
 }
 
 fn problem(description: &str) -> RefOr<Response> {

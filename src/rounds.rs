@@ -13,7 +13,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::db::{self, Database, DbConnection};
 use crate::error::ApiError;
-use crate::input::{merge_patch, Checked, ObjectReader, QueryReader, RefKind};
+use crate::input::{merge_patch, Checked, Id, ObjectReader, QueryReader, RefKind};
 use crate::openapi::{ReadErrors, WriteErrors};
 use crate::pagination::{Page, Paging};
 use crate::schema::{departments, feedback, round_departments, round_speakers, rounds, speakers};
@@ -121,16 +121,26 @@ fn presenter() -> String {
     "speakers": [{"speaker_id": 7, "role": "presenter"}], "department_ids": [1]
 }))]
 pub struct RoundInput {
-    #[schema(max_length = 300)]
+    #[schema(
+        max_length = 300,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     pub title: Option<String>,
-    #[schema(max_length = 10000)]
+    #[schema(
+        max_length = 10000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     pub description: Option<String>,
     /// RFC 3339, any offset.
     pub starts_at: DateTime<Utc>,
     /// After `starts_at`.
     pub ends_at: DateTime<Utc>,
     /// Building and room, such as "BMC – MassMutual 5".
-    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     pub location: String,
     #[serde(default = "scheduled")]
     #[schema(value_type = RoundStatus, default = "scheduled")]
@@ -141,7 +151,7 @@ pub struct RoundInput {
     pub speakers: Vec<SpeakerSlot>,
     /// The organising departments, each at most once.
     #[serde(default)]
-    #[schema(max_items = 20)]
+    #[schema(max_items = 20, value_type = BTreeSet<Id>)]
     pub department_ids: Vec<i32>,
 }
 
@@ -753,18 +763,34 @@ pub async fn delete_round(
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)] // documents the PATCH body; the body is read by `RoundInput::read`
 pub struct RoundPatch {
-    #[schema(max_length = 300)]
+    #[schema(
+        max_length = 300,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     title: Option<String>,
-    #[schema(max_length = 10000)]
+    #[schema(
+        max_length = 10000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     description: Option<String>,
+    /// Required field: may be changed, not cleared.
+    #[schema(nullable = false)]
     starts_at: Option<DateTime<Utc>>,
+    /// Required field: may be changed, not cleared.
+    #[schema(nullable = false)]
     ends_at: Option<DateTime<Utc>>,
-    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
+    /// Required field: may be changed, not cleared.
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     location: Option<String>,
     #[schema(value_type = Option<RoundStatus>)]
     status: Option<String>,
     #[schema(max_items = 8)]
     speakers: Option<Vec<SpeakerSlot>>,
-    #[schema(max_items = 20)]
+    #[schema(max_items = 20, value_type = Option<BTreeSet<Id>>)]
     department_ids: Option<Vec<i32>>,
 }

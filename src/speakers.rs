@@ -63,20 +63,30 @@ pub struct Credential(String);
     "full_name": "Peter Lindenauer", "credentials": ["MD", "MSc"], "department_id": 5
 }))]
 pub struct SpeakerInput {
-    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     pub full_name: String,
     /// Such as `["MD", "MPH"]`; no duplicates, no commas.
     #[serde(default)]
-    #[schema(max_items = 10, value_type = Vec<Credential>)]
+    #[schema(max_items = 10, value_type = BTreeSet<Credential>)]
     pub credentials: Vec<String>,
     /// Job title, such as "Chief Quality Officer".
-    #[schema(max_length = 200)]
+    #[schema(
+        max_length = 200,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     pub title: Option<String>,
     #[schema(format = "email", max_length = 254)]
     pub email: Option<String>,
     #[schema(minimum = 1, maximum = 2147483647)]
     pub department_id: Option<i32>,
-    #[schema(max_length = 10000)]
+    #[schema(
+        max_length = 10000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     pub bio: Option<String>,
 }
 
@@ -505,16 +515,28 @@ pub async fn list_speaker_rounds(
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)] // documents the PATCH body; the body is read by `SpeakerInput::read`
 pub struct SpeakerPatch {
-    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
+    /// Required field: may be changed, not cleared.
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     full_name: Option<String>,
-    #[schema(max_items = 10, value_type = Option<Vec<Credential>>)]
+    #[schema(max_items = 10, value_type = Option<BTreeSet<Credential>>)]
     credentials: Option<Vec<String>>,
-    #[schema(max_length = 200)]
+    #[schema(
+        max_length = 200,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     title: Option<String>,
     #[schema(format = "email", max_length = 254)]
     email: Option<String>,
     #[schema(minimum = 1, maximum = 2147483647)]
     department_id: Option<i32>,
-    #[schema(max_length = 10000)]
+    #[schema(
+        max_length = 10000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     bio: Option<String>,
 }
