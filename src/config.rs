@@ -7,6 +7,7 @@
 //! | `LHS_POOL_SIZE` | `--pool-size` | `8` |
 //! | `LHS_WORKERS` | `--workers` | one per CPU core |
 //! | `RUST_LOG` | `--log` | `info` |
+//! | `LHS_DOCS` | `--docs` | `on` (Swagger UI at `/docs/`; `off` turns it off) |
 
 use clap::{Args, Parser, Subcommand};
 
@@ -63,6 +64,9 @@ pub struct Settings {
     /// Log filter in env_logger syntax, such as `info` or `lhs_rounds=debug`.
     #[arg(long = "log", env = "RUST_LOG", default_value = "info", global = true)]
     pub log_filter: String,
+    /// Serve the interactive API docs (Swagger UI) at /docs/: on or off.
+    #[arg(long, env = "LHS_DOCS", default_value = "on", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set, global = true)]
+    pub docs: bool,
     /// With `serve`: also load the demo schedule before serving.
     #[arg(long, global = true)]
     pub demo: bool,
@@ -77,6 +81,7 @@ impl Settings {
             pool_size: 8,
             workers: Some(1),
             log_filter: "warn".to_owned(),
+            docs: true,
             demo: false,
         }
     }

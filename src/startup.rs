@@ -31,6 +31,15 @@ pub fn routes(cfg: &mut ServiceConfig) {
     );
 }
 
+/// How to serve, beyond the database and the listener.
+#[derive(Debug, Clone, Copy)]
+pub struct ServeOptions {
+    /// HTTP worker threads; one per core when `None`.
+    pub workers: Option<u16>,
+    /// Whether to serve Swagger UI at `/docs/`.
+    pub docs: bool,
+}
+
 pub struct Application {
     port: u16,
     server: Server,
@@ -48,13 +57,17 @@ impl Application {
         }
         let listener = TcpListener::bind(&settings.bind)
             .map_err(|e| format!("cannot listen on {}: {e}", settings.bind))?;
-        Self::with_listener(listener, database, settings.workers)
+        let options = ServeOptions {
+            workers: settings.workers,
+            docs: settings.docs,
+        };
+        Self::with_listener(listener, database, options)
     }
 
     pub fn with_listener(
         listener: TcpListener,
         database: Database,
-        workers: Option<u16>,
+        options: ServeOptions,
     ) -> Result<Application, String> {
         let port = listener
             .local_addr()
@@ -70,10 +83,16 @@ impl Application {
                 .map_err(|e| format!("cannot write the OpenAPI document: {e}"))?,
         ));
         let data = web::Data::new(database.clone());
+        let docs = options.docs;
         let mut server = HttpServer::new(move || {
             App::new()
                 // Before the `/api/v1` scope, which would otherwise take every path under it.
                 .route(OPENAPI_PATH, web::get().to(serve_openapi))
+                .configure(|cfg| {
+                    if docs {
+                        docs_routes(cfg);
+                    }
+                })
                 .into_utoipa_app()
                 .configure(routes)
                 .into_app()
@@ -96,7 +115,7 @@ impl Application {
         })
         .listen(listener)
         .map_err(|e| format!("cannot serve: {e}"))?;
-        if let Some(workers) = workers {
+        if let Some(workers) = options.workers {
             server = server.workers(usize::from(workers));
         }
         Ok(Application {
@@ -128,6 +147,23 @@ async fn serve_openapi(spec: web::Data<OpenApiJson>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
         .body(spec.0.clone())
+}
+
+/// Swagger UI, from files compiled into the binary (no CDN: hospital networks are closed),
+/// reading the document at [`OPENAPI_PATH`].
+fn docs_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route(
+        "/docs",
+        web::get().to(|| async {
+            HttpResponse::PermanentRedirect()
+                .insert_header((actix_web::http::header::LOCATION, "/docs/"))
+                .finish()
+        }),
+    )
+    .service(
+        utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")
+            .config(utoipa_swagger_ui::Config::new([OPENAPI_PATH])),
+    );
 }
 
 /// One line per request: method, path (no query string, no body), status, duration.

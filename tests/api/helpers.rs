@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use diesel::{Connection, RunQueryDsl};
 use lhs_rounds::db::Database;
-use lhs_rounds::startup::Application;
+use lhs_rounds::startup::{Application, ServeOptions};
 use reqwest::{Method, Response};
 use serde_json::{json, Value};
 
@@ -58,10 +58,18 @@ pub fn fresh_database(backend: Backend) -> Option<(String, Option<tempfile::Temp
 }
 
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    spawn_app_with(backend, true).await
+}
+
+pub async fn spawn_app_with(backend: Backend, docs: bool) -> Option<TestApp> {
     let (database_url, dir) = fresh_database(backend)?;
     let database = Database::open(&database_url, 4).expect("open the test database");
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a port");
-    let app = Application::with_listener(listener, database.clone(), Some(1))
+    let options = ServeOptions {
+        workers: Some(1),
+        docs,
+    };
+    let app = Application::with_listener(listener, database.clone(), options)
         .expect("build the application");
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());

@@ -1,4 +1,4 @@
-use crate::helpers::{spawn_app, Backend};
+use crate::helpers::{assert_problem, spawn_app, spawn_app_with, Backend};
 
 const COMMITTED: &str = include_str!("../../openapi/openapi.json");
 
@@ -27,5 +27,46 @@ async fn the_server_serves_the_same_document() {
     assert!(
         served + "\n" == COMMITTED,
         "GET /api/v1/openapi.json differs from openapi/openapi.json"
+    );
+}
+
+#[tokio::test]
+async fn the_interactive_docs_are_served_offline_from_the_binary() {
+    let app = spawn_app(Backend::Sqlite)
+        .await
+        .expect("SQLite is always available");
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    let redirect = no_redirects.get(app.url("/docs")).send().await.unwrap();
+    let page = app.get("/docs/").await;
+    let config = app
+        .get("/docs/swagger-initializer.js")
+        .await
+        .text()
+        .await
+        .unwrap();
+
+    assert_eq!(redirect.status(), 308);
+    assert_eq!(redirect.headers()["location"], "/docs/");
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("swagger-ui"));
+    assert!(config.contains("/api/v1/openapi.json"), "{config}");
+}
+
+#[tokio::test]
+async fn lhs_docs_off_turns_the_docs_page_off() {
+    let app = spawn_app_with(Backend::Sqlite, false)
+        .await
+        .expect("SQLite is always available");
+
+    assert_problem(app.get("/docs/").await, 404).await;
+    assert_problem(app.get("/docs").await, 404).await;
+    assert_eq!(
+        app.get("/api/v1/openapi.json").await.status(),
+        200,
+        "the document stays"
     );
 }
