@@ -12,6 +12,7 @@ on_both_backends!(
     unknown_and_malformed_ids_are_404_problems,
     a_body_that_is_not_an_object_is_a_422_problem,
     health_and_readiness_answer,
+    values_the_schema_forbids_are_refused_as_the_schema_says,
 );
 
 async fn malformed_json_is_a_400_problem(app: TestApp) {
@@ -135,4 +136,65 @@ async fn a_body_that_is_not_an_object_is_a_422_problem(app: TestApp) {
 async fn health_and_readiness_answer(app: TestApp) {
     assert_eq!(app.get_ok("/healthz").await, json!({"status": "ok"}));
     assert_eq!(app.get_ok("/readyz").await, json!({"status": "ready"}));
+}
+
+async fn values_the_schema_forbids_are_refused_as_the_schema_says(app: TestApp) {
+    let empty_value = app.get("/api/v1/rounds?to=&limit=").await;
+    assert_eq!(
+        error_fields(&assert_problem(empty_value, 400).await),
+        vec!["to", "limit"]
+    );
+    assert_eq!(
+        app.get_ok("/api/v1/rounds?q=").await["total"],
+        0,
+        "an empty search is no filter"
+    );
+
+    let nulls = app
+        .post(
+            "/api/v1/rounds",
+            &json!({"starts_at": "2027-01-21T17:00:00Z", "ends_at": "2027-01-21T18:00:00Z",
+                    "location": "Room 1", "status": null, "speakers": null}),
+        )
+        .await;
+    assert_eq!(
+        error_fields(&assert_problem(nulls, 422).await),
+        vec!["status", "speakers"]
+    );
+
+    let years = app
+        .post(
+            "/api/v1/rounds",
+            &json!({"starts_at": "0000-01-01T00:00:00+01:00", "ends_at": "9999-12-31T23:00:00-05:00", "location": "x"}),
+        )
+        .await;
+    assert_eq!(
+        error_fields(&assert_problem(years, 422).await),
+        vec!["starts_at", "ends_at"]
+    );
+
+    let blank_email = app
+        .post("/api/v1/speakers", &json!({"full_name": "A", "email": ""}))
+        .await;
+    assert_eq!(
+        error_fields(&assert_problem(blank_email, 422).await),
+        vec!["email"]
+    );
+
+    let department = app.department("Clinical Informatics").await;
+    let integral_float = app
+        .create(
+            "/api/v1/speakers",
+            json!({"full_name": "B", "department_id": f64::from(department)}),
+        )
+        .await;
+    assert_eq!(integral_float["department_id"], department);
+
+    let typo = app
+        .patch(
+            &format!("/api/v1/departments/{department}"),
+            &json!({"nmae": null}),
+        )
+        .await;
+    assert_eq!(error_fields(&assert_problem(typo, 422).await), vec!["nmae"]);
 }
