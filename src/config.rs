@@ -8,6 +8,9 @@
 //! | `LHS_WORKERS` | `--workers` | one per CPU core |
 //! | `RUST_LOG` | `--log` | `info` |
 //! | `LHS_DOCS` | `--docs` | `on` (Swagger UI at `/docs/`; `off` turns it off) |
+//!
+//! Token settings (`LHS_JWT_*`, `LHS_PUBLIC_READ`, `LHS_ANONYMOUS_FEEDBACK`) are listed in
+//! [`crate::auth`].
 
 use clap::{Args, Parser, Subcommand};
 
@@ -34,6 +37,18 @@ pub enum Command {
     SeedDemo,
     /// Print the OpenAPI document and exit.
     Openapi,
+    /// Mint a bearer token with the configured shared secret (HS256) and print it.
+    Token {
+        /// The token's subject, such as an e-mail address.
+        #[arg(long)]
+        sub: String,
+        /// A role to grant: viewer, organizer or admin (repeat for several).
+        #[arg(long = "role", value_parser = ["viewer", "organizer", "admin"])]
+        roles: Vec<String>,
+        /// How long the token is valid, such as 8h, 30m or 7d.
+        #[arg(long, default_value = "8h")]
+        ttl: humantime::Duration,
+    },
 }
 
 #[derive(Debug, Clone, Args)]
@@ -67,6 +82,24 @@ pub struct Settings {
     /// Serve the interactive API docs (Swagger UI) at /docs/: on or off.
     #[arg(long, env = "LHS_DOCS", default_value = "on", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set, global = true)]
     pub docs: bool,
+    /// HS256 secret for bearer tokens (at least 32 bytes).
+    #[arg(long, env = "LHS_JWT_SECRET", hide_env_values = true, global = true)]
+    pub jwt_secret: Option<String>,
+    /// PEM file with the identity provider's public key (RSA: RS256, EC P-256: ES256).
+    #[arg(long, env = "LHS_JWT_PUBLIC_KEY", global = true)]
+    pub jwt_public_key: Option<std::path::PathBuf>,
+    /// Required issuer (`iss`) of tokens.
+    #[arg(long, env = "LHS_JWT_ISSUER", global = true)]
+    pub jwt_issuer: Option<String>,
+    /// Required audience (`aud`) of tokens.
+    #[arg(long, env = "LHS_JWT_AUDIENCE", global = true)]
+    pub jwt_audience: Option<String>,
+    /// Whether anyone may read rounds, speakers, departments and feedback summaries.
+    #[arg(long, env = "LHS_PUBLIC_READ", default_value = "true", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set, global = true)]
+    pub public_read: bool,
+    /// Whether anyone may send feedback and topic suggestions without a token.
+    #[arg(long, env = "LHS_ANONYMOUS_FEEDBACK", default_value = "true", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set, global = true)]
+    pub anonymous_feedback: bool,
     /// With `serve`: also load the demo schedule before serving.
     #[arg(long, global = true)]
     pub demo: bool,
@@ -82,6 +115,12 @@ impl Settings {
             workers: Some(1),
             log_filter: "warn".to_owned(),
             docs: true,
+            jwt_secret: None,
+            jwt_public_key: None,
+            jwt_issuer: None,
+            jwt_audience: None,
+            public_read: true,
+            anonymous_feedback: true,
             demo: false,
         }
     }

@@ -8,6 +8,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use crate::auth::{Caller, Role, Visible};
 use crate::db::{self, Database, DbConnection};
 use crate::error::ApiError;
 use crate::input::{merge_patch, Checked, ObjectReader, QueryReader};
@@ -30,6 +31,14 @@ pub struct Department {
     pub name: String,
     pub abbreviation: Option<String>,
     pub description: Option<String>,
+    /// The token subject that created it; shown to organisers and admins only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub created_by: Option<String>,
+    /// The token subject that last changed it; shown to organisers and admins only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub updated_by: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -91,6 +100,8 @@ struct DepartmentRow {
     description: Option<String>,
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
+    created_by: Option<String>,
+    updated_by: Option<String>,
 }
 
 impl From<DepartmentRow> for Department {
@@ -100,6 +111,8 @@ impl From<DepartmentRow> for Department {
             name: row.name,
             abbreviation: row.abbreviation,
             description: row.description,
+            created_by: row.created_by,
+            updated_by: row.updated_by,
             created_at: row.created_at.and_utc(),
             updated_at: row.updated_at.and_utc(),
         }
@@ -230,24 +243,28 @@ pub fn routes(cfg: &mut ServiceConfig) {
 /// List departments, by name
 #[utoipa::path(
     tag = "departments",
+    security((), ("bearer" = [])),
     params(Paging),
     responses((status = 200, description = "A page of departments", body = Page<Department>), ReadErrors)
 )]
 #[get("/departments")]
 pub async fn list_departments(
     db: web::Data<Database>,
+    caller: Caller,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require_reader()?;
     let mut query = QueryReader::new(req.query_string())?;
     let paging = Paging::read(&mut query);
     query.finish()?;
     let page = db.read(move |conn| list(conn, paging)).await?;
-    Ok(HttpResponse::Ok().json(page))
+    Ok(HttpResponse::Ok().json(page.visible_to(&caller)))
 }
 
 /// Create a department
 #[utoipa::path(
     tag = "departments",
+    security(("bearer" = ["admin"])),
     request_body = DepartmentInput,
     responses(
         (status = 201, description = "Created", body = Department,
@@ -258,37 +275,48 @@ pub async fn list_departments(
 #[post("/departments")]
 pub async fn create_department(
     db: web::Data<Database>,
+    caller: Caller,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Admin)?;
     let input = DepartmentInput::read(body.into_inner());
+    let actor = caller.subject.clone();
     let created = db
         .write(move |conn| {
             let input = input.verify(conn)?;
-            insert(conn, input, None)
+            insert(conn, input, actor.as_deref())
         })
         .await?;
-    Ok(crate::created("departments", created.id, &created))
+    Ok(crate::created(
+        "departments",
+        created.id,
+        &created.visible_to(&caller),
+    ))
 }
 
 /// Get a department
 #[utoipa::path(
     tag = "departments",
+    security((), ("bearer" = [])),
     params(("id" = i32, Path, minimum = 1, description = "Department id")),
     responses((status = 200, description = "The department", body = Department), ReadErrors)
 )]
 #[get("/departments/{id}")]
 pub async fn get_department(
     db: web::Data<Database>,
+    caller: Caller,
     id: web::Path<i32>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require_reader()?;
     let id = id.into_inner();
     let department = db.read(move |conn| find(conn, id)).await?;
-    Ok(HttpResponse::Ok().json(department))
+    Ok(HttpResponse::Ok().json(department.visible_to(&caller)))
 }
 
 /// Replace a department
 #[utoipa::path(
     tag = "departments",
+    security(("bearer" = ["admin"])),
     params(("id" = i32, Path, minimum = 1, description = "Department id")),
     request_body = DepartmentInput,
     responses((status = 200, description = "The department as replaced", body = Department), WriteErrors)
@@ -296,24 +324,28 @@ pub async fn get_department(
 #[put("/departments/{id}")]
 pub async fn replace_department(
     db: web::Data<Database>,
+    caller: Caller,
     id: web::Path<i32>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Admin)?;
     let id = id.into_inner();
     let input = DepartmentInput::read(body.into_inner());
+    let actor = caller.subject.clone();
     let department = db
         .write(move |conn| {
             find(conn, id)?;
             let input = input.verify(conn)?;
-            update(conn, id, input, None)
+            update(conn, id, input, actor.as_deref())
         })
         .await?;
-    Ok(HttpResponse::Ok().json(department))
+    Ok(HttpResponse::Ok().json(department.visible_to(&caller)))
 }
 
 /// Change some fields of a department (JSON merge patch)
 #[utoipa::path(
     tag = "departments",
+    security(("bearer" = ["admin"])),
     params(("id" = i32, Path, minimum = 1, description = "Department id")),
     request_body(content = DepartmentPatch, content_type = "application/merge-patch+json",
         description = "Fields to change; `null` clears an optional field"),
@@ -322,33 +354,39 @@ pub async fn replace_department(
 #[patch("/departments/{id}")]
 pub async fn patch_department(
     db: web::Data<Database>,
+    caller: Caller,
     id: web::Path<i32>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Admin)?;
     let id = id.into_inner();
     let patch = body.into_inner();
+    let actor = caller.subject.clone();
     let department = db
         .write(move |conn| {
             let mut doc = serde_json::to_value(DepartmentInput::from(find(conn, id)?))?;
             merge_patch(&mut doc, &patch);
             let input = DepartmentInput::read(doc).verify(conn)?;
-            update(conn, id, input, None)
+            update(conn, id, input, actor.as_deref())
         })
         .await?;
-    Ok(HttpResponse::Ok().json(department))
+    Ok(HttpResponse::Ok().json(department.visible_to(&caller)))
 }
 
 /// Delete a department that nothing refers to
 #[utoipa::path(
     tag = "departments",
+    security(("bearer" = ["admin"])),
     params(("id" = i32, Path, minimum = 1, description = "Department id")),
     responses((status = 204, description = "Deleted"), WriteErrors)
 )]
 #[delete("/departments/{id}")]
 pub async fn delete_department(
     db: web::Data<Database>,
+    caller: Caller,
     id: web::Path<i32>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Admin)?;
     let id = id.into_inner();
     db.write(move |conn| delete(conn, id)).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -377,4 +415,14 @@ pub struct DepartmentPatch {
         pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
     )]
     description: Option<String>,
+}
+
+impl Visible for Department {
+    fn visible_to(mut self, caller: &Caller) -> Self {
+        if !caller.sees_private_fields() {
+            self.created_by = None;
+            self.updated_by = None;
+        }
+        self
+    }
 }

@@ -57,6 +57,11 @@ pub enum ApiError {
     BadRequest(String),
     #[error("invalid query parameters")]
     InvalidQuery(Vec<FieldError>),
+    /// No token where one is needed, or a token that was refused (with the reason).
+    #[error("{}", match invalid_token { Some(why) => format!("the bearer token was refused: {why}"), None => "this needs a bearer token (Authorization: Bearer <JWT>)".to_owned() })]
+    Unauthorized { invalid_token: Option<String> },
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{method} is not allowed here")]
@@ -132,6 +137,8 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) | ApiError::InvalidQuery(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -158,6 +165,17 @@ impl ResponseError for ApiError {
                 .collect::<Vec<_>>()
                 .join(", ");
             response.insert_header((header::ALLOW, allow));
+        }
+        if let ApiError::Unauthorized { invalid_token } = self {
+            let challenge = match invalid_token {
+                // RFC 6750: a quoted-string, so no quotes or backslashes inside.
+                Some(why) => format!(
+                    "Bearer realm=\"lhs-rounds\", error=\"invalid_token\", error_description=\"{}\"",
+                    why.replace(['"', '\\'], "'")
+                ),
+                None => "Bearer realm=\"lhs-rounds\"".to_owned(),
+            };
+            response.insert_header((header::WWW_AUTHENTICATE, challenge));
         }
         if let ApiError::Unavailable(_) = self {
             response.insert_header((header::RETRY_AFTER, "1"));

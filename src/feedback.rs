@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use crate::auth::{Caller, Role, Visible};
 use crate::db::{self, Database, DbConnection};
 use crate::error::ApiError;
 use crate::input::{merge_patch, Checked, ObjectReader, QueryReader, RefKind};
@@ -66,6 +67,10 @@ pub struct Feedback {
     pub author_email: Option<String>,
     #[schema(value_type = FeedbackStatus)]
     pub status: String,
+    /// The token subject that sent it, if any; shown to organisers and admins only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub submitted_by: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -191,6 +196,7 @@ struct FeedbackRow {
     author_name: Option<String>,
     author_email: Option<String>,
     status: String,
+    submitted_by: Option<String>,
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
 }
@@ -206,6 +212,7 @@ impl From<FeedbackRow> for Feedback {
             author_name: row.author_name,
             author_email: row.author_email,
             status: row.status,
+            submitted_by: row.submitted_by,
             created_at: row.created_at.and_utc(),
             updated_at: row.updated_at.and_utc(),
         }
@@ -379,25 +386,29 @@ pub fn routes(cfg: &mut ServiceConfig) {
 /// List feedback, newest first
 #[utoipa::path(
     tag = "feedback",
+    security(("bearer" = ["organizer", "admin"])),
     params(FeedbackFilter, Paging),
     responses((status = 200, description = "A page of feedback", body = Page<Feedback>), ReadErrors)
 )]
 #[get("/feedback")]
 pub async fn list_feedback(
     db: web::Data<Database>,
+    caller: Caller,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Organizer)?;
     let mut query = QueryReader::new(req.query_string())?;
     let filter = FeedbackFilter::read(&mut query, true);
     let paging = Paging::read(&mut query);
     query.finish()?;
     let page = db.read(move |conn| list(conn, &filter, paging)).await?;
-    Ok(HttpResponse::Ok().json(page))
+    Ok(HttpResponse::Ok().json(page.visible_to(&caller)))
 }
 
 /// Send feedback, a topic suggestion or a comment
 #[utoipa::path(
     tag = "feedback",
+    security((), ("bearer" = [])),
     request_body = FeedbackInput,
     responses(
         (status = 201, description = "Received", body = Feedback,
@@ -408,37 +419,48 @@ pub async fn list_feedback(
 #[post("/feedback")]
 pub async fn create_feedback(
     db: web::Data<Database>,
+    caller: Caller,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require_submitter()?;
     let input = FeedbackInput::read(body.into_inner());
+    let actor = caller.subject.clone();
     let created = db
         .write(move |conn| {
             let input = input.verify(conn)?;
-            insert(conn, input, None)
+            insert(conn, input, actor.as_deref())
         })
         .await?;
-    Ok(crate::created("feedback", created.id, &created))
+    Ok(crate::created(
+        "feedback",
+        created.id,
+        &created.visible_to(&caller),
+    ))
 }
 
 /// Get one piece of feedback
 #[utoipa::path(
     tag = "feedback",
+    security(("bearer" = ["organizer", "admin"])),
     params(("id" = i32, Path, minimum = 1, description = "Feedback id")),
     responses((status = 200, description = "The feedback", body = Feedback), ReadErrors)
 )]
 #[get("/feedback/{id}")]
 pub async fn get_feedback(
     db: web::Data<Database>,
+    caller: Caller,
     id: web::Path<i32>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Organizer)?;
     let id = id.into_inner();
     let item = db.read(move |conn| find(conn, id)).await?;
-    Ok(HttpResponse::Ok().json(item))
+    Ok(HttpResponse::Ok().json(item.visible_to(&caller)))
 }
 
 /// Triage feedback: change its status (JSON merge patch)
 #[utoipa::path(
     tag = "feedback",
+    security(("bearer" = ["organizer", "admin"])),
     params(("id" = i32, Path, minimum = 1, description = "Feedback id")),
     request_body(content = FeedbackPatch, content_type = "application/merge-patch+json"),
     responses((status = 200, description = "The feedback as triaged", body = Feedback), WriteErrors)
@@ -446,9 +468,11 @@ pub async fn get_feedback(
 #[patch("/feedback/{id}")]
 pub async fn triage_feedback(
     db: web::Data<Database>,
+    caller: Caller,
     id: web::Path<i32>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Organizer)?;
     let id = id.into_inner();
     let patch = body.into_inner();
     let item = db
@@ -460,20 +484,23 @@ pub async fn triage_feedback(
             set_status(conn, id, &change.status)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(item))
+    Ok(HttpResponse::Ok().json(item.visible_to(&caller)))
 }
 
 /// Delete feedback
 #[utoipa::path(
     tag = "feedback",
+    security(("bearer" = ["admin"])),
     params(("id" = i32, Path, minimum = 1, description = "Feedback id")),
     responses((status = 204, description = "Deleted"), WriteErrors)
 )]
 #[delete("/feedback/{id}")]
 pub async fn delete_feedback(
     db: web::Data<Database>,
+    caller: Caller,
     id: web::Path<i32>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Admin)?;
     let id = id.into_inner();
     db.write(move |conn| delete(conn, id)).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -482,15 +509,18 @@ pub async fn delete_feedback(
 /// List the feedback on a round, newest first
 #[utoipa::path(
     tag = "feedback",
+    security(("bearer" = ["organizer", "admin"])),
     params(("id" = i32, Path, minimum = 1, description = "Round id"), RoundFeedbackFilter, Paging),
     responses((status = 200, description = "A page of feedback", body = Page<Feedback>), ReadErrors)
 )]
 #[get("/rounds/{id}/feedback")]
 pub async fn list_round_feedback(
     db: web::Data<Database>,
+    caller: Caller,
     id: web::Path<i32>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Organizer)?;
     let round_id = id.into_inner();
     let mut query = QueryReader::new(req.query_string())?;
     let mut filter = FeedbackFilter::read(&mut query, false);
@@ -505,7 +535,7 @@ pub async fn list_round_feedback(
             list(conn, &filter, paging)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(page))
+    Ok(HttpResponse::Ok().json(page.visible_to(&caller)))
 }
 
 /// Send feedback on a round
@@ -513,6 +543,7 @@ pub async fn list_round_feedback(
 /// The same body as `POST /feedback`; the round comes from the path.
 #[utoipa::path(
     tag = "feedback",
+    security((), ("bearer" = [])),
     params(("id" = i32, Path, minimum = 1, description = "Round id")),
     request_body = FeedbackInput,
     responses(
@@ -524,9 +555,11 @@ pub async fn list_round_feedback(
 #[post("/rounds/{id}/feedback")]
 pub async fn create_round_feedback(
     db: web::Data<Database>,
+    caller: Caller,
     id: web::Path<i32>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require_submitter()?;
     let round_id = id.into_inner();
     let mut body = body.into_inner();
     let mut conflicting_round = None;
@@ -548,30 +581,47 @@ pub async fn create_round_feedback(
             ),
         );
     }
+    let actor = caller.subject.clone();
     let created = db
         .write(move |conn| {
             if !rounds::exists(conn, round_id)? {
                 return Err(ApiError::not_found("round", round_id));
             }
             let input = input.verify(conn)?;
-            insert(conn, input, None)
+            insert(conn, input, actor.as_deref())
         })
         .await?;
-    Ok(crate::created("feedback", created.id, &created))
+    Ok(crate::created(
+        "feedback",
+        created.id,
+        &created.visible_to(&caller),
+    ))
 }
 
 /// Summarise the ratings of a round
 #[utoipa::path(
     tag = "feedback",
+    security((), ("bearer" = [])),
     params(("id" = i32, Path, minimum = 1, description = "Round id")),
     responses((status = 200, description = "Count, average and distribution of ratings", body = FeedbackSummary), ReadErrors)
 )]
 #[get("/rounds/{id}/feedback/summary")]
 pub async fn round_feedback_summary(
     db: web::Data<Database>,
+    caller: Caller,
     id: web::Path<i32>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require_reader()?;
     let round_id = id.into_inner();
     let summary = db.read(move |conn| summary(conn, round_id)).await?;
     Ok(HttpResponse::Ok().json(summary))
+}
+
+impl Visible for Feedback {
+    fn visible_to(mut self, caller: &Caller) -> Self {
+        if !caller.sees_private_fields() {
+            self.submitted_by = None;
+        }
+        self
+    }
 }

@@ -4,6 +4,7 @@
 //! backends, migrations), [`openapi`], [`health`], and one module per resource ([`rounds`],
 //! [`speakers`], [`departments`], [`feedback`]) holding its types, queries and handlers.
 
+pub mod auth;
 pub mod config;
 pub mod db;
 pub mod demo;
@@ -50,6 +51,13 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             let mut conn = db.connection().map_err(|e| e.to_string())?;
             let report = demo::seed(&mut conn).map_err(|e| format!("demo data: {e}"))?;
             println!("demo data: {report}");
+            Ok(())
+        }
+        Command::Token { sub, roles, ttl } => {
+            let auth = auth::Auth::from_settings(&settings)?;
+            let roles: Vec<auth::Role> =
+                roles.iter().filter_map(|r| auth::Role::parse(r)).collect();
+            println!("{}", auth.mint(&sub, &roles, ttl.into())?);
             Ok(())
         }
         Command::Openapi => {

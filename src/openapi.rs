@@ -23,6 +23,7 @@ use crate::error::{FieldError, Problem, PROBLEM_JSON};
         license(name = "MIT OR Apache-2.0")
     ),
     components(schemas(Problem, FieldError)),
+    modifiers(&BearerScheme),
     tags(
         (name = "rounds", description = "Sessions of the series: topic, time, place, speakers, organisers"),
         (name = "speakers", description = "People who present, with their credentials"),
@@ -32,6 +33,30 @@ use crate::error::{FieldError, Problem, PROBLEM_JSON};
     )
 )]
 struct ApiDoc;
+
+/// `Authorization: Bearer <JWT>`. Each operation lists the roles it needs as the scheme's
+/// scopes (OpenAPI 3.1 allows role names there); an empty alternative means no token is needed.
+struct BearerScheme;
+
+impl utoipa::Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "A JWT with `exp`, `sub` and `roles` (viewer, organizer, admin), signed \
+                         with the configured key; mint one with `lhs-rounds token`.",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
 
 /// The OpenAPI document of every route [`crate::startup::routes`] registers.
 pub fn document() -> utoipa::openapi::OpenApi {
@@ -115,6 +140,8 @@ impl IntoResponses for WriteErrors {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
         responses(&[
             ("400", "The body is not well-formed JSON"),
+            ("401", "No bearer token, or a refused one; see `WWW-Authenticate`"),
+            ("403", "The token does not grant a role this needs"),
             ("404", "No such record"),
             ("405", "Method not allowed here (see the `Allow` header)"),
             ("409", "The change conflicts with existing data (a duplicate, or records that still refer to this one)"),

@@ -11,6 +11,7 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use crate::auth::{Caller, Role, Visible};
 use crate::db::{self, Database, DbConnection};
 use crate::error::ApiError;
 use crate::input::{merge_patch, Checked, Id, ObjectReader, QueryReader, RefKind};
@@ -91,6 +92,14 @@ pub struct Round {
     pub speakers: Vec<RoundSpeaker>,
     pub department_ids: Vec<i32>,
     pub departments: Vec<DepartmentSummary>,
+    /// The token subject that created it; shown to organisers and admins only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub created_by: Option<String>,
+    /// The token subject that last changed it; shown to organisers and admins only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub updated_by: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -255,6 +264,8 @@ struct RoundRow {
     status: String,
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
+    created_by: Option<String>,
+    updated_by: Option<String>,
 }
 
 /// Filters and order of the round list.
@@ -501,6 +512,8 @@ fn with_embeds(conn: &mut DbConnection, rows: Vec<RoundRow>) -> Result<Vec<Round
                 speakers: speakers_of.remove(&row.id).unwrap_or_default(),
                 department_ids: departments.iter().map(|d| d.id).collect(),
                 departments,
+                created_by: row.created_by,
+                updated_by: row.updated_by,
                 created_at: row.created_at.and_utc(),
                 updated_at: row.updated_at.and_utc(),
             }
@@ -631,25 +644,29 @@ pub fn routes(cfg: &mut ServiceConfig) {
 /// List rounds
 #[utoipa::path(
     tag = "rounds",
+    security((), ("bearer" = [])),
     params(RoundFilter, Paging),
     responses((status = 200, description = "A page of rounds", body = Page<Round>), ReadErrors)
 )]
 #[get("/rounds")]
 pub async fn list_rounds(
     db: web::Data<Database>,
+    caller: Caller,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require_reader()?;
     let mut query = QueryReader::new(req.query_string())?;
     let filter = RoundFilter::read(&mut query);
     let paging = Paging::read(&mut query);
     query.finish()?;
     let page = db.read(move |conn| list(conn, &filter, paging)).await?;
-    Ok(HttpResponse::Ok().json(page))
+    Ok(HttpResponse::Ok().json(page.visible_to(&caller)))
 }
 
 /// Schedule a round
 #[utoipa::path(
     tag = "rounds",
+    security(("bearer" = ["organizer", "admin"])),
     request_body = RoundInput,
     responses(
         (status = 201, description = "Created", body = Round,
@@ -660,37 +677,48 @@ pub async fn list_rounds(
 #[post("/rounds")]
 pub async fn create_round(
     db: web::Data<Database>,
+    caller: Caller,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Organizer)?;
     let input = RoundInput::read(body.into_inner());
+    let actor = caller.subject.clone();
     let created = db
         .write(move |conn| {
             let input = input.verify(conn)?;
-            insert(conn, input, None)
+            insert(conn, input, actor.as_deref())
         })
         .await?;
-    Ok(crate::created("rounds", created.id, &created))
+    Ok(crate::created(
+        "rounds",
+        created.id,
+        &created.visible_to(&caller),
+    ))
 }
 
 /// Get a round
 #[utoipa::path(
     tag = "rounds",
+    security((), ("bearer" = [])),
     params(("id" = i32, Path, minimum = 1, description = "Round id")),
     responses((status = 200, description = "The round", body = Round), ReadErrors)
 )]
 #[get("/rounds/{id}")]
 pub async fn get_round(
     db: web::Data<Database>,
+    caller: Caller,
     id: web::Path<i32>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require_reader()?;
     let id = id.into_inner();
     let round = db.read(move |conn| find(conn, id)).await?;
-    Ok(HttpResponse::Ok().json(round))
+    Ok(HttpResponse::Ok().json(round.visible_to(&caller)))
 }
 
 /// Replace a round
 #[utoipa::path(
     tag = "rounds",
+    security(("bearer" = ["organizer", "admin"])),
     params(("id" = i32, Path, minimum = 1, description = "Round id")),
     request_body = RoundInput,
     responses((status = 200, description = "The round as replaced", body = Round), WriteErrors)
@@ -698,26 +726,30 @@ pub async fn get_round(
 #[put("/rounds/{id}")]
 pub async fn replace_round(
     db: web::Data<Database>,
+    caller: Caller,
     id: web::Path<i32>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Organizer)?;
     let id = id.into_inner();
     let input = RoundInput::read(body.into_inner());
+    let actor = caller.subject.clone();
     let round = db
         .write(move |conn| {
             if !exists(conn, id)? {
                 return Err(ApiError::not_found("round", id));
             }
             let input = input.verify(conn)?;
-            update(conn, id, input, None)
+            update(conn, id, input, actor.as_deref())
         })
         .await?;
-    Ok(HttpResponse::Ok().json(round))
+    Ok(HttpResponse::Ok().json(round.visible_to(&caller)))
 }
 
 /// Change some fields of a round (JSON merge patch)
 #[utoipa::path(
     tag = "rounds",
+    security(("bearer" = ["organizer", "admin"])),
     params(("id" = i32, Path, minimum = 1, description = "Round id")),
     request_body(content = RoundPatch, content_type = "application/merge-patch+json",
         description = "Fields to change; `null` clears an optional field; arrays are replaced whole"),
@@ -726,33 +758,39 @@ pub async fn replace_round(
 #[patch("/rounds/{id}")]
 pub async fn patch_round(
     db: web::Data<Database>,
+    caller: Caller,
     id: web::Path<i32>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Organizer)?;
     let id = id.into_inner();
     let patch = body.into_inner();
+    let actor = caller.subject.clone();
     let round = db
         .write(move |conn| {
             let mut doc = serde_json::to_value(RoundInput::from(find(conn, id)?))?;
             merge_patch(&mut doc, &patch);
             let input = RoundInput::read(doc).verify(conn)?;
-            update(conn, id, input, None)
+            update(conn, id, input, actor.as_deref())
         })
         .await?;
-    Ok(HttpResponse::Ok().json(round))
+    Ok(HttpResponse::Ok().json(round.visible_to(&caller)))
 }
 
 /// Delete a round that has no feedback
 #[utoipa::path(
     tag = "rounds",
+    security(("bearer" = ["organizer", "admin"])),
     params(("id" = i32, Path, minimum = 1, description = "Round id")),
     responses((status = 204, description = "Deleted"), WriteErrors)
 )]
 #[delete("/rounds/{id}")]
 pub async fn delete_round(
     db: web::Data<Database>,
+    caller: Caller,
     id: web::Path<i32>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Organizer)?;
     let id = id.into_inner();
     db.write(move |conn| delete(conn, id)).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -793,4 +831,14 @@ pub struct RoundPatch {
     speakers: Option<Vec<SpeakerSlot>>,
     #[schema(max_items = 20, value_type = Option<BTreeSet<Id>>)]
     department_ids: Option<Vec<i32>>,
+}
+
+impl Visible for Round {
+    fn visible_to(mut self, caller: &Caller) -> Self {
+        if !caller.sees_private_fields() {
+            self.created_by = None;
+            self.updated_by = None;
+        }
+        self
+    }
 }

@@ -8,6 +8,7 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use crate::auth::{Caller, Role, Visible};
 use crate::db::{self, Database, DbConnection};
 use crate::error::ApiError;
 use crate::input::{merge_patch, Checked, ObjectReader, QueryReader, RefKind};
@@ -37,10 +38,20 @@ pub struct Speaker {
     /// The name with its credentials, as printed on the schedule.
     pub display_name: String,
     pub title: Option<String>,
-    #[schema(format = "email")]
+    /// Shown to organisers and admins only (left out for everyone else).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(format = "email", nullable = false)]
     pub email: Option<String>,
     pub department_id: Option<i32>,
     pub bio: Option<String>,
+    /// The token subject that created it; shown to organisers and admins only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub created_by: Option<String>,
+    /// The token subject that last changed it; shown to organisers and admins only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub updated_by: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -183,6 +194,8 @@ struct SpeakerRow {
     bio: Option<String>,
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
+    created_by: Option<String>,
+    updated_by: Option<String>,
 }
 
 impl From<SpeakerRow> for Speaker {
@@ -197,6 +210,8 @@ impl From<SpeakerRow> for Speaker {
             email: row.email,
             department_id: row.department_id,
             bio: row.bio,
+            created_by: row.created_by,
+            updated_by: row.updated_by,
             created_at: row.created_at.and_utc(),
             updated_at: row.updated_at.and_utc(),
         }
@@ -358,25 +373,29 @@ pub fn routes(cfg: &mut ServiceConfig) {
 /// List speakers, by name
 #[utoipa::path(
     tag = "speakers",
+    security((), ("bearer" = [])),
     params(SpeakerFilter, Paging),
     responses((status = 200, description = "A page of speakers", body = Page<Speaker>), ReadErrors)
 )]
 #[get("/speakers")]
 pub async fn list_speakers(
     db: web::Data<Database>,
+    caller: Caller,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require_reader()?;
     let mut query = QueryReader::new(req.query_string())?;
     let filter = SpeakerFilter::read(&mut query);
     let paging = Paging::read(&mut query);
     query.finish()?;
     let page = db.read(move |conn| list(conn, &filter, paging)).await?;
-    Ok(HttpResponse::Ok().json(page))
+    Ok(HttpResponse::Ok().json(page.visible_to(&caller)))
 }
 
 /// Create a speaker
 #[utoipa::path(
     tag = "speakers",
+    security(("bearer" = ["organizer", "admin"])),
     request_body = SpeakerInput,
     responses(
         (status = 201, description = "Created", body = Speaker,
@@ -387,37 +406,48 @@ pub async fn list_speakers(
 #[post("/speakers")]
 pub async fn create_speaker(
     db: web::Data<Database>,
+    caller: Caller,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Organizer)?;
     let input = SpeakerInput::read(body.into_inner());
+    let actor = caller.subject.clone();
     let created = db
         .write(move |conn| {
             let input = input.verify(conn)?;
-            insert(conn, input, None)
+            insert(conn, input, actor.as_deref())
         })
         .await?;
-    Ok(crate::created("speakers", created.id, &created))
+    Ok(crate::created(
+        "speakers",
+        created.id,
+        &created.visible_to(&caller),
+    ))
 }
 
 /// Get a speaker
 #[utoipa::path(
     tag = "speakers",
+    security((), ("bearer" = [])),
     params(("id" = i32, Path, minimum = 1, description = "Speaker id")),
     responses((status = 200, description = "The speaker", body = Speaker), ReadErrors)
 )]
 #[get("/speakers/{id}")]
 pub async fn get_speaker(
     db: web::Data<Database>,
+    caller: Caller,
     id: web::Path<i32>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require_reader()?;
     let id = id.into_inner();
     let speaker = db.read(move |conn| find(conn, id)).await?;
-    Ok(HttpResponse::Ok().json(speaker))
+    Ok(HttpResponse::Ok().json(speaker.visible_to(&caller)))
 }
 
 /// Replace a speaker
 #[utoipa::path(
     tag = "speakers",
+    security(("bearer" = ["organizer", "admin"])),
     params(("id" = i32, Path, minimum = 1, description = "Speaker id")),
     request_body = SpeakerInput,
     responses((status = 200, description = "The speaker as replaced", body = Speaker), WriteErrors)
@@ -425,24 +455,28 @@ pub async fn get_speaker(
 #[put("/speakers/{id}")]
 pub async fn replace_speaker(
     db: web::Data<Database>,
+    caller: Caller,
     id: web::Path<i32>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Organizer)?;
     let id = id.into_inner();
     let input = SpeakerInput::read(body.into_inner());
+    let actor = caller.subject.clone();
     let speaker = db
         .write(move |conn| {
             find(conn, id)?;
             let input = input.verify(conn)?;
-            update(conn, id, input, None)
+            update(conn, id, input, actor.as_deref())
         })
         .await?;
-    Ok(HttpResponse::Ok().json(speaker))
+    Ok(HttpResponse::Ok().json(speaker.visible_to(&caller)))
 }
 
 /// Change some fields of a speaker (JSON merge patch)
 #[utoipa::path(
     tag = "speakers",
+    security(("bearer" = ["organizer", "admin"])),
     params(("id" = i32, Path, minimum = 1, description = "Speaker id")),
     request_body(content = SpeakerPatch, content_type = "application/merge-patch+json",
         description = "Fields to change; `null` clears an optional field"),
@@ -451,33 +485,39 @@ pub async fn replace_speaker(
 #[patch("/speakers/{id}")]
 pub async fn patch_speaker(
     db: web::Data<Database>,
+    caller: Caller,
     id: web::Path<i32>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Organizer)?;
     let id = id.into_inner();
     let patch = body.into_inner();
+    let actor = caller.subject.clone();
     let speaker = db
         .write(move |conn| {
             let mut doc = serde_json::to_value(SpeakerInput::from(find(conn, id)?))?;
             merge_patch(&mut doc, &patch);
             let input = SpeakerInput::read(doc).verify(conn)?;
-            update(conn, id, input, None)
+            update(conn, id, input, actor.as_deref())
         })
         .await?;
-    Ok(HttpResponse::Ok().json(speaker))
+    Ok(HttpResponse::Ok().json(speaker.visible_to(&caller)))
 }
 
 /// Delete a speaker who is on no round
 #[utoipa::path(
     tag = "speakers",
+    security(("bearer" = ["organizer", "admin"])),
     params(("id" = i32, Path, minimum = 1, description = "Speaker id")),
     responses((status = 204, description = "Deleted"), WriteErrors)
 )]
 #[delete("/speakers/{id}")]
 pub async fn delete_speaker(
     db: web::Data<Database>,
+    caller: Caller,
     id: web::Path<i32>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Organizer)?;
     let id = id.into_inner();
     db.write(move |conn| delete(conn, id)).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -486,15 +526,18 @@ pub async fn delete_speaker(
 /// List the rounds a speaker is on
 #[utoipa::path(
     tag = "speakers",
+    security((), ("bearer" = [])),
     params(("id" = i32, Path, minimum = 1, description = "Speaker id"), RoundFilter, Paging),
     responses((status = 200, description = "A page of rounds", body = Page<Round>), ReadErrors)
 )]
 #[get("/speakers/{id}/rounds")]
 pub async fn list_speaker_rounds(
     db: web::Data<Database>,
+    caller: Caller,
     id: web::Path<i32>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require_reader()?;
     let id = id.into_inner();
     let mut query = QueryReader::new(req.query_string())?;
     let mut filter = RoundFilter::read(&mut query);
@@ -507,7 +550,7 @@ pub async fn list_speaker_rounds(
             rounds::list(conn, &filter, paging)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(page))
+    Ok(HttpResponse::Ok().json(page.visible_to(&caller)))
 }
 
 /// A merge patch of a speaker: every field optional.
@@ -539,4 +582,15 @@ pub struct SpeakerPatch {
         pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
     )]
     bio: Option<String>,
+}
+
+impl Visible for Speaker {
+    fn visible_to(mut self, caller: &Caller) -> Self {
+        if !caller.sees_private_fields() {
+            self.email = None;
+            self.created_by = None;
+            self.updated_by = None;
+        }
+        self
+    }
 }

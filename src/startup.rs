@@ -12,6 +12,7 @@ use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::{scope, AppExt};
 
+use crate::auth::Auth;
 use crate::config::Settings;
 use crate::db::Database;
 use crate::error::ApiError;
@@ -32,12 +33,14 @@ pub fn routes(cfg: &mut ServiceConfig) {
 }
 
 /// How to serve, beyond the database and the listener.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub struct ServeOptions {
     /// HTTP worker threads; one per core when `None`.
     pub workers: Option<u16>,
     /// Whether to serve Swagger UI at `/docs/`.
     pub docs: bool,
+    /// How bearer tokens are checked.
+    pub auth: web::Data<Auth>,
 }
 
 pub struct Application {
@@ -60,6 +63,7 @@ impl Application {
         let options = ServeOptions {
             workers: settings.workers,
             docs: settings.docs,
+            auth: web::Data::new(Auth::from_settings(settings)?),
         };
         Self::with_listener(listener, database, options)
     }
@@ -84,6 +88,7 @@ impl Application {
         ));
         let data = web::Data::new(database.clone());
         let docs = options.docs;
+        let auth = options.auth.clone();
         let mut server = HttpServer::new(move || {
             App::new()
                 // Before the `/api/v1` scope, which would otherwise take every path under it.
@@ -97,6 +102,7 @@ impl Application {
                 .configure(routes)
                 .into_app()
                 .app_data(data.clone())
+                .app_data(auth.clone())
                 .app_data(
                     web::JsonConfig::default()
                         .limit(BODY_LIMIT)

@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+use actix_web::web;
 use diesel::{Connection, RunQueryDsl};
+use lhs_rounds::auth::{Auth, Role};
+use lhs_rounds::config::Settings;
 use lhs_rounds::db::Database;
 use lhs_rounds::startup::{Application, ServeOptions};
 use reqwest::{Method, Response};
@@ -17,10 +20,16 @@ pub enum Backend {
     Postgres,
 }
 
+/// The HS256 secret of test apps.
+pub const SECRET: &str = "a-test-secret-of-at-least-thirty-two-bytes";
+
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub database: Database,
+    /// Sent by `get`, `post`... : an admin's token, so that tests of other rules can do anything.
+    pub admin_token: Option<String>,
+    pub auth: web::Data<Auth>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -58,16 +67,33 @@ pub fn fresh_database(backend: Backend) -> Option<(String, Option<tempfile::Temp
 }
 
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
-    spawn_app_with(backend, true).await
+    spawn_app_with(backend, |_| {}).await
 }
 
-pub async fn spawn_app_with(backend: Backend, docs: bool) -> Option<TestApp> {
+/// A test app whose settings (tokens, docs, public reading...) `configure` changes first;
+/// they start with the HS256 [`SECRET`].
+pub async fn spawn_app_with(
+    backend: Backend,
+    configure: impl FnOnce(&mut Settings),
+) -> Option<TestApp> {
     let (database_url, dir) = fresh_database(backend)?;
-    let database = Database::open(&database_url, 4).expect("open the test database");
+    let mut settings = Settings::for_database(database_url);
+    settings.jwt_secret = Some(SECRET.to_owned());
+    configure(&mut settings);
+    let database = Database::open(&settings.database_url, 4).expect("open the test database");
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a port");
+    let auth = web::Data::new(Auth::from_settings(&settings).expect("token settings"));
+    let admin_token = auth
+        .mint(
+            "admin@example.org",
+            &[Role::Admin],
+            std::time::Duration::from_secs(3600),
+        )
+        .ok();
     let options = ServeOptions {
         workers: Some(1),
-        docs,
+        docs: settings.docs,
+        auth: auth.clone(),
     };
     let app = Application::with_listener(listener, database.clone(), options)
         .expect("build the application");
@@ -77,6 +103,8 @@ pub async fn spawn_app_with(backend: Backend, docs: bool) -> Option<TestApp> {
         address,
         client: reqwest::Client::new(),
         database,
+        admin_token,
+        auth,
         _dir: dir,
     })
 }
@@ -87,7 +115,22 @@ impl TestApp {
     }
 
     pub async fn request(&self, method: Method, path: &str, body: Option<&Value>) -> Response {
+        self.request_as(self.admin_token.as_deref(), method, path, body)
+            .await
+    }
+
+    /// A request with `token` as the bearer token, or none.
+    pub async fn request_as(
+        &self,
+        token: Option<&str>,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Response {
         let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
         if let Some(body) = body {
             request = request.json(body);
         }
@@ -106,9 +149,19 @@ impl TestApp {
         self.request(Method::PUT, path, Some(body)).await
     }
 
+    /// A token for `subject` with `roles`, signed with the app's secret, valid for an hour.
+    pub fn token(&self, subject: &str, roles: &[Role]) -> String {
+        self.auth
+            .mint(subject, roles, std::time::Duration::from_secs(3600))
+            .expect("the app has a shared secret")
+    }
+
     pub async fn patch(&self, path: &str, body: &Value) -> Response {
-        self.client
-            .patch(self.url(path))
+        let mut request = self.client.patch(self.url(path));
+        if let Some(token) = &self.admin_token {
+            request = request.bearer_auth(token);
+        }
+        request
             .header("content-type", "application/merge-patch+json")
             .body(body.to_string())
             .send()

@@ -31,6 +31,7 @@ macro_rules! on_both_backends {
     };
 }
 
+mod auth;
 mod departments;
 mod errors;
 mod feedback;

@@ -58,7 +58,7 @@ async fn the_interactive_docs_are_served_offline_from_the_binary() {
 
 #[tokio::test]
 async fn lhs_docs_off_turns_the_docs_page_off() {
-    let app = spawn_app_with(Backend::Sqlite, false)
+    let app = spawn_app_with(Backend::Sqlite, |s| s.docs = false)
         .await
         .expect("SQLite is always available");
 

@@ -1,0 +1,699 @@
+use std::path::PathBuf;
+use std::process::Command;
+
+use base64::Engine;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use lhs_rounds::auth::{Auth, Role};
+use lhs_rounds::config::Settings;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::helpers::{id_of, spawn_app, spawn_app_with, Backend, TestApp, SECRET};
+
+fn now() -> u64 {
+    jsonwebtoken::get_current_timestamp()
+}
+
+fn hs256(claims: &Value, secret: &[u8]) -> String {
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(secret),
+    )
+    .unwrap()
+}
+
+fn admin_claims() -> Value {
+    json!({"sub": "mallory@example.org", "roles": ["admin"], "exp": now() + 600})
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Asserts 401 with a Bearer challenge that says the token was refused.
+async fn assert_refused(app: &TestApp, authorization: &str) {
+    for (method, path, body) in [
+        (Method::GET, "/api/v1/rounds", None),
+        (
+            Method::POST,
+            "/api/v1/departments",
+            Some(json!({"name": "Forged"})),
+        ),
+    ] {
+        let mut request = app
+            .client
+            .request(method.clone(), app.url(path))
+            .header("authorization", authorization);
+        if let Some(body) = &body {
+            request = request.json(body);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(
+            response.status(),
+            401,
+            "{method} {path} with {authorization}"
+        );
+        let challenge = response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            challenge.starts_with("Bearer ") && challenge.contains("error=\"invalid_token\""),
+            "{challenge}"
+        );
+        let problem: Value = response.json().await.unwrap();
+        assert_eq!(problem["status"], 401);
+    }
+    assert_eq!(
+        app.get_ok("/api/v1/departments").await["total"],
+        0,
+        "nothing was written"
+    );
+}
+
+/// A key pair made with openssl: (private key PEM, public key PEM file, its directory).
+fn key_pair(algorithm: &str) -> (Vec<u8>, PathBuf, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let private = dir.path().join("private.pem");
+    let public = dir.path().join("public.pem");
+    let options: &[&str] = match algorithm {
+        "RSA" => &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+        _ => &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+    };
+    let made = Command::new("openssl")
+        .arg("genpkey")
+        .args(options)
+        .arg("-out")
+        .arg(&private)
+        .status()
+        .expect("openssl");
+    assert!(made.success());
+    let exported = Command::new("openssl")
+        .args(["pkey", "-pubout", "-in"])
+        .arg(&private)
+        .arg("-out")
+        .arg(&public)
+        .status()
+        .unwrap();
+    assert!(exported.success());
+    (std::fs::read(&private).unwrap(), public, dir)
+}
+
+async fn app_with_public_key(algorithm: &str) -> (TestApp, Vec<u8>, PathBuf, tempfile::TempDir) {
+    let (private, public, dir) = key_pair(algorithm);
+    let key_path = public.clone();
+    let app = spawn_app_with(Backend::Sqlite, move |s| {
+        s.jwt_secret = None;
+        s.jwt_public_key = Some(key_path);
+    })
+    .await
+    .unwrap();
+    (app, private, public, dir)
+}
+
+// ---- forged and stale tokens: each one is 401 ----------------------------------------------
+
+#[tokio::test]
+async fn a_token_expired_beyond_the_leeway_is_refused_but_one_within_it_is_not() {
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    let expired = hs256(
+        &json!({"sub": "a", "roles": ["admin"], "exp": now() - 120}),
+        SECRET.as_bytes(),
+    );
+    let within_leeway = hs256(
+        &json!({"sub": "a", "roles": ["admin"], "exp": now() - 5}),
+        SECRET.as_bytes(),
+    );
+
+    assert_refused(&app, &format!("Bearer {expired}")).await;
+    let accepted = app
+        .request_as(Some(&within_leeway), Method::GET, "/api/v1/feedback", None)
+        .await;
+    assert_eq!(accepted.status(), 200);
+}
+
+#[tokio::test]
+async fn a_token_not_valid_yet_is_refused() {
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    let early = hs256(
+        &json!({"sub": "a", "roles": ["admin"], "exp": now() + 900, "nbf": now() + 300}),
+        SECRET.as_bytes(),
+    );
+    assert_refused(&app, &format!("Bearer {early}")).await;
+}
+
+#[tokio::test]
+async fn a_token_with_a_bad_signature_is_refused() {
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    let forged = hs256(
+        &admin_claims(),
+        b"another-secret-of-at-least-thirty-two-bytes",
+    );
+    assert_refused(&app, &format!("Bearer {forged}")).await;
+}
+
+#[tokio::test]
+async fn an_hs256_token_is_refused_by_an_rs256_configuration() {
+    let (app, _private, _public, _dir) = app_with_public_key("RSA").await;
+    assert_refused(
+        &app,
+        &format!("Bearer {}", hs256(&admin_claims(), SECRET.as_bytes())),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_hs256_token_keyed_with_the_public_key_is_refused() {
+    let (app, _private, public, _dir) = app_with_public_key("RSA").await;
+    let public_pem = std::fs::read(public).unwrap();
+    assert_refused(
+        &app,
+        &format!("Bearer {}", hs256(&admin_claims(), &public_pem)),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_unsigned_token_with_alg_none_is_refused() {
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    let header = b64(br#"{"alg":"none","typ":"JWT"}"#);
+    let payload = b64(admin_claims().to_string().as_bytes());
+    assert_refused(&app, &format!("Bearer {header}.{payload}.")).await;
+}
+
+#[tokio::test]
+async fn a_token_without_exp_is_refused() {
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    let token = hs256(&json!({"sub": "a", "roles": ["admin"]}), SECRET.as_bytes());
+    assert_refused(&app, &format!("Bearer {token}")).await;
+}
+
+#[tokio::test]
+async fn a_token_with_exp_as_a_string_is_refused() {
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    let token = hs256(
+        &json!({"sub": "a", "roles": ["admin"], "exp": (now() + 600).to_string()}),
+        SECRET.as_bytes(),
+    );
+    assert_refused(&app, &format!("Bearer {token}")).await;
+}
+
+#[tokio::test]
+async fn a_token_from_another_issuer_is_refused() {
+    let app = spawn_app_with(Backend::Sqlite, |s| {
+        s.jwt_issuer = Some("https://idp.hospital.example".into())
+    })
+    .await
+    .unwrap();
+    let mut claims = admin_claims();
+    claims["iss"] = json!("https://evil.example");
+    assert_refused(
+        &app,
+        &format!("Bearer {}", hs256(&claims, SECRET.as_bytes())),
+    )
+    .await;
+    let missing = hs256(&admin_claims(), SECRET.as_bytes());
+    assert_refused(&app, &format!("Bearer {missing}")).await;
+
+    claims["iss"] = json!("https://idp.hospital.example");
+    let good = hs256(&claims, SECRET.as_bytes());
+    assert_eq!(
+        app.request_as(Some(&good), Method::GET, "/api/v1/feedback", None)
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_token_for_another_audience_is_refused() {
+    let app = spawn_app_with(Backend::Sqlite, |s| {
+        s.jwt_audience = Some("lhs-rounds".into())
+    })
+    .await
+    .unwrap();
+    let mut claims = admin_claims();
+    claims["aud"] = json!("billing");
+    assert_refused(
+        &app,
+        &format!("Bearer {}", hs256(&claims, SECRET.as_bytes())),
+    )
+    .await;
+
+    claims["aud"] = json!("lhs-rounds");
+    let good = hs256(&claims, SECRET.as_bytes());
+    assert_eq!(
+        app.request_as(Some(&good), Method::GET, "/api/v1/feedback", None)
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_malformed_authorization_header_or_token_header_is_refused() {
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    let good = hs256(&admin_claims(), SECRET.as_bytes());
+    let (_, rest) = good.split_once('.').unwrap();
+
+    assert_refused(&app, &format!("Basic {}", b64(b"admin:admin"))).await;
+    assert_refused(&app, &format!("Bearer {}.{rest}", b64(b"{not json"))).await;
+}
+
+#[tokio::test]
+async fn an_empty_bearer_token_is_refused() {
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    assert_refused(&app, "Bearer").await;
+    assert_refused(&app, "Bearer    ").await;
+}
+
+#[tokio::test]
+async fn a_bearer_token_that_is_not_a_jwt_is_refused() {
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    assert_refused(&app, "Bearer hello").await;
+    assert_refused(&app, "Bearer a.b.c").await;
+}
+
+// ---- identity providers: RS256 and ES256 -----------------------------------------------------
+
+#[tokio::test]
+async fn tokens_signed_by_an_rs256_or_es256_identity_provider_are_accepted() {
+    for (algorithm, jwt_algorithm) in [("RSA", Algorithm::RS256), ("EC", Algorithm::ES256)] {
+        let (app, private, _public, _dir) = app_with_public_key(algorithm).await;
+        let key = match jwt_algorithm {
+            Algorithm::RS256 => EncodingKey::from_rsa_pem(&private).unwrap(),
+            _ => EncodingKey::from_ec_pem(&private).unwrap(),
+        };
+        let token =
+            jsonwebtoken::encode(&Header::new(jwt_algorithm), &admin_claims(), &key).unwrap();
+
+        let created = app
+            .request_as(
+                Some(&token),
+                Method::POST,
+                "/api/v1/departments",
+                Some(&json!({"name": "Clinical Informatics"})),
+            )
+            .await;
+
+        assert_eq!(created.status(), 201, "{algorithm}");
+        let body: Value = created.json().await.unwrap();
+        assert_eq!(body["created_by"], "mallory@example.org");
+        let forged = hs256(&admin_claims(), SECRET.as_bytes());
+        assert_eq!(
+            app.request_as(Some(&forged), Method::GET, "/api/v1/rounds", None)
+                .await
+                .status(),
+            401
+        );
+    }
+}
+
+// ---- who may do what ------------------------------------------------------------------------
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Need {
+    Nobody,
+    Viewer,
+    Organizer,
+    Admin,
+}
+
+on_both_backends!(
+    every_operation_follows_the_role_table,
+    private_fields_are_shown_to_organisers_only
+);
+
+async fn every_operation_follows_the_role_table(app: TestApp) {
+    let tokens = [
+        (Need::Nobody, None),
+        (
+            Need::Viewer,
+            Some(app.token("vera@example.org", &[Role::Viewer])),
+        ),
+        (
+            Need::Organizer,
+            Some(app.token("olga@example.org", &[Role::Organizer])),
+        ),
+        (
+            Need::Admin,
+            Some(app.token("adam@example.org", &[Role::Admin])),
+        ),
+    ];
+    let unknown_role = app.token("eve@example.org", &[]);
+    let operations: &[(Method, &str, Need)] = &[
+        (Method::GET, "/api/v1/rounds", Need::Nobody),
+        (Method::GET, "/api/v1/rounds/{round}", Need::Nobody),
+        (Method::GET, "/api/v1/speakers", Need::Nobody),
+        (Method::GET, "/api/v1/speakers/{speaker}", Need::Nobody),
+        (
+            Method::GET,
+            "/api/v1/speakers/{speaker}/rounds",
+            Need::Nobody,
+        ),
+        (Method::GET, "/api/v1/departments", Need::Nobody),
+        (
+            Method::GET,
+            "/api/v1/departments/{department}",
+            Need::Nobody,
+        ),
+        (
+            Method::GET,
+            "/api/v1/rounds/{round}/feedback/summary",
+            Need::Nobody,
+        ),
+        (Method::POST, "/api/v1/feedback", Need::Nobody),
+        (
+            Method::POST,
+            "/api/v1/rounds/{round}/feedback",
+            Need::Nobody,
+        ),
+        (Method::GET, "/api/v1/feedback", Need::Organizer),
+        (Method::GET, "/api/v1/feedback/{feedback}", Need::Organizer),
+        (
+            Method::GET,
+            "/api/v1/rounds/{round}/feedback",
+            Need::Organizer,
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/feedback/{feedback}",
+            Need::Organizer,
+        ),
+        (Method::POST, "/api/v1/rounds", Need::Organizer),
+        (Method::PUT, "/api/v1/rounds/{round}", Need::Organizer),
+        (Method::PATCH, "/api/v1/rounds/{round}", Need::Organizer),
+        (Method::DELETE, "/api/v1/rounds/{round}", Need::Organizer),
+        (Method::POST, "/api/v1/speakers", Need::Organizer),
+        (Method::PUT, "/api/v1/speakers/{speaker}", Need::Organizer),
+        (Method::PATCH, "/api/v1/speakers/{speaker}", Need::Organizer),
+        (
+            Method::DELETE,
+            "/api/v1/speakers/{speaker}",
+            Need::Organizer,
+        ),
+        (Method::POST, "/api/v1/departments", Need::Admin),
+        (Method::PUT, "/api/v1/departments/{department}", Need::Admin),
+        (
+            Method::PATCH,
+            "/api/v1/departments/{department}",
+            Need::Admin,
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/departments/{department}",
+            Need::Admin,
+        ),
+        (Method::DELETE, "/api/v1/feedback/{feedback}", Need::Admin),
+    ];
+    let mut n = 0;
+    for (method, template, need) in operations {
+        for (caller, token) in tokens
+            .iter()
+            .chain([(Need::Viewer, Some(unknown_role.clone()))].iter())
+        {
+            n += 1;
+            // Fresh records for every attempt, made by the admin, so each attempt can succeed.
+            let department = app.department(&format!("Department {n}")).await;
+            let speaker = app.speaker(&format!("Speaker {n}"), &["MD"]).await;
+            let round = id_of(&app.round("2027-03-18", json!({})).await);
+            let feedback = id_of(
+                &app.create(
+                    "/api/v1/feedback",
+                    json!({"kind": "general", "comment": "hello"}),
+                )
+                .await,
+            );
+            let path = template
+                .replace("{round}", &round.to_string())
+                .replace("{speaker}", &speaker.to_string())
+                .replace("{department}", &department.to_string())
+                .replace("{feedback}", &feedback.to_string());
+            let body = body_for(method, template, n);
+            let is_unknown_role = token.as_deref() == Some(unknown_role.as_str());
+
+            let response = app
+                .request_as(token.as_deref(), method.clone(), &path, body.as_ref())
+                .await;
+
+            let status = response.status().as_u16();
+            let allowed = !is_unknown_role && caller >= need || *need == Need::Nobody;
+            let what = format!(
+                "{method} {template} as {caller:?}{}",
+                if is_unknown_role {
+                    " (no known role)"
+                } else {
+                    ""
+                }
+            );
+            if allowed {
+                assert!((200..300).contains(&status), "{what} answered {status}");
+            } else if token.is_none() {
+                assert_eq!(status, 401, "{what}");
+                assert!(response.headers()["www-authenticate"]
+                    .to_str()
+                    .unwrap()
+                    .starts_with("Bearer"));
+            } else {
+                assert_eq!(status, 403, "{what}");
+            }
+        }
+    }
+}
+
+fn body_for(method: &Method, template: &str, n: usize) -> Option<Value> {
+    let round = json!({"starts_at": "2027-04-15T16:00:00Z", "ends_at": "2027-04-15T17:00:00Z", "location": "BMC – MassMutual 5"});
+    match (method.as_str(), template) {
+        ("POST", "/api/v1/feedback") => {
+            Some(json!({"kind": "topic_suggestion", "comment": "Sepsis"}))
+        }
+        ("POST", "/api/v1/rounds/{round}/feedback") => {
+            Some(json!({"kind": "session_feedback", "rating": 5}))
+        }
+        ("PATCH", "/api/v1/feedback/{feedback}") => Some(json!({"status": "reviewed"})),
+        ("POST" | "PUT", t) if t.starts_with("/api/v1/rounds") => Some(round),
+        ("PATCH", t) if t.starts_with("/api/v1/rounds") => Some(json!({"title": "Changed"})),
+        ("POST" | "PUT", t) if t.starts_with("/api/v1/speakers") => {
+            Some(json!({"full_name": format!("Person {n}")}))
+        }
+        ("PATCH", t) if t.starts_with("/api/v1/speakers") => Some(json!({"title": "Changed"})),
+        ("POST" | "PUT", t) if t.starts_with("/api/v1/departments") => {
+            Some(json!({"name": format!("Unit {n}")}))
+        }
+        ("PATCH", t) if t.starts_with("/api/v1/departments") => Some(json!({"abbreviation": "U"})),
+        _ => None,
+    }
+}
+
+async fn private_fields_are_shown_to_organisers_only(app: TestApp) {
+    let organizer = app.token("olga@example.org", &[Role::Organizer]);
+    let viewer = app.token("vera@example.org", &[Role::Viewer]);
+    let created: Value = app
+        .request_as(
+            Some(&organizer),
+            Method::POST,
+            "/api/v1/speakers",
+            Some(&json!({"full_name": "Tara Lagu", "email": "tara@example.org"})),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let path = format!("/api/v1/speakers/{}", id_of(&created));
+    assert_eq!(created["created_by"], "olga@example.org");
+    app.patch(&path, &json!({"title": "Professor"})).await;
+
+    let as_organizer: Value = app
+        .request_as(Some(&organizer), Method::GET, &path, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let as_viewer: Value = app
+        .request_as(Some(&viewer), Method::GET, &path, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let as_anonymous: Value = app
+        .request_as(None, Method::GET, &path, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+
+    assert_eq!(as_organizer["email"], "tara@example.org");
+    assert_eq!(as_organizer["updated_by"], "admin@example.org");
+    for hidden in [&as_viewer, &as_anonymous] {
+        assert!(
+            hidden.get("email").is_none()
+                && hidden.get("created_by").is_none()
+                && hidden.get("updated_by").is_none(),
+            "{hidden}"
+        );
+        assert_eq!(hidden["display_name"], "Tara Lagu");
+    }
+    let listed: Value = app
+        .request_as(None, Method::GET, "/api/v1/speakers", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(listed["items"][0].get("email").is_none());
+
+    let sent: Value = app
+        .request_as(
+            Some(&viewer),
+            Method::POST,
+            "/api/v1/feedback",
+            Some(&json!({"kind": "general", "comment": "Thanks"})),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let read = app
+        .get_ok(&format!("/api/v1/feedback/{}", id_of(&sent)))
+        .await;
+    assert_eq!(read["submitted_by"], "vera@example.org");
+    assert!(
+        sent.get("submitted_by").is_none(),
+        "a viewer does not see it"
+    );
+}
+
+// ---- settings ---------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn reading_can_require_a_token() {
+    let app = spawn_app_with(Backend::Sqlite, |s| s.public_read = false)
+        .await
+        .unwrap();
+    let viewer = app.token("vera@example.org", &[Role::Viewer]);
+
+    assert_eq!(
+        app.request_as(None, Method::GET, "/api/v1/rounds", None)
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        app.request_as(Some(&viewer), Method::GET, "/api/v1/rounds", None)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.request_as(None, Method::GET, "/healthz", None)
+            .await
+            .status(),
+        200,
+        "probes stay open"
+    );
+}
+
+#[tokio::test]
+async fn anonymous_feedback_can_be_turned_off() {
+    let app = spawn_app_with(Backend::Sqlite, |s| s.anonymous_feedback = false)
+        .await
+        .unwrap();
+    let viewer = app.token("vera@example.org", &[Role::Viewer]);
+    let body = json!({"kind": "general", "comment": "hello"});
+
+    assert_eq!(
+        app.request_as(None, Method::POST, "/api/v1/feedback", Some(&body))
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        app.request_as(Some(&viewer), Method::POST, "/api/v1/feedback", Some(&body))
+            .await
+            .status(),
+        201
+    );
+}
+
+#[test]
+fn a_short_secret_or_postgres_without_a_key_refuses_to_start() {
+    let mut short = Settings::for_database("/tmp/unused.db");
+    short.jwt_secret = Some("too short".into());
+    let postgres = Settings::for_database("postgres://lhs@127.0.0.1/lhs");
+
+    let short_error = Auth::from_settings(&short).err().unwrap();
+    let postgres_error = Auth::from_settings(&postgres).err().unwrap();
+
+    assert!(short_error.contains("at least 32 bytes"), "{short_error}");
+    assert!(
+        postgres_error.contains("LHS_JWT_SECRET") && postgres_error.contains("LHS_JWT_PUBLIC_KEY"),
+        "{postgres_error}"
+    );
+}
+
+#[tokio::test]
+async fn without_a_key_sqlite_creates_a_private_secret_that_minted_tokens_share() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir
+        .path()
+        .join("lhs-rounds.db")
+        .to_string_lossy()
+        .into_owned();
+    let minted = Command::new(env!("CARGO_BIN_EXE_lhs-rounds"))
+        .args([
+            "token",
+            "--sub",
+            "alice@example.org",
+            "--role",
+            "organizer",
+            "--ttl",
+            "8h",
+            "--database-url",
+            &database,
+        ])
+        .env_remove("LHS_JWT_SECRET")
+        .env_remove("LHS_JWT_PUBLIC_KEY")
+        .output()
+        .unwrap();
+    assert!(
+        minted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&minted.stderr)
+    );
+    let token = String::from_utf8(minted.stdout).unwrap().trim().to_owned();
+
+    let secret_file = lhs_rounds::auth::secret_file(&database);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&secret_file)
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    let db_for_app = database.clone();
+    let app = spawn_app_with(Backend::Sqlite, move |s| {
+        s.jwt_secret = None;
+        s.database_url = db_for_app;
+    })
+    .await
+    .unwrap();
+    let created = app
+        .request_as(
+            Some(&token),
+            Method::POST,
+            "/api/v1/speakers",
+            Some(&json!({"full_name": "Alice"})),
+        )
+        .await;
+    assert_eq!(
+        created.status(),
+        201,
+        "the service reuses the secret the token was minted with"
+    );
+    let body: Value = created.json().await.unwrap();
+    assert_eq!(body["created_by"], "alice@example.org");
+    let secret = std::fs::read_to_string(&secret_file).unwrap();
+    assert!(secret.trim().len() >= 64 && !token.contains(secret.trim()));
+}
