@@ -579,6 +579,10 @@ impl QueryReader {
             self.error(name, format!("must be at most {max_chars} characters"));
             return None;
         }
+        if raw.chars().any(char::is_control) {
+            self.error(name, "must not contain control characters");
+            return None;
+        }
         Some(raw)
     }
 

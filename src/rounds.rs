@@ -290,7 +290,7 @@ pub struct RoundFilter {
     #[param(inline, value_type = Option<RoundStatus>)]
     pub status: Option<&'static str>,
     /// Text in the title or description, ignoring case.
-    #[param(max_length = 200)]
+    #[param(max_length = 200, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     pub q: Option<String>,
     /// Order by start time; `-starts_at` for latest first. Overrides the order of `when`.
     #[param(inline, value_type = Option<RoundSort>)]

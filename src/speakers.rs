@@ -61,7 +61,7 @@ pub struct Speaker {
 #[schema(
     min_length = 1,
     max_length = 20,
-    pattern = r"^[^,]*\S[^,]*$",
+    pattern = r"^[^,\u0000-\u001F\u007F-\u009F]*[^,\s\u0000-\u001F\u007F-\u009F][^,\u0000-\u001F\u007F-\u009F]*$",
     example = "MPH"
 )]
 #[allow(dead_code)] // documents the items of `credentials`
@@ -129,6 +129,9 @@ fn read_credentials(r: &mut ObjectReader) -> Vec<String> {
                 &field,
                 format!("must be at most {CREDENTIAL_MAX} characters"),
             ),
+            Some(c) if c.chars().any(char::is_control) => {
+                r.error(&field, "must not contain control characters")
+            }
             Some(c) if c.contains(',') => r.error(
                 &field,
                 "must not contain a comma: give each credential separately",
@@ -223,7 +226,7 @@ impl From<SpeakerRow> for Speaker {
 #[into_params(parameter_in = Query)]
 pub struct SpeakerFilter {
     /// Text in the name, credentials or job title, ignoring case.
-    #[param(max_length = 200)]
+    #[param(max_length = 200, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     pub q: Option<String>,
     /// Only speakers of this department.
     #[param(minimum = 1, maximum = 2147483647)]

@@ -173,6 +173,18 @@ async fn values_the_schema_forbids_are_refused_as_the_schema_says(app: TestApp) 
         vec!["starts_at", "ends_at"]
     );
 
+    let nul = app
+        .post(
+            "/api/v1/speakers",
+            &json!({"full_name": "A", "credentials": ["M\u{0}D"]}),
+        )
+        .await;
+    assert_eq!(
+        error_fields(&assert_problem(nul, 422).await),
+        vec!["credentials[0]"]
+    );
+    assert_problem(app.get("/api/v1/rounds?q=a%00b").await, 400).await;
+
     let blank_email = app
         .post("/api/v1/speakers", &json!({"full_name": "A", "email": ""}))
         .await;
