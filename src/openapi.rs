@@ -126,6 +126,11 @@ impl IntoResponses for ReadErrors {
                 "400",
                 "A query parameter is invalid (each one is named in `errors`)",
             ),
+            (
+                "401",
+                "The bearer token was refused, or the operation needs one (see `WWW-Authenticate`)",
+            ),
+            ("403", "The token does not grant a role this needs"),
             ("404", "No such record"),
             ("405", "Method not allowed here (see the `Allow` header)"),
             ("503", "The database is unavailable; retry"),

@@ -39,9 +39,10 @@ pub struct Speaker {
     pub display_name: String,
     pub title: Option<String>,
     /// Shown to organisers and admins only (left out for everyone else).
+    // Outer `None`: hidden from this caller; `Some(None)`: the speaker has no address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(format = "email", nullable = false)]
-    pub email: Option<String>,
+    #[schema(value_type = Option<String>, format = "email")]
+    pub email: Option<Option<String>>,
     pub department_id: Option<i32>,
     pub bio: Option<String>,
     /// The token subject that created it; shown to organisers and admins only.
@@ -152,7 +153,7 @@ impl From<Speaker> for SpeakerInput {
             full_name: s.full_name,
             credentials: s.credentials,
             title: s.title,
-            email: s.email,
+            email: s.email.flatten(),
             department_id: s.department_id,
             bio: s.bio,
         }
@@ -210,7 +211,7 @@ impl From<SpeakerRow> for Speaker {
             full_name: row.full_name,
             credentials,
             title: row.title,
-            email: row.email,
+            email: Some(row.email),
             department_id: row.department_id,
             bio: row.bio,
             created_by: row.created_by,
