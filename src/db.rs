@@ -4,6 +4,7 @@
 //! One binary serves both backends: [`DbConnection`] is a diesel `MultiConnection` over
 //! PostgreSQL and SQLite, chosen at run time by the scheme of `DATABASE_URL`.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_web::web;
@@ -128,6 +129,10 @@ pub type Pool = r2d2::Pool<ConnectionManager>;
 pub struct Database {
     pool: Pool,
     backend: Backend,
+    /// SQLite writers of this process queue here rather than in SQLite's busy handler, which
+    /// polls with sleeps of up to 100 ms and let some writers wait seconds under load. Writers
+    /// of other processes are still kept apart by SQLite's own lock and `busy_timeout`.
+    sqlite_writers: Arc<Mutex<()>>,
 }
 
 impl Database {
@@ -158,6 +163,7 @@ impl Database {
         Ok(Database {
             pool,
             backend: url.backend,
+            sqlite_writers: Arc::new(Mutex::new(())),
         })
     }
 
@@ -190,7 +196,17 @@ impl Database {
         F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        self.read(move |conn| write_transaction(conn, f)).await
+        let writers = (self.backend == Backend::Sqlite).then(|| self.sqlite_writers.clone());
+        let pool = self.pool.clone();
+        web::block(move || {
+            // A poisoned lock only means another writer panicked; its transaction rolled back.
+            let _turn = writers
+                .as_ref()
+                .map(|lock| lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
+            let mut conn = pool.get()?;
+            write_transaction(&mut conn, f)
+        })
+        .await?
     }
 }
 
