@@ -100,12 +100,19 @@ pub struct Settings {
     /// Whether anyone may send feedback and topic suggestions without a token.
     #[arg(long, env = "LHS_ANONYMOUS_FEEDBACK", default_value = "true", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set, global = true)]
     pub anonymous_feedback: bool,
+    /// Memory for the read cache of schedule answers, in MiB; 0 turns the cache off.
+    #[arg(long, env = "LHS_CACHE_MB", default_value_t = 16, value_parser = clap::value_parser!(u32).range(0..=4096), global = true)]
+    pub cache_mb: u32,
     /// With `serve`: also load the demo schedule before serving.
     #[arg(long, global = true)]
     pub demo: bool,
 }
 
 impl Settings {
+    pub fn cache_bytes(&self) -> usize {
+        (self.cache_mb as usize) << 20
+    }
+
     /// Settings for tests and embedding: defaults, with the given database.
     pub fn for_database(database_url: impl Into<String>) -> Self {
         Settings {
@@ -121,6 +128,7 @@ impl Settings {
             jwt_audience: None,
             public_read: true,
             anonymous_feedback: true,
+            cache_mb: 16,
             demo: false,
         }
     }

@@ -128,6 +128,7 @@ pub type Pool = r2d2::Pool<ConnectionManager>;
 #[derive(Clone)]
 pub struct Database {
     pool: Pool,
+    url: DatabaseUrl,
     backend: Backend,
     /// SQLite writers of this process queue here rather than in SQLite's busy handler, which
     /// polls with sleeps of up to 100 ms and let some writers wait seconds under load. Writers
@@ -163,12 +164,17 @@ impl Database {
         Ok(Database {
             pool,
             backend: url.backend,
+            url,
             sqlite_writers: Arc::new(Mutex::new(())),
         })
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
     }
 
     /// A connection for code that is already off the async workers (CLI, tests).

@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::{Caller, Role, Visible};
+use crate::cache::{Key, ReadCache, Rendered};
 use crate::db::{self, Database, DbConnection};
 use crate::error::ApiError;
 use crate::input::{merge_patch, Checked, ObjectReader, QueryReader};
@@ -250,6 +251,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
 #[get("/departments")]
 pub async fn list_departments(
     db: web::Data<Database>,
+    cache: web::Data<ReadCache>,
     caller: Caller,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
@@ -257,8 +259,12 @@ pub async fn list_departments(
     let mut query = QueryReader::new(req.query_string())?;
     let paging = Paging::read(&mut query);
     query.finish()?;
-    let page = db.read(move |conn| list(conn, paging)).await?;
-    Ok(HttpResponse::Ok().json(page.visible_to(&caller)))
+    let key = Key::new(&req, &caller);
+    cache
+        .answer(&db, key, move |conn| {
+            Rendered::json(&list(conn, paging)?.visible_to(&caller))
+        })
+        .await
 }
 
 /// Create a department
@@ -304,13 +310,19 @@ pub async fn create_department(
 #[get("/departments/{id}")]
 pub async fn get_department(
     db: web::Data<Database>,
+    cache: web::Data<ReadCache>,
     caller: Caller,
     id: web::Path<i32>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_reader()?;
     let id = id.into_inner();
-    let department = db.read(move |conn| find(conn, id)).await?;
-    Ok(HttpResponse::Ok().json(department.visible_to(&caller)))
+    let key = Key::new(&req, &caller);
+    cache
+        .answer(&db, key, move |conn| {
+            Rendered::json(&find(conn, id)?.visible_to(&caller))
+        })
+        .await
 }
 
 /// Replace a department

@@ -1,10 +1,12 @@
 //! lhs-rounds: the system of record for a hospital's Learning Health System Rounds.
 //!
 //! A newcomer finds each concern by name: [`config`], [`startup`], [`error`], [`db`] (pool,
-//! backends, migrations), [`openapi`], [`health`], and one module per resource ([`rounds`],
-//! [`speakers`], [`departments`], [`feedback`]) holding its types, queries and handlers.
+//! backends, migrations), [`cache`] (the read cache), [`openapi`], [`health`], and one module
+//! per resource ([`rounds`], [`speakers`], [`departments`], [`feedback`]) holding its types,
+//! queries and handlers.
 
 pub mod auth;
+pub mod cache;
 pub mod config;
 pub mod db;
 pub mod demo;

@@ -12,6 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::{Caller, Role, Visible};
+use crate::cache::{Key, ReadCache, Rendered};
 use crate::db::{self, Database, DbConnection};
 use crate::error::ApiError;
 use crate::input::{merge_patch, Checked, Id, ObjectReader, QueryReader, RefKind};
@@ -382,7 +383,16 @@ pub fn list(
     filter: &RoundFilter,
     paging: Paging,
 ) -> Result<Page<Round>, ApiError> {
-    let now = db::now();
+    list_at(conn, filter, paging, db::now())
+}
+
+/// [`list`] as of `now`, which decides what `when` takes in.
+pub fn list_at(
+    conn: &mut DbConnection,
+    filter: &RoundFilter,
+    paging: Paging,
+    now: NaiveDateTime,
+) -> Result<Page<Round>, ApiError> {
     let total = filtered(filter, now).count().get_result::<i64>(conn)?;
     let latest_first = match filter.sort {
         Some(sort) => sort == "-starts_at",
@@ -401,6 +411,34 @@ pub fn list(
         .load(conn)?;
     let items = with_embeds(conn, rows)?;
     Ok(paging.page(items, total))
+}
+
+/// A page of rounds as the caller may see it, rendered to JSON. With `when`, the page holds
+/// only until the next upcoming round ends, when it moves from upcoming to past.
+pub fn render_list(
+    conn: &mut DbConnection,
+    filter: &RoundFilter,
+    paging: Paging,
+    caller: &Caller,
+) -> Result<Rendered, ApiError> {
+    let now = db::now();
+    let page = list_at(conn, filter, paging, now)?;
+    let valid_until = match filter.when {
+        Some(_) => next_end_after(conn, now)?,
+        None => None,
+    };
+    Ok(Rendered::json(&page.visible_to(caller))?.until(valid_until))
+}
+
+/// When the next round still going or to come ends, if there is one.
+fn next_end_after(
+    conn: &mut DbConnection,
+    now: NaiveDateTime,
+) -> Result<Option<NaiveDateTime>, ApiError> {
+    Ok(rounds::table
+        .filter(rounds::ends_at.gt(now))
+        .select(diesel::dsl::min(rounds::ends_at))
+        .first::<Option<NaiveDateTime>>(conn)?)
 }
 
 pub fn find(conn: &mut DbConnection, id: i32) -> Result<Round, ApiError> {
@@ -651,6 +689,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
 #[get("/rounds")]
 pub async fn list_rounds(
     db: web::Data<Database>,
+    cache: web::Data<ReadCache>,
     caller: Caller,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
@@ -659,8 +698,12 @@ pub async fn list_rounds(
     let filter = RoundFilter::read(&mut query);
     let paging = Paging::read(&mut query);
     query.finish()?;
-    let page = db.read(move |conn| list(conn, &filter, paging)).await?;
-    Ok(HttpResponse::Ok().json(page.visible_to(&caller)))
+    let key = Key::new(&req, &caller);
+    cache
+        .answer(&db, key, move |conn| {
+            render_list(conn, &filter, paging, &caller)
+        })
+        .await
 }
 
 /// Schedule a round
@@ -706,13 +749,19 @@ pub async fn create_round(
 #[get("/rounds/{id}")]
 pub async fn get_round(
     db: web::Data<Database>,
+    cache: web::Data<ReadCache>,
     caller: Caller,
     id: web::Path<i32>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_reader()?;
     let id = id.into_inner();
-    let round = db.read(move |conn| find(conn, id)).await?;
-    Ok(HttpResponse::Ok().json(round.visible_to(&caller)))
+    let key = Key::new(&req, &caller);
+    cache
+        .answer(&db, key, move |conn| {
+            Rendered::json(&find(conn, id)?.visible_to(&caller))
+        })
+        .await
 }
 
 /// Replace a round

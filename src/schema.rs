@@ -97,3 +97,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     round_departments,
     feedback,
 );
+
+diesel::table! {
+    /// Bumped by trigger on every change to the schedule; see `cache`.
+    schedule_revision (id) {
+        id -> Integer,
+        revision -> BigInt,
+    }
+}

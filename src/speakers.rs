@@ -9,6 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::{Caller, Role, Visible};
+use crate::cache::{Key, ReadCache, Rendered};
 use crate::db::{self, Database, DbConnection};
 use crate::error::ApiError;
 use crate::input::{merge_patch, Checked, ObjectReader, QueryReader, RefKind};
@@ -384,6 +385,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
 #[get("/speakers")]
 pub async fn list_speakers(
     db: web::Data<Database>,
+    cache: web::Data<ReadCache>,
     caller: Caller,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
@@ -392,8 +394,12 @@ pub async fn list_speakers(
     let filter = SpeakerFilter::read(&mut query);
     let paging = Paging::read(&mut query);
     query.finish()?;
-    let page = db.read(move |conn| list(conn, &filter, paging)).await?;
-    Ok(HttpResponse::Ok().json(page.visible_to(&caller)))
+    let key = Key::new(&req, &caller);
+    cache
+        .answer(&db, key, move |conn| {
+            Rendered::json(&list(conn, &filter, paging)?.visible_to(&caller))
+        })
+        .await
 }
 
 /// Create a speaker
@@ -439,13 +445,19 @@ pub async fn create_speaker(
 #[get("/speakers/{id}")]
 pub async fn get_speaker(
     db: web::Data<Database>,
+    cache: web::Data<ReadCache>,
     caller: Caller,
     id: web::Path<i32>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_reader()?;
     let id = id.into_inner();
-    let speaker = db.read(move |conn| find(conn, id)).await?;
-    Ok(HttpResponse::Ok().json(speaker.visible_to(&caller)))
+    let key = Key::new(&req, &caller);
+    cache
+        .answer(&db, key, move |conn| {
+            Rendered::json(&find(conn, id)?.visible_to(&caller))
+        })
+        .await
 }
 
 /// Replace a speaker
@@ -537,6 +549,7 @@ pub async fn delete_speaker(
 #[get("/speakers/{id}/rounds")]
 pub async fn list_speaker_rounds(
     db: web::Data<Database>,
+    cache: web::Data<ReadCache>,
     caller: Caller,
     id: web::Path<i32>,
     req: HttpRequest,
@@ -547,14 +560,14 @@ pub async fn list_speaker_rounds(
     let mut filter = RoundFilter::read(&mut query);
     let paging = Paging::read(&mut query);
     query.finish()?;
-    let page = db
-        .read(move |conn| {
+    let key = Key::new(&req, &caller);
+    cache
+        .answer(&db, key, move |conn| {
             find(conn, id)?;
             filter.speaker_id = Some(id);
-            rounds::list(conn, &filter, paging)
+            rounds::render_list(conn, &filter, paging, &caller)
         })
-        .await?;
-    Ok(HttpResponse::Ok().json(page.visible_to(&caller)))
+        .await
 }
 
 /// A merge patch of a speaker: every field optional.

@@ -13,6 +13,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::{scope, AppExt};
 
 use crate::auth::Auth;
+use crate::cache::ReadCache;
 use crate::config::Settings;
 use crate::db::Database;
 use crate::error::ApiError;
@@ -22,13 +23,16 @@ use crate::{demo, departments, feedback, health, openapi, rounds, speakers};
 pub const BODY_LIMIT: usize = 1024 * 1024;
 
 /// Every documented route. Registering a handler here is what puts it in the OpenAPI document.
+///
+/// Rounds first: actix tries routes in order, matching each `{id}` pattern with a regular
+/// expression, and the schedule is what front-ends read most.
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.configure(health::routes).service(
         scope::scope("/api/v1")
-            .configure(departments::routes)
-            .configure(speakers::routes)
             .configure(rounds::routes)
-            .configure(feedback::routes),
+            .configure(feedback::routes)
+            .configure(speakers::routes)
+            .configure(departments::routes),
     );
 }
 
@@ -41,6 +45,8 @@ pub struct ServeOptions {
     pub docs: bool,
     /// How bearer tokens are checked.
     pub auth: web::Data<Auth>,
+    /// Bytes of answers the read cache may keep; 0 turns it off.
+    pub cache_bytes: usize,
 }
 
 pub struct Application {
@@ -64,6 +70,7 @@ impl Application {
             workers: settings.workers,
             docs: settings.docs,
             auth: web::Data::new(Auth::from_settings(settings)?),
+            cache_bytes: settings.cache_bytes(),
         };
         Self::with_listener(listener, database, options)
     }
@@ -86,22 +93,26 @@ impl Application {
                 .to_pretty_json()
                 .map_err(|e| format!("cannot write the OpenAPI document: {e}"))?,
         ));
+        let cache = web::Data::new(ReadCache::new(&database, options.cache_bytes)?);
         let data = web::Data::new(database.clone());
         let docs = options.docs;
         let auth = options.auth.clone();
         let mut server = HttpServer::new(move || {
-            App::new()
+            let app = App::new()
                 // Before the `/api/v1` scope, which would otherwise take every path under it.
                 .route(OPENAPI_PATH, web::get().to(serve_openapi))
+                .into_utoipa_app()
+                .configure(routes)
+                .into_app()
+                // After the API: the router tries routes in order, and the docs' catch-all
+                // pattern would otherwise be tried on every API request.
                 .configure(|cfg| {
                     if docs {
                         docs_routes(cfg);
                     }
                 })
-                .into_utoipa_app()
-                .configure(routes)
-                .into_app()
                 .app_data(data.clone())
+                .app_data(cache.clone())
                 .app_data(auth.clone())
                 .app_data(
                     web::JsonConfig::default()
@@ -117,7 +128,9 @@ impl Application {
                 .app_data(web::Data::from(routes_table.clone()))
                 .app_data(spec.clone())
                 .default_service(web::to(fallback))
-                .wrap(access_log())
+                .wrap(access_log());
+            release_freed_memory();
+            app
         })
         .listen(listener)
         .map_err(|e| format!("cannot serve: {e}"))?;
@@ -141,6 +154,21 @@ impl Application {
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
+    }
+}
+
+/// Hands the memory freed so far back to the operating system.
+///
+/// Each worker builds the OpenAPI description of its routes while registering them and drops
+/// it at once; glibc keeps such freed memory in the worker's arena, about 2 MB per worker that
+/// would stay resident for the life of the process. `malloc_trim` returns it.
+#[allow(unsafe_code)]
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory of the allocator's own arenas; it has no
+    // preconditions and touches no memory in use.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

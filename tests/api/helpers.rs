@@ -94,6 +94,7 @@ pub async fn spawn_app_with(
         workers: Some(1),
         docs: settings.docs,
         auth: auth.clone(),
+        cache_bytes: settings.cache_bytes(),
     };
     let app = Application::with_listener(listener, database.clone(), options)
         .expect("build the application");

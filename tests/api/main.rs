@@ -32,6 +32,7 @@ macro_rules! on_both_backends {
 }
 
 mod auth;
+mod cache;
 mod departments;
 mod errors;
 mod feedback;

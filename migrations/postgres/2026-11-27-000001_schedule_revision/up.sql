@@ -1,0 +1,35 @@
+-- A counter that every change to the schedule (departments, speakers, rounds and their links)
+-- bumps in its own transaction, by trigger: the read cache (src/cache.rs) serves an answer only
+-- while the counter is where it was when the answer was rendered. Triggers, not application
+-- code, so that no write path, other replica or hand-run SQL can change the schedule unseen.
+-- Feedback is not part of the schedule and leaves the counter alone.
+CREATE TABLE schedule_revision (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    revision BIGINT NOT NULL
+);
+INSERT INTO schedule_revision (id, revision) VALUES (1, 0);
+
+-- BEFORE each statement, so that a transaction takes the counter's row lock before the row locks
+-- of its own changes: schedule writers queue on the counter instead of deadlocking on it.
+CREATE FUNCTION bump_schedule_revision() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE schedule_revision SET revision = revision + 1 WHERE id = 1;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER departments_bump_schedule_revision
+    BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON departments
+    FOR EACH STATEMENT EXECUTE FUNCTION bump_schedule_revision();
+CREATE TRIGGER speakers_bump_schedule_revision
+    BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON speakers
+    FOR EACH STATEMENT EXECUTE FUNCTION bump_schedule_revision();
+CREATE TRIGGER rounds_bump_schedule_revision
+    BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON rounds
+    FOR EACH STATEMENT EXECUTE FUNCTION bump_schedule_revision();
+CREATE TRIGGER round_speakers_bump_schedule_revision
+    BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON round_speakers
+    FOR EACH STATEMENT EXECUTE FUNCTION bump_schedule_revision();
+CREATE TRIGGER round_departments_bump_schedule_revision
+    BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON round_departments
+    FOR EACH STATEMENT EXECUTE FUNCTION bump_schedule_revision();

@@ -1,0 +1,350 @@
+//! The read cache: repeated reads of the schedule (departments, speakers, rounds) answered from
+//! memory for as long as the schedule is unchanged.
+//!
+//! Every change to the schedule bumps the `schedule_revision` counter in its own transaction,
+//! by database trigger (see the `schedule_revision` migration), so no write path, other replica
+//! or hand-run SQL can change the schedule unseen. An answer is kept with the revision it was
+//! rendered at and served again only while that is still the current revision: one single-row
+//! read instead of the queries and the JSON rendering of the answer. The revision is read
+//! before the answer is rendered, so a kept answer is never older than its revision.
+//!
+//! Each process keeps its own cache and asks the database which revision is current on every
+//! read, so replicas share nothing and never serve each other's stale answers. Answers that
+//! the passing of time changes (`when=upcoming|past`) also carry the moment they stop holding.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use actix_web::http::header::ContentType;
+use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse};
+use chrono::NaiveDateTime;
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use serde::Serialize;
+
+use crate::auth::Caller;
+use crate::db::{Backend, Database, DbConnection};
+use crate::error::ApiError;
+use crate::schema::schedule_revision;
+
+/// SQLite connections kept for reading the revision on the async workers: as many as there
+/// are usually workers, so that they rarely find all of them taken.
+const SQLITE_REVISION_READERS: usize = 2;
+
+/// What an answer depends on besides the schedule: the URL and whether the caller sees the
+/// fields only organisers see.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Key {
+    path: String,
+    query: String,
+    private: bool,
+}
+
+impl Key {
+    pub fn new(req: &HttpRequest, caller: &Caller) -> Key {
+        Key {
+            path: req.path().to_owned(),
+            query: req.query_string().to_owned(),
+            private: caller.sees_private_fields(),
+        }
+    }
+
+    fn size(&self) -> usize {
+        self.path.len() + self.query.len() + std::mem::size_of::<Key>()
+    }
+}
+
+/// An answer rendered to JSON, and the moment it stops holding if time alone can change it.
+pub struct Rendered {
+    body: Bytes,
+    valid_until: Option<NaiveDateTime>,
+}
+
+impl Rendered {
+    pub fn json<T: Serialize>(value: &T) -> Result<Rendered, ApiError> {
+        Ok(Rendered {
+            body: Bytes::from(serde_json::to_vec(value)?),
+            valid_until: None,
+        })
+    }
+
+    /// Marks the answer as holding only before `moment` (UTC), when there is one.
+    pub fn until(mut self, moment: Option<NaiveDateTime>) -> Rendered {
+        self.valid_until = moment;
+        self
+    }
+}
+
+struct Entry {
+    revision: i64,
+    valid_until: Option<NaiveDateTime>,
+    body: Bytes,
+    size: usize,
+}
+
+#[derive(Default)]
+struct Entries {
+    map: HashMap<Key, Entry>,
+    bytes: usize,
+}
+
+/// The cache of one process. Cloning it is cheap and shares it.
+#[derive(Clone)]
+pub struct ReadCache {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// At most this many bytes of answers are kept; 0 turns the cache off.
+    budget: usize,
+    entries: Mutex<Entries>,
+    /// SQLite only: connections of the cache's own, on which the revision is read without
+    /// leaving the async worker. On a local file in WAL mode that read takes microseconds and
+    /// never waits for writers, while a hop to the blocking pool costs more than the read it
+    /// saves. Each is query-only with no busy timeout: when none is free or SQLite is busy,
+    /// the read goes to the blocking pool like any other.
+    sqlite_readers: Vec<Mutex<diesel::SqliteConnection>>,
+}
+
+enum Outcome {
+    Hit(Bytes),
+    Rendered(i64, Rendered),
+}
+
+impl ReadCache {
+    /// A cache of at most `budget` bytes of answers over `database`; 0 turns it off.
+    pub fn new(database: &Database, budget: usize) -> Result<ReadCache, String> {
+        let mut sqlite_readers = Vec::new();
+        if budget > 0 && database.backend() == Backend::Sqlite {
+            for _ in 0..SQLITE_REVISION_READERS {
+                let mut conn = diesel::SqliteConnection::establish(&database.url().target)
+                    .map_err(|e| format!("cannot open the cache's SQLite connection: {e}"))?;
+                conn.batch_execute("PRAGMA query_only = ON; PRAGMA busy_timeout = 0;")
+                    .map_err(|e| format!("cannot set up the cache's SQLite connection: {e}"))?;
+                sqlite_readers.push(Mutex::new(conn));
+            }
+        }
+        Ok(ReadCache::with_readers(budget, sqlite_readers))
+    }
+
+    fn with_readers(
+        budget: usize,
+        sqlite_readers: Vec<Mutex<diesel::SqliteConnection>>,
+    ) -> ReadCache {
+        ReadCache {
+            inner: Arc::new(Inner {
+                budget,
+                entries: Mutex::new(Entries::default()),
+                sqlite_readers,
+            }),
+        }
+    }
+
+    /// Answers 200 with the JSON `render` produces, or with the answer kept for `key` if the
+    /// schedule has not changed since it was rendered.
+    pub async fn answer<F>(
+        &self,
+        database: &Database,
+        key: Key,
+        render: F,
+    ) -> Result<HttpResponse, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<Rendered, ApiError> + Send + 'static,
+    {
+        if self.inner.budget == 0 {
+            let rendered = database.read(render).await?;
+            return Ok(ok_json(rendered.body));
+        }
+        if let Some(revision) = self.sqlite_revision() {
+            if let Some(body) = self.lookup(&key, revision) {
+                return Ok(ok_json(body));
+            }
+        }
+        let cache = self.clone();
+        let lookup_key = key.clone();
+        let outcome = database
+            .read(move |conn| {
+                let revision = current_revision(conn)?;
+                if let Some(body) = cache.lookup(&lookup_key, revision) {
+                    return Ok(Outcome::Hit(body));
+                }
+                Ok(Outcome::Rendered(revision, render(conn)?))
+            })
+            .await?;
+        match outcome {
+            Outcome::Hit(body) => Ok(ok_json(body)),
+            Outcome::Rendered(revision, rendered) => {
+                let body = rendered.body.clone();
+                self.store(key, revision, rendered);
+                Ok(ok_json(body))
+            }
+        }
+    }
+
+    /// How many answers are kept, and their size in bytes.
+    pub fn usage(&self) -> (usize, usize) {
+        let entries = self.entries();
+        (entries.map.len(), entries.bytes)
+    }
+
+    fn entries(&self) -> MutexGuard<'_, Entries> {
+        // A panic while holding the lock cannot leave a half-made entry: entries are inserted
+        // whole. Keep serving.
+        self.inner
+            .entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn sqlite_revision(&self) -> Option<i64> {
+        let mut conn = self
+            .inner
+            .sqlite_readers
+            .iter()
+            .find_map(|reader| reader.try_lock().ok())?;
+        schedule_revision::table
+            .find(1)
+            .select(schedule_revision::revision)
+            .first::<i64>(&mut *conn)
+            .map_err(|e| log::debug!("revision read on the worker failed, falling back: {e}"))
+            .ok()
+    }
+
+    fn lookup(&self, key: &Key, revision: i64) -> Option<Bytes> {
+        let entries = self.entries();
+        let entry = entries.map.get(key)?;
+        let fresh = entry.revision == revision
+            && entry
+                .valid_until
+                .is_none_or(|until| chrono::Utc::now().naive_utc() < until);
+        fresh.then(|| entry.body.clone())
+    }
+
+    fn store(&self, key: Key, revision: i64, rendered: Rendered) {
+        let size = rendered.body.len() + key.size();
+        if size > self.inner.budget {
+            return;
+        }
+        let mut entries = self.entries();
+        if let Some(kept) = entries.map.get(&key) {
+            if kept.revision > revision {
+                // A request that began later already kept a newer answer.
+                return;
+            }
+        }
+        if let Some(old) = entries.map.remove(&key) {
+            entries.bytes -= old.size;
+        }
+        if entries.bytes + size > self.inner.budget {
+            // Answers of older revisions can never be served again: drop them first, and
+            // everything if that is not enough.
+            entries.map.retain(|_, entry| entry.revision >= revision);
+            entries.bytes = entries.map.values().map(|entry| entry.size).sum();
+            if entries.bytes + size > self.inner.budget {
+                entries.map.clear();
+                entries.bytes = 0;
+            }
+        }
+        entries.bytes += size;
+        entries.map.insert(
+            key,
+            Entry {
+                revision,
+                valid_until: rendered.valid_until,
+                body: rendered.body,
+                size,
+            },
+        );
+    }
+}
+
+/// The schedule's current revision.
+pub fn current_revision(conn: &mut DbConnection) -> Result<i64, ApiError> {
+    Ok(crate::on_backend!(conn, |c| schedule_revision::table
+        .find(1)
+        .select(schedule_revision::revision)
+        .first::<i64>(c))?)
+}
+
+fn ok_json(body: Bytes) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(ContentType::json())
+        .body(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(path: &str) -> Key {
+        Key {
+            path: path.to_owned(),
+            query: String::new(),
+            private: false,
+        }
+    }
+
+    fn rendered(body: &str) -> Rendered {
+        Rendered {
+            body: Bytes::from(body.to_owned()),
+            valid_until: None,
+        }
+    }
+
+    #[test]
+    fn an_answer_is_served_only_at_the_revision_it_was_rendered_at() {
+        let cache = ReadCache::with_readers(1 << 20, Vec::new());
+        cache.store(key("/a"), 7, rendered("seven"));
+        assert_eq!(cache.lookup(&key("/a"), 7), Some(Bytes::from("seven")));
+        assert_eq!(cache.lookup(&key("/a"), 8), None);
+        assert_eq!(cache.lookup(&key("/b"), 7), None);
+    }
+
+    #[test]
+    fn an_answer_past_its_moment_is_not_served() {
+        let cache = ReadCache::with_readers(1 << 20, Vec::new());
+        let past = chrono::Utc::now().naive_utc() - chrono::Duration::seconds(1);
+        let future = chrono::Utc::now().naive_utc() + chrono::Duration::hours(1);
+        cache.store(key("/past"), 1, rendered("x").until(Some(past)));
+        cache.store(key("/future"), 1, rendered("y").until(Some(future)));
+        assert_eq!(cache.lookup(&key("/past"), 1), None);
+        assert_eq!(cache.lookup(&key("/future"), 1), Some(Bytes::from("y")));
+    }
+
+    #[test]
+    fn an_older_answer_never_replaces_a_newer_one() {
+        let cache = ReadCache::with_readers(1 << 20, Vec::new());
+        cache.store(key("/a"), 9, rendered("nine"));
+        cache.store(key("/a"), 8, rendered("eight"));
+        assert_eq!(cache.lookup(&key("/a"), 9), Some(Bytes::from("nine")));
+        assert_eq!(cache.usage().0, 1);
+    }
+
+    #[test]
+    fn the_cache_keeps_within_its_budget() {
+        let entry = 100 + key("/0").size();
+        let cache = ReadCache::with_readers(3 * entry, Vec::new());
+        let body = "x".repeat(100);
+        for n in 0..3 {
+            cache.store(key(&format!("/{n}")), 1, rendered(&body));
+        }
+        assert_eq!(cache.usage(), (3, 3 * entry));
+
+        // Full: answers of older revisions go first...
+        cache.store(key("/3"), 2, rendered(&body));
+        assert_eq!(cache.usage(), (1, entry));
+        assert!(cache.lookup(&key("/3"), 2).is_some());
+
+        // ...and everything if they are not enough.
+        for n in 4..6 {
+            cache.store(key(&format!("/{n}")), 2, rendered(&body));
+        }
+        cache.store(key("/6"), 2, rendered(&body));
+        assert_eq!(cache.usage(), (1, entry));
+
+        // An answer larger than the whole budget is not kept.
+        cache.store(key("/big"), 2, rendered(&"x".repeat(4 * entry)));
+        assert!(cache.lookup(&key("/big"), 2).is_none());
+    }
+}

@@ -1,0 +1,220 @@
+//! The read cache: kept answers are served only while the schedule is unchanged.
+
+use diesel::connection::SimpleConnection;
+use lhs_rounds::auth::Role;
+use serde_json::{json, Value};
+
+use crate::helpers::{id_of, spawn_app_with, Backend, TestApp};
+
+on_both_backends!(
+    a_round_shows_its_speakers_and_departments_as_they_are_now,
+    a_change_made_outside_the_service_is_seen_at_once,
+    an_unchanged_schedule_is_answered_from_memory,
+    organisers_and_the_public_get_their_own_answers,
+    a_round_leaves_the_upcoming_list_when_it_ends,
+    feedback_does_not_disturb_the_schedule,
+);
+
+/// Runs `sql` on the app's database directly, as another process or an administrator would.
+async fn run_sql(app: &TestApp, sql: &'static str) {
+    let database = app.database.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = database.connection().expect("a connection");
+        conn.batch_execute(sql).expect("the statement runs");
+    })
+    .await
+    .unwrap();
+}
+
+async fn a_round_shows_its_speakers_and_departments_as_they_are_now(app: TestApp) {
+    let speaker = app.speaker("Tara Lagu", &["MD"]).await;
+    let department = app.department("Division of Healthcare Quality").await;
+    let round = app
+        .round(
+            "2019-04-25",
+            json!({"speakers": [{"speaker_id": speaker, "role": "presenter"}],
+                   "department_ids": [department]}),
+        )
+        .await;
+    let path = format!("/api/v1/rounds/{}", id_of(&round));
+    let list = "/api/v1/rounds?limit=50";
+    assert_eq!(
+        app.get_ok(&path).await["speakers"][0]["display_name"],
+        "Tara Lagu, MD"
+    );
+    assert_eq!(app.get_ok(list).await["total"], 1);
+
+    let renamed = app
+        .patch(
+            &format!("/api/v1/speakers/{speaker}"),
+            &json!({"credentials": ["MD", "MPH"]}),
+        )
+        .await;
+    assert_eq!(renamed.status(), 200);
+    let abbreviated = app
+        .patch(
+            &format!("/api/v1/departments/{department}"),
+            &json!({"abbreviation": "DHQ"}),
+        )
+        .await;
+    assert_eq!(abbreviated.status(), 200);
+
+    let again = app.get_ok(&path).await;
+    assert_eq!(again["speakers"][0]["display_name"], "Tara Lagu, MD, MPH");
+    assert_eq!(again["departments"][0]["abbreviation"], "DHQ");
+    let listed = app.get_ok(list).await;
+    assert_eq!(
+        listed["items"][0]["speakers"][0]["display_name"],
+        "Tara Lagu, MD, MPH"
+    );
+
+    app.round("2019-05-23", json!({})).await;
+    assert_eq!(app.get_ok(list).await["total"], 2);
+    assert_eq!(app.delete(&path).await.status(), 204);
+    assert_eq!(app.get(&path).await.status(), 404);
+    assert_eq!(app.get_ok(list).await["total"], 1);
+}
+
+async fn a_change_made_outside_the_service_is_seen_at_once(app: TestApp) {
+    let round = app
+        .round("2019-04-25", json!({"title": "Patient comments"}))
+        .await;
+    let path = format!("/api/v1/rounds/{}", id_of(&round));
+    assert_eq!(app.get_ok(&path).await["title"], "Patient comments");
+
+    run_sql(&app, "UPDATE rounds SET title = 'Changed by hand'").await;
+
+    assert_eq!(app.get_ok(&path).await["title"], "Changed by hand");
+}
+
+async fn an_unchanged_schedule_is_answered_from_memory(app: TestApp) {
+    let round = app
+        .round("2019-04-25", json!({"title": "Patient comments"}))
+        .await;
+    let path = format!("/api/v1/rounds/{}", id_of(&round));
+    assert_eq!(app.get_ok(&path).await["title"], "Patient comments");
+
+    // A change whose trigger's bump is taken back: the revision is where it was, so the kept
+    // answer is still served. This is what makes repeated reads cheap.
+    run_sql(
+        &app,
+        "BEGIN;
+         UPDATE rounds SET title = 'Unseen';
+         UPDATE schedule_revision SET revision = revision - 1 WHERE id = 1;
+         COMMIT;",
+    )
+    .await;
+    assert_eq!(app.get_ok(&path).await["title"], "Patient comments");
+
+    run_sql(
+        &app,
+        "UPDATE schedule_revision SET revision = revision + 1 WHERE id = 1",
+    )
+    .await;
+    assert_eq!(app.get_ok(&path).await["title"], "Unseen");
+}
+
+async fn organisers_and_the_public_get_their_own_answers(app: TestApp) {
+    let created = app
+        .create(
+            "/api/v1/speakers",
+            json!({"full_name": "Tara Lagu", "email": "tara.lagu@example.org"}),
+        )
+        .await;
+    let path = format!("/api/v1/speakers/{}", id_of(&created));
+    let organizer = app.token("organizer@example.org", &[Role::Organizer]);
+
+    for _ in 0..2 {
+        let public: Value = app
+            .request_as(None, reqwest::Method::GET, &path, None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert!(public.get("email").is_none(), "{public}");
+        let private: Value = app
+            .request_as(Some(&organizer), reqwest::Method::GET, &path, None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(private["email"], "tara.lagu@example.org");
+    }
+}
+
+async fn a_round_leaves_the_upcoming_list_when_it_ends(app: TestApp) {
+    let now = chrono::Utc::now();
+    let ends_at = now + chrono::Duration::milliseconds(1500);
+    app.create(
+        "/api/v1/rounds",
+        json!({
+            "title": "Ending soon",
+            "starts_at": (now - chrono::Duration::hours(1)).to_rfc3339(),
+            "ends_at": ends_at.to_rfc3339(),
+            "location": "BMC – MassMutual 5",
+        }),
+    )
+    .await;
+    let upcoming = "/api/v1/rounds?when=upcoming";
+    let past = "/api/v1/rounds?when=past";
+    assert_eq!(app.get_ok(upcoming).await["total"], 1);
+    assert_eq!(app.get_ok(past).await["total"], 0);
+
+    let wait = (ends_at - chrono::Utc::now()).to_std().unwrap_or_default();
+    tokio::time::sleep(wait + std::time::Duration::from_millis(100)).await;
+
+    assert_eq!(app.get_ok(upcoming).await["total"], 0);
+    assert_eq!(app.get_ok(past).await["total"], 1);
+}
+
+async fn feedback_does_not_disturb_the_schedule(app: TestApp) {
+    let round = app.round("2019-04-25", json!({})).await;
+    let before = revision(&app).await;
+    app.create(
+        "/api/v1/feedback",
+        json!({"kind": "session_feedback", "round_id": id_of(&round), "rating": 5}),
+    )
+    .await;
+    assert_eq!(revision(&app).await, before);
+    let patched = app
+        .patch(
+            &format!("/api/v1/rounds/{}", id_of(&round)),
+            &json!({"title": "Now with a topic"}),
+        )
+        .await;
+    assert_eq!(patched.status(), 200);
+    assert!(revision(&app).await > before);
+}
+
+async fn revision(app: &TestApp) -> i64 {
+    let database = app.database.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = database.connection().expect("a connection");
+        lhs_rounds::cache::current_revision(&mut conn).expect("the revision")
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_cache_turned_off_reads_are_rendered_every_time() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let Some(app) = spawn_app_with(backend, |s| s.cache_mb = 0).await else {
+            continue;
+        };
+        let round = app
+            .round("2019-04-25", json!({"title": "Patient comments"}))
+            .await;
+        let path = format!("/api/v1/rounds/{}", id_of(&round));
+        assert_eq!(app.get_ok(&path).await["title"], "Patient comments");
+        run_sql(
+            &app,
+            "BEGIN;
+             UPDATE rounds SET title = 'Seen';
+             UPDATE schedule_revision SET revision = revision - 1 WHERE id = 1;
+             COMMIT;",
+        )
+        .await;
+        assert_eq!(app.get_ok(&path).await["title"], "Seen", "{backend:?}");
+    }
+}
