@@ -31,6 +31,9 @@ use crate::schema::schedule_revision;
 /// SQLite connections kept for reading the revision on the async workers: as many as there
 /// are usually workers, so that they rarely find all of them taken.
 const SQLITE_REVISION_READERS: usize = 2;
+/// What an entry costs besides its body and key (the entry, its slot, the shared buffer's
+/// header), counted against the budget.
+const ENTRY_OVERHEAD: usize = 128;
 
 /// What an answer depends on besides the schedule: the URL and whether the caller sees the
 /// fields only organisers see.
@@ -51,7 +54,7 @@ impl Key {
     }
 
     fn size(&self) -> usize {
-        self.path.len() + self.query.len() + std::mem::size_of::<Key>()
+        self.path.len() + self.query.len() + std::mem::size_of::<Key>() + ENTRY_OVERHEAD
     }
 }
 
@@ -63,8 +66,10 @@ pub struct Rendered {
 
 impl Rendered {
     pub fn json<T: Serialize>(value: &T) -> Result<Rendered, ApiError> {
+        // Boxed first: a `Vec` grows by doubling, and its spare capacity would be kept too.
+        let json = serde_json::to_vec(value)?.into_boxed_slice();
         Ok(Rendered {
-            body: Bytes::from(serde_json::to_vec(value)?),
+            body: Bytes::from(json),
             valid_until: None,
         })
     }
@@ -87,6 +92,19 @@ struct Entry {
 struct Entries {
     map: HashMap<Key, Entry>,
     bytes: usize,
+    /// The highest revision read so far. A lower one means the database went back (restored
+    /// from a backup, say): everything kept is then dropped.
+    newest: i64,
+}
+
+impl Entries {
+    fn observe(&mut self, revision: i64) {
+        if revision < self.newest {
+            self.map.clear();
+            self.bytes = 0;
+        }
+        self.newest = revision;
+    }
 }
 
 /// The cache of one process. Cloning it is cheap and shares it.
@@ -110,6 +128,7 @@ struct Inner {
 enum Outcome {
     Hit(Bytes),
     Rendered(i64, Rendered),
+    Uncached(Rendered),
 }
 
 impl ReadCache {
@@ -165,7 +184,10 @@ impl ReadCache {
         let lookup_key = key.clone();
         let outcome = database
             .read(move |conn| {
-                let revision = current_revision(conn)?;
+                let Some(revision) = current_revision(conn)? else {
+                    log::warn!("the schedule_revision row is missing: answering without the cache; `lhs-rounds migrate` on a fresh database restores it");
+                    return Ok(Outcome::Uncached(render(conn)?));
+                };
                 if let Some(body) = cache.lookup(&lookup_key, revision) {
                     return Ok(Outcome::Hit(body));
                 }
@@ -174,6 +196,7 @@ impl ReadCache {
             .await?;
         match outcome {
             Outcome::Hit(body) => Ok(ok_json(body)),
+            Outcome::Uncached(rendered) => Ok(ok_json(rendered.body)),
             Outcome::Rendered(revision, rendered) => {
                 let body = rendered.body.clone();
                 self.store(key, revision, rendered);
@@ -207,12 +230,15 @@ impl ReadCache {
             .find(1)
             .select(schedule_revision::revision)
             .first::<i64>(&mut *conn)
+            .optional()
             .map_err(|e| log::debug!("revision read on the worker failed, falling back: {e}"))
             .ok()
+            .flatten()
     }
 
     fn lookup(&self, key: &Key, revision: i64) -> Option<Bytes> {
-        let entries = self.entries();
+        let mut entries = self.entries();
+        entries.observe(revision);
         let entry = entries.map.get(key)?;
         let fresh = entry.revision == revision
             && entry
@@ -227,6 +253,10 @@ impl ReadCache {
             return;
         }
         let mut entries = self.entries();
+        if revision < entries.newest {
+            // Already out of date: a newer revision has been read since it was rendered.
+            return;
+        }
         if let Some(kept) = entries.map.get(&key) {
             if kept.revision > revision {
                 // A request that began later already kept a newer answer.
@@ -238,7 +268,8 @@ impl ReadCache {
         }
         if entries.bytes + size > self.inner.budget {
             // Answers of older revisions can never be served again: drop them first, and
-            // everything if that is not enough.
+            // everything if that is not enough (simpler than an LRU, and the budget is meant to
+            // hold the whole working set of a schedule).
             entries.map.retain(|_, entry| entry.revision >= revision);
             entries.bytes = entries.map.values().map(|entry| entry.size).sum();
             if entries.bytes + size > self.inner.budget {
@@ -259,12 +290,13 @@ impl ReadCache {
     }
 }
 
-/// The schedule's current revision.
-pub fn current_revision(conn: &mut DbConnection) -> Result<i64, ApiError> {
+/// The schedule's current revision; `None` if its row has been deleted by hand.
+pub fn current_revision(conn: &mut DbConnection) -> Result<Option<i64>, ApiError> {
     Ok(crate::on_backend!(conn, |c| schedule_revision::table
         .find(1)
         .select(schedule_revision::revision)
-        .first::<i64>(c))?)
+        .first::<i64>(c)
+        .optional())?)
 }
 
 fn ok_json(body: Bytes) -> HttpResponse {
@@ -319,6 +351,31 @@ mod tests {
         cache.store(key("/a"), 8, rendered("eight"));
         assert_eq!(cache.lookup(&key("/a"), 9), Some(Bytes::from("nine")));
         assert_eq!(cache.usage().0, 1);
+    }
+
+    #[test]
+    fn a_revision_lower_than_one_already_read_drops_everything_kept() {
+        let cache = ReadCache::with_readers(1 << 20, Vec::new());
+        assert_eq!(cache.lookup(&key("/a"), 10), None);
+        cache.store(key("/a"), 10, rendered("ten"));
+        cache.store(key("/b"), 10, rendered("ten"));
+
+        assert_eq!(cache.lookup(&key("/b"), 9), None);
+        assert_eq!(cache.usage(), (0, 0));
+        cache.store(key("/a"), 9, rendered("nine, restored"));
+        assert_eq!(
+            cache.lookup(&key("/a"), 9),
+            Some(Bytes::from("nine, restored"))
+        );
+        assert_eq!(cache.lookup(&key("/a"), 10), None);
+    }
+
+    #[test]
+    fn an_answer_rendered_before_a_newer_revision_was_read_is_not_kept() {
+        let cache = ReadCache::with_readers(1 << 20, Vec::new());
+        assert_eq!(cache.lookup(&key("/a"), 12), None);
+        cache.store(key("/b"), 11, rendered("eleven"));
+        assert_eq!(cache.usage(), (0, 0));
     }
 
     #[test]

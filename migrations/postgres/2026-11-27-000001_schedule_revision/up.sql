@@ -3,6 +3,9 @@
 -- while the counter is where it was when the answer was rendered. Triggers, not application
 -- code, so that no write path, other replica or hand-run SQL can change the schedule unseen.
 -- Feedback is not part of the schedule and leaves the counter alone.
+-- Each bump sets the counter to the current time in microseconds (or one more than it was, if
+-- that is larger), so that after a database is restored from a backup the counter never comes
+-- back to a value a running process has already seen with other data.
 CREATE TABLE schedule_revision (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     revision BIGINT NOT NULL
@@ -13,7 +16,9 @@ INSERT INTO schedule_revision (id, revision) VALUES (1, 0);
 -- of its own changes: schedule writers queue on the counter instead of deadlocking on it.
 CREATE FUNCTION bump_schedule_revision() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE schedule_revision SET revision = revision + 1 WHERE id = 1;
+    UPDATE schedule_revision
+        SET revision = GREATEST(revision + 1, (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT)
+        WHERE id = 1;
     RETURN NULL;
 END
 $$;
