@@ -28,9 +28,8 @@ use crate::db::{Backend, Database, DbConnection};
 use crate::error::ApiError;
 use crate::schema::schedule_revision;
 
-/// SQLite connections kept for reading the revision on the async workers: as many as there
-/// are usually workers, so that they rarely find all of them taken.
-const SQLITE_REVISION_READERS: usize = 2;
+/// At most this many SQLite connections of the cache's own (one per HTTP worker).
+const SQLITE_REVISION_READERS_MAX: usize = 16;
 /// What an entry costs besides its body and key (the entry, its slot, the shared buffer's
 /// header), counted against the budget.
 const ENTRY_OVERHEAD: usize = 128;
@@ -132,11 +131,13 @@ enum Outcome {
 }
 
 impl ReadCache {
-    /// A cache of at most `budget` bytes of answers over `database`; 0 turns it off.
-    pub fn new(database: &Database, budget: usize) -> Result<ReadCache, String> {
+    /// A cache of at most `budget` bytes of answers over `database`, for `workers` HTTP
+    /// workers; a budget of 0 turns it off.
+    pub fn new(database: &Database, budget: usize, workers: usize) -> Result<ReadCache, String> {
         let mut sqlite_readers = Vec::new();
         if budget > 0 && database.backend() == Backend::Sqlite {
-            for _ in 0..SQLITE_REVISION_READERS {
+            // One per worker, so that a worker rarely finds them all taken.
+            for _ in 0..workers.clamp(1, SQLITE_REVISION_READERS_MAX) {
                 let mut conn = diesel::SqliteConnection::establish(&database.url().target)
                     .map_err(|e| format!("cannot open the cache's SQLite connection: {e}"))?;
                 conn.batch_execute("PRAGMA query_only = ON; PRAGMA busy_timeout = 0;")

@@ -93,11 +93,15 @@ impl Application {
                 .to_pretty_json()
                 .map_err(|e| format!("cannot write the OpenAPI document: {e}"))?,
         ));
-        let cache = web::Data::new(ReadCache::new(&database, options.cache_bytes)?);
+        // actix's own default: one worker per core (2 when the count is unknown).
+        let workers = options.workers.map(usize::from).unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+        });
+        let cache = web::Data::new(ReadCache::new(&database, options.cache_bytes, workers)?);
         let data = web::Data::new(database.clone());
         let docs = options.docs;
         let auth = options.auth.clone();
-        let mut server = HttpServer::new(move || {
+        let server = HttpServer::new(move || {
             let app = App::new()
                 // Before the `/api/v1` scope, which would otherwise take every path under it.
                 .route(OPENAPI_PATH, web::get().to(serve_openapi))
@@ -132,11 +136,9 @@ impl Application {
             release_freed_memory();
             app
         })
+        .workers(workers)
         .listen(listener)
         .map_err(|e| format!("cannot serve: {e}"))?;
-        if let Some(workers) = options.workers {
-            server = server.workers(usize::from(workers));
-        }
         Ok(Application {
             port,
             server: server.run(),
