@@ -176,7 +176,8 @@ impl ReadCache {
             let rendered = database.read(render).await?;
             return Ok(ok_json(rendered.body));
         }
-        if let Some(revision) = self.sqlite_revision() {
+        let known = self.sqlite_revision();
+        if let Some(revision) = known {
             if let Some(body) = self.lookup(&key, revision) {
                 return Ok(ok_json(body));
             }
@@ -185,7 +186,12 @@ impl ReadCache {
         let lookup_key = key.clone();
         let outcome = database
             .read(move |conn| {
-                let Some(revision) = current_revision(conn)? else {
+                // A revision read on the worker is still good: it was read before rendering.
+                let revision = match known {
+                    Some(revision) => Some(revision),
+                    None => current_revision(conn)?,
+                };
+                let Some(revision) = revision else {
                     log::warn!("the schedule_revision row is missing: answering without the cache; `lhs-rounds migrate` on a fresh database restores it");
                     return Ok(Outcome::Uncached(render(conn)?));
                 };
@@ -207,7 +213,8 @@ impl ReadCache {
     }
 
     /// How many answers are kept, and their size in bytes.
-    pub fn usage(&self) -> (usize, usize) {
+    #[cfg(test)]
+    fn usage(&self) -> (usize, usize) {
         let entries = self.entries();
         (entries.map.len(), entries.bytes)
     }

@@ -129,7 +129,6 @@ pub type Pool = r2d2::Pool<ConnectionManager>;
 pub struct Database {
     pool: Pool,
     url: DatabaseUrl,
-    backend: Backend,
     /// SQLite writers of this process queue here rather than in SQLite's busy handler, which
     /// polls with sleeps of up to 100 ms and let some writers wait seconds under load. Writers
     /// of other processes are still kept apart by SQLite's own lock and `busy_timeout`.
@@ -163,14 +162,13 @@ impl Database {
             .map_err(|e| format!("cannot build the connection pool: {e}"))?;
         Ok(Database {
             pool,
-            backend: url.backend,
             url,
             sqlite_writers: Arc::new(Mutex::new(())),
         })
     }
 
     pub fn backend(&self) -> Backend {
-        self.backend
+        self.url.backend
     }
 
     pub fn url(&self) -> &DatabaseUrl {
@@ -202,7 +200,7 @@ impl Database {
         F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        let writers = (self.backend == Backend::Sqlite).then(|| self.sqlite_writers.clone());
+        let writers = (self.backend() == Backend::Sqlite).then(|| self.sqlite_writers.clone());
         let pool = self.pool.clone();
         web::block(move || {
             // A poisoned lock only means another writer panicked; its transaction rolled back.

@@ -29,6 +29,31 @@ async fn run_sql(app: &TestApp, sql: impl Into<String>) {
     .unwrap();
 }
 
+/// A round titled "Patient comments", read once so that its answer is kept; its path.
+async fn a_round_read_once(app: &TestApp) -> String {
+    let round = app
+        .round("2019-04-25", json!({"title": "Patient comments"}))
+        .await;
+    let path = format!("/api/v1/rounds/{}", id_of(&round));
+    assert_eq!(app.get_ok(&path).await["title"], "Patient comments");
+    path
+}
+
+/// Retitles every round by hand, then sets the revision to `revision`: a restore from a
+/// backup, or a change whose bump is taken back.
+async fn retitle_with_revision(app: &TestApp, title: &str, revision: i64) {
+    run_sql(
+        app,
+        format!(
+            "BEGIN;
+             UPDATE rounds SET title = '{title}';
+             UPDATE schedule_revision SET revision = {revision} WHERE id = 1;
+             COMMIT;"
+        ),
+    )
+    .await;
+}
+
 async fn a_round_shows_its_speakers_and_departments_as_they_are_now(app: TestApp) {
     let speaker = app.speaker("Tara Lagu", &["MD"]).await;
     let department = app.department("Division of Healthcare Quality").await;
@@ -79,11 +104,7 @@ async fn a_round_shows_its_speakers_and_departments_as_they_are_now(app: TestApp
 }
 
 async fn a_change_made_outside_the_service_is_seen_at_once(app: TestApp) {
-    let round = app
-        .round("2019-04-25", json!({"title": "Patient comments"}))
-        .await;
-    let path = format!("/api/v1/rounds/{}", id_of(&round));
-    assert_eq!(app.get_ok(&path).await["title"], "Patient comments");
+    let path = a_round_read_once(&app).await;
 
     run_sql(&app, "UPDATE rounds SET title = 'Changed by hand'").await;
 
@@ -119,36 +140,16 @@ async fn a_change_to_any_schedule_table_moves_the_revision(app: TestApp) {
 }
 
 async fn a_database_restored_from_a_backup_is_not_answered_from_memory(app: TestApp) {
-    let round = app
-        .round("2019-04-25", json!({"title": "Patient comments"}))
-        .await;
-    let path = format!("/api/v1/rounds/{}", id_of(&round));
-    assert_eq!(app.get_ok(&path).await["title"], "Patient comments");
+    let path = a_round_read_once(&app).await;
     let seen_before = revision(&app).await;
 
     // The restored copy carries an older revision and other data...
-    run_sql(
-        &app,
-        "BEGIN;
-         UPDATE rounds SET title = 'From the backup';
-         UPDATE schedule_revision SET revision = 1 WHERE id = 1;
-         COMMIT;",
-    )
-    .await;
+    retitle_with_revision(&app, "From the backup", 1).await;
     assert_eq!(app.get_ok(&path).await["title"], "From the backup");
 
     // ...and even if its counter came back to the value seen before, with yet other data, the
     // answer kept from before the restore is gone.
-    run_sql(
-        &app,
-        format!(
-            "BEGIN;
-             UPDATE rounds SET title = 'Changed after the restore';
-             UPDATE schedule_revision SET revision = {seen_before} WHERE id = 1;
-             COMMIT;"
-        ),
-    )
-    .await;
+    retitle_with_revision(&app, "Changed after the restore", seen_before).await;
     assert_eq!(
         app.get_ok(&path).await["title"],
         "Changed after the restore"
@@ -156,25 +157,12 @@ async fn a_database_restored_from_a_backup_is_not_answered_from_memory(app: Test
 }
 
 async fn an_unchanged_schedule_is_answered_from_memory(app: TestApp) {
-    let round = app
-        .round("2019-04-25", json!({"title": "Patient comments"}))
-        .await;
-    let path = format!("/api/v1/rounds/{}", id_of(&round));
-    assert_eq!(app.get_ok(&path).await["title"], "Patient comments");
+    let path = a_round_read_once(&app).await;
     let kept = revision(&app).await;
 
     // A change whose trigger's bump is taken back: the revision is where it was, so the kept
     // answer is still served. This is what makes repeated reads cheap.
-    run_sql(
-        &app,
-        format!(
-            "BEGIN;
-             UPDATE rounds SET title = 'Unseen';
-             UPDATE schedule_revision SET revision = {kept} WHERE id = 1;
-             COMMIT;"
-        ),
-    )
-    .await;
+    retitle_with_revision(&app, "Unseen", kept).await;
     assert_eq!(app.get_ok(&path).await["title"], "Patient comments");
 
     run_sql(
@@ -275,22 +263,9 @@ async fn with_the_cache_turned_off_reads_are_rendered_every_time() {
         let Some(app) = spawn_app_with(backend, |s| s.cache_mb = 0).await else {
             continue;
         };
-        let round = app
-            .round("2019-04-25", json!({"title": "Patient comments"}))
-            .await;
-        let path = format!("/api/v1/rounds/{}", id_of(&round));
-        assert_eq!(app.get_ok(&path).await["title"], "Patient comments");
+        let path = a_round_read_once(&app).await;
         let kept = revision(&app).await;
-        run_sql(
-            &app,
-            format!(
-                "BEGIN;
-                 UPDATE rounds SET title = 'Seen';
-                 UPDATE schedule_revision SET revision = {kept} WHERE id = 1;
-                 COMMIT;"
-            ),
-        )
-        .await;
+        retitle_with_revision(&app, "Seen", kept).await;
         assert_eq!(app.get_ok(&path).await["title"], "Seen", "{backend:?}");
     }
 }
