@@ -25,6 +25,11 @@ use serde::{Deserialize, Serialize};
 use crate::config::Settings;
 use crate::db::{Backend, DatabaseUrl};
 use crate::error::ApiError;
+use crate::fields::Text;
+
+/// Who created or changed a record: a token's subject, at most 255 characters.
+pub type Subject = Text<255>;
+const SUBJECT_MAX: usize = 255;
 
 /// Clock skew tolerated on `exp` and `nbf`.
 pub const LEEWAY_SECONDS: u64 = 30;
@@ -188,6 +193,14 @@ impl Auth {
         }
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| invalid_token(&describe(&e)))?;
+        if let Some(sub) = &data.claims.sub {
+            // Recorded as `created_by` and shown to organizers: one line of bounded length.
+            if sub.chars().count() > SUBJECT_MAX || sub.chars().any(char::is_control) {
+                return Err(invalid_token(
+                    "the sub claim must be at most 255 characters with no control characters",
+                ));
+            }
+        }
         Ok(Caller {
             subject: data.claims.sub,
             roles: data

@@ -5,37 +5,43 @@
 //! by database trigger (see the `schedule_revision` migration), so no write path, other replica
 //! or hand-run SQL can change the schedule unseen. An answer is kept with the revision it was
 //! rendered at and served again only while that is still the current revision: one single-row
-//! read instead of the queries and the JSON rendering of the answer. The revision is read
-//! before the answer is rendered, so a kept answer is never older than its revision.
+//! read instead of the queries and the JSON rendering of the answer. An answer is rendered in
+//! one read-only snapshot together with the revision it is kept under, so it is exactly the
+//! schedule at that revision (and a page's `total` and `items` come from one state).
 //!
 //! Each process keeps its own cache and asks the database which revision is current on every
 //! read, so replicas share nothing and never serve each other's stale answers. Answers that
 //! the passing of time changes (`when=upcoming|past`) also carry the moment they stop holding.
+//!
+//! Revisions are the time of the change in microseconds, so a database restored from a backup
+//! comes back with revisions whose answers are exactly the ones kept for them, and every later
+//! change gets a revision no process has seen: no revision is ever reused for other data, and
+//! a lower revision than one already seen needs no special handling (a slow request that read
+//! an older revision simply keeps an answer no one will ask for again).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use actix_web::http::header::ContentType;
 use actix_web::web::Bytes;
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::HttpResponse;
 use chrono::NaiveDateTime;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use serde::Serialize;
 
-use crate::auth::Caller;
 use crate::db::{Backend, Database, DbConnection};
 use crate::error::ApiError;
 use crate::schema::schedule_revision;
 
 /// At most this many SQLite connections of the cache's own (one per HTTP worker).
 const SQLITE_REVISION_READERS_MAX: usize = 16;
-/// What an entry costs besides its body and key (the entry, its slot, the shared buffer's
-/// header), counted against the budget.
-const ENTRY_OVERHEAD: usize = 128;
+/// What an entry costs besides its body and key (moka's entry, the shared buffer's header),
+/// counted against the budget.
+const ENTRY_OVERHEAD: usize = 160;
 
-/// What an answer depends on besides the schedule: the URL and whether the caller sees the
-/// fields only organisers see.
+/// What an answer depends on besides the schedule: the path, the query (its parameters in a
+/// canonical order, so `?a=1&b=2` and `?b=2&a=1` are one answer), and whether the caller sees
+/// the fields only organizers see.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Key {
     path: String,
@@ -44,16 +50,16 @@ pub struct Key {
 }
 
 impl Key {
-    pub fn new(req: &HttpRequest, caller: &Caller) -> Key {
+    pub fn new(path: &str, query: String, private: bool) -> Key {
         Key {
-            path: req.path().to_owned(),
-            query: req.query_string().to_owned(),
-            private: caller.sees_private_fields(),
+            path: path.to_owned(),
+            query,
+            private,
         }
     }
 
     fn size(&self) -> usize {
-        self.path.len() + self.query.len() + std::mem::size_of::<Key>() + ENTRY_OVERHEAD
+        self.path.len() + self.query.len() + std::mem::size_of::<Key>()
     }
 }
 
@@ -78,32 +84,17 @@ impl Rendered {
         self.valid_until = moment;
         self
     }
+
+    pub fn into_response(self) -> HttpResponse {
+        ok_json(self.body)
+    }
 }
 
+#[derive(Clone)]
 struct Entry {
     revision: i64,
     valid_until: Option<NaiveDateTime>,
     body: Bytes,
-    size: usize,
-}
-
-#[derive(Default)]
-struct Entries {
-    map: HashMap<Key, Entry>,
-    bytes: usize,
-    /// The highest revision read so far. A lower one means the database went back (restored
-    /// from a backup, say): everything kept is then dropped.
-    newest: i64,
-}
-
-impl Entries {
-    fn observe(&mut self, revision: i64) {
-        if revision < self.newest {
-            self.map.clear();
-            self.bytes = 0;
-        }
-        self.newest = revision;
-    }
 }
 
 /// The cache of one process. Cloning it is cheap and shares it.
@@ -113,9 +104,8 @@ pub struct ReadCache {
 }
 
 struct Inner {
-    /// At most this many bytes of answers are kept; 0 turns the cache off.
-    budget: usize,
-    entries: Mutex<Entries>,
+    /// `None` when the cache is off (a budget of 0).
+    entries: Option<moka::sync::Cache<Key, Entry>>,
     /// SQLite only: connections of the cache's own, on which the revision is read without
     /// leaving the async worker. On a local file in WAL mode that read takes microseconds and
     /// never waits for writers, while a hop to the blocking pool costs more than the read it
@@ -152,10 +142,20 @@ impl ReadCache {
         budget: usize,
         sqlite_readers: Vec<Mutex<diesel::SqliteConnection>>,
     ) -> ReadCache {
+        // moka evicts by recency and frequency (TinyLFU): a burst of one-off queries
+        // (`?q=<random>`) cannot flush the answers that are read all the time.
+        let entries = (budget > 0).then(|| {
+            moka::sync::Cache::builder()
+                .max_capacity(budget as u64)
+                .weigher(|key: &Key, entry: &Entry| {
+                    u32::try_from(key.size() + entry.body.len() + ENTRY_OVERHEAD)
+                        .unwrap_or(u32::MAX)
+                })
+                .build()
+        });
         ReadCache {
             inner: Arc::new(Inner {
-                budget,
-                entries: Mutex::new(Entries::default()),
+                entries,
                 sqlite_readers,
             }),
         }
@@ -172,12 +172,11 @@ impl ReadCache {
     where
         F: FnOnce(&mut DbConnection) -> Result<Rendered, ApiError> + Send + 'static,
     {
-        if self.inner.budget == 0 {
+        if self.inner.entries.is_none() {
             let rendered = database.read(render).await?;
-            return Ok(ok_json(rendered.body));
+            return Ok(rendered.into_response());
         }
-        let known = self.sqlite_revision();
-        if let Some(revision) = known {
+        if let Some(revision) = self.sqlite_revision() {
             if let Some(body) = self.lookup(&key, revision) {
                 return Ok(ok_json(body));
             }
@@ -185,13 +184,8 @@ impl ReadCache {
         let cache = self.clone();
         let lookup_key = key.clone();
         let outcome = database
-            .read(move |conn| {
-                // A revision read on the worker is still good: it was read before rendering.
-                let revision = match known {
-                    Some(revision) => Some(revision),
-                    None => current_revision(conn)?,
-                };
-                let Some(revision) = revision else {
+            .read_snapshot(move |conn| {
+                let Some(revision) = current_revision(conn)? else {
                     log::warn!("the schedule_revision row is missing: answering without the cache; `lhs-rounds migrate` on a fresh database restores it");
                     return Ok(Outcome::Uncached(render(conn)?));
                 };
@@ -203,7 +197,7 @@ impl ReadCache {
             .await?;
         match outcome {
             Outcome::Hit(body) => Ok(ok_json(body)),
-            Outcome::Uncached(rendered) => Ok(ok_json(rendered.body)),
+            Outcome::Uncached(rendered) => Ok(rendered.into_response()),
             Outcome::Rendered(revision, rendered) => {
                 let body = rendered.body.clone();
                 self.store(key, revision, rendered);
@@ -212,20 +206,16 @@ impl ReadCache {
         }
     }
 
-    /// How many answers are kept, and their size in bytes.
+    /// How many answers are kept, and their weight in bytes.
     #[cfg(test)]
-    fn usage(&self) -> (usize, usize) {
-        let entries = self.entries();
-        (entries.map.len(), entries.bytes)
-    }
-
-    fn entries(&self) -> MutexGuard<'_, Entries> {
-        // A panic while holding the lock cannot leave a half-made entry: entries are inserted
-        // whole. Keep serving.
-        self.inner
-            .entries
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn usage(&self) -> (u64, u64) {
+        match &self.inner.entries {
+            Some(entries) => {
+                entries.run_pending_tasks();
+                (entries.entry_count(), entries.weighted_size())
+            }
+            None => (0, 0),
+        }
     }
 
     fn sqlite_revision(&self) -> Option<i64> {
@@ -245,54 +235,31 @@ impl ReadCache {
     }
 
     fn lookup(&self, key: &Key, revision: i64) -> Option<Bytes> {
-        let mut entries = self.entries();
-        entries.observe(revision);
-        let entry = entries.map.get(key)?;
+        let entry = self.inner.entries.as_ref()?.get(key)?;
         let fresh = entry.revision == revision
             && entry
                 .valid_until
                 .is_none_or(|until| chrono::Utc::now().naive_utc() < until);
-        fresh.then(|| entry.body.clone())
+        fresh.then_some(entry.body)
     }
 
     fn store(&self, key: Key, revision: i64, rendered: Rendered) {
-        let size = rendered.body.len() + key.size();
-        if size > self.inner.budget {
+        let Some(entries) = &self.inner.entries else {
+            return;
+        };
+        if entries
+            .get(&key)
+            .is_some_and(|kept| kept.revision > revision)
+        {
+            // A request that read a later revision already kept its answer.
             return;
         }
-        let mut entries = self.entries();
-        if revision < entries.newest {
-            // Already out of date: a newer revision has been read since it was rendered.
-            return;
-        }
-        if let Some(kept) = entries.map.get(&key) {
-            if kept.revision > revision {
-                // A request that began later already kept a newer answer.
-                return;
-            }
-        }
-        if let Some(old) = entries.map.remove(&key) {
-            entries.bytes -= old.size;
-        }
-        if entries.bytes + size > self.inner.budget {
-            // Answers of older revisions can never be served again: drop them first, and
-            // everything if that is not enough (simpler than an LRU, and the budget is meant to
-            // hold the whole working set of a schedule).
-            entries.map.retain(|_, entry| entry.revision >= revision);
-            entries.bytes = entries.map.values().map(|entry| entry.size).sum();
-            if entries.bytes + size > self.inner.budget {
-                entries.map.clear();
-                entries.bytes = 0;
-            }
-        }
-        entries.bytes += size;
-        entries.map.insert(
+        entries.insert(
             key,
             Entry {
                 revision,
                 valid_until: rendered.valid_until,
                 body: rendered.body,
-                size,
             },
         );
     }
@@ -318,11 +285,7 @@ mod tests {
     use super::*;
 
     fn key(path: &str) -> Key {
-        Key {
-            path: path.to_owned(),
-            query: String::new(),
-            private: false,
-        }
+        Key::new(path, String::new(), false)
     }
 
     fn rendered(body: &str) -> Rendered {
@@ -361,55 +324,66 @@ mod tests {
         assert_eq!(cache.usage().0, 1);
     }
 
+    /// A request that read revision R and renders after a write committed R+1 used to wipe
+    /// every answer kept (a lower revision was taken for a restored database).
     #[test]
-    fn a_revision_lower_than_one_already_read_drops_everything_kept() {
+    fn a_slow_request_at_an_older_revision_keeps_the_newer_answers() {
         let cache = ReadCache::with_readers(1 << 20, Vec::new());
-        assert_eq!(cache.lookup(&key("/a"), 10), None);
+        cache.store(key("/hot"), 11, rendered("eleven"));
+
+        // The slow request read revision 10 before the write and looks up its own answer...
+        assert_eq!(cache.lookup(&key("/cold"), 10), None);
+        // ...and keeps it under 10.
+        cache.store(key("/cold"), 10, rendered("ten"));
+
+        assert_eq!(cache.lookup(&key("/hot"), 11), Some(Bytes::from("eleven")));
+        assert_eq!(cache.lookup(&key("/cold"), 10), Some(Bytes::from("ten")));
+    }
+
+    #[test]
+    fn a_restored_database_is_answered_with_what_was_kept_for_its_revision_only() {
+        let cache = ReadCache::with_readers(1 << 20, Vec::new());
         cache.store(key("/a"), 10, rendered("ten"));
-        cache.store(key("/b"), 10, rendered("ten"));
-
-        assert_eq!(cache.lookup(&key("/b"), 9), None);
-        assert_eq!(cache.usage(), (0, 0));
-        cache.store(key("/a"), 9, rendered("nine, restored"));
-        assert_eq!(
-            cache.lookup(&key("/a"), 9),
-            Some(Bytes::from("nine, restored"))
-        );
+        cache.store(key("/a"), 12, rendered("twelve"));
+        // Restored to revision 10: the answer kept for 12 is not served...
         assert_eq!(cache.lookup(&key("/a"), 10), None);
+        // ...and the next change gets a revision (the time) above anything seen.
+        cache.store(key("/a"), 13, rendered("thirteen"));
+        assert_eq!(cache.lookup(&key("/a"), 13), Some(Bytes::from("thirteen")));
     }
 
     #[test]
-    fn an_answer_rendered_before_a_newer_revision_was_read_is_not_kept() {
-        let cache = ReadCache::with_readers(1 << 20, Vec::new());
-        assert_eq!(cache.lookup(&key("/a"), 12), None);
-        cache.store(key("/b"), 11, rendered("eleven"));
-        assert_eq!(cache.usage(), (0, 0));
+    fn the_cache_keeps_within_its_budget_and_keeps_what_is_read_often() {
+        let body = "x".repeat(1000);
+        let entry = 1000 + key("/hot").size() + ENTRY_OVERHEAD;
+        let cache = ReadCache::with_readers(20 * entry, Vec::new());
+        // A full cache (moka counts how often keys are read once it is half full)...
+        for n in 0..30 {
+            cache.store(key(&format!("/warm={n}")), 1, rendered(&body));
+            cache.usage();
+        }
+        // ...with one answer read all the time.
+        cache.store(key("/hot"), 1, rendered(&body));
+        for _ in 0..50 {
+            assert!(cache.lookup(&key("/hot"), 1).is_some());
+        }
+        cache.usage();
+        // A flood of one-off answers...
+        for n in 0..500 {
+            cache.store(key(&format!("/q={n}")), 1, rendered(&body));
+            cache.usage();
+        }
+        let (count, bytes) = cache.usage();
+        assert!(bytes <= (20 * entry) as u64, "{bytes} bytes kept");
+        assert!(count <= 20);
+        // ...does not push out the answer read all the time.
+        assert!(cache.lookup(&key("/hot"), 1).is_some());
     }
 
     #[test]
-    fn the_cache_keeps_within_its_budget() {
-        let entry = 100 + key("/0").size();
-        let cache = ReadCache::with_readers(3 * entry, Vec::new());
-        let body = "x".repeat(100);
-        for n in 0..3 {
-            cache.store(key(&format!("/{n}")), 1, rendered(&body));
-        }
-        assert_eq!(cache.usage(), (3, 3 * entry));
-
-        // Full: answers of older revisions go first...
-        cache.store(key("/3"), 2, rendered(&body));
-        assert_eq!(cache.usage(), (1, entry));
-        assert!(cache.lookup(&key("/3"), 2).is_some());
-
-        // ...and everything if they are not enough.
-        for n in 4..6 {
-            cache.store(key(&format!("/{n}")), 2, rendered(&body));
-        }
-        cache.store(key("/6"), 2, rendered(&body));
-        assert_eq!(cache.usage(), (1, entry));
-
-        // An answer larger than the whole budget is not kept.
-        cache.store(key("/big"), 2, rendered(&"x".repeat(4 * entry)));
-        assert!(cache.lookup(&key("/big"), 2).is_none());
+    fn a_budget_of_zero_keeps_nothing() {
+        let cache = ReadCache::with_readers(0, Vec::new());
+        cache.store(key("/a"), 1, rendered("one"));
+        assert_eq!(cache.lookup(&key("/a"), 1), None);
     }
 }

@@ -194,6 +194,21 @@ impl Database {
         .await?
     }
 
+    /// Runs a read in one read-only snapshot on the blocking thread pool (see
+    /// [`read_transaction`]).
+    pub async fn read_snapshot<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        web::block(move || {
+            let mut conn = pool.get()?;
+            read_transaction(&mut conn, f)
+        })
+        .await?
+    }
+
     /// Runs a write in one transaction on the blocking thread pool: all of it or none of it.
     pub async fn write<T, F>(&self, f: F) -> Result<T, ApiError>
     where
@@ -224,25 +239,53 @@ where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
     E: From<diesel::result::Error>,
 {
-    let DbConnection::Sqlite(sqlite) = conn else {
-        return conn.transaction(f);
+    match conn {
+        DbConnection::Postgresql(_) => conn.transaction(f),
+        DbConnection::Sqlite(_) => in_transaction(conn, "BEGIN IMMEDIATE", f),
+    }
+}
+
+/// Runs `f` in one read-only snapshot: everything it reads comes from the same state of the
+/// database (PostgreSQL `REPEATABLE READ READ ONLY`; on SQLite in WAL mode, a read transaction).
+pub fn read_transaction<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    let begin = match conn {
+        DbConnection::Postgresql(_) => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        DbConnection::Sqlite(_) => "BEGIN DEFERRED",
     };
-    AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
-    let outcome = f(conn);
-    let DbConnection::Sqlite(sqlite) = conn else {
-        unreachable!("a connection does not change its backend");
-    };
-    match outcome {
-        Ok(value) => match AnsiTransactionManager::commit_transaction(sqlite) {
+    in_transaction(conn, begin, f)
+}
+
+/// A transaction begun with `begin`, on the backend's own transaction manager.
+fn in_transaction<T, E, F>(conn: &mut DbConnection, begin: &str, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    on_backend!(&mut *conn, |c| {
+        AnsiTransactionManager::begin_transaction_sql(c, begin)
+    })?;
+    match f(conn) {
+        Ok(value) => match on_backend!(&mut *conn, |c| {
+            AnsiTransactionManager::commit_transaction(c)
+        }) {
             Ok(()) => Ok(value),
             Err(commit_error) => {
                 // Leave the connection usable; the commit error is what the caller needs.
-                let _ = AnsiTransactionManager::rollback_transaction(sqlite);
+                let _ = on_backend!(&mut *conn, |c| {
+                    AnsiTransactionManager::rollback_transaction(c)
+                });
                 Err(commit_error.into())
             }
         },
         Err(error) => {
-            AnsiTransactionManager::rollback_transaction(sqlite)?;
+            on_backend!(
+                &mut *conn,
+                |c| AnsiTransactionManager::rollback_transaction(c)
+            )?;
             Err(error)
         }
     }

@@ -7,11 +7,15 @@ use chrono_tz::America::New_York;
 use diesel::prelude::*;
 
 use crate::db::{write_transaction, DbConnection};
-use crate::departments::{self, DepartmentInput};
+use crate::departments::{self, DepartmentInput, Departments};
 use crate::error::ApiError;
-use crate::rounds::{self, RoundInput, SpeakerSlot};
-use crate::schema::{departments as departments_table, rounds as rounds_table};
-use crate::speakers::{self, SpeakerInput};
+use crate::fields::{Credential, DepartmentRef, Name, SpeakerRef, Text, Timestamp};
+use crate::resource::Resource;
+use crate::rounds::{
+    DepartmentIds, Panel, RoundInput, RoundStatus, Rounds, SpeakerRole, SpeakerSlot,
+};
+use crate::schema::rounds as rounds_table;
+use crate::speakers::{self, Credentials, SpeakerInput, Speakers};
 
 const DEPARTMENTS: &[(&str, Option<&str>)] = &[
     ("Division of Healthcare Quality", Some("DHQ")),
@@ -154,24 +158,19 @@ pub fn seed(conn: &mut DbConnection) -> Result<SeedReport, ApiError> {
         let mut report = SeedReport::default();
         let mut department_ids = Vec::new();
         for (name, abbreviation) in DEPARTMENTS {
-            let existing = departments_table::table
-                .filter(departments_table::name_key.eq(name.to_lowercase()))
-                .select(departments_table::id)
-                .first::<i32>(conn)
-                .optional()?;
-            let id = match existing {
+            let id = match departments::find_by_name(conn, name)? {
                 Some(id) => id,
                 None => {
                     report.departments += 1;
                     let input = DepartmentInput {
-                        name: (*name).to_owned(),
-                        abbreviation: abbreviation.map(str::to_owned),
+                        name: Name::stored(*name),
+                        abbreviation: abbreviation.map(Text::stored),
                         description: None,
                     };
-                    departments::insert(conn, input, Some("demo"))?.id
+                    Departments::insert(conn, input, Some("demo"))?.id.0
                 }
             };
-            department_ids.push(id);
+            department_ids.push(DepartmentRef(id));
         }
         for round in ROUNDS {
             let (year, month, day) = round.date;
@@ -186,43 +185,45 @@ pub fn seed(conn: &mut DbConnection) -> Result<SeedReport, ApiError> {
                 continue;
             }
             let role = if round.speakers.len() > 3 {
-                "panelist"
+                SpeakerRole::Panelist
             } else {
-                "presenter"
+                SpeakerRole::Presenter
             };
             let mut slots = Vec::new();
             for (full_name, credentials) in round.speakers {
                 let speaker_id = match speakers::find_by_name(conn, full_name)? {
-                    Some(speaker) => speaker.id,
+                    Some(id) => id,
                     None => {
                         report.speakers += 1;
                         let input = SpeakerInput {
-                            full_name: (*full_name).to_owned(),
-                            credentials: credentials.iter().map(|c| (*c).to_owned()).collect(),
+                            full_name: Name::stored(*full_name),
+                            credentials: Credentials(
+                                credentials.iter().map(|c| Credential::stored(*c)).collect(),
+                            ),
                             title: None,
                             email: None,
                             department_id: None,
                             bio: None,
                         };
-                        speakers::insert(conn, input, Some("demo"))?.id
+                        Speakers::insert(conn, input, Some("demo"))?.id.0
                     }
                 };
                 slots.push(SpeakerSlot {
-                    speaker_id,
-                    role: role.to_owned(),
+                    speaker_id: SpeakerRef(speaker_id),
+                    role,
                 });
             }
             let input = RoundInput {
-                title: round.title.map(str::to_owned),
+                title: round.title.map(Text::stored),
                 description: None,
-                starts_at,
-                ends_at,
-                location: round.location.to_owned(),
-                status: "scheduled".to_owned(),
-                speakers: slots,
-                department_ids: department_ids.clone(),
+                starts_at: Timestamp(starts_at),
+                ends_at: Timestamp(ends_at),
+                location: Name::stored(round.location),
+                status: RoundStatus::Scheduled,
+                speakers: Panel(slots),
+                department_ids: DepartmentIds(department_ids.clone()),
             };
-            rounds::insert(conn, input, Some("demo"))?;
+            Rounds::insert(conn, input, Some("demo"))?;
             report.rounds += 1;
         }
         Ok(report)

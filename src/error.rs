@@ -1,29 +1,44 @@
 //! The one error type of the service. Every failure, from a malformed body to a lost database,
-//! becomes an `application/problem+json` body (RFC 9457) here and nowhere else.
+//! becomes an `application/problem+json` body (RFC 9457) here and nowhere else; the problem
+//! answers each operation documents are declared here too ([`ReadErrors`], [`WriteErrors`]).
+
+use std::collections::BTreeMap;
 
 use actix_web::http::{header, Method, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
-use utoipa::ToSchema;
+use utoipa::openapi::content::ContentBuilder;
+use utoipa::openapi::response::{Response, ResponseBuilder};
+use utoipa::openapi::{Ref, RefOr};
+use utoipa::{IntoResponses, ToSchema};
 
 /// One bad field of a request body or query string.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct FieldError {
     /// The field's path, such as `email` or `speakers[2].speaker_id`.
-    #[schema(example = "speakers[2].speaker_id")]
+    #[schema(example = "speakers[2].speaker_id", max_length = 300)]
     pub field: String,
     /// What is wrong with it.
-    #[schema(example = "no speaker with id 42")]
+    #[schema(example = "no speaker with id 42", max_length = 500)]
     pub message: String,
 }
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
-            field: field.into(),
-            message: message.into(),
+            field: truncated(field.into(), 300),
+            message: truncated(message.into(), 500),
         }
     }
+}
+
+/// At most `max` characters: problem bodies repeat what a client sent (a field name, a path),
+/// and their schema bounds every string.
+fn truncated(mut text: String, max: usize) -> String {
+    if let Some((cut, _)) = text.char_indices().nth(max) {
+        text.truncate(cut);
+    }
+    text
 }
 
 /// An RFC 9457 problem details body.
@@ -38,16 +53,20 @@ impl FieldError {
 pub struct Problem {
     /// A URI naming the kind of problem; `about:blank` when the status says it all.
     #[serde(rename = "type")]
+    #[schema(max_length = 200)]
     pub type_: String,
     /// The HTTP status phrase.
+    #[schema(max_length = 100)]
     pub title: String,
     /// The HTTP status code.
+    #[schema(minimum = 400, maximum = 599)]
     pub status: u16,
     /// What went wrong, for a person to read.
+    #[schema(max_length = 2000)]
     pub detail: String,
     /// Every bad field, for validation errors and bad query parameters.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false)]
+    #[schema(nullable = false, max_items = 100)]
     pub errors: Option<Vec<FieldError>>,
 }
 
@@ -127,7 +146,7 @@ impl ApiError {
             type_: "about:blank".to_owned(),
             title: status.canonical_reason().unwrap_or("Error").to_owned(),
             status: status.as_u16(),
-            detail,
+            detail: truncated(detail, 2000),
             errors,
         }
     }
@@ -226,5 +245,66 @@ impl From<actix_web::error::BlockingError> for ApiError {
 impl From<serde_json::Error> for ApiError {
     fn from(error: serde_json::Error) -> Self {
         ApiError::Internal(format!("JSON encoding: {error}"))
+    }
+}
+
+fn problem(description: &str) -> RefOr<Response> {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            PROBLEM_JSON,
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .build()
+        .into()
+}
+
+fn responses(list: &[(&str, &str)]) -> BTreeMap<String, RefOr<Response>> {
+    list.iter()
+        .map(|(status, description)| ((*status).to_owned(), problem(description)))
+        .collect()
+}
+
+/// The errors any read can answer (documented on each read operation).
+pub struct ReadErrors;
+
+impl IntoResponses for ReadErrors {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        responses(&[
+            (
+                "400",
+                "A query parameter is invalid (each one is named in `errors`)",
+            ),
+            (
+                "401",
+                "The bearer token was refused, or the operation needs one (see `WWW-Authenticate`)",
+            ),
+            ("403", "The token does not grant a role this needs"),
+            ("404", "No such record"),
+            ("405", "Method not allowed here (see the `Allow` header)"),
+            ("503", "The database is unavailable; retry"),
+        ])
+    }
+}
+
+/// The errors any write can answer (documented on each write operation).
+pub struct WriteErrors;
+
+impl IntoResponses for WriteErrors {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        responses(&[
+            ("400", "The body is not well-formed JSON"),
+            ("401", "No bearer token, or a refused one; see `WWW-Authenticate`"),
+            ("403", "The token does not grant a role this needs"),
+            ("404", "No such record"),
+            ("405", "Method not allowed here (see the `Allow` header)"),
+            ("409", "The change conflicts with existing data (a duplicate, or records that still refer to this one)"),
+            ("413", "The body is larger than 1 MiB"),
+            ("415", "The body is not JSON (`Content-Type: application/json`)"),
+            ("422", "A field is invalid (each one is named in `errors`)"),
+            ("503", "The database is unavailable; retry"),
+        ])
     }
 }

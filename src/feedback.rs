@@ -1,53 +1,66 @@
 //! Feedback: ratings of a round, topic suggestions and general comments sent to the organisers,
 //! who triage them.
+//!
+//! The body of a POST is a union on `kind` (`oneOf` with a `discriminator` in the document):
+//! session feedback has a round and a rating; a topic suggestion or a general comment has a
+//! comment and no rating.
 
-use crate::db::MultiBackend;
-use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
-use chrono::{DateTime, NaiveDateTime, Utc};
-use diesel::prelude::*;
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
-use utoipa::{IntoParams, ToSchema};
-use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::auth::{Caller, Role, Visible};
-use crate::db::{self, Database, DbConnection};
-use crate::error::ApiError;
-use crate::input::{merge_patch, Checked, ObjectReader, QueryReader, RefKind};
-use crate::openapi::{ReadErrors, WriteErrors};
-use crate::pagination::{Page, Paging};
-use crate::rounds;
+use actix_web::{delete, get, patch, post, web, HttpResponse};
+use diesel::prelude::*;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+use utoipa::openapi::schema::{Discriminator, ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::openapi::{Ref, RefOr};
+use utoipa::{IntoParams, PartialSchema, ToSchema};
+
+use crate::auth::{Caller, Role, Subject, Visible};
+use crate::cache::Rendered;
+use crate::db::{self, DbConnection, MultiBackend};
+use crate::error::{ApiError, ReadErrors, WriteErrors};
+use crate::fields::{Email, Id, Int, Name, RoundRef, Text, Timestamp};
+use crate::pagination::{Count, Page, Paging};
+use crate::resource::{self, Access, Ctx, Listing, Resource};
+use crate::rounds::{self, Rounds};
 use crate::schema::feedback;
+use crate::validate::{Input, Query};
 
-pub const COMMENT_MAX: usize = 5000;
-pub const AUTHOR_NAME_MAX: usize = 200;
-pub const KINDS: &[&str] = &["session_feedback", "topic_suggestion", "general"];
-pub const STATUSES: &[&str] = &["new", "reviewed", "accepted", "declined"];
+const COMMENT_MAX: usize = 5000;
+/// A comment that may be left out.
+pub type OptionalComment = Text<COMMENT_MAX>;
+/// A comment that must be given.
+pub type Comment = Name<COMMENT_MAX>;
+pub type AuthorName = Text<200>;
+/// A rating of a round, 1 to 5.
+pub type Rating = Int<1, 5>;
 
-/// What a piece of feedback is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum FeedbackKind {
-    /// A rating of one round (requires `round_id` and `rating`).
-    SessionFeedback,
-    /// A topic for a future round.
-    TopicSuggestion,
-    General,
+crate::text_enum! {
+    /// What a piece of feedback is about.
+    pub enum FeedbackKind {
+        /// A rating of one round (with `round_id` and `rating`).
+        SessionFeedback = "session_feedback",
+        /// A topic for a future round.
+        TopicSuggestion = "topic_suggestion",
+        General = "general",
+    }
 }
 
-/// Where the organisers are with a piece of feedback.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum FeedbackStatus {
-    New,
-    Reviewed,
-    Accepted,
-    Declined,
+crate::text_enum! {
+    /// Where the organisers are with a piece of feedback.
+    #[derive(Default)]
+    pub enum FeedbackStatus {
+        #[default]
+        New = "new",
+        Reviewed = "reviewed",
+        Accepted = "accepted",
+        Declined = "declined",
+    }
 }
 
 /// Feedback, as answered.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(example = json!({
     "id": 1, "kind": "session_feedback", "round_id": 3, "rating": 5,
     "comment": "Concrete examples from our own wards; more of this please.",
@@ -55,205 +68,287 @@ pub enum FeedbackStatus {
     "created_at": "2019-04-25T17:05:00Z", "updated_at": "2019-04-25T17:05:00Z"
 }))]
 pub struct Feedback {
-    pub id: i32,
-    #[schema(value_type = FeedbackKind)]
-    pub kind: String,
-    pub round_id: Option<i32>,
-    #[schema(minimum = 1, maximum = 5)]
-    pub rating: Option<i32>,
-    pub comment: Option<String>,
-    pub author_name: Option<String>,
-    #[schema(format = "email")]
-    pub author_email: Option<String>,
-    #[schema(value_type = FeedbackStatus)]
-    pub status: String,
-    /// The token subject that sent it, if any; shown to organisers and admins only.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Id,
+    pub kind: FeedbackKind,
+    pub round_id: Option<Id>,
+    pub rating: Option<Rating>,
+    pub comment: Option<OptionalComment>,
+    pub author_name: Option<AuthorName>,
+    pub author_email: Option<Email>,
+    pub status: FeedbackStatus,
+    /// The token subject that sent it, if any; shown to organizers and admins only.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
-    pub submitted_by: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
+    pub submitted_by: Option<Subject>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
-/// Feedback, as submitted. Anonymous feedback is welcome: the author fields are optional.
+impl Visible for Feedback {
+    fn visible_to(mut self, caller: &Caller) -> Self {
+        if !caller.sees_private_fields() {
+            self.submitted_by = None;
+        }
+        self
+    }
+}
+
+/// A rating of one round. Anonymous feedback is welcome: the author fields are optional.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({
-    "kind": "topic_suggestion",
-    "comment": "Sepsis bundle compliance: what do our own data say?",
-    "author_name": "Aubri Drake"
-}))]
-pub struct FeedbackInput {
-    #[schema(value_type = FeedbackKind)]
-    pub kind: String,
-    /// Required for `session_feedback`.
-    #[schema(minimum = 1, maximum = 2147483647)]
-    pub round_id: Option<i32>,
-    /// 1-5; required for `session_feedback`, not allowed otherwise.
-    #[schema(minimum = 1, maximum = 5)]
-    pub rating: Option<i32>,
-    /// Required for `topic_suggestion` and `general`.
-    #[schema(
-        max_length = 5000,
-        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
-    )]
-    pub comment: Option<String>,
-    #[schema(
-        max_length = 200,
-        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
-    )]
-    pub author_name: Option<String>,
-    #[schema(format = "email", max_length = 254)]
-    pub author_email: Option<String>,
+pub struct SessionFeedbackFields {
+    pub round_id: RoundRef,
+    pub rating: Rating,
+    pub comment: Option<OptionalComment>,
+    pub author_name: Option<AuthorName>,
+    pub author_email: Option<Email>,
+}
+
+/// A topic suggestion or a general comment. Anonymous ones are welcome.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommentFields {
+    /// The round it is about, if any.
+    pub round_id: Option<RoundRef>,
+    pub comment: Comment,
+    pub author_name: Option<AuthorName>,
+    pub author_email: Option<Email>,
+}
+
+/// Feedback, as sent: a union on `kind`.
+#[derive(Debug, Clone)]
+pub enum FeedbackInput {
+    SessionFeedback(SessionFeedbackFields),
+    TopicSuggestion(CommentFields),
+    General(CommentFields),
 }
 
 impl FeedbackInput {
-    pub fn read(body: Value) -> Checked<FeedbackInput> {
-        let mut r = ObjectReader::new(body);
-        let kind = r.choice("kind", KINDS, None);
-        let round_id = r.reference("round_id", RefKind::Round);
-        let has_rating = r.has("rating");
-        let rating = r.integer("rating", 1, 5).map(|n| n as i32);
-        let comment = r.text("comment", COMMENT_MAX);
-        match kind {
-            Some("session_feedback") => {
-                if round_id.is_none() && !r.has_error_for("round_id") {
-                    r.error("round_id", "is required for session_feedback");
-                }
-                if rating.is_none() && !r.has_error_for("rating") {
-                    r.error("rating", "is required for session_feedback (1-5)");
-                }
-            }
-            Some(other) => {
-                if has_rating && rating.is_some() {
-                    r.error(
-                        "rating",
-                        format!("is only for session_feedback, not {other}"),
-                    );
-                }
-                if comment.is_none() && !r.has_error_for("comment") {
-                    r.error("comment", format!("is required for {other}"));
-                }
-            }
-            None => {}
+    pub fn kind(&self) -> FeedbackKind {
+        match self {
+            FeedbackInput::SessionFeedback(_) => FeedbackKind::SessionFeedback,
+            FeedbackInput::TopicSuggestion(_) => FeedbackKind::TopicSuggestion,
+            FeedbackInput::General(_) => FeedbackKind::General,
         }
-        let input = FeedbackInput {
-            kind: kind.unwrap_or_default().to_owned(),
-            round_id,
-            rating,
-            comment,
-            author_name: r.text("author_name", AUTHOR_NAME_MAX),
-            author_email: r.email("author_email"),
-        };
-        r.finish(input)
     }
 }
 
-/// The triage change an organiser makes.
+/// The component of each variant, and the fields struct it is made of.
+fn variant_component(kind: FeedbackKind, round_in_path: bool) -> &'static str {
+    match (kind, round_in_path) {
+        (FeedbackKind::SessionFeedback, false) => "SessionFeedbackInput",
+        (FeedbackKind::SessionFeedback, true) => "RoundSessionFeedbackInput",
+        (FeedbackKind::TopicSuggestion, _) => "TopicSuggestionInput",
+        (FeedbackKind::General, _) => "GeneralFeedbackInput",
+    }
+}
+
+fn variant_fields(kind: FeedbackKind) -> RefOr<Schema> {
+    match kind {
+        FeedbackKind::SessionFeedback => SessionFeedbackFields::schema(),
+        FeedbackKind::TopicSuggestion | FeedbackKind::General => CommentFields::schema(),
+    }
+}
+
+/// A variant: its fields with `kind` first, required and fixed to the variant's value. Under
+/// `/rounds/{id}/feedback` the round comes from the path, so `round_id` is not required.
+fn variant_schema(kind: FeedbackKind, round_in_path: bool) -> RefOr<Schema> {
+    let RefOr::T(Schema::Object(fields)) = variant_fields(kind) else {
+        return variant_fields(kind);
+    };
+    let mut object = fields;
+    let mut properties = std::mem::take(&mut object.properties);
+    let discriminator = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some([kind.as_str()]))
+        .into();
+    object.properties.insert("kind".to_owned(), discriminator);
+    object.properties.append(&mut properties);
+    object.required.insert(0, "kind".to_owned());
+    if round_in_path {
+        object.required.retain(|field| field != "round_id");
+    }
+    object.description = Some(
+        match kind {
+            FeedbackKind::SessionFeedback => "Session feedback: a rating of one round.",
+            FeedbackKind::TopicSuggestion => "A topic suggestion for a future round.",
+            FeedbackKind::General => "A general comment for the organisers.",
+        }
+        .to_owned(),
+    );
+    RefOr::T(Schema::Object(object))
+}
+
+fn union_schema(round_in_path: bool) -> RefOr<Schema> {
+    let mut one_of = OneOfBuilder::new().description(Some(
+        "Feedback, by `kind`: `session_feedback` rates a round (`round_id` and `rating` \
+         required); `topic_suggestion` and `general` carry a `comment` and no rating. \
+         Anonymous feedback is welcome: the author fields are optional.",
+    ));
+    let mut mapping = Vec::new();
+    for kind in FeedbackKind::ALL {
+        let component = variant_component(*kind, round_in_path);
+        one_of = one_of.item(Ref::from_schema_name(component));
+        mapping.push((kind.as_str(), format!("#/components/schemas/{component}")));
+    }
+    one_of
+        .discriminator(Some(Discriminator::with_mapping("kind", mapping)))
+        .into()
+}
+
+fn union_components(round_in_path: bool, schemas: &mut Vec<(String, RefOr<Schema>)>) {
+    for kind in FeedbackKind::ALL {
+        schemas.push((
+            variant_component(*kind, round_in_path).to_owned(),
+            variant_schema(*kind, round_in_path),
+        ));
+    }
+    <SessionFeedbackFields as ToSchema>::schemas(schemas);
+    <CommentFields as ToSchema>::schemas(schemas);
+}
+
+impl PartialSchema for FeedbackInput {
+    fn schema() -> RefOr<Schema> {
+        union_schema(false)
+    }
+}
+
+impl ToSchema for FeedbackInput {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("FeedbackInput")
+    }
+
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        union_components(false, schemas);
+    }
+}
+
+/// The body of `POST /rounds/{id}/feedback`: [`FeedbackInput`] with the round from the path.
+/// It is documented only: the server puts the path's round into the body and checks it as a
+/// [`FeedbackInput`].
+pub struct RoundFeedbackInput;
+
+impl PartialSchema for RoundFeedbackInput {
+    fn schema() -> RefOr<Schema> {
+        union_schema(true)
+    }
+}
+
+impl ToSchema for RoundFeedbackInput {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("RoundFeedbackInput")
+    }
+
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        union_components(true, schemas);
+    }
+}
+
+impl<'de> Deserialize<'de> for FeedbackInput {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut fields = serde_json::Map::deserialize(deserializer)?;
+        let kind: FeedbackKind =
+            serde_json::from_value(fields.remove("kind").unwrap_or(Value::Null))
+                .map_err(D::Error::custom)?;
+        let rest = Value::Object(fields);
+        let input = match kind {
+            FeedbackKind::SessionFeedback => {
+                serde_json::from_value(rest).map(FeedbackInput::SessionFeedback)
+            }
+            FeedbackKind::TopicSuggestion => {
+                serde_json::from_value(rest).map(FeedbackInput::TopicSuggestion)
+            }
+            FeedbackKind::General => serde_json::from_value(rest).map(FeedbackInput::General),
+        };
+        input.map_err(D::Error::custom)
+    }
+}
+
+impl Input for FeedbackInput {}
+
+/// The triage an organizer makes; a PATCH changes nothing else (what people wrote is not edited).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"status": "accepted"}))]
-pub struct FeedbackPatch {
-    /// Absent leaves the status as it is (`{}` is a no-op merge patch).
-    #[schema(value_type = FeedbackStatus, required = false)]
-    pub status: String,
+pub struct FeedbackTriageInput {
+    pub status: FeedbackStatus,
 }
 
-impl FeedbackPatch {
-    pub fn read(body: Value) -> Checked<FeedbackPatch> {
-        let mut r = ObjectReader::new(body);
-        let status = r.choice("status", STATUSES, None).unwrap_or_default();
-        r.finish(FeedbackPatch {
-            status: status.to_owned(),
-        })
-    }
-}
+impl Input for FeedbackTriageInput {}
 
 /// Ratings of one round.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(example = json!({
     "round_id": 3, "count": 4, "average_rating": 4.25,
     "distribution": {"1": 0, "2": 0, "3": 1, "4": 1, "5": 2}
 }))]
 pub struct FeedbackSummary {
-    pub round_id: i32,
+    pub round_id: Id,
     /// How many ratings the round has.
-    pub count: i64,
+    pub count: Count,
     /// `null` while there is no rating.
+    #[schema(minimum = 1, maximum = 5)]
     pub average_rating: Option<f64>,
     /// How many ratings of each value, keys "1" to "5".
-    pub distribution: BTreeMap<String, i64>,
+    pub distribution: BTreeMap<String, Count>,
 }
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = feedback)]
 struct FeedbackRow {
     id: i32,
-    kind: String,
+    kind: FeedbackKind,
     round_id: Option<i32>,
     rating: Option<i32>,
     comment: Option<String>,
     author_name: Option<String>,
     author_email: Option<String>,
-    status: String,
+    status: FeedbackStatus,
     submitted_by: Option<String>,
-    created_at: NaiveDateTime,
-    updated_at: NaiveDateTime,
+    created_at: chrono::NaiveDateTime,
+    updated_at: chrono::NaiveDateTime,
 }
 
 impl From<FeedbackRow> for Feedback {
     fn from(row: FeedbackRow) -> Self {
         Feedback {
-            id: row.id,
+            id: Id(row.id),
             kind: row.kind,
-            round_id: row.round_id,
-            rating: row.rating,
-            comment: row.comment,
-            author_name: row.author_name,
-            author_email: row.author_email,
+            round_id: row.round_id.map(Id),
+            rating: row.rating.map(|r| Rating::clamped(i64::from(r))),
+            comment: row.comment.map(Text::stored),
+            author_name: row.author_name.map(Text::stored),
+            author_email: row.author_email.map(Email::stored),
             status: row.status,
-            submitted_by: row.submitted_by,
-            created_at: row.created_at.and_utc(),
-            updated_at: row.updated_at.and_utc(),
+            submitted_by: row.submitted_by.map(Text::stored),
+            created_at: Timestamp::from_naive(row.created_at),
+            updated_at: Timestamp::from_naive(row.updated_at),
         }
     }
 }
 
 /// Filters of the feedback list.
-#[derive(Debug, Clone, Default, IntoParams)]
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct FeedbackFilter {
     /// Only feedback about this round.
-    #[param(minimum = 1, maximum = 2147483647)]
-    pub round_id: Option<i32>,
-    #[param(inline, value_type = Option<FeedbackKind>)]
-    pub kind: Option<&'static str>,
-    #[param(inline, value_type = Option<FeedbackStatus>)]
-    pub status: Option<&'static str>,
+    #[param(inline)]
+    pub round_id: Option<Id>,
+    #[param(inline)]
+    pub kind: Option<FeedbackKind>,
+    #[param(inline)]
+    pub status: Option<FeedbackStatus>,
 }
 
 /// Filters of a round's feedback list (the round is in the path).
-#[derive(Debug, Clone, Default, IntoParams)]
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct RoundFeedbackFilter {
-    #[param(inline, value_type = Option<FeedbackKind>)]
-    pub kind: Option<&'static str>,
-    #[param(inline, value_type = Option<FeedbackStatus>)]
-    pub status: Option<&'static str>,
-}
-
-impl FeedbackFilter {
-    fn read(query: &mut QueryReader, with_round: bool) -> FeedbackFilter {
-        FeedbackFilter {
-            round_id: if with_round {
-                query.id("round_id")
-            } else {
-                None
-            },
-            kind: query.choice("kind", KINDS),
-            status: query.choice("status", STATUSES),
-        }
-    }
+    #[param(inline)]
+    pub kind: Option<FeedbackKind>,
+    #[param(inline)]
+    pub status: Option<FeedbackStatus>,
 }
 
 // ---- persistence -------------------------------------------------------------------------
@@ -261,7 +356,7 @@ impl FeedbackFilter {
 fn filtered(filter: &FeedbackFilter) -> feedback::BoxedQuery<'static, MultiBackend> {
     let mut query = feedback::table.into_boxed();
     if let Some(round_id) = filter.round_id {
-        query = query.filter(feedback::round_id.eq(round_id));
+        query = query.filter(feedback::round_id.eq(round_id.0));
     }
     if let Some(kind) = filter.kind {
         query = query.filter(feedback::kind.eq(kind));
@@ -272,80 +367,132 @@ fn filtered(filter: &FeedbackFilter) -> feedback::BoxedQuery<'static, MultiBacke
     query
 }
 
-/// Newest first: organisers triage what came in last.
-pub fn list(
-    conn: &mut DbConnection,
-    filter: &FeedbackFilter,
-    paging: Paging,
-) -> Result<Page<Feedback>, ApiError> {
-    let total = filtered(filter).count().get_result::<i64>(conn)?;
-    let rows = filtered(filter)
-        .order((feedback::created_at.desc(), feedback::id.desc()))
-        .limit(paging.limit)
-        .offset(paging.offset)
-        .select(FeedbackRow::as_select())
-        .load(conn)?;
-    Ok(paging.page(rows.into_iter().map(Feedback::from).collect(), total))
-}
+/// Feedback: what [`resource`] needs to serve it.
+pub struct Feedbacks;
 
-pub fn find(conn: &mut DbConnection, id: i32) -> Result<Feedback, ApiError> {
-    crate::on_backend!(conn, |c| feedback::table
-        .find(id)
-        .select(FeedbackRow::as_select())
-        .first(c)
-        .optional())?
-    .map(Feedback::from)
-    .ok_or_else(|| ApiError::not_found("feedback", id))
-}
+impl Resource for Feedbacks {
+    const NAME: &'static str = "feedback";
+    const COLLECTION: &'static str = "feedback";
+    const SCHEDULE: bool = false;
+    type Record = Feedback;
+    type Input = FeedbackInput;
+    type Change = FeedbackTriageInput;
+    type Filter = FeedbackFilter;
 
-pub fn insert(
-    conn: &mut DbConnection,
-    input: FeedbackInput,
-    submitted_by: Option<&str>,
-) -> Result<Feedback, ApiError> {
-    let now = db::now();
-    let id = diesel::insert_into(feedback::table)
-        .values((
-            feedback::kind.eq(&input.kind),
-            feedback::round_id.eq(input.round_id),
-            feedback::rating.eq(input.rating),
-            feedback::comment.eq(&input.comment),
-            feedback::author_name.eq(&input.author_name),
-            feedback::author_email.eq(&input.author_email),
-            feedback::status.eq("new"),
-            feedback::submitted_by.eq(submitted_by),
-            feedback::created_at.eq(now),
-            feedback::updated_at.eq(now),
-        ))
-        .returning(feedback::id)
-        .get_result::<i32>(conn)?;
-    find(conn, id)
-}
-
-pub fn set_status(conn: &mut DbConnection, id: i32, status: &str) -> Result<Feedback, ApiError> {
-    let changed = diesel::update(feedback::table.find(id))
-        .set((
-            feedback::status.eq(status),
-            feedback::updated_at.eq(db::now()),
-        ))
-        .execute(conn)?;
-    if changed == 0 {
-        return Err(ApiError::not_found("feedback", id));
+    fn authorize(caller: &Caller, access: Access) -> Result<(), ApiError> {
+        match access {
+            Access::Create => caller.require_submitter(),
+            Access::Read | Access::Change => caller.require(Role::Organizer),
+            Access::Delete => caller.require(Role::Admin),
+        }
     }
-    find(conn, id)
-}
 
-pub fn delete(conn: &mut DbConnection, id: i32) -> Result<(), ApiError> {
-    let deleted = diesel::delete(feedback::table.find(id)).execute(conn)?;
-    if deleted == 0 {
-        return Err(ApiError::not_found("feedback", id));
+    fn id(record: &Feedback) -> i32 {
+        record.id.0
     }
-    Ok(())
+
+    fn find(conn: &mut DbConnection, id: i32) -> Result<Option<Feedback>, ApiError> {
+        Ok(crate::on_backend!(conn, |c| feedback::table
+            .find(id)
+            .select(FeedbackRow::as_select())
+            .first(c)
+            .optional())?
+        .map(Feedback::from))
+    }
+
+    /// Newest first: organizers triage what came in last.
+    fn list(
+        conn: &mut DbConnection,
+        filter: &FeedbackFilter,
+        paging: Paging,
+    ) -> Result<Listing<Feedback>, ApiError> {
+        let total = filtered(filter).count().get_result::<i64>(conn)?;
+        let rows = filtered(filter)
+            .order((feedback::created_at.desc(), feedback::id.desc()))
+            .limit(paging.limit())
+            .offset(paging.offset())
+            .select(FeedbackRow::as_select())
+            .load(conn)?;
+        Ok(paging
+            .page(rows.into_iter().map(Feedback::from).collect(), total)
+            .into())
+    }
+
+    fn insert(
+        conn: &mut DbConnection,
+        input: FeedbackInput,
+        submitted_by: Option<&str>,
+    ) -> Result<Feedback, ApiError> {
+        let now = db::now();
+        let kind = input.kind();
+        let (round_id, rating, comment, author_name, author_email) = match &input {
+            FeedbackInput::SessionFeedback(f) => (
+                Some(f.round_id.0),
+                Some(f.rating.get() as i32),
+                Text::non_blank(f.comment.as_ref()),
+                &f.author_name,
+                &f.author_email,
+            ),
+            FeedbackInput::TopicSuggestion(f) | FeedbackInput::General(f) => (
+                f.round_id.map(|r| r.0),
+                None,
+                Some(f.comment.as_str()),
+                &f.author_name,
+                &f.author_email,
+            ),
+        };
+        let row = crate::on_backend!(conn, |c| diesel::insert_into(feedback::table)
+            .values((
+                feedback::kind.eq(kind),
+                feedback::round_id.eq(round_id),
+                feedback::rating.eq(rating),
+                feedback::comment.eq(comment),
+                feedback::author_name.eq(Text::non_blank(author_name.as_ref())),
+                feedback::author_email.eq(author_email.as_ref().map(Email::as_str)),
+                feedback::status.eq(FeedbackStatus::New),
+                feedback::submitted_by.eq(submitted_by),
+                feedback::created_at.eq(now),
+                feedback::updated_at.eq(now),
+            ))
+            .returning(FeedbackRow::as_returning())
+            .get_result(c))?;
+        Ok(row.into())
+    }
+
+    fn change_of(record: &Feedback) -> FeedbackTriageInput {
+        FeedbackTriageInput {
+            status: record.status,
+        }
+    }
+
+    fn update(
+        conn: &mut DbConnection,
+        current: Feedback,
+        change: FeedbackTriageInput,
+        _actor: Option<&str>,
+    ) -> Result<Feedback, ApiError> {
+        let row = crate::on_backend!(conn, |c| diesel::update(feedback::table.find(current.id.0))
+            .set((
+                feedback::status.eq(change.status),
+                feedback::updated_at.eq(db::now()),
+            ))
+            .returning(FeedbackRow::as_returning())
+            .get_result(c))?;
+        Ok(row.into())
+    }
+
+    fn delete(conn: &mut DbConnection, id: i32) -> Result<(), ApiError> {
+        let deleted = diesel::delete(feedback::table.find(id)).execute(conn)?;
+        if deleted == 0 {
+            return Err(ApiError::not_found(Feedbacks::NAME, id));
+        }
+        Ok(())
+    }
 }
 
 pub fn summary(conn: &mut DbConnection, round_id: i32) -> Result<FeedbackSummary, ApiError> {
     if !rounds::exists(conn, round_id)? {
-        return Err(ApiError::not_found("round", round_id));
+        return Err(ApiError::not_found(Rounds::NAME, round_id));
     }
     let counts = feedback::table
         .filter(feedback::round_id.eq(round_id))
@@ -353,35 +500,26 @@ pub fn summary(conn: &mut DbConnection, round_id: i32) -> Result<FeedbackSummary
         .group_by(feedback::rating)
         .select((feedback::rating, diesel::dsl::count_star()))
         .load::<(Option<i32>, i64)>(conn)?;
-    let mut distribution: BTreeMap<String, i64> = (1..=5).map(|r| (r.to_string(), 0)).collect();
+    let mut distribution: BTreeMap<String, Count> = (1..=5)
+        .map(|r| (r.to_string(), Count::clamped(0)))
+        .collect();
     let (mut count, mut sum) = (0i64, 0i64);
     for (rating, n) in counts {
         if let Some(rating) = rating {
-            distribution.insert(rating.to_string(), n);
+            distribution.insert(rating.to_string(), Count::clamped(n));
             count += n;
             sum += i64::from(rating) * n;
         }
     }
     Ok(FeedbackSummary {
-        round_id,
-        count,
+        round_id: Id(round_id),
+        count: Count::clamped(count),
         average_rating: (count > 0).then(|| (sum as f64 / count as f64 * 100.0).round() / 100.0),
         distribution,
     })
 }
 
 // ---- handlers ----------------------------------------------------------------------------
-
-pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.service(list_feedback)
-        .service(create_feedback)
-        .service(get_feedback)
-        .service(triage_feedback)
-        .service(delete_feedback)
-        .service(list_round_feedback)
-        .service(create_round_feedback)
-        .service(round_feedback_summary);
-}
 
 /// List feedback, newest first
 #[utoipa::path(
@@ -391,18 +529,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
     responses((status = 200, description = "A page of feedback", body = Page<Feedback>), ReadErrors)
 )]
 #[get("/feedback")]
-pub async fn list_feedback(
-    db: web::Data<Database>,
-    caller: Caller,
-    req: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Organizer)?;
-    let mut query = QueryReader::new(req.query_string())?;
-    let filter = FeedbackFilter::read(&mut query, true);
-    let paging = Paging::read(&mut query);
-    query.finish()?;
-    let page = db.read(move |conn| list(conn, &filter, paging)).await?;
-    Ok(HttpResponse::Ok().json(page.visible_to(&caller)))
+pub async fn list_feedback(ctx: Ctx, query: Query) -> Result<HttpResponse, ApiError> {
+    resource::list::<Feedbacks>(ctx, query.0).await
 }
 
 /// Send feedback, a topic suggestion or a comment
@@ -417,125 +545,82 @@ pub async fn list_feedback(
     )
 )]
 #[post("/feedback")]
-pub async fn create_feedback(
-    db: web::Data<Database>,
-    caller: Caller,
-    body: web::Json<Value>,
-) -> Result<HttpResponse, ApiError> {
-    caller.require_submitter()?;
-    let input = FeedbackInput::read(body.into_inner());
-    let actor = caller.subject.clone();
-    let created = db
-        .write(move |conn| {
-            let input = input.verify(conn)?;
-            insert(conn, input, actor.as_deref())
-        })
-        .await?;
-    Ok(crate::created(
-        "feedback",
-        created.id,
-        &created.visible_to(&caller),
-    ))
+pub async fn create_feedback(ctx: Ctx, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
+    resource::create::<Feedbacks>(ctx, body.into_inner()).await
 }
 
 /// Get one piece of feedback
 #[utoipa::path(
     tag = "feedback",
     security(("bearer" = ["organizer", "admin"])),
-    params(("id" = i32, Path, minimum = 1, description = "Feedback id")),
+    params(("id" = Id, Path, description = "Feedback id")),
     responses((status = 200, description = "The feedback", body = Feedback), ReadErrors)
 )]
 #[get("/feedback/{id}")]
-pub async fn get_feedback(
-    db: web::Data<Database>,
-    caller: Caller,
-    id: web::Path<i32>,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Organizer)?;
-    let id = id.into_inner();
-    let item = db.read(move |conn| find(conn, id)).await?;
-    Ok(HttpResponse::Ok().json(item.visible_to(&caller)))
+pub async fn get_feedback(ctx: Ctx, id: web::Path<i32>) -> Result<HttpResponse, ApiError> {
+    resource::get::<Feedbacks>(ctx, id.into_inner()).await
 }
 
 /// Triage feedback: change its status (JSON merge patch)
 #[utoipa::path(
     tag = "feedback",
     security(("bearer" = ["organizer", "admin"])),
-    params(("id" = i32, Path, minimum = 1, description = "Feedback id")),
-    request_body(content = FeedbackPatch, content_type = "application/merge-patch+json"),
+    params(("id" = Id, Path, description = "Feedback id")),
+    request_body(content = FeedbackTriageInput, content_type = "application/merge-patch+json"),
     responses((status = 200, description = "The feedback as triaged", body = Feedback), WriteErrors)
 )]
 #[patch("/feedback/{id}")]
 pub async fn triage_feedback(
-    db: web::Data<Database>,
-    caller: Caller,
+    ctx: Ctx,
     id: web::Path<i32>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Organizer)?;
-    let id = id.into_inner();
-    let patch = body.into_inner();
-    let item = db
-        .write(move |conn| {
-            let current = find(conn, id)?;
-            let mut doc = serde_json::json!({ "status": current.status });
-            merge_patch(&mut doc, &patch);
-            let change = FeedbackPatch::read(doc).into_result()?;
-            set_status(conn, id, &change.status)
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(item.visible_to(&caller)))
+    resource::patch::<Feedbacks>(ctx, id.into_inner(), body.into_inner()).await
 }
 
 /// Delete feedback
 #[utoipa::path(
     tag = "feedback",
     security(("bearer" = ["admin"])),
-    params(("id" = i32, Path, minimum = 1, description = "Feedback id")),
+    params(("id" = Id, Path, description = "Feedback id")),
     responses((status = 204, description = "Deleted"), WriteErrors)
 )]
 #[delete("/feedback/{id}")]
-pub async fn delete_feedback(
-    db: web::Data<Database>,
-    caller: Caller,
-    id: web::Path<i32>,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Admin)?;
-    let id = id.into_inner();
-    db.write(move |conn| delete(conn, id)).await?;
-    Ok(HttpResponse::NoContent().finish())
+pub async fn delete_feedback(ctx: Ctx, id: web::Path<i32>) -> Result<HttpResponse, ApiError> {
+    resource::delete::<Feedbacks>(ctx, id.into_inner()).await
 }
 
 /// List the feedback on a round, newest first
 #[utoipa::path(
     tag = "feedback",
     security(("bearer" = ["organizer", "admin"])),
-    params(("id" = i32, Path, minimum = 1, description = "Round id"), RoundFeedbackFilter, Paging),
+    params(("id" = Id, Path, description = "Round id"), RoundFeedbackFilter, Paging),
     responses((status = 200, description = "A page of feedback", body = Page<Feedback>), ReadErrors)
 )]
 #[get("/rounds/{id}/feedback")]
 pub async fn list_round_feedback(
-    db: web::Data<Database>,
-    caller: Caller,
+    ctx: Ctx,
     id: web::Path<i32>,
-    req: HttpRequest,
+    query: Query,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Organizer)?;
+    Feedbacks::authorize(&ctx.caller, Access::Read)?;
     let round_id = id.into_inner();
-    let mut query = QueryReader::new(req.query_string())?;
-    let mut filter = FeedbackFilter::read(&mut query, false);
-    let paging = Paging::read(&mut query);
-    query.finish()?;
-    filter.round_id = Some(round_id);
-    let page = db
-        .read(move |conn| {
-            if !rounds::exists(conn, round_id)? {
-                return Err(ApiError::not_found("round", round_id));
-            }
-            list(conn, &filter, paging)
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(page.visible_to(&caller)))
+    let given: RoundFeedbackFilter = query.0.get()?;
+    let paging: Paging = query.0.get()?;
+    let filter = FeedbackFilter {
+        round_id: Some(Id(round_id)),
+        kind: given.kind,
+        status: given.status,
+    };
+    let caller = ctx.caller.clone();
+    ctx.read(false, None, move |conn| {
+        if !rounds::exists(conn, round_id)? {
+            return Err(ApiError::not_found(Rounds::NAME, round_id));
+        }
+        let listing = Feedbacks::list(conn, &filter, paging)?;
+        Rendered::json(&listing.page.visible_to(&caller))
+    })
+    .await
 }
 
 /// Send feedback on a round
@@ -544,8 +629,8 @@ pub async fn list_round_feedback(
 #[utoipa::path(
     tag = "feedback",
     security((), ("bearer" = [])),
-    params(("id" = i32, Path, minimum = 1, description = "Round id")),
-    request_body = FeedbackInput,
+    params(("id" = Id, Path, description = "Round id")),
+    request_body = RoundFeedbackInput,
     responses(
         (status = 201, description = "Received", body = Feedback,
             headers(("Location" = String, description = "URL of the new feedback"))),
@@ -554,12 +639,11 @@ pub async fn list_round_feedback(
 )]
 #[post("/rounds/{id}/feedback")]
 pub async fn create_round_feedback(
-    db: web::Data<Database>,
-    caller: Caller,
+    ctx: Ctx,
     id: web::Path<i32>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_submitter()?;
+    Feedbacks::authorize(&ctx.caller, Access::Create)?;
     let round_id = id.into_inner();
     let mut body = body.into_inner();
     let mut conflicting_round = None;
@@ -568,33 +652,34 @@ pub async fn create_round_feedback(
             None | Some(Value::Null) => {
                 fields.insert("round_id".to_owned(), Value::from(round_id));
             }
-            Some(given) if given.as_i64() == Some(i64::from(round_id)) => {}
+            Some(given) if given.as_f64() == Some(f64::from(round_id)) => {}
             Some(given) => conflicting_round = Some(given.to_string()),
         }
     }
-    let mut input = FeedbackInput::read(body);
+    let mut checked = ctx.validators.body::<FeedbackInput>(body);
     if let Some(given) = conflicting_round {
-        input.add_error(
+        checked.add_error(
             "round_id",
             format!(
                 "is {given} but the path is for round {round_id}; leave it out or make them match"
             ),
         );
     }
-    let actor = caller.subject.clone();
-    let created = db
+    let actor = ctx.actor();
+    let record = ctx
+        .db
         .write(move |conn| {
             if !rounds::exists(conn, round_id)? {
-                return Err(ApiError::not_found("round", round_id));
+                return Err(ApiError::not_found(Rounds::NAME, round_id));
             }
-            let input = input.verify(conn)?;
-            insert(conn, input, actor.as_deref())
+            let input = resource::verified(conn, checked)?;
+            Feedbacks::insert(conn, input, actor.as_deref())
         })
         .await?;
-    Ok(crate::created(
-        "feedback",
-        created.id,
-        &created.visible_to(&caller),
+    Ok(resource::created(
+        Feedbacks::COLLECTION,
+        record.id.0,
+        &record.visible_to(&ctx.caller),
     ))
 }
 
@@ -602,26 +687,18 @@ pub async fn create_round_feedback(
 #[utoipa::path(
     tag = "feedback",
     security((), ("bearer" = [])),
-    params(("id" = i32, Path, minimum = 1, description = "Round id")),
+    params(("id" = Id, Path, description = "Round id")),
     responses((status = 200, description = "Count, average and distribution of ratings", body = FeedbackSummary), ReadErrors)
 )]
 #[get("/rounds/{id}/feedback/summary")]
 pub async fn round_feedback_summary(
-    db: web::Data<Database>,
-    caller: Caller,
+    ctx: Ctx,
     id: web::Path<i32>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_reader()?;
+    ctx.caller.require_reader()?;
     let round_id = id.into_inner();
-    let summary = db.read(move |conn| summary(conn, round_id)).await?;
-    Ok(HttpResponse::Ok().json(summary))
-}
-
-impl Visible for Feedback {
-    fn visible_to(mut self, caller: &Caller) -> Self {
-        if !caller.sees_private_fields() {
-            self.submitted_by = None;
-        }
-        self
-    }
+    ctx.read(false, None, move |conn| {
+        Rendered::json(&summary(conn, round_id)?)
+    })
+    .await
 }

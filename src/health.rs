@@ -3,24 +3,22 @@
 use actix_web::{get, web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
-use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::db::{self, Database};
-use crate::error::ApiError;
-use crate::openapi::ReadErrors;
+use crate::error::{ApiError, ReadErrors};
 
 #[derive(Serialize, ToSchema)]
 pub struct Health {
-    #[schema(example = "ok")]
+    #[schema(example = "ok", max_length = 20)]
     pub status: &'static str,
 }
 
-pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.service(healthz).service(readyz);
-}
-
 /// Is the process alive?
-#[utoipa::path(tag = "health", responses((status = 200, description = "Alive", body = Health)))]
+#[utoipa::path(
+    tag = "health",
+    security(()),
+    responses((status = 200, description = "Alive", body = Health))
+)]
 #[get("/healthz")]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok" })
@@ -29,6 +27,7 @@ pub async fn healthz() -> HttpResponse {
 /// Does the database answer?
 #[utoipa::path(
     tag = "health",
+    security(()),
     responses((status = 200, description = "Ready to serve", body = Health), ReadErrors)
 )]
 #[get("/readyz")]

@@ -1,9 +1,13 @@
 //! lhs-rounds: the system of record for a hospital's Learning Health System Rounds.
 //!
-//! A newcomer finds each concern by name: [`config`], [`startup`], [`error`], [`db`] (pool,
-//! backends, migrations), [`cache`] (the read cache), [`openapi`], [`health`], and one module
-//! per resource ([`rounds`], [`speakers`], [`departments`], [`feedback`]) holding its types,
-//! queries and handlers.
+//! A newcomer finds each concern by name: [`config`], [`startup`], [`routes`] (the one route
+//! table), [`error`], [`auth`], [`db`] (pool, backends, migrations), [`fields`] (one type per
+//! kind of constraint), [`validate`] (the OpenAPI document as the validator), [`resource`] (the
+//! CRUD plumbing), [`cache`] (the read cache), [`openapi`], [`health`], and one module per
+//! resource ([`rounds`], [`speakers`], [`departments`], [`feedback`]) holding its types,
+//! queries and handlers. `ARCHITECTURE.md` is the map.
+
+#![forbid(unsafe_code)]
 
 pub mod auth;
 pub mod cache;
@@ -13,16 +17,17 @@ pub mod demo;
 pub mod departments;
 pub mod error;
 pub mod feedback;
+pub mod fields;
 pub mod health;
-pub mod input;
 pub mod openapi;
 pub mod pagination;
+pub mod resource;
 pub mod rounds;
+pub mod routes;
 pub mod schema;
 pub mod speakers;
 pub mod startup;
-
-pub use startup::created;
+pub mod validate;
 
 use config::{Cli, Command};
 
@@ -63,10 +68,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Openapi => {
-            let json = openapi::document()
-                .to_pretty_json()
-                .map_err(|e| format!("cannot write the OpenAPI document: {e}"))?;
-            println!("{json}");
+            println!("{}", openapi::to_json(&openapi::document()));
             Ok(())
         }
     }

@@ -1,17 +1,26 @@
-//! The OpenAPI document. Paths come from the route registrations themselves
-//! (`utoipa-actix-web`), so a route cannot exist without being documented; this module adds
-//! what is shared: the document's info, tags, and the problem+json error responses.
+//! The OpenAPI document, built once per process from the route table ([`crate::routes`]): each
+//! handler documents itself (`#[utoipa::path]`), and this module adds what is shared (info,
+//! servers, tags, the bearer scheme) and derives what is written nowhere else:
+//!
+//! - constrained scalars (`Text<300>`, `Id`, `Timestamp`...) are inlined where they are used, so
+//!   clients see `{"type": "string", "maxLength": 300}` rather than a model per limit;
+//! - the body of a merge patch (`application/merge-patch+json`) is derived from the input schema
+//!   the handler names: nothing required, and every member the input does not require nullable
+//!   (`null` clears it), so no struct repeats a constraint for the docs;
+//! - operations that need no token say `security: []` against the document's default.
+//!
+//! The same document is served, printed by `lhs-rounds openapi`, and compiled into the request
+//! validators ([`crate::validate`]): what it says is what the service checks.
 
-use std::collections::BTreeMap;
+use serde_json::{json, Map, Value};
+use utoipa::openapi::path::Paths;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::Schema;
+use utoipa::OpenApi;
+use utoipa_actix_web::OpenApiFactory;
 
-use actix_web::App;
-use utoipa::openapi::content::ContentBuilder;
-use utoipa::openapi::response::{Response, ResponseBuilder};
-use utoipa::openapi::{Ref, RefOr};
-use utoipa::{IntoResponses, OpenApi};
-use utoipa_actix_web::AppExt;
-
-use crate::error::{FieldError, Problem, PROBLEM_JSON};
+use crate::error::{FieldError, Problem};
+use crate::routes::{self, Router, API_PREFIX};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -22,6 +31,7 @@ use crate::error::{FieldError, Problem, PROBLEM_JSON};
             Every error is an RFC 9457 `application/problem+json` body.",
         license(name = "MIT OR Apache-2.0")
     ),
+    servers((url = "/", description = "The server this document is served by")),
     components(schemas(Problem, FieldError)),
     modifiers(&BearerScheme),
     tags(
@@ -38,6 +48,16 @@ struct ApiDoc;
 /// scopes (OpenAPI 3.1 allows role names there); an empty alternative means no token is needed.
 struct BearerScheme;
 
+/// What the service checks in a token (RFC 8725, JSON Web Token Best Current Practices).
+const BEARER_DESCRIPTION: &str = "A JWT (RFC 7519) in `Authorization: Bearer <token>`, checked \
+as RFC 8725 recommends: exactly one algorithm is accepted, the one the service is configured \
+with (HS256 with a shared secret of at least 32 bytes, or RS256/ES256 with the identity \
+provider's public key), and a token signed any other way, or unsigned, is refused; `exp` is \
+required and `nbf` honoured, with 30 seconds of clock leeway; `iss` and `aud` are required and \
+must match when the service is configured with an issuer and an audience. The subject is `sub`; \
+the roles are the `roles` array claim (`viewer`, `organizer`, `admin`; unknown roles grant \
+nothing). Mint a token with `lhs-rounds token` when the service holds a shared secret.";
+
 impl utoipa::Modify for BearerScheme {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -48,112 +68,395 @@ impl utoipa::Modify for BearerScheme {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
-                    .description(Some(
-                        "A JWT with `exp`, `sub` and `roles` (viewer, organizer, admin), signed \
-                         with the configured key; mint one with `lhs-rounds token`.",
-                    ))
+                    .description(Some(BEARER_DESCRIPTION))
                     .build(),
             ),
         );
     }
 }
 
-/// The OpenAPI document of every route [`crate::startup::routes`] registers.
-pub fn document() -> utoipa::openapi::OpenApi {
-    let (_, mut api) = App::new()
-        .into_utoipa_app()
-        .openapi(ApiDoc::openapi())
-        .configure(crate::startup::routes)
-        .split_for_parts();
-    api.info.version = env!("CARGO_PKG_VERSION").to_owned();
-    refer_page_items(&mut api);
-    api
+/// Collects the documentation of the handlers the route table lists.
+struct Collector {
+    prefix: &'static str,
+    paths: Paths,
+    schemas: Vec<(String, RefOr<Schema>)>,
 }
 
-/// utoipa copies a type parameter's schema into `Page_T` instead of referring to `T`, so
-/// generated clients get a second model (`PageRoundItemsItem`) for each item type. Point the
-/// items back at the component.
-fn refer_page_items(api: &mut utoipa::openapi::OpenApi) {
-    use utoipa::openapi::schema::{ArrayBuilder, Schema};
-    let Some(components) = api.components.as_mut() else {
+impl Router for Collector {
+    fn service<H>(&mut self, handler: H) -> &mut Self
+    where
+        H: actix_web::dev::HttpServiceFactory + OpenApiFactory + 'static,
+    {
+        let mut paths = handler.paths();
+        let prefixed = std::mem::take(&mut paths.paths)
+            .into_iter()
+            .map(|(path, item)| (format!("{}{path}", self.prefix), item))
+            .collect();
+        paths.paths = prefixed;
+        self.paths.merge(paths);
+        handler.schemas(&mut self.schemas);
+        self
+    }
+}
+
+/// The OpenAPI document of every route in [`routes`], as served.
+pub fn document() -> Value {
+    let mut api = ApiDoc::openapi();
+    api.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    for (prefix, register) in [
+        ("", routes::probes::<Collector> as fn(&mut Collector)),
+        (API_PREFIX, routes::api::<Collector>),
+    ] {
+        let mut collector = Collector {
+            prefix,
+            paths: Paths::new(),
+            schemas: Vec::new(),
+        };
+        register(&mut collector);
+        api.paths.merge(collector.paths);
+        let components = api.components.get_or_insert_with(Default::default);
+        for (name, schema) in collector.schemas {
+            components.schemas.entry(name).or_insert(schema);
+        }
+    }
+    let mut document = serde_json::to_value(&api).unwrap_or_else(|_| json!({}));
+    inline_scalars(&mut document);
+    derive_patch_bodies(&mut document);
+    refer_page_items(&mut document);
+    open_operations(&mut document);
+    document
+}
+
+/// The document as served: pretty JSON.
+pub fn to_json(document: &Value) -> String {
+    serde_json::to_string_pretty(document).unwrap_or_default()
+}
+
+fn schemas_mut(document: &mut Value) -> Option<&mut Map<String, Value>> {
+    document
+        .get_mut("components")?
+        .get_mut("schemas")?
+        .as_object_mut()
+}
+
+const COMPONENT_PREFIX: &str = "#/components/schemas/";
+
+/// A component that is a constrained scalar (a string, number or boolean that is not an
+/// enumeration) or a bounded list: inlined wherever it is used.
+fn is_scalar(schema: &Value) -> bool {
+    let scalar_type = matches!(
+        schema.get("type").and_then(Value::as_str),
+        Some("string" | "integer" | "number" | "boolean" | "array")
+    );
+    scalar_type && schema.get("enum").is_none()
+}
+
+fn inline_scalars(document: &mut Value) {
+    let Some(schemas) = schemas_mut(document) else {
         return;
     };
-    let names: Vec<String> = components.schemas.keys().cloned().collect();
-    for name in names {
-        let Some(item) = name.strip_prefix("Page_") else {
-            continue;
-        };
-        if !components.schemas.contains_key(item) {
-            continue;
+    let scalars: Map<String, Value> = schemas
+        .iter()
+        .filter(|(_, schema)| is_scalar(schema))
+        .map(|(name, schema)| (name.clone(), schema.clone()))
+        .collect();
+    for name in scalars.keys() {
+        schemas.remove(name);
+    }
+    replace_scalar_refs(document, &scalars);
+}
+
+fn replace_scalar_refs(value: &mut Value, scalars: &Map<String, Value>) {
+    match value {
+        Value::Object(map) => {
+            let target = map
+                .get("$ref")
+                .and_then(Value::as_str)
+                .and_then(|r| r.strip_prefix(COMPONENT_PREFIX))
+                .and_then(|name| scalars.get(name));
+            if let Some(Value::Object(inlined)) = target.cloned() {
+                map.remove("$ref");
+                let siblings = std::mem::take(map);
+                *map = inlined;
+                map.extend(siblings);
+            }
+            // After inlining: a list's items may be scalars too.
+            for child in map.values_mut() {
+                replace_scalar_refs(child, scalars);
+            }
+            collapse_nullable(map);
+            collapse_default(map);
         }
-        if let Some(RefOr::T(Schema::Object(page))) = components.schemas.get_mut(&name) {
-            if let Some(items) = page.properties.get_mut("items") {
-                *items = ArrayBuilder::new()
-                    .items(Ref::from_schema_name(item))
-                    .build()
-                    .into();
+        Value::Array(items) => {
+            for item in items {
+                replace_scalar_refs(item, scalars);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `{"oneOf": [{"type": "string", ...}, {"type": "null"}]}` → `{"type": ["string", "null"], ...}`,
+/// the form OpenAPI 3.1 tools read best.
+fn collapse_nullable(map: &mut Map<String, Value>) {
+    let Some(Value::Array(branches)) = map.get("oneOf") else {
+        return;
+    };
+    let [first, second] = &branches[..] else {
+        return;
+    };
+    let null = json!({"type": "null"});
+    let other = if *second == null {
+        first
+    } else if *first == null {
+        second
+    } else {
+        return;
+    };
+    let Some(Value::Object(other)) = Some(other.clone()) else {
+        return;
+    };
+    let Some(Value::String(kind)) = other.get("type").cloned() else {
+        return;
+    };
+    map.remove("oneOf");
+    let siblings = std::mem::take(map);
+    *map = other;
+    map.insert("type".to_owned(), json!([kind, "null"]));
+    map.extend(siblings);
+}
+
+/// utoipa writes a `default` on a field of a custom type as
+/// `{"allOf": [<the type>, {"type": "object", "default": d}]}`, which no value can match;
+/// this writes it as `<the type>` with `"default": d`.
+fn collapse_default(map: &mut Map<String, Value>) {
+    let Some(Value::Array(parts)) = map.get("allOf") else {
+        return;
+    };
+    let [Value::Object(schema), Value::Object(wrapper)] = &parts[..] else {
+        return;
+    };
+    let only_default = wrapper.len() == 2
+        && wrapper.get("type") == Some(&Value::from("object"))
+        && wrapper.contains_key("default");
+    if !only_default {
+        return;
+    }
+    let mut merged = schema.clone();
+    merged.insert("default".to_owned(), wrapper["default"].clone());
+    map.remove("allOf");
+    let siblings = std::mem::take(map);
+    *map = merged;
+    map.extend(siblings);
+}
+
+/// The schema of a merge patch of `input`: no member required; every member the input does not
+/// require may be `null`, which clears it. A member the input requires may be changed, not
+/// cleared, so it stays non-nullable.
+pub fn patch_schema(input: &Value) -> Value {
+    let mut patch = input.clone();
+    let required: Vec<String> = input
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| {
+            r.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Value::Object(map) = &mut patch {
+        map.remove("required");
+        map.remove("example");
+        map.insert(
+            "description".to_owned(),
+            Value::from(
+                "A JSON merge patch (RFC 7386): members left out are unchanged, `null` clears an \
+                 optional member, arrays are replaced whole.",
+            ),
+        );
+        if let Some(Value::Object(properties)) = map.get_mut("properties") {
+            for (name, property) in properties.iter_mut() {
+                if !required.contains(name) {
+                    make_nullable(property);
+                }
+            }
+        }
+    }
+    patch
+}
+
+fn make_nullable(schema: &mut Value) {
+    let Value::Object(map) = schema else {
+        return;
+    };
+    match map.get_mut("type") {
+        Some(Value::String(kind)) => {
+            let kind = kind.clone();
+            map.insert("type".to_owned(), json!([kind, "null"]));
+        }
+        Some(Value::Array(kinds)) => {
+            if !kinds.contains(&Value::from("null")) {
+                kinds.push(Value::from("null"));
+            }
+        }
+        _ => {
+            if map.contains_key("$ref") {
+                let inner = std::mem::take(map);
+                map.insert("oneOf".to_owned(), json!([inner, {"type": "null"}]));
             }
         }
     }
 }
 
-fn problem(description: &str) -> RefOr<Response> {
-    ResponseBuilder::new()
-        .description(description)
-        .content(
-            PROBLEM_JSON,
-            ContentBuilder::new()
-                .schema(Some(Ref::from_schema_name("Problem")))
-                .build(),
-        )
-        .build()
-        .into()
-}
-
-fn responses(list: &[(&str, &str)]) -> BTreeMap<String, RefOr<Response>> {
-    list.iter()
-        .map(|(status, description)| ((*status).to_owned(), problem(description)))
-        .collect()
-}
-
-/// The errors any read can answer.
-pub struct ReadErrors;
-
-impl IntoResponses for ReadErrors {
-    fn responses() -> BTreeMap<String, RefOr<Response>> {
-        responses(&[
-            (
-                "400",
-                "A query parameter is invalid (each one is named in `errors`)",
-            ),
-            (
-                "401",
-                "The bearer token was refused, or the operation needs one (see `WWW-Authenticate`)",
-            ),
-            ("403", "The token does not grant a role this needs"),
-            ("404", "No such record"),
-            ("405", "Method not allowed here (see the `Allow` header)"),
-            ("503", "The database is unavailable; retry"),
-        ])
+/// The name of the derived patch schema of `input`: `RoundInput` → `RoundPatch`.
+pub fn patch_name(input: &str) -> String {
+    match input.strip_suffix("Input") {
+        Some(base) => format!("{base}Patch"),
+        None => format!("{input}Patch"),
     }
 }
 
-/// The errors any write can answer.
-pub struct WriteErrors;
+fn derive_patch_bodies(document: &mut Value) {
+    let mut derived: Map<String, Value> = Map::new();
+    let schemas = schemas_mut(document).map(|s| s.clone()).unwrap_or_default();
+    if let Some(Value::Object(paths)) = document.get_mut("paths") {
+        for item in paths.values_mut() {
+            let Some(item) = item.as_object_mut() else {
+                continue;
+            };
+            for operation in item.values_mut() {
+                let Some(content) = operation
+                    .pointer_mut("/requestBody/content/application~1merge-patch+json/schema")
+                else {
+                    continue;
+                };
+                let Some(input) = content
+                    .get("$ref")
+                    .and_then(Value::as_str)
+                    .and_then(|r| r.strip_prefix(COMPONENT_PREFIX))
+                    .map(str::to_owned)
+                else {
+                    continue;
+                };
+                let name = patch_name(&input);
+                if let Some(schema) = schemas.get(&input) {
+                    derived.insert(name.clone(), patch_schema(schema));
+                }
+                *content = json!({ "$ref": format!("{COMPONENT_PREFIX}{name}") });
+            }
+        }
+    }
+    if let Some(schemas) = schemas_mut(document) {
+        schemas.extend(derived);
+    }
+}
 
-impl IntoResponses for WriteErrors {
-    fn responses() -> BTreeMap<String, RefOr<Response>> {
-        responses(&[
-            ("400", "The body is not well-formed JSON"),
-            ("401", "No bearer token, or a refused one; see `WWW-Authenticate`"),
-            ("403", "The token does not grant a role this needs"),
-            ("404", "No such record"),
-            ("405", "Method not allowed here (see the `Allow` header)"),
-            ("409", "The change conflicts with existing data (a duplicate, or records that still refer to this one)"),
-            ("413", "The body is larger than 1 MiB"),
-            ("415", "The body is not JSON (`Content-Type: application/json`)"),
-            ("422", "A field is invalid (each one is named in `errors`)"),
-            ("503", "The database is unavailable; retry"),
-        ])
+/// utoipa copies a type parameter's schema into `Page_T` instead of referring to `T`, so
+/// generated clients would get a second model for each item type. Point the items back at the
+/// component, and bound them by the page's `limit`.
+fn refer_page_items(document: &mut Value) {
+    let Some(schemas) = schemas_mut(document) else {
+        return;
+    };
+    let names: Vec<String> = schemas.keys().cloned().collect();
+    for name in names {
+        let Some(item) = name.strip_prefix("Page_") else {
+            continue;
+        };
+        if !schemas.contains_key(item) {
+            continue;
+        }
+        let Some(page) = schemas.get_mut(&name) else {
+            continue;
+        };
+        let most = page.pointer("/properties/limit/maximum").cloned();
+        if let Some(items) = page.pointer_mut("/properties/items") {
+            items["items"] = json!({ "$ref": format!("{COMPONENT_PREFIX}{item}") });
+            if let Some(most) = most {
+                items["maxItems"] = most;
+            }
+        }
+    }
+}
+
+/// Every operation needs the bearer token unless it says otherwise; those that need none (the
+/// probes) say `security: []`.
+fn open_operations(document: &mut Value) {
+    if let Value::Object(root) = document {
+        root.insert("security".to_owned(), json!([{ "bearer": [] }]));
+    }
+    let Some(Value::Object(paths)) = document.get_mut("paths") else {
+        return;
+    };
+    for item in paths.values_mut() {
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for operation in item.values_mut() {
+            let Some(operation) = operation.as_object_mut() else {
+                continue;
+            };
+            let open = match operation.get("security") {
+                None => true,
+                Some(Value::Array(alternatives)) => alternatives
+                    .iter()
+                    .all(|a| a.as_object().is_some_and(Map::is_empty)),
+                Some(_) => false,
+            };
+            if open {
+                operation.insert("security".to_owned(), json!([]));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_patch_drops_required_and_lets_optional_members_be_null() {
+        let input = json!({
+            "type": "object",
+            "required": ["name"],
+            "properties": {
+                "name": {"type": "string", "maxLength": 200},
+                "tags": {"type": "array", "items": {"type": "string"}},
+                "note": {"type": ["string", "null"]}
+            },
+            "additionalProperties": false
+        });
+        let patch = patch_schema(&input);
+        assert_eq!(patch.get("required"), None);
+        assert_eq!(patch["properties"]["name"]["type"], "string");
+        assert_eq!(patch["properties"]["name"]["maxLength"], 200);
+        assert_eq!(
+            patch["properties"]["tags"]["type"],
+            json!(["array", "null"])
+        );
+        assert_eq!(
+            patch["properties"]["note"]["type"],
+            json!(["string", "null"])
+        );
+        assert_eq!(patch["additionalProperties"], false);
+        assert_eq!(patch_name("RoundInput"), "RoundPatch");
+    }
+
+    #[test]
+    fn a_nullable_scalar_reference_becomes_a_nullable_type() {
+        let mut doc = json!({
+            "components": {"schemas": {
+                "Text_300": {"type": "string", "maxLength": 300},
+                "Thing": {"type": "object", "properties": {
+                    "title": {"oneOf": [{"$ref": "#/components/schemas/Text_300", "description": "The topic"}, {"type": "null"}]}
+                }}
+            }}
+        });
+        inline_scalars(&mut doc);
+        assert_eq!(
+            doc["components"]["schemas"]["Thing"]["properties"]["title"],
+            json!({"type": ["string", "null"], "maxLength": 300, "description": "The topic"})
+        );
+        assert!(doc["components"]["schemas"].get("Text_300").is_none());
     }
 }

@@ -1,74 +1,130 @@
-//! Rounds: one session of the series, with its topic, time, place, speakers and organisers.
+//! Rounds: one session of the series, with its topic, time, place, speakers and organisers;
+//! also the rounds of one speaker (`/speakers/{id}/rounds`), which are rounds queries.
 
 use std::collections::HashMap;
 
-use crate::db::MultiBackend;
-use actix_web::{delete, get, patch, post, put, web, HttpRequest, HttpResponse};
-use chrono::{DateTime, NaiveDateTime, Utc};
+use actix_web::{delete, get, patch, post, put, web, HttpResponse};
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
-use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::auth::{Caller, Role, Visible};
-use crate::cache::{Key, ReadCache, Rendered};
-use crate::db::{self, Database, DbConnection};
-use crate::error::ApiError;
-use crate::input::{merge_patch, Checked, Id, ObjectReader, QueryReader, RefKind};
-use crate::openapi::{ReadErrors, WriteErrors};
+use crate::auth::{Caller, Role, Subject, Visible};
+use crate::cache::Rendered;
+use crate::db::{self, DbConnection, MultiBackend};
+use crate::departments::{Abbreviation, DepartmentName};
+use crate::error::{ApiError, FieldError, ReadErrors, WriteErrors};
+use crate::fields::{DepartmentRef, Id, Name, SpeakerRef, Text, Timestamp};
 use crate::pagination::{Page, Paging};
+use crate::resource::{self, found, Access, Ctx, Listing, Resource};
 use crate::schema::{departments, feedback, round_departments, round_speakers, rounds, speakers};
-use crate::speakers::{decode_credentials, display_name};
+use crate::speakers::{
+    decode_credentials, display_name, Credentials, DisplayName, FullName, Search, Speakers,
+};
+use crate::validate::{Doc, Input, Query};
 
-pub const TITLE_MAX: usize = 300;
-pub const DESCRIPTION_MAX: usize = 10_000;
-pub const LOCATION_MAX: usize = 200;
+/// The topic.
+pub type Title = Text<300>;
+pub type Description = Text<10000>;
+/// Building and room, such as "BMC – MassMutual 5".
+pub type Location = Name<200>;
 /// One speaker, or a panel of up to eight.
-pub const SPEAKERS_MAX: usize = 8;
-pub const DEPARTMENTS_MAX: usize = 20;
-pub const STATUSES: &[&str] = &["scheduled", "cancelled"];
-pub const ROLES: &[&str] = &["presenter", "moderator", "panelist"];
+pub const PANEL_MAX: usize = 8;
+/// Departments that organise one round.
+pub const ORGANISERS_MAX: usize = 20;
 
-/// Whether a round goes ahead.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum RoundStatus {
-    Scheduled,
-    Cancelled,
+crate::text_enum! {
+    /// Whether a round goes ahead.
+    #[derive(Default)]
+    pub enum RoundStatus {
+        #[default]
+        Scheduled = "scheduled",
+        Cancelled = "cancelled",
+    }
 }
 
-/// What a speaker does at a round.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum SpeakerRole {
-    Presenter,
-    Moderator,
-    Panelist,
+crate::text_enum! {
+    /// What a speaker does at a round.
+    #[derive(Default)]
+    pub enum SpeakerRole {
+        #[default]
+        Presenter = "presenter",
+        Moderator = "moderator",
+        Panelist = "panelist",
+    }
+}
+
+crate::text_enum! {
+    /// Time window of the round list: `upcoming` is rounds not yet ended, soonest first; `past`
+    /// is rounds that have ended, most recent first.
+    pub enum When {
+        Upcoming = "upcoming",
+        Past = "past",
+    }
+}
+
+crate::text_enum! {
+    /// Order of the round list: by start time, `-starts_at` for latest first.
+    pub enum RoundSort {
+        StartsAt = "starts_at",
+        StartsAtDescending = "-starts_at",
+    }
+}
+
+/// A speaker slot of a round, as written.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SpeakerSlot {
+    pub speaker_id: SpeakerRef,
+    /// Defaults to `presenter`.
+    #[serde(default)]
+    pub role: SpeakerRole,
 }
 
 /// A speaker on a round, with what the schedule prints about them.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RoundSpeaker {
-    pub speaker_id: i32,
-    #[schema(value_type = SpeakerRole)]
-    pub role: String,
-    pub full_name: String,
-    pub credentials: Vec<String>,
+    pub speaker_id: Id,
+    pub role: SpeakerRole,
+    pub full_name: FullName,
+    pub credentials: Credentials,
     #[schema(example = "Tara Lagu, MD, MPH")]
-    pub display_name: String,
+    pub display_name: DisplayName,
 }
 
 /// An organising department, as shown on a round.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct DepartmentSummary {
-    pub id: i32,
-    pub name: String,
-    pub abbreviation: Option<String>,
+    pub id: Id,
+    pub name: DepartmentName,
+    pub abbreviation: Option<Abbreviation>,
 }
 
+crate::list_type!(
+    /// Up to eight speakers, in the order the schedule lists them; each speaker once.
+    pub Panel(SpeakerSlot),
+    max = PANEL_MAX
+);
+crate::list_type!(
+    /// The speakers, in the order the schedule lists them.
+    pub PanelView(RoundSpeaker),
+    max = PANEL_MAX
+);
+crate::list_type!(
+    /// The organising departments, each once.
+    pub DepartmentIds(DepartmentRef),
+    max = ORGANISERS_MAX,
+    unique = true
+);
+crate::list_type!(
+    /// The organising departments.
+    pub DepartmentSummaries(DepartmentSummary),
+    max = ORGANISERS_MAX
+);
+
 /// A round, as answered.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(example = json!({
     "id": 3, "title": "How can we use patient comments to improve care?", "description": null,
     "starts_at": "2019-04-25T16:00:00Z", "ends_at": "2019-04-25T17:00:00Z",
@@ -80,45 +136,37 @@ pub struct DepartmentSummary {
     "created_at": "2019-01-02T15:00:00Z", "updated_at": "2019-01-02T15:00:00Z"
 }))]
 pub struct Round {
-    pub id: i32,
+    pub id: Id,
     /// The topic; empty until it is known.
-    pub title: Option<String>,
-    pub description: Option<String>,
-    pub starts_at: DateTime<Utc>,
-    pub ends_at: DateTime<Utc>,
-    pub location: String,
-    #[schema(value_type = RoundStatus)]
-    pub status: String,
-    /// In the order the schedule lists them.
-    pub speakers: Vec<RoundSpeaker>,
-    pub department_ids: Vec<i32>,
-    pub departments: Vec<DepartmentSummary>,
-    /// The token subject that created it; shown to organisers and admins only.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<Title>,
+    pub description: Option<Description>,
+    pub starts_at: Timestamp,
+    pub ends_at: Timestamp,
+    pub location: Location,
+    pub status: RoundStatus,
+    pub speakers: PanelView,
+    pub department_ids: DepartmentIds,
+    pub departments: DepartmentSummaries,
+    /// The token subject that created it; shown to organizers and admins only.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
-    pub created_by: Option<String>,
-    /// The token subject that last changed it; shown to organisers and admins only.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<Subject>,
+    /// The token subject that last changed it; shown to organizers and admins only.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
-    pub updated_by: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
+    pub updated_by: Option<Subject>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
-/// A speaker slot in a round input.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SpeakerSlot {
-    #[schema(minimum = 1, maximum = 2147483647)]
-    pub speaker_id: i32,
-    /// Defaults to `presenter`.
-    #[serde(default = "presenter")]
-    #[schema(value_type = SpeakerRole, default = "presenter")]
-    pub role: String,
-}
-
-fn presenter() -> String {
-    "presenter".to_owned()
+impl Visible for Round {
+    fn visible_to(mut self, caller: &Caller) -> Self {
+        if !caller.sees_private_fields() {
+            self.created_by = None;
+            self.updated_by = None;
+        }
+        self
+    }
 }
 
 /// A round, as written by POST and PUT (and patched by PATCH).
@@ -131,125 +179,63 @@ fn presenter() -> String {
     "speakers": [{"speaker_id": 7, "role": "presenter"}], "department_ids": [1]
 }))]
 pub struct RoundInput {
-    #[schema(
-        max_length = 300,
-        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
-    )]
-    pub title: Option<String>,
-    #[schema(
-        max_length = 10000,
-        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
-    )]
-    pub description: Option<String>,
+    /// The topic; leave it out until it is known.
+    pub title: Option<Title>,
+    pub description: Option<Description>,
     /// RFC 3339, any offset.
-    pub starts_at: DateTime<Utc>,
+    pub starts_at: Timestamp,
     /// After `starts_at`.
-    pub ends_at: DateTime<Utc>,
-    /// Building and room, such as "BMC – MassMutual 5".
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
-    )]
-    pub location: String,
-    #[serde(default = "scheduled")]
-    #[schema(value_type = RoundStatus, default = "scheduled")]
-    pub status: String,
-    /// Up to eight, in order; each speaker at most once.
+    pub ends_at: Timestamp,
+    pub location: Location,
+    /// Defaults to `scheduled`.
     #[serde(default)]
-    #[schema(max_items = 8)]
-    pub speakers: Vec<SpeakerSlot>,
-    /// The organising departments, each at most once.
+    pub status: RoundStatus,
     #[serde(default)]
-    #[schema(max_items = 20, value_type = BTreeSet<Id>)]
-    pub department_ids: Vec<i32>,
+    pub speakers: Panel,
+    #[serde(default)]
+    pub department_ids: DepartmentIds,
 }
 
-fn scheduled() -> String {
-    "scheduled".to_owned()
+impl Input for RoundInput {
+    /// `ends_at` after `starts_at`; each speaker once.
+    fn rules(doc: &Doc<'_>) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        if let (Some(starts), Some(ends)) = (
+            doc.get::<Timestamp>("starts_at"),
+            doc.get::<Timestamp>("ends_at"),
+        ) {
+            if ends <= starts {
+                errors.push(FieldError::new("ends_at", "must be after starts_at"));
+            }
+        }
+        let mut seen: Vec<(i32, usize)> = Vec::new();
+        for (i, slot) in doc.items::<SpeakerSlot>("speakers").into_iter().enumerate() {
+            let Some(slot) = slot else {
+                continue;
+            };
+            let speaker = slot.speaker_id.0;
+            match seen.iter().find(|(id, _)| *id == speaker) {
+                Some((_, first)) => errors.push(FieldError::new(
+                    format!("speakers[{i}].speaker_id"),
+                    format!("speaker {speaker} is already on this round (speakers[{first}])"),
+                )),
+                None => seen.push((speaker, i)),
+            }
+        }
+        errors
+    }
 }
 
 impl RoundInput {
-    pub fn read(body: Value) -> Checked<RoundInput> {
-        let mut r = ObjectReader::new(body);
-        let title = r.text("title", TITLE_MAX);
-        let description = r.text("description", DESCRIPTION_MAX);
-        let starts_at = r.timestamp("starts_at");
-        let ends_at = r.timestamp("ends_at");
-        if let (Some(starts), Some(ends)) = (starts_at, ends_at) {
-            if ends <= starts {
-                r.error("ends_at", "must be after starts_at");
-            }
-        }
-        let location = r.required_text("location", LOCATION_MAX);
-        let status = r
-            .choice("status", STATUSES, Some("scheduled"))
-            .unwrap_or("scheduled");
-        let slots = r.objects("speakers", SPEAKERS_MAX, |s| {
-            let speaker_id = s.required_reference("speaker_id", RefKind::Speaker);
-            let role = s.choice("role", ROLES, Some("presenter"));
-            (speaker_id, role)
-        });
-        let mut speakers: Vec<SpeakerSlot> = Vec::with_capacity(slots.len());
-        for (i, slot) in slots.into_iter().enumerate() {
-            if let (Some(speaker_id), Some(role)) = slot {
-                if let Some(first) = speakers.iter().position(|s| s.speaker_id == speaker_id) {
-                    r.error(
-                        &format!("speakers[{i}].speaker_id"),
-                        format!(
-                            "speaker {speaker_id} is already on this round (speakers[{first}])"
-                        ),
-                    );
-                }
-                speakers.push(SpeakerSlot {
-                    speaker_id,
-                    role: role.to_owned(),
-                });
-            }
-        }
-        let department_ids = r.references("department_ids", DEPARTMENTS_MAX, RefKind::Department);
-        let input = RoundInput {
-            title,
-            description,
-            starts_at: starts_at.unwrap_or_default(),
-            ends_at: ends_at.unwrap_or_default(),
-            location,
-            status: status.to_owned(),
-            speakers,
-            department_ids,
-        };
-        r.finish(input)
-    }
-
     fn search_text(&self) -> String {
-        let mut text = self.title.as_deref().unwrap_or_default().to_lowercase();
-        if let Some(description) = &self.description {
+        let mut text = Text::non_blank(self.title.as_ref())
+            .unwrap_or_default()
+            .to_lowercase();
+        if let Some(description) = Text::non_blank(self.description.as_ref()) {
             text.push('\n');
             text.push_str(&description.to_lowercase());
         }
         text
-    }
-}
-
-impl From<Round> for RoundInput {
-    fn from(round: Round) -> Self {
-        RoundInput {
-            title: round.title,
-            description: round.description,
-            starts_at: round.starts_at,
-            ends_at: round.ends_at,
-            location: round.location,
-            status: round.status,
-            speakers: round
-                .speakers
-                .into_iter()
-                .map(|s| SpeakerSlot {
-                    speaker_id: s.speaker_id,
-                    role: s.role,
-                })
-                .collect(),
-            department_ids: round.department_ids,
-        }
     }
 }
 
@@ -262,7 +248,7 @@ struct RoundRow {
     starts_at: NaiveDateTime,
     ends_at: NaiveDateTime,
     location: String,
-    status: String,
+    status: RoundStatus,
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
     created_by: Option<String>,
@@ -270,64 +256,31 @@ struct RoundRow {
 }
 
 /// Filters and order of the round list.
-#[derive(Debug, Clone, Default, IntoParams)]
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct RoundFilter {
-    /// `upcoming`: not yet ended, soonest first; `past`: ended, most recent first.
-    #[param(inline, value_type = Option<When>)]
-    pub when: Option<&'static str>,
+    #[param(inline)]
+    pub when: Option<When>,
     /// Rounds starting at or after this time (RFC 3339).
-    #[param(value_type = Option<String>, format = DateTime)]
-    pub from: Option<DateTime<Utc>>,
+    #[param(inline)]
+    pub from: Option<Timestamp>,
     /// Rounds starting at or before this time (RFC 3339).
-    #[param(value_type = Option<String>, format = DateTime)]
-    pub to: Option<DateTime<Utc>>,
+    #[param(inline)]
+    pub to: Option<Timestamp>,
     /// Rounds this speaker is on.
-    #[param(minimum = 1, maximum = 2147483647)]
-    pub speaker_id: Option<i32>,
+    #[param(inline)]
+    pub speaker_id: Option<Id>,
     /// Rounds this department organises.
-    #[param(minimum = 1, maximum = 2147483647)]
-    pub department_id: Option<i32>,
-    #[param(inline, value_type = Option<RoundStatus>)]
-    pub status: Option<&'static str>,
+    #[param(inline)]
+    pub department_id: Option<Id>,
+    #[param(inline)]
+    pub status: Option<RoundStatus>,
     /// Text in the title or description, ignoring case.
-    #[param(max_length = 200, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
-    pub q: Option<String>,
-    /// Order by start time; `-starts_at` for latest first. Overrides the order of `when`.
-    #[param(inline, value_type = Option<RoundSort>)]
-    pub sort: Option<&'static str>,
-}
-
-/// Time window of the round list.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum When {
-    Upcoming,
-    Past,
-}
-
-/// Order of the round list.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
-pub enum RoundSort {
-    #[serde(rename = "starts_at")]
-    StartsAt,
-    #[serde(rename = "-starts_at")]
-    StartsAtDescending,
-}
-
-impl RoundFilter {
-    pub fn read(query: &mut QueryReader) -> RoundFilter {
-        RoundFilter {
-            when: query.choice("when", &["upcoming", "past"]),
-            from: query.timestamp("from"),
-            to: query.timestamp("to"),
-            speaker_id: query.id("speaker_id"),
-            department_id: query.id("department_id"),
-            status: query.choice("status", STATUSES),
-            q: query.text("q", 200),
-            sort: query.choice("sort", &["starts_at", "-starts_at"]),
-        }
-    }
+    #[param(inline)]
+    pub q: Option<Search>,
+    /// Overrides the order of `when`.
+    #[param(inline)]
+    pub sort: Option<RoundSort>,
 }
 
 // ---- persistence -------------------------------------------------------------------------
@@ -335,21 +288,21 @@ impl RoundFilter {
 fn filtered(filter: &RoundFilter, now: NaiveDateTime) -> rounds::BoxedQuery<'static, MultiBackend> {
     let mut query = rounds::table.into_boxed();
     match filter.when {
-        Some("upcoming") => query = query.filter(rounds::ends_at.gt(now)),
-        Some("past") => query = query.filter(rounds::ends_at.le(now)),
-        _ => {}
+        Some(When::Upcoming) => query = query.filter(rounds::ends_at.gt(now)),
+        Some(When::Past) => query = query.filter(rounds::ends_at.le(now)),
+        None => {}
     }
     if let Some(from) = filter.from {
-        query = query.filter(rounds::starts_at.ge(from.naive_utc()));
+        query = query.filter(rounds::starts_at.ge(from.naive()));
     }
     if let Some(to) = filter.to {
-        query = query.filter(rounds::starts_at.le(to.naive_utc()));
+        query = query.filter(rounds::starts_at.le(to.naive()));
     }
     if let Some(speaker_id) = filter.speaker_id {
         query = query.filter(
             rounds::id.eq_any(
                 round_speakers::table
-                    .filter(round_speakers::speaker_id.eq(speaker_id))
+                    .filter(round_speakers::speaker_id.eq(speaker_id.0))
                     .select(round_speakers::round_id),
             ),
         );
@@ -358,7 +311,7 @@ fn filtered(filter: &RoundFilter, now: NaiveDateTime) -> rounds::BoxedQuery<'sta
         query = query.filter(
             rounds::id.eq_any(
                 round_departments::table
-                    .filter(round_departments::department_id.eq(department_id))
+                    .filter(round_departments::department_id.eq(department_id.0))
                     .select(round_departments::round_id),
             ),
         );
@@ -366,27 +319,19 @@ fn filtered(filter: &RoundFilter, now: NaiveDateTime) -> rounds::BoxedQuery<'sta
     if let Some(status) = filter.status {
         query = query.filter(rounds::status.eq(status));
     }
-    if let Some(q) = &filter.q {
+    if let Some(q) = filter.q.as_ref().filter(|q| !q.as_str().is_empty()) {
         query = query.filter(
             rounds::search_text
-                .like(db::contains_pattern(&q.to_lowercase()))
+                .like(db::contains_pattern(&q.as_str().to_lowercase()))
                 .escape('\\'),
         );
     }
     query
 }
 
-/// A page of rounds with their speakers and departments, in four queries whatever the page
-/// size: count, page, all the page's speakers, all the page's departments.
-pub fn list(
-    conn: &mut DbConnection,
-    filter: &RoundFilter,
-    paging: Paging,
-) -> Result<Page<Round>, ApiError> {
-    list_at(conn, filter, paging, db::now())
-}
-
-/// [`list`] as of `now`, which decides what `when` takes in.
+/// A page of rounds with their speakers and departments as of `now`, which decides what `when`
+/// takes in, in four queries whatever the page size: count, page, all the page's speakers, all
+/// the page's departments.
 pub fn list_at(
     conn: &mut DbConnection,
     filter: &RoundFilter,
@@ -395,8 +340,8 @@ pub fn list_at(
 ) -> Result<Page<Round>, ApiError> {
     let total = filtered(filter, now).count().get_result::<i64>(conn)?;
     let latest_first = match filter.sort {
-        Some(sort) => sort == "-starts_at",
-        None => filter.when == Some("past"),
+        Some(sort) => sort == RoundSort::StartsAtDescending,
+        None => filter.when == Some(When::Past),
     };
     let query = filtered(filter, now);
     let query = if latest_first {
@@ -405,29 +350,12 @@ pub fn list_at(
         query.order((rounds::starts_at.asc(), rounds::id.asc()))
     };
     let rows = query
-        .limit(paging.limit)
-        .offset(paging.offset)
+        .limit(paging.limit())
+        .offset(paging.offset())
         .select(RoundRow::as_select())
         .load(conn)?;
     let items = with_embeds(conn, rows)?;
     Ok(paging.page(items, total))
-}
-
-/// A page of rounds as the caller may see it, rendered to JSON. With `when`, the page holds
-/// only until the next upcoming round ends, when it moves from upcoming to past.
-pub fn render_list(
-    conn: &mut DbConnection,
-    filter: &RoundFilter,
-    paging: Paging,
-    caller: &Caller,
-) -> Result<Rendered, ApiError> {
-    let now = db::now();
-    let page = list_at(conn, filter, paging, now)?;
-    let valid_until = match filter.when {
-        Some(_) => next_end_after(conn, now)?,
-        None => None,
-    };
-    Ok(Rendered::json(&page.visible_to(caller))?.until(valid_until))
 }
 
 /// When the next round still going or to come ends, if there is one.
@@ -439,16 +367,6 @@ fn next_end_after(
         .filter(rounds::ends_at.gt(now))
         .select(diesel::dsl::min(rounds::ends_at))
         .first::<Option<NaiveDateTime>>(conn)?)
-}
-
-pub fn find(conn: &mut DbConnection, id: i32) -> Result<Round, ApiError> {
-    let row = crate::on_backend!(conn, |c| rounds::table
-        .find(id)
-        .select(RoundRow::as_select())
-        .first(c)
-        .optional())?
-    .ok_or_else(|| ApiError::not_found("round", id))?;
-    Ok(with_embeds(conn, vec![row])?.remove(0))
 }
 
 /// Whether a round exists, without loading it.
@@ -475,7 +393,7 @@ macro_rules! speaker_embeds {
                 speakers::full_name,
                 speakers::credentials,
             ))
-            .load::<(i32, i32, String, String, String)>(c))?
+            .load::<(i32, i32, SpeakerRole, String, String)>(c))?
     };
 }
 
@@ -517,10 +435,10 @@ fn with_embeds(conn: &mut DbConnection, rows: Vec<RoundRow>) -> Result<Vec<Round
     for (round_id, speaker_id, role, full_name, credentials) in speaker_rows {
         let credentials = decode_credentials(&credentials);
         speakers_of.entry(round_id).or_default().push(RoundSpeaker {
-            speaker_id,
+            speaker_id: Id(speaker_id),
             role,
-            display_name: display_name(&full_name, &credentials),
-            full_name,
+            display_name: Text::stored(display_name(&full_name, &credentials)),
+            full_name: Name::stored(full_name),
             credentials,
         });
     }
@@ -530,9 +448,9 @@ fn with_embeds(conn: &mut DbConnection, rows: Vec<RoundRow>) -> Result<Vec<Round
             .entry(round_id)
             .or_default()
             .push(DepartmentSummary {
-                id,
-                name,
-                abbreviation,
+                id: Id(id),
+                name: Name::stored(name),
+                abbreviation: abbreviation.map(Text::stored),
             });
     }
     Ok(rows
@@ -540,49 +458,69 @@ fn with_embeds(conn: &mut DbConnection, rows: Vec<RoundRow>) -> Result<Vec<Round
         .map(|row| {
             let departments = departments_of.remove(&row.id).unwrap_or_default();
             Round {
-                id: row.id,
-                title: row.title,
-                description: row.description,
-                starts_at: row.starts_at.and_utc(),
-                ends_at: row.ends_at.and_utc(),
-                location: row.location,
+                id: Id(row.id),
+                title: row.title.map(Text::stored),
+                description: row.description.map(Text::stored),
+                starts_at: Timestamp::from_naive(row.starts_at),
+                ends_at: Timestamp::from_naive(row.ends_at),
+                location: Name::stored(row.location),
                 status: row.status,
-                speakers: speakers_of.remove(&row.id).unwrap_or_default(),
-                department_ids: departments.iter().map(|d| d.id).collect(),
-                departments,
-                created_by: row.created_by,
-                updated_by: row.updated_by,
-                created_at: row.created_at.and_utc(),
-                updated_at: row.updated_at.and_utc(),
+                speakers: PanelView(speakers_of.remove(&row.id).unwrap_or_default()),
+                department_ids: DepartmentIds(
+                    departments.iter().map(|d| DepartmentRef(d.id.0)).collect(),
+                ),
+                departments: DepartmentSummaries(departments),
+                created_by: row.created_by.map(Text::stored),
+                updated_by: row.updated_by.map(Text::stored),
+                created_at: Timestamp::from_naive(row.created_at),
+                updated_at: Timestamp::from_naive(row.updated_at),
             }
         })
         .collect())
 }
 
+/// Writes the speaker and department links of a round, each list in one statement.
 fn insert_links(
     conn: &mut DbConnection,
     round_id: i32,
     input: &RoundInput,
 ) -> Result<(), ApiError> {
-    // One row per statement: multi-row inserts do not compile for a MultiConnection.
-    for (position, slot) in input.speakers.iter().enumerate() {
-        diesel::insert_into(round_speakers::table)
-            .values((
-                round_speakers::round_id.eq(round_id),
-                round_speakers::speaker_id.eq(slot.speaker_id),
-                round_speakers::position.eq(position as i32),
-                round_speakers::role.eq(&slot.role),
-            ))
-            .execute(conn)?;
+    if !input.speakers.0.is_empty() {
+        let rows: Vec<_> = input
+            .speakers
+            .0
+            .iter()
+            .enumerate()
+            .map(|(position, slot)| {
+                (
+                    round_speakers::round_id.eq(round_id),
+                    round_speakers::speaker_id.eq(slot.speaker_id.0),
+                    round_speakers::position.eq(position as i32),
+                    round_speakers::role.eq(slot.role),
+                )
+            })
+            .collect();
+        crate::on_backend!(conn, |c| diesel::insert_into(round_speakers::table)
+            .values(&rows)
+            .execute(c))?;
     }
-    for (position, department_id) in input.department_ids.iter().enumerate() {
-        diesel::insert_into(round_departments::table)
-            .values((
-                round_departments::round_id.eq(round_id),
-                round_departments::department_id.eq(department_id),
-                round_departments::position.eq(position as i32),
-            ))
-            .execute(conn)?;
+    if !input.department_ids.0.is_empty() {
+        let rows: Vec<_> = input
+            .department_ids
+            .0
+            .iter()
+            .enumerate()
+            .map(|(position, department)| {
+                (
+                    round_departments::round_id.eq(round_id),
+                    round_departments::department_id.eq(department.0),
+                    round_departments::position.eq(position as i32),
+                )
+            })
+            .collect();
+        crate::on_backend!(conn, |c| diesel::insert_into(round_departments::table)
+            .values(&rows)
+            .execute(c))?;
     }
     Ok(())
 }
@@ -595,89 +533,153 @@ fn delete_links(conn: &mut DbConnection, round_id: i32) -> Result<(), ApiError> 
     Ok(())
 }
 
-pub fn insert(
-    conn: &mut DbConnection,
-    input: RoundInput,
-    actor: Option<&str>,
-) -> Result<Round, ApiError> {
-    let now = db::now();
-    let id = diesel::insert_into(rounds::table)
-        .values((
-            rounds::title.eq(&input.title),
-            rounds::description.eq(&input.description),
-            rounds::starts_at.eq(input.starts_at.naive_utc()),
-            rounds::ends_at.eq(input.ends_at.naive_utc()),
-            rounds::location.eq(&input.location),
-            rounds::status.eq(&input.status),
-            rounds::search_text.eq(input.search_text()),
-            rounds::created_at.eq(now),
-            rounds::updated_at.eq(now),
-            rounds::created_by.eq(actor),
-            rounds::updated_by.eq(actor),
-        ))
-        .returning(rounds::id)
-        .get_result::<i32>(conn)?;
-    insert_links(conn, id, &input)?;
-    find(conn, id)
-}
+/// Rounds: what [`resource`] needs to serve them.
+pub struct Rounds;
 
-pub fn update(
-    conn: &mut DbConnection,
-    id: i32,
-    input: RoundInput,
-    actor: Option<&str>,
-) -> Result<Round, ApiError> {
-    let changed = diesel::update(rounds::table.find(id))
-        .set((
-            rounds::title.eq(&input.title),
-            rounds::description.eq(&input.description),
-            rounds::starts_at.eq(input.starts_at.naive_utc()),
-            rounds::ends_at.eq(input.ends_at.naive_utc()),
-            rounds::location.eq(&input.location),
-            rounds::status.eq(&input.status),
-            rounds::search_text.eq(input.search_text()),
-            rounds::updated_at.eq(db::now()),
-            rounds::updated_by.eq(actor),
-        ))
-        .execute(conn)?;
-    if changed == 0 {
-        return Err(ApiError::not_found("round", id));
-    }
-    delete_links(conn, id)?;
-    insert_links(conn, id, &input)?;
-    find(conn, id)
-}
+impl Resource for Rounds {
+    const NAME: &'static str = "round";
+    const COLLECTION: &'static str = "rounds";
+    const SCHEDULE: bool = true;
+    type Record = Round;
+    type Input = RoundInput;
+    type Change = RoundInput;
+    type Filter = RoundFilter;
 
-pub fn delete(conn: &mut DbConnection, id: i32) -> Result<(), ApiError> {
-    if !exists(conn, id)? {
-        return Err(ApiError::not_found("round", id));
+    fn authorize(caller: &Caller, access: Access) -> Result<(), ApiError> {
+        match access {
+            Access::Read => caller.require_reader(),
+            Access::Create | Access::Change | Access::Delete => caller.require(Role::Organizer),
+        }
     }
-    let feedback = feedback::table
-        .filter(feedback::round_id.eq(id))
-        .count()
-        .get_result::<i64>(conn)?;
-    if feedback > 0 {
-        return Err(ApiError::Conflict(format!(
-            "round {id} still has {} ({}); delete the feedback first",
-            db::describe_counts(&[(feedback, "feedback item")]),
-            "feedback is kept unless an admin deletes it"
-        )));
+
+    fn id(record: &Round) -> i32 {
+        record.id.0
     }
-    delete_links(conn, id)?;
-    diesel::delete(rounds::table.find(id)).execute(conn)?;
-    Ok(())
+
+    fn find(conn: &mut DbConnection, id: i32) -> Result<Option<Round>, ApiError> {
+        let row = crate::on_backend!(conn, |c| rounds::table
+            .find(id)
+            .select(RoundRow::as_select())
+            .first(c)
+            .optional())?;
+        match row {
+            Some(row) => Ok(with_embeds(conn, vec![row])?.pop()),
+            None => Ok(None),
+        }
+    }
+
+    /// With `when`, the page holds only until the next upcoming round ends, when it moves from
+    /// upcoming to past.
+    fn list(
+        conn: &mut DbConnection,
+        filter: &RoundFilter,
+        paging: Paging,
+    ) -> Result<Listing<Round>, ApiError> {
+        let now = db::now();
+        let page = list_at(conn, filter, paging, now)?;
+        let valid_until = match filter.when {
+            Some(_) => next_end_after(conn, now)?,
+            None => None,
+        };
+        Ok(Listing { page, valid_until })
+    }
+
+    fn insert(
+        conn: &mut DbConnection,
+        input: RoundInput,
+        actor: Option<&str>,
+    ) -> Result<Round, ApiError> {
+        let now = db::now();
+        let id = diesel::insert_into(rounds::table)
+            .values((
+                rounds::title.eq(Text::non_blank(input.title.as_ref())),
+                rounds::description.eq(Text::non_blank(input.description.as_ref())),
+                rounds::starts_at.eq(input.starts_at.naive()),
+                rounds::ends_at.eq(input.ends_at.naive()),
+                rounds::location.eq(input.location.as_str()),
+                rounds::status.eq(input.status),
+                rounds::search_text.eq(input.search_text()),
+                rounds::created_at.eq(now),
+                rounds::updated_at.eq(now),
+                rounds::created_by.eq(actor),
+                rounds::updated_by.eq(actor),
+            ))
+            .returning(rounds::id)
+            .get_result::<i32>(conn)?;
+        insert_links(conn, id, &input)?;
+        found(Rounds::find(conn, id)?, Rounds::NAME, id)
+    }
+
+    fn change_of(record: &Round) -> RoundInput {
+        RoundInput {
+            title: record.title.clone(),
+            description: record.description.clone(),
+            starts_at: record.starts_at,
+            ends_at: record.ends_at,
+            location: record.location.clone(),
+            status: record.status,
+            speakers: Panel(
+                record
+                    .speakers
+                    .0
+                    .iter()
+                    .map(|s| SpeakerSlot {
+                        speaker_id: SpeakerRef(s.speaker_id.0),
+                        role: s.role,
+                    })
+                    .collect(),
+            ),
+            department_ids: record.department_ids.clone(),
+        }
+    }
+
+    fn update(
+        conn: &mut DbConnection,
+        current: Round,
+        input: RoundInput,
+        actor: Option<&str>,
+    ) -> Result<Round, ApiError> {
+        let id = current.id.0;
+        diesel::update(rounds::table.find(id))
+            .set((
+                rounds::title.eq(Text::non_blank(input.title.as_ref())),
+                rounds::description.eq(Text::non_blank(input.description.as_ref())),
+                rounds::starts_at.eq(input.starts_at.naive()),
+                rounds::ends_at.eq(input.ends_at.naive()),
+                rounds::location.eq(input.location.as_str()),
+                rounds::status.eq(input.status),
+                rounds::search_text.eq(input.search_text()),
+                rounds::updated_at.eq(db::now()),
+                rounds::updated_by.eq(actor),
+            ))
+            .execute(conn)?;
+        delete_links(conn, id)?;
+        insert_links(conn, id, &input)?;
+        found(Rounds::find(conn, id)?, Rounds::NAME, id)
+    }
+
+    fn delete(conn: &mut DbConnection, id: i32) -> Result<(), ApiError> {
+        if !exists(conn, id)? {
+            return Err(ApiError::not_found(Rounds::NAME, id));
+        }
+        let feedback = feedback::table
+            .filter(feedback::round_id.eq(id))
+            .count()
+            .get_result::<i64>(conn)?;
+        if feedback > 0 {
+            return Err(ApiError::Conflict(format!(
+                "round {id} still has {} ({}); delete the feedback first",
+                db::describe_counts(&[(feedback, "feedback item")]),
+                "feedback is kept unless an admin deletes it"
+            )));
+        }
+        delete_links(conn, id)?;
+        diesel::delete(rounds::table.find(id)).execute(conn)?;
+        Ok(())
+    }
 }
 
 // ---- handlers ----------------------------------------------------------------------------
-
-pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.service(list_rounds)
-        .service(create_round)
-        .service(get_round)
-        .service(replace_round)
-        .service(patch_round)
-        .service(delete_round);
-}
 
 /// List rounds
 #[utoipa::path(
@@ -687,23 +689,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
     responses((status = 200, description = "A page of rounds", body = Page<Round>), ReadErrors)
 )]
 #[get("/rounds")]
-pub async fn list_rounds(
-    db: web::Data<Database>,
-    cache: web::Data<ReadCache>,
-    caller: Caller,
-    req: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
-    caller.require_reader()?;
-    let mut query = QueryReader::new(req.query_string())?;
-    let filter = RoundFilter::read(&mut query);
-    let paging = Paging::read(&mut query);
-    query.finish()?;
-    let key = Key::new(&req, &caller);
-    cache
-        .answer(&db, key, move |conn| {
-            render_list(conn, &filter, paging, &caller)
-        })
-        .await
+pub async fn list_rounds(ctx: Ctx, query: Query) -> Result<HttpResponse, ApiError> {
+    resource::list::<Rounds>(ctx, query.0).await
 }
 
 /// Schedule a round
@@ -718,176 +705,95 @@ pub async fn list_rounds(
     )
 )]
 #[post("/rounds")]
-pub async fn create_round(
-    db: web::Data<Database>,
-    caller: Caller,
-    body: web::Json<Value>,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Organizer)?;
-    let input = RoundInput::read(body.into_inner());
-    let actor = caller.subject.clone();
-    let created = db
-        .write(move |conn| {
-            let input = input.verify(conn)?;
-            insert(conn, input, actor.as_deref())
-        })
-        .await?;
-    Ok(crate::created(
-        "rounds",
-        created.id,
-        &created.visible_to(&caller),
-    ))
+pub async fn create_round(ctx: Ctx, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
+    resource::create::<Rounds>(ctx, body.into_inner()).await
 }
 
 /// Get a round
 #[utoipa::path(
     tag = "rounds",
     security((), ("bearer" = [])),
-    params(("id" = i32, Path, minimum = 1, description = "Round id")),
+    params(("id" = Id, Path, description = "Round id")),
     responses((status = 200, description = "The round", body = Round), ReadErrors)
 )]
 #[get("/rounds/{id}")]
-pub async fn get_round(
-    db: web::Data<Database>,
-    cache: web::Data<ReadCache>,
-    caller: Caller,
-    id: web::Path<i32>,
-    req: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
-    caller.require_reader()?;
-    let id = id.into_inner();
-    let key = Key::new(&req, &caller);
-    cache
-        .answer(&db, key, move |conn| {
-            Rendered::json(&find(conn, id)?.visible_to(&caller))
-        })
-        .await
+pub async fn get_round(ctx: Ctx, id: web::Path<i32>) -> Result<HttpResponse, ApiError> {
+    resource::get::<Rounds>(ctx, id.into_inner()).await
 }
 
 /// Replace a round
 #[utoipa::path(
     tag = "rounds",
     security(("bearer" = ["organizer", "admin"])),
-    params(("id" = i32, Path, minimum = 1, description = "Round id")),
+    params(("id" = Id, Path, description = "Round id")),
     request_body = RoundInput,
     responses((status = 200, description = "The round as replaced", body = Round), WriteErrors)
 )]
 #[put("/rounds/{id}")]
 pub async fn replace_round(
-    db: web::Data<Database>,
-    caller: Caller,
+    ctx: Ctx,
     id: web::Path<i32>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Organizer)?;
-    let id = id.into_inner();
-    let input = RoundInput::read(body.into_inner());
-    let actor = caller.subject.clone();
-    let round = db
-        .write(move |conn| {
-            if !exists(conn, id)? {
-                return Err(ApiError::not_found("round", id));
-            }
-            let input = input.verify(conn)?;
-            update(conn, id, input, actor.as_deref())
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(round.visible_to(&caller)))
+    resource::replace::<Rounds>(ctx, id.into_inner(), body.into_inner()).await
 }
 
 /// Change some fields of a round (JSON merge patch)
 #[utoipa::path(
     tag = "rounds",
     security(("bearer" = ["organizer", "admin"])),
-    params(("id" = i32, Path, minimum = 1, description = "Round id")),
-    request_body(content = RoundPatch, content_type = "application/merge-patch+json",
+    params(("id" = Id, Path, description = "Round id")),
+    request_body(content = RoundInput, content_type = "application/merge-patch+json",
         description = "Fields to change; `null` clears an optional field; arrays are replaced whole"),
     responses((status = 200, description = "The round as changed", body = Round), WriteErrors)
 )]
 #[patch("/rounds/{id}")]
 pub async fn patch_round(
-    db: web::Data<Database>,
-    caller: Caller,
+    ctx: Ctx,
     id: web::Path<i32>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Organizer)?;
-    let id = id.into_inner();
-    let patch = body.into_inner();
-    let actor = caller.subject.clone();
-    let round = db
-        .write(move |conn| {
-            let mut doc = serde_json::to_value(RoundInput::from(find(conn, id)?))?;
-            merge_patch(&mut doc, &patch);
-            let input = RoundInput::read(doc).verify(conn)?;
-            update(conn, id, input, actor.as_deref())
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(round.visible_to(&caller)))
+    resource::patch::<Rounds>(ctx, id.into_inner(), body.into_inner()).await
 }
 
 /// Delete a round that has no feedback
 #[utoipa::path(
     tag = "rounds",
     security(("bearer" = ["organizer", "admin"])),
-    params(("id" = i32, Path, minimum = 1, description = "Round id")),
+    params(("id" = Id, Path, description = "Round id")),
     responses((status = 204, description = "Deleted"), WriteErrors)
 )]
 #[delete("/rounds/{id}")]
-pub async fn delete_round(
-    db: web::Data<Database>,
-    caller: Caller,
+pub async fn delete_round(ctx: Ctx, id: web::Path<i32>) -> Result<HttpResponse, ApiError> {
+    resource::delete::<Rounds>(ctx, id.into_inner()).await
+}
+
+/// List the rounds a speaker is on
+#[utoipa::path(
+    tag = "speakers",
+    security((), ("bearer" = [])),
+    params(("id" = Id, Path, description = "Speaker id"), RoundFilter, Paging),
+    responses((status = 200, description = "A page of rounds", body = Page<Round>), ReadErrors)
+)]
+#[get("/speakers/{id}/rounds")]
+pub async fn list_speaker_rounds(
+    ctx: Ctx,
     id: web::Path<i32>,
+    query: Query,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(Role::Organizer)?;
-    let id = id.into_inner();
-    db.write(move |conn| delete(conn, id)).await?;
-    Ok(HttpResponse::NoContent().finish())
-}
-
-/// A merge patch of a round: every field optional.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)] // documents the PATCH body; the body is read by `RoundInput::read`
-pub struct RoundPatch {
-    #[schema(
-        max_length = 300,
-        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
-    )]
-    title: Option<String>,
-    #[schema(
-        max_length = 10000,
-        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
-    )]
-    description: Option<String>,
-    /// Required field: may be changed, not cleared.
-    #[schema(nullable = false)]
-    starts_at: Option<DateTime<Utc>>,
-    /// Required field: may be changed, not cleared.
-    #[schema(nullable = false)]
-    ends_at: Option<DateTime<Utc>>,
-    /// Required field: may be changed, not cleared.
-    #[schema(
-        nullable = false,
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
-    )]
-    location: Option<String>,
-    #[schema(value_type = Option<RoundStatus>)]
-    status: Option<String>,
-    #[schema(max_items = 8)]
-    speakers: Option<Vec<SpeakerSlot>>,
-    #[schema(max_items = 20, value_type = Option<BTreeSet<Id>>)]
-    department_ids: Option<Vec<i32>>,
-}
-
-impl Visible for Round {
-    fn visible_to(mut self, caller: &Caller) -> Self {
-        if !caller.sees_private_fields() {
-            self.created_by = None;
-            self.updated_by = None;
+    Rounds::authorize(&ctx.caller, Access::Read)?;
+    let speaker = id.into_inner();
+    let mut filter: RoundFilter = query.0.get()?;
+    // The path names the speaker (a `speaker_id` parameter is overridden).
+    filter.speaker_id = Some(Id(speaker));
+    let paging: Paging = query.0.get()?;
+    let caller = ctx.caller.clone();
+    ctx.read(true, Some(&query.0), move |conn| {
+        if !crate::speakers::exists(conn, speaker)? {
+            return Err(ApiError::not_found(Speakers::NAME, speaker));
         }
-        self
-    }
+        let listing = Rounds::list(conn, &filter, paging)?;
+        Ok(Rendered::json(&listing.page.visible_to(&caller))?.until(listing.valid_until))
+    })
+    .await
 }

@@ -1,40 +1,27 @@
-//! Start-up: builds the actix application (routes, extractor error handlers, the 404/405
-//! fallback, the access log) and binds it to a listener.
+//! Start-up: builds the OpenAPI document and its validators (once per process), the actix
+//! application (the route table, extractor error handlers, the 404/405 fallback, the access
+//! log), and binds it to a listener.
 
 use std::net::TcpListener;
-use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::http::Method;
 use actix_web::middleware::Logger;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-use utoipa_actix_web::service_config::ServiceConfig;
-use utoipa_actix_web::{scope, AppExt};
+use serde_json::Value;
 
 use crate::auth::Auth;
 use crate::cache::ReadCache;
 use crate::config::Settings;
 use crate::db::Database;
 use crate::error::ApiError;
-use crate::{demo, departments, feedback, health, openapi, rounds, speakers};
+use crate::routes::{self, API_PREFIX};
+use crate::validate::Validators;
+use crate::{demo, openapi};
 
 /// Request bodies larger than this are refused with 413.
 pub const BODY_LIMIT: usize = 1024 * 1024;
-
-/// Every documented route. Registering a handler here is what puts it in the OpenAPI document.
-///
-/// Rounds first: actix tries routes in order, matching each `{id}` pattern with a regular
-/// expression, and the schedule is what front-ends read most.
-pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.configure(health::routes).service(
-        scope::scope("/api/v1")
-            .configure(rounds::routes)
-            .configure(feedback::routes)
-            .configure(speakers::routes)
-            .configure(departments::routes),
-    );
-}
 
 /// How to serve, beyond the database and the listener.
 #[derive(Clone)]
@@ -84,15 +71,15 @@ impl Application {
             .local_addr()
             .map_err(|e| format!("cannot read the bound address: {e}"))?
             .port();
+        // Built once per process: the workers share the document, its validators and the
+        // table of allowed methods.
         let document = openapi::document();
-        let mut routes_table = RouteTable::from_openapi(&document);
+        let validators = web::Data::new(Validators::from_document(&document)?);
+        let mut routes_table = RouteTable::from_document(&document);
         routes_table.add(OPENAPI_PATH, vec![Method::GET]);
-        let routes_table = Arc::new(routes_table);
-        let spec = web::Data::new(OpenApiJson(
-            document
-                .to_pretty_json()
-                .map_err(|e| format!("cannot write the OpenAPI document: {e}"))?,
-        ));
+        let routes_table = web::Data::new(routes_table);
+        let spec = web::Data::new(OpenApiJson(openapi::to_json(&document)));
+        drop(document);
         // actix's own default: one worker per core (2 when the count is unknown).
         let workers = options.workers.map(usize::from).unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
@@ -102,12 +89,11 @@ impl Application {
         let docs = options.docs;
         let auth = options.auth.clone();
         let server = HttpServer::new(move || {
-            let app = App::new()
+            App::new()
                 // Before the `/api/v1` scope, which would otherwise take every path under it.
                 .route(OPENAPI_PATH, web::get().to(serve_openapi))
-                .into_utoipa_app()
-                .configure(routes)
-                .into_app()
+                .configure(routes::probes)
+                .service(web::scope(API_PREFIX).configure(routes::api))
                 // After the API: the router tries routes in order, and the docs' catch-all
                 // pattern would otherwise be tried on every API request.
                 .configure(|cfg| {
@@ -118,6 +104,7 @@ impl Application {
                 .app_data(data.clone())
                 .app_data(cache.clone())
                 .app_data(auth.clone())
+                .app_data(validators.clone())
                 .app_data(
                     web::JsonConfig::default()
                         .limit(BODY_LIMIT)
@@ -129,12 +116,10 @@ impl Application {
                 )
                 .app_data(web::PathConfig::default().error_handler(path_error))
                 .app_data(web::QueryConfig::default().error_handler(query_error))
-                .app_data(web::Data::from(routes_table.clone()))
+                .app_data(routes_table.clone())
                 .app_data(spec.clone())
                 .default_service(web::to(fallback))
-                .wrap(access_log());
-            release_freed_memory();
-            app
+                .wrap(access_log())
         })
         .workers(workers)
         .listen(listener)
@@ -156,21 +141,6 @@ impl Application {
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
-    }
-}
-
-/// Hands the memory freed so far back to the operating system.
-///
-/// Each worker builds the OpenAPI description of its routes while registering them and drops
-/// it at once; glibc keeps such freed memory in the worker's arena, about 2 MB per worker that
-/// would stay resident for the life of the process. `malloc_trim` returns it.
-#[allow(unsafe_code)]
-fn release_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only releases free memory of the allocator's own arenas; it has no
-    // preconditions and touches no memory in use.
-    unsafe {
-        libc::malloc_trim(0);
     }
 }
 
@@ -256,25 +226,26 @@ pub struct RouteTable {
 }
 
 impl RouteTable {
-    pub fn from_openapi(api: &utoipa::openapi::OpenApi) -> RouteTable {
-        let routes = api
-            .paths
-            .paths
-            .iter()
+    pub fn from_document(document: &Value) -> RouteTable {
+        let paths = document.get("paths").and_then(Value::as_object);
+        let routes = paths
+            .into_iter()
+            .flatten()
             .map(|(path, item)| {
                 let segments = path
                     .split('/')
                     .map(|s| (!s.starts_with('{')).then(|| s.to_owned()))
                     .collect();
                 let methods = [
-                    (Method::GET, item.get.is_some()),
-                    (Method::POST, item.post.is_some()),
-                    (Method::PUT, item.put.is_some()),
-                    (Method::PATCH, item.patch.is_some()),
-                    (Method::DELETE, item.delete.is_some()),
+                    (Method::GET, "get"),
+                    (Method::POST, "post"),
+                    (Method::PUT, "put"),
+                    (Method::PATCH, "patch"),
+                    (Method::DELETE, "delete"),
                 ]
                 .into_iter()
-                .filter_map(|(method, present)| present.then_some(method))
+                .filter(|(_, name)| item.get(*name).is_some())
+                .map(|(method, _)| method)
                 .collect();
                 (segments, methods)
             })
@@ -306,23 +277,13 @@ impl RouteTable {
     }
 }
 
-/// The response to a successful POST: 201, `Location`, and the record.
-pub fn created<T: serde::Serialize>(collection: &str, id: i32, body: &T) -> HttpResponse {
-    HttpResponse::Created()
-        .insert_header((
-            actix_web::http::header::LOCATION,
-            format!("/api/v1/{collection}/{id}"),
-        ))
-        .json(body)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn a_known_path_with_a_wrong_method_lists_the_allowed_methods() {
-        let table = RouteTable::from_openapi(&openapi::document());
+        let table = RouteTable::from_document(&openapi::document());
         assert_eq!(
             table.allowed("/api/v1/rounds/12"),
             Some(vec![

@@ -4,7 +4,8 @@ use std::sync::Arc;
 use diesel::connection::{Connection, InstrumentationEvent};
 use lhs_rounds::db::{self, Database};
 use lhs_rounds::pagination::Paging;
-use lhs_rounds::rounds::{self, RoundFilter};
+use lhs_rounds::resource::Resource;
+use lhs_rounds::rounds::{RoundFilter, Rounds};
 use serde_json::{json, Value};
 
 use crate::helpers::{fresh_database, id_of, Backend, TestApp};
@@ -39,17 +40,14 @@ async fn listing_rounds_takes_the_same_number_of_queries_whatever_the_page_size(
         let mut counts = Vec::new();
         for limit in [1, 10, 30] {
             queries.store(0, Ordering::SeqCst);
-            let page = rounds::list(
-                &mut conn,
-                &RoundFilter::default(),
-                Paging { limit, offset: 0 },
-            )
-            .expect("a page");
+            let page = Rounds::list(&mut conn, &RoundFilter::default(), Paging::new(limit, 0))
+                .expect("a page")
+                .page;
             assert_eq!(page.items.len() as i64, limit);
             assert!(page
                 .items
                 .iter()
-                .all(|r| r.speakers.len() == 2 && r.departments.len() == 1));
+                .all(|r| r.speakers.0.len() == 2 && r.departments.0.len() == 1));
             counts.push(queries.load(Ordering::SeqCst));
         }
         counts
