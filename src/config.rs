@@ -10,7 +10,7 @@
 //! | `LHS_DOCS` | `--docs` | `on` (Swagger UI at `/docs/`; `off` turns it off) |
 //!
 //! Token settings (`LHS_JWT_*`, `LHS_PUBLIC_READ`, `LHS_ANONYMOUS_FEEDBACK`) are listed in
-//! [`crate::auth`].
+//! the `auth` module.
 
 use clap::{Args, Parser, Subcommand};
 

@@ -11,7 +11,7 @@ use crate::db::{self, DbConnection};
 use crate::error::{ApiError, ReadErrors, WriteErrors};
 use crate::fields::{Id, Name, Text, Timestamp};
 use crate::pagination::{Page, Paging};
-use crate::resource::{self, found, Access, Ctx, Listing, NoFilter, Resource};
+use crate::resource::{self, found, Access, Ctx, Listing, NoFilter, Resource, UrlPath};
 use crate::schema::{departments, round_departments, speakers};
 use crate::validate::{Input, Query};
 
@@ -273,7 +273,7 @@ pub async fn list_departments(ctx: Ctx, query: Query) -> Result<HttpResponse, Ap
     request_body = DepartmentInput,
     responses(
         (status = 201, description = "Created", body = Department,
-            headers(("Location" = String, description = "URL of the new department"))),
+            headers(("Location" = UrlPath, description = "URL of the new department"))),
         WriteErrors
     )
 )]

@@ -6,7 +6,6 @@
 //! comment and no rating.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 
 use actix_web::{delete, get, patch, post, web, HttpResponse};
 use diesel::prelude::*;
@@ -22,7 +21,7 @@ use crate::db::{self, DbConnection, MultiBackend};
 use crate::error::{ApiError, ReadErrors, WriteErrors};
 use crate::fields::{Email, Id, Int, Name, RoundRef, Text, Timestamp};
 use crate::pagination::{Count, Page, Paging};
-use crate::resource::{self, Access, Ctx, Listing, Resource};
+use crate::resource::{self, Access, Ctx, Listing, Resource, UrlPath};
 use crate::rounds::{self, Rounds};
 use crate::schema::feedback;
 use crate::validate::{Input, Query};
@@ -290,8 +289,40 @@ pub struct FeedbackSummary {
     /// `null` while there is no rating.
     #[schema(minimum = 1, maximum = 5)]
     pub average_rating: Option<f64>,
-    /// How many ratings of each value, keys "1" to "5".
-    pub distribution: BTreeMap<String, Count>,
+    pub distribution: Distribution,
+}
+
+/// How many ratings of each value.
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct Distribution {
+    #[serde(rename = "1")]
+    #[schema(rename = "1")]
+    pub one: Count,
+    #[serde(rename = "2")]
+    #[schema(rename = "2")]
+    pub two: Count,
+    #[serde(rename = "3")]
+    #[schema(rename = "3")]
+    pub three: Count,
+    #[serde(rename = "4")]
+    #[schema(rename = "4")]
+    pub four: Count,
+    #[serde(rename = "5")]
+    #[schema(rename = "5")]
+    pub five: Count,
+}
+
+impl Distribution {
+    fn count_mut(&mut self, rating: i32) -> Option<&mut Count> {
+        match rating {
+            1 => Some(&mut self.one),
+            2 => Some(&mut self.two),
+            3 => Some(&mut self.three),
+            4 => Some(&mut self.four),
+            5 => Some(&mut self.five),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Queryable, Selectable)]
@@ -500,16 +531,17 @@ pub fn summary(conn: &mut DbConnection, round_id: i32) -> Result<FeedbackSummary
         .group_by(feedback::rating)
         .select((feedback::rating, diesel::dsl::count_star()))
         .load::<(Option<i32>, i64)>(conn)?;
-    let mut distribution: BTreeMap<String, Count> = (1..=5)
-        .map(|r| (r.to_string(), Count::clamped(0)))
-        .collect();
+    let mut distribution = Distribution::default();
     let (mut count, mut sum) = (0i64, 0i64);
     for (rating, n) in counts {
-        if let Some(rating) = rating {
-            distribution.insert(rating.to_string(), Count::clamped(n));
-            count += n;
-            sum += i64::from(rating) * n;
+        let Some(rating) = rating else {
+            continue;
+        };
+        if let Some(slot) = distribution.count_mut(rating) {
+            *slot = Count::clamped(n);
         }
+        count += n;
+        sum += i64::from(rating) * n;
     }
     Ok(FeedbackSummary {
         round_id: Id(round_id),
@@ -540,7 +572,7 @@ pub async fn list_feedback(ctx: Ctx, query: Query) -> Result<HttpResponse, ApiEr
     request_body = FeedbackInput,
     responses(
         (status = 201, description = "Received", body = Feedback,
-            headers(("Location" = String, description = "URL of the new feedback"))),
+            headers(("Location" = UrlPath, description = "URL of the new feedback"))),
         WriteErrors
     )
 )]
@@ -633,7 +665,7 @@ pub async fn list_round_feedback(
     request_body = RoundFeedbackInput,
     responses(
         (status = 201, description = "Received", body = Feedback,
-            headers(("Location" = String, description = "URL of the new feedback"))),
+            headers(("Location" = UrlPath, description = "URL of the new feedback"))),
         WriteErrors
     )
 )]

@@ -1,5 +1,5 @@
 //! Field types: each kind of constraint is declared once, as a type that carries its own OpenAPI
-//! schema (which is also the validator, see [`crate::validate`]) and its own serde.
+//! schema (which is also the validator, see the `validate` module) and its own serde.
 //!
 //! A limit is a type parameter (`Text<300>`), so a field's limit is written in one place: the
 //! type alias or field that uses it. Patterns are the constants below, each with the message a
@@ -51,7 +51,7 @@ fn string_schema(max: usize, min: Option<usize>, pattern: &str) -> ObjectBuilder
 }
 
 /// Implements the schema name of a constrained scalar. Such components are inlined where they
-/// are used when the document is built ([`crate::openapi`]), so the name only has to be unique.
+/// are used when the document is built (the `openapi` module), so the name only has to be unique.
 macro_rules! scalar_name {
     ($name:literal) => {
         fn name() -> Cow<'static, str> {
@@ -296,6 +296,13 @@ fn integral<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error>
         .ok_or_else(|| serde::de::Error::custom(format!("{number} is not an integer")))
 }
 
+/// Zero, or the bound nearest to it.
+impl<const MIN: i64, const MAX: i64> Default for Int<MIN, MAX> {
+    fn default() -> Self {
+        Int::clamped(0)
+    }
+}
+
 impl<const MIN: i64, const MAX: i64> Serialize for Int<MIN, MAX> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_i64(self.0)
@@ -371,7 +378,7 @@ impl ToSchema for Id {
 }
 
 /// The schema extension that marks an id as naming a record of another resource. The
-/// validator collects such ids ([`crate::validate`]) and the write checks that they exist.
+/// validator collects such ids (the `validate` module) and the write checks that they exist.
 pub const REFERENCES_KEYWORD: &str = "x-references";
 
 /// The kinds of records a request body may refer to by id.

@@ -27,6 +27,9 @@ use crate::pagination::{Page, Paging};
 use crate::schema::{departments, rounds, speakers};
 use crate::validate::{merge_patch, Checked, Input, QueryValues, Reference, Validators};
 
+/// A URL path the service answers with (`Location`).
+pub type UrlPath = crate::fields::Line<200>;
+
 /// Where the API lives (the probes are at the root).
 pub const API_PREFIX: &str = "/api/v1";
 

@@ -17,7 +17,7 @@ use crate::departments::{Abbreviation, DepartmentName};
 use crate::error::{ApiError, FieldError, ReadErrors, WriteErrors};
 use crate::fields::{DepartmentRef, Id, Name, SpeakerRef, Text, Timestamp};
 use crate::pagination::{Page, Paging};
-use crate::resource::{self, found, Access, Ctx, Listing, Resource};
+use crate::resource::{self, found, Access, Ctx, Listing, Resource, UrlPath};
 use crate::schema::{departments, feedback, round_departments, round_speakers, rounds, speakers};
 use crate::speakers::{
     decode_credentials, display_name, Credentials, DisplayName, FullName, Search, Speakers,
@@ -700,7 +700,7 @@ pub async fn list_rounds(ctx: Ctx, query: Query) -> Result<HttpResponse, ApiErro
     request_body = RoundInput,
     responses(
         (status = 201, description = "Created", body = Round,
-            headers(("Location" = String, description = "URL of the new round"))),
+            headers(("Location" = UrlPath, description = "URL of the new round"))),
         WriteErrors
     )
 )]

@@ -1,6 +1,6 @@
 //! The route table: every operation of the service, listed once. Start-up registers it with
-//! actix ([`crate::startup`]) and the OpenAPI builder reads its documentation from it
-//! ([`crate::openapi`]), so a route cannot be served without being documented.
+//! actix (`startup`) and the OpenAPI builder reads its documentation from it
+//! (`openapi`), so a route cannot be served without being documented.
 //!
 //! Each handler carries its method and path (`#[get("/rounds/{id}")]`) and its documentation
 //! (`#[utoipa::path]`); this table only says which handlers exist, under which prefix, and in

@@ -11,7 +11,7 @@ use crate::db::{self, DbConnection, MultiBackend};
 use crate::error::{ApiError, ReadErrors, WriteErrors};
 use crate::fields::{Credential, DepartmentRef, Email, Id, Line, Name, Text, Timestamp};
 use crate::pagination::{Page, Paging};
-use crate::resource::{self, found, Access, Ctx, Listing, Resource};
+use crate::resource::{self, found, Access, Ctx, Listing, Resource, UrlPath};
 use crate::schema::{round_speakers, speakers};
 use crate::validate::{Input, Query};
 
@@ -376,7 +376,7 @@ pub async fn list_speakers(ctx: Ctx, query: Query) -> Result<HttpResponse, ApiEr
     request_body = SpeakerInput,
     responses(
         (status = 201, description = "Created", body = Speaker,
-            headers(("Location" = String, description = "URL of the new speaker"))),
+            headers(("Location" = UrlPath, description = "URL of the new speaker"))),
         WriteErrors
     )
 )]

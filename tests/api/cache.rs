@@ -273,3 +273,39 @@ async fn with_the_cache_turned_off_reads_are_rendered_every_time() {
         assert_eq!(app.get_ok(&path).await["title"], "Seen", "{backend:?}");
     }
 }
+
+/// An administrator fixing a title with the `sqlite3` command line that Debian ships (SQLite
+/// 3.40, older than the SQLite built into the service): the triggers must run there too, and
+/// the service must see the edit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_made_with_the_system_sqlite3_command_line_is_seen() {
+    let app = spawn_app_with(Backend::Sqlite, |_| {})
+        .await
+        .expect("SQLite is always available");
+    let path = a_round_read_once(&app).await;
+    let file = app.database.url().target.clone();
+
+    let output = match std::process::Command::new("sqlite3")
+        .arg(&file)
+        .arg(".timeout 5000")
+        .arg("UPDATE rounds SET title = 'Fixed with sqlite3';")
+        .output()
+    {
+        Ok(output) => output,
+        Err(e) if std::env::var_os("CI").is_none() => {
+            eprintln!(
+                "\n!!!! SKIPPING the sqlite3 command-line test: {e}\n\
+                 !!!! (install Debian's sqlite3 package; in CI this fails)\n"
+            );
+            return;
+        }
+        Err(e) => panic!("the sqlite3 command line is required in CI: {e}"),
+    };
+
+    assert!(
+        output.status.success(),
+        "sqlite3 refused the edit: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(app.get_ok(&path).await["title"], "Fixed with sqlite3");
+}
