@@ -76,12 +76,11 @@ from lhs_rounds_api_client.models import (
     Department,
     DepartmentInput,
     Feedback,
-    FeedbackInput,
     FeedbackKind,
-    FeedbackPatch,
     FeedbackStatus,
     FeedbackSummary,
     FeedbackSummaryDistribution,
+    FeedbackTriagePatch,
     Health,
     ListFeedbackKind,
     ListFeedbackStatus,
@@ -92,11 +91,17 @@ from lhs_rounds_api_client.models import (
     Round,
     RoundInput,
     RoundPatch,
+    RoundSessionFeedbackInput,
+    RoundSessionFeedbackInputKind,
     RoundStatus,
+    SessionFeedbackInput,
+    SessionFeedbackInputKind,
     Speaker,
     SpeakerInput,
     SpeakerRole,
     SpeakerSlot,
+    TopicSuggestionInput,
+    TopicSuggestionInputKind,
 )
 from lhs_rounds_api_client.types import UNSET, Response
 
@@ -499,15 +504,27 @@ def run(base_url: str, suffix: str, token: str | None) -> None:
 
     feedback: list[Feedback] = []
     with step("submit session feedback on the panel: ratings 5, 4, 3"):
-        for rating, comment, author in [
-            (5, "Concrete examples from our own wards; more of this please.", "Aubri Drake"),
-            (4, None, None),
-            (3, "Eight panelists was a lot for an hour.", None),
+        # The body is a union on `kind`; the generated client has one model per variant. Two ratings
+        # go to the round's own endpoint (RoundSessionFeedbackInput: the round is the path's), one
+        # to POST /api/v1/feedback (SessionFeedbackInput: round_id is required there), so that
+        # both session variants of the document are sent.
+        for rating, comment, author, via_round in [
+            (5, "Concrete examples from our own wards; more of this please.", "Aubri Drake", True),
+            (4, None, None, False),
+            (3, "Eight panelists was a lot for an hour.", None, True),
         ]:
-            what = f"create_round_feedback rating={rating}"
-            body = FeedbackInput(kind=FeedbackKind.SESSION_FEEDBACK, rating=rating, comment=comment, author_name=author)
-            response = call_ok(what, create_round_feedback, HTTPStatus.CREATED, Feedback, id=panel.id,
-                               client=client, body=body)
+            if via_round:
+                what = f"create_round_feedback rating={rating}"
+                round_body = RoundSessionFeedbackInput(kind=RoundSessionFeedbackInputKind.SESSION_FEEDBACK,
+                                                       rating=rating, comment=comment, author_name=author)
+                expect(f"{what}: the client leaves round_id out", False, "round_id" in round_body.to_dict())
+                response = call_ok(what, create_round_feedback, HTTPStatus.CREATED, Feedback, id=panel.id,
+                                   client=client, body=round_body)
+            else:
+                what = f"create_feedback session_feedback rating={rating}"
+                body = SessionFeedbackInput(kind=SessionFeedbackInputKind.SESSION_FEEDBACK, round_id=panel.id,
+                                            rating=rating, comment=comment, author_name=author)
+                response = call_ok(what, create_feedback, HTTPStatus.CREATED, Feedback, client=client, body=body)
             item = response.parsed
             expect_location(what, response, f"/api/v1/feedback/{item.id}")
             expect(f"{what}: fields", (FeedbackKind.SESSION_FEEDBACK, panel.id, rating, comment, author, None,
@@ -519,9 +536,9 @@ def run(base_url: str, suffix: str, token: str | None) -> None:
 
     with step("submit a topic suggestion"):
         what = "create_feedback topic_suggestion"
-        body = FeedbackInput(kind=FeedbackKind.TOPIC_SUGGESTION,
-                             comment="Sepsis bundle compliance: what do our own data say?",
-                             author_name="Aubri Drake", author_email="aubri.drake@example.org")
+        body = TopicSuggestionInput(kind=TopicSuggestionInputKind.TOPIC_SUGGESTION,
+                                    comment="Sepsis bundle compliance: what do our own data say?",
+                                    author_name="Aubri Drake", author_email="aubri.drake@example.org")
         response = call_ok(what, create_feedback, HTTPStatus.CREATED, Feedback, client=client, body=body)
         suggestion = response.parsed
         expect(f"{what}: fields",
@@ -561,7 +578,7 @@ def run(base_url: str, suffix: str, token: str | None) -> None:
     with step("triage the suggestion to accepted"):
         what = "triage_feedback accepted"
         triaged = call_ok(what, triage_feedback, HTTPStatus.OK, Feedback, id=suggestion.id, client=client,
-                          body=FeedbackPatch(status=FeedbackStatus.ACCEPTED)).parsed
+                          body=FeedbackTriagePatch(status=FeedbackStatus.ACCEPTED)).parsed
         expect(f"{what}: status", FeedbackStatus.ACCEPTED, triaged.status)
         before, after = suggestion.to_dict(), triaged.to_dict()
         for field in ("status", "updated_at"):
@@ -598,8 +615,20 @@ def run(base_url: str, suffix: str, token: str | None) -> None:
         what = "create_round_feedback with a rating of 6"
         problem = call_problem(what, create_round_feedback, HTTPStatus.UNPROCESSABLE_ENTITY, id=panel.id,
                                client=client,
-                               body=FeedbackInput(kind=FeedbackKind.SESSION_FEEDBACK, rating=6))
+                               body=RoundSessionFeedbackInput(kind=RoundSessionFeedbackInputKind.SESSION_FEEDBACK,
+                                                              rating=6))
         expect_field_error(what, problem, "rating")
+
+        # A variant of the union is checked by its own rules: a topic suggestion needs a comment
+        # with something in it.
+        what = "create_round_feedback topic_suggestion with a blank comment"
+        problem = call_problem(what, create_round_feedback, HTTPStatus.UNPROCESSABLE_ENTITY, id=panel.id,
+                               client=client,
+                               body=TopicSuggestionInput(kind=TopicSuggestionInputKind.TOPIC_SUGGESTION, comment="   "))
+        expect_field_error(what, problem, "comment")
+        page = call_ok("list_round_feedback after the refused feedback", list_round_feedback, HTTPStatus.OK,
+                       PageFeedback, id=panel.id, client=client).parsed
+        expect("the refused feedback was not stored: the panel's feedback count", 3, page.total)
 
     with step("a round with feedback cannot be deleted: 409"):
         call_problem("delete_round with feedback", delete_round, HTTPStatus.CONFLICT, id=panel.id, client=client)

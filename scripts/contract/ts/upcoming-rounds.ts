@@ -6,6 +6,9 @@ import type { components, operations } from "./schema";
 export type Round = components["schemas"]["Round"];
 export type Problem = components["schemas"]["Problem"];
 export type ListRoundsQuery = operations["list_rounds"]["parameters"]["query"];
+// The body of POST /api/v1/feedback: a union discriminated by `kind`.
+export type FeedbackInput = components["schemas"]["FeedbackInput"];
+type CreateFeedbackBody = operations["create_feedback"]["requestBody"]["content"]["application/json"];
 type PageOfRounds = operations["list_rounds"]["responses"][200]["content"]["application/json"];
 
 const TIME_ZONE = "America/New_York";
@@ -58,6 +61,48 @@ export function formatRound(r: Round): string {
   ].join(" · ");
 }
 
+/** One line for an organiser's inbox. `kind` narrows the union: only session feedback has a
+ * `rating` (and a `round_id` it must have), the other kinds have a `comment` that is never absent. */
+export function summarizeFeedback(f: FeedbackInput): string {
+  const by = f.author_name?.trim() ? ` (${f.author_name})` : "";
+  switch (f.kind) {
+    case "session_feedback": {
+      const stars = "★".repeat(f.rating) + "☆".repeat(5 - f.rating);
+      const comment = f.comment?.trim() ? `: ${f.comment}` : "";
+      return `Round ${f.round_id} rated ${stars}${comment}${by}`;
+    }
+    case "topic_suggestion":
+      return `Topic suggested${f.round_id != null ? ` for round ${f.round_id}` : ""}: ${f.comment}${by}`;
+    case "general":
+      return `Comment: ${f.comment}${by}`;
+    default: {
+      // Exhaustive: a kind added to the document and not handled here fails tsc.
+      const unhandled: never = f;
+      return unhandled;
+    }
+  }
+}
+
+/** A session rating, sent as the body of POST /api/v1/feedback. */
+export async function rateRound(baseUrl: string, token: string, roundId: number, rating: 1 | 2 | 3 | 4 | 5,
+                                comment?: string): Promise<void> {
+  const body: CreateFeedbackBody = {
+    kind: "session_feedback",
+    round_id: roundId,
+    rating,
+    ...(comment === undefined ? {} : { comment }),
+  };
+  const response = await fetch(new URL("/api/v1/feedback", baseUrl), {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
+    body: JSON.stringify(body),
+  });
+  if (!response.ok) {
+    const problem = (await response.json()) as Problem;
+    throw new Error(`${problem.status} ${problem.title}: ${problem.detail}`);
+  }
+}
+
 // The generated types catch a front-end's mistakes: tsc fails if any of these lines type-checks.
 export const notAWindow: ListRoundsQuery = {
   // @ts-expect-error: `when` is "upcoming" or "past", nothing else
@@ -69,3 +114,27 @@ export function titleOf(r: Round): string {
   const title: string = r.title;
   return title;
 }
+
+export function ratingOf(f: FeedbackInput): number {
+  // @ts-expect-error: `rating` exists on session feedback only; narrow on `kind` first
+  return f.rating;
+}
+
+// @ts-expect-error: a topic suggestion requires a `comment`
+export const suggestionWithoutComment: FeedbackInput = {
+  kind: "topic_suggestion",
+  round_id: 3,
+};
+
+export const suggestionWithRating: FeedbackInput = {
+  kind: "topic_suggestion",
+  comment: "Sepsis bundles",
+  // @ts-expect-error: only session feedback carries a rating
+  rating: 4,
+};
+
+// @ts-expect-error: session feedback sent to /api/v1/feedback names its round
+export const sessionFeedbackWithoutRound: FeedbackInput = {
+  kind: "session_feedback",
+  rating: 4,
+};
