@@ -26,6 +26,7 @@ use crate::config::Settings;
 use crate::db::{Backend, DatabaseUrl};
 use crate::error::ApiError;
 use crate::fields::Text;
+use crate::ratelimit::Limits;
 
 /// Who created or changed a record: a token's subject, at most 255 characters.
 pub type Subject = Text<255>;
@@ -366,6 +367,16 @@ impl FromRequest for Caller {
             None => Err(ApiError::Internal(
                 "the token checker is not configured".to_owned(),
             )),
+        };
+        // Refused tokens count against the client's quota: guessing is slowed down.
+        let result = match (result, req.app_data::<web::Data<Limits>>()) {
+            (Err(refused @ ApiError::Unauthorized { .. }), Some(limits)) => {
+                match limits.failed_authentication.take(limits.client(req)) {
+                    Ok(_) => Err(refused),
+                    Err(too_many) => Err(too_many),
+                }
+            }
+            (result, _) => result,
         };
         ready(result)
     }

@@ -21,9 +21,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use actix_web::http::header::ContentType;
 use actix_web::web::Bytes;
-use actix_web::HttpResponse;
 use chrono::NaiveDateTime;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -31,6 +29,7 @@ use serde::Serialize;
 
 use crate::db::{Backend, Database, DbConnection};
 use crate::error::ApiError;
+use crate::http::{self, TagList};
 use crate::schema::schedule_revision;
 
 /// At most this many SQLite connections of the cache's own (one per HTTP worker).
@@ -63,9 +62,11 @@ impl Key {
     }
 }
 
-/// An answer rendered to JSON, and the moment it stops holding if time alone can change it.
+/// An answer rendered to JSON, its ETag when the answer has one of its own (a record's
+/// version), and the moment it stops holding if time alone can change it.
 pub struct Rendered {
     body: Bytes,
+    etag: Option<String>,
     valid_until: Option<NaiveDateTime>,
 }
 
@@ -75,6 +76,7 @@ impl Rendered {
         let json = serde_json::to_vec(value)?.into_boxed_slice();
         Ok(Rendered {
             body: Bytes::from(json),
+            etag: None,
             valid_until: None,
         })
     }
@@ -85,8 +87,34 @@ impl Rendered {
         self
     }
 
-    pub fn into_response(self) -> HttpResponse {
-        ok_json(self.body)
+    /// The answer's own strong ETag.
+    pub fn with_etag(mut self, etag: String) -> Rendered {
+        self.etag = Some(etag);
+        self
+    }
+}
+
+/// What a read answers: the body with its ETag, or that the caller's copy is current.
+pub enum Answer {
+    Fresh { body: Bytes, etag: String },
+    NotModified { etag: String },
+}
+
+impl Answer {
+    /// The answer to a read outside the schedule: its own ETag or a hash of its body.
+    pub fn of(rendered: Rendered, if_none_match: Option<&TagList>) -> Answer {
+        let etag = rendered
+            .etag
+            .unwrap_or_else(|| http::body_etag(&rendered.body));
+        Answer::checked(rendered.body, etag, if_none_match)
+    }
+
+    fn checked(body: Bytes, etag: String, if_none_match: Option<&TagList>) -> Answer {
+        if if_none_match.is_some_and(|tags| tags.matches_weakly(&etag)) {
+            Answer::NotModified { etag }
+        } else {
+            Answer::Fresh { body, etag }
+        }
     }
 }
 
@@ -95,6 +123,7 @@ struct Entry {
     revision: i64,
     valid_until: Option<NaiveDateTime>,
     body: Bytes,
+    etag: String,
 }
 
 /// The cache of one process. Cloning it is cheap and shares it.
@@ -115,9 +144,15 @@ struct Inner {
 }
 
 enum Outcome {
-    Hit(Bytes),
+    Hit(Entry),
     Rendered(i64, Rendered),
     Uncached(Rendered),
+}
+
+/// The ETag of a list of the schedule: it changes whenever the list could, with the revision,
+/// the query, the caller's view, or the moment time alone changes it.
+fn list_etag(revision: i64, key: &Key, valid_until: Option<NaiveDateTime>) -> String {
+    http::derived_etag(&format!("r{revision}-"), &(key, valid_until))
 }
 
 impl ReadCache {
@@ -148,7 +183,7 @@ impl ReadCache {
             moka::sync::Cache::builder()
                 .max_capacity(budget as u64)
                 .weigher(|key: &Key, entry: &Entry| {
-                    u32::try_from(key.size() + entry.body.len() + ENTRY_OVERHEAD)
+                    u32::try_from(key.size() + entry.body.len() + entry.etag.len() + ENTRY_OVERHEAD)
                         .unwrap_or(u32::MAX)
                 })
                 .build()
@@ -161,24 +196,22 @@ impl ReadCache {
         }
     }
 
-    /// Answers 200 with the JSON `render` produces, or with the answer kept for `key` if the
-    /// schedule has not changed since it was rendered.
+    /// The answer `render` produces, or the one kept for `key` if the schedule has not changed
+    /// since it was rendered; 304 when `if_none_match` names its ETag (without rendering, when
+    /// a kept answer is current).
     pub async fn answer<F>(
         &self,
         database: &Database,
         key: Key,
+        if_none_match: Option<&TagList>,
         render: F,
-    ) -> Result<HttpResponse, ApiError>
+    ) -> Result<Answer, ApiError>
     where
         F: FnOnce(&mut DbConnection) -> Result<Rendered, ApiError> + Send + 'static,
     {
-        if self.inner.entries.is_none() {
-            let rendered = database.read(render).await?;
-            return Ok(rendered.into_response());
-        }
         if let Some(revision) = self.sqlite_revision() {
-            if let Some(body) = self.lookup(&key, revision) {
-                return Ok(ok_json(body));
+            if let Some(entry) = self.lookup(&key, revision) {
+                return Ok(Answer::checked(entry.body, entry.etag, if_none_match));
             }
         }
         let cache = self.clone();
@@ -189,21 +222,25 @@ impl ReadCache {
                     log::warn!("the schedule_revision row is missing: answering without the cache; `lhs-rounds migrate` on a fresh database restores it");
                     return Ok(Outcome::Uncached(render(conn)?));
                 };
-                if let Some(body) = cache.lookup(&lookup_key, revision) {
-                    return Ok(Outcome::Hit(body));
+                if let Some(entry) = cache.lookup(&lookup_key, revision) {
+                    return Ok(Outcome::Hit(entry));
                 }
                 Ok(Outcome::Rendered(revision, render(conn)?))
             })
             .await?;
-        match outcome {
-            Outcome::Hit(body) => Ok(ok_json(body)),
-            Outcome::Uncached(rendered) => Ok(rendered.into_response()),
+        Ok(match outcome {
+            Outcome::Hit(entry) => Answer::checked(entry.body, entry.etag, if_none_match),
+            Outcome::Uncached(rendered) => Answer::of(rendered, if_none_match),
             Outcome::Rendered(revision, rendered) => {
+                let etag = rendered
+                    .etag
+                    .clone()
+                    .unwrap_or_else(|| list_etag(revision, &key, rendered.valid_until));
                 let body = rendered.body.clone();
-                self.store(key, revision, rendered);
-                Ok(ok_json(body))
+                self.store(key, revision, rendered, etag.clone());
+                Answer::checked(body, etag, if_none_match)
             }
-        }
+        })
     }
 
     /// How many answers are kept, and their weight in bytes.
@@ -234,16 +271,16 @@ impl ReadCache {
             .flatten()
     }
 
-    fn lookup(&self, key: &Key, revision: i64) -> Option<Bytes> {
+    fn lookup(&self, key: &Key, revision: i64) -> Option<Entry> {
         let entry = self.inner.entries.as_ref()?.get(key)?;
         let fresh = entry.revision == revision
             && entry
                 .valid_until
                 .is_none_or(|until| chrono::Utc::now().naive_utc() < until);
-        fresh.then_some(entry.body)
+        fresh.then_some(entry)
     }
 
-    fn store(&self, key: Key, revision: i64, rendered: Rendered) {
+    fn store(&self, key: Key, revision: i64, rendered: Rendered, etag: String) {
         let Some(entries) = &self.inner.entries else {
             return;
         };
@@ -260,6 +297,7 @@ impl ReadCache {
                 revision,
                 valid_until: rendered.valid_until,
                 body: rendered.body,
+                etag,
             },
         );
     }
@@ -274,12 +312,6 @@ pub fn current_revision(conn: &mut DbConnection) -> Result<Option<i64>, ApiError
         .optional())?)
 }
 
-fn ok_json(body: Bytes) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type(ContentType::json())
-        .body(body)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,17 +323,28 @@ mod tests {
     fn rendered(body: &str) -> Rendered {
         Rendered {
             body: Bytes::from(body.to_owned()),
+            etag: None,
             valid_until: None,
+        }
+    }
+
+    impl ReadCache {
+        fn keep(&self, key: Key, revision: i64, rendered: Rendered) {
+            self.store(key, revision, rendered, format!("\"r{revision}\""));
+        }
+
+        fn body(&self, key: &Key, revision: i64) -> Option<Bytes> {
+            self.lookup(key, revision).map(|entry| entry.body)
         }
     }
 
     #[test]
     fn an_answer_is_served_only_at_the_revision_it_was_rendered_at() {
         let cache = ReadCache::with_readers(1 << 20, Vec::new());
-        cache.store(key("/a"), 7, rendered("seven"));
-        assert_eq!(cache.lookup(&key("/a"), 7), Some(Bytes::from("seven")));
-        assert_eq!(cache.lookup(&key("/a"), 8), None);
-        assert_eq!(cache.lookup(&key("/b"), 7), None);
+        cache.keep(key("/a"), 7, rendered("seven"));
+        assert_eq!(cache.body(&key("/a"), 7), Some(Bytes::from("seven")));
+        assert_eq!(cache.body(&key("/a"), 8), None);
+        assert_eq!(cache.body(&key("/b"), 7), None);
     }
 
     #[test]
@@ -309,18 +352,18 @@ mod tests {
         let cache = ReadCache::with_readers(1 << 20, Vec::new());
         let past = chrono::Utc::now().naive_utc() - chrono::Duration::seconds(1);
         let future = chrono::Utc::now().naive_utc() + chrono::Duration::hours(1);
-        cache.store(key("/past"), 1, rendered("x").until(Some(past)));
-        cache.store(key("/future"), 1, rendered("y").until(Some(future)));
-        assert_eq!(cache.lookup(&key("/past"), 1), None);
-        assert_eq!(cache.lookup(&key("/future"), 1), Some(Bytes::from("y")));
+        cache.keep(key("/past"), 1, rendered("x").until(Some(past)));
+        cache.keep(key("/future"), 1, rendered("y").until(Some(future)));
+        assert_eq!(cache.body(&key("/past"), 1), None);
+        assert_eq!(cache.body(&key("/future"), 1), Some(Bytes::from("y")));
     }
 
     #[test]
     fn an_older_answer_never_replaces_a_newer_one() {
         let cache = ReadCache::with_readers(1 << 20, Vec::new());
-        cache.store(key("/a"), 9, rendered("nine"));
-        cache.store(key("/a"), 8, rendered("eight"));
-        assert_eq!(cache.lookup(&key("/a"), 9), Some(Bytes::from("nine")));
+        cache.keep(key("/a"), 9, rendered("nine"));
+        cache.keep(key("/a"), 8, rendered("eight"));
+        assert_eq!(cache.body(&key("/a"), 9), Some(Bytes::from("nine")));
         assert_eq!(cache.usage().0, 1);
     }
 
@@ -329,27 +372,27 @@ mod tests {
     #[test]
     fn a_slow_request_at_an_older_revision_keeps_the_newer_answers() {
         let cache = ReadCache::with_readers(1 << 20, Vec::new());
-        cache.store(key("/hot"), 11, rendered("eleven"));
+        cache.keep(key("/hot"), 11, rendered("eleven"));
 
         // The slow request read revision 10 before the write and looks up its own answer...
-        assert_eq!(cache.lookup(&key("/cold"), 10), None);
+        assert_eq!(cache.body(&key("/cold"), 10), None);
         // ...and keeps it under 10.
-        cache.store(key("/cold"), 10, rendered("ten"));
+        cache.keep(key("/cold"), 10, rendered("ten"));
 
-        assert_eq!(cache.lookup(&key("/hot"), 11), Some(Bytes::from("eleven")));
-        assert_eq!(cache.lookup(&key("/cold"), 10), Some(Bytes::from("ten")));
+        assert_eq!(cache.body(&key("/hot"), 11), Some(Bytes::from("eleven")));
+        assert_eq!(cache.body(&key("/cold"), 10), Some(Bytes::from("ten")));
     }
 
     #[test]
     fn a_restored_database_is_answered_with_what_was_kept_for_its_revision_only() {
         let cache = ReadCache::with_readers(1 << 20, Vec::new());
-        cache.store(key("/a"), 10, rendered("ten"));
-        cache.store(key("/a"), 12, rendered("twelve"));
+        cache.keep(key("/a"), 10, rendered("ten"));
+        cache.keep(key("/a"), 12, rendered("twelve"));
         // Restored to revision 10: the answer kept for 12 is not served...
-        assert_eq!(cache.lookup(&key("/a"), 10), None);
+        assert_eq!(cache.body(&key("/a"), 10), None);
         // ...and the next change gets a revision (the time) above anything seen.
-        cache.store(key("/a"), 13, rendered("thirteen"));
-        assert_eq!(cache.lookup(&key("/a"), 13), Some(Bytes::from("thirteen")));
+        cache.keep(key("/a"), 13, rendered("thirteen"));
+        assert_eq!(cache.body(&key("/a"), 13), Some(Bytes::from("thirteen")));
     }
 
     #[test]
@@ -359,31 +402,31 @@ mod tests {
         let cache = ReadCache::with_readers(20 * entry, Vec::new());
         // A full cache (moka counts how often keys are read once it is half full)...
         for n in 0..30 {
-            cache.store(key(&format!("/warm={n}")), 1, rendered(&body));
+            cache.keep(key(&format!("/warm={n}")), 1, rendered(&body));
             cache.usage();
         }
         // ...with one answer read all the time.
-        cache.store(key("/hot"), 1, rendered(&body));
+        cache.keep(key("/hot"), 1, rendered(&body));
         for _ in 0..50 {
-            assert!(cache.lookup(&key("/hot"), 1).is_some());
+            assert!(cache.body(&key("/hot"), 1).is_some());
         }
         cache.usage();
         // A flood of one-off answers...
         for n in 0..500 {
-            cache.store(key(&format!("/q={n}")), 1, rendered(&body));
+            cache.keep(key(&format!("/q={n}")), 1, rendered(&body));
             cache.usage();
         }
         let (count, bytes) = cache.usage();
         assert!(bytes <= (20 * entry) as u64, "{bytes} bytes kept");
         assert!(count <= 20);
         // ...does not push out the answer read all the time.
-        assert!(cache.lookup(&key("/hot"), 1).is_some());
+        assert!(cache.body(&key("/hot"), 1).is_some());
     }
 
     #[test]
     fn a_budget_of_zero_keeps_nothing() {
         let cache = ReadCache::with_readers(0, Vec::new());
-        cache.store(key("/a"), 1, rendered("one"));
-        assert_eq!(cache.lookup(&key("/a"), 1), None);
+        cache.keep(key("/a"), 1, rendered("one"));
+        assert_eq!(cache.body(&key("/a"), 1), None);
     }
 }

@@ -8,6 +8,13 @@
 //! | `LHS_WORKERS` | `--workers` | one per CPU core |
 //! | `RUST_LOG` | `--log` | `info` |
 //! | `LHS_DOCS` | `--docs` | `on` (Swagger UI at `/docs/`; `off` turns it off) |
+//! | `LHS_CACHE_MB` | `--cache-mb` | `16` (read cache; `0` turns it off) |
+//! | `LHS_CORS_ORIGINS` | `--cors-origins` | empty (same-origin only) |
+//! | `LHS_REQUIRE_IF_MATCH` | `--require-if-match` | `false` |
+//! | `LHS_IDEMPOTENCY_TTL` | `--idempotency-ttl` | `24h` |
+//! | `LHS_FEEDBACK_RATE_LIMIT` | `--feedback-rate-limit` | `120/minute` per client (`off`) |
+//! | `LHS_AUTH_FAILURE_RATE_LIMIT` | `--auth-failure-rate-limit` | `30/minute` per client |
+//! | `LHS_TRUSTED_PROXIES` | `--trusted-proxies` | empty |
 //!
 //! Token settings (`LHS_JWT_*`, `LHS_PUBLIC_READ`, `LHS_ANONYMOUS_FEEDBACK`) are listed in
 //! the `auth` module.
@@ -103,6 +110,40 @@ pub struct Settings {
     /// Memory for the read cache of schedule answers, in MiB; 0 turns the cache off.
     #[arg(long, env = "LHS_CACHE_MB", default_value_t = 16, value_parser = clap::value_parser!(u32).range(0..=4096), global = true)]
     pub cache_mb: u32,
+    /// Origins allowed to call the API from a browser, comma-separated, each exactly as the
+    /// browser sends it (`https://intranet.example.org`); empty: same-origin only.
+    #[arg(long, env = "LHS_CORS_ORIGINS", default_value = "", global = true)]
+    pub cors_origins: String,
+    /// Whether PUT, PATCH and DELETE must send If-Match (428 without it).
+    #[arg(long, env = "LHS_REQUIRE_IF_MATCH", default_value = "false", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set, global = true)]
+    pub require_if_match: bool,
+    /// How long the answer of a POST sent with an Idempotency-Key is kept, such as 24h.
+    #[arg(
+        long,
+        env = "LHS_IDEMPOTENCY_TTL",
+        default_value = "24h",
+        global = true
+    )]
+    pub idempotency_ttl: humantime::Duration,
+    /// Feedback sent without a token, per client address, such as 120/minute; `off`: no limit.
+    #[arg(
+        long,
+        env = "LHS_FEEDBACK_RATE_LIMIT",
+        default_value = "120/minute",
+        global = true
+    )]
+    pub feedback_rate_limit: String,
+    /// Refused bearer tokens per client address before answering 429, such as 30/minute.
+    #[arg(
+        long,
+        env = "LHS_AUTH_FAILURE_RATE_LIMIT",
+        default_value = "30/minute",
+        global = true
+    )]
+    pub auth_failure_rate_limit: String,
+    /// Proxies whose X-Forwarded-For names the client: CIDRs or addresses, comma-separated.
+    #[arg(long, env = "LHS_TRUSTED_PROXIES", default_value = "", global = true)]
+    pub trusted_proxies: String,
     /// With `serve`: also load the demo schedule before serving.
     #[arg(long, global = true)]
     pub demo: bool,
@@ -129,6 +170,12 @@ impl Settings {
             public_read: true,
             anonymous_feedback: true,
             cache_mb: 16,
+            cors_origins: String::new(),
+            require_if_match: false,
+            idempotency_ttl: std::time::Duration::from_secs(24 * 3600).into(),
+            feedback_rate_limit: "120/minute".to_owned(),
+            auth_failure_rate_limit: "30/minute".to_owned(),
+            trusted_proxies: String::new(),
             demo: false,
         }
     }

@@ -11,7 +11,7 @@ use crate::db::{self, DbConnection};
 use crate::error::{ApiError, ReadErrors, WriteErrors};
 use crate::fields::{Id, Name, Text, Timestamp};
 use crate::pagination::{Page, Paging};
-use crate::resource::{self, found, Access, Ctx, Listing, NoFilter, Resource, UrlPath};
+use crate::resource::{self, found, Access, Ctx, HeaderText, Listing, NoFilter, Resource};
 use crate::schema::{departments, round_departments, speakers};
 use crate::validate::{Input, Query};
 
@@ -40,6 +40,10 @@ pub struct Department {
     pub updated_by: Option<Subject>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Bumped by every write; the ETag is made from it.
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub version: i64,
 }
 
 /// A department, as written by POST and PUT (and patched by PATCH).
@@ -68,6 +72,7 @@ struct DepartmentRow {
     updated_at: chrono::NaiveDateTime,
     created_by: Option<String>,
     updated_by: Option<String>,
+    version: i64,
 }
 
 impl From<DepartmentRow> for Department {
@@ -81,6 +86,7 @@ impl From<DepartmentRow> for Department {
             updated_by: row.updated_by.map(Text::stored),
             created_at: Timestamp::from_naive(row.created_at),
             updated_at: Timestamp::from_naive(row.updated_at),
+            version: row.version,
         }
     }
 }
@@ -123,6 +129,10 @@ impl Resource for Departments {
 
     fn id(record: &Department) -> i32 {
         record.id.0
+    }
+
+    fn version(record: &Department) -> i64 {
+        record.version
     }
 
     fn find(conn: &mut DbConnection, id: i32) -> Result<Option<Department>, ApiError> {
@@ -187,10 +197,14 @@ impl Resource for Departments {
         current: Department,
         input: DepartmentInput,
         actor: Option<&str>,
-    ) -> Result<Department, ApiError> {
+        expected: i64,
+    ) -> Result<Option<Department>, ApiError> {
         let id = current.id.0;
         ensure_name_is_free(conn, input.name.as_str(), Some(id))?;
-        let row = crate::on_backend!(conn, |c| diesel::update(departments::table.find(id))
+        let target = departments::table
+            .find(id)
+            .filter(departments::version.eq(expected));
+        let row = crate::on_backend!(conn, |c| diesel::update(target)
             .set((
                 departments::name_key.eq(name_key(input.name.as_str())),
                 departments::name.eq(input.name.as_str()),
@@ -198,13 +212,15 @@ impl Resource for Departments {
                 departments::description.eq(Text::non_blank(input.description.as_ref())),
                 departments::updated_at.eq(db::now()),
                 departments::updated_by.eq(actor),
+                departments::version.eq(departments::version + 1),
             ))
             .returning(DepartmentRow::as_returning())
-            .get_result(c))?;
-        Ok(row.into())
+            .get_result(c)
+            .optional())?;
+        Ok(row.map(Department::from))
     }
 
-    fn delete(conn: &mut DbConnection, id: i32) -> Result<(), ApiError> {
+    fn delete(conn: &mut DbConnection, id: i32, expected: Option<i64>) -> Result<bool, ApiError> {
         found(Departments::find(conn, id)?, Departments::NAME, id)?;
         let speakers = speakers::table
             .filter(speakers::department_id.eq(id))
@@ -220,8 +236,16 @@ impl Resource for Departments {
                 db::describe_counts(&[(speakers, "speaker"), (rounds, "round")])
             )));
         }
-        diesel::delete(departments::table.find(id)).execute(conn)?;
-        Ok(())
+        let deleted = match expected {
+            Some(version) => diesel::delete(
+                departments::table
+                    .find(id)
+                    .filter(departments::version.eq(version)),
+            )
+            .execute(conn)?,
+            None => diesel::delete(departments::table.find(id)).execute(conn)?,
+        };
+        Ok(deleted == 1)
     }
 }
 
@@ -273,7 +297,7 @@ pub async fn list_departments(ctx: Ctx, query: Query) -> Result<HttpResponse, Ap
     request_body = DepartmentInput,
     responses(
         (status = 201, description = "Created", body = Department,
-            headers(("Location" = UrlPath, description = "URL of the new department"))),
+            headers(("Location" = HeaderText, description = "URL of the new department"))),
         WriteErrors
     )
 )]

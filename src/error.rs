@@ -91,6 +91,19 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// `If-Match` does not name the current version; `current` is its ETag (none if the record
+    /// is gone).
+    #[error("{}", match current { Some(etag) => format!("the record has changed: its current ETag is {etag}; read it again and retry with If-Match: {etag}"), None => "there is no current version of this record to match".to_owned() })]
+    PreconditionFailed { current: Option<String> },
+    #[error("this service requires If-Match on PUT, PATCH and DELETE: read the record, then send its ETag in If-Match")]
+    PreconditionRequired,
+    #[error("too many requests from this client; retry after {retry_after} s")]
+    TooManyRequests {
+        retry_after: u64,
+        /// The `RateLimit-Policy` and `RateLimit` header values.
+        policy: String,
+        state: String,
+    },
     #[error("the request body has invalid fields")]
     Validation(Vec<FieldError>),
     /// The database cannot be reached or is overloaded; worth retrying.
@@ -163,6 +176,9 @@ impl ResponseError for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
+            ApiError::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -198,6 +214,22 @@ impl ResponseError for ApiError {
         }
         if let ApiError::Unavailable(_) = self {
             response.insert_header((header::RETRY_AFTER, "1"));
+        }
+        if let ApiError::PreconditionFailed {
+            current: Some(etag),
+        } = self
+        {
+            response.insert_header((header::ETAG, etag.as_str()));
+        }
+        if let ApiError::TooManyRequests {
+            retry_after,
+            policy,
+            state,
+        } = self
+        {
+            response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
+            response.insert_header(("ratelimit-policy", policy.as_str()));
+            response.insert_header(("ratelimit", state.as_str()));
         }
         response.body(serde_json::to_string(&self.problem()).unwrap_or_default())
     }
@@ -284,6 +316,10 @@ impl IntoResponses for ReadErrors {
             ("403", "The token does not grant a role this needs"),
             ("404", "No such record"),
             ("405", "Method not allowed here (see the `Allow` header)"),
+            (
+                "429",
+                "Too many refused tokens from this client; see `Retry-After`",
+            ),
             ("503", "The database is unavailable; retry"),
         ])
     }
@@ -304,6 +340,7 @@ impl IntoResponses for WriteErrors {
             ("413", "The body is larger than 1 MiB"),
             ("415", "The body is not JSON (`Content-Type: application/json`)"),
             ("422", "A field is invalid (each one is named in `errors`)"),
+            ("429", "Too many requests from this client (refused tokens, or anonymous feedback); see `Retry-After`"),
             ("503", "The database is unavailable; retry"),
         ])
     }

@@ -21,7 +21,8 @@ use crate::db::{self, DbConnection, MultiBackend};
 use crate::error::{ApiError, ReadErrors, WriteErrors};
 use crate::fields::{Email, Id, Int, Name, RoundRef, Text, Timestamp};
 use crate::pagination::{Count, Page, Paging};
-use crate::resource::{self, Access, Ctx, Listing, Resource, UrlPath};
+use crate::ratelimit::Quotum;
+use crate::resource::{self, Access, Ctx, HeaderText, Listing, Resource};
 use crate::rounds::{self, Rounds};
 use crate::schema::feedback;
 use crate::validate::{Input, Query};
@@ -81,6 +82,10 @@ pub struct Feedback {
     pub submitted_by: Option<Subject>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Bumped by every write; the ETag is made from it.
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub version: i64,
 }
 
 impl Visible for Feedback {
@@ -339,6 +344,7 @@ struct FeedbackRow {
     submitted_by: Option<String>,
     created_at: chrono::NaiveDateTime,
     updated_at: chrono::NaiveDateTime,
+    version: i64,
 }
 
 impl From<FeedbackRow> for Feedback {
@@ -355,6 +361,7 @@ impl From<FeedbackRow> for Feedback {
             submitted_by: row.submitted_by.map(Text::stored),
             created_at: Timestamp::from_naive(row.created_at),
             updated_at: Timestamp::from_naive(row.updated_at),
+            version: row.version,
         }
     }
 }
@@ -420,6 +427,10 @@ impl Resource for Feedbacks {
 
     fn id(record: &Feedback) -> i32 {
         record.id.0
+    }
+
+    fn version(record: &Feedback) -> i64 {
+        record.version
     }
 
     fn find(conn: &mut DbConnection, id: i32) -> Result<Option<Feedback>, ApiError> {
@@ -501,23 +512,37 @@ impl Resource for Feedbacks {
         current: Feedback,
         change: FeedbackTriageInput,
         _actor: Option<&str>,
-    ) -> Result<Feedback, ApiError> {
-        let row = crate::on_backend!(conn, |c| diesel::update(feedback::table.find(current.id.0))
+        expected: i64,
+    ) -> Result<Option<Feedback>, ApiError> {
+        let target = feedback::table
+            .find(current.id.0)
+            .filter(feedback::version.eq(expected));
+        let row = crate::on_backend!(conn, |c| diesel::update(target)
             .set((
                 feedback::status.eq(change.status),
                 feedback::updated_at.eq(db::now()),
+                feedback::version.eq(feedback::version + 1),
             ))
             .returning(FeedbackRow::as_returning())
-            .get_result(c))?;
-        Ok(row.into())
+            .get_result(c)
+            .optional())?;
+        Ok(row.map(Feedback::from))
     }
 
-    fn delete(conn: &mut DbConnection, id: i32) -> Result<(), ApiError> {
-        let deleted = diesel::delete(feedback::table.find(id)).execute(conn)?;
-        if deleted == 0 {
+    fn delete(conn: &mut DbConnection, id: i32, expected: Option<i64>) -> Result<bool, ApiError> {
+        let deleted = match expected {
+            Some(version) => diesel::delete(
+                feedback::table
+                    .find(id)
+                    .filter(feedback::version.eq(version)),
+            )
+            .execute(conn)?,
+            None => diesel::delete(feedback::table.find(id)).execute(conn)?,
+        };
+        if deleted == 0 && Feedbacks::find(conn, id)?.is_none() {
             return Err(ApiError::not_found(Feedbacks::NAME, id));
         }
-        Ok(())
+        Ok(deleted == 1)
     }
 }
 
@@ -572,13 +597,47 @@ pub async fn list_feedback(ctx: Ctx, query: Query) -> Result<HttpResponse, ApiEr
     request_body = FeedbackInput,
     responses(
         (status = 201, description = "Received", body = Feedback,
-            headers(("Location" = UrlPath, description = "URL of the new feedback"))),
+            headers(
+                ("Location" = HeaderText, description = "URL of the new feedback"),
+                ("RateLimit-Policy" = HeaderText, description = "Anonymous feedback only: the client's limit (IETF RateLimit headers draft)"),
+                ("RateLimit" = HeaderText, description = "Anonymous feedback only: what is left of it")
+            )),
         WriteErrors
     )
 )]
 #[post("/feedback")]
 pub async fn create_feedback(ctx: Ctx, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
-    resource::create::<Feedbacks>(ctx, body.into_inner()).await
+    let quotum = limit_anonymous(&ctx)?;
+    let response = resource::create::<Feedbacks>(ctx, body.into_inner()).await;
+    with_quotum(response, quotum)
+}
+
+/// Feedback sent without a token counts against the client's quota
+/// (`LHS_FEEDBACK_RATE_LIMIT`); with a token it does not.
+fn limit_anonymous(ctx: &Ctx) -> Result<Option<Quotum>, ApiError> {
+    Feedbacks::authorize(&ctx.caller, Access::Create)?;
+    match &ctx.limits.anonymous_feedback {
+        Some(limit) if ctx.caller.is_anonymous() => limit.take(ctx.client).map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// Adds the RateLimit headers of a limited request to its answer, whatever it is.
+fn with_quotum(
+    response: Result<HttpResponse, ApiError>,
+    quotum: Option<Quotum>,
+) -> Result<HttpResponse, ApiError> {
+    let Some(quotum) = quotum else {
+        return response;
+    };
+    let mut response = match response {
+        Ok(response) => response,
+        Err(error) => actix_web::ResponseError::error_response(&error),
+    };
+    for (name, value) in quotum.headers() {
+        response.headers_mut().insert(name, value);
+    }
+    Ok(response)
 }
 
 /// Get one piece of feedback
@@ -665,7 +724,11 @@ pub async fn list_round_feedback(
     request_body = RoundFeedbackInput,
     responses(
         (status = 201, description = "Received", body = Feedback,
-            headers(("Location" = UrlPath, description = "URL of the new feedback"))),
+            headers(
+                ("Location" = HeaderText, description = "URL of the new feedback"),
+                ("RateLimit-Policy" = HeaderText, description = "Anonymous feedback only: the client's limit (IETF RateLimit headers draft)"),
+                ("RateLimit" = HeaderText, description = "Anonymous feedback only: what is left of it")
+            )),
         WriteErrors
     )
 )]
@@ -675,16 +738,25 @@ pub async fn create_round_feedback(
     id: web::Path<i32>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
-    Feedbacks::authorize(&ctx.caller, Access::Create)?;
+    let quotum = limit_anonymous(&ctx)?;
     let round_id = id.into_inner();
     let mut body = body.into_inner();
+    let request = serde_json::to_vec(&body)?;
     let mut conflicting_round = None;
     if let Some(fields) = body.as_object_mut() {
+        let session = fields.get("kind") == Some(&Value::from("session_feedback"));
         match fields.get("round_id") {
-            None | Some(Value::Null) => {
+            None => {
+                fields.insert("round_id".to_owned(), Value::from(round_id));
+            }
+            // `null` is "no round" where the schema allows it (comments): the path's round.
+            // For session feedback the schema refuses it, as it does on `POST /feedback`.
+            Some(Value::Null) if !session => {
                 fields.insert("round_id".to_owned(), Value::from(round_id));
             }
             Some(given) if given.as_f64() == Some(f64::from(round_id)) => {}
+            // Not a number: the schema names it; a second error would only confuse.
+            Some(given) if !given.is_number() => {}
             Some(given) => conflicting_round = Some(given.to_string()),
         }
     }
@@ -697,22 +769,15 @@ pub async fn create_round_feedback(
             ),
         );
     }
-    let actor = ctx.actor();
-    let record = ctx
-        .db
-        .write(move |conn| {
-            if !rounds::exists(conn, round_id)? {
-                return Err(ApiError::not_found(Rounds::NAME, round_id));
-            }
-            let input = resource::verified(conn, checked)?;
-            Feedbacks::insert(conn, input, actor.as_deref())
-        })
-        .await?;
-    Ok(resource::created(
-        Feedbacks::COLLECTION,
-        record.id.0,
-        &record.visible_to(&ctx.caller),
-    ))
+    let round_exists = move |conn: &mut DbConnection| {
+        if rounds::exists(conn, round_id)? {
+            Ok(())
+        } else {
+            Err(ApiError::not_found(Rounds::NAME, round_id))
+        }
+    };
+    let response = resource::create_with::<Feedbacks>(ctx, checked, &request, round_exists).await;
+    with_quotum(response, quotum)
 }
 
 /// Summarise the ratings of a round

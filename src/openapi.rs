@@ -124,7 +124,142 @@ pub fn document() -> Value {
     derive_patch_bodies(&mut document);
     refer_page_items(&mut document);
     open_operations(&mut document);
+    http_semantics(&mut document);
     document
+}
+
+/// What [`crate::resource`] does for every operation of the API, said once for all of them:
+/// reads answer with an `ETag` and honour `If-None-Match` (304); PUT, PATCH and DELETE honour
+/// `If-Match` (412, 428); a POST may carry an `Idempotency-Key` and be replayed.
+fn http_semantics(document: &mut Value) {
+    let string = |max: u64| json!({"type": "string", "maxLength": max});
+    let header =
+        |description: &str, schema: Value| json!({"description": description, "schema": schema});
+    let parameter = |name: &str, description: &str, schema: Value| json!({"name": name, "in": "header", "required": false, "description": description, "schema": schema});
+    let problem = |description: &str| json!({"description": description, "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}});
+    let etag = header(
+        "The strong validator of this answer: send it in `If-None-Match` to revalidate, in \
+         `If-Match` to change the record only if it is still this version",
+        string(100),
+    );
+    let Some(Value::Object(paths)) = document.get_mut("paths") else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        if !path.starts_with(crate::resource::API_PREFIX) || path.ends_with("/openapi.json") {
+            continue;
+        }
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for (method, operation) in item.iter_mut() {
+            let Some(operation) = operation.as_object_mut() else {
+                continue;
+            };
+            let (parameters, responses): (Vec<Value>, Vec<(&str, Value)>) = match method.as_str() {
+                "get" => (
+                    vec![parameter(
+                        "If-None-Match",
+                        "ETags of copies the caller holds: 304 when one is current",
+                        string(1000),
+                    )],
+                    vec![(
+                        "304",
+                        json!({"description": "Not Modified: the copy named in `If-None-Match` is current",
+                               "headers": {"ETag": etag.clone(), "Cache-Control": header("How the answer may be cached", string(100))}}),
+                    )],
+                ),
+                "put" | "patch" | "delete" => (
+                    vec![parameter(
+                        "If-Match",
+                        "The ETag of the version this change is based on: 412 if the record is at \
+                         another version (a weak tag never matches)",
+                        string(1000),
+                    )],
+                    vec![
+                        ("412", problem("The record is not at the version named in `If-Match` (its current ETag is in the detail and the `ETag` header); nothing was changed")),
+                        ("428", problem("This service requires `If-Match` on PUT, PATCH and DELETE")),
+                    ],
+                ),
+                "post" => (
+                    vec![parameter(
+                        "Idempotency-Key",
+                        "A key (1-255 characters) unique to this request: a retry with the same key \
+                         and body gets the first answer again (`Idempotency-Replayed: true`) \
+                         instead of a second record; the same key with another request is 422",
+                        json!({"type": "string", "minLength": 1, "maxLength": crate::idempotency::MAX_LENGTH}),
+                    )],
+                    Vec::new(),
+                ),
+                _ => continue,
+            };
+            let listed = operation.entry("parameters").or_insert_with(|| json!([]));
+            if let Value::Array(listed) = listed {
+                listed.extend(parameters);
+            }
+            let Some(Value::Object(answers)) = operation.get_mut("responses") else {
+                continue;
+            };
+            for (status, response) in responses {
+                answers.insert(status.to_owned(), response);
+            }
+            let retry_after = header(
+                "Seconds to wait before retrying",
+                json!({"type": "integer", "minimum": 1, "maximum": 86400}),
+            );
+            for (status, response) in answers.iter_mut() {
+                let extra: Vec<(&str, Value)> = match status.as_str() {
+                    "429" => vec![
+                        ("Retry-After", retry_after.clone()),
+                        ("RateLimit-Policy", header("The limit (IETF RateLimit headers draft): `\"name\";q=<requests>;w=<seconds>`", string(200))),
+                        ("RateLimit", header("What is left of it: `\"name\";r=<remaining>;t=<seconds until whole>`", string(200))),
+                    ],
+                    "503" => vec![("Retry-After", retry_after.clone())],
+                    _ => continue,
+                };
+                if let Some(Value::Object(headers)) = response
+                    .as_object_mut()
+                    .map(|r| r.entry("headers").or_insert_with(|| json!({})))
+                {
+                    for (name, value) in extra {
+                        headers.insert(name.to_owned(), value);
+                    }
+                }
+            }
+            for (status, response) in answers.iter_mut() {
+                if !status.starts_with('2') || status == "204" {
+                    continue;
+                }
+                let headers = response
+                    .as_object_mut()
+                    .map(|r| r.entry("headers").or_insert_with(|| json!({})));
+                let Some(Value::Object(headers)) = headers else {
+                    continue;
+                };
+                headers.insert("ETag".to_owned(), etag.clone());
+                if method == "get" {
+                    headers.insert(
+                        "Cache-Control".to_owned(),
+                        header(
+                            "`no-cache` (stored copies must be revalidated); `private, no-cache` \
+                             when the request carried a token",
+                            string(100),
+                        ),
+                    );
+                }
+                if method == "post" {
+                    headers.insert(
+                        "Idempotency-Replayed".to_owned(),
+                        header(
+                            "`true` when this is the stored answer of an earlier request with the \
+                             same `Idempotency-Key`",
+                            json!({"type": "string", "enum": ["true"]}),
+                        ),
+                    );
+                }
+            }
+        }
+    }
 }
 
 /// The document as served: pretty JSON.

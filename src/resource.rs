@@ -5,12 +5,20 @@
 //! Every write runs in one transaction ([`Database::write`]): the body is checked against its
 //! schema first, the references it makes are checked inside the transaction (so they cannot
 //! vanish before the write), and a failure anywhere changes nothing.
+//!
+//! The HTTP semantics are applied here for every resource alike: each read answers with an
+//! `ETag` and honours `If-None-Match` (304); PUT, PATCH and DELETE honour `If-Match` (412, or 428
+//! when the service requires it), checked by the writing statement itself
+//! (`... WHERE id = ? AND version = ?`); a POST with an `Idempotency-Key` is answered once.
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
+use std::time::Duration;
 
 use actix_web::dev::Payload;
-use actix_web::http::header::LOCATION;
+use actix_web::http::header::ETAG;
+use actix_web::http::StatusCode;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -19,16 +27,19 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::auth::{Caller, Visible};
-use crate::cache::{Key, ReadCache, Rendered};
+use crate::cache::{Answer, Key, ReadCache, Rendered};
 use crate::db::{Database, DbConnection};
 use crate::error::ApiError;
 use crate::fields::RefKind;
+use crate::http::{self, Conditions, TagList};
+use crate::idempotency::{self, Fingerprint, IdempotencyKey, StoredAnswer};
 use crate::pagination::{Page, Paging};
+use crate::ratelimit::Limits;
 use crate::schema::{departments, rounds, speakers};
 use crate::validate::{merge_patch, Checked, Input, QueryValues, Reference, Validators};
 
-/// A URL path the service answers with (`Location`).
-pub type UrlPath = crate::fields::Line<200>;
+/// A URL path or a header value the service answers with (`Location`, `RateLimit`).
+pub type HeaderText = crate::fields::Line<200>;
 
 /// Where the API lives (the probes are at the root).
 pub const API_PREFIX: &str = "/api/v1";
@@ -52,7 +63,7 @@ pub trait Resource: 'static {
     const SCHEDULE: bool;
 
     /// A record as answered.
-    type Record: Serialize + Visible + Send + 'static;
+    type Record: Serialize + Visible + Clone + Send + 'static;
     /// The body of a POST.
     type Input: Input;
     /// The body of a PUT, and what a PATCH is applied to.
@@ -64,6 +75,8 @@ pub trait Resource: 'static {
     fn authorize(caller: &Caller, access: Access) -> Result<(), ApiError>;
 
     fn id(record: &Self::Record) -> i32;
+    /// Bumped by every write to the record (and, for a round, to what it shows of others).
+    fn version(record: &Self::Record) -> i64;
     fn find(conn: &mut DbConnection, id: i32) -> Result<Option<Self::Record>, ApiError>;
     fn list(
         conn: &mut DbConnection,
@@ -77,14 +90,18 @@ pub trait Resource: 'static {
     ) -> Result<Self::Record, ApiError>;
     /// The stored record as the body of a PUT, to which a PATCH is applied.
     fn change_of(record: &Self::Record) -> Self::Change;
+    /// Writes `change` over `current` and bumps its version, only if the record is still at
+    /// version `expected`: `None` if it is not (another write got in first).
     fn update(
         conn: &mut DbConnection,
         current: Self::Record,
         change: Self::Change,
         actor: Option<&str>,
-    ) -> Result<Self::Record, ApiError>;
-    /// Deletes the record: 404 if there is none, 409 if others still refer to it.
-    fn delete(conn: &mut DbConnection, id: i32) -> Result<(), ApiError>;
+        expected: i64,
+    ) -> Result<Option<Self::Record>, ApiError>;
+    /// Deletes the record, only if it is still at `expected` (when given): 404 if there is
+    /// none, 409 if others still refer to it, `false` if it is at another version.
+    fn delete(conn: &mut DbConnection, id: i32, expected: Option<i64>) -> Result<bool, ApiError>;
 }
 
 /// A page of a list, and when it stops holding by the passing of time alone (`None`: never).
@@ -111,14 +128,28 @@ pub fn found<T>(record: Option<T>, name: &str, id: i32) -> Result<T, ApiError> {
     record.ok_or_else(|| ApiError::not_found(name, id))
 }
 
-/// What every handler needs: the database, the read cache, the validators, the caller, and
-/// the request's path.
+/// How writes are checked (`LHS_REQUIRE_IF_MATCH`, `LHS_IDEMPOTENCY_TTL`).
+#[derive(Debug, Clone)]
+pub struct WritePolicy {
+    pub require_if_match: bool,
+    pub idempotency_ttl: Duration,
+}
+
+/// What every handler needs: the database, the read cache, the validators, the caller, the
+/// request's path, its conditions and idempotency key, and the client's address.
 pub struct Ctx {
     pub db: web::Data<Database>,
     pub cache: web::Data<ReadCache>,
     pub validators: web::Data<Validators>,
+    pub policy: web::Data<WritePolicy>,
+    pub limits: web::Data<Limits>,
     pub caller: Caller,
     pub path: String,
+    pub conditions: Conditions,
+    pub idempotency: IdempotencyKey,
+    pub client: IpAddr,
+    /// Whether the request carried a token: then its answers are for that caller only.
+    pub private: bool,
 }
 
 impl FromRequest for Ctx {
@@ -131,27 +162,42 @@ impl FromRequest for Ctx {
                 req.app_data::<web::Data<Database>>()?.clone(),
                 req.app_data::<web::Data<ReadCache>>()?.clone(),
                 req.app_data::<web::Data<Validators>>()?.clone(),
+                req.app_data::<web::Data<WritePolicy>>()?.clone(),
+                req.app_data::<web::Data<Limits>>()?.clone(),
             ))
         })();
         let caller = Caller::from_request(req, payload);
+        let conditions = Conditions::from_headers(req.headers());
+        let idempotency = IdempotencyKey::from_request(req, payload);
+        let client = data.as_ref().map(|d| d.4.client(req));
         let path = req.path().to_owned();
+        let private = req
+            .headers()
+            .contains_key(actix_web::http::header::AUTHORIZATION);
         Box::pin(async move {
-            let (db, cache, validators) =
+            let (db, cache, validators, policy, limits) =
                 data.ok_or_else(|| ApiError::Internal("application data is missing".to_owned()))?;
             Ok(Ctx {
                 db,
                 cache,
                 validators,
+                policy,
+                limits,
                 caller: caller.await?,
                 path,
+                conditions: conditions?,
+                idempotency: idempotency.await?,
+                client: client.unwrap_or(IpAddr::from([0, 0, 0, 0])),
+                private,
             })
         })
     }
 }
 
 impl Ctx {
-    /// Answers a read: from the read cache for the schedule, else rendered on the blocking
-    /// pool. `query` is part of the answer's identity.
+    /// Answers a read with its `ETag`, or 304 when `If-None-Match` names it: schedule reads
+    /// through the read cache, others rendered on the blocking pool. `query` is part of the
+    /// answer's identity.
     pub async fn read<F>(
         &self,
         schedule: bool,
@@ -161,22 +207,37 @@ impl Ctx {
     where
         F: FnOnce(&mut DbConnection) -> Result<Rendered, ApiError> + Send + 'static,
     {
-        if schedule {
+        let if_none_match = self.conditions.if_none_match.clone();
+        let answer = if schedule {
             let key = Key::new(
                 &self.path,
                 query.map(QueryValues::canonical).unwrap_or_default(),
                 self.caller.sees_private_fields(),
             );
-            self.cache.answer(&self.db, key, render).await
+            self.cache
+                .answer(&self.db, key, if_none_match.as_ref(), render)
+                .await?
         } else {
             let rendered = self.db.read(render).await?;
-            Ok(rendered.into_response())
-        }
+            Answer::of(rendered, if_none_match.as_ref())
+        };
+        Ok(match answer {
+            Answer::Fresh { body, etag } => http::ok_json(body, &etag, self.private),
+            Answer::NotModified { etag } => http::not_modified(&etag, self.private),
+        })
     }
 
     /// The subject to record as the author of a write.
     pub fn actor(&self) -> Option<String> {
         self.caller.subject.clone()
+    }
+
+    /// 428 when the service requires `If-Match` and the request has none.
+    pub fn require_if_match(&self) -> Result<(), ApiError> {
+        if self.policy.require_if_match && self.conditions.if_match.is_none() {
+            return Err(ApiError::PreconditionRequired);
+        }
+        Ok(())
     }
 }
 
@@ -228,57 +289,133 @@ pub fn verified<T>(conn: &mut DbConnection, checked: Checked<T>) -> Result<T, Ap
     checked.finish(&missing)
 }
 
-/// The answer to a successful POST: 201, `Location`, and the record.
-pub fn created<T: Serialize>(collection: &str, id: i32, body: &T) -> HttpResponse {
-    HttpResponse::Created()
-        .insert_header((LOCATION, format!("{API_PREFIX}/{collection}/{id}")))
-        .json(body)
+/// The version `If-Match` allows writing over: `None` for `*` or no header, the current
+/// version when a tag names it, 412 otherwise.
+fn expected_version<R: Resource>(
+    if_match: Option<&TagList>,
+    current: &R::Record,
+    private: bool,
+) -> Result<Option<i64>, ApiError> {
+    match if_match {
+        None | Some(TagList::Any) => Ok(None),
+        Some(tags) => {
+            let etag = http::record_etag(R::version(current), private);
+            if tags.matches_strongly(&etag) {
+                Ok(Some(R::version(current)))
+            } else {
+                Err(ApiError::PreconditionFailed {
+                    current: Some(etag),
+                })
+            }
+        }
+    }
+}
+
+/// 412 naming the record's current ETag (after a write lost the race to another).
+fn changed_since<R: Resource>(conn: &mut DbConnection, id: i32, private: bool) -> ApiError {
+    let current = R::find(conn, id)
+        .ok()
+        .flatten()
+        .map(|record| http::record_etag(R::version(&record), private));
+    ApiError::PreconditionFailed { current }
+}
+
+/// A written record's answer: its JSON and its ETag.
+fn written<R: Resource>(status: StatusCode, record: R::Record, caller: &Caller) -> HttpResponse {
+    let etag = http::record_etag(R::version(&record), caller.sees_private_fields());
+    HttpResponse::build(status)
+        .insert_header((ETAG, etag))
+        .json(record.visible_to(caller))
 }
 
 /// `POST /{collection}`.
-pub async fn create<R: Resource>(ctx: Ctx, body: Value) -> Result<HttpResponse, ApiError> {
+pub async fn create<R: Resource>(ctx: Ctx, body: Value) -> Result<HttpResponse, ApiError>
+where
+    R::Input: Clone,
+{
     R::authorize(&ctx.caller, Access::Create)?;
+    let request = serde_json::to_vec(&body)?;
     let checked = ctx.validators.body::<R::Input>(body);
-    create_checked::<R>(ctx, checked).await
+    create_checked::<R>(ctx, checked, &request).await
 }
 
-/// `POST` of a body already checked (and perhaps amended by the handler).
+/// `POST` of a body already checked (and perhaps amended by the handler); `request` is the
+/// body as sent, the fingerprint of an idempotent request.
 pub async fn create_checked<R: Resource>(
     ctx: Ctx,
     checked: Checked<R::Input>,
-) -> Result<HttpResponse, ApiError> {
-    R::authorize(&ctx.caller, Access::Create)?;
-    if checked.references().is_empty() {
+    request: &[u8],
+) -> Result<HttpResponse, ApiError>
+where
+    R::Input: Clone,
+{
+    if ctx.idempotency.0.is_none() && checked.is_refused() && checked.references().is_empty() {
         // Nothing to look up: refuse a bad body without a transaction.
-        let value = checked.into_result()?;
-        return insert::<R>(ctx, value).await;
+        return Err(checked
+            .into_result()
+            .err()
+            .unwrap_or_else(|| ApiError::Internal("a refused body without errors".to_owned())));
     }
-    let actor = ctx.actor();
-    let record = ctx
-        .db
-        .write(move |conn| {
-            let input = verified(conn, checked)?;
-            R::insert(conn, input, actor.as_deref())
-        })
-        .await?;
-    Ok(created(
-        R::COLLECTION,
-        R::id(&record),
-        &record.visible_to(&ctx.caller),
-    ))
+    create_with::<R>(ctx, checked, request, |_| Ok(())).await
 }
 
-async fn insert<R: Resource>(ctx: Ctx, input: R::Input) -> Result<HttpResponse, ApiError> {
-    let actor = ctx.actor();
-    let record = ctx
-        .db
-        .write(move |conn| R::insert(conn, input, actor.as_deref()))
-        .await?;
-    Ok(created(
-        R::COLLECTION,
-        R::id(&record),
-        &record.visible_to(&ctx.caller),
-    ))
+/// `POST`, with `precheck` run first in the transaction (a 404 for a parent in the path, say).
+pub async fn create_with<R: Resource>(
+    ctx: Ctx,
+    checked: Checked<R::Input>,
+    request: &[u8],
+    precheck: impl Fn(&mut DbConnection) -> Result<(), ApiError> + Clone + Send + 'static,
+) -> Result<HttpResponse, ApiError>
+where
+    R::Input: Clone,
+{
+    R::authorize(&ctx.caller, Access::Create)?;
+    let key = ctx.idempotency.0.clone();
+    let fingerprint = Fingerprint::new(ctx.caller.subject.as_deref(), "POST", &ctx.path, request);
+    let ttl = ctx.policy.idempotency_ttl;
+    let caller = ctx.caller.clone();
+    let attempt = move || {
+        let (checked, key, fingerprint, caller, precheck) = (
+            checked.clone(),
+            key.clone(),
+            fingerprint.clone(),
+            caller.clone(),
+            precheck.clone(),
+        );
+        move |conn: &mut DbConnection| -> Result<(StoredAnswer, bool), ApiError> {
+            precheck(conn)?;
+            if let Some(key) = &key {
+                if let Some(stored) = idempotency::replay(conn, key, &fingerprint)? {
+                    return Ok((stored, true));
+                }
+            }
+            let input = verified(conn, checked)?;
+            let record = R::insert(conn, input, caller.subject.as_deref())?;
+            let answer = StoredAnswer {
+                status: StatusCode::CREATED.as_u16(),
+                location: Some(format!("{API_PREFIX}/{}/{}", R::COLLECTION, R::id(&record))),
+                etag: Some(http::record_etag(
+                    R::version(&record),
+                    caller.sees_private_fields(),
+                )),
+                body: serde_json::to_string(&record.visible_to(&caller))?,
+            };
+            if let Some(key) = &key {
+                idempotency::remember(conn, key, &fingerprint, &answer, ttl)?;
+            }
+            Ok((answer, false))
+        }
+    };
+    let first = ctx.db.write(attempt()).await;
+    let (answer, replayed) = match first {
+        // Another request with the same key committed first, and this one was rolled back
+        // when it stored the key: now its answer can be replayed.
+        Err(ApiError::Conflict(_)) if ctx.idempotency.0.is_some() => {
+            ctx.db.write(attempt()).await?
+        }
+        other => other?,
+    };
+    Ok(answer.response(replayed))
 }
 
 /// `GET /{collection}/{id}`.
@@ -287,7 +424,8 @@ pub async fn get<R: Resource>(ctx: Ctx, id: i32) -> Result<HttpResponse, ApiErro
     let caller = ctx.caller.clone();
     ctx.read(R::SCHEDULE, None, move |conn| {
         let record = found(R::find(conn, id)?, R::NAME, id)?;
-        Rendered::json(&record.visible_to(&caller))
+        let etag = http::record_etag(R::version(&record), caller.sees_private_fields());
+        Ok(Rendered::json(&record.visible_to(&caller))?.with_etag(etag))
     })
     .await
 }
@@ -315,47 +453,107 @@ pub async fn list_filtered<R: Resource>(
 }
 
 /// `PUT /{collection}/{id}`: replaces the whole record.
-pub async fn replace<R: Resource>(
-    ctx: Ctx,
-    id: i32,
-    body: Value,
-) -> Result<HttpResponse, ApiError> {
+pub async fn replace<R: Resource>(ctx: Ctx, id: i32, body: Value) -> Result<HttpResponse, ApiError>
+where
+    R::Change: Clone,
+{
     R::authorize(&ctx.caller, Access::Change)?;
+    ctx.require_if_match()?;
     let checked = ctx.validators.body::<R::Change>(body);
-    let actor = ctx.actor();
-    let record = ctx
-        .db
-        .write(move |conn| {
-            let current = found(R::find(conn, id)?, R::NAME, id)?;
-            let change = verified(conn, checked)?;
-            R::update(conn, current, change, actor.as_deref())
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(record.visible_to(&ctx.caller)))
+    change::<R>(ctx, id, move |conn, _current| {
+        verified(conn, checked.clone())
+    })
+    .await
 }
 
 /// `PATCH /{collection}/{id}`: the stored record with the merge patch (RFC 7386) applied,
 /// checked by the same schema and rules as a PUT.
 pub async fn patch<R: Resource>(ctx: Ctx, id: i32, patch: Value) -> Result<HttpResponse, ApiError> {
     R::authorize(&ctx.caller, Access::Change)?;
+    ctx.require_if_match()?;
     let validators = ctx.validators.clone();
-    let actor = ctx.actor();
+    change::<R>(ctx, id, move |conn, current| {
+        let mut document = serde_json::to_value(R::change_of(current))?;
+        merge_patch(&mut document, &patch);
+        verified(conn, validators.body::<R::Change>(document))
+    })
+    .await
+}
+
+/// How often a write without `If-Match` is made again when another write got in between its
+/// read and its write (so that a patch never writes over a change it did not see).
+const WRITE_ATTEMPTS: usize = 5;
+
+/// A PUT or PATCH: `make` turns the current record into the change, which is written only
+/// over the version it was made from. With `If-Match`, that version must be the one named (412
+/// otherwise); without, a lost race is run again.
+async fn change<R: Resource>(
+    ctx: Ctx,
+    id: i32,
+    make: impl Fn(&mut DbConnection, &R::Record) -> Result<R::Change, ApiError> + Send + 'static,
+) -> Result<HttpResponse, ApiError> {
+    let if_match = ctx.conditions.if_match.clone();
+    let caller = ctx.caller.clone();
+    let private = caller.sees_private_fields();
     let record = ctx
         .db
         .write(move |conn| {
-            let current = found(R::find(conn, id)?, R::NAME, id)?;
-            let mut document = serde_json::to_value(R::change_of(&current))?;
-            merge_patch(&mut document, &patch);
-            let change = verified(conn, validators.body::<R::Change>(document))?;
-            R::update(conn, current, change, actor.as_deref())
+            for _ in 0..WRITE_ATTEMPTS {
+                let current = existing::<R>(conn, id, if_match.is_some())?;
+                let asked = expected_version::<R>(if_match.as_ref(), &current, private)?;
+                let version = R::version(&current);
+                let change = make(conn, &current)?;
+                if let Some(record) =
+                    R::update(conn, current, change, caller.subject.as_deref(), version)?
+                {
+                    return Ok(record);
+                }
+                if asked.is_some() {
+                    return Err(changed_since::<R>(conn, id, private));
+                }
+            }
+            Err(ApiError::Unavailable(
+                "the record kept changing while this write was applied; retry".to_owned(),
+            ))
         })
         .await?;
-    Ok(HttpResponse::Ok().json(record.visible_to(&ctx.caller)))
+    Ok(written::<R>(StatusCode::OK, record, &ctx.caller))
+}
+
+/// The record to change: 404 if there is none (412 if `If-Match` expected one).
+fn existing<R: Resource>(
+    conn: &mut DbConnection,
+    id: i32,
+    if_match: bool,
+) -> Result<R::Record, ApiError> {
+    match R::find(conn, id)? {
+        Some(record) => Ok(record),
+        None if if_match => Err(ApiError::PreconditionFailed { current: None }),
+        None => Err(ApiError::not_found(R::NAME, id)),
+    }
 }
 
 /// `DELETE /{collection}/{id}`.
 pub async fn delete<R: Resource>(ctx: Ctx, id: i32) -> Result<HttpResponse, ApiError> {
     R::authorize(&ctx.caller, Access::Delete)?;
-    ctx.db.write(move |conn| R::delete(conn, id)).await?;
+    ctx.require_if_match()?;
+    let if_match = ctx.conditions.if_match.clone();
+    let private = ctx.caller.sees_private_fields();
+    ctx.db
+        .write(move |conn| {
+            let expected = match &if_match {
+                Some(_) => {
+                    let current = existing::<R>(conn, id, true)?;
+                    expected_version::<R>(if_match.as_ref(), &current, private)?
+                }
+                None => None,
+            };
+            if R::delete(conn, id, expected)? {
+                Ok(())
+            } else {
+                Err(changed_since::<R>(conn, id, private))
+            }
+        })
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -17,7 +17,7 @@ use crate::departments::{Abbreviation, DepartmentName};
 use crate::error::{ApiError, FieldError, ReadErrors, WriteErrors};
 use crate::fields::{DepartmentRef, Id, Name, SpeakerRef, Text, Timestamp};
 use crate::pagination::{Page, Paging};
-use crate::resource::{self, found, Access, Ctx, Listing, Resource, UrlPath};
+use crate::resource::{self, found, Access, Ctx, HeaderText, Listing, Resource};
 use crate::schema::{departments, feedback, round_departments, round_speakers, rounds, speakers};
 use crate::speakers::{
     decode_credentials, display_name, Credentials, DisplayName, FullName, Search, Speakers,
@@ -157,6 +157,11 @@ pub struct Round {
     pub updated_by: Option<Subject>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Bumped by every write to the round and to what it shows of its speakers and departments;
+    /// the ETag is made from it.
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub version: i64,
 }
 
 impl Visible for Round {
@@ -253,6 +258,7 @@ struct RoundRow {
     updated_at: NaiveDateTime,
     created_by: Option<String>,
     updated_by: Option<String>,
+    version: i64,
 }
 
 /// Filters and order of the round list.
@@ -474,6 +480,7 @@ fn with_embeds(conn: &mut DbConnection, rows: Vec<RoundRow>) -> Result<Vec<Round
                 updated_by: row.updated_by.map(Text::stored),
                 created_at: Timestamp::from_naive(row.created_at),
                 updated_at: Timestamp::from_naive(row.updated_at),
+                version: row.version,
             }
         })
         .collect())
@@ -554,6 +561,10 @@ impl Resource for Rounds {
 
     fn id(record: &Round) -> i32 {
         record.id.0
+    }
+
+    fn version(record: &Round) -> i64 {
+        record.version
     }
 
     fn find(conn: &mut DbConnection, id: i32) -> Result<Option<Round>, ApiError> {
@@ -638,9 +649,10 @@ impl Resource for Rounds {
         current: Round,
         input: RoundInput,
         actor: Option<&str>,
-    ) -> Result<Round, ApiError> {
+        expected: i64,
+    ) -> Result<Option<Round>, ApiError> {
         let id = current.id.0;
-        diesel::update(rounds::table.find(id))
+        let changed = diesel::update(rounds::table.find(id).filter(rounds::version.eq(expected)))
             .set((
                 rounds::title.eq(Text::non_blank(input.title.as_ref())),
                 rounds::description.eq(Text::non_blank(input.description.as_ref())),
@@ -651,14 +663,18 @@ impl Resource for Rounds {
                 rounds::search_text.eq(input.search_text()),
                 rounds::updated_at.eq(db::now()),
                 rounds::updated_by.eq(actor),
+                rounds::version.eq(rounds::version + 1),
             ))
             .execute(conn)?;
+        if changed == 0 {
+            return Ok(None);
+        }
         delete_links(conn, id)?;
         insert_links(conn, id, &input)?;
-        found(Rounds::find(conn, id)?, Rounds::NAME, id)
+        Rounds::find(conn, id)
     }
 
-    fn delete(conn: &mut DbConnection, id: i32) -> Result<(), ApiError> {
+    fn delete(conn: &mut DbConnection, id: i32, expected: Option<i64>) -> Result<bool, ApiError> {
         if !exists(conn, id)? {
             return Err(ApiError::not_found(Rounds::NAME, id));
         }
@@ -673,9 +689,19 @@ impl Resource for Rounds {
                 "feedback is kept unless an admin deletes it"
             )));
         }
+        if let Some(version) = expected {
+            // Taking the links away bumps the version, so the version is checked first, by a
+            // statement that also locks the row until the delete commits.
+            let locked = diesel::update(rounds::table.find(id).filter(rounds::version.eq(version)))
+                .set(rounds::version.eq(rounds::version))
+                .execute(conn)?;
+            if locked == 0 {
+                return Ok(false);
+            }
+        }
         delete_links(conn, id)?;
         diesel::delete(rounds::table.find(id)).execute(conn)?;
-        Ok(())
+        Ok(true)
     }
 }
 
@@ -700,7 +726,7 @@ pub async fn list_rounds(ctx: Ctx, query: Query) -> Result<HttpResponse, ApiErro
     request_body = RoundInput,
     responses(
         (status = 201, description = "Created", body = Round,
-            headers(("Location" = UrlPath, description = "URL of the new round"))),
+            headers(("Location" = HeaderText, description = "URL of the new round"))),
         WriteErrors
     )
 )]

@@ -12,6 +12,7 @@ diesel::table! {
         updated_at -> Timestamp,
         created_by -> Nullable<Text>,
         updated_by -> Nullable<Text>,
+        version -> BigInt,
     }
 }
 
@@ -29,6 +30,7 @@ diesel::table! {
         updated_at -> Timestamp,
         created_by -> Nullable<Text>,
         updated_by -> Nullable<Text>,
+        version -> BigInt,
     }
 }
 
@@ -46,6 +48,7 @@ diesel::table! {
         updated_at -> Timestamp,
         created_by -> Nullable<Text>,
         updated_by -> Nullable<Text>,
+        version -> BigInt,
     }
 }
 
@@ -79,6 +82,7 @@ diesel::table! {
         submitted_by -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        version -> BigInt,
     }
 }
 
@@ -103,5 +107,22 @@ diesel::table! {
     schedule_revision (id) {
         id -> Integer,
         revision -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// The answers of idempotent POSTs (see `idempotency`).
+    idempotency_keys (caller, idempotency_key) {
+        caller -> Text,
+        idempotency_key -> Text,
+        method -> Text,
+        path -> Text,
+        body_hash -> Text,
+        status -> Integer,
+        location -> Nullable<Text>,
+        etag -> Nullable<Text>,
+        body -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
     }
 }

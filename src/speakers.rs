@@ -11,7 +11,7 @@ use crate::db::{self, DbConnection, MultiBackend};
 use crate::error::{ApiError, ReadErrors, WriteErrors};
 use crate::fields::{Credential, DepartmentRef, Email, Id, Line, Name, Text, Timestamp};
 use crate::pagination::{Page, Paging};
-use crate::resource::{self, found, Access, Ctx, Listing, Resource, UrlPath};
+use crate::resource::{self, found, Access, Ctx, HeaderText, Listing, Resource};
 use crate::schema::{round_speakers, speakers};
 use crate::validate::{Input, Query};
 
@@ -62,6 +62,10 @@ pub struct Speaker {
     pub updated_by: Option<Subject>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Bumped by every write; the ETag is made from it.
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub version: i64,
 }
 
 /// A speaker, as written by POST and PUT (and patched by PATCH).
@@ -136,6 +140,7 @@ struct SpeakerRow {
     updated_at: chrono::NaiveDateTime,
     created_by: Option<String>,
     updated_by: Option<String>,
+    version: i64,
 }
 
 impl From<SpeakerRow> for Speaker {
@@ -154,6 +159,7 @@ impl From<SpeakerRow> for Speaker {
             updated_by: row.updated_by.map(Text::stored),
             created_at: Timestamp::from_naive(row.created_at),
             updated_at: Timestamp::from_naive(row.updated_at),
+            version: row.version,
         }
     }
 }
@@ -244,6 +250,10 @@ impl Resource for Speakers {
         record.id.0
     }
 
+    fn version(record: &Speaker) -> i64 {
+        record.version
+    }
+
     fn find(conn: &mut DbConnection, id: i32) -> Result<Option<Speaker>, ApiError> {
         Ok(crate::on_backend!(conn, |c| speakers::table
             .find(id)
@@ -306,19 +316,25 @@ impl Resource for Speakers {
         current: Speaker,
         input: SpeakerInput,
         actor: Option<&str>,
-    ) -> Result<Speaker, ApiError> {
-        let row = crate::on_backend!(conn, |c| diesel::update(speakers::table.find(current.id.0))
+        expected: i64,
+    ) -> Result<Option<Speaker>, ApiError> {
+        let target = speakers::table
+            .find(current.id.0)
+            .filter(speakers::version.eq(expected));
+        let row = crate::on_backend!(conn, |c| diesel::update(target)
             .set((
                 columns(&input),
                 speakers::updated_at.eq(db::now()),
                 speakers::updated_by.eq(actor),
+                speakers::version.eq(speakers::version + 1),
             ))
             .returning(SpeakerRow::as_returning())
-            .get_result(c))?;
-        Ok(row.into())
+            .get_result(c)
+            .optional())?;
+        Ok(row.map(Speaker::from))
     }
 
-    fn delete(conn: &mut DbConnection, id: i32) -> Result<(), ApiError> {
+    fn delete(conn: &mut DbConnection, id: i32, expected: Option<i64>) -> Result<bool, ApiError> {
         found(Speakers::find(conn, id)?, Speakers::NAME, id)?;
         let rounds = round_speakers::table
             .filter(round_speakers::speaker_id.eq(id))
@@ -330,8 +346,16 @@ impl Resource for Speakers {
                 db::describe_counts(&[(rounds, "round")])
             )));
         }
-        diesel::delete(speakers::table.find(id)).execute(conn)?;
-        Ok(())
+        let deleted = match expected {
+            Some(version) => diesel::delete(
+                speakers::table
+                    .find(id)
+                    .filter(speakers::version.eq(version)),
+            )
+            .execute(conn)?,
+            None => diesel::delete(speakers::table.find(id)).execute(conn)?,
+        };
+        Ok(deleted == 1)
     }
 }
 
@@ -376,7 +400,7 @@ pub async fn list_speakers(ctx: Ctx, query: Query) -> Result<HttpResponse, ApiEr
     request_body = SpeakerInput,
     responses(
         (status = 201, description = "Created", body = Speaker,
-            headers(("Location" = UrlPath, description = "URL of the new speaker"))),
+            headers(("Location" = HeaderText, description = "URL of the new speaker"))),
         WriteErrors
     )
 )]

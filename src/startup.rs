@@ -11,11 +11,19 @@ use actix_web::middleware::Logger;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use serde_json::Value;
 
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::{from_fn, Condition, Next};
+
 use crate::auth::Auth;
 use crate::cache::ReadCache;
 use crate::config::Settings;
 use crate::db::Database;
 use crate::error::ApiError;
+use crate::http::{self, AllowedMethods, CorsOrigins};
+use crate::idempotency;
+use crate::ratelimit::{self, Limits, Rate};
+use crate::resource::WritePolicy;
 use crate::routes::{self, API_PREFIX};
 use crate::validate::Validators;
 use crate::{demo, openapi};
@@ -34,6 +42,71 @@ pub struct ServeOptions {
     pub auth: web::Data<Auth>,
     /// Bytes of answers the read cache may keep; 0 turns it off.
     pub cache_bytes: usize,
+    /// Origins allowed to call the API from a browser.
+    pub cors: CorsOrigins,
+    /// How writes are checked (`If-Match`, idempotency keys).
+    pub policy: WritePolicy,
+    /// Rate limits of this process.
+    pub limits: web::Data<Limits>,
+}
+
+impl ServeOptions {
+    /// The options `settings` give, with `auth` checking tokens.
+    pub fn from_settings(settings: &Settings, auth: web::Data<Auth>) -> Result<Self, String> {
+        let rate = |name: &str, text: &str| -> Result<Option<Rate>, String> {
+            match text.trim() {
+                "off" | "0" => Ok(None),
+                other => other
+                    .parse::<Rate>()
+                    .map(Some)
+                    .map_err(|e| format!("{name}: {e}")),
+            }
+        };
+        let feedback = rate("LHS_FEEDBACK_RATE_LIMIT", &settings.feedback_rate_limit)?;
+        let failures = rate(
+            "LHS_AUTH_FAILURE_RATE_LIMIT",
+            &settings.auth_failure_rate_limit,
+        )?
+        .ok_or("LHS_AUTH_FAILURE_RATE_LIMIT cannot be off: refused tokens are always limited")?;
+        let trusted = ratelimit::parse_networks(&settings.trusted_proxies)
+            .map_err(|e| format!("LHS_TRUSTED_PROXIES: {e}"))?;
+        Ok(ServeOptions {
+            workers: settings.workers,
+            docs: settings.docs,
+            auth,
+            cache_bytes: settings.cache_bytes(),
+            cors: parse_origins(&settings.cors_origins)?,
+            policy: WritePolicy {
+                require_if_match: settings.require_if_match,
+                idempotency_ttl: settings.idempotency_ttl.into(),
+            },
+            limits: web::Data::new(Limits::new(feedback, failures, trusted)),
+        })
+    }
+}
+
+/// `LHS_CORS_ORIGINS`: origins exactly as browsers send them, `scheme://host[:port]`.
+fn parse_origins(text: &str) -> Result<CorsOrigins, String> {
+    let mut origins = Vec::new();
+    for origin in text.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        let rest = origin
+            .strip_prefix("https://")
+            .or_else(|| origin.strip_prefix("http://"));
+        let valid = rest.is_some_and(|host| {
+            !host.is_empty()
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+        });
+        if !valid {
+            return Err(format!(
+                "LHS_CORS_ORIGINS: {origin:?} is not an origin such as https://intranet.example.org \
+                 (a scheme and a host, an optional port, no path)"
+            ));
+        }
+        origins.push(origin.to_owned());
+    }
+    Ok(CorsOrigins(origins))
 }
 
 pub struct Application {
@@ -53,12 +126,8 @@ impl Application {
         }
         let listener = TcpListener::bind(&settings.bind)
             .map_err(|e| format!("cannot listen on {}: {e}", settings.bind))?;
-        let options = ServeOptions {
-            workers: settings.workers,
-            docs: settings.docs,
-            auth: web::Data::new(Auth::from_settings(settings)?),
-            cache_bytes: settings.cache_bytes(),
-        };
+        let auth = web::Data::new(Auth::from_settings(settings)?);
+        let options = ServeOptions::from_settings(settings, auth)?;
         Self::with_listener(listener, database, options)
     }
 
@@ -88,6 +157,10 @@ impl Application {
         let data = web::Data::new(database.clone());
         let docs = options.docs;
         let auth = options.auth.clone();
+        let policy = web::Data::new(options.policy.clone());
+        let limits = options.limits.clone();
+        let cors = web::Data::new(options.cors.clone());
+        spawn_maintenance(database.clone(), limits.clone());
         let server = HttpServer::new(move || {
             App::new()
                 // Before the `/api/v1` scope, which would otherwise take every path under it.
@@ -118,7 +191,18 @@ impl Application {
                 .app_data(web::QueryConfig::default().error_handler(query_error))
                 .app_data(routes_table.clone())
                 .app_data(spec.clone())
+                .app_data(policy.clone())
+                .app_data(limits.clone())
+                .app_data(cors.clone())
                 .default_service(web::to(fallback))
+                // Innermost first: CORS headers on actual requests, HEAD as GET, preflights
+                // answered before anything else sees them, then the access log around all.
+                .wrap(Condition::new(
+                    !cors.0.is_empty(),
+                    actual_request_cors(&cors),
+                ))
+                .wrap(from_fn(http::head_as_get))
+                .wrap(from_fn(answer_options))
                 .wrap(access_log())
         })
         .workers(workers)
@@ -205,6 +289,65 @@ fn query_error(error: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error
     ApiError::BadRequest(format!("the query string is invalid: {error}")).into()
 }
 
+/// CORS on actual requests from allowed origins: the origin echoed, `Vary: Origin`, and the
+/// headers a script may read. A disallowed origin's request is served without CORS headers (its
+/// browser refuses to show the answer); requests without `Origin` are untouched.
+fn actual_request_cors(origins: &CorsOrigins) -> actix_cors::Cors {
+    let mut cors = actix_cors::Cors::default()
+        .block_on_origin_mismatch(false)
+        .allow_any_method()
+        .allowed_headers(http::CORS_ALLOWED_HEADERS.iter().copied())
+        .expose_headers(http::CORS_EXPOSED_HEADERS.iter().copied())
+        .max_age(600);
+    for origin in &origins.0 {
+        cors = cors.allowed_origin(origin);
+    }
+    cors
+}
+
+/// `OPTIONS` (CORS preflights among them) is answered from the route table.
+async fn answer_options<B: MessageBody + 'static>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    if req.method() != Method::OPTIONS {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    }
+    let origins = req
+        .app_data::<web::Data<CorsOrigins>>()
+        .map(|o| o.get_ref().clone())
+        .unwrap_or_default();
+    let response = match req.app_data::<web::Data<RouteTable>>() {
+        Some(table) => http::options_answer(req.request(), &origins, table.get_ref()),
+        None => HttpResponse::InternalServerError().finish(),
+    };
+    Ok(req.into_response(response))
+}
+
+/// Work no request waits for: expired idempotency keys are purged, and clients whose rate
+/// limit is whole again forgotten. Every replica does it; deleting what is expired twice is
+/// harmless.
+fn spawn_maintenance(database: Database, limits: web::Data<Limits>) {
+    const EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+    let spawned = std::thread::Builder::new()
+        .name("lhs-maintenance".to_owned())
+        .spawn(move || loop {
+            std::thread::sleep(EVERY);
+            limits.forget_idle();
+            match database
+                .connection()
+                .and_then(|mut conn| idempotency::purge_expired(&mut conn))
+            {
+                Ok(0) => {}
+                Ok(n) => log::info!("purged {n} expired idempotency keys"),
+                Err(e) => log::warn!("cannot purge expired idempotency keys: {e}"),
+            }
+        });
+    if let Err(e) = spawned {
+        log::warn!("cannot start the maintenance thread: {e}");
+    }
+}
+
 async fn fallback(req: HttpRequest, table: web::Data<RouteTable>) -> HttpResponse {
     use actix_web::ResponseError;
     let error = match table.allowed(req.path()) {
@@ -260,6 +403,15 @@ impl RouteTable {
     }
 
     pub fn allowed(&self, path: &str) -> Option<Vec<Method>> {
+        let mut methods = self.declared(path)?;
+        // HEAD is served on every GET route.
+        if let Some(at) = methods.iter().position(|m| *m == Method::GET) {
+            methods.insert(at + 1, Method::HEAD);
+        }
+        Some(methods)
+    }
+
+    fn declared(&self, path: &str) -> Option<Vec<Method>> {
         let parts: Vec<&str> = path.split('/').collect();
         self.routes
             .iter()
@@ -277,6 +429,12 @@ impl RouteTable {
     }
 }
 
+impl AllowedMethods for RouteTable {
+    fn allowed(&self, path: &str) -> Option<Vec<Method>> {
+        RouteTable::allowed(self, path)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,6 +446,7 @@ mod tests {
             table.allowed("/api/v1/rounds/12"),
             Some(vec![
                 Method::GET,
+                Method::HEAD,
                 Method::PUT,
                 Method::PATCH,
                 Method::DELETE
@@ -295,7 +454,7 @@ mod tests {
         );
         assert_eq!(
             table.allowed("/api/v1/rounds"),
-            Some(vec![Method::GET, Method::POST])
+            Some(vec![Method::GET, Method::HEAD, Method::POST])
         );
         assert_eq!(table.allowed("/api/v1/nothing"), None);
         assert_eq!(table.allowed("/api/v1/rounds//feedback"), None);

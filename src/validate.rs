@@ -45,7 +45,7 @@ pub trait Input: DeserializeOwned + utoipa::ToSchema + Send + 'static {
 
 /// A body that passed the schema and the rules, whose references are still to be checked
 /// against the database.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Checked<T> {
     value: Option<T>,
     errors: Vec<FieldError>,
@@ -65,6 +65,11 @@ impl<T> Checked<T> {
     pub fn add_error(&mut self, field: &str, message: impl Into<String>) {
         self.errors.push(FieldError::new(field, message));
         self.value = None;
+    }
+
+    /// Whether the body is refused whatever its references turn out to be.
+    pub fn is_refused(&self) -> bool {
+        !self.errors.is_empty() || self.value.is_none()
     }
 
     /// The references to check; see [`Checked::finish`].

@@ -88,7 +88,7 @@ async fn a_wrong_method_is_a_405_problem_with_allow(app: TestApp) {
         .await;
     let allow = response.headers()["allow"].to_str().unwrap().to_owned();
     assert_problem(response, 405).await;
-    assert_eq!(allow, "GET, POST");
+    assert_eq!(allow, "GET, HEAD, POST");
 
     let response = app
         .request(
@@ -99,7 +99,7 @@ async fn a_wrong_method_is_a_405_problem_with_allow(app: TestApp) {
         .await;
     let allow = response.headers()["allow"].to_str().unwrap().to_owned();
     assert_problem(response, 405).await;
-    assert_eq!(allow, "GET");
+    assert_eq!(allow, "GET, HEAD");
 }
 
 async fn unknown_and_malformed_ids_are_404_problems(app: TestApp) {

@@ -90,12 +90,8 @@ pub async fn spawn_app_with(
             std::time::Duration::from_secs(3600),
         )
         .ok();
-    let options = ServeOptions {
-        workers: Some(1),
-        docs: settings.docs,
-        auth: auth.clone(),
-        cache_bytes: settings.cache_bytes(),
-    };
+    let mut options = ServeOptions::from_settings(&settings, auth.clone()).expect("valid settings");
+    options.workers = Some(1);
     let app = Application::with_listener(listener, database.clone(), options)
         .expect("build the application");
     let address = format!("http://127.0.0.1:{}", app.port());

@@ -38,6 +38,7 @@ mod departments;
 mod errors;
 mod feedback;
 mod helpers;
+mod http;
 mod openapi;
 mod rounds;
 mod speakers;

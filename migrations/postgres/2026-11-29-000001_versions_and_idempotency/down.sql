@@ -1,0 +1,12 @@
+DROP TABLE idempotency_keys;
+DROP TRIGGER round_departments_bump_round_version ON round_departments;
+DROP TRIGGER round_speakers_bump_round_version ON round_speakers;
+DROP FUNCTION bump_round_version_of_link();
+DROP TRIGGER departments_update_bumps_round_versions ON departments;
+DROP FUNCTION bump_round_versions_of_department();
+DROP TRIGGER speakers_update_bumps_round_versions ON speakers;
+DROP FUNCTION bump_round_versions_of_speaker();
+ALTER TABLE feedback DROP COLUMN version;
+ALTER TABLE rounds DROP COLUMN version;
+ALTER TABLE speakers DROP COLUMN version;
+ALTER TABLE departments DROP COLUMN version;

@@ -1,0 +1,13 @@
+DROP TABLE idempotency_keys;
+DROP TRIGGER speakers_update_bumps_round_versions;
+DROP TRIGGER departments_update_bumps_round_versions;
+DROP TRIGGER round_speakers_insert_bumps_round_version;
+DROP TRIGGER round_speakers_update_bumps_round_version;
+DROP TRIGGER round_speakers_delete_bumps_round_version;
+DROP TRIGGER round_departments_insert_bumps_round_version;
+DROP TRIGGER round_departments_update_bumps_round_version;
+DROP TRIGGER round_departments_delete_bumps_round_version;
+ALTER TABLE feedback DROP COLUMN version;
+ALTER TABLE rounds DROP COLUMN version;
+ALTER TABLE speakers DROP COLUMN version;
+ALTER TABLE departments DROP COLUMN version;
