@@ -86,10 +86,23 @@ pub struct Auth {
     audience: Option<String>,
     pub public_read: bool,
     pub anonymous_feedback: bool,
+    secret_source: Option<SecretSource>,
+}
+
+/// Where the shared secret came from: `lhs-rounds token` says it, because a token minted with
+/// another database's secret file is refused by the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// `LHS_JWT_SECRET` (or `--jwt-secret`).
+    Setting,
+    /// The file beside the SQLite database (an absolute path); `created` when this process
+    /// made it, so no server had used it yet.
+    File { path: PathBuf, created: bool },
 }
 
 impl Auth {
     pub fn from_settings(settings: &Settings) -> Result<Auth, String> {
+        let mut secret_source = None;
         let (algorithm, decoding, encoding) = match (&settings.jwt_public_key, &settings.jwt_secret)
         {
             (Some(_), Some(_)) => {
@@ -100,10 +113,11 @@ impl Auth {
                 (algorithm, key, None)
             }
             (None, secret) => {
-                let secret = match secret {
-                    Some(secret) => secret.clone().into_bytes(),
+                let (secret, source) = match secret {
+                    Some(secret) => (secret.clone().into_bytes(), SecretSource::Setting),
                     None => default_secret(&settings.database_url)?,
                 };
+                secret_source = Some(source);
                 if secret.len() < MIN_SECRET_BYTES {
                     return Err(format!(
                         "LHS_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes (it has {}); \
@@ -144,7 +158,13 @@ impl Auth {
             audience: settings.jwt_audience.clone(),
             public_read: settings.public_read,
             anonymous_feedback: settings.anonymous_feedback,
+            secret_source,
         })
+    }
+
+    /// Where the shared secret came from; `None` with a public key.
+    pub fn secret_source(&self) -> Option<&SecretSource> {
+        self.secret_source.as_ref()
     }
 
     /// Mints a token (`lhs-rounds token`); only with a shared secret.
@@ -262,7 +282,7 @@ pub fn secret_file(sqlite_path: &str) -> PathBuf {
 
 /// The embedded default still starts with one command: a secret of its own, kept beside the
 /// SQLite file. PostgreSQL deployments must configure a key.
-fn default_secret(database_url: &str) -> Result<Vec<u8>, String> {
+fn default_secret(database_url: &str) -> Result<(Vec<u8>, SecretSource), String> {
     let url = DatabaseUrl::parse(database_url);
     if url.backend == Backend::Postgres {
         return Err(
@@ -271,10 +291,16 @@ fn default_secret(database_url: &str) -> Result<Vec<u8>, String> {
                 .to_owned(),
         );
     }
-    let path = secret_file(&url.target);
+    // Absolute, so that what is logged and told names the file whatever the current directory.
+    let relative = secret_file(&url.target);
+    let path = std::path::absolute(&relative).unwrap_or(relative);
+    let source = |created| SecretSource::File {
+        path: path.clone(),
+        created,
+    };
     if let Ok(existing) = std::fs::read_to_string(&path) {
         log::info!("token secret: reusing {}", path.display());
-        return Ok(existing.trim().as_bytes().to_vec());
+        return Ok((existing.trim().as_bytes().to_vec(), source(false)));
     }
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| format!("no randomness for a token secret: {e}"))?;
@@ -288,11 +314,11 @@ fn default_secret(database_url: &str) -> Result<Vec<u8>, String> {
             file.write_all(secret.as_bytes())
                 .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
             log::info!("token secret: created {} (mode 0600)", path.display());
-            Ok(secret.into_bytes())
+            Ok((secret.into_bytes(), source(true)))
         }
         // Another replica or process created it first: use theirs.
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => std::fs::read_to_string(&path)
-            .map(|s| s.trim().as_bytes().to_vec())
+            .map(|s| (s.trim().as_bytes().to_vec(), source(false)))
             .map_err(|e| format!("cannot read {}: {e}", path.display())),
         Err(e) => Err(format!("cannot create {}: {e}", path.display())),
     }

@@ -67,7 +67,31 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             let auth = auth::Auth::from_settings(&settings)?;
             let roles: Vec<auth::Role> =
                 roles.iter().filter_map(|r| auth::Role::parse(r)).collect();
-            println!("{}", auth.mint(&sub, &roles, ttl.into())?);
+            let token = auth.mint(&sub, &roles, ttl.into())?;
+            // A token signed with another secret than the server's is refused (401): say which
+            // one this is, on stderr so that `$(lhs-rounds token ...)` captures only the token.
+            match auth.secret_source() {
+                Some(auth::SecretSource::Setting) => {
+                    eprintln!("lhs-rounds token: signed with LHS_JWT_SECRET")
+                }
+                Some(auth::SecretSource::File {
+                    path,
+                    created: false,
+                }) => eprintln!(
+                    "lhs-rounds token: signed with the secret in {}",
+                    path.display()
+                ),
+                Some(auth::SecretSource::File {
+                    path,
+                    created: true,
+                }) => eprintln!(
+                    "warning: created a new token secret at {}; a server using another database \
+                     will not accept this token",
+                    path.display()
+                ),
+                None => {} // a public key: `mint` has refused already
+            }
+            println!("{token}");
             Ok(())
         }
         Command::Openapi => {

@@ -697,3 +697,57 @@ async fn without_a_key_sqlite_creates_a_private_secret_that_minted_tokens_share(
     let secret = std::fs::read_to_string(&secret_file).unwrap();
     assert!(secret.trim().len() >= 64 && !token.contains(secret.trim()));
 }
+
+/// Run from a directory without a database, `lhs-rounds token` makes a secret there that no
+/// server uses: it must say so, and otherwise name the secret it signed with.
+#[test]
+fn the_token_command_names_its_secret_and_warns_when_it_created_one() {
+    let dir = tempfile::tempdir().unwrap();
+    // The default database is relative to the child's current directory, which the child sees
+    // canonicalised.
+    let secret_file = dir
+        .path()
+        .canonicalize()
+        .unwrap()
+        .join("lhs-rounds.db.jwt-secret");
+    let stderr_of_token = |secret: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_lhs-rounds"));
+        command
+            .args(["token", "--sub", "alice@example.org", "--role", "viewer"])
+            .current_dir(dir.path())
+            .env_remove("DATABASE_URL")
+            .env_remove("LHS_JWT_PUBLIC_KEY")
+            // What it says must not depend on the log level.
+            .env("RUST_LOG", "off");
+        match secret {
+            Some(secret) => command.env("LHS_JWT_SECRET", secret),
+            None => command.env_remove("LHS_JWT_SECRET"),
+        };
+        let output = command.output().unwrap();
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(output.status.success(), "{stderr}");
+        assert!(!output.stdout.is_empty(), "no token on stdout");
+        stderr
+    };
+
+    assert_eq!(
+        stderr_of_token(None),
+        format!(
+            "warning: created a new token secret at {}; a server using another database will \
+             not accept this token\n",
+            secret_file.display()
+        )
+    );
+    assert!(secret_file.is_file());
+    assert_eq!(
+        stderr_of_token(None),
+        format!(
+            "lhs-rounds token: signed with the secret in {}\n",
+            secret_file.display()
+        )
+    );
+    assert_eq!(
+        stderr_of_token(Some(SECRET)),
+        "lhs-rounds token: signed with LHS_JWT_SECRET\n"
+    );
+}
