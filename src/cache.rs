@@ -66,6 +66,7 @@ impl Key {
 /// version), and the moment it stops holding if time alone can change it.
 pub struct Rendered {
     body: Bytes,
+    content_type: &'static str,
     etag: Option<String>,
     valid_until: Option<NaiveDateTime>,
 }
@@ -76,9 +77,20 @@ impl Rendered {
         let json = serde_json::to_vec(value)?.into_boxed_slice();
         Ok(Rendered {
             body: Bytes::from(json),
+            content_type: JSON,
             etag: None,
             valid_until: None,
         })
+    }
+
+    /// An answer in another media type, such as an iCalendar feed.
+    pub fn text(body: String, content_type: &'static str) -> Rendered {
+        Rendered {
+            body: Bytes::from(body.into_bytes().into_boxed_slice()),
+            content_type,
+            etag: None,
+            valid_until: None,
+        }
     }
 
     /// Marks the answer as holding only before `moment` (UTC), when there is one.
@@ -94,10 +106,20 @@ impl Rendered {
     }
 }
 
-/// What a read answers: the body with its ETag, or that the caller's copy is current.
+/// The media type of most answers.
+const JSON: &str = "application/json";
+
+/// What a read answers: the body with its ETag and media type, or that the caller's copy is
+/// current.
 pub enum Answer {
-    Fresh { body: Bytes, etag: String },
-    NotModified { etag: String },
+    Fresh {
+        body: Bytes,
+        etag: String,
+        content_type: &'static str,
+    },
+    NotModified {
+        etag: String,
+    },
 }
 
 impl Answer {
@@ -106,14 +128,23 @@ impl Answer {
         let etag = rendered
             .etag
             .unwrap_or_else(|| http::body_etag(&rendered.body));
-        Answer::checked(rendered.body, etag, if_none_match)
+        Answer::checked(rendered.body, etag, rendered.content_type, if_none_match)
     }
 
-    fn checked(body: Bytes, etag: String, if_none_match: Option<&TagList>) -> Answer {
+    fn checked(
+        body: Bytes,
+        etag: String,
+        content_type: &'static str,
+        if_none_match: Option<&TagList>,
+    ) -> Answer {
         if if_none_match.is_some_and(|tags| tags.matches_weakly(&etag)) {
             Answer::NotModified { etag }
         } else {
-            Answer::Fresh { body, etag }
+            Answer::Fresh {
+                body,
+                etag,
+                content_type,
+            }
         }
     }
 }
@@ -124,6 +155,7 @@ struct Entry {
     valid_until: Option<NaiveDateTime>,
     body: Bytes,
     etag: String,
+    content_type: &'static str,
 }
 
 /// The cache of one process. Cloning it is cheap and shares it.
@@ -211,7 +243,12 @@ impl ReadCache {
     {
         if let Some(revision) = self.sqlite_revision() {
             if let Some(entry) = self.lookup(&key, revision) {
-                return Ok(Answer::checked(entry.body, entry.etag, if_none_match));
+                return Ok(Answer::checked(
+                    entry.body,
+                    entry.etag,
+                    entry.content_type,
+                    if_none_match,
+                ));
             }
         }
         let cache = self.clone();
@@ -229,16 +266,18 @@ impl ReadCache {
             })
             .await?;
         Ok(match outcome {
-            Outcome::Hit(entry) => Answer::checked(entry.body, entry.etag, if_none_match),
+            Outcome::Hit(entry) => {
+                Answer::checked(entry.body, entry.etag, entry.content_type, if_none_match)
+            }
             Outcome::Uncached(rendered) => Answer::of(rendered, if_none_match),
             Outcome::Rendered(revision, rendered) => {
                 let etag = rendered
                     .etag
                     .clone()
                     .unwrap_or_else(|| list_etag(revision, &key, rendered.valid_until));
-                let body = rendered.body.clone();
+                let (body, content_type) = (rendered.body.clone(), rendered.content_type);
                 self.store(key, revision, rendered, etag.clone());
-                Answer::checked(body, etag, if_none_match)
+                Answer::checked(body, etag, content_type, if_none_match)
             }
         })
     }
@@ -298,6 +337,7 @@ impl ReadCache {
                 valid_until: rendered.valid_until,
                 body: rendered.body,
                 etag,
+                content_type: rendered.content_type,
             },
         );
     }
@@ -323,6 +363,7 @@ mod tests {
     fn rendered(body: &str) -> Rendered {
         Rendered {
             body: Bytes::from(body.to_owned()),
+            content_type: JSON,
             etag: None,
             valid_until: None,
         }

@@ -15,6 +15,8 @@
 //! | `LHS_FEEDBACK_RATE_LIMIT` | `--feedback-rate-limit` | `120/minute` per client (`off`) |
 //! | `LHS_AUTH_FAILURE_RATE_LIMIT` | `--auth-failure-rate-limit` | `30/minute` per client |
 //! | `LHS_TRUSTED_PROXIES` | `--trusted-proxies` | empty |
+//! | `LHS_PUBLIC_URL` | `--public-url` | unset (calendar events link to their round there) |
+//! | `LHS_CALENDAR_DOMAIN` | `--calendar-domain` | the public URL's host, or `lhs-rounds.invalid` |
 //!
 //! Token settings (`LHS_JWT_*`, `LHS_PUBLIC_READ`, `LHS_ANONYMOUS_FEEDBACK`) are listed in
 //! the `auth` module.
@@ -144,6 +146,14 @@ pub struct Settings {
     /// Proxies whose X-Forwarded-For names the client: CIDRs or addresses, comma-separated.
     #[arg(long, env = "LHS_TRUSTED_PROXIES", default_value = "", global = true)]
     pub trusted_proxies: String,
+    /// The service's public address, such as https://rounds.example.org: calendar events link
+    /// to their round there.
+    #[arg(long, env = "LHS_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+    /// The domain of calendar event UIDs (`round-<id>@<domain>`); defaults to the host of
+    /// LHS_PUBLIC_URL, or lhs-rounds.invalid.
+    #[arg(long, env = "LHS_CALENDAR_DOMAIN", global = true)]
+    pub calendar_domain: Option<String>,
     /// With `serve`: also load the demo schedule before serving.
     #[arg(long, global = true)]
     pub demo: bool,
@@ -176,6 +186,8 @@ impl Settings {
             feedback_rate_limit: "120/minute".to_owned(),
             auth_failure_rate_limit: "30/minute".to_owned(),
             trusted_proxies: String::new(),
+            public_url: None,
+            calendar_domain: None,
             demo: false,
         }
     }

@@ -1,20 +1,24 @@
-//! The demo schedule: the departments, people and rounds of the LHS Rounds page
-//! (`shared/reference/lhs-rounds-page.txt`), loaded by `seed-demo` and `serve --demo`.
+//! The demo schedule: the series, departments, people and rounds of the LHS Rounds page
+//! (`shared/reference/lhs-rounds-page.txt`), loaded by `seed-demo` and `serve --demo`, and the
+//! next three rounds generated from the series' defaults (the page's rounds are all past).
 //! Loading it twice adds nothing.
 
-use chrono::{NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use chrono_tz::America::New_York;
 use diesel::prelude::*;
 
 use crate::db::{write_transaction, DbConnection};
 use crate::departments::{self, DepartmentInput, Departments};
 use crate::error::ApiError;
-use crate::fields::{Credential, DepartmentRef, Name, SpeakerRef, Text, Timestamp};
+use crate::fields::{
+    Credential, DepartmentRef, Email, LocalTime, Name, SpeakerRef, Text, Timestamp,
+};
 use crate::resource::Resource;
 use crate::rounds::{
     DepartmentIds, Panel, RoundInput, RoundStatus, Rounds, SpeakerRole, SpeakerSlot,
 };
 use crate::schema::rounds as rounds_table;
+use crate::series::{self, Contact, Contacts, Minutes, Series, SeriesInput, SeriesRecord};
 use crate::speakers::{self, Credentials, SpeakerInput, Speakers};
 
 const DEPARTMENTS: &[(&str, Option<&str>)] = &[
@@ -121,17 +125,29 @@ const ROUNDS: &[DemoRound] = &[
 /// What a load added.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct SeedReport {
+    pub series: bool,
     pub departments: usize,
     pub speakers: usize,
     pub rounds: usize,
+    /// Of `rounds`, those generated from the series' defaults.
+    pub generated: usize,
 }
 
 impl std::fmt::Display for SeedReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "added {} departments, {} speakers, {} rounds",
-            self.departments, self.speakers, self.rounds
+            "{}added {} departments, {} speakers, {} rounds ({} of them upcoming, generated from \
+             the series' defaults)",
+            if self.series {
+                "described the series, "
+            } else {
+                ""
+            },
+            self.departments,
+            self.speakers,
+            self.rounds,
+            self.generated
         )
     }
 }
@@ -155,7 +171,10 @@ pub fn noon_hour(
 /// Loads the demo schedule in one transaction.
 pub fn seed(conn: &mut DbConnection) -> Result<SeedReport, ApiError> {
     write_transaction(conn, |conn| {
-        let mut report = SeedReport::default();
+        let mut report = SeedReport {
+            series: series::seed(conn, page_series())?,
+            ..SeedReport::default()
+        };
         let mut department_ids = Vec::new();
         for (name, abbreviation) in DEPARTMENTS {
             let id = match departments::find_by_name(conn, name)? {
@@ -226,9 +245,118 @@ pub fn seed(conn: &mut DbConnection) -> Result<SeedReport, ApiError> {
             Rounds::insert(conn, input, Some("demo"))?;
             report.rounds += 1;
         }
+        // Generated, not taken from the page: the next three rounds by the series' defaults
+        // (a Thursday each month, the usual time and room, the topic to be announced), so that
+        // a newcomer's "upcoming rounds" page is not empty.
+        let defaults = SeriesRecord::find(conn, 1)?
+            .ok_or_else(|| ApiError::Internal("the series row is missing".to_owned()))?;
+        for (starts_at, ends_at) in next_third_thursdays(&defaults, chrono::Utc::now(), 3) {
+            if round_starts_at(conn, starts_at)? {
+                continue;
+            }
+            let input = RoundInput {
+                title: None,
+                description: None,
+                starts_at: Timestamp(starts_at),
+                ends_at: Timestamp(ends_at),
+                location: Name::stored(
+                    defaults
+                        .default_location
+                        .as_ref()
+                        .map_or("BMC – MassMutual 5", |l| l.as_str()),
+                ),
+                status: RoundStatus::Scheduled,
+                speakers: Panel(Vec::new()),
+                department_ids: DepartmentIds(department_ids.clone()),
+            };
+            Rounds::insert(conn, input, Some("demo"))?;
+            report.rounds += 1;
+            report.generated += 1;
+        }
         Ok(report)
     })
 }
+
+/// Whether a round starts at `at` already (loading twice adds nothing).
+fn round_starts_at(conn: &mut DbConnection, at: DateTime<Utc>) -> Result<bool, ApiError> {
+    Ok(rounds_table::table
+        .filter(rounds_table::starts_at.eq(at.naive_utc()))
+        .select(rounds_table::id)
+        .first::<i32>(conn)
+        .optional()?
+        .is_some())
+}
+
+/// The third Thursday of each of the `count` months after `now`'s, at the series' default
+/// start time and for its default duration, in its time zone, in UTC.
+pub fn next_third_thursdays(
+    series: &Series,
+    now: DateTime<Utc>,
+    count: u32,
+) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    let zone = series.zone();
+    let today = now.with_timezone(&zone).date_naive();
+    let minutes = chrono::Duration::minutes(series.default_duration_minutes.get());
+    (1..=count)
+        .filter_map(|ahead| {
+            let first = today
+                .with_day(1)?
+                .checked_add_months(chrono::Months::new(ahead))?;
+            let offset = (7 + 3 - first.weekday().num_days_from_monday()) % 7;
+            let third_thursday = first + chrono::Duration::days(i64::from(offset) + 14);
+            let start = zone
+                .from_local_datetime(&third_thursday.and_time(series.default_start_time.time()))
+                .single()?
+                .with_timezone(&Utc);
+            Some((start, start + minutes))
+        })
+        .collect()
+}
+
+/// The series as the page describes it. The page names its contacts; their addresses were not
+/// in the copy we have, so the demo gives `example.org` ones.
+fn page_series() -> SeriesInput {
+    let contact = |name: &str, email: &str| Contact {
+        name: Name::stored(name),
+        email: Email::stored(email),
+        role: Some(Text::stored("topics, suggestions and feedback")),
+    };
+    SeriesInput {
+        name: Name::stored("Learning Health System Rounds"),
+        description: Some(Text::stored(PAGE_DESCRIPTION)),
+        timezone: Name::stored("America/New_York"),
+        default_location: Some(Text::stored("BMC – MassMutual 5")),
+        default_start_time: LocalTime::NOON,
+        default_duration_minutes: Minutes::clamped(60),
+        contacts: Contacts(vec![
+            contact("Dr. Mihaela Stefan", "mihaela.stefan@example.org"),
+            contact("Aubri Drake", "aubri.drake@example.org"),
+        ]),
+    }
+}
+
+/// The page's "What is a Learning Health System?", in Markdown.
+const PAGE_DESCRIPTION: &str = "## What is a Learning Health System?
+
+The Learning Health System (LHS) is a novel and rapidly evolving approach for improving the \
+outcomes of individuals, populations, and health care organizations. Learning Health Systems are \
+organizations in which knowledge generation processes are embedded in daily practice to produce \
+continually improved care.
+
+In a learning health system, internal data and experience are systematically integrated with \
+external evidence and that knowledge is used to drive improvements that can change people life \
+and health. As a result, patients get higher quality, safer, and more efficient care, and health \
+care delivery organizations become better places to work.
+
+## Learning Health System Rounds at Baystate Health
+
+LHS Rounds are a venue where members of the Division of Healthcare Quality, Operations \
+Excellence, Clinical Informatics, Epidemiology and Biostatistics, and the Institute for \
+Healthcare Delivery and Population Science collaborate with clinicians from across Baystate \
+Health to address topics of high strategic importance to our health system.
+
+If you have topics, suggestions, or feedback in mind, please contact Dr. Mihaela Stefan or \
+Aubri Drake.";
 
 #[cfg(test)]
 mod tests {

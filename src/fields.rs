@@ -265,6 +265,88 @@ impl ToSchema for Timestamp {
     scalar_name!("Timestamp");
 }
 
+/// A local time of day, `HH:MM` (24-hour clock).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalTime(chrono::NaiveTime);
+
+impl LocalTime {
+    const PATTERN: &'static str = "^([01][0-9]|2[0-3]):[0-5][0-9]$";
+    pub const NOON: LocalTime = match chrono::NaiveTime::from_hms_opt(12, 0, 0) {
+        Some(noon) => LocalTime(noon),
+        None => panic!("12:00:00 is a time of day"),
+    };
+
+    pub fn parse(text: &str) -> Option<LocalTime> {
+        chrono::NaiveTime::parse_from_str(text, "%H:%M")
+            .ok()
+            .filter(|_| text.len() == 5)
+            .map(LocalTime)
+    }
+
+    pub fn time(self) -> chrono::NaiveTime {
+        self.0
+    }
+}
+
+impl Serialize for LocalTime {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0.format("%H:%M").to_string())
+    }
+}
+impl<'de> Deserialize<'de> for LocalTime {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        LocalTime::parse(&raw)
+            .ok_or_else(|| serde::de::Error::custom(format!("{raw:?} is not a time such as 12:00")))
+    }
+}
+impl PartialSchema for LocalTime {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(LocalTime::PATTERN))
+            .max_length(Some(5))
+            .examples(["12:00"])
+            .into()
+    }
+}
+impl ToSchema for LocalTime {
+    scalar_name!("LocalTime");
+}
+
+/// An RFC 3339 date-time in a time zone's local time, with that zone's offset
+/// (`2019-04-25T12:00:00-04:00`): what a front-end shows without a time-zone library.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalTimestamp(pub DateTime<chrono::FixedOffset>);
+
+impl LocalTimestamp {
+    pub fn in_zone(at: Timestamp, zone: chrono_tz::Tz) -> LocalTimestamp {
+        LocalTimestamp(at.0.with_timezone(&zone).fixed_offset())
+    }
+}
+
+impl Serialize for LocalTimestamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+    }
+}
+impl<'de> Deserialize<'de> for LocalTimestamp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        DateTime::parse_from_rfc3339(&raw)
+            .map(LocalTimestamp)
+            .map_err(serde::de::Error::custom)
+    }
+}
+impl PartialSchema for LocalTimestamp {
+    fn schema() -> RefOr<Schema> {
+        Timestamp::schema()
+    }
+}
+impl ToSchema for LocalTimestamp {
+    scalar_name!("LocalTimestamp");
+}
+
 /// An integer from `MIN` to `MAX`. JSON Schema counts `7.0` as an integer, so it is read as one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Int<const MIN: i64, const MAX: i64>(i64);

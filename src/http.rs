@@ -208,13 +208,13 @@ pub fn cache_headers(response: &mut HttpResponseBuilder, private: bool) {
     response.append_header((header::VARY, "Authorization"));
 }
 
-/// 200 with a JSON body and its validators.
-pub fn ok_json(body: web::Bytes, etag: &str, private: bool) -> HttpResponse {
+/// 200 with a body and its validators.
+pub fn ok(body: web::Bytes, content_type: &str, etag: &str, private: bool) -> HttpResponse {
     let mut response = HttpResponse::Ok();
     cache_headers(&mut response, private);
     response
         .insert_header((header::ETAG, etag))
-        .content_type(header::ContentType::json())
+        .content_type(content_type)
         .body(body)
 }
 

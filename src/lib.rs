@@ -11,6 +11,7 @@
 
 pub mod auth;
 pub mod cache;
+pub mod calendar;
 pub mod config;
 pub mod db;
 pub mod demo;
@@ -28,6 +29,7 @@ pub mod resource;
 pub mod rounds;
 pub mod routes;
 pub mod schema;
+pub mod series;
 pub mod speakers;
 pub mod startup;
 pub mod validate;

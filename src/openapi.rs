@@ -39,6 +39,8 @@ use crate::routes::{self, Router, API_PREFIX};
         (name = "speakers", description = "People who present, with their credentials"),
         (name = "departments", description = "Units that organise rounds and employ speakers"),
         (name = "feedback", description = "Ratings, topic suggestions and comments for the organisers"),
+        (name = "series", description = "The series as a whole: name, description, time zone, defaults, contacts"),
+        (name = "calendar", description = "iCalendar (RFC 5545) feeds of the rounds, for Outlook, Google Calendar and others"),
         (name = "health", description = "Liveness and readiness probes")
     )
 )]

@@ -128,6 +128,43 @@ pub fn found<T>(record: Option<T>, name: &str, id: i32) -> Result<T, ApiError> {
     record.ok_or_else(|| ApiError::not_found(name, id))
 }
 
+/// Where the feeds point and how their events are named (`LHS_PUBLIC_URL`,
+/// `LHS_CALENDAR_DOMAIN`; see the `calendar` module).
+#[derive(Debug, Clone)]
+pub struct CalendarSettings {
+    /// The service's public address, such as `https://rounds.example.org`; events link to
+    /// their round there.
+    pub public_url: Option<String>,
+    /// The right-hand side of every event's UID: `round-<id>@<domain>`.
+    pub domain: String,
+}
+
+impl CalendarSettings {
+    /// The domain defaults to the host of the public URL, or `lhs-rounds.invalid`.
+    pub fn new(public_url: Option<&str>, domain: Option<&str>) -> CalendarSettings {
+        let public_url = public_url
+            .map(|u| u.trim().trim_end_matches('/').to_owned())
+            .filter(|u| !u.is_empty());
+        let host = public_url.as_deref().and_then(|url| {
+            let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+            let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+            let host = match host.strip_prefix('[') {
+                Some(v6) => v6.split(']').next().unwrap_or_default(),
+                None => host.split(':').next().unwrap_or_default(),
+            };
+            (!host.is_empty()).then(|| host.to_owned())
+        });
+        let domain = domain
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(str::to_owned)
+            .or(host)
+            .unwrap_or_else(|| "lhs-rounds.invalid".to_owned());
+        CalendarSettings { public_url, domain }
+    }
+}
+
 /// How writes are checked (`LHS_REQUIRE_IF_MATCH`, `LHS_IDEMPOTENCY_TTL`).
 #[derive(Debug, Clone)]
 pub struct WritePolicy {
@@ -143,6 +180,7 @@ pub struct Ctx {
     pub validators: web::Data<Validators>,
     pub policy: web::Data<WritePolicy>,
     pub limits: web::Data<Limits>,
+    pub calendar: web::Data<CalendarSettings>,
     pub caller: Caller,
     pub path: String,
     pub conditions: Conditions,
@@ -164,6 +202,7 @@ impl FromRequest for Ctx {
                 req.app_data::<web::Data<Validators>>()?.clone(),
                 req.app_data::<web::Data<WritePolicy>>()?.clone(),
                 req.app_data::<web::Data<Limits>>()?.clone(),
+                req.app_data::<web::Data<CalendarSettings>>()?.clone(),
             ))
         })();
         let caller = Caller::from_request(req, payload);
@@ -175,7 +214,7 @@ impl FromRequest for Ctx {
             .headers()
             .contains_key(actix_web::http::header::AUTHORIZATION);
         Box::pin(async move {
-            let (db, cache, validators, policy, limits) =
+            let (db, cache, validators, policy, limits, calendar) =
                 data.ok_or_else(|| ApiError::Internal("application data is missing".to_owned()))?;
             Ok(Ctx {
                 db,
@@ -183,6 +222,7 @@ impl FromRequest for Ctx {
                 validators,
                 policy,
                 limits,
+                calendar,
                 caller: caller.await?,
                 path,
                 conditions: conditions?,
@@ -222,7 +262,11 @@ impl Ctx {
             Answer::of(rendered, if_none_match.as_ref())
         };
         Ok(match answer {
-            Answer::Fresh { body, etag } => http::ok_json(body, &etag, self.private),
+            Answer::Fresh {
+                body,
+                etag,
+                content_type,
+            } => http::ok(body, content_type, &etag, self.private),
             Answer::NotModified { etag } => http::not_modified(&etag, self.private),
         })
     }

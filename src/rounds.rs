@@ -15,7 +15,7 @@ use crate::cache::Rendered;
 use crate::db::{self, DbConnection, MultiBackend};
 use crate::departments::{Abbreviation, DepartmentName};
 use crate::error::{ApiError, FieldError, ReadErrors, WriteErrors};
-use crate::fields::{DepartmentRef, Id, Name, SpeakerRef, Text, Timestamp};
+use crate::fields::{DepartmentRef, Id, LocalTimestamp, Name, SpeakerRef, Text, Timestamp};
 use crate::pagination::{Page, Paging};
 use crate::resource::{self, found, Access, Ctx, HeaderText, Listing, Resource};
 use crate::schema::{departments, feedback, round_departments, round_speakers, rounds, speakers};
@@ -128,6 +128,7 @@ crate::list_type!(
 #[schema(example = json!({
     "id": 3, "title": "How can we use patient comments to improve care?", "description": null,
     "starts_at": "2019-04-25T16:00:00Z", "ends_at": "2019-04-25T17:00:00Z",
+    "starts_at_local": "2019-04-25T12:00:00-04:00", "ends_at_local": "2019-04-25T13:00:00-04:00",
     "location": "BMC – MassMutual 5", "status": "scheduled",
     "speakers": [{"speaker_id": 7, "role": "presenter", "full_name": "Tara Lagu",
         "credentials": ["MD", "MPH"], "display_name": "Tara Lagu, MD, MPH"}],
@@ -142,6 +143,10 @@ pub struct Round {
     pub description: Option<Description>,
     pub starts_at: Timestamp,
     pub ends_at: Timestamp,
+    /// `starts_at` in the series' time zone, with its offset: "12:00" to show as is.
+    pub starts_at_local: LocalTimestamp,
+    /// `ends_at` in the series' time zone, with its offset.
+    pub ends_at_local: LocalTimestamp,
     pub location: Location,
     pub status: RoundStatus,
     pub speakers: PanelView,
@@ -162,6 +167,10 @@ pub struct Round {
     #[serde(skip)]
     #[schema(ignore)]
     pub version: i64,
+    /// The iCalendar SEQUENCE: bumped whenever the start, end, place or status changes.
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub sequence: i32,
 }
 
 impl Visible for Round {
@@ -259,6 +268,7 @@ struct RoundRow {
     created_by: Option<String>,
     updated_by: Option<String>,
     version: i64,
+    sequence: i32,
 }
 
 /// Filters and order of the round list.
@@ -364,6 +374,22 @@ pub fn list_at(
     Ok(paging.page(items, total))
 }
 
+/// Every round `filter` takes in (at most `max`), in start order, with their speakers and
+/// departments: a feed has no pages.
+pub fn list_all(
+    conn: &mut DbConnection,
+    filter: &RoundFilter,
+    max: i64,
+    now: NaiveDateTime,
+) -> Result<Vec<Round>, ApiError> {
+    let rows = filtered(filter, now)
+        .order((rounds::starts_at.asc(), rounds::id.asc()))
+        .limit(max)
+        .select(RoundRow::as_select())
+        .load(conn)?;
+    with_embeds(conn, rows)
+}
+
 /// When the next round still going or to come ends, if there is one.
 fn next_end_after(
     conn: &mut DbConnection,
@@ -448,6 +474,7 @@ fn with_embeds(conn: &mut DbConnection, rows: Vec<RoundRow>) -> Result<Vec<Round
             credentials,
         });
     }
+    let zone = crate::series::zone(conn)?;
     let mut departments_of: HashMap<i32, Vec<DepartmentSummary>> = HashMap::new();
     for (round_id, id, name, abbreviation) in department_rows {
         departments_of
@@ -463,12 +490,18 @@ fn with_embeds(conn: &mut DbConnection, rows: Vec<RoundRow>) -> Result<Vec<Round
         .into_iter()
         .map(|row| {
             let departments = departments_of.remove(&row.id).unwrap_or_default();
+            let (starts_at, ends_at) = (
+                Timestamp::from_naive(row.starts_at),
+                Timestamp::from_naive(row.ends_at),
+            );
             Round {
                 id: Id(row.id),
                 title: row.title.map(Text::stored),
                 description: row.description.map(Text::stored),
-                starts_at: Timestamp::from_naive(row.starts_at),
-                ends_at: Timestamp::from_naive(row.ends_at),
+                starts_at,
+                ends_at,
+                starts_at_local: LocalTimestamp::in_zone(starts_at, zone),
+                ends_at_local: LocalTimestamp::in_zone(ends_at, zone),
                 location: Name::stored(row.location),
                 status: row.status,
                 speakers: PanelView(speakers_of.remove(&row.id).unwrap_or_default()),
@@ -481,6 +514,7 @@ fn with_embeds(conn: &mut DbConnection, rows: Vec<RoundRow>) -> Result<Vec<Round
                 created_at: Timestamp::from_naive(row.created_at),
                 updated_at: Timestamp::from_naive(row.updated_at),
                 version: row.version,
+                sequence: row.sequence,
             }
         })
         .collect())

@@ -11,7 +11,7 @@ use actix_web::web;
 use utoipa_actix_web::OpenApiFactory;
 
 pub use crate::resource::API_PREFIX;
-use crate::{departments, feedback, health, rounds, speakers};
+use crate::{calendar, departments, feedback, health, rounds, series, speakers};
 
 /// Something handlers are registered with: actix's service configuration, or the OpenAPI
 /// builder's collector.
@@ -38,7 +38,10 @@ pub fn probes<R: Router>(r: &mut R) {
 /// The API, under [`API_PREFIX`]. Rounds first: actix tries routes in order, matching each
 /// `{id}` pattern with a regular expression, and the schedule is what front-ends read most.
 pub fn api<R: Router>(r: &mut R) {
-    r.service(rounds::list_rounds)
+    // The feeds before `/rounds/{id}`, whose `{id}` would take `5.ics` too.
+    r.service(calendar::rounds_feed)
+        .service(calendar::round_event)
+        .service(rounds::list_rounds)
         .service(rounds::create_round)
         .service(rounds::get_round)
         .service(rounds::replace_round)
@@ -64,5 +67,8 @@ pub fn api<R: Router>(r: &mut R) {
         .service(departments::get_department)
         .service(departments::replace_department)
         .service(departments::patch_department)
-        .service(departments::delete_department);
+        .service(departments::delete_department)
+        .service(series::get_series)
+        .service(series::replace_series)
+        .service(series::patch_series);
 }

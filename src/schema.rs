@@ -49,6 +49,7 @@ diesel::table! {
         created_by -> Nullable<Text>,
         updated_by -> Nullable<Text>,
         version -> BigInt,
+        sequence -> Integer,
     }
 }
 
@@ -124,5 +125,22 @@ diesel::table! {
         body -> Text,
         created_at -> Timestamp,
         expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// The one record of the series (id 1): see `series`.
+    series (id) {
+        id -> Integer,
+        name -> Text,
+        description -> Nullable<Text>,
+        timezone -> Text,
+        default_location -> Nullable<Text>,
+        default_start_time -> Text,
+        default_duration_minutes -> Integer,
+        contacts -> Text,
+        version -> BigInt,
+        updated_at -> Timestamp,
+        updated_by -> Nullable<Text>,
     }
 }

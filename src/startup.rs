@@ -23,7 +23,7 @@ use crate::error::ApiError;
 use crate::http::{self, AllowedMethods, CorsOrigins};
 use crate::idempotency;
 use crate::ratelimit::{self, Limits, Rate};
-use crate::resource::WritePolicy;
+use crate::resource::{CalendarSettings, WritePolicy};
 use crate::routes::{self, API_PREFIX};
 use crate::validate::Validators;
 use crate::{demo, openapi};
@@ -48,6 +48,8 @@ pub struct ServeOptions {
     pub policy: WritePolicy,
     /// Rate limits of this process.
     pub limits: web::Data<Limits>,
+    /// Where calendar feeds point.
+    pub calendar: CalendarSettings,
 }
 
 impl ServeOptions {
@@ -81,6 +83,10 @@ impl ServeOptions {
                 idempotency_ttl: settings.idempotency_ttl.into(),
             },
             limits: web::Data::new(Limits::new(feedback, failures, trusted)),
+            calendar: CalendarSettings::new(
+                settings.public_url.as_deref(),
+                settings.calendar_domain.as_deref(),
+            ),
         })
     }
 }
@@ -160,6 +166,7 @@ impl Application {
         let policy = web::Data::new(options.policy.clone());
         let limits = options.limits.clone();
         let cors = web::Data::new(options.cors.clone());
+        let calendar = web::Data::new(options.calendar.clone());
         spawn_maintenance(database.clone(), limits.clone());
         let server = HttpServer::new(move || {
             App::new()
@@ -194,6 +201,7 @@ impl Application {
                 .app_data(policy.clone())
                 .app_data(limits.clone())
                 .app_data(cors.clone())
+                .app_data(calendar.clone())
                 .default_service(web::to(fallback))
                 // Innermost first: CORS headers on actual requests, HEAD as GET, preflights
                 // answered before anything else sees them, then the access log around all.
@@ -365,7 +373,35 @@ async fn fallback(req: HttpRequest, table: web::Data<RouteTable>) -> HttpRespons
 /// into 405 with `Allow`.
 #[derive(Debug, Default)]
 pub struct RouteTable {
-    routes: Vec<(Vec<Option<String>>, Vec<Method>)>,
+    routes: Vec<(Vec<Segment>, Vec<Method>)>,
+}
+
+/// One segment of a route's path: a literal, or a parameter with what follows it in the
+/// segment (`{id}.ics`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    Literal(String),
+    Parameter { suffix: String },
+}
+
+impl Segment {
+    fn of(text: &str) -> Segment {
+        match (text.starts_with('{'), text.find('}')) {
+            (true, Some(end)) => Segment::Parameter {
+                suffix: text[end + 1..].to_owned(),
+            },
+            _ => Segment::Literal(text.to_owned()),
+        }
+    }
+
+    fn matches(&self, part: &str) -> bool {
+        match self {
+            Segment::Literal(literal) => literal == part,
+            Segment::Parameter { suffix } => part
+                .strip_suffix(suffix.as_str())
+                .is_some_and(|value| !value.is_empty()),
+        }
+    }
 }
 
 impl RouteTable {
@@ -375,10 +411,7 @@ impl RouteTable {
             .into_iter()
             .flatten()
             .map(|(path, item)| {
-                let segments = path
-                    .split('/')
-                    .map(|s| (!s.starts_with('{')).then(|| s.to_owned()))
-                    .collect();
+                let segments = path.split('/').map(Segment::of).collect();
                 let methods = [
                     (Method::GET, "get"),
                     (Method::POST, "post"),
@@ -398,7 +431,10 @@ impl RouteTable {
 
     /// A route that is served but not part of the API document.
     pub fn add(&mut self, path: &str, methods: Vec<Method>) {
-        let segments = path.split('/').map(|s| Some(s.to_owned())).collect();
+        let segments = path
+            .split('/')
+            .map(|s| Segment::Literal(s.to_owned()))
+            .collect();
         self.routes.push((segments, methods));
     }
 
@@ -420,10 +456,7 @@ impl RouteTable {
                     && segments
                         .iter()
                         .zip(&parts)
-                        .all(|(segment, part)| match segment {
-                            Some(literal) => literal == part,
-                            None => !part.is_empty(),
-                        })
+                        .all(|(segment, part)| segment.matches(part))
             })
             .map(|(_, methods)| methods.clone())
     }

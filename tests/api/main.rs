@@ -34,6 +34,7 @@ macro_rules! on_both_backends {
 mod architecture;
 mod auth;
 mod cache;
+mod calendar;
 mod departments;
 mod errors;
 mod feedback;

@@ -1,6 +1,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use chrono::Datelike;
 use diesel::connection::{Connection, InstrumentationEvent};
 use lhs_rounds::db::{self, Database};
 use lhs_rounds::pagination::Paging;
@@ -55,7 +56,11 @@ async fn listing_rounds_takes_the_same_number_of_queries_whatever_the_page_size(
     .await
     .unwrap();
 
-    assert_eq!(counts, vec![4, 4, 4], "count, page, speakers, departments");
+    assert_eq!(
+        counts,
+        vec![5, 5, 5],
+        "count, page, speakers, departments, the series' time zone"
+    );
 }
 
 async fn fifty_concurrent_writes_all_succeed(app: TestApp) {
@@ -100,17 +105,43 @@ async fn the_demo_schedule_loads_once_with_its_panel_in_order(app: TestApp) {
     })
     .await
     .unwrap();
-    assert_eq!(reports.0, "added 5 departments, 8 speakers, 10 rounds");
-    assert_eq!(reports.1, "added 0 departments, 0 speakers, 0 rounds");
+    assert_eq!(
+        reports.0,
+        "described the series, added 5 departments, 8 speakers, 13 rounds (3 of them \
+         upcoming, generated from the series' defaults)"
+    );
+    assert_eq!(
+        reports.1,
+        "added 0 departments, 0 speakers, 0 rounds (0 of them upcoming, generated from the \
+         series' defaults)"
+    );
 
     let past = app.get_ok("/api/v1/rounds?when=past&limit=100").await;
     assert_eq!(past["total"], 10);
     let first_round = &past["items"][9];
     assert_eq!(first_round["starts_at"], "2019-01-17T17:00:00Z", "noon EST");
+    assert_eq!(first_round["starts_at_local"], "2019-01-17T12:00:00-05:00");
     assert_eq!(first_round["location"], "3601 Main St, PVLSI");
     let july = &past["items"][4];
     assert_eq!(july["starts_at"], "2019-07-18T16:00:00Z", "noon EDT");
+    assert_eq!(july["starts_at_local"], "2019-07-18T12:00:00-04:00");
+    assert_eq!(july["ends_at_local"], "2019-07-18T13:00:00-04:00");
     assert_eq!(july["title"], Value::Null);
+
+    let upcoming = app.get_ok("/api/v1/rounds?when=upcoming").await;
+    assert_eq!(upcoming["total"], 3, "the next three, generated");
+    for round in upcoming["items"].as_array().unwrap() {
+        let local = round["starts_at_local"].as_str().unwrap();
+        assert!(local.contains("T12:00:00-0"), "noon in New York: {local}");
+        let date = chrono::NaiveDate::parse_from_str(&local[..10], "%Y-%m-%d").unwrap();
+        assert_eq!(date.weekday(), chrono::Weekday::Thu, "{local}");
+        assert_eq!(round["title"], Value::Null, "topic to be announced");
+        assert_eq!(round["location"], "BMC – MassMutual 5");
+    }
+    let series = app.get_ok("/api/v1/series").await;
+    assert_eq!(series["name"], "Learning Health System Rounds");
+    assert_eq!(series["timezone"], "America/New_York");
+    assert_eq!(series["contacts"][0]["name"], "Dr. Mihaela Stefan");
     let panel = &past["items"][8];
     let names: Vec<&str> = panel["speakers"]
         .as_array()
