@@ -16,6 +16,10 @@
 //! | `LHS_AUTH_FAILURE_RATE_LIMIT` | `--auth-failure-rate-limit` | `30/minute` per client |
 //! | `LHS_TRUSTED_PROXIES` | `--trusted-proxies` | empty |
 //! | `LHS_PUBLIC_URL` | `--public-url` | unset (calendar events link to their round there) |
+//! | `LHS_AUDIT_RETENTION_DAYS` | `--audit-retention-days` | `0` (forever) |
+//! | `LHS_CHANGES_RETENTION_DAYS` | `--changes-retention-days` | `90` |
+//! | `LHS_WEBHOOK_RETRY_SCHEDULE` | `--webhook-retry-schedule` | `5s,5m,30m,2h,5h,10h,10h` |
+//! | `LHS_WEBHOOK_ALLOWED_HOSTS` | `--webhook-allowed-hosts` | empty |
 //! | `LHS_CALENDAR_DOMAIN` | `--calendar-domain` | the public URL's host, or `lhs-rounds.invalid` |
 //!
 //! Token settings (`LHS_JWT_*`, `LHS_PUBLIC_READ`, `LHS_ANONYMOUS_FEEDBACK`) are listed in
@@ -154,6 +158,19 @@ pub struct Settings {
     /// LHS_PUBLIC_URL, or lhs-rounds.invalid.
     #[arg(long, env = "LHS_CALENDAR_DOMAIN", global = true)]
     pub calendar_domain: Option<String>,
+    /// Days the audit trail keeps a change; 0 keeps every change forever.
+    #[arg(long, env = "LHS_AUDIT_RETENTION_DAYS", default_value_t = 0, global = true)]
+    pub audit_retention_days: u32,
+    /// Days the change feed serves a change (deletions included); older `after` is 410.
+    #[arg(long, env = "LHS_CHANGES_RETENTION_DAYS", default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..=36500), global = true)]
+    pub changes_retention_days: u32,
+    /// The waits before each retry of a webhook message, such as 5s,5m,30m,2h,5h,10h,10h.
+    #[arg(long, env = "LHS_WEBHOOK_RETRY_SCHEDULE", default_value = "5s,5m,30m,2h,5h,10h,10h", global = true)]
+    pub webhook_retry_schedule: String,
+    /// Hosts, addresses or CIDRs webhooks may reach although they are loopback, link-local or
+    /// unspecified (comma-separated).
+    #[arg(long, env = "LHS_WEBHOOK_ALLOWED_HOSTS", default_value = "", global = true)]
+    pub webhook_allowed_hosts: String,
     /// With `serve`: also load the demo schedule before serving.
     #[arg(long, global = true)]
     pub demo: bool,
@@ -188,6 +205,10 @@ impl Settings {
             trusted_proxies: String::new(),
             public_url: None,
             calendar_domain: None,
+            audit_retention_days: 0,
+            changes_retention_days: 90,
+            webhook_retry_schedule: "5s,5m,30m,2h,5h,10h,10h".to_owned(),
+            webhook_allowed_hosts: String::new(),
             demo: false,
         }
     }

@@ -68,6 +68,10 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false, max_items = 100)]
     pub errors: Option<Vec<FieldError>>,
+    /// With 410 from the change feed: the change to continue from once the lists are read again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, minimum = 0, maximum = 9007199254740991_i64)]
+    pub resync_after: Option<i64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +110,9 @@ pub enum ApiError {
     },
     #[error("the request body has invalid fields")]
     Validation(Vec<FieldError>),
+    /// What was asked for is no longer kept (the change feed before its retention).
+    #[error("{detail}")]
+    Gone { detail: String, resync_after: i64 },
     /// The database cannot be reached or is overloaded; worth retrying.
     #[error("the database is unavailable")]
     Unavailable(String),
@@ -161,6 +168,10 @@ impl ApiError {
             status: status.as_u16(),
             detail: truncated(detail, 2000),
             errors,
+            resync_after: match self {
+                ApiError::Gone { resync_after, .. } => Some(*resync_after),
+                _ => None,
+            },
         }
     }
 }
@@ -179,6 +190,7 @@ impl ResponseError for ApiError {
             ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             ApiError::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Gone { .. } => StatusCode::GONE,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

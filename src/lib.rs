@@ -12,6 +12,8 @@
 pub mod auth;
 pub mod cache;
 pub mod calendar;
+pub mod changelog;
+pub mod changes;
 pub mod config;
 pub mod db;
 pub mod demo;
@@ -33,6 +35,7 @@ pub mod series;
 pub mod speakers;
 pub mod startup;
 pub mod validate;
+pub mod webhooks;
 
 use config::{Cli, Command};
 

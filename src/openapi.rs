@@ -40,6 +40,8 @@ use crate::routes::{self, Router, API_PREFIX};
         (name = "departments", description = "Units that organise rounds and employ speakers"),
         (name = "feedback", description = "Ratings, topic suggestions and comments for the organisers"),
         (name = "series", description = "The series as a whole: name, description, time zone, defaults, contacts"),
+        (name = "changes", description = "The change feed other systems sync from, and the audit trail"),
+        (name = "webhooks", description = "Signed messages (Standard Webhooks) about changes, sent to other systems"),
         (name = "calendar", description = "iCalendar (RFC 5545) feeds of the rounds, for Outlook, Google Calendar and others"),
         (name = "health", description = "Liveness and readiness probes")
     )

@@ -28,6 +28,7 @@ use serde_json::Value;
 
 use crate::auth::{Caller, Visible};
 use crate::cache::{Answer, Key, ReadCache, Rendered};
+use crate::changelog::{self, Action, Change};
 use crate::db::{Database, DbConnection};
 use crate::error::ApiError;
 use crate::fields::RefKind;
@@ -88,6 +89,11 @@ pub trait Resource: 'static {
         input: Self::Input,
         actor: Option<&str>,
     ) -> Result<Self::Record, ApiError>;
+    /// The answer to the POST that created `record` (what `GET` shows, unless the resource
+    /// shows more once, such as a webhook's secret).
+    fn created_answer(record: &Self::Record, caller: &Caller) -> Result<Value, ApiError> {
+        Ok(serde_json::to_value(record.clone().visible_to(caller))?)
+    }
     /// The stored record as the body of a PUT, to which a PATCH is applied.
     fn change_of(record: &Self::Record) -> Self::Change;
     /// Writes `change` over `current` and bumps its version, only if the record is still at
@@ -188,6 +194,8 @@ pub struct Ctx {
     pub client: IpAddr,
     /// Whether the request carried a token: then its answers are for that caller only.
     pub private: bool,
+    /// The request's id (`X-Request-Id`), recorded in the change log.
+    pub request_id: Option<String>,
 }
 
 impl FromRequest for Ctx {
@@ -210,6 +218,7 @@ impl FromRequest for Ctx {
         let idempotency = IdempotencyKey::from_request(req, payload);
         let client = data.as_ref().map(|d| d.4.client(req));
         let path = req.path().to_owned();
+        let request_id = http::RequestId::of(req);
         let private = req
             .headers()
             .contains_key(actix_web::http::header::AUTHORIZATION);
@@ -229,6 +238,7 @@ impl FromRequest for Ctx {
                 idempotency: idempotency.await?,
                 client: client.unwrap_or(IpAddr::from([0, 0, 0, 0])),
                 private,
+                request_id,
             })
         })
     }
@@ -418,13 +428,15 @@ where
     let fingerprint = Fingerprint::new(ctx.caller.subject.as_deref(), "POST", &ctx.path, request);
     let ttl = ctx.policy.idempotency_ttl;
     let caller = ctx.caller.clone();
+    let request_id = ctx.request_id.clone();
     let attempt = move || {
-        let (checked, key, fingerprint, caller, precheck) = (
+        let (checked, key, fingerprint, caller, precheck, request_id) = (
             checked.clone(),
             key.clone(),
             fingerprint.clone(),
             caller.clone(),
             precheck.clone(),
+            request_id.clone(),
         );
         move |conn: &mut DbConnection| -> Result<(StoredAnswer, bool), ApiError> {
             precheck(conn)?;
@@ -435,6 +447,18 @@ where
             }
             let input = verified(conn, checked)?;
             let record = R::insert(conn, input, caller.subject.as_deref())?;
+            changelog::record(
+                conn,
+                Change {
+                    resource: R::NAME,
+                    id: R::id(&record),
+                    action: Action::Created,
+                    before: None,
+                    after: Some(serde_json::to_value(&record)?),
+                    actor: caller.subject.as_deref(),
+                    request_id: request_id.as_deref(),
+                },
+            )?;
             let answer = StoredAnswer {
                 status: StatusCode::CREATED.as_u16(),
                 location: Some(format!("{API_PREFIX}/{}/{}", R::COLLECTION, R::id(&record))),
@@ -442,7 +466,7 @@ where
                     R::version(&record),
                     caller.sees_private_fields(),
                 )),
-                body: serde_json::to_string(&record.visible_to(&caller))?,
+                body: R::created_answer(&record, &caller)?.to_string(),
             };
             if let Some(key) = &key {
                 idempotency::remember(conn, key, &fingerprint, &answer, ttl)?;
@@ -539,6 +563,7 @@ async fn change<R: Resource>(
     let if_match = ctx.conditions.if_match.clone();
     let caller = ctx.caller.clone();
     let private = caller.sees_private_fields();
+    let request_id = ctx.request_id.clone();
     let record = ctx
         .db
         .write(move |conn| {
@@ -547,9 +572,22 @@ async fn change<R: Resource>(
                 let asked = expected_version::<R>(if_match.as_ref(), &current, private)?;
                 let version = R::version(&current);
                 let change = make(conn, &current)?;
+                let before = serde_json::to_value(&current)?;
                 if let Some(record) =
                     R::update(conn, current, change, caller.subject.as_deref(), version)?
                 {
+                    changelog::record(
+                        conn,
+                        Change {
+                            resource: R::NAME,
+                            id,
+                            action: Action::Updated,
+                            before: Some(before),
+                            after: Some(serde_json::to_value(&record)?),
+                            actor: caller.subject.as_deref(),
+                            request_id: request_id.as_deref(),
+                        },
+                    )?;
                     return Ok(record);
                 }
                 if asked.is_some() {
@@ -583,20 +621,31 @@ pub async fn delete<R: Resource>(ctx: Ctx, id: i32) -> Result<HttpResponse, ApiE
     ctx.require_if_match()?;
     let if_match = ctx.conditions.if_match.clone();
     let private = ctx.caller.sees_private_fields();
+    let actor = ctx.actor();
+    let request_id = ctx.request_id.clone();
     ctx.db
         .write(move |conn| {
+            let current = existing::<R>(conn, id, if_match.is_some())?;
             let expected = match &if_match {
-                Some(_) => {
-                    let current = existing::<R>(conn, id, true)?;
-                    expected_version::<R>(if_match.as_ref(), &current, private)?
-                }
+                Some(_) => expected_version::<R>(if_match.as_ref(), &current, private)?,
                 None => None,
             };
-            if R::delete(conn, id, expected)? {
-                Ok(())
-            } else {
-                Err(changed_since::<R>(conn, id, private))
+            if !R::delete(conn, id, expected)? {
+                return Err(changed_since::<R>(conn, id, private));
             }
+            changelog::record(
+                conn,
+                Change {
+                    resource: R::NAME,
+                    id,
+                    action: Action::Deleted,
+                    before: Some(serde_json::to_value(&current)?),
+                    after: None,
+                    actor: actor.as_deref(),
+                    request_id: request_id.as_deref(),
+                },
+            )?;
+            Ok(())
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())

@@ -11,7 +11,9 @@ use actix_web::web;
 use utoipa_actix_web::OpenApiFactory;
 
 pub use crate::resource::API_PREFIX;
-use crate::{calendar, departments, feedback, health, rounds, series, speakers};
+use crate::{
+    calendar, changes, departments, feedback, health, rounds, series, speakers, webhooks,
+};
 
 /// Something handlers are registered with: actix's service configuration, or the OpenAPI
 /// builder's collector.
@@ -70,5 +72,15 @@ pub fn api<R: Router>(r: &mut R) {
         .service(departments::delete_department)
         .service(series::get_series)
         .service(series::replace_series)
-        .service(series::patch_series);
+        .service(series::patch_series)
+        .service(changes::change_feed)
+        .service(changes::list_audit)
+        .service(webhooks::create_webhook)
+        .service(webhooks::list_webhooks)
+        .service(webhooks::get_webhook)
+        .service(webhooks::patch_webhook)
+        .service(webhooks::delete_webhook)
+        .service(webhooks::rotate_secret)
+        .service(webhooks::list_deliveries)
+        .service(webhooks::retry_delivery);
 }

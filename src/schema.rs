@@ -144,3 +144,85 @@ diesel::table! {
         updated_by -> Nullable<Text>,
     }
 }
+
+diesel::table! {
+    /// The change log: the audit trail, the change feed and the webhooks' source (`changelog`).
+    changes (seq) {
+        seq -> BigInt,
+        at -> Timestamp,
+        actor -> Text,
+        resource -> Text,
+        record_id -> Integer,
+        action -> Text,
+        #[sql_name = "changes"]
+        changed_fields -> Text,
+        data -> Nullable<Text>,
+        request_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// PostgreSQL only: the next change's number, taken under this row's lock.
+    change_log_head (id) {
+        id -> Integer,
+        seq -> BigInt,
+    }
+}
+
+diesel::table! {
+    change_log_floor (id) {
+        id -> Integer,
+        purged_through -> BigInt,
+    }
+}
+
+diesel::table! {
+    webhooks (id) {
+        id -> Integer,
+        url -> Text,
+        events -> Text,
+        description -> Nullable<Text>,
+        enabled -> Bool,
+        secret -> Text,
+        disabled_reason -> Nullable<Text>,
+        failed_messages -> Integer,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        created_by -> Nullable<Text>,
+        updated_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    webhook_messages (id) {
+        id -> BigInt,
+        webhook_id -> Integer,
+        change_seq -> BigInt,
+        event_type -> Text,
+        payload -> Text,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        claimed_until -> Nullable<Timestamp>,
+        last_status_code -> Nullable<Integer>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        delivered_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    webhook_attempts (id) {
+        id -> BigInt,
+        message_id -> BigInt,
+        attempted_at -> Timestamp,
+        status_code -> Nullable<Integer>,
+        error -> Nullable<Text>,
+        duration_ms -> Integer,
+    }
+}
+
+diesel::joinable!(webhook_messages -> webhooks (webhook_id));
+diesel::joinable!(webhook_attempts -> webhook_messages (message_id));
+diesel::allow_tables_to_appear_in_same_query!(webhooks, webhook_messages, webhook_attempts);

@@ -3,6 +3,7 @@
 //! log), and binds it to a listener.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
@@ -23,7 +24,9 @@ use crate::error::ApiError;
 use crate::http::{self, AllowedMethods, CorsOrigins};
 use crate::idempotency;
 use crate::ratelimit::{self, Limits, Rate};
+use crate::changes::{self, Retention};
 use crate::resource::{CalendarSettings, WritePolicy};
+use crate::webhooks::{WebhookSettings, Worker};
 use crate::routes::{self, API_PREFIX};
 use crate::validate::Validators;
 use crate::{demo, openapi};
@@ -50,6 +53,10 @@ pub struct ServeOptions {
     pub limits: web::Data<Limits>,
     /// Where calendar feeds point.
     pub calendar: CalendarSettings,
+    /// How long the change log is kept.
+    pub retention: Retention,
+    /// Where webhooks may point and how their deliveries are retried.
+    pub webhooks: WebhookSettings,
 }
 
 impl ServeOptions {
@@ -87,6 +94,14 @@ impl ServeOptions {
                 settings.public_url.as_deref(),
                 settings.calendar_domain.as_deref(),
             ),
+            retention: Retention {
+                audit_days: settings.audit_retention_days,
+                feed_days: settings.changes_retention_days,
+            },
+            webhooks: WebhookSettings::parse(
+                &settings.webhook_allowed_hosts,
+                &settings.webhook_retry_schedule,
+            )?,
         })
     }
 }
@@ -119,6 +134,7 @@ pub struct Application {
     port: u16,
     server: Server,
     database: Database,
+    worker: Arc<Worker>,
 }
 
 impl Application {
@@ -148,8 +164,11 @@ impl Application {
             .port();
         // Built once per process: the workers share the document, its validators and the
         // table of allowed methods.
+        log::debug!("resident memory before the document: {}", resident_memory());
         let document = openapi::document();
+        log::debug!("resident memory with the document: {}", resident_memory());
         let validators = web::Data::new(Validators::from_document(&document)?);
+        log::debug!("resident memory with its validators: {}", resident_memory());
         let mut routes_table = RouteTable::from_document(&document);
         routes_table.add(OPENAPI_PATH, vec![Method::GET]);
         let routes_table = web::Data::new(routes_table);
@@ -167,8 +186,23 @@ impl Application {
         let limits = options.limits.clone();
         let cors = web::Data::new(options.cors.clone());
         let calendar = web::Data::new(options.calendar.clone());
-        spawn_maintenance(database.clone(), limits.clone());
+        let retention = web::Data::new(options.retention);
+        let webhook_settings = web::Data::new(options.webhooks.clone());
+        // Background work lives as long as the server: the factory below holds `alive`.
+        let alive = Arc::new(());
+        let worker = Arc::new(Worker::spawn(
+            database.clone(),
+            options.webhooks.clone(),
+            Arc::downgrade(&alive),
+        )?);
+        spawn_maintenance(
+            database.clone(),
+            limits.clone(),
+            options.retention,
+            Arc::downgrade(&alive),
+        );
         let server = HttpServer::new(move || {
+            let _alive = &alive;
             App::new()
                 // Before the `/api/v1` scope, which would otherwise take every path under it.
                 .route(OPENAPI_PATH, web::get().to(serve_openapi))
@@ -202,6 +236,8 @@ impl Application {
                 .app_data(limits.clone())
                 .app_data(cors.clone())
                 .app_data(calendar.clone())
+                .app_data(retention.clone())
+                .app_data(webhook_settings.clone())
                 .default_service(web::to(fallback))
                 // Innermost first: CORS headers on actual requests, HEAD as GET, preflights
                 // answered before anything else sees them, then the access log around all.
@@ -211,6 +247,7 @@ impl Application {
                 ))
                 .wrap(from_fn(http::head_as_get))
                 .wrap(from_fn(answer_options))
+                .wrap(from_fn(http::request_id))
                 .wrap(access_log())
         })
         .workers(workers)
@@ -220,6 +257,7 @@ impl Application {
             port,
             server: server.run(),
             database,
+            worker,
         })
     }
 
@@ -231,9 +269,26 @@ impl Application {
         &self.database
     }
 
+    /// Serves until the server stops, then lets the webhook worker finish its attempts.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        let worker = self.worker.clone();
+        let _ = web::block(move || worker.stop()).await;
+        served
     }
+}
+
+/// The process's resident memory (Linux), for the debug log of start-up.
+fn resident_memory() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|line| line.starts_with("VmRSS:"))
+                .map(|line| line.trim_start_matches("VmRSS:").trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 /// Where the OpenAPI document is served.
@@ -335,12 +390,24 @@ async fn answer_options<B: MessageBody + 'static>(
 /// Work no request waits for: expired idempotency keys are purged, and clients whose rate
 /// limit is whole again forgotten. Every replica does it; deleting what is expired twice is
 /// harmless.
-fn spawn_maintenance(database: Database, limits: web::Data<Limits>) {
+fn spawn_maintenance(
+    database: Database,
+    limits: web::Data<Limits>,
+    retention: Retention,
+    alive: std::sync::Weak<()>,
+) {
     const EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+    const NAP: std::time::Duration = std::time::Duration::from_secs(1);
     let spawned = std::thread::Builder::new()
         .name("lhs-maintenance".to_owned())
         .spawn(move || loop {
-            std::thread::sleep(EVERY);
+            // Naps, so that the thread ends soon after its server.
+            for _ in 0..EVERY.as_secs() {
+                if alive.strong_count() == 0 {
+                    return;
+                }
+                std::thread::sleep(NAP);
+            }
             limits.forget_idle();
             match database
                 .connection()
@@ -349,6 +416,14 @@ fn spawn_maintenance(database: Database, limits: web::Data<Limits>) {
                 Ok(0) => {}
                 Ok(n) => log::info!("purged {n} expired idempotency keys"),
                 Err(e) => log::warn!("cannot purge expired idempotency keys: {e}"),
+            }
+            match database
+                .connection()
+                .and_then(|mut conn| changes::purge(&mut conn, retention))
+            {
+                Ok(0) => {}
+                Ok(n) => log::info!("purged {n} changes older than the audit retention"),
+                Err(e) => log::warn!("cannot purge the change log: {e}"),
             }
         });
     if let Err(e) = spawned {

@@ -184,10 +184,75 @@ pub struct Validators {
     queries: HashMap<(Method, String), QuerySchema>,
 }
 
+/// The components `schema` refers to, directly or not, without what only documents them
+/// (descriptions, examples): all a validator needs, and far less memory than the whole document
+/// compiled again for every validator.
+fn reachable(root: &Value, schema: &Value) -> Value {
+    fn refs(value: &Value, out: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(name) = map
+                    .get("$ref")
+                    .and_then(Value::as_str)
+                    .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                {
+                    out.push(name.to_owned());
+                }
+                map.values().for_each(|v| refs(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    let all = root.get("schemas").and_then(Value::as_object);
+    let mut kept = Map::new();
+    let mut pending = Vec::new();
+    refs(schema, &mut pending);
+    while let Some(name) = pending.pop() {
+        if kept.contains_key(&name) {
+            continue;
+        }
+        if let Some(component) = all.and_then(|a| a.get(&name)) {
+            let component = without_annotations(component);
+            refs(&component, &mut pending);
+            kept.insert(name, component);
+        }
+    }
+    serde_json::json!({ "schemas": kept })
+}
+
+/// A schema without the keywords that only annotate (they validate nothing).
+fn without_annotations(schema: &Value) -> Value {
+    match schema {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "description" | "example" | "examples" | "title"))
+                .map(|(k, v)| {
+                    // `properties` maps names to schemas: a property may be called `title`.
+                    let v = if k == "properties" {
+                        match v {
+                            Value::Object(props) => Value::Object(
+                                props.iter().map(|(n, p)| (n.clone(), without_annotations(p))).collect(),
+                            ),
+                            other => other.clone(),
+                        }
+                    } else {
+                        without_annotations(v)
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(without_annotations).collect()),
+        other => other.clone(),
+    }
+}
+
 fn compile(root: &Value, schema: Value) -> Result<jsonschema::Validator, String> {
-    let mut document = schema;
+    let mut document = without_annotations(&schema);
+    let components = reachable(root, &document);
     if let Value::Object(map) = &mut document {
-        map.insert("components".to_owned(), root.clone());
+        map.insert("components".to_owned(), components);
         map.insert(
             "$schema".to_owned(),
             Value::from("https://json-schema.org/draft/2020-12/schema"),
