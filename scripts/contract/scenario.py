@@ -25,6 +25,7 @@ import json
 import os
 import sys
 import traceback
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http import HTTPStatus
@@ -75,11 +76,11 @@ from lhs_rounds_api_client.api.speakers import (
 from lhs_rounds_api_client.models import (
     Department,
     DepartmentInput,
+    Distribution,
     Feedback,
     FeedbackKind,
     FeedbackStatus,
     FeedbackSummary,
-    FeedbackSummaryDistribution,
     FeedbackTriagePatch,
     Health,
     ListFeedbackKind,
@@ -185,7 +186,7 @@ def no_undocumented_fields(what: str, model: Any) -> None:
         for index, item in enumerate(model):
             no_undocumented_fields(f"{what}[{index}]", item)
         return
-    if not hasattr(model, "__attrs_attrs__") or isinstance(model, FeedbackSummaryDistribution):
+    if not hasattr(model, "__attrs_attrs__"):
         return
     extra = getattr(model, "additional_properties", {})
     if extra:
@@ -225,6 +226,12 @@ def call_ok(what: str, endpoint: Any, status: HTTPStatus, model: type | None, /,
 
 def call_problem(what: str, endpoint: Any, status: HTTPStatus, /, **kwargs: Any) -> Problem:
     """Calls the endpoint and requires an RFC 9457 problem with `status`."""
+    return call_problem_response(what, endpoint, status, **kwargs)[0]
+
+
+def call_problem_response(what: str, endpoint: Any, status: HTTPStatus, /,
+                          **kwargs: Any) -> tuple[Problem, Response[Any]]:
+    """Like `call_problem`, and the response too (for its headers)."""
     response = call(what, endpoint, **kwargs)
     if response.status_code != status:
         fail(f"{what}: HTTP status", f"{status.value} {status.phrase}",
@@ -240,7 +247,15 @@ def call_problem(what: str, endpoint: Any, status: HTTPStatus, /, **kwargs: Any)
                 problem.title)
     expect_true(f"{what}: problem detail is a non-empty string",
                 isinstance(problem.detail, str) and problem.detail != "", problem.detail)
-    return problem
+    return problem, response
+
+
+def strong_etag(what: str, response: Response[Any]) -> str:
+    """The answer's `ETag` header, which must be a strong entity-tag (`"..."`, not `W/"..."`)."""
+    etag = response.headers.get("etag")
+    expect_true(f"{what}: a strong ETag header", isinstance(etag, str) and len(etag) >= 2 and etag[0] == '"'
+                and etag[-1] == '"' and '"' not in etag[1:-1], etag)
+    return etag
 
 
 def expect_field_error(what: str, problem: Problem, field: str) -> None:
@@ -285,12 +300,14 @@ def at_noon_new_york(day: dt.date, hour: int = 12) -> dt.datetime:
 
 def run(base_url: str, suffix: str, token: str | None) -> None:
     started = dt.datetime.now(UTC).replace(microsecond=0)
-    client: Client | AuthenticatedClient
-    if token:
-        client = AuthenticatedClient(base_url=base_url, token=token, raise_on_unexpected_status=True,
-                                     timeout=httpx.Timeout(30.0))
-    else:
-        client = Client(base_url=base_url, raise_on_unexpected_status=True, timeout=httpx.Timeout(30.0))
+
+    def new_client() -> Client | AuthenticatedClient:
+        if token:
+            return AuthenticatedClient(base_url=base_url, token=token, raise_on_unexpected_status=True,
+                                       timeout=httpx.Timeout(30.0))
+        return Client(base_url=base_url, raise_on_unexpected_status=True, timeout=httpx.Timeout(30.0))
+
+    client = new_client()
 
     with step("the server is alive (healthz)"):
         health = call_ok("healthz", healthz, HTTPStatus.OK, Health, client=client).parsed
@@ -502,6 +519,62 @@ def run(base_url: str, suffix: str, token: str | None) -> None:
         expect("get_round after patch: same as the patch answered", patched.to_dict(), fetched.to_dict())
         panel = patched
 
+    with step("a conflicting edit: a stale If-Match gets 412, a re-read gives the new ETag, the retry succeeds"):
+        # We read the panel to edit its title; meanwhile someone else edits its description.
+        response = call_ok("get_round (our copy)", get_round, HTTPStatus.OK, Round, id=panel.id, client=client)
+        our_etag = strong_etag("get_round (our copy)", response)
+        expect("get_round (our copy): the record", panel.to_dict(), response.parsed.to_dict())
+        what = "get_round If-None-Match: our copy"
+        response = call(what, get_round, id=panel.id, client=client, if_none_match=our_etag)
+        expect(f"{what}: HTTP status", HTTPStatus.NOT_MODIFIED, response.status_code)
+        expect(f"{what}: no body", b"", response.content)
+        expect(f"{what}: ETag", our_etag, response.headers.get("etag"))
+
+        someone_else = new_client()  # another client, as another organizer's browser would be
+        their_description = "A panel on what our own data teach us, moderated by Tara Lagu."
+        what = "someone else's patch_round description, If-Match their copy"
+        response = call_ok(what, patch_round, HTTPStatus.OK, Round, id=panel.id, client=someone_else,
+                           body=RoundPatch(description=their_description), if_match=our_etag)
+        their_etag = strong_etag(what, response)
+        expect_true(f"{what}: a new ETag", their_etag != our_etag, (our_etag, their_etag))
+        expect(f"{what}: description", their_description, response.parsed.description)
+
+        our_title = "Learning from our own data: the wards, the numbers, the changes"
+        what = "our patch_round title with the stale If-Match"
+        problem, response = call_problem_response(what, patch_round, HTTPStatus.PRECONDITION_FAILED, id=panel.id,
+                                                  client=client, body=RoundPatch(title=our_title), if_match=our_etag)
+        expect(f"{what}: the ETag header names the current version", their_etag, response.headers.get("etag"))
+        expect_true(f"{what}: the detail names the current ETag", their_etag in problem.detail, problem.detail)
+        what = "our patch_round title with a weak If-Match (a weak tag never matches)"
+        call_problem(what, patch_round, HTTPStatus.PRECONDITION_FAILED, id=panel.id, client=client,
+                     body=RoundPatch(title=our_title), if_match=f"W/{their_etag}")
+
+        what = "get_round after the refused patches (re-read)"
+        response = call_ok(what, get_round, HTTPStatus.OK, Round, id=panel.id, client=client)
+        expect(f"{what}: ETag", their_etag, strong_etag(what, response))
+        expect(f"{what}: title unchanged, their description kept", (panel.title, their_description),
+               (response.parsed.title, response.parsed.description))
+        reread = response.parsed
+
+        what = "our patch_round title, If-Match the re-read ETag"
+        response = call_ok(what, patch_round, HTTPStatus.OK, Round, id=panel.id, client=client,
+                           body=RoundPatch(title=our_title), if_match=their_etag)
+        new_etag = strong_etag(what, response)
+        expect_true(f"{what}: a new ETag", new_etag not in (our_etag, their_etag), (our_etag, their_etag, new_etag))
+        patched = response.parsed
+        expect(f"{what}: our title and their description (no lost update)", (our_title, their_description),
+               (patched.title, patched.description))
+        before, after = reread.to_dict(), patched.to_dict()
+        for field in ("title", "updated_at"):
+            before.pop(field)
+            after.pop(field)
+        expect(f"{what}: every other field unchanged", before, after)
+        what = "get_round after our retry"
+        response = call_ok(what, get_round, HTTPStatus.OK, Round, id=panel.id, client=client)
+        expect(f"{what}: the ETag the patch answered", new_etag, strong_etag(what, response))
+        expect(f"{what}: same as the patch answered", patched.to_dict(), response.parsed.to_dict())
+        panel = patched
+
     feedback: list[Feedback] = []
     with step("submit session feedback on the panel: ratings 5, 4, 3"):
         # The body is a union on `kind`; the generated client has one model per variant. Two ratings
@@ -539,7 +612,14 @@ def run(base_url: str, suffix: str, token: str | None) -> None:
         body = TopicSuggestionInput(kind=TopicSuggestionInputKind.TOPIC_SUGGESTION,
                                     comment="Sepsis bundle compliance: what do our own data say?",
                                     author_name="Aubri Drake", author_email="aubri.drake@example.org")
-        response = call_ok(what, create_feedback, HTTPStatus.CREATED, Feedback, client=client, body=body)
+        suggestions_before = call_ok("list_feedback kind=topic_suggestion (before)", list_feedback, HTTPStatus.OK,
+                                     PageFeedback, client=client, kind=ListFeedbackKind.TOPIC_SUGGESTION,
+                                     limit=1).parsed.total
+        key = f"scenario-{uuid.uuid4()}"
+        response = call_ok(what, create_feedback, HTTPStatus.CREATED, Feedback, client=client, body=body,
+                           idempotency_key=key)
+        expect(f"{what}: not a replay", None, response.headers.get("idempotency-replayed"))
+        first = response
         suggestion = response.parsed
         expect(f"{what}: fields",
                (FeedbackKind.TOPIC_SUGGESTION, None, None, body.comment, "Aubri Drake", "aubri.drake@example.org",
@@ -547,6 +627,27 @@ def run(base_url: str, suffix: str, token: str | None) -> None:
                (suggestion.kind, suggestion.round_id, suggestion.rating, suggestion.comment, suggestion.author_name,
                 suggestion.author_email, suggestion.status))
         feedback.append(suggestion)
+
+    with step("retry the suggestion with its Idempotency-Key: the first answer replayed, one record"):
+        what = "create_feedback topic_suggestion, retried with the same Idempotency-Key"
+        response = call_ok(what, create_feedback, HTTPStatus.CREATED, Feedback, client=client, body=body,
+                           idempotency_key=key)
+        expect(f"{what}: Idempotency-Replayed", "true", response.headers.get("idempotency-replayed"))
+        expect(f"{what}: the same body", raw_json(first), raw_json(response))
+        expect(f"{what}: the same Location", first.headers.get("location"), response.headers.get("location"))
+        expect(f"{what}: the same ETag", strong_etag(what, first), strong_etag(what, response))
+        total = call_ok("list_feedback kind=topic_suggestion (after)", list_feedback, HTTPStatus.OK, PageFeedback,
+                        client=client, kind=ListFeedbackKind.TOPIC_SUGGESTION, limit=1).parsed.total
+        expect("topic suggestions: one more, not two", suggestions_before + 1, total)
+
+        what = "create_feedback with the same Idempotency-Key and another body"
+        other = TopicSuggestionInput(kind=TopicSuggestionInputKind.TOPIC_SUGGESTION, comment="Another topic")
+        problem = call_problem(what, create_feedback, HTTPStatus.UNPROCESSABLE_ENTITY, client=client, body=other,
+                               idempotency_key=key)
+        expect_field_error(what, problem, "Idempotency-Key")
+        total = call_ok("list_feedback kind=topic_suggestion (after the refused reuse)", list_feedback, HTTPStatus.OK,
+                        PageFeedback, client=client, kind=ListFeedbackKind.TOPIC_SUGGESTION, limit=1).parsed.total
+        expect("topic suggestions after the refused reuse of the key", suggestions_before + 1, total)
 
     with step("list the panel's feedback"):
         page = call_ok("list_round_feedback", list_round_feedback, HTTPStatus.OK, PageFeedback,
@@ -565,15 +666,14 @@ def run(base_url: str, suffix: str, token: str | None) -> None:
         expect_true(f"{what}: average_rating == 4.0",
                     type(summary.average_rating) in (int, float) and summary.average_rating == 4.0,
                     summary.average_rating)
-        expect_true(f"{what}: distribution is the generated map model",
-                    isinstance(summary.distribution, FeedbackSummaryDistribution), summary.distribution)
-        expect(f"{what}: distribution", {"1": 0, "2": 0, "3": 1, "4": 1, "5": 1},
-               summary.distribution.additional_properties)
+        expect_true(f"{what}: distribution is the generated model",
+                    isinstance(summary.distribution, Distribution), summary.distribution)
+        expect(f"{what}: distribution", {"1": 0, "2": 0, "3": 1, "4": 1, "5": 1}, summary.distribution.to_dict())
         summary = call_ok(f"{what} (talk, no ratings)", round_feedback_summary, HTTPStatus.OK, FeedbackSummary,
                           id=talk.id, client=client).parsed
         expect(f"{what} (talk): count, average, distribution",
                (0, None, {"1": 0, "2": 0, "3": 0, "4": 0, "5": 0}),
-               (summary.count, summary.average_rating, summary.distribution.additional_properties))
+               (summary.count, summary.average_rating, summary.distribution.to_dict()))
 
     with step("triage the suggestion to accepted"):
         what = "triage_feedback accepted"
