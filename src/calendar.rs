@@ -434,10 +434,11 @@ pub async fn rounds_feed(
     ctx: Ctx,
     query: crate::validate::Query,
 ) -> Result<HttpResponse, ApiError> {
-    Rounds::authorize(&ctx.caller, Access::Read)?;
-    let filter: CalendarFilter = query.0.get()?;
+    ctx.authorize::<Rounds>(Access::Read)?;
+    let query = query.values()?;
+    let filter: CalendarFilter = query.get()?;
     let settings = calendar_settings(&ctx);
-    ctx.read(true, Some(&query.0), move |conn| {
+    ctx.read(true, Some(&query), move |conn| {
         let series = found_series(conn)?;
         let (rounds, valid_until) = feed_rounds(conn, &filter)?;
         Ok(Rendered::text(render(&series, &rounds, &settings), CONTENT_TYPE).until(valid_until))
@@ -458,7 +459,7 @@ pub async fn rounds_feed(
 )]
 #[get("/rounds/{id}.ics")]
 pub async fn round_event(ctx: Ctx, id: web::Path<i32>) -> Result<HttpResponse, ApiError> {
-    Rounds::authorize(&ctx.caller, Access::Read)?;
+    ctx.authorize::<Rounds>(Access::Read)?;
     let id = id.into_inner();
     let settings = calendar_settings(&ctx);
     ctx.read(true, None, move |conn| {

@@ -112,9 +112,11 @@ pub const EVENT_TYPES: &[&str] = &[
 pub fn is_known_pattern(pattern: &str) -> bool {
     pattern == "*"
         || EVENT_TYPES.contains(&pattern)
-        || pattern
-            .strip_suffix(".*")
-            .is_some_and(|resource| EVENT_TYPES.iter().any(|e| e.starts_with(&format!("{resource}."))))
+        || pattern.strip_suffix(".*").is_some_and(|resource| {
+            EVENT_TYPES
+                .iter()
+                .any(|e| e.starts_with(&format!("{resource}.")))
+        })
 }
 
 /// Whether a subscription to `patterns` receives `event`.
@@ -123,9 +125,11 @@ pub fn subscribes(patterns: &[String], event: &str) -> bool {
     patterns.iter().any(|pattern| {
         pattern == event
             || (pattern == "*" && !feedback)
-            || pattern
-                .strip_suffix(".*")
-                .is_some_and(|resource| event.strip_prefix(resource) .is_some_and(|rest| rest.starts_with('.')))
+            || pattern.strip_suffix(".*").is_some_and(|resource| {
+                event
+                    .strip_prefix(resource)
+                    .is_some_and(|rest| rest.starts_with('.'))
+            })
     })
 }
 
@@ -133,7 +137,10 @@ pub fn subscribes(patterns: &[String], event: &str) -> bool {
 /// returns the entry's number. Call it as the last step of a write (see the module's comment).
 pub fn record(conn: &mut DbConnection, change: Change<'_>) -> Result<i64, ApiError> {
     let now = db::now();
-    let fields = Value::Object(changed_fields(change.before.as_ref(), change.after.as_ref()));
+    let fields = Value::Object(changed_fields(
+        change.before.as_ref(),
+        change.after.as_ref(),
+    ));
     let data = change.after.as_ref().or(change.before.as_ref());
     let data_text = data.map(Value::to_string);
     let actor = change.actor.unwrap_or("anonymous");
@@ -243,7 +250,10 @@ mod tests {
         let all = vec!["*".to_owned()];
         assert!(subscribes(&all, "round.updated"));
         assert!(!subscribes(&all, "feedback.created"));
-        assert!(subscribes(&["feedback.created".to_owned()], "feedback.created"));
+        assert!(subscribes(
+            &["feedback.created".to_owned()],
+            "feedback.created"
+        ));
         assert!(subscribes(&["speaker.*".to_owned()], "speaker.deleted"));
         assert!(!subscribes(&["speaker.*".to_owned()], "speakers.deleted"));
         assert!(is_known_pattern("department.*"));

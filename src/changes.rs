@@ -311,7 +311,9 @@ pub fn feed(
     }
     // With nothing left to show, every change up to the newest has been seen (those this
     // caller may not see included).
-    let next_after = items.last().map_or(newest.max(after), |item| item.seq.get());
+    let next_after = items
+        .last()
+        .map_or(newest.max(after), |item| item.seq.get());
     Ok(ChangeFeed {
         items,
         next_after: Seq::clamped(next_after),
@@ -357,9 +359,11 @@ pub fn purge(conn: &mut DbConnection, retention: Retention) -> Result<usize, Api
 #[get("/audit")]
 pub async fn list_audit(ctx: Ctx, query: Query) -> Result<HttpResponse, ApiError> {
     ctx.caller.require(Role::Admin)?;
-    let filter: AuditFilter = query.0.get()?;
-    let paging: Paging = query.0.get()?;
-    ctx.read(false, Some(&query.0), move |conn| {
+    ctx.headers_well_formed()?;
+    let query = query.values()?;
+    let filter: AuditFilter = query.get()?;
+    let paging: Paging = query.get()?;
+    ctx.read(false, Some(&query), move |conn| {
         Rendered::json(&audit(conn, &filter, paging)?)
     })
     .await
@@ -389,12 +393,14 @@ pub async fn change_feed(
     retention: web::Data<Retention>,
 ) -> Result<HttpResponse, ApiError> {
     ctx.caller.require_reader()?;
-    let asked: FeedQuery = query.0.get()?;
+    ctx.headers_well_formed()?;
+    let query = query.values()?;
+    let asked: FeedQuery = query.get()?;
     let after = asked.after.map_or(0, Seq::get);
     let limit = asked.limit.map_or(100, FeedLimit::get);
     let caller = ctx.caller.clone();
     let retention = *retention.get_ref();
-    ctx.read(false, Some(&query.0), move |conn| {
+    ctx.read(false, Some(&query), move |conn| {
         Rendered::json(&feed(conn, after, limit, &caller, retention)?)
     })
     .await

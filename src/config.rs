@@ -159,17 +159,32 @@ pub struct Settings {
     #[arg(long, env = "LHS_CALENDAR_DOMAIN", global = true)]
     pub calendar_domain: Option<String>,
     /// Days the audit trail keeps a change; 0 keeps every change forever.
-    #[arg(long, env = "LHS_AUDIT_RETENTION_DAYS", default_value_t = 0, global = true)]
+    #[arg(
+        long,
+        env = "LHS_AUDIT_RETENTION_DAYS",
+        default_value_t = 0,
+        global = true
+    )]
     pub audit_retention_days: u32,
     /// Days the change feed serves a change (deletions included); older `after` is 410.
     #[arg(long, env = "LHS_CHANGES_RETENTION_DAYS", default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..=36500), global = true)]
     pub changes_retention_days: u32,
     /// The waits before each retry of a webhook message, such as 5s,5m,30m,2h,5h,10h,10h.
-    #[arg(long, env = "LHS_WEBHOOK_RETRY_SCHEDULE", default_value = "5s,5m,30m,2h,5h,10h,10h", global = true)]
+    #[arg(
+        long,
+        env = "LHS_WEBHOOK_RETRY_SCHEDULE",
+        default_value = "5s,5m,30m,2h,5h,10h,10h",
+        global = true
+    )]
     pub webhook_retry_schedule: String,
     /// Hosts, addresses or CIDRs webhooks may reach although they are loopback, link-local or
     /// unspecified (comma-separated).
-    #[arg(long, env = "LHS_WEBHOOK_ALLOWED_HOSTS", default_value = "", global = true)]
+    #[arg(
+        long,
+        env = "LHS_WEBHOOK_ALLOWED_HOSTS",
+        default_value = "",
+        global = true
+    )]
     pub webhook_allowed_hosts: String,
     /// With `serve`: also load the demo schedule before serving.
     #[arg(long, global = true)]

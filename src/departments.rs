@@ -287,7 +287,7 @@ pub fn find_by_name(conn: &mut DbConnection, name: &str) -> Result<Option<i32>, 
 )]
 #[get("/departments")]
 pub async fn list_departments(ctx: Ctx, query: Query) -> Result<HttpResponse, ApiError> {
-    resource::list::<Departments>(ctx, query.0).await
+    resource::list::<Departments>(ctx, query).await
 }
 
 /// Create a department

@@ -110,6 +110,9 @@ pub enum ApiError {
     },
     #[error("the request body has invalid fields")]
     Validation(Vec<FieldError>),
+    /// An `Idempotency-Key` already used for another request (the message says which).
+    #[error("this Idempotency-Key was already used for another request")]
+    IdempotencyKeyReused(String),
     /// What was asked for is no longer kept (the change feed before its retention).
     #[error("{detail}")]
     Gone { detail: String, resync_after: i64 },
@@ -148,6 +151,10 @@ impl ApiError {
                     if errors.len() == 1 { "" } else { "s" }
                 ),
                 Some(errors.clone()),
+            ),
+            ApiError::IdempotencyKeyReused(message) => (
+                self.to_string(),
+                Some(vec![FieldError::new("Idempotency-Key", message.clone())]),
             ),
             ApiError::MethodNotAllowed { method, allow } => (
                 format!(
@@ -191,7 +198,9 @@ impl ResponseError for ApiError {
             ApiError::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Gone { .. } => StatusCode::GONE,
-            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Validation(_) | ApiError::IdempotencyKeyReused(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -587,7 +587,7 @@ pub fn summary(conn: &mut DbConnection, round_id: i32) -> Result<FeedbackSummary
 )]
 #[get("/feedback")]
 pub async fn list_feedback(ctx: Ctx, query: Query) -> Result<HttpResponse, ApiError> {
-    resource::list::<Feedbacks>(ctx, query.0).await
+    resource::list::<Feedbacks>(ctx, query).await
 }
 
 /// Send feedback, a topic suggestion or a comment
@@ -615,7 +615,7 @@ pub async fn create_feedback(ctx: Ctx, body: web::Json<Value>) -> Result<HttpRes
 /// Feedback sent without a token counts against the client's quota
 /// (`LHS_FEEDBACK_RATE_LIMIT`); with a token it does not.
 fn limit_anonymous(ctx: &Ctx) -> Result<Option<Quotum>, ApiError> {
-    Feedbacks::authorize(&ctx.caller, Access::Create)?;
+    ctx.authorize::<Feedbacks>(Access::Create)?;
     match &ctx.limits.anonymous_feedback {
         Some(limit) if ctx.caller.is_anonymous() => limit.take(ctx.client).map(Some),
         _ => Ok(None),
@@ -694,10 +694,11 @@ pub async fn list_round_feedback(
     id: web::Path<i32>,
     query: Query,
 ) -> Result<HttpResponse, ApiError> {
-    Feedbacks::authorize(&ctx.caller, Access::Read)?;
+    ctx.authorize::<Feedbacks>(Access::Read)?;
     let round_id = id.into_inner();
-    let given: RoundFeedbackFilter = query.0.get()?;
-    let paging: Paging = query.0.get()?;
+    let query = query.values()?;
+    let given: RoundFeedbackFilter = query.get()?;
+    let paging: Paging = query.get()?;
     let filter = FeedbackFilter {
         round_id: Some(Id(round_id)),
         kind: given.kind,

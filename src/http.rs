@@ -57,6 +57,10 @@ pub enum TagList {
 }
 
 impl TagList {
+    /// What [`TagList::parse`] accepts, for the document: `*` or entity-tags (RFC 9110 §8.8.3)
+    /// separated by commas, with optional white space and empty list elements.
+    pub const PATTERN: &'static str = r#"^[ \t]*(\*|[ \t,]*(W/)?"[\x21\x23-\x7E]*"([ \t]*,[ \t,]*(W/)?"[\x21\x23-\x7E]*")*[ \t,]*)[ \t]*$"#;
+
     /// Parses a header value (RFC 9110 §8.8.3: `entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE`).
     pub fn parse(value: &str) -> Option<TagList> {
         let value = value.trim();
@@ -249,7 +253,8 @@ impl RequestId {
 
     fn accept(value: &HeaderValue) -> Option<RequestId> {
         let bytes = value.as_bytes();
-        let visible = (1..=64).contains(&bytes.len()) && bytes.iter().all(|b| (0x21..=0x7e).contains(b));
+        let visible =
+            (1..=64).contains(&bytes.len()) && bytes.iter().all(|b| (0x21..=0x7e).contains(b));
         visible
             .then(|| value.to_str().ok().map(|s| RequestId(s.to_owned())))
             .flatten()

@@ -17,12 +17,15 @@ use diesel::prelude::*;
 use sha2::{Digest, Sha256};
 
 use crate::db::{self, DbConnection};
-use crate::error::{ApiError, FieldError};
+use crate::error::ApiError;
 use crate::schema::idempotency_keys;
 
 /// The header, and its longest accepted value.
 pub const HEADER: &str = "idempotency-key";
 pub const MAX_LENGTH: usize = 255;
+/// What [`IdempotencyKey`] accepts, for the document: visible ASCII that keeps a character once
+/// white space and the structured-field quotes around it are removed.
+pub const PATTERN: &str = r#"^[\t\x20-\x7E]*([\x21\x23-\x7E]|"[ \t]+")[\t\x20-\x7E]*$"#;
 
 /// A request's `Idempotency-Key`, when it sends one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,13 +149,10 @@ pub fn replay(
         || path != fingerprint.path
         || body_hash != fingerprint.body_hash
     {
-        return Err(ApiError::Validation(vec![FieldError::new(
-            "Idempotency-Key",
-            format!(
-                "was used for another request ({method} {path} with another body); use a new key \
-                 for a new request"
-            ),
-        )]));
+        return Err(ApiError::IdempotencyKeyReused(format!(
+            "was used for another request ({method} {path} with another body); use a new key \
+             for a new request"
+        )));
     }
     Ok(Some(StoredAnswer {
         status: u16::try_from(status).unwrap_or(200),

@@ -32,7 +32,9 @@ use crate::routes::{self, Router, API_PREFIX};
         license(name = "MIT OR Apache-2.0")
     ),
     servers((url = "/", description = "The server this document is served by")),
-    components(schemas(Problem, FieldError)),
+    // HeaderText is named only by answer headers (Location, RateLimit): registered here so that
+    // it is inlined like every other scalar.
+    components(schemas(Problem, FieldError, crate::resource::HeaderText)),
     modifiers(&BearerScheme),
     tags(
         (name = "rounds", description = "Sessions of the series: topic, time, place, speakers, organisers"),
@@ -137,6 +139,8 @@ pub fn document() -> Value {
 /// `If-Match` (412, 428); a POST may carry an `Idempotency-Key` and be replayed.
 fn http_semantics(document: &mut Value) {
     let string = |max: u64| json!({"type": "string", "maxLength": max});
+    let tag_list =
+        json!({"type": "string", "maxLength": 1000, "pattern": crate::http::TagList::PATTERN});
     let header =
         |description: &str, schema: Value| json!({"description": description, "schema": schema});
     let parameter = |name: &str, description: &str, schema: Value| json!({"name": name, "in": "header", "required": false, "description": description, "schema": schema});
@@ -165,7 +169,7 @@ fn http_semantics(document: &mut Value) {
                     vec![parameter(
                         "If-None-Match",
                         "ETags of copies the caller holds: 304 when one is current",
-                        string(1000),
+                        tag_list.clone(),
                     )],
                     vec![(
                         "304",
@@ -178,7 +182,7 @@ fn http_semantics(document: &mut Value) {
                         "If-Match",
                         "The ETag of the version this change is based on: 412 if the record is at \
                          another version (a weak tag never matches)",
-                        string(1000),
+                        tag_list.clone(),
                     )],
                     vec![
                         ("412", problem("The record is not at the version named in `If-Match` (its current ETag is in the detail and the `ETag` header); nothing was changed")),
@@ -191,7 +195,11 @@ fn http_semantics(document: &mut Value) {
                         "A key (1-255 characters) unique to this request: a retry with the same key \
                          and body gets the first answer again (`Idempotency-Replayed: true`) \
                          instead of a second record; the same key with another request is 422",
-                        json!({"type": "string", "minLength": 1, "maxLength": crate::idempotency::MAX_LENGTH}),
+                        json!({
+                            "type": "string", "minLength": 1,
+                            "maxLength": crate::idempotency::MAX_LENGTH,
+                            "pattern": crate::idempotency::PATTERN,
+                        }),
                     )],
                     Vec::new(),
                 ),

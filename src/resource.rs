@@ -37,7 +37,7 @@ use crate::idempotency::{self, Fingerprint, IdempotencyKey, StoredAnswer};
 use crate::pagination::{Page, Paging};
 use crate::ratelimit::Limits;
 use crate::schema::{departments, rounds, speakers};
-use crate::validate::{merge_patch, Checked, Input, QueryValues, Reference, Validators};
+use crate::validate::{merge_patch, Checked, Input, Query, QueryValues, Reference, Validators};
 
 /// A URL path or a header value the service answers with (`Location`, `RateLimit`).
 pub type HeaderText = crate::fields::Line<200>;
@@ -196,6 +196,9 @@ pub struct Ctx {
     pub private: bool,
     /// The request's id (`X-Request-Id`), recorded in the change log.
     pub request_id: Option<String>,
+    /// A malformed `If-Match`, `If-None-Match` or `Idempotency-Key`: reported after the caller's
+    /// rights are checked (see [`Ctx::authorize`]).
+    header_error: Option<String>,
 }
 
 impl FromRequest for Ctx {
@@ -216,6 +219,7 @@ impl FromRequest for Ctx {
         let caller = Caller::from_request(req, payload);
         let conditions = Conditions::from_headers(req.headers());
         let idempotency = IdempotencyKey::from_request(req, payload);
+        let malformed = |error: &ApiError| error.to_string();
         let client = data.as_ref().map(|d| d.4.client(req));
         let path = req.path().to_owned();
         let request_id = http::RequestId::of(req);
@@ -225,6 +229,11 @@ impl FromRequest for Ctx {
         Box::pin(async move {
             let (db, cache, validators, policy, limits, calendar) =
                 data.ok_or_else(|| ApiError::Internal("application data is missing".to_owned()))?;
+            let idempotency = idempotency.await;
+            let header_error = match (&conditions, &idempotency) {
+                (Err(error), _) | (_, Err(error)) => Some(malformed(error)),
+                _ => None,
+            };
             Ok(Ctx {
                 db,
                 cache,
@@ -234,17 +243,33 @@ impl FromRequest for Ctx {
                 calendar,
                 caller: caller.await?,
                 path,
-                conditions: conditions?,
-                idempotency: idempotency.await?,
+                conditions: conditions.unwrap_or_default(),
+                idempotency: idempotency.unwrap_or(IdempotencyKey(None)),
                 client: client.unwrap_or(IpAddr::from([0, 0, 0, 0])),
                 private,
                 request_id,
+                header_error,
             })
         })
     }
 }
 
 impl Ctx {
+    /// Whether the caller may do `access` to `R` (401, 403), then whether the request's
+    /// conditional and idempotency headers were well-formed (400).
+    pub fn authorize<R: Resource>(&self, access: Access) -> Result<(), ApiError> {
+        R::authorize(&self.caller, access)?;
+        self.headers_well_formed()
+    }
+
+    /// 400 when a conditional or idempotency header was malformed.
+    pub fn headers_well_formed(&self) -> Result<(), ApiError> {
+        match &self.header_error {
+            Some(why) => Err(ApiError::BadRequest(why.clone())),
+            None => Ok(()),
+        }
+    }
+
     /// Answers a read with its `ETag`, or 304 when `If-None-Match` names it: schedule reads
     /// through the read cache, others rendered on the blocking pool. `query` is part of the
     /// answer's identity.
@@ -387,7 +412,7 @@ pub async fn create<R: Resource>(ctx: Ctx, body: Value) -> Result<HttpResponse, 
 where
     R::Input: Clone,
 {
-    R::authorize(&ctx.caller, Access::Create)?;
+    ctx.authorize::<R>(Access::Create)?;
     let request = serde_json::to_vec(&body)?;
     let checked = ctx.validators.body::<R::Input>(body);
     create_checked::<R>(ctx, checked, &request).await
@@ -423,7 +448,7 @@ pub async fn create_with<R: Resource>(
 where
     R::Input: Clone,
 {
-    R::authorize(&ctx.caller, Access::Create)?;
+    ctx.authorize::<R>(Access::Create)?;
     let key = ctx.idempotency.0.clone();
     let fingerprint = Fingerprint::new(ctx.caller.subject.as_deref(), "POST", &ctx.path, request);
     let ttl = ctx.policy.idempotency_ttl;
@@ -488,7 +513,7 @@ where
 
 /// `GET /{collection}/{id}`.
 pub async fn get<R: Resource>(ctx: Ctx, id: i32) -> Result<HttpResponse, ApiError> {
-    R::authorize(&ctx.caller, Access::Read)?;
+    ctx.authorize::<R>(Access::Read)?;
     let caller = ctx.caller.clone();
     ctx.read(R::SCHEDULE, None, move |conn| {
         let record = found(R::find(conn, id)?, R::NAME, id)?;
@@ -499,7 +524,9 @@ pub async fn get<R: Resource>(ctx: Ctx, id: i32) -> Result<HttpResponse, ApiErro
 }
 
 /// `GET /{collection}`.
-pub async fn list<R: Resource>(ctx: Ctx, query: QueryValues) -> Result<HttpResponse, ApiError> {
+pub async fn list<R: Resource>(ctx: Ctx, query: Query) -> Result<HttpResponse, ApiError> {
+    ctx.authorize::<R>(Access::Read)?;
+    let query = query.values()?;
     let filter: R::Filter = query.get()?;
     list_filtered::<R>(ctx, &query, filter).await
 }
@@ -510,7 +537,7 @@ pub async fn list_filtered<R: Resource>(
     query: &QueryValues,
     filter: R::Filter,
 ) -> Result<HttpResponse, ApiError> {
-    R::authorize(&ctx.caller, Access::Read)?;
+    ctx.authorize::<R>(Access::Read)?;
     let paging: Paging = query.get()?;
     let caller = ctx.caller.clone();
     ctx.read(R::SCHEDULE, Some(query), move |conn| {
@@ -525,7 +552,7 @@ pub async fn replace<R: Resource>(ctx: Ctx, id: i32, body: Value) -> Result<Http
 where
     R::Change: Clone,
 {
-    R::authorize(&ctx.caller, Access::Change)?;
+    ctx.authorize::<R>(Access::Change)?;
     ctx.require_if_match()?;
     let checked = ctx.validators.body::<R::Change>(body);
     change::<R>(ctx, id, move |conn, _current| {
@@ -537,7 +564,7 @@ where
 /// `PATCH /{collection}/{id}`: the stored record with the merge patch (RFC 7386) applied,
 /// checked by the same schema and rules as a PUT.
 pub async fn patch<R: Resource>(ctx: Ctx, id: i32, patch: Value) -> Result<HttpResponse, ApiError> {
-    R::authorize(&ctx.caller, Access::Change)?;
+    ctx.authorize::<R>(Access::Change)?;
     ctx.require_if_match()?;
     let validators = ctx.validators.clone();
     change::<R>(ctx, id, move |conn, current| {
@@ -617,7 +644,7 @@ fn existing<R: Resource>(
 
 /// `DELETE /{collection}/{id}`.
 pub async fn delete<R: Resource>(ctx: Ctx, id: i32) -> Result<HttpResponse, ApiError> {
-    R::authorize(&ctx.caller, Access::Delete)?;
+    ctx.authorize::<R>(Access::Delete)?;
     ctx.require_if_match()?;
     let if_match = ctx.conditions.if_match.clone();
     let private = ctx.caller.sees_private_fields();

@@ -750,7 +750,7 @@ impl Resource for Rounds {
 )]
 #[get("/rounds")]
 pub async fn list_rounds(ctx: Ctx, query: Query) -> Result<HttpResponse, ApiError> {
-    resource::list::<Rounds>(ctx, query.0).await
+    resource::list::<Rounds>(ctx, query).await
 }
 
 /// Schedule a round
@@ -841,14 +841,15 @@ pub async fn list_speaker_rounds(
     id: web::Path<i32>,
     query: Query,
 ) -> Result<HttpResponse, ApiError> {
-    Rounds::authorize(&ctx.caller, Access::Read)?;
+    ctx.authorize::<Rounds>(Access::Read)?;
     let speaker = id.into_inner();
-    let mut filter: RoundFilter = query.0.get()?;
+    let query = query.values()?;
+    let mut filter: RoundFilter = query.get()?;
     // The path names the speaker (a `speaker_id` parameter is overridden).
     filter.speaker_id = Some(Id(speaker));
-    let paging: Paging = query.0.get()?;
+    let paging: Paging = query.get()?;
     let caller = ctx.caller.clone();
-    ctx.read(true, Some(&query.0), move |conn| {
+    ctx.read(true, Some(&query), move |conn| {
         if !crate::speakers::exists(conn, speaker)? {
             return Err(ApiError::not_found(Speakers::NAME, speaker));
         }

@@ -11,9 +11,7 @@ use actix_web::web;
 use utoipa_actix_web::OpenApiFactory;
 
 pub use crate::resource::API_PREFIX;
-use crate::{
-    calendar, changes, departments, feedback, health, rounds, series, speakers, webhooks,
-};
+use crate::{calendar, changes, departments, feedback, health, rounds, series, speakers, webhooks};
 
 /// Something handlers are registered with: actix's service configuration, or the OpenAPI
 /// builder's collector.

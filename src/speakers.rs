@@ -390,7 +390,7 @@ pub fn exists(conn: &mut DbConnection, id: i32) -> Result<bool, ApiError> {
 )]
 #[get("/speakers")]
 pub async fn list_speakers(ctx: Ctx, query: Query) -> Result<HttpResponse, ApiError> {
-    resource::list::<Speakers>(ctx, query.0).await
+    resource::list::<Speakers>(ctx, query).await
 }
 
 /// Create a speaker

@@ -18,17 +18,17 @@ use actix_web::middleware::{from_fn, Condition, Next};
 
 use crate::auth::Auth;
 use crate::cache::ReadCache;
+use crate::changes::{self, Retention};
 use crate::config::Settings;
 use crate::db::Database;
 use crate::error::ApiError;
 use crate::http::{self, AllowedMethods, CorsOrigins};
 use crate::idempotency;
 use crate::ratelimit::{self, Limits, Rate};
-use crate::changes::{self, Retention};
 use crate::resource::{CalendarSettings, WritePolicy};
-use crate::webhooks::{WebhookSettings, Worker};
 use crate::routes::{self, API_PREFIX};
 use crate::validate::Validators;
+use crate::webhooks::{WebhookSettings, Worker};
 use crate::{demo, openapi};
 
 /// Request bodies larger than this are refused with 413.

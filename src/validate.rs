@@ -226,13 +226,18 @@ fn without_annotations(schema: &Value) -> Value {
     match schema {
         Value::Object(map) => Value::Object(
             map.iter()
-                .filter(|(k, _)| !matches!(k.as_str(), "description" | "example" | "examples" | "title"))
+                .filter(|(k, _)| {
+                    !matches!(k.as_str(), "description" | "example" | "examples" | "title")
+                })
                 .map(|(k, v)| {
                     // `properties` maps names to schemas: a property may be called `title`.
                     let v = if k == "properties" {
                         match v {
                             Value::Object(props) => Value::Object(
-                                props.iter().map(|(n, p)| (n.clone(), without_annotations(p))).collect(),
+                                props
+                                    .iter()
+                                    .map(|(n, p)| (n.clone(), without_annotations(p)))
+                                    .collect(),
                             ),
                             other => other.clone(),
                         }
@@ -630,15 +635,23 @@ impl QueryValues {
     }
 }
 
-/// The query string of a request, checked against its operation's parameters.
-pub struct Query(pub QueryValues);
+/// The query string of a request, checked against its operation's parameters. A bad one is
+/// reported by [`Query::values`], which handlers call after checking who may call them: a caller
+/// without the right gets 401 or 403 whatever the query says.
+pub struct Query(Result<QueryValues, ApiError>);
+
+impl Query {
+    pub fn values(self) -> Result<QueryValues, ApiError> {
+        self.0
+    }
+}
 
 impl FromRequest for Query {
     type Error = ApiError;
     type Future = std::future::Ready<Result<Query, ApiError>>;
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        std::future::ready(read_query(req).map(Query))
+        std::future::ready(Ok(Query(read_query(req))))
     }
 }
 

@@ -142,8 +142,14 @@ impl Input for WebhookInput {
             }
         }
         let patterns = doc.items::<String>("events");
-        if doc.get::<Vec<Value>>("events").is_some_and(|e| e.is_empty()) {
-            errors.push(FieldError::new("events", "must list at least one event type"));
+        if doc
+            .get::<Vec<Value>>("events")
+            .is_some_and(|e| e.is_empty())
+        {
+            errors.push(FieldError::new(
+                "events",
+                "must list at least one event type",
+            ));
         }
         for (i, pattern) in patterns.iter().enumerate() {
             if let Some(pattern) = pattern {
@@ -192,8 +198,11 @@ impl WebhookSettings {
             .map(str::trim)
             .filter(|e| !e.is_empty())
             .map(|e| {
-                humantime::parse_duration(e)
-                    .map_err(|_| format!("LHS_WEBHOOK_RETRY_SCHEDULE: {e:?} is not a duration such as 5s, 5m or 2h"))
+                humantime::parse_duration(e).map_err(|_| {
+                    format!(
+                        "LHS_WEBHOOK_RETRY_SCHEDULE: {e:?} is not a duration such as 5s, 5m or 2h"
+                    )
+                })
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(WebhookSettings {
@@ -204,7 +213,9 @@ impl WebhookSettings {
     }
 
     fn allows_host(&self, host: &str) -> bool {
-        self.allowed_hosts.iter().any(|h| h == &host.to_ascii_lowercase())
+        self.allowed_hosts
+            .iter()
+            .any(|h| h == &host.to_ascii_lowercase())
     }
 
     fn allows_address(&self, address: IpAddr) -> bool {
@@ -225,7 +236,10 @@ fn parse_url(text: &str) -> Result<(String, String, u16), String> {
     };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     if authority.contains('@') {
-        return Err("must not carry credentials (user:password@); the signature authenticates the service".to_owned());
+        return Err(
+            "must not carry credentials (user:password@); the signature authenticates the service"
+                .to_owned(),
+        );
     }
     let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
         let (host, after) = v6.split_once(']').ok_or("has an unclosed [ in its host")?;
@@ -241,7 +255,9 @@ fn parse_url(text: &str) -> Result<(String, String, u16), String> {
         return Err("must name a host".to_owned());
     }
     let port = match port {
-        Some(p) => p.parse::<u16>().map_err(|_| format!("has a bad port {p:?}"))?,
+        Some(p) => p
+            .parse::<u16>()
+            .map_err(|_| format!("has a bad port {p:?}"))?,
         None => default_port,
     };
     if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -256,7 +272,9 @@ fn is_forbidden(address: IpAddr) -> bool {
         IpAddr::V4(v4) => v4.is_loopback() || v4.is_link_local() || v4.is_unspecified(),
         IpAddr::V6(v6) => {
             let link_local = (v6.segments()[0] & 0xffc0) == 0xfe80;
-            let mapped = v6.to_ipv4_mapped().is_some_and(|v4| is_forbidden(IpAddr::V4(v4)));
+            let mapped = v6
+                .to_ipv4_mapped()
+                .is_some_and(|v4| is_forbidden(IpAddr::V4(v4)));
             v6.is_loopback() || v6.is_unspecified() || link_local || mapped
         }
     }
@@ -457,7 +475,10 @@ impl Resource for Webhooks {
         let reason = if input.enabled {
             None
         } else {
-            current.disabled_reason.as_ref().map(|r| r.as_str().to_owned())
+            current
+                .disabled_reason
+                .as_ref()
+                .map(|r| r.as_str().to_owned())
         };
         let target = webhooks::table
             .find(current.id.0)
@@ -769,7 +790,8 @@ fn settle(
                 webhook_attempts::attempted_at.eq(now),
                 webhook_attempts::status_code.eq(outcome.status.map(i32::from)),
                 webhook_attempts::error.eq(outcome.error.as_deref()),
-                webhook_attempts::duration_ms.eq(i32::try_from(outcome.took.as_millis()).unwrap_or(i32::MAX)),
+                webhook_attempts::duration_ms
+                    .eq(i32::try_from(outcome.took.as_millis()).unwrap_or(i32::MAX)),
             ))
             .execute(conn)?;
         let target = webhook_messages::table.find(message.id);
@@ -804,7 +826,9 @@ fn settle(
             disable(conn, message.webhook, "the receiver answered 410 Gone")?;
             return Ok(());
         }
-        let retry = usize::try_from(attempts - 1).ok().and_then(|i| schedule.get(i));
+        let retry = usize::try_from(attempts - 1)
+            .ok()
+            .and_then(|i| schedule.get(i));
         match retry {
             Some(wait) => {
                 let wait = jittered(*wait);
@@ -955,7 +979,9 @@ async fn run(
                             settle(&mut conn, &message, &outcome, &settings.retry_schedule)
                         })
                         .await;
-                        if let Ok(Err(e)) | Err(e) = settled.map_err(|e| ApiError::Internal(e.to_string())) {
+                        if let Ok(Err(e)) | Err(e) =
+                            settled.map_err(|e| ApiError::Internal(e.to_string()))
+                        {
                             log::warn!("cannot record a webhook attempt: {e}");
                         }
                         busy.lock()
@@ -1012,7 +1038,7 @@ pub async fn create_webhook(
     body: web::Json<Value>,
     settings: web::Data<WebhookSettings>,
 ) -> Result<HttpResponse, ApiError> {
-    Webhooks::authorize(&ctx.caller, Access::Create)?;
+    ctx.authorize::<Webhooks>(Access::Create)?;
     let body = body.into_inner();
     let request = serde_json::to_vec(&body)?;
     let url = body.get("url").and_then(Value::as_str).map(str::to_owned);
@@ -1034,7 +1060,7 @@ pub async fn create_webhook(
 )]
 #[get("/webhooks")]
 pub async fn list_webhooks(ctx: Ctx, query: Query) -> Result<HttpResponse, ApiError> {
-    resource::list::<Webhooks>(ctx, query.0).await
+    resource::list::<Webhooks>(ctx, query).await
 }
 
 /// Get a webhook
@@ -1094,7 +1120,7 @@ pub async fn delete_webhook(ctx: Ctx, id: web::Path<i32>) -> Result<HttpResponse
 )]
 #[post("/webhooks/{id}/rotate-secret")]
 pub async fn rotate_secret(ctx: Ctx, id: web::Path<i32>) -> Result<HttpResponse, ApiError> {
-    Webhooks::authorize(&ctx.caller, Access::Change)?;
+    ctx.authorize::<Webhooks>(Access::Change)?;
     let id = id.into_inner();
     let actor = ctx.actor();
     let request_id = ctx.request_id.clone();
@@ -1155,10 +1181,11 @@ pub async fn list_deliveries(
     id: web::Path<i32>,
     query: Query,
 ) -> Result<HttpResponse, ApiError> {
-    Webhooks::authorize(&ctx.caller, Access::Read)?;
+    ctx.authorize::<Webhooks>(Access::Read)?;
     let id = id.into_inner();
-    let paging: Paging = query.0.get()?;
-    ctx.read(false, Some(&query.0), move |conn| {
+    let query = query.values()?;
+    let paging: Paging = query.get()?;
+    ctx.read(false, Some(&query), move |conn| {
         Rendered::json(&deliveries(conn, id, paging)?)
     })
     .await
@@ -1182,7 +1209,7 @@ pub async fn retry_delivery(
     ctx: Ctx,
     path: web::Path<(i32, i64)>,
 ) -> Result<HttpResponse, ApiError> {
-    Webhooks::authorize(&ctx.caller, Access::Change)?;
+    ctx.authorize::<Webhooks>(Access::Change)?;
     let (webhook, message) = path.into_inner();
     let answer = ctx
         .db
@@ -1241,7 +1268,10 @@ mod tests {
         ] {
             assert!(resolve(url, &none).is_err(), "{url}");
         }
-        assert!(resolve("http://10.1.2.3/x", &none).is_ok(), "private ranges stay allowed");
+        assert!(
+            resolve("http://10.1.2.3/x", &none).is_ok(),
+            "private ranges stay allowed"
+        );
         let allowed = WebhookSettings::parse("127.0.0.0/8", "5s").expect("valid");
         assert!(resolve("http://127.0.0.1:9/x", &allowed).is_ok());
     }
