@@ -119,8 +119,12 @@ pub fn is_known_pattern(pattern: &str) -> bool {
         })
 }
 
-/// Whether a subscription to `patterns` receives `event`.
+/// Whether a subscription to `patterns` receives `event` (only events of [`EVENT_TYPES`] are
+/// ever sent: changes to webhooks themselves are not).
 pub fn subscribes(patterns: &[String], event: &str) -> bool {
+    if !EVENT_TYPES.contains(&event) {
+        return false;
+    }
     let feedback = event.starts_with("feedback.");
     patterns.iter().any(|pattern| {
         pattern == event
@@ -250,6 +254,7 @@ mod tests {
         let all = vec!["*".to_owned()];
         assert!(subscribes(&all, "round.updated"));
         assert!(!subscribes(&all, "feedback.created"));
+        assert!(!subscribes(&all, "webhook.created"));
         assert!(subscribes(
             &["feedback.created".to_owned()],
             "feedback.created"

@@ -285,7 +285,9 @@ pub fn feed(
         .filter_map(|(resource, id, seq)| Some((seq?, resource, id)))
         .collect();
     latest.sort_unstable();
-    latest.truncate(usize::try_from(limit).unwrap_or(100));
+    let limit = usize::try_from(limit).unwrap_or(100);
+    let full = latest.len() >= limit;
+    latest.truncate(limit);
     let mut items = Vec::with_capacity(latest.len());
     for (seq, resource, id) in &latest {
         let Ok(name) = resource.parse::<ResourceName>() else {
@@ -309,11 +311,15 @@ pub fn feed(
             data,
         });
     }
-    // With nothing left to show, every change up to the newest has been seen (those this
-    // caller may not see included).
-    let next_after = items
-        .last()
-        .map_or(newest.max(after), |item| item.seq.get());
+    // A page that is not full showed every change after `after` this caller may see: the ones
+    // it may not see, up to the newest, need not be read again. (Numbers are given in commit
+    // order without gaps, so no change below the newest can still appear.)
+    let last = items.last().map_or(after, |item| item.seq.get());
+    let next_after = if full {
+        last
+    } else {
+        last.max(newest).max(after)
+    };
     Ok(ChangeFeed {
         items,
         next_after: Seq::clamped(next_after),

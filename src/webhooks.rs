@@ -515,7 +515,7 @@ impl Resource for Webhooks {
     }
 }
 
-/// Checks where a webhook's URL points, inside the write (422 naming `url`).
+/// Checks where a webhook's URL points (422 naming `url`).
 fn check_destination(url: &str, settings: &WebhookSettings) -> Result<(), ApiError> {
     resolve(url, settings)
         .map(drop)
@@ -1042,13 +1042,15 @@ pub async fn create_webhook(
     let body = body.into_inner();
     let request = serde_json::to_vec(&body)?;
     let url = body.get("url").and_then(Value::as_str).map(str::to_owned);
-    let checked = ctx.validators.body::<WebhookInput>(body);
-    let settings = settings.get_ref().clone();
-    resource::create_with::<Webhooks>(ctx, checked, &request, move |_conn| match &url {
-        Some(url) if parse_url(url).is_ok() => check_destination(url, &settings),
-        _ => Ok(()),
-    })
-    .await
+    let mut checked = ctx.validators.body::<WebhookInput>(body);
+    if let Some(url) = url.filter(|url| parse_url(url).is_ok()) {
+        // Where it points, with every other error of the body.
+        let settings = settings.get_ref().clone();
+        if let Err(why) = web::block(move || resolve(&url, &settings)).await? {
+            checked.add_error("url", why);
+        }
+    }
+    resource::create_checked::<Webhooks>(ctx, checked, &request).await
 }
 
 /// List webhooks

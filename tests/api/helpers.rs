@@ -27,6 +27,7 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub database: Database,
+    pub database_url: String,
     /// Sent by `get`, `post`... : an admin's token, so that tests of other rules can do anything.
     pub admin_token: Option<String>,
     pub auth: web::Data<Auth>,
@@ -77,7 +78,20 @@ pub async fn spawn_app_with(
     configure: impl FnOnce(&mut Settings),
 ) -> Option<TestApp> {
     let (database_url, dir) = fresh_database(backend)?;
-    let mut settings = Settings::for_database(database_url);
+    Some(spawn_on(database_url, dir, configure).await)
+}
+
+/// Another replica of `app`: a second application serving the same database.
+pub async fn spawn_replica(app: &TestApp) -> TestApp {
+    spawn_on(app.database_url.clone(), None, |_| {}).await
+}
+
+async fn spawn_on(
+    database_url: String,
+    dir: Option<tempfile::TempDir>,
+    configure: impl FnOnce(&mut Settings),
+) -> TestApp {
+    let mut settings = Settings::for_database(database_url.clone());
     settings.jwt_secret = Some(SECRET.to_owned());
     configure(&mut settings);
     let database = Database::open(&settings.database_url, 4).expect("open the test database");
@@ -96,17 +110,27 @@ pub async fn spawn_app_with(
         .expect("build the application");
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
-    Some(TestApp {
+    TestApp {
         address,
         client: reqwest::Client::new(),
         database,
+        database_url,
         admin_token,
         auth,
         _dir: dir,
-    })
+    }
 }
 
 impl TestApp {
+    /// Which backend this app runs on.
+    pub fn backend(&self) -> Backend {
+        if self.database_url.starts_with("postgres") {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }
@@ -402,4 +426,129 @@ fn start_throwaway_cluster() -> Result<String, String> {
         .spawn()
         .map_err(|e| format!("cannot start the cluster watchdog: {e}"))?;
     Ok(format!("postgres://postgres@127.0.0.1:{port}/postgres"))
+}
+
+/// A webhook receiver for tests: records every request it gets and answers each with the next
+/// of `statuses` (then 204), so that a test can make it fail, succeed or say 410.
+pub struct Receiver {
+    pub url: String,
+    pub received: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
+    statuses: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<u16>>>,
+}
+
+/// One request a [`Receiver`] got.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub headers: std::collections::HashMap<String, String>,
+    pub body: String,
+}
+
+impl Receiver {
+    pub async fn start(statuses: &[u16]) -> Receiver {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a port");
+        Self::serve(listener, statuses)
+    }
+
+    /// A receiver on a given port (one that was free).
+    pub async fn start_on(port: u16) -> Receiver {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("bind the port");
+        Self::serve(listener, &[])
+    }
+
+    fn serve(listener: tokio::net::TcpListener, statuses: &[u16]) -> Receiver {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let port = listener.local_addr().expect("an address").port();
+        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let statuses = std::sync::Arc::new(std::sync::Mutex::new(
+            statuses
+                .iter()
+                .copied()
+                .collect::<std::collections::VecDeque<u16>>(),
+        ));
+        let (log, answers) = (received.clone(), statuses.clone());
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let (log, answers) = (log.clone(), answers.clone());
+                tokio::spawn(async move {
+                    let mut data = Vec::new();
+                    let mut buffer = [0u8; 4096];
+                    let (head_end, length) = loop {
+                        let Ok(n) = socket.read(&mut buffer).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            return;
+                        }
+                        data.extend_from_slice(&buffer[..n]);
+                        if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+                            let head = String::from_utf8_lossy(&data[..end]).to_string();
+                            let length = head
+                                .lines()
+                                .find_map(|l| {
+                                    let (name, value) = l.split_once(':')?;
+                                    name.eq_ignore_ascii_case("content-length")
+                                        .then(|| value.trim().parse::<usize>().ok())?
+                                })
+                                .unwrap_or(0);
+                            break (end + 4, length);
+                        }
+                    };
+                    while data.len() < head_end + length {
+                        let Ok(n) = socket.read(&mut buffer).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            break;
+                        }
+                        data.extend_from_slice(&buffer[..n]);
+                    }
+                    let head = String::from_utf8_lossy(&data[..head_end]).to_string();
+                    let headers = head
+                        .lines()
+                        .skip(1)
+                        .filter_map(|l| l.split_once(':'))
+                        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+                        .collect();
+                    let body = String::from_utf8_lossy(&data[head_end..]).to_string();
+                    let status = answers.lock().unwrap().pop_front().unwrap_or(204);
+                    log.lock().unwrap().push(Received { headers, body });
+                    let answer = format!(
+                        "HTTP/1.1 {status} Status\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                    );
+                    let _ = socket.write_all(answer.as_bytes()).await;
+                });
+            }
+        });
+        Receiver {
+            url: format!("http://127.0.0.1:{port}/hook"),
+            received,
+            statuses,
+        }
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+
+    /// Waits until `count` requests have come (at most `seconds`).
+    pub async fn wait_for(&self, count: usize, seconds: u64) -> Vec<Received> {
+        for _ in 0..seconds * 20 {
+            if self.received().len() >= count {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        self.received()
+    }
+
+    pub fn answer_next(&self, statuses: &[u16]) {
+        self.statuses
+            .lock()
+            .unwrap()
+            .extend(statuses.iter().copied());
+    }
 }

@@ -7,7 +7,7 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_problem, error_fields, id_of, spawn_app_with, Backend, TestApp};
+use crate::helpers::{assert_problem, error_fields, id_of, spawn_app_with, TestApp};
 
 on_both_backends!(
     every_read_has_an_etag_and_a_matching_if_none_match_is_304,
@@ -306,7 +306,7 @@ async fn if_match_follows_rfc_9110(app: TestApp) {
     )
     .await;
 
-    let strict = spawn_app_with(app_backend(&app), |s| s.require_if_match = true)
+    let strict = spawn_app_with(app.backend(), |s| s.require_if_match = true)
         .await
         .unwrap();
     let id = strict.department("Operations Excellence").await;
@@ -321,14 +321,6 @@ async fn if_match_follows_rfc_9110(app: TestApp) {
     )
     .await;
     assert!(problem["detail"].as_str().unwrap().contains("If-Match"));
-}
-
-fn app_backend(app: &TestApp) -> Backend {
-    if app.database.url().target.starts_with("postgres") {
-        Backend::Postgres
-    } else {
-        Backend::Sqlite
-    }
 }
 
 async fn forty_concurrent_patches_with_one_if_match_give_one_success(app: TestApp) {
@@ -454,11 +446,9 @@ async fn ten_concurrent_posts_with_one_key_create_one_record(app: TestApp) {
 }
 
 async fn anonymous_feedback_past_the_limit_is_429_with_retry_after(app: TestApp) {
-    let app = spawn_app_with(app_backend(&app), |s| {
-        s.feedback_rate_limit = "5/minute".into()
-    })
-    .await
-    .unwrap();
+    let app = spawn_app_with(app.backend(), |s| s.feedback_rate_limit = "5/minute".into())
+        .await
+        .unwrap();
     let body = json!({"kind": "general", "comment": "Thank you"});
     for left in (0..5).rev() {
         let response = app
@@ -506,7 +496,7 @@ async fn a_room_of_a_hundred_behind_one_proxy_gets_through_by_default(app: TestA
 }
 
 async fn refused_tokens_past_the_limit_are_429(app: TestApp) {
-    let app = spawn_app_with(app_backend(&app), |s| {
+    let app = spawn_app_with(app.backend(), |s| {
         s.auth_failure_rate_limit = "3/minute".into();
         s.trusted_proxies = "127.0.0.1/32".into();
     })
