@@ -31,6 +31,7 @@ use crate::db::{Backend, Database, DbConnection};
 use crate::error::ApiError;
 use crate::http::{self, TagList};
 use crate::schema::schedule_revision;
+use crate::telemetry;
 
 /// At most this many SQLite connections of the cache's own (one per HTTP worker).
 const SQLITE_REVISION_READERS_MAX: usize = 16;
@@ -243,6 +244,7 @@ impl ReadCache {
     {
         if let Some(revision) = self.sqlite_revision() {
             if let Some(entry) = self.lookup(&key, revision) {
+                telemetry::record_cache_lookup(true);
                 return Ok(Answer::checked(
                     entry.body,
                     entry.etag,
@@ -265,6 +267,9 @@ impl ReadCache {
                 Ok(Outcome::Rendered(revision, render(conn)?))
             })
             .await?;
+        if self.inner.entries.is_some() {
+            telemetry::record_cache_lookup(matches!(outcome, Outcome::Hit(_)));
+        }
         Ok(match outcome {
             Outcome::Hit(entry) => {
                 Answer::checked(entry.body, entry.etag, entry.content_type, if_none_match)
@@ -283,8 +288,7 @@ impl ReadCache {
     }
 
     /// How many answers are kept, and their weight in bytes.
-    #[cfg(test)]
-    fn usage(&self) -> (u64, u64) {
+    pub fn usage(&self) -> (u64, u64) {
         match &self.inner.entries {
             Some(entries) => {
                 entries.run_pending_tasks();

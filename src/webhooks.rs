@@ -35,6 +35,7 @@ use crate::fields::{Id, Int, Line, Text, Timestamp};
 use crate::pagination::{Page, Paging};
 use crate::resource::{self, found, Access, Ctx, HeaderText, Listing, NoFilter, Resource};
 use crate::schema::{webhook_attempts, webhook_messages, webhooks};
+use crate::telemetry;
 use crate::validate::{Doc, Input, Query};
 
 /// How long a receiver has to answer.
@@ -973,6 +974,9 @@ async fn run(
                     let (db, settings, busy) = (database.clone(), settings.clone(), busy.clone());
                     tasks.spawn(async move {
                         let outcome = attempt(&message, &settings).await;
+                        telemetry::record_webhook_attempt(
+                            !outcome.status.is_some_and(|s| (200..300).contains(&s)),
+                        );
                         let webhook = message.webhook;
                         let settled = tokio::task::spawn_blocking(move || {
                             let mut conn = db.connection()?;
