@@ -63,6 +63,13 @@ pub struct Report {
 /// pending migrations, and the row the read cache needs.
 pub fn check(url: &DatabaseUrl) -> Result<Report, String> {
     let mut conn = open_existing(url)?;
+    // Before the session turns read-only: diesel creates its bookkeeping table if it is missing.
+    let pending = db::pending_migrations(&mut conn)?;
+    if let DbConnection::Postgresql(pg) = &mut conn {
+        // A check looks; it never changes what it looks at.
+        pg.batch_execute("SET default_transaction_read_only = on")
+            .map_err(|e| format!("cannot set the session read-only: {e}"))?;
+    }
     let mut report = Report::default();
     let failed = |what: &str, e: diesel::result::Error| format!("cannot run {what}: {e}");
     match &mut conn {
@@ -96,7 +103,6 @@ pub fn check(url: &DatabaseUrl) -> Result<Report, String> {
         }
         DbConnection::Postgresql(pg) => check_postgres(pg, &mut report)?,
     }
-    let pending = db::pending_migrations(&mut conn)?;
     if !pending.is_empty() {
         report.problems.push(format!(
             "{} migration(s) not applied: {} (run `lhs-rounds migrate`)",
@@ -203,19 +209,13 @@ fn open_existing(url: &DatabaseUrl) -> Result<DbConnection, String> {
     if url.backend == Backend::Sqlite && !Path::new(&url.target).is_file() {
         return Err(format!("there is no SQLite database at {}", url.target));
     }
-    let mut conn = ConnectionManager::new(url.clone()).connect().map_err(|e| {
+    ConnectionManager::new(url.clone()).connect().map_err(|e| {
         format!(
             "cannot open {}: {}",
             url.location(),
             url.redact(&e.to_string())
         )
-    })?;
-    if let DbConnection::Postgresql(pg) = &mut conn {
-        // A check looks; it never changes what it looks at.
-        pg.batch_execute("SET default_transaction_read_only = on")
-            .map_err(|e| format!("cannot set the session read-only: {e}"))?;
-    }
-    Ok(conn)
+    })
 }
 
 #[derive(QueryableByName)]

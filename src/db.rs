@@ -233,6 +233,16 @@ impl Database {
         checkout(&self.pool)
     }
 
+    /// Runs `f` on a pooled connection, on this thread (for threads of the service's own, such
+    /// as the webhook worker): a connection the database dropped is reported as 503 and leaves
+    /// the pool, as with [`Database::read`].
+    pub fn run<T>(
+        &self,
+        f: impl FnOnce(&mut DbConnection) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        run_on(&self.pool, f)
+    }
+
     /// The pool's connections: how many may be open, are checked out, and are idle.
     pub fn pool_state(&self) -> (u32, u32, u32) {
         let state = self.pool.state();

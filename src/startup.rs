@@ -524,18 +524,12 @@ fn spawn_maintenance(
                 std::thread::sleep(NAP);
             }
             limits.forget_idle();
-            match database
-                .connection()
-                .and_then(|mut conn| idempotency::purge_expired(&mut conn))
-            {
+            match database.run(idempotency::purge_expired) {
                 Ok(0) => {}
                 Ok(n) => log::info!("purged {n} expired idempotency keys"),
                 Err(e) => log::warn!("cannot purge expired idempotency keys: {e}"),
             }
-            match database
-                .connection()
-                .and_then(|mut conn| changes::purge(&mut conn, retention))
-            {
+            match database.run(|conn| changes::purge(conn, retention)) {
                 Ok(0) => {}
                 Ok(n) => log::info!("purged {n} changes older than the audit retention"),
                 Err(e) => log::warn!("cannot purge the change log: {e}"),

@@ -960,11 +960,7 @@ async fn run(
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone();
         let db = database.clone();
-        let claimed = tokio::task::spawn_blocking(move || {
-            let mut conn = db.connection()?;
-            claim(&mut conn, &taken)
-        })
-        .await;
+        let claimed = tokio::task::spawn_blocking(move || db.run(|conn| claim(conn, &taken))).await;
         match claimed {
             Ok(Ok(messages)) => {
                 for message in messages {
@@ -979,8 +975,9 @@ async fn run(
                         );
                         let webhook = message.webhook;
                         let settled = tokio::task::spawn_blocking(move || {
-                            let mut conn = db.connection()?;
-                            settle(&mut conn, &message, &outcome, &settings.retry_schedule)
+                            db.run(|conn| {
+                                settle(conn, &message, &outcome, &settings.retry_schedule)
+                            })
                         })
                         .await;
                         if let Ok(Err(e)) | Err(e) =
