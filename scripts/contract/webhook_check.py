@@ -14,6 +14,10 @@ attempt is retried on the schedule and `.../retry` sends a message again under t
 that a disabled or deleted webhook gets nothing.
 
     python scripts/contract/webhook_check.py --base-url http://127.0.0.1:8080
+
+With --sink it only runs a receiver that answers 204 to every POST, printing its port, until it
+is stopped: scripts/contract-test points a webhook at it so that schemathesis finds a webhook
+with deliveries.
 """
 
 from __future__ import annotations
@@ -345,8 +349,17 @@ def run(api: Api, receiver: Receiver) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--base-url", required=True, help="the server's root, such as http://127.0.0.1:8080")
+    parser.add_argument("--base-url", help="the server's root, such as http://127.0.0.1:8080")
+    parser.add_argument("--sink", action="store_true",
+                        help="only receive (204 to every POST), printing the port, until stopped")
     args = parser.parse_args(argv)
+    if args.sink:
+        sink = Receiver()
+        print(sink.port, flush=True)
+        threading.Event().wait()
+        return 0
+    if not args.base_url:
+        parser.error("--base-url is needed unless --sink")
     token = os.environ.get("LHS_API_TOKEN")
     if not token:
         parser.error("LHS_API_TOKEN must hold an admin token")
