@@ -458,9 +458,22 @@ fn json_error(error: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
 }
 
 fn path_error(error: PathError, req: &HttpRequest) -> actix_web::Error {
-    // An id that is not a number names no record.
     log::debug!("path parameter rejected: {error}");
-    ApiError::NotFound(format!("no record at {}", req.path())).into()
+    // `PUT /rounds/5.ics` reaches `/rounds/{id}` with an id that is no number, but it names a
+    // route that exists, without PUT: 405, as for any other method a route lacks.
+    let allowed = req
+        .app_data::<web::Data<RouteTable>>()
+        .and_then(|table| table.allowed(req.path()))
+        .filter(|allow| !allow.contains(req.method()));
+    match allowed {
+        Some(allow) => ApiError::MethodNotAllowed {
+            method: req.method().clone(),
+            allow,
+        }
+        .into(),
+        // An id that is not a number names no record.
+        None => ApiError::NotFound(format!("no record at {}", req.path())).into(),
+    }
 }
 
 fn query_error(error: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
@@ -635,12 +648,23 @@ impl RouteTable {
         let parts: Vec<&str> = path.split('/').collect();
         self.routes
             .iter()
-            .find(|(segments, _)| {
+            .filter(|(segments, _)| {
                 segments.len() == parts.len()
                     && segments
                         .iter()
                         .zip(&parts)
                         .all(|(segment, part)| segment.matches(part))
+            })
+            // `/rounds/{id}.ics` over `/rounds/{id}`, which matches `5.ics` too: the route whose
+            // parameters must be followed by the most text is the most specific.
+            .max_by_key(|(segments, _)| {
+                segments
+                    .iter()
+                    .map(|segment| match segment {
+                        Segment::Parameter { suffix } => suffix.len(),
+                        Segment::Literal(_) => 0,
+                    })
+                    .sum::<usize>()
             })
             .map(|(_, methods)| methods.clone())
     }
@@ -672,6 +696,10 @@ mod tests {
         assert_eq!(
             table.allowed("/api/v1/rounds"),
             Some(vec![Method::GET, Method::HEAD, Method::POST])
+        );
+        assert_eq!(
+            table.allowed("/api/v1/rounds/12.ics"),
+            Some(vec![Method::GET, Method::HEAD])
         );
         assert_eq!(table.allowed("/api/v1/nothing"), None);
         assert_eq!(table.allowed("/api/v1/rounds//feedback"), None);

@@ -270,7 +270,8 @@ fn parse_url(text: &str) -> Result<(String, String, u16), String> {
 /// Whether a receiver at `address` would be the service itself or its machine's metadata.
 fn is_forbidden(address: IpAddr) -> bool {
     match address {
-        IpAddr::V4(v4) => v4.is_loopback() || v4.is_link_local() || v4.is_unspecified(),
+        // 0.0.0.0/8 is "this network": `http://1/` reaches the host itself on Linux.
+        IpAddr::V4(v4) => v4.is_loopback() || v4.is_link_local() || v4.octets()[0] == 0,
         IpAddr::V6(v6) => {
             let link_local = (v6.segments()[0] & 0xffc0) == 0xfe80;
             let mapped = v6
@@ -1267,6 +1268,7 @@ mod tests {
             "http://169.254.169.254/latest/meta-data",
             "http://[fe80::1]/x",
             "http://0.0.0.0/x",
+            "http://1/x",
             "http://[::1]/x",
         ] {
             assert!(resolve(url, &none).is_err(), "{url}");
