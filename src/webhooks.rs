@@ -10,7 +10,7 @@
 //! `FOR UPDATE SKIP LOCKED` on PostgreSQL (a lease: `claimed_until`), so each message goes out
 //! once per attempt whichever replica holds it.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -46,8 +46,9 @@ const ANSWER_MAX: usize = 64 * 1024;
 const FAILED_MESSAGES_MAX: i32 = 5;
 /// How long a claimed message is left to the replica that claimed it.
 const LEASE: Duration = Duration::from_secs(60);
-/// How often the worker looks for due messages.
-const POLL: Duration = Duration::from_millis(250);
+/// How often the worker looks for due messages: the delay of a change's first message is at
+/// most this (a poll that finds nothing is one indexed read).
+const POLL: Duration = Duration::from_millis(100);
 
 pub type WebhookUrl = Line<2000>;
 pub type EventPattern = Line<64>;
@@ -625,10 +626,34 @@ struct Claimed {
 
 /// Claims the next message of each webhook that is due, and not being delivered by this process
 /// (`busy`) or another (its lease), for one attempt each.
-fn claim(conn: &mut DbConnection, busy: &HashSet<i32>) -> Result<Vec<Claimed>, ApiError> {
+fn claim(
+    conn: &mut DbConnection,
+    busy: &HashSet<i32>,
+    only: Option<i32>,
+) -> Result<Vec<Claimed>, ApiError> {
+    // Most polls find nothing: say so without a write transaction, which on SQLite would take
+    // the database's one write lock ten times a second.
+    let pending = webhook_messages::table
+        .filter(webhook_messages::status.eq("pending"))
+        .select(webhook_messages::id)
+        .first::<i64>(conn)
+        .optional()?;
+    if pending.is_none() {
+        return Ok(Vec::new());
+    }
+    db::write_transaction(conn, |conn| claim_due(conn, busy, only))
+}
+
+/// The oldest due message of each webhook not `busy` (of `only`, if given), leased to this
+/// worker. Runs in the caller's write transaction.
+fn claim_due(
+    conn: &mut DbConnection,
+    busy: &HashSet<i32>,
+    only: Option<i32>,
+) -> Result<Vec<Claimed>, ApiError> {
     let now = db::now();
     let lease = now + chrono::Duration::from_std(LEASE).unwrap_or_default();
-    db::write_transaction(conn, |conn| {
+    {
         // The oldest pending message of each enabled webhook: messages to one endpoint go out
         // in order.
         let heads: Vec<(i32, Option<i64>)> = webhook_messages::table
@@ -644,6 +669,7 @@ fn claim(conn: &mut DbConnection, busy: &HashSet<i32>) -> Result<Vec<Claimed>, A
         let ids: Vec<i64> = heads
             .into_iter()
             .filter(|(webhook, _)| !busy.contains(webhook))
+            .filter(|(webhook, _)| only.is_none_or(|only| only == *webhook))
             .filter_map(|(_, id)| id)
             .collect();
         if ids.is_empty() {
@@ -695,7 +721,47 @@ fn claim(conn: &mut DbConnection, busy: &HashSet<i32>) -> Result<Vec<Claimed>, A
                 attempts,
             })
             .collect())
-    })
+    }
+}
+
+/// HTTP clients by destination. Building one loads the system's root certificates, which costs
+/// more than a delivery to a nearby receiver, and a kept client keeps its connection open. The
+/// key is the host with the addresses just checked for this attempt: a client connects only
+/// where the latest check allowed, so DNS cannot change in between.
+#[derive(Default)]
+struct Clients(Mutex<HashMap<(String, Vec<SocketAddr>), reqwest::Client>>);
+
+impl Clients {
+    /// Destinations kept at most; past that the cache starts again.
+    const MAX: usize = 64;
+
+    fn for_destination(
+        &self,
+        host: &str,
+        addresses: &[SocketAddr],
+    ) -> Result<reqwest::Client, reqwest::Error> {
+        let key = (host.to_owned(), addresses.to_vec());
+        let mut clients = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(client) = clients.get(&key) {
+            return Ok(client.clone());
+        }
+        let mut builder = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(TIMEOUT)
+            .user_agent(concat!("lhs-rounds/", env!("CARGO_PKG_VERSION")));
+        if host.parse::<IpAddr>().is_err() {
+            builder = builder.resolve_to_addrs(host, addresses);
+        }
+        let client = builder.build()?;
+        if clients.len() >= Self::MAX {
+            clients.clear();
+        }
+        clients.insert(key, client.clone());
+        Ok(client)
+    }
 }
 
 /// What one attempt came to.
@@ -707,7 +773,7 @@ struct Outcome {
 
 /// One attempt: the message POSTed with its signature, to the checked address, with no
 /// redirects followed, within [`TIMEOUT`]; at most [`ANSWER_MAX`] of the answer read.
-async fn attempt(message: &Claimed, settings: &WebhookSettings) -> Outcome {
+async fn attempt(message: &Claimed, settings: &WebhookSettings, clients: &Clients) -> Outcome {
     let started = Instant::now();
     let done = |status: Option<u16>, error: Option<String>| Outcome {
         status,
@@ -727,15 +793,7 @@ async fn attempt(message: &Claimed, settings: &WebhookSettings) -> Outcome {
     let Ok((_, host, _)) = parse_url(&message.url) else {
         return done(None, Some("not sent: the URL is malformed".to_owned()));
     };
-    // Connect to the addresses just checked, so that DNS cannot change in between.
-    let mut builder = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(TIMEOUT)
-        .user_agent(concat!("lhs-rounds/", env!("CARGO_PKG_VERSION")));
-    if host.parse::<IpAddr>().is_err() {
-        builder = builder.resolve_to_addrs(&host, &addresses);
-    }
-    let client = match builder.build() {
+    let client = match clients.for_destination(&host, &addresses) {
         Ok(client) => client,
         Err(e) => return done(None, Some(format!("not sent: {e}"))),
     };
@@ -776,7 +834,8 @@ async fn attempt(message: &Claimed, settings: &WebhookSettings) -> Outcome {
 }
 
 /// Records an attempt and decides what comes next: delivered, retried later, or failed (and,
-/// after [`FAILED_MESSAGES_MAX`] failed messages in a row or a 410, the webhook disabled).
+/// after [`FAILED_MESSAGES_MAX`] failed messages in a row or a 410, the webhook disabled). Runs
+/// in the caller's write transaction.
 fn settle(
     conn: &mut DbConnection,
     message: &Claimed,
@@ -785,7 +844,7 @@ fn settle(
 ) -> Result<(), ApiError> {
     let now = db::now();
     let attempts = message.attempts + 1;
-    db::write_transaction(conn, |conn| {
+    {
         diesel::insert_into(webhook_attempts::table)
             .values((
                 webhook_attempts::message_id.eq(message.id),
@@ -869,7 +928,7 @@ fn settle(
             }
         }
         Ok(())
-    })
+    }
 }
 
 fn disable(conn: &mut DbConnection, webhook: i32, why: &str) -> Result<(), ApiError> {
@@ -954,6 +1013,7 @@ async fn run(
     alive: std::sync::Weak<()>,
 ) {
     let busy: Arc<Mutex<HashSet<i32>>> = Arc::default();
+    let clients: Arc<Clients> = Arc::default();
     let mut tasks = tokio::task::JoinSet::new();
     while !stop.load(Ordering::SeqCst) && alive.strong_count() > 0 {
         let taken: HashSet<i32> = busy
@@ -961,31 +1021,24 @@ async fn run(
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone();
         let db = database.clone();
-        let claimed = tokio::task::spawn_blocking(move || db.run(|conn| claim(conn, &taken))).await;
+        let claimed =
+            tokio::task::spawn_blocking(move || db.run(|conn| claim(conn, &taken, None))).await;
         match claimed {
             Ok(Ok(messages)) => {
                 for message in messages {
                     busy.lock()
                         .unwrap_or_else(|poisoned| poisoned.into_inner())
                         .insert(message.webhook);
-                    let (db, settings, busy) = (database.clone(), settings.clone(), busy.clone());
+                    let (db, settings, busy, stop, clients) = (
+                        database.clone(),
+                        settings.clone(),
+                        busy.clone(),
+                        stop.clone(),
+                        clients.clone(),
+                    );
                     tasks.spawn(async move {
-                        let outcome = attempt(&message, &settings).await;
-                        telemetry::record_webhook_attempt(
-                            !outcome.status.is_some_and(|s| (200..300).contains(&s)),
-                        );
                         let webhook = message.webhook;
-                        let settled = tokio::task::spawn_blocking(move || {
-                            db.run(|conn| {
-                                settle(conn, &message, &outcome, &settings.retry_schedule)
-                            })
-                        })
-                        .await;
-                        if let Ok(Err(e)) | Err(e) =
-                            settled.map_err(|e| ApiError::Internal(e.to_string()))
-                        {
-                            log::warn!("cannot record a webhook attempt: {e}");
-                        }
+                        deliver_in_turn(db, settings, clients, message, stop).await;
                         busy.lock()
                             .unwrap_or_else(|poisoned| poisoned.into_inner())
                             .remove(&webhook);
@@ -1000,6 +1053,51 @@ async fn run(
     }
     // Shutting down: the attempts under way finish; no new one starts.
     while tasks.join_next().await.is_some() {}
+}
+
+/// Delivers `message`, then the webhook's next due messages one after another while they are
+/// delivered and the worker is not stopping: a burst of changes to one receiver goes out at the
+/// receiver's pace, not one message per poll. A failure ends the turn (its retry is scheduled).
+async fn deliver_in_turn(
+    db: Database,
+    settings: WebhookSettings,
+    clients: Arc<Clients>,
+    mut message: Claimed,
+    stop: Arc<AtomicBool>,
+) {
+    loop {
+        let outcome = attempt(&message, &settings, &clients).await;
+        let delivered = outcome.status.is_some_and(|s| (200..300).contains(&s));
+        telemetry::record_webhook_attempt(!delivered);
+        let webhook = message.webhook;
+        let (db, schedule) = (db.clone(), settings.retry_schedule.clone());
+        let go_on = delivered && !stop.load(Ordering::SeqCst);
+        // One transaction records this attempt and leases the next message.
+        let settled = tokio::task::spawn_blocking(move || {
+            db.run(|conn| {
+                db::write_transaction(conn, |conn| {
+                    settle(conn, &message, &outcome, &schedule)?;
+                    if go_on {
+                        claim_due(conn, &HashSet::new(), Some(webhook))
+                    } else {
+                        Ok(Vec::new())
+                    }
+                })
+            })
+        })
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()));
+        match settled {
+            Ok(Ok(next)) => match next.into_iter().next() {
+                Some(next) => message = next,
+                None => return,
+            },
+            Ok(Err(e)) | Err(e) => {
+                log::warn!("cannot record a webhook attempt: {e}");
+                return;
+            }
+        }
+    }
 }
 
 /// Outbox statistics, for metrics: messages pending, failed, and the oldest pending one's age
