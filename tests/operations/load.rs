@@ -65,9 +65,20 @@ pub struct Tally {
     pub failures: Vec<Failure>,
     /// Connections refused: the request never reached the server.
     pub refused: usize,
-    /// When a request was reset before any answer began: what a client sees when its connection
-    /// waited in the kernel's accept queue as the listener closed (the service never read it).
-    pub resets: Vec<Instant>,
+    /// Requests whose connection was closed or reset before any answer began: what a client sees
+    /// when its connection waited in the kernel's accept queue, or in the server's hand-over to a
+    /// worker, as the listener closed (the service never read them).
+    pub unanswered: Vec<Unanswered>,
+}
+
+/// A request whose connection ended before any answer began.
+#[derive(Debug, Clone)]
+pub struct Unanswered {
+    pub at: Instant,
+    /// The `X-Request-Id` it was sent with: the server logs it for every request it reads.
+    pub request_id: String,
+    /// The feedback comment it would have stored, if it was a feedback POST.
+    pub comment: Option<String>,
 }
 
 impl Tally {
@@ -77,7 +88,7 @@ impl Tally {
         self.successes.extend(other.successes);
         self.failures.extend(other.failures);
         self.refused += other.refused;
-        self.resets.extend(other.resets);
+        self.unanswered.extend(other.unanswered);
     }
 
     /// Successes answered after `moment`.
@@ -138,13 +149,15 @@ async fn client(
             Mix::Feedback => 0,
             Mix::Everything => turn % 3,
         };
+        let request_id = format!("load-{n}-{turn}");
+        let comment = (kind == 0).then(|| format!("load {n}-{turn}"));
         let (request, builder) = match kind {
             0 => (
                 "POST /feedback",
                 http.post(format!("{address}/api/v1/feedback"))
                     .json(&json!({
                         "kind": "general",
-                        "comment": format!("load {n}-{turn}"),
+                        "comment": comment,
                     })),
             ),
             1 if !speakers.is_empty() => {
@@ -166,7 +179,12 @@ async fn client(
             ),
         };
         let started = Instant::now();
-        match builder.bearer_auth(&token).send().await {
+        match builder
+            .bearer_auth(&token)
+            .header("x-request-id", &request_id)
+            .send()
+            .await
+        {
             Ok(response) => {
                 let status = response.status().as_u16();
                 let problem_json = response
@@ -201,7 +219,11 @@ async fn client(
                 // Nothing listens (stopped or restarting): don't spin.
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
-            Err(e) if e.is_request() && was_reset(&e) => tally.resets.push(Instant::now()),
+            Err(e) if e.is_request() && ended_unanswered(&e) => tally.unanswered.push(Unanswered {
+                at: Instant::now(),
+                request_id,
+                comment,
+            }),
             Err(e) => tally.failures.push(Failure {
                 request,
                 status: None,
@@ -215,12 +237,18 @@ async fn client(
     tally
 }
 
-/// Whether the connection was reset under `error` (rather than timed out, or cut mid-answer).
-fn was_reset(error: &reqwest::Error) -> bool {
+/// Whether the connection under `error` was reset, or closed before an answer began (rather than
+/// timed out, or cut mid-answer).
+fn ended_unanswered(error: &reqwest::Error) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(cause) = source {
         if let Some(io) = cause.downcast_ref::<std::io::Error>() {
             return io.kind() == std::io::ErrorKind::ConnectionReset;
+        }
+        if let Some(http) = cause.downcast_ref::<hyper::Error>() {
+            if http.is_incomplete_message() {
+                return true;
+            }
         }
         source = cause.source();
     }

@@ -99,6 +99,28 @@ pub fn query_ids(url: &str, sql: &str) -> Vec<i64> {
     rows.into_iter().map(|row| row.id).collect()
 }
 
+#[derive(diesel::QueryableByName)]
+struct Text {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    text: String,
+}
+
+/// The strings `sql` selects (as `text`), read straight from the database at `url`.
+pub fn query_strings(url: &str, sql: &str) -> Vec<String> {
+    let rows: Vec<Text> = if url.starts_with("postgres") {
+        let mut conn = diesel::PgConnection::establish(url).expect("connect to PostgreSQL");
+        diesel::sql_query(sql)
+            .load(&mut conn)
+            .expect("the query runs")
+    } else {
+        let mut conn = diesel::SqliteConnection::establish(url).expect("open the SQLite file");
+        diesel::sql_query(sql)
+            .load(&mut conn)
+            .expect("the query runs")
+    };
+    rows.into_iter().map(|row| row.text).collect()
+}
+
 /// `n` speakers created through the API; their ids.
 pub async fn speakers(server: &Server, token: &str, n: usize) -> Vec<i64> {
     let client = reqwest::Client::new();
