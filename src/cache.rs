@@ -27,7 +27,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use serde::Serialize;
 
-use crate::db::{Backend, Database, DbConnection};
+use crate::db::{self, Backend, Database, DbConnection};
 use crate::error::ApiError;
 use crate::http::{self, TagList};
 use crate::schema::schedule_revision;
@@ -175,10 +175,56 @@ struct Inner {
     sqlite_readers: Vec<Mutex<diesel::SqliteConnection>>,
 }
 
-enum Outcome {
-    Hit(Entry),
-    Rendered(i64, Rendered),
-    Uncached(Rendered),
+/// What a read of the schedule found, given the revision of the answer already kept.
+pub enum Revised<T> {
+    /// The schedule is still at that revision: nothing was read besides it.
+    Unchanged,
+    /// `value`, read in one snapshot with `revision` (`None` when the revision's row is
+    /// missing: then the answer is not kept).
+    Read { revision: Option<i64>, value: T },
+}
+
+impl<T> Revised<T> {
+    /// What was read, made into something else (an answer).
+    pub fn try_map<U>(
+        self,
+        f: impl FnOnce(T) -> Result<U, ApiError>,
+    ) -> Result<Revised<U>, ApiError> {
+        Ok(match self {
+            Revised::Unchanged => Revised::Unchanged,
+            Revised::Read { revision, value } => Revised::Read {
+                revision,
+                value: f(value)?,
+            },
+        })
+    }
+
+    /// What was read, for a caller that passed no known revision.
+    pub fn read(self) -> Option<T> {
+        match self {
+            Revised::Unchanged => None,
+            Revised::Read { value, .. } => Some(value),
+        }
+    }
+}
+
+/// `render` with the revision, both in one read-only snapshot: for renders of several
+/// statements. `Unchanged` (without rendering) when the revision is still `known`.
+pub fn in_snapshot<T>(
+    conn: &mut DbConnection,
+    known: Option<i64>,
+    render: impl FnOnce(&mut DbConnection) -> Result<T, ApiError>,
+) -> Result<Revised<T>, ApiError> {
+    db::read_transaction(conn, |conn| {
+        let revision = current_revision(conn)?;
+        if revision.is_some() && revision == known {
+            return Ok(Revised::Unchanged);
+        }
+        Ok(Revised::Read {
+            revision,
+            value: render(conn)?,
+        })
+    })
 }
 
 /// The ETag of a list of the schedule: it changes whenever the list could, with the revision,
@@ -231,6 +277,12 @@ impl ReadCache {
     /// The answer `render` produces, or the one kept for `key` if the schedule has not changed
     /// since it was rendered; 304 when `if_none_match` names its ETag (without rendering, when
     /// a kept answer is current).
+    ///
+    /// `render` is told the revision of the answer kept for `key` (if one is kept and time has
+    /// not overtaken it) and reads the current revision in the same snapshot as what it renders,
+    /// answering [`Revised::Unchanged`] without rendering when the two are equal. No
+    /// transaction is begun here: a render that is one statement (see `rounds`) is a snapshot by
+    /// itself, so a miss and a hit cost one round trip each; others use [`in_snapshot`].
     pub async fn answer<F>(
         &self,
         database: &Database,
@@ -239,7 +291,9 @@ impl ReadCache {
         render: F,
     ) -> Result<Answer, ApiError>
     where
-        F: FnOnce(&mut DbConnection) -> Result<Rendered, ApiError> + Send + 'static,
+        F: FnOnce(&mut DbConnection, Option<i64>) -> Result<Revised<Rendered>, ApiError>
+            + Send
+            + 'static,
     {
         if let Some(revision) = self.sqlite_revision() {
             if let Some(entry) = self.lookup(&key, revision) {
@@ -251,26 +305,31 @@ impl ReadCache {
                 ));
             }
         }
-        let cache = self.clone();
-        let lookup_key = key.clone();
-        let outcome = database
-            .read_snapshot(move |conn| {
-                let Some(revision) = current_revision(conn)? else {
-                    log::warn!("the schedule_revision row is missing: answering without the cache; `lhs-rounds migrate` on a fresh database restores it");
-                    return Ok(Outcome::Uncached(render(conn)?));
-                };
-                if let Some(entry) = cache.lookup(&lookup_key, revision) {
-                    return Ok(Outcome::Hit(entry));
+        let kept = self.kept(&key);
+        let known = kept.as_ref().map(|entry| entry.revision);
+        let revised = database.read(move |conn| render(conn, known)).await?;
+        Ok(match revised {
+            Revised::Unchanged => match kept {
+                Some(entry) => {
+                    Answer::checked(entry.body, entry.etag, entry.content_type, if_none_match)
                 }
-                Ok(Outcome::Rendered(revision, render(conn)?))
-            })
-            .await?;
-        Ok(match outcome {
-            Outcome::Hit(entry) => {
-                Answer::checked(entry.body, entry.etag, entry.content_type, if_none_match)
+                None => {
+                    return Err(ApiError::Internal(
+                        "a render found the revision of an answer that is not kept".to_owned(),
+                    ))
+                }
+            },
+            Revised::Read {
+                revision: None,
+                value: rendered,
+            } => {
+                log::warn!("the schedule_revision row is missing: answering without the cache; `lhs-rounds migrate` on a fresh database restores it");
+                Answer::of(rendered, if_none_match)
             }
-            Outcome::Uncached(rendered) => Answer::of(rendered, if_none_match),
-            Outcome::Rendered(revision, rendered) => {
+            Revised::Read {
+                revision: Some(revision),
+                value: rendered,
+            } => {
                 let etag = rendered
                     .etag
                     .clone()
@@ -311,12 +370,16 @@ impl ReadCache {
     }
 
     fn lookup(&self, key: &Key, revision: i64) -> Option<Entry> {
+        self.kept(key).filter(|entry| entry.revision == revision)
+    }
+
+    /// The answer kept for `key` at whatever revision, unless time alone has changed it.
+    fn kept(&self, key: &Key) -> Option<Entry> {
         let entry = self.inner.entries.as_ref()?.get(key)?;
-        let fresh = entry.revision == revision
-            && entry
-                .valid_until
-                .is_none_or(|until| chrono::Utc::now().naive_utc() < until);
-        fresh.then_some(entry)
+        entry
+            .valid_until
+            .is_none_or(|until| chrono::Utc::now().naive_utc() < until)
+            .then_some(entry)
     }
 
     fn store(&self, key: Key, revision: i64, rendered: Rendered, etag: String) {

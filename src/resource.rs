@@ -27,7 +27,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::auth::{Caller, Visible};
-use crate::cache::{Answer, Key, ReadCache, Rendered};
+use crate::cache::{self, Answer, Key, ReadCache, Rendered, Revised};
 use crate::changelog::{self, Action, Change};
 use crate::db::{Database, DbConnection};
 use crate::error::ApiError;
@@ -84,6 +84,25 @@ pub trait Resource: 'static {
         filter: &Self::Filter,
         paging: Paging,
     ) -> Result<Listing<Self::Record>, ApiError>;
+    /// [`Resource::find`] for the read cache: with the schedule's revision read in the same
+    /// snapshot, and nothing else read when it is still `known` (see [`ReadCache::answer`]).
+    /// A resource that can read both in one statement says so here.
+    fn find_revised(
+        conn: &mut DbConnection,
+        id: i32,
+        known: Option<i64>,
+    ) -> Result<Revised<Option<Self::Record>>, ApiError> {
+        cache::in_snapshot(conn, known, |conn| Self::find(conn, id))
+    }
+    /// [`Resource::list`] for the read cache, as [`Resource::find_revised`].
+    fn list_revised(
+        conn: &mut DbConnection,
+        filter: &Self::Filter,
+        paging: Paging,
+        known: Option<i64>,
+    ) -> Result<Revised<Listing<Self::Record>>, ApiError> {
+        cache::in_snapshot(conn, known, |conn| Self::list(conn, filter, paging))
+    }
     fn insert(
         conn: &mut DbConnection,
         input: Self::Input,
@@ -282,28 +301,56 @@ impl Ctx {
     where
         F: FnOnce(&mut DbConnection) -> Result<Rendered, ApiError> + Send + 'static,
     {
-        let if_none_match = self.conditions.if_none_match.clone();
-        let answer = if schedule {
-            let key = Key::new(
-                &self.path,
-                query.map(QueryValues::canonical).unwrap_or_default(),
-                self.caller.sees_private_fields(),
-            );
-            self.cache
-                .answer(&self.db, key, if_none_match.as_ref(), render)
-                .await?
-        } else {
-            let rendered = self.db.read(render).await?;
-            Answer::of(rendered, if_none_match.as_ref())
-        };
-        Ok(match answer {
+        if schedule {
+            return self
+                .read_revised(query, move |conn, known| {
+                    cache::in_snapshot(conn, known, render)
+                })
+                .await;
+        }
+        let rendered = self.db.read(render).await?;
+        let answer = Answer::of(rendered, self.conditions.if_none_match.as_ref());
+        Ok(self.respond(answer))
+    }
+
+    /// A read of the schedule whose render reads the revision itself (see
+    /// [`ReadCache::answer`]): in the same statement, where it can.
+    pub async fn read_revised<F>(
+        &self,
+        query: Option<&QueryValues>,
+        render: F,
+    ) -> Result<HttpResponse, ApiError>
+    where
+        F: FnOnce(&mut DbConnection, Option<i64>) -> Result<Revised<Rendered>, ApiError>
+            + Send
+            + 'static,
+    {
+        let key = Key::new(
+            &self.path,
+            query.map(QueryValues::canonical).unwrap_or_default(),
+            self.caller.sees_private_fields(),
+        );
+        let answer = self
+            .cache
+            .answer(
+                &self.db,
+                key,
+                self.conditions.if_none_match.as_ref(),
+                render,
+            )
+            .await?;
+        Ok(self.respond(answer))
+    }
+
+    fn respond(&self, answer: Answer) -> HttpResponse {
+        match answer {
             Answer::Fresh {
                 body,
                 etag,
                 content_type,
             } => http::ok(body, content_type, &etag, self.private),
             Answer::NotModified { etag } => http::not_modified(&etag, self.private),
-        })
+        }
     }
 
     /// The subject to record as the author of a write.
@@ -515,12 +562,20 @@ where
 pub async fn get<R: Resource>(ctx: Ctx, id: i32) -> Result<HttpResponse, ApiError> {
     ctx.authorize::<R>(Access::Read)?;
     let caller = ctx.caller.clone();
-    ctx.read(R::SCHEDULE, None, move |conn| {
-        let record = found(R::find(conn, id)?, R::NAME, id)?;
+    let render = move |record: Option<R::Record>| {
+        let record = found(record, R::NAME, id)?;
         let etag = http::record_etag(R::version(&record), caller.sees_private_fields());
         Ok(Rendered::json(&record.visible_to(&caller))?.with_etag(etag))
-    })
-    .await
+    };
+    if R::SCHEDULE {
+        ctx.read_revised(None, move |conn, known| {
+            R::find_revised(conn, id, known)?.try_map(render)
+        })
+        .await
+    } else {
+        ctx.read(false, None, move |conn| render(R::find(conn, id)?))
+            .await
+    }
 }
 
 /// `GET /{collection}`.
@@ -540,11 +595,20 @@ pub async fn list_filtered<R: Resource>(
     ctx.authorize::<R>(Access::Read)?;
     let paging: Paging = query.get()?;
     let caller = ctx.caller.clone();
-    ctx.read(R::SCHEDULE, Some(query), move |conn| {
-        let listing = R::list(conn, &filter, paging)?;
+    let render = move |listing: Listing<R::Record>| {
         Ok(Rendered::json(&listing.page.visible_to(&caller))?.until(listing.valid_until))
-    })
-    .await
+    };
+    if R::SCHEDULE {
+        ctx.read_revised(Some(query), move |conn, known| {
+            R::list_revised(conn, &filter, paging, known)?.try_map(render)
+        })
+        .await
+    } else {
+        ctx.read(false, Some(query), move |conn| {
+            render(R::list(conn, &filter, paging)?)
+        })
+        .await
+    }
 }
 
 /// `PUT /{collection}/{id}`: replaces the whole record.

@@ -11,7 +11,7 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{Caller, Role, Subject, Visible};
-use crate::cache::Rendered;
+use crate::cache::{self, Rendered, Revised};
 use crate::db::{self, DbConnection, MultiBackend};
 use crate::departments::{Abbreviation, DepartmentName};
 use crate::error::{ApiError, FieldError, ReadErrors, WriteErrors};
@@ -355,12 +355,8 @@ pub fn list_at(
     now: NaiveDateTime,
 ) -> Result<Page<Round>, ApiError> {
     let total = filtered(filter, now).count().get_result::<i64>(conn)?;
-    let latest_first = match filter.sort {
-        Some(sort) => sort == RoundSort::StartsAtDescending,
-        None => filter.when == Some(When::Past),
-    };
     let query = filtered(filter, now);
-    let query = if latest_first {
+    let query = if latest_first(filter) {
         query.order((rounds::starts_at.desc(), rounds::id.desc()))
     } else {
         query.order((rounds::starts_at.asc(), rounds::id.asc()))
@@ -465,14 +461,12 @@ fn with_embeds(conn: &mut DbConnection, rows: Vec<RoundRow>) -> Result<Vec<Round
     };
     let mut speakers_of: HashMap<i32, Vec<RoundSpeaker>> = HashMap::new();
     for (round_id, speaker_id, role, full_name, credentials) in speaker_rows {
-        let credentials = decode_credentials(&credentials);
-        speakers_of.entry(round_id).or_default().push(RoundSpeaker {
-            speaker_id: Id(speaker_id),
+        speakers_of.entry(round_id).or_default().push(round_speaker(
+            speaker_id,
             role,
-            display_name: Text::stored(display_name(&full_name, &credentials)),
-            full_name: Name::stored(full_name),
-            credentials,
-        });
+            full_name,
+            &credentials,
+        ));
     }
     let zone = crate::series::zone(conn)?;
     let mut departments_of: HashMap<i32, Vec<DepartmentSummary>> = HashMap::new();
@@ -480,44 +474,479 @@ fn with_embeds(conn: &mut DbConnection, rows: Vec<RoundRow>) -> Result<Vec<Round
         departments_of
             .entry(round_id)
             .or_default()
-            .push(DepartmentSummary {
-                id: Id(id),
-                name: Name::stored(name),
-                abbreviation: abbreviation.map(Text::stored),
-            });
+            .push(department_summary(id, name, abbreviation));
     }
     Ok(rows
         .into_iter()
         .map(|row| {
+            let speakers = speakers_of.remove(&row.id).unwrap_or_default();
             let departments = departments_of.remove(&row.id).unwrap_or_default();
-            let (starts_at, ends_at) = (
-                Timestamp::from_naive(row.starts_at),
-                Timestamp::from_naive(row.ends_at),
-            );
-            Round {
-                id: Id(row.id),
-                title: row.title.map(Text::stored),
-                description: row.description.map(Text::stored),
-                starts_at,
-                ends_at,
-                starts_at_local: LocalTimestamp::in_zone(starts_at, zone),
-                ends_at_local: LocalTimestamp::in_zone(ends_at, zone),
-                location: Name::stored(row.location),
-                status: row.status,
-                speakers: PanelView(speakers_of.remove(&row.id).unwrap_or_default()),
-                department_ids: DepartmentIds(
-                    departments.iter().map(|d| DepartmentRef(d.id.0)).collect(),
-                ),
-                departments: DepartmentSummaries(departments),
-                created_by: row.created_by.map(Text::stored),
-                updated_by: row.updated_by.map(Text::stored),
-                created_at: Timestamp::from_naive(row.created_at),
-                updated_at: Timestamp::from_naive(row.updated_at),
-                version: row.version,
-                sequence: row.sequence,
-            }
+            round_of(row, speakers, departments, zone)
         })
         .collect())
+}
+
+fn round_speaker(
+    speaker_id: i32,
+    role: SpeakerRole,
+    full_name: String,
+    credentials: &str,
+) -> RoundSpeaker {
+    let credentials = decode_credentials(credentials);
+    RoundSpeaker {
+        speaker_id: Id(speaker_id),
+        role,
+        display_name: Text::stored(display_name(&full_name, &credentials)),
+        full_name: Name::stored(full_name),
+        credentials,
+    }
+}
+
+fn department_summary(id: i32, name: String, abbreviation: Option<String>) -> DepartmentSummary {
+    DepartmentSummary {
+        id: Id(id),
+        name: Name::stored(name),
+        abbreviation: abbreviation.map(Text::stored),
+    }
+}
+
+fn round_of(
+    row: RoundRow,
+    speakers: Vec<RoundSpeaker>,
+    departments: Vec<DepartmentSummary>,
+    zone: chrono_tz::Tz,
+) -> Round {
+    let (starts_at, ends_at) = (
+        Timestamp::from_naive(row.starts_at),
+        Timestamp::from_naive(row.ends_at),
+    );
+    Round {
+        id: Id(row.id),
+        title: row.title.map(Text::stored),
+        description: row.description.map(Text::stored),
+        starts_at,
+        ends_at,
+        starts_at_local: LocalTimestamp::in_zone(starts_at, zone),
+        ends_at_local: LocalTimestamp::in_zone(ends_at, zone),
+        location: Name::stored(row.location),
+        status: row.status,
+        speakers: PanelView(speakers),
+        department_ids: DepartmentIds(departments.iter().map(|d| DepartmentRef(d.id.0)).collect()),
+        departments: DepartmentSummaries(departments),
+        created_by: row.created_by.map(Text::stored),
+        updated_by: row.updated_by.map(Text::stored),
+        created_at: Timestamp::from_naive(row.created_at),
+        updated_at: Timestamp::from_naive(row.updated_at),
+        version: row.version,
+        sequence: row.sequence,
+    }
+}
+
+/// Whether the list is in the order of latest first.
+fn latest_first(filter: &RoundFilter) -> bool {
+    match filter.sort {
+        Some(sort) => sort == RoundSort::StartsAtDescending,
+        None => filter.when == Some(When::Past),
+    }
+}
+
+/// PostgreSQL reads a round, or a page of rounds with its total, in one statement: the
+/// rounds' columns, their speakers and departments aggregated to JSON, the series' time zone and
+/// the schedule's revision, all from one snapshot, which a single statement is. A round trip
+/// to PostgreSQL costs more than the statements do, so it is the number of statements that
+/// decides the time of a read. Given the revision of the answer the read cache keeps, the
+/// statement reads nothing else while that is still the revision: the rest sits behind
+/// `v.revision IS DISTINCT FROM $known`, which PostgreSQL checks once, before any scan (a
+/// one-time filter).
+///
+/// SQLite keeps the separate statements of [`with_embeds`]: they cost microseconds each, with
+/// no round trip, and measured faster there than aggregating to JSON.
+mod pg {
+    use chrono::NaiveDateTime;
+    use diesel::pg::Pg;
+    use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+    use diesel::sql_types as sql;
+    use diesel::{PgConnection, QueryResult, QueryableByName, RunQueryDsl};
+
+    use super::{
+        department_summary, latest_first, round_of, round_speaker, Round, RoundFilter, RoundRow,
+        RoundStatus, SpeakerRole, When,
+    };
+    use crate::cache::Revised;
+    use crate::error::ApiError;
+    use crate::pagination::Paging;
+    use crate::resource::Listing;
+
+    /// The schedule's revision: the one-row relation `v` the rest is joined to.
+    macro_rules! revision {
+        () => {
+            "FROM (SELECT (SELECT revision FROM schedule_revision WHERE id = 1) AS revision) AS v "
+        };
+    }
+
+    /// The columns of the round `r` that [`RoundColumns`] reads, its speakers and departments in
+    /// schedule order (`json_agg` is null when there are none).
+    macro_rules! round_columns {
+        () => {
+            "r.id, r.title, r.description, r.starts_at, r.ends_at, r.location, r.status, \
+             r.created_at, r.updated_at, r.created_by, r.updated_by, r.version, r.sequence, \
+             (SELECT json_agg(json_build_array(rs.speaker_id, rs.role, s.full_name, \
+                     s.credentials) ORDER BY rs.position)::text \
+                 FROM round_speakers AS rs JOIN speakers AS s ON s.id = rs.speaker_id \
+                 WHERE rs.round_id = r.id) AS speakers, \
+             (SELECT json_agg(json_build_array(d.id, d.name, d.abbreviation) \
+                     ORDER BY rd.position)::text \
+                 FROM round_departments AS rd JOIN departments AS d ON d.id = rd.department_id \
+                 WHERE rd.round_id = r.id) AS departments"
+        };
+    }
+
+    const ZONE: &str = "(SELECT timezone FROM series WHERE id = 1)";
+
+    /// The columns of [`round_columns!`], null when there is no round (left joined).
+    #[derive(QueryableByName)]
+    struct RoundColumns {
+        #[diesel(sql_type = sql::Nullable<sql::Integer>)]
+        id: Option<i32>,
+        #[diesel(sql_type = sql::Nullable<sql::Text>)]
+        title: Option<String>,
+        #[diesel(sql_type = sql::Nullable<sql::Text>)]
+        description: Option<String>,
+        #[diesel(sql_type = sql::Nullable<sql::Timestamp>)]
+        starts_at: Option<NaiveDateTime>,
+        #[diesel(sql_type = sql::Nullable<sql::Timestamp>)]
+        ends_at: Option<NaiveDateTime>,
+        #[diesel(sql_type = sql::Nullable<sql::Text>)]
+        location: Option<String>,
+        #[diesel(sql_type = sql::Nullable<sql::Text>)]
+        status: Option<RoundStatus>,
+        #[diesel(sql_type = sql::Nullable<sql::Timestamp>)]
+        created_at: Option<NaiveDateTime>,
+        #[diesel(sql_type = sql::Nullable<sql::Timestamp>)]
+        updated_at: Option<NaiveDateTime>,
+        #[diesel(sql_type = sql::Nullable<sql::Text>)]
+        created_by: Option<String>,
+        #[diesel(sql_type = sql::Nullable<sql::Text>)]
+        updated_by: Option<String>,
+        #[diesel(sql_type = sql::Nullable<sql::BigInt>)]
+        version: Option<i64>,
+        #[diesel(sql_type = sql::Nullable<sql::Integer>)]
+        sequence: Option<i32>,
+        #[diesel(sql_type = sql::Nullable<sql::Text>)]
+        speakers: Option<String>,
+        #[diesel(sql_type = sql::Nullable<sql::Text>)]
+        departments: Option<String>,
+    }
+
+    impl RoundColumns {
+        fn into_round(self, zone: chrono_tz::Tz) -> Result<Option<Round>, ApiError> {
+            let Some(id) = self.id else {
+                return Ok(None);
+            };
+            let missing = |column: &str| {
+                ApiError::Internal(format!("round {id} was read with a null {column}"))
+            };
+            let row = RoundRow {
+                id,
+                title: self.title,
+                description: self.description,
+                starts_at: self.starts_at.ok_or_else(|| missing("starts_at"))?,
+                ends_at: self.ends_at.ok_or_else(|| missing("ends_at"))?,
+                location: self.location.ok_or_else(|| missing("location"))?,
+                status: self.status.ok_or_else(|| missing("status"))?,
+                created_at: self.created_at.ok_or_else(|| missing("created_at"))?,
+                updated_at: self.updated_at.ok_or_else(|| missing("updated_at"))?,
+                created_by: self.created_by,
+                updated_by: self.updated_by,
+                version: self.version.ok_or_else(|| missing("version"))?,
+                sequence: self.sequence.ok_or_else(|| missing("sequence"))?,
+            };
+            let speakers: Vec<(i32, SpeakerRole, String, String)> =
+                parse_or_empty(self.speakers.as_deref())?;
+            let departments: Vec<(i32, String, Option<String>)> =
+                parse_or_empty(self.departments.as_deref())?;
+            Ok(Some(round_of(
+                row,
+                speakers
+                    .into_iter()
+                    .map(|(id, role, name, credentials)| {
+                        round_speaker(id, role, name, &credentials)
+                    })
+                    .collect(),
+                departments
+                    .into_iter()
+                    .map(|(id, name, abbreviation)| department_summary(id, name, abbreviation))
+                    .collect(),
+                zone,
+            )))
+        }
+    }
+
+    fn parse_or_empty<T: serde::de::DeserializeOwned>(
+        json: Option<&str>,
+    ) -> Result<Vec<T>, ApiError> {
+        Ok(match json {
+            Some(json) => serde_json::from_str(json)?,
+            None => Vec::new(),
+        })
+    }
+
+    /// Whether the statement found the schedule still at the revision of the kept answer.
+    fn unchanged(revision: Option<i64>, known: Option<i64>) -> bool {
+        revision.is_some() && revision == known
+    }
+
+    /// One round by id. The SQL never varies: the statement is prepared once per connection.
+    #[derive(QueryId)]
+    struct RoundStatement {
+        id: i32,
+        known: Option<i64>,
+    }
+
+    impl QueryFragment<Pg> for RoundStatement {
+        fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+            out.push_sql(concat!(
+                "SELECT v.revision, x.* ",
+                revision!(),
+                "LEFT JOIN LATERAL (SELECT ",
+                round_columns!(),
+                ", (SELECT timezone FROM series WHERE id = 1) AS timezone \
+                 FROM rounds AS r WHERE r.id = "
+            ));
+            out.push_bind_param::<sql::Integer, _>(&self.id)?;
+            out.push_sql(" AND v.revision IS DISTINCT FROM ");
+            out.push_bind_param::<sql::Nullable<sql::BigInt>, _>(&self.known)?;
+            out.push_sql(") AS x ON true");
+            Ok(())
+        }
+    }
+
+    impl Query for RoundStatement {
+        type SqlType = sql::Untyped;
+    }
+
+    impl RunQueryDsl<PgConnection> for RoundStatement {}
+
+    #[derive(QueryableByName)]
+    struct RoundAnswer {
+        #[diesel(sql_type = sql::Nullable<sql::BigInt>)]
+        revision: Option<i64>,
+        #[diesel(sql_type = sql::Nullable<sql::Text>)]
+        timezone: Option<String>,
+        #[diesel(embed)]
+        round: RoundColumns,
+    }
+
+    /// The round `id`, or nothing but `Unchanged` while the revision is still `known`.
+    pub(super) fn round(
+        conn: &mut PgConnection,
+        id: i32,
+        known: Option<i64>,
+    ) -> Result<Revised<Option<Round>>, ApiError> {
+        let answer: RoundAnswer = RoundStatement { id, known }.get_result(conn)?;
+        if unchanged(answer.revision, known) {
+            return Ok(Revised::Unchanged);
+        }
+        let zone = crate::series::zone_named(answer.timezone.as_deref());
+        Ok(Revised::Read {
+            revision: answer.revision,
+            value: answer.round.into_round(zone)?,
+        })
+    }
+
+    /// A page of rounds and its total. The SQL varies with the filters given (a few dozen
+    /// combinations at most): each is prepared once per connection, cached by its text.
+    struct PageStatement {
+        when: Option<When>,
+        now: NaiveDateTime,
+        from: Option<NaiveDateTime>,
+        to: Option<NaiveDateTime>,
+        speaker_id: Option<i32>,
+        department_id: Option<i32>,
+        status: Option<RoundStatus>,
+        pattern: Option<String>,
+        latest_first: bool,
+        limit: i64,
+        offset: i64,
+        known: Option<i64>,
+    }
+
+    impl PageStatement {
+        /// The filters of `super::filtered`, on the round `r`.
+        fn conditions<'b>(&'b self, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+            out.push_sql("true");
+            match self.when {
+                Some(When::Upcoming) => {
+                    out.push_sql(" AND r.ends_at > ");
+                    out.push_bind_param::<sql::Timestamp, _>(&self.now)?;
+                }
+                Some(When::Past) => {
+                    out.push_sql(" AND r.ends_at <= ");
+                    out.push_bind_param::<sql::Timestamp, _>(&self.now)?;
+                }
+                None => {}
+            }
+            if let Some(from) = &self.from {
+                out.push_sql(" AND r.starts_at >= ");
+                out.push_bind_param::<sql::Timestamp, _>(from)?;
+            }
+            if let Some(to) = &self.to {
+                out.push_sql(" AND r.starts_at <= ");
+                out.push_bind_param::<sql::Timestamp, _>(to)?;
+            }
+            if let Some(speaker_id) = &self.speaker_id {
+                out.push_sql(
+                    " AND r.id IN (SELECT round_id FROM round_speakers WHERE speaker_id = ",
+                );
+                out.push_bind_param::<sql::Integer, _>(speaker_id)?;
+                out.push_sql(")");
+            }
+            if let Some(department_id) = &self.department_id {
+                out.push_sql(
+                    " AND r.id IN (SELECT round_id FROM round_departments WHERE department_id = ",
+                );
+                out.push_bind_param::<sql::Integer, _>(department_id)?;
+                out.push_sql(")");
+            }
+            if let Some(status) = &self.status {
+                out.push_sql(" AND r.status = ");
+                out.push_bind_param::<sql::Text, _>(status)?;
+            }
+            if let Some(pattern) = &self.pattern {
+                out.push_sql(" AND r.search_text LIKE ");
+                out.push_bind_param::<sql::Text, _>(pattern)?;
+                out.push_sql(" ESCAPE '\\'");
+            }
+            Ok(())
+        }
+
+        fn gate<'b>(&'b self, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+            out.push_sql(" AND v.revision IS DISTINCT FROM ");
+            out.push_bind_param::<sql::Nullable<sql::BigInt>, _>(&self.known)
+        }
+    }
+
+    impl QueryId for PageStatement {
+        type QueryId = ();
+        const HAS_STATIC_QUERY_ID: bool = false;
+    }
+
+    impl QueryFragment<Pg> for PageStatement {
+        fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+            let order = if self.latest_first {
+                "starts_at DESC, x.id DESC"
+            } else {
+                "starts_at, x.id"
+            };
+            out.push_sql(concat!(
+                "SELECT v.revision, h.total, h.next_end, h.timezone, x.* ",
+                revision!(),
+                "LEFT JOIN LATERAL (SELECT (SELECT count(*) FROM rounds AS r WHERE "
+            ));
+            self.conditions(&mut out)?;
+            out.push_sql(") AS total, ");
+            if self.when.is_some() {
+                // When the page stops holding: the next round still going or to come ends.
+                out.push_sql("(SELECT min(ends_at) FROM rounds WHERE ends_at > ");
+                out.push_bind_param::<sql::Timestamp, _>(&self.now)?;
+                out.push_sql(")");
+            } else {
+                out.push_sql("NULL::timestamp");
+            }
+            out.push_sql(" AS next_end, ");
+            out.push_sql(ZONE);
+            out.push_sql(" AS timezone WHERE true");
+            self.gate(&mut out)?;
+            out.push_sql(concat!(
+                ") AS h ON true LEFT JOIN LATERAL (SELECT ",
+                round_columns!(),
+                " FROM rounds AS r WHERE "
+            ));
+            self.conditions(&mut out)?;
+            self.gate(&mut out)?;
+            out.push_sql(" ORDER BY r.");
+            out.push_sql(&order.replace("x.", "r."));
+            out.push_sql(" LIMIT ");
+            out.push_bind_param::<sql::BigInt, _>(&self.limit)?;
+            out.push_sql(" OFFSET ");
+            out.push_bind_param::<sql::BigInt, _>(&self.offset)?;
+            // The order again: a join keeps no order of its own.
+            out.push_sql(") AS x ON true ORDER BY x.");
+            out.push_sql(order);
+            Ok(())
+        }
+    }
+
+    impl Query for PageStatement {
+        type SqlType = sql::Untyped;
+    }
+
+    impl RunQueryDsl<PgConnection> for PageStatement {}
+
+    #[derive(QueryableByName)]
+    struct PageRow {
+        #[diesel(sql_type = sql::Nullable<sql::BigInt>)]
+        revision: Option<i64>,
+        #[diesel(sql_type = sql::Nullable<sql::BigInt>)]
+        total: Option<i64>,
+        #[diesel(sql_type = sql::Nullable<sql::Timestamp>)]
+        next_end: Option<NaiveDateTime>,
+        #[diesel(sql_type = sql::Nullable<sql::Text>)]
+        timezone: Option<String>,
+        #[diesel(embed)]
+        round: RoundColumns,
+    }
+
+    /// A page of the rounds `filter` takes in as of `now`, or `Unchanged` while the revision
+    /// is still `known`. With `when`, the page holds until the next round to end has ended.
+    pub(super) fn page(
+        conn: &mut PgConnection,
+        filter: &RoundFilter,
+        paging: Paging,
+        now: NaiveDateTime,
+        known: Option<i64>,
+    ) -> Result<Revised<Listing<Round>>, ApiError> {
+        let statement = PageStatement {
+            when: filter.when,
+            now,
+            from: filter.from.map(|t| t.naive()),
+            to: filter.to.map(|t| t.naive()),
+            speaker_id: filter.speaker_id.map(|id| id.0),
+            department_id: filter.department_id.map(|id| id.0),
+            status: filter.status,
+            pattern: filter
+                .q
+                .as_ref()
+                .filter(|q| !q.as_str().is_empty())
+                .map(|q| crate::db::contains_pattern(&q.as_str().to_lowercase())),
+            latest_first: latest_first(filter),
+            limit: paging.limit(),
+            offset: paging.offset(),
+            known,
+        };
+        let rows: Vec<PageRow> = statement.load(conn)?;
+        let Some(first) = rows.first() else {
+            return Err(ApiError::Internal(
+                "the page statement answered no row".to_owned(),
+            ));
+        };
+        let (revision, total, next_end) = (first.revision, first.total, first.next_end);
+        if unchanged(revision, known) {
+            return Ok(Revised::Unchanged);
+        }
+        let zone = crate::series::zone_named(first.timezone.as_deref());
+        let mut items = Vec::with_capacity(rows.len());
+        for row in rows {
+            items.extend(row.round.into_round(zone)?);
+        }
+        Ok(Revised::Read {
+            revision,
+            value: Listing {
+                page: paging.page(items, total.unwrap_or(0)),
+                valid_until: next_end,
+            },
+        })
+    }
 }
 
 /// Writes the speaker and department links of a round, each list in one statement.
@@ -602,6 +1031,9 @@ impl Resource for Rounds {
     }
 
     fn find(conn: &mut DbConnection, id: i32) -> Result<Option<Round>, ApiError> {
+        if let DbConnection::Postgresql(pg) = conn {
+            return Ok(pg::round(pg, id, None)?.read().flatten());
+        }
         let row = crate::on_backend!(conn, |c| rounds::table
             .find(id)
             .select(RoundRow::as_select())
@@ -613,6 +1045,17 @@ impl Resource for Rounds {
         }
     }
 
+    fn find_revised(
+        conn: &mut DbConnection,
+        id: i32,
+        known: Option<i64>,
+    ) -> Result<Revised<Option<Round>>, ApiError> {
+        match conn {
+            DbConnection::Postgresql(pg) => pg::round(pg, id, known),
+            DbConnection::Sqlite(_) => cache::in_snapshot(conn, known, |conn| Self::find(conn, id)),
+        }
+    }
+
     /// With `when`, the page holds only until the next upcoming round ends, when it moves from
     /// upcoming to past.
     fn list(
@@ -621,12 +1064,31 @@ impl Resource for Rounds {
         paging: Paging,
     ) -> Result<Listing<Round>, ApiError> {
         let now = db::now();
+        if let DbConnection::Postgresql(pg) = conn {
+            return pg::page(pg, filter, paging, now, None)?
+                .read()
+                .ok_or_else(|| ApiError::Internal("a page read as unchanged".to_owned()));
+        }
         let page = list_at(conn, filter, paging, now)?;
         let valid_until = match filter.when {
             Some(_) => next_end_after(conn, now)?,
             None => None,
         };
         Ok(Listing { page, valid_until })
+    }
+
+    fn list_revised(
+        conn: &mut DbConnection,
+        filter: &RoundFilter,
+        paging: Paging,
+        known: Option<i64>,
+    ) -> Result<Revised<Listing<Round>>, ApiError> {
+        match conn {
+            DbConnection::Postgresql(pg) => pg::page(pg, filter, paging, db::now(), known),
+            DbConnection::Sqlite(_) => {
+                cache::in_snapshot(conn, known, |conn| Self::list(conn, filter, paging))
+            }
+        }
     }
 
     fn insert(
