@@ -196,7 +196,8 @@ pub struct Entry {
 pub const PENDING_ID: i32 = i32::MIN;
 
 impl Entry {
-    fn new(change: &Change<'_>, at: NaiveDateTime) -> Entry {
+    /// The entry of `change`, made at `at`.
+    pub fn of(change: &Change<'_>, at: NaiveDateTime) -> Entry {
         let changes = Value::Object(changed_fields(
             change.before.as_ref(),
             change.after.as_ref(),
@@ -246,7 +247,7 @@ impl Entry {
             actor,
             request_id,
         };
-        let mut entry = Entry::new(&change, at);
+        let mut entry = Entry::of(&change, at);
         let pending = PENDING_ID.to_string();
         let around = |text: &Spliced| match text {
             Spliced::Whole(text) if text.matches(&pending).count() == 1 => {
@@ -348,7 +349,7 @@ fn push_spliced<'b>(out: &mut AstPass<'_, 'b, Pg>, text: &'b Spliced) -> QueryRe
 /// Records `change` and writes its webhook messages to the outbox, in the caller's transaction;
 /// returns the entry's number. Call it as the last step of a write (see the module's comment).
 pub fn record(conn: &mut DbConnection, change: Change<'_>) -> Result<i64, ApiError> {
-    let entry = Entry::new(&change, db::now());
+    let entry = Entry::of(&change, db::now());
     match conn {
         // One statement: the number, the entry and the messages.
         DbConnection::Postgresql(pg) => Ok(Recorded(&entry).get_result::<i64>(pg)?),
@@ -551,7 +552,7 @@ mod tests {
             actor: None,
             request_id: None,
         };
-        let message = Entry::new(&change, at).message().unwrap_or_default();
+        let message = Entry::of(&change, at).message().unwrap_or_default();
         let expected = json!({
             "type": "round.updated",
             "timestamp": "2027-01-21T17:00:00Z",

@@ -12,12 +12,15 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{Caller, Role, Subject, Visible};
 use crate::cache::{self, Rendered, Revised};
+use crate::changelog::{self, Action, Change};
 use crate::db::{self, DbConnection, MultiBackend};
 use crate::departments::{Abbreviation, DepartmentName};
 use crate::error::{ApiError, FieldError, ReadErrors, WriteErrors};
 use crate::fields::{DepartmentRef, Id, LocalTimestamp, Name, SpeakerRef, Text, Timestamp};
 use crate::pagination::{Page, Paging};
-use crate::resource::{self, found, Access, Ctx, HeaderText, Listing, Resource};
+use crate::resource::{
+    self, found, Access, Ctx, HeaderText, Listing, LogContext, OneStatement, Resource,
+};
 use crate::schema::{departments, feedback, round_departments, round_speakers, rounds, speakers};
 use crate::speakers::{
     decode_credentials, display_name, Credentials, DisplayName, FullName, Search, Speakers,
@@ -171,6 +174,10 @@ pub struct Round {
     #[serde(skip)]
     #[schema(ignore)]
     pub sequence: i32,
+    /// The series' time zone the local times are in, for a change that moves them.
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub zone: chrono_tz::Tz,
 }
 
 impl Visible for Round {
@@ -253,7 +260,7 @@ impl RoundInput {
     }
 }
 
-#[derive(Queryable, Selectable)]
+#[derive(Clone, Queryable, Selectable)]
 #[diesel(table_name = rounds)]
 struct RoundRow {
     id: i32,
@@ -539,6 +546,7 @@ fn round_of(
         updated_at: Timestamp::from_naive(row.updated_at),
         version: row.version,
         sequence: row.sequence,
+        zone,
     }
 }
 
@@ -995,6 +1003,156 @@ fn insert_links(
     Ok(())
 }
 
+/// The row a change makes of `current`: what the `UPDATE` writes, and with the version and
+/// sequence the database decides, what a read would find.
+fn stored_row(
+    current: &Round,
+    input: &RoundInput,
+    actor: Option<&str>,
+    now: NaiveDateTime,
+) -> RoundRow {
+    RoundRow {
+        id: current.id.0,
+        title: Text::non_blank(input.title.as_ref()).map(str::to_owned),
+        description: Text::non_blank(input.description.as_ref()).map(str::to_owned),
+        starts_at: input.starts_at.naive(),
+        ends_at: input.ends_at.naive(),
+        location: input.location.as_str().to_owned(),
+        status: input.status,
+        created_at: current.created_at.naive(),
+        updated_at: now,
+        created_by: current.created_by.as_ref().map(|s| s.as_str().to_owned()),
+        updated_by: actor.map(str::to_owned),
+        version: current.version + 1,
+        sequence: current.sequence,
+    }
+}
+
+/// The `SET` of an update to a [`stored_row`].
+macro_rules! round_changes {
+    ($row:expr, $input:expr) => {
+        (
+            rounds::title.eq($row.title.as_deref()),
+            rounds::description.eq($row.description.as_deref()),
+            rounds::starts_at.eq($row.starts_at),
+            rounds::ends_at.eq($row.ends_at),
+            rounds::location.eq($row.location.as_str()),
+            rounds::status.eq($row.status),
+            rounds::search_text.eq($input.search_text()),
+            rounds::updated_at.eq($row.updated_at),
+            rounds::updated_by.eq($row.updated_by.as_deref()),
+            rounds::version.eq(rounds::version + 1),
+        )
+    };
+}
+
+/// The speaker links as stored: speaker, place, role.
+fn speaker_links(slots: impl Iterator<Item = (i32, SpeakerRole)>) -> Vec<(i32, i32, SpeakerRole)> {
+    slots
+        .enumerate()
+        .map(|(position, (speaker, role))| (speaker, position as i32, role))
+        .collect()
+}
+
+/// The department links as stored: department, place.
+fn department_links(ids: impl Iterator<Item = i32>) -> Vec<(i32, i32)> {
+    ids.enumerate()
+        .map(|(position, department)| (department, position as i32))
+        .collect()
+}
+
+fn current_links(current: &Round) -> (Vec<(i32, i32, SpeakerRole)>, Vec<(i32, i32)>) {
+    (
+        speaker_links(current.speakers.0.iter().map(|s| (s.speaker_id.0, s.role))),
+        department_links(current.department_ids.0.iter().map(|d| d.0)),
+    )
+}
+
+fn input_links(input: &RoundInput) -> (Vec<(i32, i32, SpeakerRole)>, Vec<(i32, i32)>) {
+    (
+        speaker_links(input.speakers.0.iter().map(|s| (s.speaker_id.0, s.role))),
+        department_links(input.department_ids.0.iter().map(|d| d.0)),
+    )
+}
+
+fn links_differ(current: &Round, input: &RoundInput) -> bool {
+    current_links(current) != input_links(input)
+}
+
+/// Makes the links of round `id` those of `input`, touching only the rows that differ from
+/// `current`'s: a row that keeps its place (and role) stays; the others go and the new ones
+/// come, two statements at most for each kind. A move is a delete and an insert, since
+/// updating places one row at a time would collide on the unique (round, place) on the way.
+fn rewrite_links(
+    conn: &mut DbConnection,
+    id: i32,
+    current: &Round,
+    input: &RoundInput,
+) -> Result<(), ApiError> {
+    let (old_speakers, old_departments) = current_links(current);
+    let (new_speakers, new_departments) = input_links(input);
+    let gone: Vec<i32> = old_speakers
+        .iter()
+        .filter(|link| !new_speakers.contains(link))
+        .map(|(speaker, _, _)| *speaker)
+        .collect();
+    if !gone.is_empty() {
+        diesel::delete(
+            round_speakers::table
+                .filter(round_speakers::round_id.eq(id))
+                .filter(round_speakers::speaker_id.eq_any(&gone)),
+        )
+        .execute(conn)?;
+    }
+    let added: Vec<_> = new_speakers
+        .iter()
+        .filter(|link| !old_speakers.contains(link))
+        .map(|(speaker, position, role)| {
+            (
+                round_speakers::round_id.eq(id),
+                round_speakers::speaker_id.eq(*speaker),
+                round_speakers::position.eq(*position),
+                round_speakers::role.eq(*role),
+            )
+        })
+        .collect();
+    if !added.is_empty() {
+        crate::on_backend!(conn, |c| diesel::insert_into(round_speakers::table)
+            .values(&added)
+            .execute(c))?;
+    }
+    let gone: Vec<i32> = old_departments
+        .iter()
+        .filter(|link| !new_departments.contains(link))
+        .map(|(department, _)| *department)
+        .collect();
+    if !gone.is_empty() {
+        diesel::delete(
+            round_departments::table
+                .filter(round_departments::round_id.eq(id))
+                .filter(round_departments::department_id.eq_any(&gone)),
+        )
+        .execute(conn)?;
+    }
+    let added: Vec<_> = new_departments
+        .iter()
+        .filter(|link| !old_departments.contains(link))
+        .map(|(department, position)| {
+            (
+                round_departments::round_id.eq(id),
+                round_departments::department_id.eq(*department),
+                round_departments::position.eq(*position),
+            )
+        })
+        .collect();
+    if !added.is_empty() {
+        crate::on_backend!(conn, |c| diesel::insert_into(round_departments::table)
+            .values(&added)
+            .execute(c))?;
+    }
+    Ok(())
+}
+
 fn delete_links(conn: &mut DbConnection, round_id: i32) -> Result<(), ApiError> {
     diesel::delete(round_speakers::table.filter(round_speakers::round_id.eq(round_id)))
         .execute(conn)?;
@@ -1148,26 +1306,67 @@ impl Resource for Rounds {
         expected: i64,
     ) -> Result<Option<Round>, ApiError> {
         let id = current.id.0;
+        let row = stored_row(&current, &input, actor, db::now());
         let changed = diesel::update(rounds::table.find(id).filter(rounds::version.eq(expected)))
-            .set((
-                rounds::title.eq(Text::non_blank(input.title.as_ref())),
-                rounds::description.eq(Text::non_blank(input.description.as_ref())),
-                rounds::starts_at.eq(input.starts_at.naive()),
-                rounds::ends_at.eq(input.ends_at.naive()),
-                rounds::location.eq(input.location.as_str()),
-                rounds::status.eq(input.status),
-                rounds::search_text.eq(input.search_text()),
-                rounds::updated_at.eq(db::now()),
-                rounds::updated_by.eq(actor),
-                rounds::version.eq(rounds::version + 1),
-            ))
+            .set(round_changes!(row, input))
             .execute(conn)?;
         if changed == 0 {
             return Ok(None);
         }
-        delete_links(conn, id)?;
-        insert_links(conn, id, &input)?;
+        rewrite_links(conn, id, &current, &input)?;
+        // Read again: the link triggers bump the version, and new links show new names.
         Rounds::find(conn, id)
+    }
+
+    /// PostgreSQL, when the links stay as they are (a new title, a new room): the round after
+    /// the change is known before it is made, so its change-log entry goes in the statement of
+    /// the `UPDATE`, which returns what triggers decide (the sequence).
+    fn update_logged(
+        conn: &mut DbConnection,
+        current: &Round,
+        input: &RoundInput,
+        log: &LogContext<'_>,
+        expected: i64,
+    ) -> Result<OneStatement<Round>, ApiError> {
+        let DbConnection::Postgresql(pg) = conn else {
+            return Ok(OneStatement::Unsupported);
+        };
+        if links_differ(current, input) {
+            return Ok(OneStatement::Unsupported);
+        }
+        let id = current.id.0;
+        let now = db::now();
+        let row = stored_row(current, input, log.actor, now);
+        let update = diesel::update(rounds::table.find(id).filter(rounds::version.eq(expected)))
+            .set(round_changes!(row, input))
+            .returning((rounds::id, rounds::version, rounds::sequence));
+        let after = round_of(
+            row.clone(),
+            current.speakers.0.clone(),
+            current.departments.0.clone(),
+            current.zone,
+        );
+        let change = Change {
+            resource: Rounds::NAME,
+            id,
+            action: Action::Updated,
+            before: Some(serde_json::to_value(current)?),
+            after: Some(serde_json::to_value(&after)?),
+            actor: log.actor,
+            request_id: log.request_id,
+        };
+        let entry = changelog::Entry::of(&change, now);
+        let written = changelog::Logged::new(update, &entry)
+            .get_result::<(i32, i64, i32)>(pg)
+            .optional()?;
+        Ok(match written {
+            Some((_, version, sequence)) => OneStatement::Written(Round {
+                version,
+                sequence,
+                ..after
+            }),
+            None => OneStatement::Stale,
+        })
     }
 
     fn delete(conn: &mut DbConnection, id: i32, expected: Option<i64>) -> Result<bool, ApiError> {
