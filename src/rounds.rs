@@ -1046,29 +1046,32 @@ macro_rules! round_changes {
     };
 }
 
-/// The speaker links as stored: speaker, place, role.
-fn speaker_links(slots: impl Iterator<Item = (i32, SpeakerRole)>) -> Vec<(i32, i32, SpeakerRole)> {
+/// A speaker link as stored: speaker, place, role.
+type SpeakerLink = (i32, i32, SpeakerRole);
+/// A department link as stored: department, place.
+type DepartmentLink = (i32, i32);
+
+fn speaker_links(slots: impl Iterator<Item = (i32, SpeakerRole)>) -> Vec<SpeakerLink> {
     slots
         .enumerate()
         .map(|(position, (speaker, role))| (speaker, position as i32, role))
         .collect()
 }
 
-/// The department links as stored: department, place.
-fn department_links(ids: impl Iterator<Item = i32>) -> Vec<(i32, i32)> {
+fn department_links(ids: impl Iterator<Item = i32>) -> Vec<DepartmentLink> {
     ids.enumerate()
         .map(|(position, department)| (department, position as i32))
         .collect()
 }
 
-fn current_links(current: &Round) -> (Vec<(i32, i32, SpeakerRole)>, Vec<(i32, i32)>) {
+fn current_links(current: &Round) -> (Vec<SpeakerLink>, Vec<DepartmentLink>) {
     (
         speaker_links(current.speakers.0.iter().map(|s| (s.speaker_id.0, s.role))),
         department_links(current.department_ids.0.iter().map(|d| d.0)),
     )
 }
 
-fn input_links(input: &RoundInput) -> (Vec<(i32, i32, SpeakerRole)>, Vec<(i32, i32)>) {
+fn input_links(input: &RoundInput) -> (Vec<SpeakerLink>, Vec<DepartmentLink>) {
     (
         speaker_links(input.speakers.0.iter().map(|s| (s.speaker_id.0, s.role))),
         department_links(input.department_ids.0.iter().map(|d| d.0)),
@@ -1313,9 +1316,24 @@ impl Resource for Rounds {
         if changed == 0 {
             return Ok(None);
         }
-        rewrite_links(conn, id, &current, &input)?;
-        // Read again: the link triggers bump the version, and new links show new names.
-        Rounds::find(conn, id)
+        if links_differ(&current, &input) {
+            rewrite_links(conn, id, &current, &input)?;
+            // Read again: the link triggers bump the version, and new links show new names.
+            return Rounds::find(conn, id);
+        }
+        // Only what triggers decide is read back (SQLite's `RETURNING` reports values from
+        // before its AFTER triggers, which bump the sequence).
+        let (version, sequence) = crate::on_backend!(conn, |c| rounds::table
+            .find(id)
+            .select((rounds::version, rounds::sequence))
+            .first::<(i64, i32)>(c))?;
+        let zone = current.zone;
+        let (speakers, departments) = (current.speakers.0, current.departments.0);
+        Ok(Some(Round {
+            version,
+            sequence,
+            ..round_of(row, speakers, departments, zone)
+        }))
     }
 
     /// PostgreSQL, when the links stay as they are (a new title, a new room): the round after
