@@ -6,8 +6,11 @@
 //! or hand-run SQL can change the schedule unseen. An answer is kept with the revision it was
 //! rendered at and served again only while that is still the current revision: one single-row
 //! read instead of the queries and the JSON rendering of the answer. An answer is rendered in
-//! one read-only snapshot together with the revision it is kept under, so it is exactly the
-//! schedule at that revision (and a page's `total` and `items` come from one state).
+//! one snapshot together with the revision it is kept under, so it is exactly the schedule at
+//! that revision (and a page's `total` and `items` come from one state). Where the render is
+//! one statement (rounds on PostgreSQL), that statement reads the revision too, and is told
+//! the revision of the kept answer so that it reads nothing more while that is current: a read
+//! is one round trip whether the answer is kept or not.
 //!
 //! Each process keeps its own cache and asks the database which revision is current on every
 //! read, so replicas share nothing and never serve each other's stale answers. Answers that

@@ -2,9 +2,10 @@
 //! [`Resource`]. A resource module declares its types, its queries and its own rules; its
 //! handlers carry the OpenAPI annotations and are one line into the functions here.
 //!
-//! Every write runs in one transaction ([`Database::write`]): the body is checked against its
-//! schema first, the references it makes are checked inside the transaction (so they cannot
-//! vanish before the write), and a failure anywhere changes nothing.
+//! Every write is atomic ([`Database::write_checked`]): the body is checked against its schema
+//! first, the references it makes are checked by the foreign keys of the write itself (so they
+//! cannot vanish before it), and a failure anywhere changes nothing. A record and its
+//! change-log entry written in one statement need no transaction at all (PostgreSQL).
 //!
 //! The HTTP semantics are applied here for every resource alike: each read answers with an
 //! `ETag` and honours `If-None-Match` (304); PUT, PATCH and DELETE honour `If-Match` (412, or 428
