@@ -22,6 +22,8 @@ apt_install() {
 }
 
 SERVER_PID=""
+# Other processes started in the background, stopped (by their id) on exit.
+BACKGROUND_PIDS=()
 PG_DATA=""
 PG_BIN=""
 
@@ -59,10 +61,20 @@ stop_postgres() {
     PG_DATA=""
 }
 
+stop_background() {
+    local pid
+    for pid in "${BACKGROUND_PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    BACKGROUND_PIDS=()
+}
+
 cleanup() {
     local status=$?
     trap - EXIT INT TERM
     stop_server
+    stop_background
     stop_postgres
     rm -rf "$WORK"
     exit "$status"

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use actix_web::dev::Payload;
 use actix_web::http::header::{HeaderValue, AUTHORIZATION};
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +27,7 @@ use crate::db::{Backend, DatabaseUrl};
 use crate::error::ApiError;
 use crate::fields::Text;
 use crate::ratelimit::Limits;
+use crate::telemetry;
 
 /// Who created or changed a record: a token's subject, at most 255 characters.
 pub type Subject = Text<255>;
@@ -404,6 +405,13 @@ impl FromRequest for Caller {
             }
             (result, _) => result,
         };
+        if let Ok(Caller {
+            subject: Some(sub), ..
+        }) = &result
+        {
+            req.extensions_mut()
+                .insert(telemetry::TokenSubject(sub.clone()));
+        }
         ready(result)
     }
 }

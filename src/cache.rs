@@ -34,6 +34,7 @@ use crate::db::{self, Backend, Database, DbConnection};
 use crate::error::ApiError;
 use crate::http::{self, TagList};
 use crate::schema::schedule_revision;
+use crate::telemetry;
 
 /// At most this many SQLite connections of the cache's own (one per HTTP worker).
 const SQLITE_REVISION_READERS_MAX: usize = 16;
@@ -300,6 +301,7 @@ impl ReadCache {
     {
         if let Some(revision) = self.sqlite_revision() {
             if let Some(entry) = self.lookup(&key, revision) {
+                telemetry::record_cache_lookup(true);
                 return Ok(Answer::checked(
                     entry.body,
                     entry.etag,
@@ -311,6 +313,9 @@ impl ReadCache {
         let kept = self.kept(&key);
         let known = kept.as_ref().map(|entry| entry.revision);
         let revised = database.read(move |conn| render(conn, known)).await?;
+        if self.inner.entries.is_some() {
+            telemetry::record_cache_lookup(matches!(revised, Revised::Unchanged));
+        }
         Ok(match revised {
             Revised::Unchanged => match kept {
                 Some(entry) => {
@@ -345,8 +350,7 @@ impl ReadCache {
     }
 
     /// How many answers are kept, and their weight in bytes.
-    #[cfg(test)]
-    fn usage(&self) -> (u64, u64) {
+    pub fn usage(&self) -> (u64, u64) {
         match &self.inner.entries {
             Some(entries) => {
                 entries.run_pending_tasks();

@@ -21,11 +21,19 @@
 //! | `LHS_WEBHOOK_RETRY_SCHEDULE` | `--webhook-retry-schedule` | `5s,5m,30m,2h,5h,10h,10h` |
 //! | `LHS_WEBHOOK_ALLOWED_HOSTS` | `--webhook-allowed-hosts` | empty |
 //! | `LHS_CALENDAR_DOMAIN` | `--calendar-domain` | the public URL's host, or `lhs-rounds.invalid` |
+//! | `LHS_METRICS` | `--metrics` | `on` (Prometheus metrics at `/metrics`; `off` turns them off) |
+//! | `LHS_METRICS_TOKEN` | `--metrics-token` | unset (when set, `/metrics` needs `Authorization: Bearer <it>`) |
+//! | `LHS_LOG_FORMAT` | `--log-format` | `text` (`json`: one JSON object per line) |
+//! | `LHS_SHUTDOWN_GRACE` | `--shutdown-grace` | `5s` (serving on after SIGTERM, not ready) |
+//! | `LHS_SHUTDOWN_TIMEOUT` | `--shutdown-timeout` | `30s` (for requests in flight to finish) |
+//! | `LHS_DB_CONNECT_TIMEOUT` | `--db-connect-timeout` | `30s` (retrying PostgreSQL at start-up) |
 //!
 //! Token settings (`LHS_JWT_*`, `LHS_PUBLIC_READ`, `LHS_ANONYMOUS_FEEDBACK`) are listed in
 //! the `auth` module.
 
 use clap::{Args, Parser, Subcommand};
+
+use crate::telemetry::LogFormat;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -50,6 +58,15 @@ pub enum Command {
     SeedDemo,
     /// Print the OpenAPI document and exit.
     Openapi,
+    /// Copy a SQLite database, consistently, while the service keeps serving (PostgreSQL: use
+    /// pg_dump).
+    Backup {
+        /// The copy to write; it must not exist yet.
+        file: std::path::PathBuf,
+    },
+    /// Check the database's integrity and its foreign keys; print what is wrong, exit 1 if
+    /// anything is.
+    Check,
     /// Mint a bearer token with the configured shared secret (HS256) and print it.
     Token {
         /// The token's subject, such as an e-mail address.
@@ -186,6 +203,41 @@ pub struct Settings {
         global = true
     )]
     pub webhook_allowed_hosts: String,
+    /// Prometheus metrics at /metrics: on or off.
+    #[arg(long, env = "LHS_METRICS", default_value = "on", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set, global = true)]
+    pub metrics: bool,
+    /// When set, /metrics needs `Authorization: Bearer <this token>`.
+    #[arg(long, env = "LHS_METRICS_TOKEN", hide_env_values = true, global = true)]
+    pub metrics_token: Option<String>,
+    /// Log lines as text, or one JSON object per line (for log shippers).
+    #[arg(
+        long,
+        env = "LHS_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
+    pub log_format: LogFormat,
+    /// After SIGTERM or SIGINT: how long to keep serving (not ready) before refusing new
+    /// connections, so that load balancers notice.
+    #[arg(long, env = "LHS_SHUTDOWN_GRACE", default_value = "5s", global = true)]
+    pub shutdown_grace: humantime::Duration,
+    /// After the grace: how long requests in flight may take to finish.
+    #[arg(
+        long,
+        env = "LHS_SHUTDOWN_TIMEOUT",
+        default_value = "30s",
+        global = true
+    )]
+    pub shutdown_timeout: humantime::Duration,
+    /// How long to keep trying to reach PostgreSQL at start-up before giving up.
+    #[arg(
+        long,
+        env = "LHS_DB_CONNECT_TIMEOUT",
+        default_value = "30s",
+        global = true
+    )]
+    pub db_connect_timeout: humantime::Duration,
     /// With `serve`: also load the demo schedule before serving.
     #[arg(long, global = true)]
     pub demo: bool,
@@ -224,6 +276,12 @@ impl Settings {
             changes_retention_days: 90,
             webhook_retry_schedule: "5s,5m,30m,2h,5h,10h,10h".to_owned(),
             webhook_allowed_hosts: String::new(),
+            metrics: true,
+            metrics_token: None,
+            log_format: LogFormat::Text,
+            shutdown_grace: std::time::Duration::from_secs(5).into(),
+            shutdown_timeout: std::time::Duration::from_secs(30).into(),
+            db_connect_timeout: std::time::Duration::from_secs(30).into(),
             demo: false,
         }
     }

@@ -7,19 +7,24 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix_web::web;
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::prelude::*;
 use diesel::r2d2::{self, ManageConnection, R2D2Connection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use crate::error::ApiError;
+use crate::telemetry;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
 /// How long a SQLite writer waits for another writer before giving up.
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 10_000;
+/// How long a request waits for a pooled connection. Below 5 s, so that while the database is
+/// unreachable a request fails with 503 within 5 s rather than hanging.
+const POOL_CHECKOUT_TIMEOUT: Duration = Duration::from_secs(3);
+/// The longest pause between two attempts to reach PostgreSQL at start-up.
+const CONNECT_BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// Any fixed number: replicas starting together take turns to migrate.
 const MIGRATION_LOCK_KEY: i64 = 0x4c48_5352_6f75_6e64;
 
@@ -59,6 +64,45 @@ pub struct DatabaseUrl {
 }
 
 impl DatabaseUrl {
+    /// Where the database is, for messages: PostgreSQL's host, port and database without the
+    /// user or password; SQLite's file.
+    pub fn location(&self) -> String {
+        match self.backend {
+            Backend::Sqlite => self.target.clone(),
+            Backend::Postgres => {
+                let rest = self.target.split_once("://").map_or("", |(_, rest)| rest);
+                let rest = rest.split(['?', '#']).next().unwrap_or_default();
+                let (authority, database) = rest.split_once('/').unwrap_or((rest, ""));
+                let host = authority
+                    .rsplit_once('@')
+                    .map_or(authority, |(_, host)| host);
+                let host = if host.is_empty() {
+                    "the local socket"
+                } else {
+                    host
+                };
+                format!("{host}/{database}")
+            }
+        }
+    }
+
+    /// `text` with the URL's password, if it has one, replaced by `***`: driver messages may
+    /// repeat parts of the connection string, and secrets never reach a log.
+    pub fn redact(&self, text: &str) -> String {
+        let password = self
+            .target
+            .split_once("://")
+            .and_then(|(_, rest)| rest.split('/').next())
+            .and_then(|authority| authority.rsplit_once('@'))
+            .and_then(|(userinfo, _)| userinfo.split_once(':'))
+            .map(|(_, password)| password)
+            .filter(|password| !password.is_empty());
+        match password {
+            Some(password) => text.replace(password, "***"),
+            None => text.to_owned(),
+        }
+    }
+
     pub fn parse(url: &str) -> Self {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             return DatabaseUrl {
@@ -124,7 +168,7 @@ impl ManageConnection for ConnectionManager {
 pub type Pool = r2d2::Pool<ConnectionManager>;
 
 /// The pool handed to handlers, with helpers that run persistence functions off the async
-/// workers (`web::block`).
+/// workers (`web::block`, keeping the request id for their log lines).
 #[derive(Clone)]
 pub struct Database {
     pool: Pool,
@@ -136,14 +180,23 @@ pub struct Database {
 }
 
 impl Database {
-    /// Connects, prepares SQLite's journal, applies migrations and builds the pool. Every
-    /// failure is reported with the driver's own words.
+    /// Connects (one attempt), prepares SQLite's journal, applies migrations and builds the
+    /// pool. Every failure is reported with the driver's own words.
     pub fn open(database_url: &str, pool_size: u32) -> Result<Database, String> {
+        Database::open_within(database_url, pool_size, Duration::ZERO)
+    }
+
+    /// [`Database::open`], retrying with backoff for up to `patience` while PostgreSQL cannot be
+    /// reached (it may be starting next to this service). The error names the host and the
+    /// driver's cause, never the password.
+    pub fn open_within(
+        database_url: &str,
+        pool_size: u32,
+        patience: Duration,
+    ) -> Result<Database, String> {
         let url = DatabaseUrl::parse(database_url);
         let manager = ConnectionManager::new(url.clone());
-        let mut conn = manager
-            .connect()
-            .map_err(|e| format!("cannot open the {:?} database: {e}", url.backend))?;
+        let mut conn = connect_patiently(&manager, &url, patience)?;
         if url.backend == Backend::Sqlite {
             // WAL is a property of the file: set once, before any pooled connection exists.
             conn.batch_execute("PRAGMA journal_mode = WAL;")
@@ -157,7 +210,7 @@ impl Database {
             // r2d2 would otherwise ping the database on every checkout: one extra round trip
             // per request. Broken connections are still detected by `has_broken`.
             .test_on_check_out(false)
-            .connection_timeout(Duration::from_secs(5))
+            .connection_timeout(POOL_CHECKOUT_TIMEOUT)
             .build(manager)
             .map_err(|e| format!("cannot build the connection pool: {e}"))?;
         Ok(Database {
@@ -177,7 +230,27 @@ impl Database {
 
     /// A connection for code that is already off the async workers (CLI, tests).
     pub fn connection(&self) -> Result<r2d2::PooledConnection<ConnectionManager>, ApiError> {
-        Ok(self.pool.get()?)
+        checkout(&self.pool)
+    }
+
+    /// Runs `f` on a pooled connection, on this thread (for threads of the service's own, such
+    /// as the webhook worker): a connection the database dropped is reported as 503 and leaves
+    /// the pool, as with [`Database::read`].
+    pub fn run<T>(
+        &self,
+        f: impl FnOnce(&mut DbConnection) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        run_on(&self.pool, f)
+    }
+
+    /// The pool's connections: how many may be open, are checked out, and are idle.
+    pub fn pool_state(&self) -> (u32, u32, u32) {
+        let state = self.pool.state();
+        (
+            self.pool.max_size(),
+            state.connections - state.idle_connections,
+            state.idle_connections,
+        )
     }
 
     /// Runs a read on the blocking thread pool.
@@ -187,11 +260,7 @@ impl Database {
         T: Send + 'static,
     {
         let pool = self.pool.clone();
-        web::block(move || {
-            let mut conn = pool.get()?;
-            f(&mut conn)
-        })
-        .await?
+        telemetry::block(move || run_on(&pool, f)).await?
     }
 
     /// Runs a read in one read-only snapshot on the blocking thread pool (see
@@ -202,11 +271,7 @@ impl Database {
         T: Send + 'static,
     {
         let pool = self.pool.clone();
-        web::block(move || {
-            let mut conn = pool.get()?;
-            read_transaction(&mut conn, f)
-        })
-        .await?
+        telemetry::block(move || run_on(&pool, |conn| read_transaction(conn, f))).await?
     }
 
     /// Runs a write in one transaction on the blocking thread pool: all of it or none of it.
@@ -217,13 +282,12 @@ impl Database {
     {
         let writers = (self.backend() == Backend::Sqlite).then(|| self.sqlite_writers.clone());
         let pool = self.pool.clone();
-        web::block(move || {
+        telemetry::block(move || {
             // A poisoned lock only means another writer panicked; its transaction rolled back.
             let _turn = writers
                 .as_ref()
                 .map(|lock| lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
-            let mut conn = pool.get()?;
-            write_transaction(&mut conn, f)
+            run_on(&pool, |conn| write_transaction(conn, f))
         })
         .await?
     }
@@ -273,6 +337,85 @@ impl Atomicity {
     /// Whether a statement that writes everything may run on its own, outside a transaction.
     pub fn single_statement(self) -> bool {
         self == Atomicity::Own
+    }
+}
+
+/// A pooled connection, counted in the pool's metrics (waiting, checkout time).
+fn checkout(pool: &Pool) -> Result<r2d2::PooledConnection<ConnectionManager>, ApiError> {
+    let _wait = telemetry::PoolWait::enter();
+    Ok(pool.get()?)
+}
+
+/// Runs `f` on a pooled connection. Not retried when the database dropped the connection: a
+/// write's commit may have happened before its answer was lost, and the client is better placed
+/// to retry (503 says so).
+fn run_on<T>(
+    pool: &Pool,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    let mut conn = checkout(pool)?;
+    let result = f(&mut conn);
+    settle(&mut conn, result)
+}
+
+/// A failure on a connection the database dropped (a restart, a failover) is a 503 worth
+/// retrying, not a defect, and that connection must leave the pool: it is marked broken, and
+/// r2d2 discards broken connections when they are returned. The check (a ping) runs on
+/// failures only.
+fn settle<T>(conn: &mut DbConnection, result: Result<T, ApiError>) -> Result<T, ApiError> {
+    match result {
+        Err(ApiError::Internal(cause) | ApiError::Unavailable(cause)) if conn.ping().is_err() => {
+            on_backend!(&mut *conn, |c| {
+                AnsiTransactionManager::transaction_manager_status_mut(c).set_in_error()
+            });
+            Err(ApiError::Unavailable(cause))
+        }
+        other => other,
+    }
+}
+
+/// The first connection, retried with exponential backoff (a quarter of a second, doubling, at
+/// most [`CONNECT_BACKOFF_MAX`]) for up to `patience` on PostgreSQL. SQLite is a local file: its
+/// errors do not heal by waiting.
+fn connect_patiently(
+    manager: &ConnectionManager,
+    url: &DatabaseUrl,
+    patience: Duration,
+) -> Result<DbConnection, String> {
+    let started = std::time::Instant::now();
+    let mut pause = Duration::from_millis(250);
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let error = match manager.connect() {
+            Ok(conn) => return Ok(conn),
+            Err(error) => url.redact(error.to_string().trim()),
+        };
+        let left = patience.saturating_sub(started.elapsed());
+        if url.backend == Backend::Sqlite || left.is_zero() {
+            let waited = if attempts > 1 {
+                format!(
+                    " after {attempts} attempts in {} s",
+                    started.elapsed().as_secs()
+                )
+            } else {
+                String::new()
+            };
+            return Err(format!(
+                "cannot reach the {:?} database at {}{waited}: {error}",
+                url.backend,
+                url.location()
+            ));
+        }
+        let nap = pause.min(left);
+        log::warn!(
+            "cannot reach the {:?} database at {} yet ({error}); retrying in {} ms",
+            url.backend,
+            url.location(),
+            nap.as_millis()
+        );
+        std::thread::sleep(nap);
+        pause = (pause * 2).min(CONNECT_BACKOFF_MAX);
     }
 }
 
@@ -359,6 +502,23 @@ pub fn run_migrations(conn: &mut DbConnection) -> Result<Vec<String>, String> {
             .map_err(|e| format!("migration failed: {e}"))?,
     };
     Ok(applied)
+}
+
+/// The versions of migrations not yet applied.
+pub fn pending_migrations(conn: &mut DbConnection) -> Result<Vec<String>, String> {
+    let pending = match conn {
+        DbConnection::Postgresql(pg) => pg.pending_migrations(POSTGRES_MIGRATIONS).map(|list| {
+            list.iter()
+                .map(|m| m.name().version().to_string())
+                .collect()
+        }),
+        DbConnection::Sqlite(sqlite) => sqlite.pending_migrations(SQLITE_MIGRATIONS).map(|list| {
+            list.iter()
+                .map(|m| m.name().version().to_string())
+                .collect()
+        }),
+    };
+    pending.map_err(|e| format!("cannot list pending migrations: {e}"))
 }
 
 /// Reverts every migration (used by the migration round-trip test).

@@ -7,6 +7,7 @@ use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use chrono_tz::America::New_York;
 use diesel::prelude::*;
 
+use crate::changelog::{self, Action, Change};
 use crate::db::{write_transaction, DbConnection};
 use crate::departments::{self, DepartmentInput, Departments};
 use crate::error::ApiError;
@@ -171,10 +172,15 @@ pub fn noon_hour(
 /// Loads the demo schedule in one transaction.
 pub fn seed(conn: &mut DbConnection) -> Result<SeedReport, ApiError> {
     write_transaction(conn, |conn| {
+        let before = SeriesRecord::find(conn, 1)?;
         let mut report = SeedReport {
             series: series::seed(conn, page_series())?,
             ..SeedReport::default()
         };
+        if report.series {
+            let after = SeriesRecord::find(conn, 1)?;
+            log_change::<SeriesRecord>(conn, Action::Updated, before, after)?;
+        }
         let mut department_ids = Vec::new();
         for (name, abbreviation) in DEPARTMENTS {
             let id = match departments::find_by_name(conn, name)? {
@@ -186,7 +192,7 @@ pub fn seed(conn: &mut DbConnection) -> Result<SeedReport, ApiError> {
                         abbreviation: abbreviation.map(Text::stored),
                         description: None,
                     };
-                    Departments::insert(conn, input, Some("demo"))?.id.0
+                    created::<Departments>(conn, input)?.id.0
                 }
             };
             department_ids.push(DepartmentRef(id));
@@ -224,7 +230,7 @@ pub fn seed(conn: &mut DbConnection) -> Result<SeedReport, ApiError> {
                             department_id: None,
                             bio: None,
                         };
-                        Speakers::insert(conn, input, Some("demo"))?.id.0
+                        created::<Speakers>(conn, input)?.id.0
                     }
                 };
                 slots.push(SpeakerSlot {
@@ -242,7 +248,7 @@ pub fn seed(conn: &mut DbConnection) -> Result<SeedReport, ApiError> {
                 speakers: Panel(slots),
                 department_ids: DepartmentIds(department_ids.clone()),
             };
-            Rounds::insert(conn, input, Some("demo"))?;
+            created::<Rounds>(conn, input)?;
             report.rounds += 1;
         }
         // Generated, not taken from the page: the next three rounds by the series' defaults
@@ -269,12 +275,47 @@ pub fn seed(conn: &mut DbConnection) -> Result<SeedReport, ApiError> {
                 speakers: Panel(Vec::new()),
                 department_ids: DepartmentIds(department_ids.clone()),
             };
-            Rounds::insert(conn, input, Some("demo"))?;
+            created::<Rounds>(conn, input)?;
             report.rounds += 1;
             report.generated += 1;
         }
         Ok(report)
     })
+}
+
+/// Who the audit trail says wrote the demo data.
+const DEMO: &str = "demo";
+
+/// The demo data goes through the change log like any other write: the audit trail says the
+/// demo wrote it, and a system following the change feed from the start sees it.
+fn created<R: Resource>(conn: &mut DbConnection, input: R::Input) -> Result<R::Record, ApiError> {
+    let record = R::insert(conn, input, Some(DEMO))?;
+    log_change::<R>(conn, Action::Created, None, Some(record.clone()))?;
+    Ok(record)
+}
+
+fn log_change<R: Resource>(
+    conn: &mut DbConnection,
+    action: Action,
+    before: Option<R::Record>,
+    after: Option<R::Record>,
+) -> Result<(), ApiError> {
+    let Some(id) = after.as_ref().or(before.as_ref()).map(R::id) else {
+        return Ok(());
+    };
+    changelog::record(
+        conn,
+        Change {
+            resource: R::NAME,
+            id,
+            action,
+            before: before.map(|r| serde_json::to_value(&r)).transpose()?,
+            after: after.map(|r| serde_json::to_value(&r)).transpose()?,
+            actor: Some(DEMO),
+            request_id: None,
+        },
+    )?;
+    Ok(())
 }
 
 /// Whether a round starts at `at` already (loading twice adds nothing).

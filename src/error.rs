@@ -12,6 +12,8 @@ use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::{Ref, RefOr};
 use utoipa::{IntoResponses, ToSchema};
 
+use crate::telemetry;
+
 /// One bad field of a request body or query string.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct FieldError {
@@ -72,6 +74,15 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false, minimum = 0, maximum = 9007199254740991_i64)]
     pub resync_after: Option<i64>,
+    /// The request's id, as in the `X-Request-Id` header and the logs: quote it when asking
+    /// for help.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(
+        nullable = false,
+        max_length = 64,
+        example = "5f0c2a9e41d7b3c8a6e1f204"
+    )]
+    pub request_id: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -124,6 +135,9 @@ pub enum ApiError {
     /// The database cannot be reached or is overloaded; worth retrying.
     #[error("the database is unavailable")]
     Unavailable(String),
+    /// This process is stopping (readiness only: requests are still served meanwhile).
+    #[error("this instance is shutting down; requests go to another one")]
+    ShuttingDown,
     /// A defect. The cause is logged, never sent.
     #[error("internal server error")]
     Internal(String),
@@ -184,6 +198,7 @@ impl ApiError {
                 ApiError::Gone { resync_after, .. } => Some(*resync_after),
                 _ => None,
             },
+            request_id: telemetry::current_request_id().map(|id| id.to_string()),
         }
     }
 }
@@ -206,7 +221,7 @@ impl ResponseError for ApiError {
             ApiError::Validation(_) | ApiError::IdempotencyKeyReused(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

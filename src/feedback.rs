@@ -844,6 +844,7 @@ pub async fn round_feedback_summary(
     id: web::Path<i32>,
 ) -> Result<HttpResponse, ApiError> {
     ctx.caller.require_reader()?;
+    ctx.headers_well_formed()?;
     let round_id = id.into_inner();
     ctx.read(false, None, move |conn| {
         Rendered::json(&summary(conn, round_id)?)

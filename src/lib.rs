@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod backup;
 pub mod cache;
 pub mod calendar;
 pub mod changelog;
@@ -32,8 +33,10 @@ pub mod rounds;
 pub mod routes;
 pub mod schema;
 pub mod series;
+pub mod shutdown;
 pub mod speakers;
 pub mod startup;
+pub mod telemetry;
 pub mod validate;
 pub mod webhooks;
 
@@ -47,17 +50,50 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             let started = std::time::Instant::now();
             let app = startup::Application::build(&settings)?;
             log::info!(
-                "serving the LHS Rounds API on http://{} ({:?} backend, ready in {} ms)",
+                "serving the LHS Rounds API {} ({}) on http://{} ({:?} backend, ready in {} ms)",
+                env!("CARGO_PKG_VERSION"),
+                telemetry::GIT_COMMIT,
                 settings.bind.replace(":0", &format!(":{}", app.port())),
                 app.database().backend(),
                 started.elapsed().as_millis()
             );
             app.run_until_stopped()
                 .await
-                .map_err(|e| format!("server error: {e}"))
+                .map_err(|e| format!("server error: {e}"))?;
+            log::info!("stopped");
+            Ok(())
+        }
+        Command::Backup { file } => {
+            let url = db::DatabaseUrl::parse(&settings.database_url);
+            println!("{}", backup::backup(&url, &file)?);
+            Ok(())
+        }
+        Command::Check => {
+            let url = db::DatabaseUrl::parse(&settings.database_url);
+            let report = backup::check(&url)?;
+            for note in &report.notes {
+                println!("note: {note}");
+            }
+            for problem in &report.problems {
+                println!("problem: {problem}");
+            }
+            if report.problems.is_empty() {
+                println!("ok: {} at {}", report.checked.join(", "), url.location());
+                Ok(())
+            } else {
+                Err(format!(
+                    "{} problem(s) found in {}",
+                    report.problems.len(),
+                    url.location()
+                ))
+            }
         }
         Command::Migrate => {
-            let db = db::Database::open(&settings.database_url, 1)?;
+            let db = db::Database::open_within(
+                &settings.database_url,
+                1,
+                settings.db_connect_timeout.into(),
+            )?;
             log::info!("migrations are up to date ({:?} backend)", db.backend());
             Ok(())
         }

@@ -3,9 +3,7 @@ use clap::Parser;
 #[actix_web::main]
 async fn main() -> std::process::ExitCode {
     let cli = lhs_rounds::config::Cli::parse();
-    env_logger::Builder::new()
-        .parse_filters(&cli.settings.log_filter)
-        .init();
+    lhs_rounds::telemetry::init_logging(&cli.settings.log_filter, cli.settings.log_format);
     match lhs_rounds::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(message) => {

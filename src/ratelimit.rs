@@ -19,6 +19,7 @@ use governor::{Quota, RateLimiter};
 use ipnet::IpNet;
 
 use crate::error::ApiError;
+use crate::telemetry;
 
 type Keyed = RateLimiter<
     IpAddr,
@@ -133,6 +134,7 @@ impl Limit {
             Err(not_until) => {
                 let wait = not_until.wait_time_from(DefaultClock::default().now());
                 let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+                telemetry::record_rate_limited(self.name);
                 Err(ApiError::TooManyRequests {
                     retry_after: seconds,
                     policy: self.policy(),

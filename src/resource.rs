@@ -38,6 +38,7 @@ use crate::idempotency::{self, Fingerprint, IdempotencyKey, StoredAnswer};
 use crate::pagination::{Page, Paging};
 use crate::ratelimit::Limits;
 use crate::schema::{departments, rounds, speakers};
+use crate::telemetry;
 use crate::validate::{merge_patch, Checked, Input, Query, QueryValues, Reference, Validators};
 
 /// A URL path or a header value the service answers with (`Location`, `RateLimit`).
@@ -284,7 +285,7 @@ impl FromRequest for Ctx {
         let malformed = |error: &ApiError| error.to_string();
         let client = data.as_ref().map(|d| d.4.client(req));
         let path = req.path().to_owned();
-        let request_id = http::RequestId::of(req);
+        let request_id = telemetry::RequestId::of(req);
         let private = req
             .headers()
             .contains_key(actix_web::http::header::AUTHORIZATION);

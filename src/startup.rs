@@ -8,25 +8,31 @@ use std::sync::Arc;
 use actix_web::dev::Server;
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::http::Method;
-use actix_web::middleware::Logger;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use serde_json::Value;
 
-use actix_web::body::{BoxBody, MessageBody};
+use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::ConnectionType;
 use actix_web::middleware::{from_fn, Condition, Next};
+use actix_web::HttpMessage;
+use std::time::Instant;
 
 use crate::auth::Auth;
 use crate::cache::ReadCache;
 use crate::changes::{self, Retention};
 use crate::config::Settings;
-use crate::db::Database;
+use crate::db::{Backend, Database};
 use crate::error::ApiError;
+use crate::health::{self, MetricsEndpoint, METRICS_PATH};
 use crate::http::{self, AllowedMethods, CorsOrigins};
 use crate::idempotency;
 use crate::ratelimit::{self, Limits, Rate};
 use crate::resource::{CalendarSettings, WritePolicy};
 use crate::routes::{self, API_PREFIX};
+use crate::shutdown::{self, Draining, ShutdownSettings};
+use crate::telemetry::{self, RequestId, TokenSubject};
 use crate::validate::Validators;
 use crate::webhooks::{WebhookSettings, Worker};
 use crate::{demo, openapi};
@@ -57,6 +63,13 @@ pub struct ServeOptions {
     pub retention: Retention,
     /// Where webhooks may point and how their deliveries are retried.
     pub webhooks: WebhookSettings,
+    /// The Prometheus scrape at `/metrics`; `None` when metrics are off.
+    pub metrics: Option<web::Data<MetricsEndpoint>>,
+    /// How the server stops.
+    pub shutdown: ShutdownSettings,
+    /// Whether SIGTERM and SIGINT stop the server gracefully (the binary); tests embedding the
+    /// application stop it by dropping it.
+    pub handle_signals: bool,
 }
 
 impl ServeOptions {
@@ -102,6 +115,18 @@ impl ServeOptions {
                 &settings.webhook_allowed_hosts,
                 &settings.webhook_retry_schedule,
             )?,
+            metrics: if settings.metrics {
+                let handle = telemetry::install_metrics()?;
+                let token = settings.metrics_token.as_deref().filter(|t| !t.is_empty());
+                Some(web::Data::new(MetricsEndpoint::new(handle, token)))
+            } else {
+                None
+            },
+            shutdown: ShutdownSettings {
+                grace: settings.shutdown_grace.into(),
+                timeout: settings.shutdown_timeout.into(),
+            },
+            handle_signals: false,
         })
     }
 }
@@ -135,12 +160,18 @@ pub struct Application {
     server: Server,
     database: Database,
     worker: Arc<Worker>,
+    draining: web::Data<Draining>,
+    shutdown: Option<ShutdownSettings>,
 }
 
 impl Application {
     /// Opens the database (migrating it), loads the demo data if asked, and binds.
     pub fn build(settings: &Settings) -> Result<Application, String> {
-        let database = Database::open(&settings.database_url, settings.pool_size)?;
+        let database = Database::open_within(
+            &settings.database_url,
+            settings.pool_size,
+            settings.db_connect_timeout.into(),
+        )?;
         if settings.demo {
             let mut conn = database.connection().map_err(|e| e.to_string())?;
             let report = demo::seed(&mut conn).map_err(|e| format!("demo data: {e}"))?;
@@ -149,7 +180,8 @@ impl Application {
         let listener = TcpListener::bind(&settings.bind)
             .map_err(|e| format!("cannot listen on {}: {e}", settings.bind))?;
         let auth = web::Data::new(Auth::from_settings(settings)?);
-        let options = ServeOptions::from_settings(settings, auth)?;
+        let mut options = ServeOptions::from_settings(settings, auth)?;
+        options.handle_signals = true;
         Self::with_listener(listener, database, options)
     }
 
@@ -171,6 +203,9 @@ impl Application {
         log::debug!("resident memory with its validators: {}", resident_memory());
         let mut routes_table = RouteTable::from_document(&document);
         routes_table.add(OPENAPI_PATH, vec![Method::GET]);
+        if options.metrics.is_some() {
+            routes_table.add(METRICS_PATH, vec![Method::GET]);
+        }
         let routes_table = web::Data::new(routes_table);
         let spec = web::Data::new(OpenApiJson(openapi::to_json(&document)));
         drop(document);
@@ -188,6 +223,13 @@ impl Application {
         let calendar = web::Data::new(options.calendar.clone());
         let retention = web::Data::new(options.retention);
         let webhook_settings = web::Data::new(options.webhooks.clone());
+        let metrics = options.metrics.clone();
+        let draining = web::Data::new(Draining::default());
+        let app_draining = draining.clone();
+        telemetry::record_build_info(match database.backend() {
+            Backend::Postgres => "postgres",
+            Backend::Sqlite => "sqlite",
+        });
         // Background work lives as long as the server: the factory below holds `alive`.
         let alive = Arc::new(());
         let worker = Arc::new(Worker::spawn(
@@ -207,6 +249,12 @@ impl Application {
                 // Before the `/api/v1` scope, which would otherwise take every path under it.
                 .route(OPENAPI_PATH, web::get().to(serve_openapi))
                 .configure(routes::probes)
+                .configure(|cfg| {
+                    if let Some(metrics) = &metrics {
+                        cfg.app_data(metrics.clone())
+                            .route(METRICS_PATH, web::get().to(health::metrics));
+                    }
+                })
                 .service(web::scope(API_PREFIX).configure(routes::api))
                 // After the API: the router tries routes in order, and the docs' catch-all
                 // pattern would otherwise be tried on every API request.
@@ -238,19 +286,26 @@ impl Application {
                 .app_data(calendar.clone())
                 .app_data(retention.clone())
                 .app_data(webhook_settings.clone())
+                .app_data(app_draining.clone())
                 .default_service(web::to(fallback))
                 // Innermost first: CORS headers on actual requests, HEAD as GET, preflights
-                // answered before anything else sees them, then the access log around all.
+                // answered before anything else sees them, then request ids, security
+                // headers, the access log and metrics around all.
                 .wrap(Condition::new(
                     !cors.0.is_empty(),
                     actual_request_cors(&cors),
                 ))
                 .wrap(from_fn(http::head_as_get))
                 .wrap(from_fn(answer_options))
-                .wrap(from_fn(http::request_id))
-                .wrap(access_log())
+                .wrap(from_fn(observe))
         })
         .workers(workers)
+        // Signals are handled by `shutdown`, which drains before stopping.
+        .disable_signals()
+        .shutdown_timeout(options.shutdown.timeout.as_secs())
+        // A client gets this long to send its request head, then 408: connections dripping
+        // bytes (slowloris) are closed instead of held.
+        .client_request_timeout(std::time::Duration::from_secs(5))
         .listen(listener)
         .map_err(|e| format!("cannot serve: {e}"))?;
         Ok(Application {
@@ -258,6 +313,8 @@ impl Application {
             server: server.run(),
             database,
             worker,
+            draining,
+            shutdown: options.handle_signals.then_some(options.shutdown),
         })
     }
 
@@ -269,8 +326,16 @@ impl Application {
         &self.database
     }
 
-    /// Serves until the server stops, then lets the webhook worker finish its attempts.
+    /// Serves until the server stops (after SIGTERM or SIGINT when it handles signals), then
+    /// lets the webhook worker finish its attempts.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        if let Some(settings) = self.shutdown {
+            actix_web::rt::spawn(shutdown::on_signal(
+                self.server.handle(),
+                self.draining.clone(),
+                settings,
+            ));
+        }
         let served = self.server.await;
         let worker = self.worker.clone();
         let _ = web::block(move || worker.stop()).await;
@@ -280,15 +345,10 @@ impl Application {
 
 /// The process's resident memory (Linux), for the debug log of start-up.
 fn resident_memory() -> String {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|line| line.starts_with("VmRSS:"))
-                .map(|line| line.trim_start_matches("VmRSS:").trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown".to_owned())
+    telemetry::resident_memory_bytes().map_or_else(
+        || "unknown".to_owned(),
+        |bytes| format!("{} kB", bytes / 1024),
+    )
 }
 
 /// Where the OpenAPI document is served.
@@ -319,11 +379,66 @@ fn docs_routes(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// One line per request: method, path (no query string, no body), status, duration.
-fn access_log() -> Logger {
-    Logger::new("%{method}xi %U %s %Dms")
-        .custom_request_replace("method", |req| req.method().to_string())
-        .log_target("lhs_rounds::access")
+/// Around every request: its id (the client's `X-Request-Id` or a new one) on the answer, in
+/// problem bodies and on every log line about it; the security headers; one access-log line
+/// (method, path without the query string, route template, status, duration, bytes, the token's
+/// `sub`) and the request metrics; and, once shutting down, `Connection: close`.
+///
+/// Nothing here clones the `HttpRequest` before the router has run (actix needs it unshared);
+/// what the answer needs is read from the request the answer carries.
+async fn observe<B: MessageBody + 'static>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let started = Instant::now();
+    let _in_flight = telemetry::InFlight::enter();
+    let id = RequestId::of_header(req.headers().get(RequestId::HEADER));
+    let key = id.0.clone();
+    req.extensions_mut().insert(id);
+    // HEAD is served as GET further in; the log says what the client sent.
+    let method = req.method().clone();
+    let mut response = telemetry::serving(key.clone(), next.call(req))
+        .await?
+        .map_into_boxed_body();
+    let draining = response
+        .request()
+        .app_data::<web::Data<Draining>>()
+        .is_some_and(|d| d.is_draining());
+    if draining {
+        response
+            .response_mut()
+            .head_mut()
+            .set_connection_type(ConnectionType::Close);
+    }
+    let path = response.request().path().to_owned();
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&key) {
+        headers.insert(HeaderName::from_static(RequestId::HEADER), value);
+    }
+    http::add_security_headers(&path, headers);
+    let request = response.request();
+    let route = request.match_pattern();
+    let sub = request
+        .extensions()
+        .get::<TokenSubject>()
+        .map(|sub| sub.0.clone());
+    let bytes = match response.response().body().size() {
+        BodySize::Sized(n) => Some(n),
+        BodySize::None | BodySize::Stream => None,
+    };
+    telemetry::serving_sync(key, || {
+        telemetry::Access {
+            method: &method,
+            path: &path,
+            route: route.as_deref().unwrap_or("unmatched"),
+            status: response.status(),
+            elapsed: started.elapsed(),
+            bytes,
+            sub: sub.as_deref(),
+        }
+        .record();
+    });
+    Ok(response)
 }
 
 fn json_error(error: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
@@ -343,9 +458,22 @@ fn json_error(error: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
 }
 
 fn path_error(error: PathError, req: &HttpRequest) -> actix_web::Error {
-    // An id that is not a number names no record.
     log::debug!("path parameter rejected: {error}");
-    ApiError::NotFound(format!("no record at {}", req.path())).into()
+    // `PUT /rounds/5.ics` reaches `/rounds/{id}` with an id that is no number, but it names a
+    // route that exists, without PUT: 405, as for any other method a route lacks.
+    let allowed = req
+        .app_data::<web::Data<RouteTable>>()
+        .and_then(|table| table.allowed(req.path()))
+        .filter(|allow| !allow.contains(req.method()));
+    match allowed {
+        Some(allow) => ApiError::MethodNotAllowed {
+            method: req.method().clone(),
+            allow,
+        }
+        .into(),
+        // An id that is not a number names no record.
+        None => ApiError::NotFound(format!("no record at {}", req.path())).into(),
+    }
 }
 
 fn query_error(error: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
@@ -409,18 +537,12 @@ fn spawn_maintenance(
                 std::thread::sleep(NAP);
             }
             limits.forget_idle();
-            match database
-                .connection()
-                .and_then(|mut conn| idempotency::purge_expired(&mut conn))
-            {
+            match database.run(idempotency::purge_expired) {
                 Ok(0) => {}
                 Ok(n) => log::info!("purged {n} expired idempotency keys"),
                 Err(e) => log::warn!("cannot purge expired idempotency keys: {e}"),
             }
-            match database
-                .connection()
-                .and_then(|mut conn| changes::purge(&mut conn, retention))
-            {
+            match database.run(|conn| changes::purge(conn, retention)) {
                 Ok(0) => {}
                 Ok(n) => log::info!("purged {n} changes older than the audit retention"),
                 Err(e) => log::warn!("cannot purge the change log: {e}"),
@@ -526,12 +648,23 @@ impl RouteTable {
         let parts: Vec<&str> = path.split('/').collect();
         self.routes
             .iter()
-            .find(|(segments, _)| {
+            .filter(|(segments, _)| {
                 segments.len() == parts.len()
                     && segments
                         .iter()
                         .zip(&parts)
                         .all(|(segment, part)| segment.matches(part))
+            })
+            // `/rounds/{id}.ics` over `/rounds/{id}`, which matches `5.ics` too: the route whose
+            // parameters must be followed by the most text is the most specific.
+            .max_by_key(|(segments, _)| {
+                segments
+                    .iter()
+                    .map(|segment| match segment {
+                        Segment::Parameter { suffix } => suffix.len(),
+                        Segment::Literal(_) => 0,
+                    })
+                    .sum::<usize>()
             })
             .map(|(_, methods)| methods.clone())
     }
@@ -563,6 +696,10 @@ mod tests {
         assert_eq!(
             table.allowed("/api/v1/rounds"),
             Some(vec![Method::GET, Method::HEAD, Method::POST])
+        );
+        assert_eq!(
+            table.allowed("/api/v1/rounds/12.ics"),
+            Some(vec![Method::GET, Method::HEAD])
         );
         assert_eq!(table.allowed("/api/v1/nothing"), None);
         assert_eq!(table.allowed("/api/v1/rounds//feedback"), None);

@@ -35,6 +35,7 @@ use crate::fields::{Id, Int, Line, Text, Timestamp};
 use crate::pagination::{Page, Paging};
 use crate::resource::{self, found, Access, Ctx, HeaderText, Listing, NoFilter, Resource};
 use crate::schema::{webhook_attempts, webhook_messages, webhooks};
+use crate::telemetry;
 use crate::validate::{Doc, Input, Query};
 
 /// How long a receiver has to answer.
@@ -269,7 +270,8 @@ fn parse_url(text: &str) -> Result<(String, String, u16), String> {
 /// Whether a receiver at `address` would be the service itself or its machine's metadata.
 fn is_forbidden(address: IpAddr) -> bool {
     match address {
-        IpAddr::V4(v4) => v4.is_loopback() || v4.is_link_local() || v4.is_unspecified(),
+        // 0.0.0.0/8 is "this network": `http://1/` reaches the host itself on Linux.
+        IpAddr::V4(v4) => v4.is_loopback() || v4.is_link_local() || v4.octets()[0] == 0,
         IpAddr::V6(v6) => {
             let link_local = (v6.segments()[0] & 0xffc0) == 0xfe80;
             let mapped = v6
@@ -962,11 +964,7 @@ async fn run(
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone();
         let db = database.clone();
-        let claimed = tokio::task::spawn_blocking(move || {
-            let mut conn = db.connection()?;
-            claim(&mut conn, &taken)
-        })
-        .await;
+        let claimed = tokio::task::spawn_blocking(move || db.run(|conn| claim(conn, &taken))).await;
         match claimed {
             Ok(Ok(messages)) => {
                 for message in messages {
@@ -976,10 +974,14 @@ async fn run(
                     let (db, settings, busy) = (database.clone(), settings.clone(), busy.clone());
                     tasks.spawn(async move {
                         let outcome = attempt(&message, &settings).await;
+                        telemetry::record_webhook_attempt(
+                            !outcome.status.is_some_and(|s| (200..300).contains(&s)),
+                        );
                         let webhook = message.webhook;
                         let settled = tokio::task::spawn_blocking(move || {
-                            let mut conn = db.connection()?;
-                            settle(&mut conn, &message, &outcome, &settings.retry_schedule)
+                            db.run(|conn| {
+                                settle(conn, &message, &outcome, &settings.retry_schedule)
+                            })
                         })
                         .await;
                         if let Ok(Err(e)) | Err(e) =
@@ -1269,6 +1271,7 @@ mod tests {
             "http://169.254.169.254/latest/meta-data",
             "http://[fe80::1]/x",
             "http://0.0.0.0/x",
+            "http://1/x",
             "http://[::1]/x",
         ] {
             assert!(resolve(url, &none).is_err(), "{url}");

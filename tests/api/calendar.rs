@@ -391,6 +391,12 @@ async fn one_round_has_a_calendar_of_its_own(app: TestApp) {
     for path in ["/api/v1/rounds/abc.ics", "/api/v1/rounds/424242.ics"] {
         assert_problem(app.request_as(None, Method::GET, path, None).await, 404).await;
     }
+    // A calendar is read-only: other methods are 405 with what it allows.
+    let put = app
+        .put(&format!("/api/v1/rounds/{round}.ics"), &json!({}))
+        .await;
+    assert_eq!(put.headers()["allow"], "GET, HEAD");
+    assert_problem(put, 405).await;
 }
 
 async fn feeds_revalidate_with_etags(app: TestApp) {

@@ -1,8 +1,6 @@
 //! Spawning the real application on port 0 with a fresh database, on either backend.
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
 use actix_web::web;
@@ -13,6 +11,10 @@ use lhs_rounds::db::Database;
 use lhs_rounds::startup::{Application, ServeOptions};
 use reqwest::{Method, Response};
 use serde_json::{json, Value};
+
+#[path = "../common/postgres.rs"]
+mod postgres;
+use postgres::Cluster;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -54,7 +56,7 @@ pub fn fresh_database(backend: Backend) -> Option<(String, Option<tempfile::Temp
                 diesel::sql_query(format!("CREATE DATABASE {name}"))
                     .execute(&mut admin)
                     .expect("create a test database");
-                Some((replace_database(admin_url, &name), None))
+                Some((postgres::database_url(admin_url, &name), None))
             }
             Err(reason) => {
                 if std::env::var_os("CI").is_some() {
@@ -293,13 +295,6 @@ fn unique_suffix() -> String {
     )
 }
 
-fn replace_database(admin_url: &str, name: &str) -> String {
-    match admin_url.rfind('/') {
-        Some(slash) if slash > "postgres://".len() => format!("{}/{name}", &admin_url[..slash]),
-        _ => format!("{admin_url}/{name}"),
-    }
-}
-
 /// The admin URL of the PostgreSQL used by tests: `LHS_TEST_DATABASE_URL`, or a throwaway
 /// cluster started once per test run from the installed server binaries.
 fn postgres_cluster() -> Result<&'static str, String> {
@@ -307,129 +302,10 @@ fn postgres_cluster() -> Result<&'static str, String> {
     CLUSTER
         .get_or_init(|| match std::env::var("LHS_TEST_DATABASE_URL") {
             Ok(url) if !url.is_empty() => Ok(url),
-            _ => start_throwaway_cluster(),
+            _ => Cluster::start("test").map(|cluster| cluster.admin_url),
         })
         .as_deref()
         .map_err(Clone::clone)
-}
-
-fn server_bin_dir() -> Result<PathBuf, String> {
-    let mut candidates: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .map_err(|_| "no PostgreSQL server under /usr/lib/postgresql".to_owned())?
-        .filter_map(Result::ok)
-        .filter_map(|entry| {
-            let version = entry.file_name().to_string_lossy().parse::<u32>().ok()?;
-            let bin = entry.path().join("bin");
-            bin.join("initdb").exists().then_some((version, bin))
-        })
-        .collect();
-    candidates.sort();
-    candidates
-        .pop()
-        .map(|(_, bin)| bin)
-        .ok_or_else(|| "no initdb under /usr/lib/postgresql/*/bin".to_owned())
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
-
-/// Runs a server binary, as the `postgres` user when we are root (postgres refuses root).
-fn run_pg(bin: &Path, args: &[&str], as_postgres: bool) -> Result<(), String> {
-    let output = if as_postgres {
-        Command::new("runuser")
-            .args(["-u", "postgres", "--"])
-            .arg(bin)
-            .args(args)
-            .output()
-    } else {
-        Command::new(bin).args(args).output()
-    }
-    .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{} failed: {}{}",
-            bin.display(),
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ))
-    }
-}
-
-fn start_throwaway_cluster() -> Result<String, String> {
-    let bin = server_bin_dir()?;
-    let as_postgres = is_root();
-    let dir = std::env::temp_dir().join(format!("lhs-rounds-test-pg-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    if as_postgres {
-        let status = Command::new("chown")
-            .args(["-R", "postgres:postgres"])
-            .arg(&dir)
-            .status()
-            .map_err(|e| format!("chown: {e}"))?;
-        if !status.success() {
-            return Err("cannot give the cluster directory to the postgres user".to_owned());
-        }
-    }
-    let data = dir.join("data");
-    let data_str = data.to_string_lossy().into_owned();
-    let dir_str = dir.to_string_lossy().into_owned();
-    run_pg(
-        &bin.join("initdb"),
-        &[
-            "-D",
-            &data_str,
-            "-U",
-            "postgres",
-            "-A",
-            "trust",
-            "-E",
-            "UTF8",
-            "--no-sync",
-        ],
-        as_postgres,
-    )?;
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|e| format!("no free port: {e}"))?
-        .port();
-    let options = format!(
-        "-p {port} -k {dir_str} -c listen_addresses=127.0.0.1 -c fsync=off \
-         -c synchronous_commit=off -c full_page_writes=off -c max_connections=1000"
-    );
-    let log = dir.join("postgres.log").to_string_lossy().into_owned();
-    run_pg(
-        &bin.join("pg_ctl"),
-        &["-D", &data_str, "-l", &log, "-o", &options, "-w", "start"],
-        as_postgres,
-    )?;
-    // A watchdog stops the cluster when this test process ends, however it ends.
-    let pg_ctl = bin.join("pg_ctl").to_string_lossy().into_owned();
-    let stop = format!(
-        "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; \
-         {runner}{pg_ctl} -D {data_str} -m immediate stop >/dev/null 2>&1; rm -rf {dir_str}",
-        pid = std::process::id(),
-        runner = if as_postgres {
-            "runuser -u postgres -- "
-        } else {
-            ""
-        },
-    );
-    Command::new("sh")
-        .args(["-c", &stop])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .map_err(|e| format!("cannot start the cluster watchdog: {e}"))?;
-    Ok(format!("postgres://postgres@127.0.0.1:{port}/postgres"))
 }
 
 /// A webhook receiver for tests: records every request it gets and answers each with the next

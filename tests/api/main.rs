@@ -42,6 +42,7 @@ mod feedback;
 mod helpers;
 mod http;
 mod openapi;
+mod operations;
 mod rounds;
 mod speakers;
 mod storage;

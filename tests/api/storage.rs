@@ -294,6 +294,14 @@ async fn the_demo_schedule_loads_once_with_its_panel_in_order(app: TestApp) {
     assert_eq!(july["ends_at_local"], "2019-07-18T13:00:00-04:00");
     assert_eq!(july["title"], Value::Null);
 
+    // Like any write, the demo data is in the change log: 1 series, 5 + 8 + 13 records.
+    let audit = app.get_ok("/api/v1/audit?limit=100").await;
+    let entries = audit["items"].as_array().unwrap();
+    assert_eq!(entries.len(), 27, "{audit}");
+    assert!(entries.iter().all(|e| e["actor"] == "demo"));
+    let feed = app.get_ok("/api/v1/changes?after=0&limit=1000").await;
+    assert_eq!(feed["items"].as_array().unwrap().len(), 27);
+
     let upcoming = app.get_ok("/api/v1/rounds?when=upcoming").await;
     assert_eq!(upcoming["total"], 3, "the next three, generated");
     for round in upcoming["items"].as_array().unwrap() {
