@@ -68,6 +68,7 @@ impl Statements {
 on_both_backends!(
     statements_per_request_are_pinned,
     a_kept_answer_costs_one_statement_or_none,
+    a_patch_rewrites_only_the_links_that_differ,
     listing_rounds_takes_the_same_number_of_queries_whatever_the_page_size,
     fifty_concurrent_writes_all_succeed,
     the_demo_schedule_loads_once_with_its_panel_in_order,
@@ -176,6 +177,65 @@ async fn a_kept_answer_costs_one_statement_or_none(app: TestApp) {
         Backend::Sqlite => [7, 0, 8, 0],
     };
     assert_eq!(counts, expected, "a round and a page: missed, then kept");
+}
+
+/// Speakers a, b, c become a, c, d: b goes, c moves, d comes, a stays; the departments stay
+/// as they are and are not touched.
+async fn a_patch_rewrites_only_the_links_that_differ(app: TestApp) {
+    let mut speakers = Vec::new();
+    for name in ["A", "B", "C", "D"] {
+        speakers.push(app.speaker(name, &["MD"]).await);
+    }
+    let [a, b, c, d] = speakers[..] else {
+        unreachable!()
+    };
+    let departments = [app.department("One").await, app.department("Two").await];
+    let round = app
+        .round(
+            "2027-01-21",
+            json!({"speakers": [{"speaker_id": a}, {"speaker_id": b}, {"speaker_id": c}],
+                   "department_ids": departments}),
+        )
+        .await;
+    let path = format!("/api/v1/rounds/{}", id_of(&round));
+    let statements = Statements::attach(&app).await;
+
+    statements.take();
+    let patched = app
+        .patch(
+            &path,
+            &json!({"speakers": [{"speaker_id": a}, {"speaker_id": c, "role": "moderator"},
+                                 {"speaker_id": d}]}),
+        )
+        .await;
+    assert_eq!(patched.status(), 200);
+    let run = statements.take();
+    let patched: Value = patched.json().await.unwrap();
+    let links: Vec<&String> = run
+        .iter()
+        .filter(|s| s.contains("round_speakers") || s.contains("round_departments"))
+        .filter(|s| s.starts_with("DELETE") || s.starts_with("INSERT"))
+        .collect();
+    assert_eq!(links.len(), 2, "one DELETE, one INSERT: {links:?}");
+    assert!(links.iter().all(|s| s.contains("round_speakers")));
+    let expected = match app.backend() {
+        // The round, BEGIN, UPDATE, DELETE, INSERT, the round again, change log, COMMIT.
+        Backend::Postgres => 8,
+        // The round is four statements there, and the change log two.
+        Backend::Sqlite => 15,
+    };
+    assert_eq!(run.len(), expected, "{run:?}");
+
+    let ids: Vec<i64> = patched["speakers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["speaker_id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, vec![a as i64, c as i64, d as i64]);
+    assert_eq!(patched["speakers"][1]["role"], "moderator");
+    assert_eq!(patched["department_ids"], json!(departments));
+    assert_eq!(app.get_ok(&path).await, patched);
 }
 
 async fn listing_rounds_takes_the_same_number_of_queries_whatever_the_page_size(app: TestApp) {
