@@ -625,21 +625,20 @@ mod pg {
         /// The rounds selected, as conditions on the round `r` (those of `super::filtered`
         /// for a page).
         fn conditions<'b>(&'b self, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-            let Selection::Page {
-                from,
-                to,
-                speaker_id,
-                department_id,
-                status,
-                pattern,
-                ..
-            } = &self.selection
-            else {
-                if let Selection::One(id) = &self.selection {
+            let (from, to, speaker_id, department_id, status, pattern) = match &self.selection {
+                Selection::One(id) => {
                     out.push_sql("r.id = ");
-                    out.push_bind_param::<sql::Integer, _>(id)?;
+                    return out.push_bind_param::<sql::Integer, _>(id);
                 }
-                return Ok(());
+                Selection::Page {
+                    from,
+                    to,
+                    speaker_id,
+                    department_id,
+                    status,
+                    pattern,
+                    ..
+                } => (from, to, speaker_id, department_id, status, pattern),
             };
             out.push_sql("true");
             match self.when {
