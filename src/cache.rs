@@ -6,8 +6,11 @@
 //! or hand-run SQL can change the schedule unseen. An answer is kept with the revision it was
 //! rendered at and served again only while that is still the current revision: one single-row
 //! read instead of the queries and the JSON rendering of the answer. An answer is rendered in
-//! one read-only snapshot together with the revision it is kept under, so it is exactly the
-//! schedule at that revision (and a page's `total` and `items` come from one state).
+//! one snapshot together with the revision it is kept under, so it is exactly the schedule at
+//! that revision (and a page's `total` and `items` come from one state). Where the render is
+//! one statement (rounds on PostgreSQL), that statement reads the revision too, and is told
+//! the revision of the kept answer so that it reads nothing more while that is current: a read
+//! is one round trip whether the answer is kept or not.
 //!
 //! Each process keeps its own cache and asks the database which revision is current on every
 //! read, so replicas share nothing and never serve each other's stale answers. Answers that
@@ -27,7 +30,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use serde::Serialize;
 
-use crate::db::{Backend, Database, DbConnection};
+use crate::db::{self, Backend, Database, DbConnection};
 use crate::error::ApiError;
 use crate::http::{self, TagList};
 use crate::schema::schedule_revision;
@@ -176,10 +179,56 @@ struct Inner {
     sqlite_readers: Vec<Mutex<diesel::SqliteConnection>>,
 }
 
-enum Outcome {
-    Hit(Entry),
-    Rendered(i64, Rendered),
-    Uncached(Rendered),
+/// What a read of the schedule found, given the revision of the answer already kept.
+pub enum Revised<T> {
+    /// The schedule is still at that revision: nothing was read besides it.
+    Unchanged,
+    /// `value`, read in one snapshot with `revision` (`None` when the revision's row is
+    /// missing: then the answer is not kept).
+    Read { revision: Option<i64>, value: T },
+}
+
+impl<T> Revised<T> {
+    /// What was read, made into something else (an answer).
+    pub fn try_map<U>(
+        self,
+        f: impl FnOnce(T) -> Result<U, ApiError>,
+    ) -> Result<Revised<U>, ApiError> {
+        Ok(match self {
+            Revised::Unchanged => Revised::Unchanged,
+            Revised::Read { revision, value } => Revised::Read {
+                revision,
+                value: f(value)?,
+            },
+        })
+    }
+
+    /// What was read, for a caller that passed no known revision.
+    pub fn read(self) -> Option<T> {
+        match self {
+            Revised::Unchanged => None,
+            Revised::Read { value, .. } => Some(value),
+        }
+    }
+}
+
+/// `render` with the revision, both in one read-only snapshot: for renders of several
+/// statements. `Unchanged` (without rendering) when the revision is still `known`.
+pub fn in_snapshot<T>(
+    conn: &mut DbConnection,
+    known: Option<i64>,
+    render: impl FnOnce(&mut DbConnection) -> Result<T, ApiError>,
+) -> Result<Revised<T>, ApiError> {
+    db::read_transaction(conn, |conn| {
+        let revision = current_revision(conn)?;
+        if revision.is_some() && revision == known {
+            return Ok(Revised::Unchanged);
+        }
+        Ok(Revised::Read {
+            revision,
+            value: render(conn)?,
+        })
+    })
 }
 
 /// The ETag of a list of the schedule: it changes whenever the list could, with the revision,
@@ -232,6 +281,12 @@ impl ReadCache {
     /// The answer `render` produces, or the one kept for `key` if the schedule has not changed
     /// since it was rendered; 304 when `if_none_match` names its ETag (without rendering, when
     /// a kept answer is current).
+    ///
+    /// `render` is told the revision of the answer kept for `key` (if one is kept and time has
+    /// not overtaken it) and reads the current revision in the same snapshot as what it renders,
+    /// answering [`Revised::Unchanged`] without rendering when the two are equal. No
+    /// transaction is begun here: a render that is one statement (see `rounds`) is a snapshot by
+    /// itself, so a miss and a hit cost one round trip each; others use [`in_snapshot`].
     pub async fn answer<F>(
         &self,
         database: &Database,
@@ -240,7 +295,9 @@ impl ReadCache {
         render: F,
     ) -> Result<Answer, ApiError>
     where
-        F: FnOnce(&mut DbConnection) -> Result<Rendered, ApiError> + Send + 'static,
+        F: FnOnce(&mut DbConnection, Option<i64>) -> Result<Revised<Rendered>, ApiError>
+            + Send
+            + 'static,
     {
         if let Some(revision) = self.sqlite_revision() {
             if let Some(entry) = self.lookup(&key, revision) {
@@ -253,29 +310,34 @@ impl ReadCache {
                 ));
             }
         }
-        let cache = self.clone();
-        let lookup_key = key.clone();
-        let outcome = database
-            .read_snapshot(move |conn| {
-                let Some(revision) = current_revision(conn)? else {
-                    log::warn!("the schedule_revision row is missing: answering without the cache; `lhs-rounds migrate` on a fresh database restores it");
-                    return Ok(Outcome::Uncached(render(conn)?));
-                };
-                if let Some(entry) = cache.lookup(&lookup_key, revision) {
-                    return Ok(Outcome::Hit(entry));
-                }
-                Ok(Outcome::Rendered(revision, render(conn)?))
-            })
-            .await?;
+        let kept = self.kept(&key);
+        let known = kept.as_ref().map(|entry| entry.revision);
+        let revised = database.read(move |conn| render(conn, known)).await?;
         if self.inner.entries.is_some() {
-            telemetry::record_cache_lookup(matches!(outcome, Outcome::Hit(_)));
+            telemetry::record_cache_lookup(matches!(revised, Revised::Unchanged));
         }
-        Ok(match outcome {
-            Outcome::Hit(entry) => {
-                Answer::checked(entry.body, entry.etag, entry.content_type, if_none_match)
+        Ok(match revised {
+            Revised::Unchanged => match kept {
+                Some(entry) => {
+                    Answer::checked(entry.body, entry.etag, entry.content_type, if_none_match)
+                }
+                None => {
+                    return Err(ApiError::Internal(
+                        "a render found the revision of an answer that is not kept".to_owned(),
+                    ))
+                }
+            },
+            Revised::Read {
+                revision: None,
+                value: rendered,
+            } => {
+                log::warn!("the schedule_revision row is missing: answering without the cache; `lhs-rounds migrate` on a fresh database restores it");
+                Answer::of(rendered, if_none_match)
             }
-            Outcome::Uncached(rendered) => Answer::of(rendered, if_none_match),
-            Outcome::Rendered(revision, rendered) => {
+            Revised::Read {
+                revision: Some(revision),
+                value: rendered,
+            } => {
                 let etag = rendered
                     .etag
                     .clone()
@@ -315,12 +377,16 @@ impl ReadCache {
     }
 
     fn lookup(&self, key: &Key, revision: i64) -> Option<Entry> {
+        self.kept(key).filter(|entry| entry.revision == revision)
+    }
+
+    /// The answer kept for `key` at whatever revision, unless time alone has changed it.
+    fn kept(&self, key: &Key) -> Option<Entry> {
         let entry = self.inner.entries.as_ref()?.get(key)?;
-        let fresh = entry.revision == revision
-            && entry
-                .valid_until
-                .is_none_or(|until| chrono::Utc::now().naive_utc() < until);
-        fresh.then_some(entry)
+        entry
+            .valid_until
+            .is_none_or(|until| chrono::Utc::now().naive_utc() < until)
+            .then_some(entry)
     }
 
     fn store(&self, key: Key, revision: i64, rendered: Rendered, etag: String) {

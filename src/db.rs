@@ -291,6 +291,53 @@ impl Database {
         })
         .await?
     }
+
+    /// Runs a write whose writing statements check what it read (a version, a foreign key):
+    /// `f` makes them one through the [`Atomicity`] it is given. On PostgreSQL the reads take
+    /// no transaction and a write of one statement none at all; on SQLite the whole of `f` is
+    /// one transaction, as with [`Database::write`].
+    pub async fn write_checked<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection, Atomicity) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        match self.backend() {
+            Backend::Postgres => self.read(move |conn| f(conn, Atomicity::Own)).await,
+            Backend::Sqlite => self.write(move |conn| f(conn, Atomicity::Enclosing)).await,
+        }
+    }
+}
+
+/// How [`Database::write_checked`] makes a write's statements one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Atomicity {
+    /// PostgreSQL: what the write reads first is read outside any transaction, and the writing
+    /// statements, each checked against the version read (`... AND version = ?`) or a foreign
+    /// key, go in a transaction of their own ([`Atomicity::atomically`]), or in none when they
+    /// are one statement, which PostgreSQL makes atomic by itself: no `BEGIN` and `COMMIT`
+    /// round trips.
+    Own,
+    /// SQLite: the whole write is already one `BEGIN IMMEDIATE` transaction, reads included
+    /// (a read that took the lock later could fail with "database is locked").
+    Enclosing,
+}
+
+impl Atomicity {
+    /// Runs `f` as one: in a write transaction, unless the whole write is one already.
+    pub fn atomically<T, F>(self, conn: &mut DbConnection, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, ApiError>,
+    {
+        match self {
+            Atomicity::Own => write_transaction(conn, f),
+            Atomicity::Enclosing => f(conn),
+        }
+    }
+
+    /// Whether a statement that writes everything may run on its own, outside a transaction.
+    pub fn single_statement(self) -> bool {
+        self == Atomicity::Own
+    }
 }
 
 /// A pooled connection, counted in the pool's metrics (waiting, checkout time).

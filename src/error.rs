@@ -102,6 +102,11 @@ pub enum ApiError {
     MethodNotAllowed { method: Method, allow: Vec<Method> },
     #[error("{0}")]
     Conflict(String),
+    /// A foreign key refused a write: it refers to a record that does not exist. The resource
+    /// plumbing turns it into a 422 naming each such reference (see `resource::create_with`);
+    /// what reaches a client unturned is the race it cannot settle.
+    #[error("the change refers to a record that another request changed or removed; retry")]
+    DanglingReference,
     #[error("the request body is larger than the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("{0}")]
@@ -206,7 +211,7 @@ impl ResponseError for ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::DanglingReference => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
@@ -281,11 +286,9 @@ impl From<diesel::result::Error> for ApiError {
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
                 ApiError::Conflict("a record with the same unique value already exists".to_owned())
             }
-            // Backstop for a race the explicit checks cannot see (a concurrent delete).
-            Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => ApiError::Conflict(
-                "the change refers to a record that another request changed or removed; retry"
-                    .to_owned(),
-            ),
+            Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
+                ApiError::DanglingReference
+            }
             Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _)
             | Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
                 ApiError::Unavailable(error.to_string())

@@ -17,6 +17,7 @@ use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 use crate::auth::{Caller, Role, Subject, Visible};
 use crate::cache::Rendered;
+use crate::changelog;
 use crate::db::{self, DbConnection, MultiBackend};
 use crate::error::{ApiError, ReadErrors, WriteErrors};
 use crate::fields::{Email, Id, Int, Name, RoundRef, Text, Timestamp};
@@ -330,7 +331,7 @@ impl Distribution {
     }
 }
 
-#[derive(Queryable, Selectable)]
+#[derive(Clone, Queryable, Selectable)]
 #[diesel(table_name = feedback)]
 struct FeedbackRow {
     id: i32,
@@ -405,6 +406,64 @@ fn filtered(filter: &FeedbackFilter) -> feedback::BoxedQuery<'static, MultiBacke
     query
 }
 
+/// The row `input` makes, with the id still to be given ([`changelog::PENDING_ID`]).
+fn stored(
+    input: &FeedbackInput,
+    submitted_by: Option<&str>,
+    now: chrono::NaiveDateTime,
+) -> FeedbackRow {
+    let (round_id, rating, comment, author_name, author_email) = match input {
+        FeedbackInput::SessionFeedback(f) => (
+            Some(f.round_id.0),
+            Some(f.rating.get() as i32),
+            Text::non_blank(f.comment.as_ref()),
+            &f.author_name,
+            &f.author_email,
+        ),
+        FeedbackInput::TopicSuggestion(f) | FeedbackInput::General(f) => (
+            f.round_id.map(|r| r.0),
+            None,
+            Some(f.comment.as_str()),
+            &f.author_name,
+            &f.author_email,
+        ),
+    };
+    FeedbackRow {
+        id: changelog::PENDING_ID,
+        kind: input.kind(),
+        round_id,
+        rating,
+        comment: comment.map(str::to_owned),
+        author_name: Text::non_blank(author_name.as_ref()).map(str::to_owned),
+        author_email: author_email.as_ref().map(|e| e.as_str().to_owned()),
+        status: FeedbackStatus::New,
+        submitted_by: submitted_by.map(str::to_owned),
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    }
+}
+
+/// The `INSERT ... RETURNING` of a [`stored`] row (its version is the column's default).
+macro_rules! insert_row {
+    ($row:expr) => {
+        diesel::insert_into(feedback::table)
+            .values((
+                feedback::kind.eq($row.kind),
+                feedback::round_id.eq($row.round_id),
+                feedback::rating.eq($row.rating),
+                feedback::comment.eq($row.comment.as_deref()),
+                feedback::author_name.eq($row.author_name.as_deref()),
+                feedback::author_email.eq($row.author_email.as_deref()),
+                feedback::status.eq($row.status),
+                feedback::submitted_by.eq($row.submitted_by.as_deref()),
+                feedback::created_at.eq($row.created_at),
+                feedback::updated_at.eq($row.updated_at),
+            ))
+            .returning(FeedbackRow::as_returning())
+    };
+}
+
 /// Feedback: what [`resource`] needs to serve it.
 pub struct Feedbacks;
 
@@ -465,40 +524,31 @@ impl Resource for Feedbacks {
         input: FeedbackInput,
         submitted_by: Option<&str>,
     ) -> Result<Feedback, ApiError> {
-        let now = db::now();
-        let kind = input.kind();
-        let (round_id, rating, comment, author_name, author_email) = match &input {
-            FeedbackInput::SessionFeedback(f) => (
-                Some(f.round_id.0),
-                Some(f.rating.get() as i32),
-                Text::non_blank(f.comment.as_ref()),
-                &f.author_name,
-                &f.author_email,
-            ),
-            FeedbackInput::TopicSuggestion(f) | FeedbackInput::General(f) => (
-                f.round_id.map(|r| r.0),
-                None,
-                Some(f.comment.as_str()),
-                &f.author_name,
-                &f.author_email,
-            ),
+        let row = stored(&input, submitted_by, db::now());
+        let row = crate::on_backend!(conn, |c| insert_row!(row).get_result(c))?;
+        Ok(Feedback::from(row))
+    }
+
+    /// PostgreSQL: one statement; a missing round is reported by the foreign key.
+    fn insert_logged(
+        conn: &mut DbConnection,
+        input: &FeedbackInput,
+        submitted_by: Option<&str>,
+        request_id: Option<&str>,
+    ) -> Result<Option<Feedback>, ApiError> {
+        let DbConnection::Postgresql(pg) = conn else {
+            return Ok(None);
         };
-        let row = crate::on_backend!(conn, |c| diesel::insert_into(feedback::table)
-            .values((
-                feedback::kind.eq(kind),
-                feedback::round_id.eq(round_id),
-                feedback::rating.eq(rating),
-                feedback::comment.eq(comment),
-                feedback::author_name.eq(Text::non_blank(author_name.as_ref())),
-                feedback::author_email.eq(author_email.as_ref().map(Email::as_str)),
-                feedback::status.eq(FeedbackStatus::New),
-                feedback::submitted_by.eq(submitted_by),
-                feedback::created_at.eq(now),
-                feedback::updated_at.eq(now),
-            ))
-            .returning(FeedbackRow::as_returning())
-            .get_result(c))?;
-        Ok(row.into())
+        let now = db::now();
+        let row = stored(input, submitted_by, now);
+        let after = serde_json::to_value(Feedback::from(row.clone()))?;
+        let Some(entry) =
+            changelog::Entry::created(Feedbacks::NAME, after, submitted_by, request_id, now)
+        else {
+            return Ok(None);
+        };
+        let row: FeedbackRow = changelog::Logged::new(insert_row!(row), &entry).get_result(pg)?;
+        Ok(Some(Feedback::from(row)))
     }
 
     fn change_of(record: &Feedback) -> FeedbackTriageInput {

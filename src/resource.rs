@@ -2,9 +2,10 @@
 //! [`Resource`]. A resource module declares its types, its queries and its own rules; its
 //! handlers carry the OpenAPI annotations and are one line into the functions here.
 //!
-//! Every write runs in one transaction ([`Database::write`]): the body is checked against its
-//! schema first, the references it makes are checked inside the transaction (so they cannot
-//! vanish before the write), and a failure anywhere changes nothing.
+//! Every write is atomic ([`Database::write_checked`]): the body is checked against its schema
+//! first, the references it makes are checked by the foreign keys of the write itself (so they
+//! cannot vanish before it), and a failure anywhere changes nothing. A record and its
+//! change-log entry written in one statement need no transaction at all (PostgreSQL).
 //!
 //! The HTTP semantics are applied here for every resource alike: each read answers with an
 //! `ETag` and honours `If-None-Match` (304); PUT, PATCH and DELETE honour `If-Match` (412, or 428
@@ -27,9 +28,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::auth::{Caller, Visible};
-use crate::cache::{Answer, Key, ReadCache, Rendered};
+use crate::cache::{self, Answer, Key, ReadCache, Rendered, Revised};
 use crate::changelog::{self, Action, Change};
-use crate::db::{Database, DbConnection};
+use crate::db::{Atomicity, Database, DbConnection};
 use crate::error::ApiError;
 use crate::fields::RefKind;
 use crate::http::{self, Conditions, TagList};
@@ -85,11 +86,42 @@ pub trait Resource: 'static {
         filter: &Self::Filter,
         paging: Paging,
     ) -> Result<Listing<Self::Record>, ApiError>;
+    /// [`Resource::find`] for the read cache: with the schedule's revision read in the same
+    /// snapshot, and nothing else read when it is still `known` (see [`ReadCache::answer`]).
+    /// A resource that can read both in one statement says so here.
+    fn find_revised(
+        conn: &mut DbConnection,
+        id: i32,
+        known: Option<i64>,
+    ) -> Result<Revised<Option<Self::Record>>, ApiError> {
+        cache::in_snapshot(conn, known, |conn| Self::find(conn, id))
+    }
+    /// [`Resource::list`] for the read cache, as [`Resource::find_revised`].
+    fn list_revised(
+        conn: &mut DbConnection,
+        filter: &Self::Filter,
+        paging: Paging,
+        known: Option<i64>,
+    ) -> Result<Revised<Listing<Self::Record>>, ApiError> {
+        cache::in_snapshot(conn, known, |conn| Self::list(conn, filter, paging))
+    }
     fn insert(
         conn: &mut DbConnection,
         input: Self::Input,
         actor: Option<&str>,
     ) -> Result<Self::Record, ApiError>;
+    /// [`Resource::insert`] and the record's change-log entry in one statement, which needs no
+    /// transaction, where the resource has one (on PostgreSQL: see [`changelog::Logged`]).
+    /// `None` where it has not: then the write takes the usual way, `insert` and
+    /// [`changelog::record`] in one transaction.
+    fn insert_logged(
+        _conn: &mut DbConnection,
+        _input: &Self::Input,
+        _actor: Option<&str>,
+        _request_id: Option<&str>,
+    ) -> Result<Option<Self::Record>, ApiError> {
+        Ok(None)
+    }
     /// The answer to the POST that created `record` (what `GET` shows, unless the resource
     /// shows more once, such as a webhook's secret).
     fn created_answer(record: &Self::Record, caller: &Caller) -> Result<Value, ApiError> {
@@ -106,9 +138,39 @@ pub trait Resource: 'static {
         actor: Option<&str>,
         expected: i64,
     ) -> Result<Option<Self::Record>, ApiError>;
+    /// [`Resource::update`] and its change-log entry (the record before: `current`) in one
+    /// statement, where the resource has one for this change (see
+    /// [`Resource::insert_logged`]).
+    fn update_logged(
+        _conn: &mut DbConnection,
+        _current: &Self::Record,
+        _change: &Self::Change,
+        _log: &LogContext<'_>,
+        _expected: i64,
+    ) -> Result<OneStatement<Self::Record>, ApiError> {
+        Ok(OneStatement::Unsupported)
+    }
     /// Deletes the record, only if it is still at `expected` (when given): 404 if there is
     /// none, 409 if others still refer to it, `false` if it is at another version.
     fn delete(conn: &mut DbConnection, id: i32, expected: Option<i64>) -> Result<bool, ApiError>;
+}
+
+/// What a change log entry records of a write besides the records: who made it and in which
+/// request.
+#[derive(Debug, Clone, Copy)]
+pub struct LogContext<'a> {
+    pub actor: Option<&'a str>,
+    pub request_id: Option<&'a str>,
+}
+
+/// What a write in one statement did (see [`Resource::update_logged`]).
+pub enum OneStatement<T> {
+    /// Written, and recorded in the change log.
+    Written(T),
+    /// Nothing written: the record is no longer at the version expected.
+    Stale,
+    /// The resource has no single statement for this change: it takes the usual way.
+    Unsupported,
 }
 
 /// A page of a list, and when it stops holding by the passing of time alone (`None`: never).
@@ -283,28 +345,56 @@ impl Ctx {
     where
         F: FnOnce(&mut DbConnection) -> Result<Rendered, ApiError> + Send + 'static,
     {
-        let if_none_match = self.conditions.if_none_match.clone();
-        let answer = if schedule {
-            let key = Key::new(
-                &self.path,
-                query.map(QueryValues::canonical).unwrap_or_default(),
-                self.caller.sees_private_fields(),
-            );
-            self.cache
-                .answer(&self.db, key, if_none_match.as_ref(), render)
-                .await?
-        } else {
-            let rendered = self.db.read(render).await?;
-            Answer::of(rendered, if_none_match.as_ref())
-        };
-        Ok(match answer {
+        if schedule {
+            return self
+                .read_revised(query, move |conn, known| {
+                    cache::in_snapshot(conn, known, render)
+                })
+                .await;
+        }
+        let rendered = self.db.read(render).await?;
+        let answer = Answer::of(rendered, self.conditions.if_none_match.as_ref());
+        Ok(self.respond(answer))
+    }
+
+    /// A read of the schedule whose render reads the revision itself (see
+    /// [`ReadCache::answer`]): in the same statement, where it can.
+    pub async fn read_revised<F>(
+        &self,
+        query: Option<&QueryValues>,
+        render: F,
+    ) -> Result<HttpResponse, ApiError>
+    where
+        F: FnOnce(&mut DbConnection, Option<i64>) -> Result<Revised<Rendered>, ApiError>
+            + Send
+            + 'static,
+    {
+        let key = Key::new(
+            &self.path,
+            query.map(QueryValues::canonical).unwrap_or_default(),
+            self.caller.sees_private_fields(),
+        );
+        let answer = self
+            .cache
+            .answer(
+                &self.db,
+                key,
+                self.conditions.if_none_match.as_ref(),
+                render,
+            )
+            .await?;
+        Ok(self.respond(answer))
+    }
+
+    fn respond(&self, answer: Answer) -> HttpResponse {
+        match answer {
             Answer::Fresh {
                 body,
                 etag,
                 content_type,
             } => http::ok(body, content_type, &etag, self.private),
             Answer::NotModified { etag } => http::not_modified(&etag, self.private),
-        })
+        }
     }
 
     /// The subject to record as the author of a write.
@@ -439,7 +529,13 @@ where
     create_with::<R>(ctx, checked, request, |_| Ok(())).await
 }
 
-/// `POST`, with `precheck` run first in the transaction (a 404 for a parent in the path, say).
+/// `POST`, with `precheck` run first (a 404 for a parent in the path, say).
+///
+/// A body that passed its schema and rules is written without looking up its references
+/// first: the foreign keys refuse one that names no record, and only then is the write made
+/// again the way it was before, looking them up first, for the 422 that names each one (the
+/// database names only the first it met, and SQLite not even that). A body refused anyway has
+/// its references looked up, so that one answer lists every error.
 pub async fn create_with<R: Resource>(
     ctx: Ctx,
     checked: Checked<R::Input>,
@@ -455,7 +551,7 @@ where
     let ttl = ctx.policy.idempotency_ttl;
     let caller = ctx.caller.clone();
     let request_id = ctx.request_id.clone();
-    let attempt = move || {
+    let attempt = move |look_up: bool| {
         let (checked, key, fingerprint, caller, precheck, request_id) = (
             checked.clone(),
             key.clone(),
@@ -464,50 +560,79 @@ where
             precheck.clone(),
             request_id.clone(),
         );
-        move |conn: &mut DbConnection| -> Result<(StoredAnswer, bool), ApiError> {
-            precheck(conn)?;
-            if let Some(key) = &key {
-                if let Some(stored) = idempotency::replay(conn, key, &fingerprint)? {
-                    return Ok((stored, true));
+        move |conn: &mut DbConnection,
+              atomicity: Atomicity|
+              -> Result<(StoredAnswer, bool), ApiError> {
+            let answer = |record: &R::Record| -> Result<StoredAnswer, ApiError> {
+                Ok(StoredAnswer {
+                    status: StatusCode::CREATED.as_u16(),
+                    location: Some(format!("{API_PREFIX}/{}/{}", R::COLLECTION, R::id(record))),
+                    etag: Some(http::record_etag(
+                        R::version(record),
+                        caller.sees_private_fields(),
+                    )),
+                    body: R::created_answer(record, &caller)?.to_string(),
+                })
+            };
+            let look_up = look_up || checked.is_refused();
+            if key.is_none() && !look_up && atomicity.single_statement() {
+                precheck(conn)?;
+                let input = checked.clone().into_result()?;
+                let written = R::insert_logged(
+                    conn,
+                    &input,
+                    caller.subject.as_deref(),
+                    request_id.as_deref(),
+                )?;
+                if let Some(record) = written {
+                    return Ok((answer(&record)?, false));
                 }
             }
-            let input = verified(conn, checked)?;
-            let record = R::insert(conn, input, caller.subject.as_deref())?;
-            changelog::record(
-                conn,
-                Change {
-                    resource: R::NAME,
-                    id: R::id(&record),
-                    action: Action::Created,
-                    before: None,
-                    after: Some(serde_json::to_value(&record)?),
-                    actor: caller.subject.as_deref(),
-                    request_id: request_id.as_deref(),
-                },
-            )?;
-            let answer = StoredAnswer {
-                status: StatusCode::CREATED.as_u16(),
-                location: Some(format!("{API_PREFIX}/{}/{}", R::COLLECTION, R::id(&record))),
-                etag: Some(http::record_etag(
-                    R::version(&record),
-                    caller.sees_private_fields(),
-                )),
-                body: R::created_answer(&record, &caller)?.to_string(),
-            };
-            if let Some(key) = &key {
-                idempotency::remember(conn, key, &fingerprint, &answer, ttl)?;
-            }
-            Ok((answer, false))
+            atomicity.atomically(conn, |conn| {
+                precheck(conn)?;
+                if let Some(key) = &key {
+                    if let Some(stored) = idempotency::replay(conn, key, &fingerprint)? {
+                        return Ok((stored, true));
+                    }
+                }
+                let input = if look_up {
+                    verified(conn, checked)?
+                } else {
+                    checked.into_result()?
+                };
+                let record = R::insert(conn, input, caller.subject.as_deref())?;
+                changelog::record(
+                    conn,
+                    Change {
+                        resource: R::NAME,
+                        id: R::id(&record),
+                        action: Action::Created,
+                        before: None,
+                        after: Some(serde_json::to_value(&record)?),
+                        actor: caller.subject.as_deref(),
+                        request_id: request_id.as_deref(),
+                    },
+                )?;
+                let answer = answer(&record)?;
+                if let Some(key) = &key {
+                    idempotency::remember(conn, key, &fingerprint, &answer, ttl)?;
+                }
+                Ok((answer, false))
+            })
         }
     };
-    let first = ctx.db.write(attempt()).await;
-    let (answer, replayed) = match first {
-        // Another request with the same key committed first, and this one was rolled back
-        // when it stored the key: now its answer can be replayed.
-        Err(ApiError::Conflict(_)) if ctx.idempotency.0.is_some() => {
-            ctx.db.write(attempt()).await?
+    let (mut look_up, mut key_retried) = (false, false);
+    let (answer, replayed) = loop {
+        match ctx.db.write_checked(attempt(look_up)).await {
+            // A reference names no record: again, looking the references up first.
+            Err(ApiError::DanglingReference) if !look_up => look_up = true,
+            // Another request with the same key committed first, and this one was rolled back
+            // when it stored the key: now its answer can be replayed.
+            Err(ApiError::Conflict(_)) if ctx.idempotency.0.is_some() && !key_retried => {
+                key_retried = true;
+            }
+            other => break other?,
         }
-        other => other?,
     };
     Ok(answer.response(replayed))
 }
@@ -516,12 +641,20 @@ where
 pub async fn get<R: Resource>(ctx: Ctx, id: i32) -> Result<HttpResponse, ApiError> {
     ctx.authorize::<R>(Access::Read)?;
     let caller = ctx.caller.clone();
-    ctx.read(R::SCHEDULE, None, move |conn| {
-        let record = found(R::find(conn, id)?, R::NAME, id)?;
+    let render = move |record: Option<R::Record>| {
+        let record = found(record, R::NAME, id)?;
         let etag = http::record_etag(R::version(&record), caller.sees_private_fields());
         Ok(Rendered::json(&record.visible_to(&caller))?.with_etag(etag))
-    })
-    .await
+    };
+    if R::SCHEDULE {
+        ctx.read_revised(None, move |conn, known| {
+            R::find_revised(conn, id, known)?.try_map(render)
+        })
+        .await
+    } else {
+        ctx.read(false, None, move |conn| render(R::find(conn, id)?))
+            .await
+    }
 }
 
 /// `GET /{collection}`.
@@ -541,11 +674,20 @@ pub async fn list_filtered<R: Resource>(
     ctx.authorize::<R>(Access::Read)?;
     let paging: Paging = query.get()?;
     let caller = ctx.caller.clone();
-    ctx.read(R::SCHEDULE, Some(query), move |conn| {
-        let listing = R::list(conn, &filter, paging)?;
+    let render = move |listing: Listing<R::Record>| {
         Ok(Rendered::json(&listing.page.visible_to(&caller))?.until(listing.valid_until))
-    })
-    .await
+    };
+    if R::SCHEDULE {
+        ctx.read_revised(Some(query), move |conn, known| {
+            R::list_revised(conn, &filter, paging, known)?.try_map(render)
+        })
+        .await
+    } else {
+        ctx.read(false, Some(query), move |conn| {
+            render(R::list(conn, &filter, paging)?)
+        })
+        .await
+    }
 }
 
 /// `PUT /{collection}/{id}`: replaces the whole record.
@@ -556,10 +698,7 @@ where
     ctx.authorize::<R>(Access::Change)?;
     ctx.require_if_match()?;
     let checked = ctx.validators.body::<R::Change>(body);
-    change::<R>(ctx, id, move |conn, _current| {
-        verified(conn, checked.clone())
-    })
-    .await
+    change::<R>(ctx, id, move |_current| Ok(checked.clone())).await
 }
 
 /// `PATCH /{collection}/{id}`: the stored record with the merge patch (RFC 7386) applied,
@@ -568,10 +707,10 @@ pub async fn patch<R: Resource>(ctx: Ctx, id: i32, patch: Value) -> Result<HttpR
     ctx.authorize::<R>(Access::Change)?;
     ctx.require_if_match()?;
     let validators = ctx.validators.clone();
-    change::<R>(ctx, id, move |conn, current| {
+    change::<R>(ctx, id, move |current| {
         let mut document = serde_json::to_value(R::change_of(current))?;
         merge_patch(&mut document, &patch);
-        verified(conn, validators.body::<R::Change>(document))
+        Ok(validators.body::<R::Change>(document))
     })
     .await
 }
@@ -582,40 +721,69 @@ const WRITE_ATTEMPTS: usize = 5;
 
 /// A PUT or PATCH: `make` turns the current record into the change, which is written only
 /// over the version it was made from. With `If-Match`, that version must be the one named (412
-/// otherwise); without, a lost race is run again.
+/// otherwise); without, a lost race is run again. References are checked as in
+/// [`create_with`]: by the foreign keys, and looked up only after one refused the write.
 async fn change<R: Resource>(
     ctx: Ctx,
     id: i32,
-    make: impl Fn(&mut DbConnection, &R::Record) -> Result<R::Change, ApiError> + Send + 'static,
+    make: impl Fn(&R::Record) -> Result<Checked<R::Change>, ApiError> + Clone + Send + 'static,
 ) -> Result<HttpResponse, ApiError> {
     let if_match = ctx.conditions.if_match.clone();
     let caller = ctx.caller.clone();
     let private = caller.sees_private_fields();
     let request_id = ctx.request_id.clone();
-    let record = ctx
-        .db
-        .write(move |conn| {
+    let attempt = move |look_up: bool| {
+        let (if_match, caller, request_id, make) = (
+            if_match.clone(),
+            caller.clone(),
+            request_id.clone(),
+            make.clone(),
+        );
+        move |conn: &mut DbConnection, atomicity: Atomicity| -> Result<R::Record, ApiError> {
+            let log = LogContext {
+                actor: caller.subject.as_deref(),
+                request_id: request_id.as_deref(),
+            };
             for _ in 0..WRITE_ATTEMPTS {
                 let current = existing::<R>(conn, id, if_match.is_some())?;
                 let asked = expected_version::<R>(if_match.as_ref(), &current, private)?;
                 let version = R::version(&current);
-                let change = make(conn, &current)?;
-                let before = serde_json::to_value(&current)?;
-                if let Some(record) =
-                    R::update(conn, current, change, caller.subject.as_deref(), version)?
-                {
-                    changelog::record(
-                        conn,
-                        Change {
-                            resource: R::NAME,
-                            id,
-                            action: Action::Updated,
-                            before: Some(before),
-                            after: Some(serde_json::to_value(&record)?),
-                            actor: caller.subject.as_deref(),
-                            request_id: request_id.as_deref(),
-                        },
-                    )?;
+                let checked = make(&current)?;
+                let change = if look_up || checked.is_refused() {
+                    verified(conn, checked)?
+                } else {
+                    checked.into_result()?
+                };
+                let one = if atomicity.single_statement() {
+                    R::update_logged(conn, &current, &change, &log, version)?
+                } else {
+                    OneStatement::Unsupported
+                };
+                let written = match one {
+                    OneStatement::Written(record) => Some(record),
+                    OneStatement::Stale => None,
+                    OneStatement::Unsupported => atomicity.atomically(conn, |conn| {
+                        let before = serde_json::to_value(&current)?;
+                        let Some(record) = R::update(conn, current, change, log.actor, version)?
+                        else {
+                            return Ok(None);
+                        };
+                        changelog::record(
+                            conn,
+                            Change {
+                                resource: R::NAME,
+                                id,
+                                action: Action::Updated,
+                                before: Some(before),
+                                after: Some(serde_json::to_value(&record)?),
+                                actor: log.actor,
+                                request_id: log.request_id,
+                            },
+                        )?;
+                        Ok(Some(record))
+                    })?,
+                };
+                if let Some(record) = written {
                     return Ok(record);
                 }
                 if asked.is_some() {
@@ -625,8 +793,16 @@ async fn change<R: Resource>(
             Err(ApiError::Unavailable(
                 "the record kept changing while this write was applied; retry".to_owned(),
             ))
-        })
-        .await?;
+        }
+    };
+    let mut look_up = false;
+    let record = loop {
+        match ctx.db.write_checked(attempt(look_up)).await {
+            // A reference names no record: again, looking the references up first.
+            Err(ApiError::DanglingReference) if !look_up => look_up = true,
+            other => break other?,
+        }
+    };
     Ok(written::<R>(StatusCode::OK, record, &ctx.caller))
 }
 

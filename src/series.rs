@@ -176,9 +176,13 @@ pub fn zone(conn: &mut DbConnection) -> Result<chrono_tz::Tz, ApiError> {
         .select(series::timezone)
         .first::<String>(c)
         .optional())?;
-    Ok(name
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(chrono_tz::America::New_York))
+    Ok(zone_named(name.as_deref()))
+}
+
+/// The zone of the series' `timezone` column as read by another query.
+pub fn zone_named(name: Option<&str>) -> chrono_tz::Tz {
+    name.and_then(|n| n.parse().ok())
+        .unwrap_or(chrono_tz::America::New_York)
 }
 
 /// The series: what [`resource`] needs to serve it. It is one record, changed and never

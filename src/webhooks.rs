@@ -973,7 +973,10 @@ impl Worker {
         let thread = std::thread::Builder::new()
             .name("lhs-webhooks".to_owned())
             .spawn(move || {
+                // Its blocking threads named too, so that its polling can be told apart from
+                // requests (the statement counts of the tests leave it out).
                 let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .thread_name("lhs-webhooks")
                     .enable_all()
                     .build()
                 {

@@ -13,6 +13,7 @@ on_both_backends!(
     a_body_that_is_not_an_object_is_a_422_problem,
     health_and_readiness_answer,
     values_the_schema_forbids_are_refused_as_the_schema_says,
+    a_reference_to_no_record_in_an_otherwise_valid_body_is_named,
 );
 
 async fn malformed_json_is_a_400_problem(app: TestApp) {
@@ -209,4 +210,121 @@ async fn values_the_schema_forbids_are_refused_as_the_schema_says(app: TestApp) 
         )
         .await;
     assert_eq!(error_fields(&assert_problem(typo, 422).await), vec!["nmae"]);
+}
+
+/// The foreign keys find these (no lookup precedes the write): the answer names each reference
+/// as the lookup did, and nothing is written.
+async fn a_reference_to_no_record_in_an_otherwise_valid_body_is_named(app: TestApp) {
+    let speaker = app.speaker("Tara Lagu", &["MD"]).await;
+    let department = app.department("Division of Healthcare Quality").await;
+    let round = app
+        .round(
+            "2027-01-21",
+            json!({"speakers": [{"speaker_id": speaker}], "department_ids": [department]}),
+        )
+        .await;
+    let id = round["id"].as_i64().unwrap();
+    let path = format!("/api/v1/rounds/{id}");
+    let etag = |response: &reqwest::Response| response.headers()["etag"].clone();
+    let before = etag(&app.get(&path).await);
+    let changes_before = app.get_ok("/api/v1/changes").await;
+
+    let refused = [
+        app.post(
+            "/api/v1/feedback",
+            &json!({"kind": "session_feedback", "round_id": 424242, "rating": 5}),
+        )
+        .await,
+        app.post(
+            "/api/v1/feedback",
+            &json!({"kind": "general", "comment": "More rounds on falls", "round_id": 424243}),
+        )
+        .await,
+        app.post(
+            "/api/v1/speakers",
+            &json!({"full_name": "Peter Lindenauer", "department_id": 4242}),
+        )
+        .await,
+        app.patch(
+            &path,
+            &json!({"speakers": [{"speaker_id": speaker}, {"speaker_id": 987654, "role": "panelist"}]}),
+        )
+        .await,
+        app.patch(&path, &json!({"department_ids": [department, 7777, 8888]}))
+            .await,
+        app.put(
+            &path,
+            &json!({"starts_at": "2027-01-21T12:00:00Z", "ends_at": "2027-01-21T13:00:00Z",
+                    "location": "Room 1", "speakers": [{"speaker_id": 55555}],
+                    "department_ids": [department]}),
+        )
+        .await,
+        app.patch(
+            &format!("/api/v1/speakers/{speaker}"),
+            &json!({"department_id": 4343}),
+        )
+        .await,
+    ];
+    // As answered before the foreign keys did the finding (a lookup preceded each write).
+    let expected = [
+        (
+            1,
+            json!([{"field": "round_id", "message": "no round with id 424242"}]),
+        ),
+        (
+            1,
+            json!([{"field": "round_id", "message": "no round with id 424243"}]),
+        ),
+        (
+            1,
+            json!([{"field": "department_id", "message": "no department with id 4242"}]),
+        ),
+        (
+            1,
+            json!([{"field": "speakers[1].speaker_id", "message": "no speaker with id 987654"}]),
+        ),
+        (
+            2,
+            json!([{"field": "department_ids[1]", "message": "no department with id 7777"},
+                   {"field": "department_ids[2]", "message": "no department with id 8888"}]),
+        ),
+        (
+            1,
+            json!([{"field": "speakers[0].speaker_id", "message": "no speaker with id 55555"}]),
+        ),
+        (
+            1,
+            json!([{"field": "department_id", "message": "no department with id 4343"}]),
+        ),
+    ];
+    for (response, (count, errors)) in refused.into_iter().zip(expected) {
+        let mut problem = assert_problem(response, 422).await;
+        problem.as_object_mut().unwrap().remove("request_id");
+        let fields = if count == 1 { "field" } else { "fields" };
+        assert_eq!(
+            problem,
+            json!({"type": "about:blank", "title": "Unprocessable Entity", "status": 422,
+                   "detail": format!("the request body has {count} invalid {fields}"),
+                   "errors": errors})
+        );
+    }
+    let missing_round = app
+        .post(
+            "/api/v1/rounds/424242/feedback",
+            &json!({"kind": "session_feedback", "rating": 5}),
+        )
+        .await;
+    assert_eq!(
+        assert_problem(missing_round, 404).await["detail"],
+        "no round with id 424242"
+    );
+
+    assert_eq!(
+        etag(&app.get(&path).await),
+        before,
+        "the round is as it was"
+    );
+    assert_eq!(app.get_ok("/api/v1/changes").await, changes_before);
+    assert_eq!(app.get_ok("/api/v1/feedback").await["total"], 0);
+    assert_eq!(app.get_ok("/api/v1/speakers").await["total"], 1);
 }

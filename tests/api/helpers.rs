@@ -22,6 +22,9 @@ pub enum Backend {
     Postgres,
 }
 
+/// The connections of a test app's pool.
+pub const POOL_SIZE: u32 = 4;
+
 /// The HS256 secret of test apps.
 pub const SECRET: &str = "a-test-secret-of-at-least-thirty-two-bytes";
 
@@ -96,7 +99,8 @@ async fn spawn_on(
     let mut settings = Settings::for_database(database_url.clone());
     settings.jwt_secret = Some(SECRET.to_owned());
     configure(&mut settings);
-    let database = Database::open(&settings.database_url, 4).expect("open the test database");
+    let database =
+        Database::open(&settings.database_url, POOL_SIZE).expect("open the test database");
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a port");
     let auth = web::Data::new(Auth::from_settings(&settings).expect("token settings"));
     let admin_token = auth

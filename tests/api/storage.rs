@@ -1,5 +1,5 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use chrono::Datelike;
 use diesel::connection::{Connection, InstrumentationEvent};
@@ -9,13 +9,234 @@ use lhs_rounds::resource::Resource;
 use lhs_rounds::rounds::{RoundFilter, Rounds};
 use serde_json::{json, Value};
 
-use crate::helpers::{fresh_database, id_of, Backend, TestApp};
+use crate::helpers::{fresh_database, id_of, spawn_app_with, Backend, TestApp, POOL_SIZE};
+
+/// The statements the app's pooled connections run for requests. The webhook worker and the
+/// maintenance thread poll through the same pool; their threads are left out by name.
+struct Statements {
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Statements {
+    /// Instruments every connection of the app's pool: r2d2 keeps a connection, and what is set
+    /// on it, until it breaks or ages out (minutes), so all of them are checked out at once and
+    /// instrumented before they go back.
+    async fn attach(app: &TestApp) -> Statements {
+        let log: Arc<Mutex<Vec<String>>> = Arc::default();
+        let database = app.database.clone();
+        let shared = log.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut connections: Vec<_> = (0..POOL_SIZE)
+                .map(|_| database.connection().expect("a connection"))
+                .collect();
+            for conn in &mut connections {
+                let log = shared.clone();
+                conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+                    if let InstrumentationEvent::StartQuery { query, .. } = event {
+                        let thread = std::thread::current();
+                        let background = thread.name().is_some_and(|name| name.starts_with("lhs-"));
+                        if !background {
+                            log.lock().unwrap().push(query.to_string());
+                        }
+                    }
+                });
+            }
+        })
+        .await
+        .unwrap();
+        Statements { log }
+    }
+
+    /// The statements run since the last call.
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.log.lock().unwrap())
+    }
+
+    /// The statements `request` runs.
+    async fn of<F: std::future::Future<Output = reqwest::Response>>(
+        &self,
+        request: F,
+        status: u16,
+    ) -> Vec<String> {
+        self.take();
+        let response = request.await;
+        assert_eq!(response.status(), status);
+        self.take()
+    }
+}
 
 on_both_backends!(
+    statements_per_request_are_pinned,
+    a_kept_answer_costs_one_statement_or_none,
+    a_patch_rewrites_only_the_links_that_differ,
     listing_rounds_takes_the_same_number_of_queries_whatever_the_page_size,
     fifty_concurrent_writes_all_succeed,
     the_demo_schedule_loads_once_with_its_panel_in_order,
 );
+
+/// Statements per request, so that they cannot grow back unseen (issue 9). Before, on
+/// PostgreSQL: a round 7 (`BEGIN`, revision, round, speakers, departments, time zone,
+/// `COMMIT`), a page 8, `POST /feedback` 7, a PATCH of the title 20; on SQLite 7, 8, 6, 19.
+///
+/// PostgreSQL answers a read in one statement that also reads the revision, and writes a
+/// record with its change-log entry in one, without `BEGIN` and `COMMIT`. SQLite keeps
+/// statements of its own (each costs microseconds there and no round trip) in one transaction.
+async fn statements_per_request_are_pinned(app: TestApp) {
+    let backend = app.backend();
+    // A cache miss is what every read costs with the cache off (`LHS_CACHE_MB=0`).
+    let app = spawn_app_with(backend, |settings| settings.cache_mb = 0)
+        .await
+        .unwrap();
+    let speakers = [app.speaker("A", &["MD"]).await, app.speaker("B", &[]).await];
+    let department = app.department("Clinical Informatics").await;
+    let mut round = 0;
+    for day in 1..=3 {
+        round = id_of(
+            &app.round(
+                &format!("2027-01-{day:02}"),
+                json!({"speakers": [{"speaker_id": speakers[0]}, {"speaker_id": speakers[1]}],
+                       "department_ids": [department]}),
+            )
+            .await,
+        );
+    }
+    let path = format!("/api/v1/rounds/{round}");
+    let statements = Statements::attach(&app).await;
+
+    let counts = [
+        statements.of(app.get(&path), 200).await,
+        statements.of(app.get("/api/v1/rounds?limit=50"), 200).await,
+        statements
+            .of(
+                app.post(
+                    "/api/v1/feedback",
+                    &json!({"kind": "session_feedback", "round_id": round, "rating": 5}),
+                ),
+                201,
+            )
+            .await,
+        statements
+            .of(app.patch(&path, &json!({"title": "New"})), 200)
+            .await,
+    ]
+    .map(|list| list.len());
+
+    let expected = match backend {
+        Backend::Postgres => [1, 1, 1, 2],
+        // BEGIN, the revision, round, speakers, departments, time zone, COMMIT; a page counts
+        // first. POST: BEGIN, INSERT, webhooks, change log, COMMIT. PATCH: BEGIN, the round
+        // (4), UPDATE, its version and sequence, webhooks, change log, COMMIT.
+        Backend::Sqlite => [7, 8, 5, 10],
+    };
+    assert_eq!(
+        counts,
+        expected,
+        "GET a round, GET a page, POST /feedback, PATCH a title: {:?}",
+        statements.take()
+    );
+
+    // What the PATCH wrote without reading it back is what a read finds...
+    let patched = app.patch(&path, &json!({"location": "Room 2"})).await;
+    let etag = patched.headers()["etag"].clone();
+    let patched: Value = patched.json().await.unwrap();
+    let read = app.get(&path).await;
+    assert_eq!(read.headers()["etag"], etag);
+    assert_eq!(read.json::<Value>().await.unwrap(), patched);
+    // ...and what its change-log entry and webhook messages carry.
+    let database = app.database.clone();
+    let logged = tokio::task::spawn_blocking(move || {
+        use diesel::prelude::*;
+        use lhs_rounds::schema::changes;
+        let mut conn = database.connection().unwrap();
+        lhs_rounds::on_backend!(&mut *conn, |c| changes::table
+            .order(changes::seq.desc())
+            .select(changes::data)
+            .first::<Option<String>>(c))
+        .unwrap()
+    })
+    .await
+    .unwrap();
+    let logged: Value = serde_json::from_str(&logged.unwrap()).unwrap();
+    assert_eq!(logged, patched);
+}
+
+/// With the cache on, a kept answer costs PostgreSQL the one statement, which reads only the
+/// revision while it is unchanged; SQLite reads the revision off the pool.
+async fn a_kept_answer_costs_one_statement_or_none(app: TestApp) {
+    let round = id_of(&app.round("2027-01-21", json!({})).await);
+    let path = format!("/api/v1/rounds/{round}");
+    let statements = Statements::attach(&app).await;
+    let counts = [
+        statements.of(app.get(&path), 200).await.len(),
+        statements.of(app.get(&path), 200).await.len(),
+        statements.of(app.get("/api/v1/rounds"), 200).await.len(),
+        statements.of(app.get("/api/v1/rounds"), 200).await.len(),
+    ];
+    let expected = match app.backend() {
+        Backend::Postgres => [1, 1, 1, 1],
+        Backend::Sqlite => [7, 0, 8, 0],
+    };
+    assert_eq!(counts, expected, "a round and a page: missed, then kept");
+}
+
+/// Speakers a, b, c become a, c, d: b goes, c moves, d comes, a stays; the departments stay
+/// as they are and are not touched.
+async fn a_patch_rewrites_only_the_links_that_differ(app: TestApp) {
+    let mut speakers = Vec::new();
+    for name in ["A", "B", "C", "D"] {
+        speakers.push(app.speaker(name, &["MD"]).await);
+    }
+    let [a, b, c, d] = speakers[..] else {
+        unreachable!()
+    };
+    let departments = [app.department("One").await, app.department("Two").await];
+    let round = app
+        .round(
+            "2027-01-21",
+            json!({"speakers": [{"speaker_id": a}, {"speaker_id": b}, {"speaker_id": c}],
+                   "department_ids": departments}),
+        )
+        .await;
+    let path = format!("/api/v1/rounds/{}", id_of(&round));
+    let statements = Statements::attach(&app).await;
+
+    statements.take();
+    let patched = app
+        .patch(
+            &path,
+            &json!({"speakers": [{"speaker_id": a}, {"speaker_id": c, "role": "moderator"},
+                                 {"speaker_id": d}]}),
+        )
+        .await;
+    assert_eq!(patched.status(), 200);
+    let run = statements.take();
+    let patched: Value = patched.json().await.unwrap();
+    let links: Vec<&String> = run
+        .iter()
+        .filter(|s| s.contains("round_speakers") || s.contains("round_departments"))
+        .filter(|s| s.starts_with("DELETE") || s.starts_with("INSERT"))
+        .collect();
+    assert_eq!(links.len(), 2, "one DELETE, one INSERT: {links:?}");
+    assert!(links.iter().all(|s| s.contains("round_speakers")));
+    let expected = match app.backend() {
+        // The round, BEGIN, UPDATE, DELETE, INSERT, the round again, change log, COMMIT.
+        Backend::Postgres => 8,
+        // The round is four statements there, and the change log two.
+        Backend::Sqlite => 15,
+    };
+    assert_eq!(run.len(), expected, "{run:?}");
+
+    let ids: Vec<i64> = patched["speakers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["speaker_id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, vec![a as i64, c as i64, d as i64]);
+    assert_eq!(patched["speakers"][1]["role"], "moderator");
+    assert_eq!(patched["department_ids"], json!(departments));
+    assert_eq!(app.get_ok(&path).await, patched);
+}
 
 async fn listing_rounds_takes_the_same_number_of_queries_whatever_the_page_size(app: TestApp) {
     let speakers = [app.speaker("A", &["MD"]).await, app.speaker("B", &[]).await];
@@ -56,9 +277,14 @@ async fn listing_rounds_takes_the_same_number_of_queries_whatever_the_page_size(
     .await
     .unwrap();
 
+    let expected = match app.backend() {
+        // One statement: see `statements_per_request_are_pinned`.
+        Backend::Postgres => 1,
+        Backend::Sqlite => 5,
+    };
     assert_eq!(
         counts,
-        vec![5, 5, 5],
+        vec![expected; 3],
         "count, page, speakers, departments, the series' time zone"
     );
 }
