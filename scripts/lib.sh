@@ -58,6 +58,8 @@ stop_postgres() {
     if [[ -n $PG_DATA && -f $PG_DATA/postmaster.pid ]]; then
         run_as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -m immediate -w -t 30 stop >/dev/null 2>&1 || true
     fi
+    # Throwaway: a later start_postgres in the same run makes a fresh cluster in the same place.
+    [[ -n $PG_DATA ]] && rm -rf "$(dirname "$PG_DATA")"
     PG_DATA=""
 }
 

@@ -140,9 +140,19 @@ impl ManageConnection for ConnectionManager {
 
     fn connect(&self) -> Result<DbConnection, r2d2::Error> {
         match self.url.backend {
-            Backend::Postgres => diesel::PgConnection::establish(&self.url.target)
-                .map(DbConnection::Postgresql)
-                .map_err(r2d2::Error::ConnectionError),
+            Backend::Postgres => {
+                let mut conn = diesel::PgConnection::establish(&self.url.target)
+                    .map_err(r2d2::Error::ConnectionError)?;
+                // Statements are prepared once per connection and their SQL text already
+                // differs by which filters are given, so a plan made for the parameters' values
+                // buys nothing, while PostgreSQL's default re-plans each execution of a
+                // statement whose generic plan it estimates dearer. The one-statement rounds
+                // read (see `rounds`) cost about 1 ms to plan per request that way, even when it
+                // only finds the kept answer still current, and 0.01 ms with the generic plan.
+                conn.batch_execute("SET plan_cache_mode = force_generic_plan")
+                    .map_err(r2d2::Error::QueryError)?;
+                Ok(DbConnection::Postgresql(conn))
+            }
             Backend::Sqlite => {
                 let mut conn = diesel::SqliteConnection::establish(&self.url.target)
                     .map_err(r2d2::Error::ConnectionError)?;

@@ -160,23 +160,35 @@ async fn statements_per_request_are_pinned(app: TestApp) {
     assert_eq!(logged, patched);
 }
 
-/// With the cache on, a kept answer costs PostgreSQL the one statement, which reads only the
-/// revision while it is unchanged; SQLite reads the revision off the pool.
+/// With the cache on, a kept answer costs PostgreSQL one statement, which reads only the
+/// revision; SQLite reads the revision off the pool. The first read after a change costs
+/// PostgreSQL that statement and the one that renders.
 async fn a_kept_answer_costs_one_statement_or_none(app: TestApp) {
     let round = id_of(&app.round("2027-01-21", json!({})).await);
     let path = format!("/api/v1/rounds/{round}");
     let statements = Statements::attach(&app).await;
-    let counts = [
+    let mut counts = vec![
         statements.of(app.get(&path), 200).await.len(),
         statements.of(app.get(&path), 200).await.len(),
         statements.of(app.get("/api/v1/rounds"), 200).await.len(),
         statements.of(app.get("/api/v1/rounds"), 200).await.len(),
     ];
+    assert_eq!(
+        app.patch(&path, &json!({"title": "Retitled"}))
+            .await
+            .status(),
+        200
+    );
+    statements.take();
+    counts.push(statements.of(app.get(&path), 200).await.len());
     let expected = match app.backend() {
-        Backend::Postgres => [1, 1, 1, 1],
-        Backend::Sqlite => [7, 0, 8, 0],
+        Backend::Postgres => [1, 1, 1, 1, 2],
+        Backend::Sqlite => [7, 0, 8, 0, 7],
     };
-    assert_eq!(counts, expected, "a round and a page: missed, then kept");
+    assert_eq!(
+        counts, expected,
+        "a round and a page: missed, then kept; the round after a change"
+    );
 }
 
 /// Speakers a, b, c become a, c, d: b goes, c moves, d comes, a stays; the departments stay
