@@ -567,6 +567,10 @@ fn latest_first(filter: &RoundFilter) -> bool {
 /// revision: the rest sits behind `revision IS DISTINCT FROM $known`, which PostgreSQL checks
 /// once, before any scan (a one-time filter).
 ///
+/// The links are found by `round_id = ANY (ARRAY(SELECT id FROM page))`: with `IN (SELECT ...)`
+/// PostgreSQL hashed the page and scanned every link of every round (1 000 rounds: 1.1 ms),
+/// where the array is looked up in the links' indexes (0.7 ms).
+///
 /// Rows rather than JSON aggregated per round: measured with pgbench on a page of 50,
 /// `json_agg` in a subquery per round cost PostgreSQL about 15% more than this `UNION ALL`,
 /// which costs about what the separate statements did; and the service parses no JSON.
@@ -767,12 +771,12 @@ mod pg {
                  s.full_name, s.credentials, rs.role, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
                  NULL, NULL, NULL, NULL, NULL \
                  FROM round_speakers AS rs JOIN speakers AS s ON s.id = rs.speaker_id \
-                 WHERE rs.round_id IN (SELECT id FROM page) \
+                 WHERE rs.round_id = ANY (ARRAY(SELECT id FROM page)) \
                  UNION ALL SELECT 3, rd.round_id, d.id, rd.position, NULL, NULL, NULL, d.name, \
                  d.abbreviation, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
                  NULL, NULL, NULL \
                  FROM round_departments AS rd JOIN departments AS d ON d.id = rd.department_id \
-                 WHERE rd.round_id IN (SELECT id FROM page)",
+                 WHERE rd.round_id = ANY (ARRAY(SELECT id FROM page))",
             );
             Ok(())
         }

@@ -24,6 +24,7 @@ on_both_backends!(
     a_failing_receiver_is_retried_and_a_410_disables_the_webhook,
     feedback_is_sent_only_where_it_is_listed,
     a_delivery_can_be_retried_by_hand,
+    a_receiver_that_hangs_or_answers_10_mb_does_not_hold_up_the_others,
 );
 
 /// An app whose webhooks may reach this machine (the receivers of the tests), retrying fast.
@@ -269,6 +270,95 @@ async fn a_failing_receiver_is_retried_and_a_410_disables_the_webhook(app: TestA
         receiver.received().len(),
         4,
         "nothing more to a disabled webhook"
+    );
+}
+
+/// A receiver that takes every connection and never answers; the sockets stay open.
+async fn hanging_receiver() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    url
+}
+
+/// A receiver that answers 200 with 10 MB of body, in chunks, and then never ends the body: a
+/// client that read the whole answer would wait for its end until its timeout.
+async fn flooding_receiver() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buffer = [0u8; 8192];
+                let _ = socket.read(&mut buffer).await;
+                let head = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n";
+                if socket.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let mut chunk = format!("{:x}\r\n", 64 * 1024).into_bytes();
+                chunk.extend(std::iter::repeat_n(b'x', 64 * 1024));
+                chunk.extend_from_slice(b"\r\n");
+                for _ in 0..160 {
+                    if socket.write_all(&chunk).await.is_err() {
+                        return;
+                    }
+                }
+                // 10 MB sent; the body's last chunk never comes.
+                tokio::time::sleep(Duration::from_secs(60)).await;
+            });
+        }
+    });
+    url
+}
+
+/// Each webhook has its own turn: one whose receiver never answers waits out its timeout (10 s)
+/// alone, and one whose receiver answers 10 MB has at most 64 KB of it read: all its messages
+/// are delivered while the hanging receiver still holds its first.
+async fn a_receiver_that_hangs_or_answers_10_mb_does_not_hold_up_the_others(app: TestApp) {
+    let app = hooked(&app).await;
+    let hanging = register(&app, &hanging_receiver().await, json!(["round.created"])).await;
+    let flooding = register(&app, &flooding_receiver().await, json!(["round.created"])).await;
+    let answering = Receiver::start(&[]).await;
+    register(&app, &answering.url, json!(["round.created"])).await;
+
+    for day in ["2027-01-21", "2027-02-18", "2027-03-18"] {
+        app.round(day, json!({})).await;
+    }
+    let got = answering.wait_for(3, 20).await;
+    let deliveries = |webhook: &Value| format!("/api/v1/webhooks/{}/deliveries", id_of(webhook));
+    let mut flooded = Value::Null;
+    for _ in 0..200 {
+        flooded = app.get_ok(&deliveries(&flooding)).await;
+        let items = flooded["items"].as_array().unwrap();
+        if items.len() == 3 && items.iter().all(|d| d["status"] == "delivered") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let hung = app.get_ok(&deliveries(&hanging)).await;
+
+    assert_eq!(got.len(), 3, "the answering receiver got every message");
+    assert!(
+        flooded["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["status"] == "delivered" && d["last_status_code"] == 200),
+        "a 200 is a success, read no further than its first 64 KB: {flooded}"
+    );
+    assert!(
+        hung["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["status"] == "pending" && d["attempts"] == 0),
+        "meanwhile the hanging receiver's first attempt has not ended: {hung}"
     );
 }
 
