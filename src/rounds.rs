@@ -562,10 +562,8 @@ fn latest_first(filter: &RoundFilter) -> bool {
 /// snapshot (which a single statement is): the schedule's revision and the series' time zone,
 /// the rounds, and their speakers and departments, as the rows of a `UNION ALL` told apart by
 /// their `kind`, with the columns each needs. A round trip to PostgreSQL costs more than these
-/// statements do, so it is their number that decides the time of a read. Given the revision of
-/// the answer the read cache keeps, the statement reads nothing else while that is still the
-/// revision: the rest sits behind `revision IS DISTINCT FROM $known`, which PostgreSQL checks
-/// once, before any scan (a one-time filter).
+/// statements do, so it is their number that decides the time of a read. (Whether a kept answer
+/// is still current is asked with the revision alone, before this: see `cache`.)
 ///
 /// The links are found by `round_id = ANY (ARRAY(SELECT id FROM page))`: with `IN (SELECT ...)`
 /// PostgreSQL hashed the page and scanned every link of every round (1 000 rounds: 1.1 ms),
@@ -622,7 +620,6 @@ mod pg {
         selection: Selection,
         when: Option<When>,
         now: NaiveDateTime,
-        known: Option<i64>,
     }
 
     impl RoundsStatement {
@@ -689,13 +686,6 @@ mod pg {
             }
             Ok(())
         }
-
-        /// True unless the schedule is still at the revision of the kept answer.
-        fn changed<'b>(&'b self, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-            out.push_sql(REVISION);
-            out.push_sql(" IS DISTINCT FROM ");
-            out.push_bind_param::<sql::Nullable<sql::BigInt>, _>(&self.known)
-        }
     }
 
     impl QueryId for RoundsStatement {
@@ -711,8 +701,6 @@ mod pg {
                  r.version, r.sequence FROM rounds AS r WHERE ",
             );
             self.conditions(&mut out)?;
-            out.push_sql(" AND ");
-            self.changed(&mut out)?;
             if let Selection::Page {
                 latest_first,
                 limit,
@@ -737,22 +725,18 @@ mod pg {
             out.push_sql(REVISION);
             out.push_sql(" AS revision, ");
             if matches!(self.selection, Selection::Page { .. }) {
-                out.push_sql("CASE WHEN ");
-                self.changed(&mut out)?;
-                out.push_sql(" THEN (SELECT count(*) FROM rounds AS r WHERE ");
+                out.push_sql("(SELECT count(*) FROM rounds AS r WHERE ");
                 self.conditions(&mut out)?;
-                out.push_sql(") END");
+                out.push_sql(")");
             } else {
                 out.push_sql("NULL::bigint");
             }
             out.push_sql(" AS total, ");
             if matches!(self.selection, Selection::Page { .. }) && self.when.is_some() {
                 // The next round still going or to come ends: then the page no longer holds.
-                out.push_sql("CASE WHEN ");
-                self.changed(&mut out)?;
-                out.push_sql(" THEN (SELECT min(ends_at) FROM rounds WHERE ends_at > ");
+                out.push_sql("(SELECT min(ends_at) FROM rounds WHERE ends_at > ");
                 out.push_bind_param::<sql::Timestamp, _>(&self.now)?;
-                out.push_sql(") END");
+                out.push_sql(")");
             } else {
                 out.push_sql("NULL::timestamp");
             }
@@ -896,7 +880,6 @@ mod pg {
         statement: RoundsStatement,
         latest_first: bool,
     ) -> Result<Revised<Read>, ApiError> {
-        let known = statement.known;
         let lines: Vec<Line> = statement.load(conn)?;
         let mut header = None;
         let mut rows = Vec::new();
@@ -934,9 +917,6 @@ mod pg {
         }
         let header = header.ok_or_else(|| null("header"))?;
         let revision = header.revision;
-        if revision.is_some() && revision == known {
-            return Ok(Revised::Unchanged);
-        }
         let zone = crate::series::zone_named(header.name.as_deref());
         // A union keeps no order: the rounds and their links are put in theirs here.
         rows.sort_by_key(|row| (row.starts_at, row.id));
@@ -961,29 +941,26 @@ mod pg {
         })
     }
 
-    /// The round `id`, or nothing but `Unchanged` while the revision is still `known`.
+    /// The round `id`, with the revision it was read at.
     pub(super) fn round(
         conn: &mut PgConnection,
         id: i32,
-        known: Option<i64>,
     ) -> Result<Revised<Option<Round>>, ApiError> {
         let statement = RoundsStatement {
             selection: Selection::One(id),
             when: None,
             now: NaiveDateTime::default(),
-            known,
         };
         read(conn, statement, false)?.try_map(|read| Ok(read.rounds.into_iter().next()))
     }
 
-    /// A page of the rounds `filter` takes in as of `now`, or `Unchanged` while the revision
-    /// is still `known`. With `when`, the page holds until the next round to end has ended.
+    /// A page of the rounds `filter` takes in as of `now`, with the revision it was read at.
+    /// With `when`, the page holds until the next round to end has ended.
     pub(super) fn page(
         conn: &mut PgConnection,
         filter: &RoundFilter,
         paging: Paging,
         now: NaiveDateTime,
-        known: Option<i64>,
     ) -> Result<Revised<Listing<Round>>, ApiError> {
         let latest_first = latest_first(filter);
         let statement = RoundsStatement {
@@ -1004,7 +981,6 @@ mod pg {
             },
             when: filter.when,
             now,
-            known,
         };
         read(conn, statement, latest_first)?.try_map(|read| {
             Ok(Listing {
@@ -1251,7 +1227,7 @@ impl Resource for Rounds {
 
     fn find(conn: &mut DbConnection, id: i32) -> Result<Option<Round>, ApiError> {
         if let DbConnection::Postgresql(pg) = conn {
-            return Ok(pg::round(pg, id, None)?.read().flatten());
+            return Ok(pg::round(pg, id)?.read().flatten());
         }
         let row = crate::on_backend!(conn, |c| rounds::table
             .find(id)
@@ -1270,7 +1246,8 @@ impl Resource for Rounds {
         known: Option<i64>,
     ) -> Result<Revised<Option<Round>>, ApiError> {
         match conn {
-            DbConnection::Postgresql(pg) => pg::round(pg, id, known),
+            // A kept answer was checked before (`cache::ReadCache::answer`): render.
+            DbConnection::Postgresql(pg) => pg::round(pg, id),
             DbConnection::Sqlite(_) => cache::in_snapshot(conn, known, |conn| Self::find(conn, id)),
         }
     }
@@ -1284,7 +1261,7 @@ impl Resource for Rounds {
     ) -> Result<Listing<Round>, ApiError> {
         let now = db::now();
         if let DbConnection::Postgresql(pg) = conn {
-            return pg::page(pg, filter, paging, now, None)?
+            return pg::page(pg, filter, paging, now)?
                 .read()
                 .ok_or_else(|| ApiError::Internal("a page read as unchanged".to_owned()));
         }
@@ -1303,7 +1280,7 @@ impl Resource for Rounds {
         known: Option<i64>,
     ) -> Result<Revised<Listing<Round>>, ApiError> {
         match conn {
-            DbConnection::Postgresql(pg) => pg::page(pg, filter, paging, db::now(), known),
+            DbConnection::Postgresql(pg) => pg::page(pg, filter, paging, db::now()),
             DbConnection::Sqlite(_) => {
                 cache::in_snapshot(conn, known, |conn| Self::list(conn, filter, paging))
             }
