@@ -83,31 +83,20 @@ struct Id {
     id: i64,
 }
 
-/// The integers `sql` selects (as `id`), read straight from the database at `url`.
-pub fn query_ids(url: &str, sql: &str) -> Vec<i64> {
-    let rows: Vec<Id> = if url.starts_with("postgres") {
-        let mut conn = diesel::PgConnection::establish(url).expect("connect to PostgreSQL");
-        diesel::sql_query(sql)
-            .load(&mut conn)
-            .expect("the query runs")
-    } else {
-        let mut conn = diesel::SqliteConnection::establish(url).expect("open the SQLite file");
-        diesel::sql_query(sql)
-            .load(&mut conn)
-            .expect("the query runs")
-    };
-    rows.into_iter().map(|row| row.id).collect()
-}
-
 #[derive(diesel::QueryableByName)]
 struct Text {
     #[diesel(sql_type = diesel::sql_types::Text)]
     text: String,
 }
 
-/// The strings `sql` selects (as `text`), read straight from the database at `url`.
-pub fn query_strings(url: &str, sql: &str) -> Vec<String> {
-    let rows: Vec<Text> = if url.starts_with("postgres") {
+/// The rows `sql` selects, read straight from the database at `url`.
+fn query_rows<T>(url: &str, sql: &str) -> Vec<T>
+where
+    T: diesel::QueryableByName<diesel::pg::Pg>
+        + diesel::QueryableByName<diesel::sqlite::Sqlite>
+        + 'static,
+{
+    if url.starts_with("postgres") {
         let mut conn = diesel::PgConnection::establish(url).expect("connect to PostgreSQL");
         diesel::sql_query(sql)
             .load(&mut conn)
@@ -117,8 +106,23 @@ pub fn query_strings(url: &str, sql: &str) -> Vec<String> {
         diesel::sql_query(sql)
             .load(&mut conn)
             .expect("the query runs")
-    };
-    rows.into_iter().map(|row| row.text).collect()
+    }
+}
+
+/// The integers `sql` selects (as `id`), read straight from the database at `url`.
+pub fn query_ids(url: &str, sql: &str) -> Vec<i64> {
+    query_rows::<Id>(url, sql)
+        .into_iter()
+        .map(|row| row.id)
+        .collect()
+}
+
+/// The strings `sql` selects (as `text`), read straight from the database at `url`.
+pub fn query_strings(url: &str, sql: &str) -> Vec<String> {
+    query_rows::<Text>(url, sql)
+        .into_iter()
+        .map(|row| row.text)
+        .collect()
 }
 
 /// `n` speakers created through the API; their ids.
