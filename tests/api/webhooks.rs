@@ -22,6 +22,7 @@ on_both_backends!(
     unknown_event_types_are_422_with_the_known_ones,
     messages_are_signed_and_delivered_in_order,
     a_failing_receiver_is_retried_and_a_410_disables_the_webhook,
+    five_messages_in_a_row_that_fail_every_retry_disable_the_webhook,
     feedback_is_sent_only_where_it_is_listed,
     a_delivery_can_be_retried_by_hand,
     a_receiver_that_hangs_or_answers_10_mb_does_not_hold_up_the_others,
@@ -359,6 +360,59 @@ async fn a_receiver_that_hangs_or_answers_10_mb_does_not_hold_up_the_others(app:
             .iter()
             .all(|d| d["status"] == "pending" && d["attempts"] == 0),
         "meanwhile the hanging receiver's first attempt has not ended: {hung}"
+    );
+}
+
+async fn five_messages_in_a_row_that_fail_every_retry_disable_the_webhook(app: TestApp) {
+    let app = spawn_app_with(app.backend(), |s| {
+        s.webhook_allowed_hosts = "127.0.0.1".into();
+        s.webhook_retry_schedule = "100ms".into();
+    })
+    .await
+    .expect("the backend of the app given");
+    let receiver = Receiver::start(&[500; 20]).await;
+    let webhook = register(&app, &receiver.url, json!(["department.*"])).await;
+    let path = format!("/api/v1/webhooks/{}", id_of(&webhook));
+
+    for name in [
+        "Clinical Informatics",
+        "Epidemiology and Biostatistics",
+        "Division of Healthcare Quality",
+        "Operations Excellence",
+        "Nursing Research",
+    ] {
+        app.department(name).await;
+    }
+    for _ in 0..200 {
+        if app.get_ok(&path).await["enabled"] == false {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let disabled = app.get_ok(&path).await;
+    assert_eq!(disabled["enabled"], false);
+    assert!(
+        disabled["disabled_reason"]
+            .as_str()
+            .unwrap()
+            .contains("5 messages in a row"),
+        "{disabled}"
+    );
+    assert_eq!(
+        receiver.received().len(),
+        10,
+        "each of the five messages tried twice (the schedule has one retry), then nothing more"
+    );
+    let deliveries = app.get_ok(&format!("{path}/deliveries")).await;
+    assert!(
+        deliveries["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["status"] == "failed" && d["attempts"] == 2),
+        "{deliveries}"
     );
 }
 
