@@ -36,17 +36,43 @@ pub struct TestApp {
     /// Sent by `get`, `post`... : an admin's token, so that tests of other rules can do anything.
     pub admin_token: Option<String>,
     pub auth: web::Data<Auth>,
-    _dir: Option<tempfile::TempDir>,
+    /// Last, so that the database goes after the pool that uses it.
+    _scratch: Option<Scratch>,
+}
+
+/// What a fresh database leaves behind, removed when this is dropped: the SQLite file's
+/// directory, or the PostgreSQL database (dropped so that a suite of hundreds of databases does
+/// not fill a small CI disk).
+pub enum Scratch {
+    Dir {
+        _dir: tempfile::TempDir,
+    },
+    PostgresDatabase {
+        admin_url: &'static str,
+        name: String,
+    },
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if let Scratch::PostgresDatabase { admin_url, name } = self {
+            // FORCE ends the sessions of the app's pool, which outlives the test body by a moment.
+            if let Ok(mut admin) = diesel::PgConnection::establish(admin_url) {
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut admin);
+            }
+        }
+    }
 }
 
 /// A fresh database on `backend`: a new SQLite file, or a new database in the test cluster.
 /// `None` when PostgreSQL is missing outside CI (after saying so loudly); in CI that panics.
-pub fn fresh_database(backend: Backend) -> Option<(String, Option<tempfile::TempDir>)> {
+pub fn fresh_database(backend: Backend) -> Option<(String, Scratch)> {
     match backend {
         Backend::Sqlite => {
             let dir = tempfile::tempdir().expect("a temporary directory");
             let url = dir.path().join("test.db").to_string_lossy().into_owned();
-            Some((url, Some(dir)))
+            Some((url, Scratch::Dir { _dir: dir }))
         }
         Backend::Postgres => match postgres_cluster() {
             Ok(admin_url) => {
@@ -56,7 +82,8 @@ pub fn fresh_database(backend: Backend) -> Option<(String, Option<tempfile::Temp
                 diesel::sql_query(format!("CREATE DATABASE {name}"))
                     .execute(&mut admin)
                     .expect("create a test database");
-                Some((postgres::database_url(admin_url, &name), None))
+                let url = postgres::database_url(admin_url, &name);
+                Some((url, Scratch::PostgresDatabase { admin_url, name }))
             }
             Err(reason) => {
                 if std::env::var_os("CI").is_some() {
@@ -82,8 +109,8 @@ pub async fn spawn_app_with(
     backend: Backend,
     configure: impl FnOnce(&mut Settings),
 ) -> Option<TestApp> {
-    let (database_url, dir) = fresh_database(backend)?;
-    Some(spawn_on(database_url, dir, configure).await)
+    let (database_url, scratch) = fresh_database(backend)?;
+    Some(spawn_on(database_url, Some(scratch), configure).await)
 }
 
 /// Another replica of `app`: a second application serving the same database.
@@ -93,7 +120,7 @@ pub async fn spawn_replica(app: &TestApp) -> TestApp {
 
 async fn spawn_on(
     database_url: String,
-    dir: Option<tempfile::TempDir>,
+    scratch: Option<Scratch>,
     configure: impl FnOnce(&mut Settings),
 ) -> TestApp {
     let mut settings = Settings::for_database(database_url.clone());
@@ -123,7 +150,7 @@ async fn spawn_on(
         database_url,
         admin_token,
         auth,
-        _dir: dir,
+        _scratch: scratch,
     }
 }
 

@@ -24,7 +24,8 @@ pub struct Cluster {
 
 impl Cluster {
     /// A new cluster named `name` (unique within this test process), started and listening on
-    /// a free port of 127.0.0.1. Durability is off (fsync): the tests are not about disks.
+    /// a free port of 127.0.0.1. Durability is off (fsync): the tests are not about disks. WAL is
+    /// kept small (every `CREATE DATABASE` logs its whole template) to spare small CI disks.
     pub fn start(name: &str) -> Result<Cluster, String> {
         let bin = server_bin_dir()?;
         let as_postgres = is_root();
@@ -65,7 +66,8 @@ impl Cluster {
             .port();
         let options = format!(
             "-p {port} -k {dir_str} -c listen_addresses=127.0.0.1 -c fsync=off \
-             -c synchronous_commit=off -c full_page_writes=off -c max_connections=1000"
+             -c synchronous_commit=off -c full_page_writes=off -c max_connections=1000 \
+             -c max_wal_size=64MB -c min_wal_size=32MB"
         );
         let log = dir.join("postgres.log").to_string_lossy().into_owned();
         let cluster = Cluster {
