@@ -9,8 +9,10 @@
 //!   (`null` clears it), so no struct repeats a constraint for the docs;
 //! - operations that need no token say `security: []` against the document's default.
 //!
-//! The same document is served, printed by `lhs-rounds openapi`, and compiled into the request
-//! validators ([`crate::validate`]): what it says is what the service checks.
+//! `lhs-rounds openapi` prints it into `openapi/openapi.json`, and the service starts from that
+//! copy ([`SERVED`]): it is served as it is and compiled into the request validators
+//! ([`crate::validate`]), so what it says is what the service checks. A test keeps the copy equal
+//! to what the code generates.
 
 use serde_json::{json, Map, Value};
 use utoipa::openapi::path::Paths;
@@ -105,7 +107,21 @@ impl Router for Collector {
     }
 }
 
-/// The OpenAPI document of every route in [`routes`], as served.
+/// The document as `lhs-rounds openapi` last wrote it to `openapi/openapi.json`, compiled into
+/// the binary. The service starts from this copy instead of running [`document`]: utoipa builds
+/// the document with about 7 MB of short-lived heap that glibc keeps resident afterwards, and
+/// runs several MB of code once, for an answer known when the binary is built. The test
+/// `the_committed_openapi_document_matches_the_code` fails whenever the copy differs from what
+/// the code generates, and says how to write it again.
+pub const SERVED: &str = include_str!("../openapi/openapi.json");
+
+/// [`SERVED`], parsed.
+pub fn served_document() -> Result<Value, String> {
+    serde_json::from_str(SERVED)
+        .map_err(|e| format!("the compiled-in openapi/openapi.json is not JSON: {e}"))
+}
+
+/// The OpenAPI document of every route in [`routes`], generated from the code.
 pub fn document() -> Value {
     let mut api = ApiDoc::openapi();
     api.info.version = env!("CARGO_PKG_VERSION").to_owned();

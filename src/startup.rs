@@ -197,7 +197,7 @@ impl Application {
         // Built once per process: the workers share the document, its validators and the
         // table of allowed methods.
         log::debug!("resident memory before the document: {}", resident_memory());
-        let document = openapi::document();
+        let document = openapi::served_document()?;
         log::debug!("resident memory with the document: {}", resident_memory());
         let validators = web::Data::new(Validators::from_document(&document)?);
         log::debug!("resident memory with its validators: {}", resident_memory());
@@ -207,7 +207,7 @@ impl Application {
             routes_table.add(METRICS_PATH, vec![Method::GET]);
         }
         let routes_table = web::Data::new(routes_table);
-        let spec = web::Data::new(OpenApiJson(openapi::to_json(&document)));
+        let spec = web::Data::new(OpenApiJson(openapi::SERVED.trim_end()));
         drop(document);
         // actix's own default: one worker per core (2 when the count is unknown).
         let workers = options.workers.map(usize::from).unwrap_or_else(|| {
@@ -354,12 +354,12 @@ fn resident_memory() -> String {
 /// Where the OpenAPI document is served.
 pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
 
-struct OpenApiJson(String);
+struct OpenApiJson(&'static str);
 
 async fn serve_openapi(spec: web::Data<OpenApiJson>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
-        .body(spec.0.clone())
+        .body(spec.0)
 }
 
 /// Swagger UI, from files compiled into the binary (no CDN: hospital networks are closed),
