@@ -29,12 +29,14 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 import icalendar
 from icalendar.prop import vDuration
+
+from checks import CheckFailure, expect, fail, ok
 
 API = "/api/v1"
 CONTENT_TYPE = "text/calendar; charset=utf-8"
@@ -74,23 +76,6 @@ ESCAPES = [
      "Emoji 🧬🦠💉 in the description, and a line break\nthen 🫀 at the start of a line"),
     (ACCENTED_300, ACCENTED_300 + "\n" + ACCENTED_300[::-1]),
 ]
-
-
-class CheckFailure(Exception):
-    pass
-
-
-def fail(what: str, expected: Any = None, got: Any = None) -> NoReturn:
-    raise CheckFailure(f"{what}\n    expected: {expected!r}\n    got:      {got!r}")
-
-
-def expect(what: str, expected: Any, got: Any) -> None:
-    if got != expected or type(got) is not type(expected):
-        fail(what, expected, got)
-
-
-def ok(what: str) -> None:
-    print(f"ok   {what}", flush=True)
 
 
 # ---- talking to the server --------------------------------------------------------------------

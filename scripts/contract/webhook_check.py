@@ -31,30 +31,15 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, NoReturn
+from typing import Any
 
 import httpx
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from checks import CheckFailure, expect, fail, ok
+
 API = "/api/v1"
 ROUND_EVENTS = ["round.created", "round.updated", "round.cancelled", "round.deleted"]
-
-
-class CheckFailure(Exception):
-    pass
-
-
-def fail(what: str, expected: Any = None, got: Any = None) -> NoReturn:
-    raise CheckFailure(f"{what}\n    expected: {expected!r}\n    got:      {got!r}")
-
-
-def expect(what: str, expected: Any, got: Any) -> None:
-    if got != expected or type(got) is not type(expected):
-        fail(what, expected, got)
-
-
-def ok(what: str) -> None:
-    print(f"ok   {what}", flush=True)
 
 
 # ---- the receiver -----------------------------------------------------------------------------

@@ -1,14 +1,25 @@
 //! PostgreSQL going away and coming back, missing at start, and shared by two replicas.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
 use crate::load::{some, Load, Mix, Tally};
+use crate::postgres::Cluster;
 use crate::server::{admin_token, free_port, Server};
 use crate::{
     assert_all_kept, database_name, dedicated_cluster, query_ids, serial, shared_cluster, speakers,
 };
+
+/// Runs one of the cluster's `pg_ctl` steps (which wait for the server) off the async threads.
+async fn on_cluster(cluster: &Arc<Cluster>, step: fn(&Cluster) -> Result<(), String>) {
+    let cluster = cluster.clone();
+    tokio::task::spawn_blocking(move || step(&cluster))
+        .await
+        .expect("the pg_ctl step ran")
+        .expect("pg_ctl did what it was asked");
+}
 
 /// Every failure `tally` holds is a 503 problem+json answered within 5 s.
 fn assert_only_quick_503s(tally: &Tally) {
@@ -45,20 +56,12 @@ async fn postgres_restarted_mid_load_gives_quick_503s_then_heals_without_losing_
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     // `pg_ctl restart -m fast` under load.
-    let cluster = std::sync::Arc::new(cluster);
-    let restarting = cluster.clone();
-    tokio::task::spawn_blocking(move || restarting.restart_fast())
-        .await
-        .unwrap()
-        .unwrap();
+    let cluster = Arc::new(cluster);
+    on_cluster(&cluster, Cluster::restart_fast).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     // A longer outage, to look at while it lasts.
-    let stopping = cluster.clone();
-    tokio::task::spawn_blocking(move || stopping.stop_fast())
-        .await
-        .unwrap()
-        .unwrap();
+    on_cluster(&cluster, Cluster::stop_fast).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let probe = reqwest::Client::builder()
         .timeout(Duration::from_secs(20))
@@ -85,11 +88,7 @@ async fn postgres_restarted_mid_load_gives_quick_503s_then_heals_without_losing_
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
 
-    let starting = cluster.clone();
-    tokio::task::spawn_blocking(move || starting.start_again())
-        .await
-        .unwrap()
-        .unwrap();
+    on_cluster(&cluster, Cluster::start_again).await;
     let back = Instant::now();
     let recovered = loop {
         let answer = probe.get(server.url("/api/v1/rounds?limit=1")).send().await;
