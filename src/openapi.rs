@@ -1,4 +1,4 @@
-//! The OpenAPI document, built once per process from the route table ([`crate::routes`]): each
+//! The OpenAPI document, generated from the route table ([`crate::routes`]): each
 //! handler documents itself (`#[utoipa::path]`), and this module adds what is shared (info,
 //! servers, tags, the bearer scheme) and derives what is written nowhere else:
 //!

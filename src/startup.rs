@@ -194,7 +194,7 @@ impl Application {
             .local_addr()
             .map_err(|e| format!("cannot read the bound address: {e}"))?
             .port();
-        // Built once per process: the workers share the document, its validators and the
+        // Once per process: the workers share the committed document, its validators and the
         // table of allowed methods.
         log::debug!("resident memory before the document: {}", resident_memory());
         let document = openapi::served_document()?;
