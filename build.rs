@@ -23,4 +23,39 @@ fn main() {
         })
         .unwrap_or_else(|| "unknown".to_owned());
     println!("cargo:rustc-env=LHS_GIT_COMMIT={commit}");
+    pack_relative_relocations();
+}
+
+/// Links the service with its relative relocations packed (`DT_RELR`). The binary is
+/// position-independent (ASLR), so the loader patches about 83,000 pointers at start; as
+/// classic `RELA` entries they take 2 MB of the file that every start reads, and stay resident.
+/// Packed, they take 30 kB (measured in BENCHMARKS.md). The loader needs glibc 2.36 (Debian 12,
+/// the Docker image's base), and the binutils that come with it (2.38 or later) write them; on
+/// an older glibc the binary is linked as before.
+fn pack_relative_relocations() {
+    let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
+    let env = std::env::var("CARGO_CFG_TARGET_ENV").unwrap_or_default();
+    if os == "linux" && env == "gnu" && glibc_at_least(2, 36) {
+        println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
+    }
+}
+
+/// Whether the build machine's glibc (`getconf GNU_LIBC_VERSION`: "glibc 2.36") is this new.
+fn glibc_at_least(major: u32, minor: u32) -> bool {
+    let Some(out) = Command::new("getconf")
+        .arg("GNU_LIBC_VERSION")
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+    else {
+        return false;
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut version = text
+        .trim()
+        .trim_start_matches("glibc ")
+        .split('.')
+        .map(|part| part.parse::<u32>().unwrap_or(0));
+    let found = (version.next().unwrap_or(0), version.next().unwrap_or(0));
+    found >= (major, minor)
 }
