@@ -14,6 +14,8 @@
 //! ([`crate::validate`]), so what it says is what the service checks. A test keeps the copy equal
 //! to what the code generates.
 
+use indexmap::IndexMap;
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use utoipa::openapi::path::Paths;
 use utoipa::openapi::RefOr;
@@ -115,10 +117,42 @@ impl Router for Collector {
 /// the code generates, and says how to write it again.
 pub const SERVED: &str = include_str!("../openapi/openapi.json");
 
-/// [`SERVED`], parsed.
+/// What start-up reads of [`SERVED`]: each operation's parameters (the query validators and
+/// the table of allowed methods) and the component schemas (the body validators), in the
+/// document's own shape. Descriptions, examples and answers are skipped while parsing: the whole
+/// document as a `Value` took about 2 MB of heap, which glibc kept after it was dropped.
 pub fn served_document() -> Result<Value, String> {
-    serde_json::from_str(SERVED)
-        .map_err(|e| format!("the compiled-in openapi/openapi.json is not JSON: {e}"))
+    #[derive(Deserialize)]
+    struct Served {
+        // In the document's order, which is the order routes are tried in.
+        paths: IndexMap<String, IndexMap<String, Operation>>,
+        components: Components,
+    }
+    #[derive(Deserialize)]
+    struct Components {
+        schemas: Map<String, Value>,
+    }
+    #[derive(Deserialize)]
+    struct Operation {
+        #[serde(default)]
+        parameters: Vec<Value>,
+    }
+    let parse = || -> Result<Value, serde_json::Error> {
+        // utoipa writes path items with operations only (no shared `parameters`).
+        let Served { paths, components } = serde_json::from_str(SERVED)?;
+        let paths: Map<String, Value> = paths
+            .into_iter()
+            .map(|(path, operations)| {
+                let item: Map<String, Value> = operations
+                    .into_iter()
+                    .map(|(method, op)| (method, json!({ "parameters": op.parameters })))
+                    .collect();
+                (path, Value::Object(item))
+            })
+            .collect();
+        Ok(json!({ "paths": paths, "components": { "schemas": components.schemas } }))
+    };
+    parse().map_err(|e| format!("the compiled-in openapi/openapi.json cannot be read: {e}"))
 }
 
 /// The OpenAPI document of every route in [`routes`], generated from the code.
@@ -621,5 +655,37 @@ mod tests {
             json!({"type": ["string", "null"], "maxLength": 300, "description": "The topic"})
         );
         assert!(doc["components"]["schemas"].get("Text_300").is_none());
+    }
+
+    #[test]
+    fn start_up_reads_every_operation_parameter_and_schema_of_the_served_document() {
+        let whole: Value = serde_json::from_str(SERVED).expect("the committed document is JSON");
+        let read = served_document().expect("start-up can read the committed document");
+        assert_eq!(
+            read["components"]["schemas"],
+            whole["components"]["schemas"]
+        );
+        let (Some(whole_paths), Some(read_paths)) =
+            (whole["paths"].as_object(), read["paths"].as_object())
+        else {
+            panic!("both have paths");
+        };
+        assert_eq!(
+            read_paths.keys().collect::<Vec<_>>(),
+            whole_paths.keys().collect::<Vec<_>>(),
+            "the paths, in the document's order"
+        );
+        for (path, item) in whole_paths {
+            let methods = |item: &Value| item.as_object().map(|m| m.keys().cloned().collect());
+            let read_methods: Option<Vec<String>> = methods(&read_paths[path]);
+            assert_eq!(read_methods, methods(item), "the methods of {path}");
+            for (method, operation) in item.as_object().into_iter().flatten() {
+                let parameters = operation.get("parameters").cloned().unwrap_or(json!([]));
+                assert_eq!(
+                    read_paths[path][method]["parameters"], parameters,
+                    "the parameters of {method} {path}"
+                );
+            }
+        }
     }
 }
