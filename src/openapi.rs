@@ -124,7 +124,7 @@ pub const SERVED: &str = include_str!("../openapi/openapi.json");
 pub fn served_document() -> Result<Value, String> {
     #[derive(Deserialize)]
     struct Served {
-        // In the document's order, which is the order routes are tried in.
+        // Kept in the document's order, as the whole-document parse kept it.
         paths: IndexMap<String, IndexMap<String, Operation>>,
         components: Components,
     }
