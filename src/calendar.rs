@@ -8,11 +8,10 @@
 //! differ (no stable `ETag`, so no 304 for subscribed calendars). What RFC 5545 asks of the text
 //! is small and tested below: CRLF line ends, lines folded at 75 octets (never inside a UTF-8
 //! character), TEXT values escaped. The time zone's rules come from the tz database through
-//! chrono-tz: the transitions of every year the events span, never a hand-typed table.
+//! jiff: the transitions of every year the events span, never a hand-typed table.
 
 use actix_web::{get, web, HttpResponse};
-use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, Offset, TimeZone, Utc};
-use chrono_tz::{OffsetComponents, OffsetName, Tz};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, Utc};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -23,6 +22,7 @@ use crate::fields::{Id, Timestamp};
 use crate::resource::{Access, CalendarSettings, Ctx, Resource};
 use crate::rounds::{self, Round, RoundFilter, RoundStatus, Rounds};
 use crate::series::{Series, SeriesRecord};
+use crate::timezone::{self, Observance, Transition, Zone};
 
 /// The media type of the feeds.
 pub const CONTENT_TYPE: &str = "text/calendar; charset=utf-8";
@@ -141,86 +141,37 @@ fn offset_text(seconds: i32) -> String {
     }
 }
 
-/// A change of a zone's offset, from the tz database.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Transition {
-    /// The UTC instant of the change.
-    pub at: NaiveDateTime,
-    pub from_seconds: i32,
-    pub to_seconds: i32,
-    pub daylight: bool,
-    pub name: String,
+fn year_start(year: i32) -> Option<DateTime<Utc>> {
+    NaiveDate::from_ymd_opt(year, 1, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|at| at.and_utc())
 }
 
-fn offset_at(zone: Tz, at: NaiveDateTime) -> (i32, bool, String) {
-    let offset = zone.offset_from_utc_datetime(&at);
-    (
-        offset.fix().local_minus_utc(),
-        !offset.dst_offset().is_zero(),
-        offset.abbreviation().unwrap_or_default().to_owned(),
-    )
-}
-
-/// Every change of `zone`'s offset in the years `first..=last`, found by stepping through each
-/// year a day at a time and narrowing each change down to the minute.
-pub fn transitions(zone: Tz, first: i32, last: i32) -> Vec<Transition> {
-    let mut found = Vec::new();
-    let Some(start) = NaiveDate::from_ymd_opt(first, 1, 1).and_then(|d| d.and_hms_opt(0, 0, 0))
-    else {
-        return found;
-    };
-    let Some(end) =
-        NaiveDate::from_ymd_opt(last.saturating_add(1), 1, 1).and_then(|d| d.and_hms_opt(0, 0, 0))
-    else {
-        return found;
-    };
-    let mut at = start;
-    let mut before = offset_at(zone, at);
-    while at < end {
-        let next = at + Duration::days(1);
-        let after = offset_at(zone, next);
-        if after.0 != before.0 || after.1 != before.1 {
-            // The change is in (at, next]: find its second.
-            let (mut low, mut high) = (at, next);
-            while high - low > Duration::seconds(1) {
-                let half = (high - low).num_seconds() / 2;
-                let middle = low + Duration::seconds(half);
-                if offset_at(zone, middle) == before {
-                    low = middle;
-                } else {
-                    high = middle;
-                }
-            }
-            let (to_seconds, daylight, name) = offset_at(zone, high);
-            found.push(Transition {
-                at: high,
-                from_seconds: before.0,
-                to_seconds,
-                daylight,
-                name,
-            });
-        }
-        before = after;
-        at = next;
+/// Every change of `zone`'s offset in the years `first..=last` (UTC), from the tz database.
+pub fn transitions(zone: &Zone, first: i32, last: i32) -> Vec<Transition> {
+    match (year_start(first), year_start(last.saturating_add(1))) {
+        (Some(start), Some(end)) => timezone::transitions(zone, start, end),
+        _ => Vec::new(),
     }
-    found
 }
 
 /// The `VTIMEZONE` of `zone` for events in the years `first..=last`: its real rules for those
 /// years (and the year before, so the first event's observance is there).
-fn write_timezone(out: &mut String, zone: Tz, first: i32, last: i32) {
+fn write_timezone(out: &mut String, zone: &Zone, first: i32, last: i32) {
     out.push_str("BEGIN:VTIMEZONE\r\n");
-    line(out, "TZID", &escape_text(zone.name()));
+    line(out, "TZID", &escape_text(timezone::name(zone)));
     let changes = transitions(zone, first - 1, last);
     if changes.is_empty() {
         // No change in those years: one observance, in force from before the first event.
         let at = NaiveDate::from_ymd_opt(1970, 1, 1)
             .and_then(|d| d.and_hms_opt(0, 0, 0))
             .unwrap_or_default();
-        let jan = NaiveDate::from_ymd_opt(first, 1, 1)
-            .and_then(|d| d.and_hms_opt(0, 0, 0))
-            .unwrap_or_default();
-        let (seconds, daylight, name) = offset_at(zone, jan);
+        let jan = year_start(first).unwrap_or_default();
+        let Observance {
+            seconds,
+            daylight,
+            abbreviation: name,
+        } = timezone::observance(zone, jan);
         let kind = if daylight { "DAYLIGHT" } else { "STANDARD" };
         out.push_str(&format!("BEGIN:{kind}\r\n"));
         line(out, "DTSTART", &local_stamp(at));
@@ -281,9 +232,9 @@ fn event_description(round: &Round) -> String {
     parts.join("\n\n")
 }
 
-fn write_event(out: &mut String, round: &Round, zone: Tz, settings: &CalendarSettings) {
-    let tzid = format!("DTSTART;TZID={}", param_value(zone.name()));
-    let tzid_end = format!("DTEND;TZID={}", param_value(zone.name()));
+fn write_event(out: &mut String, round: &Round, zone: &Zone, settings: &CalendarSettings) {
+    let tzid = format!("DTSTART;TZID={}", param_value(timezone::name(zone)));
+    let tzid_end = format!("DTEND;TZID={}", param_value(timezone::name(zone)));
     let updated = round.updated_at.0;
     out.push_str("BEGIN:VEVENT\r\n");
     line(
@@ -297,12 +248,12 @@ fn write_event(out: &mut String, round: &Round, zone: Tz, settings: &CalendarSet
     line(
         out,
         &tzid,
-        &local_stamp(round.starts_at.0.with_timezone(&zone).naive_local()),
+        &local_stamp(timezone::local(zone, round.starts_at.0).naive_local()),
     );
     line(
         out,
         &tzid_end,
-        &local_stamp(round.ends_at.0.with_timezone(&zone).naive_local()),
+        &local_stamp(timezone::local(zone, round.ends_at.0).naive_local()),
     );
     line(out, "SEQUENCE", &round.sequence.max(0).to_string());
     let summary = match round.title.as_ref().map(|t| t.as_str()) {
@@ -352,28 +303,32 @@ pub fn render(series: &Series, rounds: &[Round], settings: &CalendarSettings) ->
     line(&mut out, "CALSCALE", "GREGORIAN");
     line(&mut out, "METHOD", "PUBLISH");
     line(&mut out, "X-WR-CALNAME", &escape_text(series.name.as_str()));
-    line(&mut out, "X-WR-TIMEZONE", &escape_text(zone.name()));
+    line(
+        &mut out,
+        "X-WR-TIMEZONE",
+        &escape_text(timezone::name(&zone)),
+    );
     line(&mut out, "REFRESH-INTERVAL;VALUE=DURATION", REFRESH);
     line(&mut out, "X-PUBLISHED-TTL", REFRESH);
     let years = rounds
         .iter()
         .flat_map(|r| [r.starts_at.0, r.ends_at.0])
-        .map(|at| at.with_timezone(&zone).year());
+        .map(|at| timezone::local(&zone, at).year());
     let (first, last) = years.fold((None, None), |(lo, hi): (Option<i32>, Option<i32>), y| {
         (
             Some(lo.map_or(y, |l| l.min(y))),
             Some(hi.map_or(y, |h| h.max(y))),
         )
     });
-    let this_year = Utc::now().with_timezone(&zone).year();
+    let this_year = timezone::local(&zone, Utc::now()).year();
     write_timezone(
         &mut out,
-        zone,
+        &zone,
         first.unwrap_or(this_year),
         last.unwrap_or(this_year),
     );
     for round in rounds {
-        write_event(&mut out, round, zone, settings);
+        write_event(&mut out, round, &zone, settings);
     }
     out.push_str("END:VCALENDAR\r\n");
     out
@@ -523,7 +478,7 @@ mod tests {
 
     #[test]
     fn new_york_changes_its_offset_twice_a_year_from_the_tz_database() {
-        let changes = transitions(chrono_tz::America::New_York, 2019, 2019);
+        let changes = transitions(&timezone::named_or_default(None), 2019, 2019);
         assert_eq!(changes.len(), 2);
         assert!(changes[0].daylight && changes[0].to_seconds == -4 * 3600);
         // 2019-03-10 at 2:00 EST is 07:00 UTC.
@@ -534,7 +489,9 @@ mod tests {
                 .unwrap_or_default()
         );
         assert!(!changes[1].daylight && changes[1].name == "EST");
-        assert!(transitions(chrono_tz::Asia::Tokyo, 2019, 2020).is_empty());
+        let tokyo = timezone::named("Asia/Tokyo").unwrap_or(Zone::UTC);
+        assert_eq!(timezone::name(&tokyo), "Asia/Tokyo");
+        assert!(transitions(&tokyo, 2019, 2020).is_empty());
     }
 
     #[test]

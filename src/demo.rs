@@ -3,8 +3,7 @@
 //! next three rounds generated from the series' defaults (the page's rounds are all past).
 //! Loading it twice adds nothing.
 
-use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
-use chrono_tz::America::New_York;
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use diesel::prelude::*;
 
 use crate::changelog::{self, Action, Change};
@@ -21,6 +20,7 @@ use crate::rounds::{
 use crate::schema::rounds as rounds_table;
 use crate::series::{self, Contact, Contacts, Minutes, Series, SeriesInput, SeriesRecord};
 use crate::speakers::{self, Credentials, SpeakerInput, Speakers};
+use crate::timezone;
 
 const DEPARTMENTS: &[(&str, Option<&str>)] = &[
     ("Division of Healthcare Quality", Some("DHQ")),
@@ -160,13 +160,10 @@ pub fn noon_hour(
     day: u32,
 ) -> Option<(chrono::DateTime<Utc>, chrono::DateTime<Utc>)> {
     let date = NaiveDate::from_ymd_opt(year, month, day)?;
-    let start = New_York
-        .from_local_datetime(&date.and_hms_opt(12, 0, 0)?)
-        .single()?;
-    let end = New_York
-        .from_local_datetime(&date.and_hms_opt(13, 0, 0)?)
-        .single()?;
-    Some((start.with_timezone(&Utc), end.with_timezone(&Utc)))
+    let new_york = timezone::named_or_default(None);
+    let start = timezone::from_local(&new_york, date.and_hms_opt(12, 0, 0)?)?;
+    let end = timezone::from_local(&new_york, date.and_hms_opt(13, 0, 0)?)?;
+    Some((start, end))
 }
 
 /// Loads the demo schedule in one transaction.
@@ -336,7 +333,7 @@ pub fn next_third_thursdays(
     count: u32,
 ) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
     let zone = series.zone();
-    let today = now.with_timezone(&zone).date_naive();
+    let today = timezone::local(&zone, now).date_naive();
     let minutes = chrono::Duration::minutes(series.default_duration_minutes.get());
     (1..=count)
         .filter_map(|ahead| {
@@ -345,10 +342,10 @@ pub fn next_third_thursdays(
                 .checked_add_months(chrono::Months::new(ahead))?;
             let offset = (7 + 3 - first.weekday().num_days_from_monday()) % 7;
             let third_thursday = first + chrono::Duration::days(i64::from(offset) + 14);
-            let start = zone
-                .from_local_datetime(&third_thursday.and_time(series.default_start_time.time()))
-                .single()?
-                .with_timezone(&Utc);
+            let start = timezone::from_local(
+                &zone,
+                third_thursday.and_time(series.default_start_time.time()),
+            )?;
             Some((start, start + minutes))
         })
         .collect()
@@ -365,7 +362,7 @@ fn page_series() -> SeriesInput {
     SeriesInput {
         name: Name::stored("Learning Health System Rounds"),
         description: Some(Text::stored(PAGE_DESCRIPTION)),
-        timezone: Name::stored("America/New_York"),
+        timezone: Name::stored(timezone::DEFAULT),
         default_location: Some(Text::stored("BMC – MassMutual 5")),
         default_start_time: LocalTime::NOON,
         default_duration_minutes: Minutes::clamped(60),

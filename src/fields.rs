@@ -320,8 +320,8 @@ impl ToSchema for LocalTime {
 pub struct LocalTimestamp(pub DateTime<chrono::FixedOffset>);
 
 impl LocalTimestamp {
-    pub fn in_zone(at: Timestamp, zone: chrono_tz::Tz) -> LocalTimestamp {
-        LocalTimestamp(at.0.with_timezone(&zone).fixed_offset())
+    pub fn in_zone(at: Timestamp, zone: &crate::timezone::Zone) -> LocalTimestamp {
+        LocalTimestamp(crate::timezone::local(zone, at.0))
     }
 }
 

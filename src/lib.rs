@@ -37,6 +37,7 @@ pub mod shutdown;
 pub mod speakers;
 pub mod startup;
 pub mod telemetry;
+pub mod timezone;
 pub mod validate;
 pub mod webhooks;
 

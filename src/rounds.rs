@@ -25,6 +25,7 @@ use crate::schema::{departments, feedback, round_departments, round_speakers, ro
 use crate::speakers::{
     decode_credentials, display_name, Credentials, DisplayName, FullName, Search, Speakers,
 };
+use crate::timezone::Zone;
 use crate::validate::{Doc, Input, Query};
 
 /// The topic.
@@ -177,7 +178,7 @@ pub struct Round {
     /// The series' time zone the local times are in, for a change that moves them.
     #[serde(skip)]
     #[schema(ignore)]
-    pub zone: chrono_tz::Tz,
+    pub zone: Zone,
 }
 
 impl Visible for Round {
@@ -488,7 +489,7 @@ fn with_embeds(conn: &mut DbConnection, rows: Vec<RoundRow>) -> Result<Vec<Round
         .map(|row| {
             let speakers = speakers_of.remove(&row.id).unwrap_or_default();
             let departments = departments_of.remove(&row.id).unwrap_or_default();
-            round_of(row, speakers, departments, zone)
+            round_of(row, speakers, departments, &zone)
         })
         .collect())
 }
@@ -521,7 +522,7 @@ fn round_of(
     row: RoundRow,
     speakers: Vec<RoundSpeaker>,
     departments: Vec<DepartmentSummary>,
-    zone: chrono_tz::Tz,
+    zone: &Zone,
 ) -> Round {
     let (starts_at, ends_at) = (
         Timestamp::from_naive(row.starts_at),
@@ -546,7 +547,7 @@ fn round_of(
         updated_at: Timestamp::from_naive(row.updated_at),
         version: row.version,
         sequence: row.sequence,
-        zone,
+        zone: zone.clone(),
     }
 }
 
@@ -928,7 +929,7 @@ mod pg {
             .map(|row| {
                 let speakers = in_order(speakers.remove(&row.id).unwrap_or_default());
                 let departments = in_order(departments.remove(&row.id).unwrap_or_default());
-                round_of(row, speakers, departments, zone)
+                round_of(row, speakers, departments, &zone)
             })
             .collect();
         Ok(Revised::Read {
@@ -1367,7 +1368,7 @@ impl Resource for Rounds {
         Ok(Some(Round {
             version,
             sequence,
-            ..round_of(row, speakers, departments, zone)
+            ..round_of(row, speakers, departments, &zone)
         }))
     }
 
@@ -1397,7 +1398,7 @@ impl Resource for Rounds {
             row.clone(),
             current.speakers.0.clone(),
             current.departments.0.clone(),
-            current.zone,
+            &current.zone,
         );
         let change = Change {
             resource: Rounds::NAME,

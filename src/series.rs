@@ -15,6 +15,7 @@ use crate::fields::{Email, Int, LocalTime, Name, Text, Timestamp};
 use crate::pagination::Paging;
 use crate::resource::{self, Access, Ctx, Listing, NoFilter, Resource};
 use crate::schema::series;
+use crate::timezone::{self, Zone};
 use crate::validate::{Doc, Input};
 
 /// The series' one record.
@@ -84,8 +85,8 @@ pub struct Series {
 impl Series {
     /// The series' time zone (UTC if the stored name were ever not one: it is checked when
     /// written).
-    pub fn zone(&self) -> chrono_tz::Tz {
-        self.timezone.as_str().parse().unwrap_or(chrono_tz::UTC)
+    pub fn zone(&self) -> Zone {
+        timezone::named(self.timezone.as_str()).unwrap_or(Zone::UTC)
     }
 }
 
@@ -124,7 +125,7 @@ impl Input for SeriesInput {
     /// The time zone is one the tz database knows.
     fn rules(doc: &Doc<'_>) -> Vec<FieldError> {
         match doc.get::<String>("timezone") {
-            Some(zone) if zone.trim().parse::<chrono_tz::Tz>().is_err() => vec![FieldError::new(
+            Some(zone) if timezone::named(zone.trim()).is_none() => vec![FieldError::new(
                 "timezone",
                 format!(
                     "{zone:?} is not a time zone of the tz database; use an IANA name such as \
@@ -170,7 +171,7 @@ impl From<SeriesRow> for Series {
 }
 
 /// The series' time zone, for rendering rounds in local time.
-pub fn zone(conn: &mut DbConnection) -> Result<chrono_tz::Tz, ApiError> {
+pub fn zone(conn: &mut DbConnection) -> Result<Zone, ApiError> {
     let name = crate::on_backend!(conn, |c| series::table
         .find(ID)
         .select(series::timezone)
@@ -180,9 +181,8 @@ pub fn zone(conn: &mut DbConnection) -> Result<chrono_tz::Tz, ApiError> {
 }
 
 /// The zone of the series' `timezone` column as read by another query.
-pub fn zone_named(name: Option<&str>) -> chrono_tz::Tz {
-    name.and_then(|n| n.parse().ok())
-        .unwrap_or(chrono_tz::America::New_York)
+pub fn zone_named(name: Option<&str>) -> Zone {
+    timezone::named_or_default(name)
 }
 
 /// The series: what [`resource`] needs to serve it. It is one record, changed and never
