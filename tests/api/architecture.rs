@@ -1,5 +1,6 @@
-//! The house rules that no compiler checks: the modules under `src/` form no cycle, and the
-//! OpenAPI document bounds every value it describes.
+//! The house rules that no compiler checks: the modules under `src/` form no cycle, the OpenAPI
+//! document bounds every value it describes, and the linker lays out code as the release build's
+//! layout script (`.cargo/startup-order.ld`) says.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -237,5 +238,70 @@ fn open_operations_say_so_and_the_rest_need_the_bearer_token() {
     assert!(
         bearer.contains("RFC 8725") && bearer.contains("exp"),
         "{bearer}"
+    );
+}
+
+/// The linker script release builds on Linux hand the linker (`.cargo/startup-order.ld`, see
+/// `build.rs`) is one the system linker reads, and it puts the functions it lists before the
+/// rest of the code. A C program stands in for the service: linking the release binary takes
+/// minutes.
+#[test]
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn the_release_code_layout_puts_the_listed_functions_first() {
+    use std::process::Command;
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".cargo/startup-order.ld");
+    let text = std::fs::read_to_string(&script).expect(".cargo/startup-order.ld is readable");
+    let listed = text
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("*(.text."))
+        .filter_map(|rest| rest.split(' ').next())
+        .find(|name| {
+            !name.is_empty()
+                && *name != "main"
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        })
+        .expect("the script lists a function a C program can define");
+    let dir = tempfile::tempdir().expect("a scratch directory");
+    let source = dir.path().join("probe.c");
+    let program = dir.path().join("probe");
+    std::fs::write(
+        &source,
+        format!(
+            "int not_listed(void) {{ return 1; }}\n\
+             int {listed}(void) {{ return 2; }}\n\
+             int main(void) {{ return not_listed() + {listed}() - 3; }}\n"
+        ),
+    )
+    .expect("the probe's source is written");
+    let linked = Command::new("cc")
+        .args(["-O0", "-ffunction-sections", "-o"])
+        .arg(&program)
+        .arg(&source)
+        .arg(format!("-Wl,-T,{}", script.display()))
+        .output()
+        .expect("cc runs");
+    assert!(
+        linked.status.success(),
+        "the linker refused the script: {}",
+        String::from_utf8_lossy(&linked.stderr)
+    );
+    assert!(Command::new(&program)
+        .status()
+        .expect("the probe runs")
+        .success());
+    let symbols = Command::new("nm").arg(&program).output().expect("nm runs");
+    let address = |name: &str| {
+        String::from_utf8_lossy(&symbols.stdout)
+            .lines()
+            .find_map(|line| {
+                let mut parts = line.split_whitespace();
+                let address = parts.next()?;
+                (parts.nth(1)? == name).then(|| u64::from_str_radix(address, 16).ok())?
+            })
+            .unwrap_or_else(|| panic!("{name} is in the probe"))
+    };
+    assert!(
+        address(listed) < address("not_listed"),
+        "{listed}, which the script lists, is laid out before a function it does not list"
     );
 }
