@@ -33,12 +33,10 @@ fn main() {
 /// runs kept about 12 MB resident; together, they keep about 4 MB (BENCHMARKS.md). GNU ld and
 /// lld read the script's `INSERT`; functions it does not list are laid out as without it.
 fn startup_order() {
-    let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
-    let env = std::env::var("CARGO_CFG_TARGET_ENV").unwrap_or_default();
     let release = std::env::var("PROFILE").is_ok_and(|p| p == "release");
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".cargo/startup-order.ld");
     println!("cargo:rerun-if-changed=.cargo/startup-order.ld");
-    if os == "linux" && env == "gnu" && release && script.is_file() {
+    if linux_gnu() && release && script.is_file() {
         println!("cargo:rustc-link-arg-bins=-Wl,-T,{}", script.display());
     }
 }
@@ -50,11 +48,15 @@ fn startup_order() {
 /// the Docker image's base), and the binutils that come with it (2.38 or later) write them; on
 /// an older glibc the binary is linked as before.
 fn pack_relative_relocations() {
-    let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
-    let env = std::env::var("CARGO_CFG_TARGET_ENV").unwrap_or_default();
-    if os == "linux" && env == "gnu" && glibc_at_least(2, 36) {
+    if linux_gnu() && glibc_at_least(2, 36) {
         println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
     }
+}
+
+/// Whether the binary is built for Linux with glibc (GNU ld or lld, the glibc loader).
+fn linux_gnu() -> bool {
+    let target = |key: &str| std::env::var(key).unwrap_or_default();
+    target("CARGO_CFG_TARGET_OS") == "linux" && target("CARGO_CFG_TARGET_ENV") == "gnu"
 }
 
 /// Whether the build machine's glibc (`getconf GNU_LIBC_VERSION`: "glibc 2.36") is this new.
