@@ -201,29 +201,41 @@ pub fn body_etag(body: &[u8]) -> String {
 /// one made with a token is for that caller only. A token may change every answer here (who may
 /// read, which fields are shown), so caches must key on it.
 pub fn cache_headers(response: &mut HttpResponseBuilder, private: bool) {
+    // Static values: a hot answer neither checks nor copies them.
     response.insert_header((
         header::CACHE_CONTROL,
-        if private {
+        HeaderValue::from_static(if private {
             "private, no-cache"
         } else {
             "no-cache"
-        },
+        }),
     ));
-    response.append_header((header::VARY, "Authorization"));
+    response.append_header((header::VARY, HeaderValue::from_static("Authorization")));
+}
+
+/// An ETag made a header value once, so that every answer carrying it shares the bytes.
+pub fn etag_value(etag: String) -> Result<HeaderValue, ApiError> {
+    HeaderValue::from_maybe_shared(web::Bytes::from(etag))
+        .map_err(|e| ApiError::Internal(format!("an ETag is not a valid header value: {e}")))
 }
 
 /// 200 with a body and its validators.
-pub fn ok(body: web::Bytes, content_type: &str, etag: &str, private: bool) -> HttpResponse {
+pub fn ok(
+    body: web::Bytes,
+    content_type: &'static str,
+    etag: HeaderValue,
+    private: bool,
+) -> HttpResponse {
     let mut response = HttpResponse::Ok();
     cache_headers(&mut response, private);
     response
         .insert_header((header::ETAG, etag))
-        .content_type(content_type)
+        .insert_header((header::CONTENT_TYPE, HeaderValue::from_static(content_type)))
         .body(body)
 }
 
 /// 304: the caller's copy is current.
-pub fn not_modified(etag: &str, private: bool) -> HttpResponse {
+pub fn not_modified(etag: HeaderValue, private: bool) -> HttpResponse {
     let mut response = HttpResponse::NotModified();
     cache_headers(&mut response, private);
     response.insert_header((header::ETAG, etag)).finish()

@@ -15,6 +15,7 @@
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Payload;
@@ -258,7 +259,7 @@ pub struct Ctx {
     /// Whether the request carried a token: then its answers are for that caller only.
     pub private: bool,
     /// The request's id (`X-Request-Id`), recorded in the change log.
-    pub request_id: Option<String>,
+    pub request_id: Option<Arc<str>>,
     /// A malformed `If-Match`, `If-None-Match` or `Idempotency-Key`: reported after the caller's
     /// rights are checked (see [`Ctx::authorize`]).
     header_error: Option<String>,
@@ -353,7 +354,7 @@ impl Ctx {
                 .await;
         }
         let rendered = self.db.read(render).await?;
-        let answer = Answer::of(rendered, self.conditions.if_none_match.as_ref());
+        let answer = Answer::of(rendered, self.conditions.if_none_match.as_ref())?;
         Ok(self.respond(answer))
     }
 
@@ -392,8 +393,8 @@ impl Ctx {
                 body,
                 etag,
                 content_type,
-            } => http::ok(body, content_type, &etag, self.private),
-            Answer::NotModified { etag } => http::not_modified(&etag, self.private),
+            } => http::ok(body, content_type, etag, self.private),
+            Answer::NotModified { etag } => http::not_modified(etag, self.private),
         }
     }
 

@@ -56,10 +56,8 @@ impl RequestId {
     }
 
     /// The id of the request `req` is about.
-    pub fn of(req: &HttpRequest) -> Option<String> {
-        req.extensions()
-            .get::<RequestId>()
-            .map(|id| id.0.to_string())
+    pub fn of(req: &HttpRequest) -> Option<Arc<str>> {
+        req.extensions().get::<RequestId>().map(|id| id.0.clone())
     }
 }
 
