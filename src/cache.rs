@@ -32,7 +32,8 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use serde::Serialize;
 
-use crate::db::{self, Backend, Database, DbConnection};
+use crate::db::worker::OnConnection;
+use crate::db::{self, Backend, Database, DbConnection, WorkerConnections};
 use crate::error::ApiError;
 use crate::http::{self, TagList};
 use crate::schema::schedule_revision;
@@ -382,12 +383,17 @@ impl ReadCache {
     /// begun here: a render that is one statement (see `rounds`) is a snapshot by itself, so a
     /// first read and a hit cost one round trip each, the first read after a change two;
     /// others use [`in_snapshot`].
+    ///
+    /// With `on_worker` (PostgreSQL, a resource whose render is one statement), the check and
+    /// the render run on the worker's own connection instead of the blocking pool (see
+    /// [`db::worker`]); `render` is then not used.
     pub async fn answer<F>(
         &self,
         database: &Database,
         key: Key,
         if_none_match: Option<&TagList>,
         render: F,
+        on_worker: Option<(WorkerConnections, WorkerRender)>,
     ) -> Result<Answer, ApiError>
     where
         F: FnOnce(&mut DbConnection, Option<i64>) -> Result<Revised<Rendered>, ApiError>
@@ -407,25 +413,43 @@ impl ReadCache {
         }
         let kept = self.kept(&key);
         let known = kept.as_ref().map(|entry| entry.revision);
-        let revised = database
-            .read(move |conn| match (known, &*conn) {
-                // On PostgreSQL a kept answer is checked with the revision alone, and only a
-                // stale one is rendered after it (one statement more, for the first read after
-                // a change). The one-statement render gated on the revision answered the same,
-                // but each hit still cost PostgreSQL the start of its whole plan, about three
-                // times the CPU of this read (pgbench: 23 000 against 69 000 per second on
-                // these two cores), which the service's own threads then missed: hits under
-                // load had a p99 of 270-600 ms against 10-18 ms this way.
-                (Some(known), DbConnection::Postgresql(_)) => {
-                    if current_revision(conn)? == Some(known) {
-                        Ok(Revised::Unchanged)
-                    } else {
-                        render(conn, None)
-                    }
-                }
-                _ => render(conn, known),
-            })
-            .await?;
+        let revised = match on_worker {
+            Some((connections, render)) => {
+                connections
+                    .read(move |conn| {
+                        Box::pin(async move {
+                            if let Some(known) = known {
+                                if worker_revision(conn).await? == Some(known) {
+                                    return Ok(Revised::Unchanged);
+                                }
+                            }
+                            render(conn).await
+                        })
+                    })
+                    .await?
+            }
+            None => {
+                database
+                    .read(move |conn| match (known, &*conn) {
+                        // On PostgreSQL a kept answer is checked with the revision alone, and only a
+                        // stale one is rendered after it (one statement more, for the first read after
+                        // a change). The one-statement render gated on the revision answered the same,
+                        // but each hit still cost PostgreSQL the start of its whole plan, about three
+                        // times the CPU of this read (pgbench: 23 000 against 69 000 per second on
+                        // these two cores), which the service's own threads then missed: hits under
+                        // load had a p99 of 270-600 ms against 10-18 ms this way.
+                        (Some(known), DbConnection::Postgresql(_)) => {
+                            if current_revision(conn)? == Some(known) {
+                                Ok(Revised::Unchanged)
+                            } else {
+                                render(conn, None)
+                            }
+                        }
+                        _ => render(conn, known),
+                    })
+                    .await?
+            }
+        };
         if self.inner.entries.is_some() {
             telemetry::record_cache_lookup(matches!(revised, Revised::Unchanged));
         }
@@ -545,6 +569,36 @@ pub fn current_revision(conn: &mut DbConnection) -> Result<Option<i64>, ApiError
     Ok(crate::on_backend!(conn, |c| revision_query()
         .get_result::<i64>(c)
         .optional())?)
+}
+
+/// [`current_revision`] on a worker's own connection (see [`db::worker`]).
+async fn worker_revision(
+    conn: &mut diesel_async::AsyncPgConnection,
+) -> Result<Option<i64>, ApiError> {
+    Ok(
+        diesel_async::RunQueryDsl::get_result::<i64>(revision_query(), conn)
+            .await
+            .optional()?,
+    )
+}
+
+/// A render on a worker's own PostgreSQL connection (see [`ReadCache::answer`]).
+pub type WorkerRender = Box<
+    dyn for<'c> FnOnce(
+        &'c mut diesel_async::AsyncPgConnection,
+    ) -> OnConnection<'c, Revised<Rendered>>,
+>;
+
+/// `render` boxed as a [`WorkerRender`] (a function, so that the closure's signature is inferred
+/// for every lifetime of the connection).
+pub fn worker_render<F>(render: F) -> WorkerRender
+where
+    F: for<'c> FnOnce(
+            &'c mut diesel_async::AsyncPgConnection,
+        ) -> OnConnection<'c, Revised<Rendered>>
+        + 'static,
+{
+    Box::new(render)
 }
 
 /// `SELECT revision FROM schedule_revision`: the table's `CHECK (id = 1)` allows one row, so

@@ -15,6 +15,10 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use crate::error::ApiError;
 use crate::telemetry;
 
+pub mod worker;
+
+pub use worker::{StatementObserver, WorkerConnections, WorkerPools};
+
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
@@ -25,6 +29,13 @@ const SQLITE_BUSY_TIMEOUT_MS: u32 = 10_000;
 const POOL_CHECKOUT_TIMEOUT: Duration = Duration::from_secs(3);
 /// The longest pause between two attempts to reach PostgreSQL at start-up.
 const CONNECT_BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// Run on every PostgreSQL connection, of the blocking pool and of the workers. Statements are
+/// prepared once per connection and their SQL text already differs by which filters are given,
+/// so a plan made for the parameters' values buys nothing, while PostgreSQL's default re-plans
+/// each execution of a statement whose generic plan it estimates dearer. The one-statement
+/// rounds read (see `rounds`) cost about 1 ms to plan per request that way, even when it only
+/// finds the kept answer still current, and 0.01 ms with the generic plan.
+const PG_SESSION_SETUP: &str = "SET plan_cache_mode = force_generic_plan";
 /// Any fixed number: replicas starting together take turns to migrate.
 const MIGRATION_LOCK_KEY: i64 = 0x4c48_5352_6f75_6e64;
 
@@ -143,13 +154,7 @@ impl ManageConnection for ConnectionManager {
             Backend::Postgres => {
                 let mut conn = diesel::PgConnection::establish(&self.url.target)
                     .map_err(r2d2::Error::ConnectionError)?;
-                // Statements are prepared once per connection and their SQL text already
-                // differs by which filters are given, so a plan made for the parameters' values
-                // buys nothing, while PostgreSQL's default re-plans each execution of a
-                // statement whose generic plan it estimates dearer. The one-statement rounds
-                // read (see `rounds`) cost about 1 ms to plan per request that way, even when it
-                // only finds the kept answer still current, and 0.01 ms with the generic plan.
-                conn.batch_execute("SET plan_cache_mode = force_generic_plan")
+                conn.batch_execute(PG_SESSION_SETUP)
                     .map_err(r2d2::Error::QueryError)?;
                 Ok(DbConnection::Postgresql(conn))
             }
@@ -187,6 +192,8 @@ pub struct Database {
     /// polls with sleeps of up to 100 ms and let some writers wait seconds under load. Writers
     /// of other processes are still kept apart by SQLite's own lock and `busy_timeout`.
     sqlite_writers: Arc<Mutex<()>>,
+    /// Statements run on the workers' own connections (see [`worker`]) are reported here.
+    statement_observer: StatementObserver,
 }
 
 impl Database {
@@ -227,6 +234,7 @@ impl Database {
             pool,
             url,
             sqlite_writers: Arc::new(Mutex::new(())),
+            statement_observer: StatementObserver::default(),
         })
     }
 
@@ -251,6 +259,12 @@ impl Database {
         f: impl FnOnce(&mut DbConnection) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
         run_on(&self.pool, f)
+    }
+
+    /// Calls `hook` with every statement the workers' own PostgreSQL connections run (tests
+    /// count them; the blocking pool's connections take diesel's instrumentation directly).
+    pub fn observe_worker_statements(&self, hook: impl Fn(&str) + Send + Sync + 'static) {
+        self.statement_observer.set(hook);
     }
 
     /// The pool's connections: how many may be open, are checked out, and are idle.

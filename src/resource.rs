@@ -29,9 +29,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::auth::{Caller, Visible};
-use crate::cache::{self, Answer, Key, ReadCache, Rendered, Revised};
+use crate::cache::{self, Answer, Key, ReadCache, Rendered, Revised, WorkerRender};
 use crate::changelog::{self, Action, Change};
-use crate::db::{Atomicity, Database, DbConnection};
+use crate::db::worker::OnConnection;
+use crate::db::{Atomicity, Database, DbConnection, WorkerConnections};
 use crate::error::ApiError;
 use crate::fields::RefKind;
 use crate::http::{self, Conditions, TagList};
@@ -57,6 +58,26 @@ pub enum Access {
     Delete,
 }
 
+/// A resource's PostgreSQL reads on a worker's own connection (see [`Resource::ON_WORKER`]):
+/// each reads the schedule's revision in the same statement.
+pub struct OnWorker<R: Resource + ?Sized> {
+    pub find: WorkerFind<R>,
+    pub list: WorkerList<R>,
+}
+
+/// [`Resource::find_revised`] on a worker's own connection.
+pub type WorkerFind<R> = for<'c> fn(
+    &'c mut diesel_async::AsyncPgConnection,
+    i32,
+) -> OnConnection<'c, Revised<Option<<R as Resource>::Record>>>;
+
+/// [`Resource::list_revised`] on a worker's own connection.
+pub type WorkerList<R> = for<'c> fn(
+    &'c mut diesel_async::AsyncPgConnection,
+    &'c <R as Resource>::Filter,
+    Paging,
+) -> OnConnection<'c, Revised<Listing<<R as Resource>::Record>>>;
+
 /// A kind of record served under `/api/v1/{COLLECTION}`.
 pub trait Resource: 'static {
     /// What one record is called in messages: "round".
@@ -73,7 +94,7 @@ pub trait Resource: 'static {
     /// The body of a PUT, and what a PATCH is applied to.
     type Change: Input + Serialize;
     /// The filters of the list.
-    type Filter: DeserializeOwned + Send + 'static;
+    type Filter: DeserializeOwned + Clone + Send + 'static;
 
     /// Whether `caller` may do `access`: `Ok`, 401 or 403.
     fn authorize(caller: &Caller, access: Access) -> Result<(), ApiError>;
@@ -106,6 +127,10 @@ pub trait Resource: 'static {
     ) -> Result<Revised<Listing<Self::Record>>, ApiError> {
         cache::in_snapshot(conn, known, |conn| Self::list(conn, filter, paging))
     }
+    /// [`Resource::find_revised`] and [`Resource::list_revised`] on PostgreSQL, on the HTTP
+    /// worker's own connection (see [`crate::db::worker`]), for a resource that reads a record or
+    /// a page with its revision in one statement. `None`: its reads stay on the blocking pool.
+    const ON_WORKER: Option<OnWorker<Self>> = None;
     fn insert(
         conn: &mut DbConnection,
         input: Self::Input,
@@ -251,6 +276,8 @@ pub struct Ctx {
     pub policy: web::Data<WritePolicy>,
     pub limits: web::Data<Limits>,
     pub calendar: web::Data<CalendarSettings>,
+    /// This worker's own PostgreSQL connections for reads, when it has them.
+    pub worker: Option<WorkerConnections>,
     pub caller: Caller,
     pub path: String,
     pub conditions: Conditions,
@@ -280,6 +307,7 @@ impl FromRequest for Ctx {
                 req.app_data::<web::Data<CalendarSettings>>()?.clone(),
             ))
         })();
+        let worker = req.app_data::<WorkerConnections>().cloned();
         let caller = Caller::from_request(req, payload);
         let conditions = Conditions::from_headers(req.headers());
         let idempotency = IdempotencyKey::from_request(req, payload);
@@ -305,6 +333,7 @@ impl FromRequest for Ctx {
                 policy,
                 limits,
                 calendar,
+                worker,
                 caller: caller.await?,
                 path,
                 conditions: conditions.unwrap_or_default(),
@@ -348,9 +377,11 @@ impl Ctx {
     {
         if schedule {
             return self
-                .read_revised(query, move |conn, known| {
-                    cache::in_snapshot(conn, known, render)
-                })
+                .read_revised(
+                    query,
+                    move |conn, known| cache::in_snapshot(conn, known, render),
+                    None,
+                )
                 .await;
         }
         let rendered = self.db.read(render).await?;
@@ -359,11 +390,13 @@ impl Ctx {
     }
 
     /// A read of the schedule whose render reads the revision itself (see
-    /// [`ReadCache::answer`]): in the same statement, where it can.
+    /// [`ReadCache::answer`]): in the same statement, where it can. `on_worker` is the same
+    /// render on the worker's own PostgreSQL connection, used when the worker has them.
     pub async fn read_revised<F>(
         &self,
         query: Option<&QueryValues>,
         render: F,
+        on_worker: Option<WorkerRender>,
     ) -> Result<HttpResponse, ApiError>
     where
         F: FnOnce(&mut DbConnection, Option<i64>) -> Result<Revised<Rendered>, ApiError>
@@ -382,6 +415,7 @@ impl Ctx {
                 key,
                 self.conditions.if_none_match.as_ref(),
                 render,
+                self.worker.clone().zip(on_worker),
             )
             .await?;
         Ok(self.respond(answer))
@@ -648,9 +682,20 @@ pub async fn get<R: Resource>(ctx: Ctx, id: i32) -> Result<HttpResponse, ApiErro
         Ok(Rendered::json(&record.visible_to(&caller))?.with_etag(etag))
     };
     if R::SCHEDULE {
-        ctx.read_revised(None, move |conn, known| {
-            R::find_revised(conn, id, known)?.try_map(render)
-        })
+        let on_worker = match R::ON_WORKER {
+            Some(reads) if ctx.worker.is_some() => {
+                let render = render.clone();
+                Some(cache::worker_render(move |conn| {
+                    Box::pin(async move { (reads.find)(conn, id).await?.try_map(render) })
+                }))
+            }
+            _ => None,
+        };
+        ctx.read_revised(
+            None,
+            move |conn, known| R::find_revised(conn, id, known)?.try_map(render),
+            on_worker,
+        )
         .await
     } else {
         ctx.read(false, None, move |conn| render(R::find(conn, id)?))
@@ -679,9 +724,24 @@ pub async fn list_filtered<R: Resource>(
         Ok(Rendered::json(&listing.page.visible_to(&caller))?.until(listing.valid_until))
     };
     if R::SCHEDULE {
-        ctx.read_revised(Some(query), move |conn, known| {
-            R::list_revised(conn, &filter, paging, known)?.try_map(render)
-        })
+        let on_worker = match R::ON_WORKER {
+            Some(reads) if ctx.worker.is_some() => {
+                let render = render.clone();
+                let filter = filter.clone();
+                Some(cache::worker_render(move |conn| {
+                    Box::pin(async move {
+                        let filter = filter;
+                        (reads.list)(conn, &filter, paging).await?.try_map(render)
+                    })
+                }))
+            }
+            _ => None,
+        };
+        ctx.read_revised(
+            Some(query),
+            move |conn, known| R::list_revised(conn, &filter, paging, known)?.try_map(render),
+            on_worker,
+        )
         .await
     } else {
         ctx.read(false, Some(query), move |conn| {

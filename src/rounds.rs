@@ -19,7 +19,7 @@ use crate::error::{ApiError, FieldError, ReadErrors, WriteErrors};
 use crate::fields::{DepartmentRef, Id, LocalTimestamp, Name, SpeakerRef, Text, Timestamp};
 use crate::pagination::{Page, Paging};
 use crate::resource::{
-    self, found, Access, Ctx, HeaderText, Listing, LogContext, OneStatement, Resource,
+    self, found, Access, Ctx, HeaderText, Listing, LogContext, OnWorker, OneStatement, Resource,
 };
 use crate::schema::{departments, feedback, round_departments, round_speakers, rounds, speakers};
 use crate::speakers::{
@@ -586,6 +586,7 @@ mod pg {
     use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
     use diesel::sql_types as sql;
     use diesel::{PgConnection, QueryResult, Queryable, RunQueryDsl};
+    use diesel_async::AsyncPgConnection;
 
     use super::{
         department_summary, latest_first, round_of, round_speaker, DepartmentSummary, Round,
@@ -876,12 +877,8 @@ mod pg {
         links.into_iter().map(|(_, link)| link).collect()
     }
 
-    fn read(
-        conn: &mut PgConnection,
-        statement: RoundsStatement,
-        latest_first: bool,
-    ) -> Result<Revised<Read>, ApiError> {
-        let lines: Vec<Line> = statement.load(conn)?;
+    /// The rounds and their links from the statement's lines.
+    fn assemble(lines: Vec<Line>, latest_first: bool) -> Result<Revised<Read>, ApiError> {
         let mut header = None;
         let mut rows = Vec::new();
         let mut speakers: HashMap<i32, Vec<(i32, RoundSpeaker)>> = HashMap::new();
@@ -942,17 +939,34 @@ mod pg {
         })
     }
 
+    /// The statement that reads the round `id`.
+    fn one(id: i32) -> RoundsStatement {
+        RoundsStatement {
+            selection: Selection::One(id),
+            when: None,
+            now: NaiveDateTime::default(),
+        }
+    }
+
+    fn only_round(read: Read) -> Result<Option<Round>, ApiError> {
+        Ok(read.rounds.into_iter().next())
+    }
+
     /// The round `id`, with the revision it was read at.
     pub(super) fn round(
         conn: &mut PgConnection,
         id: i32,
     ) -> Result<Revised<Option<Round>>, ApiError> {
-        let statement = RoundsStatement {
-            selection: Selection::One(id),
-            when: None,
-            now: NaiveDateTime::default(),
-        };
-        read(conn, statement, false)?.try_map(|read| Ok(read.rounds.into_iter().next()))
+        assemble(one(id).load(conn)?, false)?.try_map(only_round)
+    }
+
+    /// [`round`] on a worker's own connection (see `db::worker`).
+    pub(super) async fn round_on_worker(
+        conn: &mut AsyncPgConnection,
+        id: i32,
+    ) -> Result<Revised<Option<Round>>, ApiError> {
+        let lines = diesel_async::RunQueryDsl::load(one(id), conn).await?;
+        assemble(lines, false)?.try_map(only_round)
     }
 
     /// A page of the rounds `filter` takes in as of `now`, with the revision it was read at.
@@ -963,6 +977,35 @@ mod pg {
         paging: Paging,
         now: NaiveDateTime,
     ) -> Result<Revised<Listing<Round>>, ApiError> {
+        let (statement, latest_first) = page_statement(filter, paging, now);
+        assemble(statement.load(conn)?, latest_first)?.try_map(|read| listing(read, paging))
+    }
+
+    /// [`page`] on a worker's own connection (see `db::worker`).
+    pub(super) async fn page_on_worker(
+        conn: &mut AsyncPgConnection,
+        filter: &RoundFilter,
+        paging: Paging,
+        now: NaiveDateTime,
+    ) -> Result<Revised<Listing<Round>>, ApiError> {
+        let (statement, latest_first) = page_statement(filter, paging, now);
+        let lines = diesel_async::RunQueryDsl::load(statement, conn).await?;
+        assemble(lines, latest_first)?.try_map(|read| listing(read, paging))
+    }
+
+    fn listing(read: Read, paging: Paging) -> Result<Listing<Round>, ApiError> {
+        Ok(Listing {
+            page: paging.page(read.rounds, read.total.unwrap_or(0)),
+            valid_until: read.next_end,
+        })
+    }
+
+    /// The statement that reads a page, and whether it is newest first.
+    fn page_statement(
+        filter: &RoundFilter,
+        paging: Paging,
+        now: NaiveDateTime,
+    ) -> (RoundsStatement, bool) {
         let latest_first = latest_first(filter);
         let statement = RoundsStatement {
             selection: Selection::Page {
@@ -983,12 +1026,7 @@ mod pg {
             when: filter.when,
             now,
         };
-        read(conn, statement, latest_first)?.try_map(|read| {
-            Ok(Listing {
-                page: paging.page(read.rounds, read.total.unwrap_or(0)),
-                valid_until: read.next_end,
-            })
-        })
+        (statement, latest_first)
     }
 }
 
@@ -1240,6 +1278,11 @@ impl Resource for Rounds {
             None => Ok(None),
         }
     }
+
+    const ON_WORKER: Option<OnWorker<Self>> = Some(OnWorker {
+        find: |conn, id| Box::pin(pg::round_on_worker(conn, id)),
+        list: |conn, filter, paging| Box::pin(pg::page_on_worker(conn, filter, paging, db::now())),
+    });
 
     fn find_revised(
         conn: &mut DbConnection,

@@ -23,7 +23,7 @@ use crate::auth::Auth;
 use crate::cache::ReadCache;
 use crate::changes::{self, Retention};
 use crate::config::Settings;
-use crate::db::{Backend, Database};
+use crate::db::{self, Backend, Database, WorkerPools};
 use crate::error::ApiError;
 use crate::health::{self, MetricsEndpoint, METRICS_PATH};
 use crate::http::{self, AllowedMethods, CorsOrigins};
@@ -214,6 +214,13 @@ impl Application {
             std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
         });
         let cache = web::Data::new(ReadCache::new(&database, options.cache_bytes, workers)?);
+        let worker_pools = WorkerPools::probe(&database);
+        if worker_pools.is_some() {
+            log::info!(
+                "PostgreSQL reads the cache cannot answer run on the workers' own connections ({} per worker)",
+                db::worker::CONNECTIONS_PER_WORKER
+            );
+        }
         let data = web::Data::new(database.clone());
         let docs = options.docs;
         let auth = options.auth.clone();
@@ -253,6 +260,14 @@ impl Application {
                     if let Some(metrics) = &metrics {
                         cfg.app_data(metrics.clone())
                             .route(METRICS_PATH, web::get().to(health::metrics));
+                    }
+                })
+                .configure(|cfg| {
+                    // Built here, on each worker's thread: see `db::worker`.
+                    if let Some(connections) =
+                        worker_pools.as_ref().and_then(WorkerPools::for_this_worker)
+                    {
+                        cfg.app_data(connections);
                     }
                 })
                 .service(web::scope(API_PREFIX).configure(routes::api))

@@ -11,8 +11,12 @@ use serde_json::{json, Value};
 
 use crate::helpers::{fresh_database, id_of, spawn_app_with, Backend, TestApp, POOL_SIZE};
 
-/// The statements the app's pooled connections run for requests. The webhook worker and the
-/// maintenance thread poll through the same pool; their threads are left out by name.
+/// How [`Statements`] marks a statement run on an HTTP worker's own connection.
+const ON_A_WORKER: &str = "(on a worker) ";
+
+/// The statements the app's connections run for requests: those of the blocking pool and those
+/// of the HTTP workers' own (PostgreSQL reads). The webhook worker and the maintenance thread poll
+/// through the blocking pool; their threads are left out by name.
 struct Statements {
     log: Arc<Mutex<Vec<String>>>,
 }
@@ -23,6 +27,13 @@ impl Statements {
     /// instrumented before they go back.
     async fn attach(app: &TestApp) -> Statements {
         let log: Arc<Mutex<Vec<String>>> = Arc::default();
+        let on_workers = log.clone();
+        app.database.observe_worker_statements(move |statement| {
+            on_workers
+                .lock()
+                .unwrap()
+                .push(format!("{ON_A_WORKER}{statement}"));
+        });
         let database = app.database.clone();
         let shared = log.clone();
         tokio::task::spawn_blocking(move || {
@@ -74,6 +85,40 @@ on_both_backends!(
     the_demo_schedule_loads_once_with_its_panel_in_order,
 );
 
+/// The workers' driver (tokio-postgres) refuses an option only libpq knows: the service starts
+/// all the same, and its PostgreSQL reads take the blocking pool, with the same answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_take_the_blocking_pool_when_the_workers_driver_cannot_connect_on_postgres() {
+    let Some(app) = spawn_app_with(Backend::Postgres, |settings| {
+        settings.cache_mb = 0;
+        let separator = if settings.database_url.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
+        settings.database_url = format!("{}{separator}gssencmode=disable", settings.database_url);
+    })
+    .await
+    else {
+        return;
+    };
+    let round = id_of(&app.round("2027-01-05", json!({})).await);
+    let statements = Statements::attach(&app).await;
+
+    let read = statements
+        .of(app.get(&format!("/api/v1/rounds/{round}")), 200)
+        .await;
+    let page = statements.of(app.get("/api/v1/rounds"), 200).await;
+
+    assert_eq!((read.len(), page.len()), (1, 1), "{read:?} {page:?}");
+    assert!(
+        read.iter()
+            .chain(&page)
+            .all(|s| !s.starts_with(ON_A_WORKER)),
+        "{read:?} {page:?}"
+    );
+}
+
 /// Statements per request, so that they cannot grow back unseen (issue 9). Before, on
 /// PostgreSQL: a round 7 (`BEGIN`, revision, round, speakers, departments, time zone,
 /// `COMMIT`), a page 8, `POST /feedback` 7, a PATCH of the title 20; on SQLite 7, 8, 6, 19.
@@ -103,7 +148,7 @@ async fn statements_per_request_are_pinned(app: TestApp) {
     let path = format!("/api/v1/rounds/{round}");
     let statements = Statements::attach(&app).await;
 
-    let counts = [
+    let lists = [
         statements.of(app.get(&path), 200).await,
         statements.of(app.get("/api/v1/rounds?limit=50"), 200).await,
         statements
@@ -118,8 +163,23 @@ async fn statements_per_request_are_pinned(app: TestApp) {
         statements
             .of(app.patch(&path, &json!({"title": "New"})), 200)
             .await,
-    ]
-    .map(|list| list.len());
+    ];
+    // PostgreSQL's reads run on the HTTP workers' own connections, its writes on the pool.
+    let on_workers = lists
+        .iter()
+        .map(|list| list.iter().all(|s| s.starts_with(ON_A_WORKER)))
+        .collect::<Vec<_>>();
+    let counts = lists.each_ref().map(Vec::len);
+    assert_eq!(
+        on_workers,
+        [
+            backend == Backend::Postgres,
+            backend == Backend::Postgres,
+            false,
+            false
+        ],
+        "{lists:?}"
+    );
 
     let expected = match backend {
         Backend::Postgres => [1, 1, 1, 2],

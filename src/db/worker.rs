@@ -1,0 +1,216 @@
+//! PostgreSQL reads run on the HTTP worker that serves them.
+//!
+//! [`Database::read`](super::Database::read) runs a read on the blocking pool: the worker hands
+//! it to a pool thread and is woken when it is done, two thread wake-ups per request. On an
+//! uncached PostgreSQL read, whose statement is one round trip (see `rounds`), perf put a third of
+//! the service's CPU in those hand-offs. The reads the cache cannot answer (a round, a page of
+//! rounds, the revision that checks a kept answer) run here instead, through diesel-async and the
+//! same diesel statements, on connections of the worker's own: the worker's event loop waits on
+//! the database's socket as it waits on the client's. Writes stay on the blocking pool.
+//!
+//! Each worker has a pool of its own ([`WorkerPools::for_this_worker`], called by the app
+//! factory on the worker's thread): a connection's driver task runs on the runtime that opened
+//! it, so a connection shared between workers would hop threads again.
+//!
+//! The driver (tokio-postgres) reads neither libpq's environment (`PGPASSWORD`...) nor
+//! `~/.pgpass`, and this service gives it no TLS connector. So start-up opens one connection
+//! with it ([`WorkerPools::probe`]) and, when that fails where libpq succeeded, keeps every read
+//! on the blocking pool and says so in the log.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use diesel::connection::InstrumentationEvent;
+use diesel::result::ConnectionError;
+use diesel_async::pooled_connection::deadpool::{Object, Pool, PoolError};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+
+use super::{Backend, Database, DatabaseUrl, PG_SESSION_SETUP, POOL_CHECKOUT_TIMEOUT};
+use crate::error::ApiError;
+use crate::telemetry;
+
+/// The connections each worker keeps for its reads, opened on first use. Two per worker keep
+/// both of this machine's cores busy with PostgreSQL's share of a read; more only queue inside
+/// PostgreSQL. They come on top of `LHS_POOL_SIZE` (see the README).
+pub const CONNECTIONS_PER_WORKER: usize = 2;
+
+/// How long start-up waits for the probe connection.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A future that borrows a worker connection for `'c`; not `Send`, like everything on a worker.
+pub type OnConnection<'c, T> = Pin<Box<dyn Future<Output = Result<T, ApiError>> + 'c>>;
+
+/// What every worker's pool is made from: one per process, decided at start-up.
+#[derive(Clone)]
+pub struct WorkerPools {
+    url: DatabaseUrl,
+    observer: StatementObserver,
+}
+
+impl WorkerPools {
+    /// Opens one connection with the workers' driver and closes it. `None` (logged) on SQLite,
+    /// or when the driver cannot connect where libpq could (see the module's documentation):
+    /// then every read stays on the blocking pool.
+    pub fn probe(database: &Database) -> Option<WorkerPools> {
+        if database.backend() != Backend::Postgres {
+            return None;
+        }
+        let url = database.url().clone();
+        let target = url.target.clone();
+        // Start-up may run inside a runtime already (`actix_web::main`), which cannot block on
+        // another: the probe gets a thread and a runtime of its own.
+        let outcome = std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .map_err(|e| e.to_string())?;
+                    runtime.block_on(async {
+                        match tokio::time::timeout(
+                            PROBE_TIMEOUT,
+                            AsyncPgConnection::establish(&target),
+                        )
+                        .await
+                        {
+                            Ok(Ok(_connection)) => Ok(()),
+                            Ok(Err(e)) => Err(e.to_string()),
+                            Err(_) => {
+                                Err(format!("no answer within {} s", PROBE_TIMEOUT.as_secs()))
+                            }
+                        }
+                    })
+                })
+                .join()
+                .unwrap_or_else(|_| Err("the probe thread panicked".to_owned()))
+        });
+        match outcome {
+            Ok(()) => Some(WorkerPools {
+                url,
+                observer: database.statement_observer.clone(),
+            }),
+            Err(why) => {
+                log::info!(
+                    "PostgreSQL reads stay on the blocking pool: the workers' driver cannot connect to {} ({})",
+                    url.location(),
+                    url.redact(&why)
+                );
+                None
+            }
+        }
+    }
+
+    /// The pool of the worker this runs on. Connections open on first use, on this worker's
+    /// runtime, and close when the worker stops.
+    pub fn for_this_worker(&self) -> Option<WorkerConnections> {
+        let observer = self.observer.clone();
+        let mut config = ManagerConfig::<AsyncPgConnection>::default();
+        // The default checks every connection with a query on each checkout: a round trip per
+        // request. A connection the database dropped is found when a read fails (`read`).
+        config.recycling_method = RecyclingMethod::Fast;
+        config.custom_setup = Box::new(move |url| {
+            let observer = observer.clone();
+            let url = url.to_owned();
+            Box::pin(async move {
+                let mut conn = AsyncPgConnection::establish(&url).await?;
+                conn.batch_execute(PG_SESSION_SETUP)
+                    .await
+                    .map_err(ConnectionError::CouldntSetupConfiguration)?;
+                conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+                    if let InstrumentationEvent::StartQuery { query, .. } = event {
+                        observer.saw(query);
+                    }
+                });
+                Ok(conn)
+            })
+        });
+        let manager = AsyncDieselConnectionManager::new_with_config(&self.url.target, config);
+        Pool::builder(manager)
+            .max_size(CONNECTIONS_PER_WORKER)
+            .build()
+            .map_err(|e| log::warn!("cannot build a worker's connection pool: {e}"))
+            .ok()
+            .map(|pool| WorkerConnections {
+                pool,
+                url: self.url.clone(),
+            })
+    }
+}
+
+/// One worker's connections for reads.
+#[derive(Clone)]
+pub struct WorkerConnections {
+    pool: Pool<AsyncPgConnection>,
+    url: DatabaseUrl,
+}
+
+impl WorkerConnections {
+    /// Runs `read` on one of this worker's connections. As on the blocking pool, a failure on a
+    /// connection the database dropped is a 503, and that connection leaves the pool.
+    pub async fn read<T>(
+        &self,
+        read: impl for<'c> FnOnce(&'c mut AsyncPgConnection) -> OnConnection<'c, T>,
+    ) -> Result<T, ApiError> {
+        let mut conn = self.checkout().await?;
+        let result = read(&mut conn).await;
+        if let Err(ApiError::Internal(cause) | ApiError::Unavailable(cause)) = &result {
+            let alive = diesel::sql_query("SELECT 1")
+                .execute(&mut *conn)
+                .await
+                .is_ok();
+            if !alive {
+                let cause = cause.clone();
+                drop(Object::take(conn));
+                return Err(ApiError::Unavailable(cause));
+            }
+        }
+        result
+    }
+
+    /// A connection, within the blocking pool's wait, counted in the same metrics.
+    async fn checkout(&self) -> Result<Object<AsyncPgConnection>, ApiError> {
+        let _wait = telemetry::PoolWait::enter();
+        match tokio::time::timeout(POOL_CHECKOUT_TIMEOUT, self.pool.get()).await {
+            Ok(Ok(conn)) => Ok(conn),
+            Ok(Err(PoolError::Backend(e))) => Err(ApiError::Unavailable(format!(
+                "cannot reach the database at {}: {}",
+                self.url.location(),
+                self.url.redact(&e.to_string())
+            ))),
+            Ok(Err(e)) => Err(ApiError::Unavailable(self.url.redact(&e.to_string()))),
+            Err(_) => Err(ApiError::Unavailable(format!(
+                "no database connection was free within {} s",
+                POOL_CHECKOUT_TIMEOUT.as_secs()
+            ))),
+        }
+    }
+}
+
+/// A callback given every statement the workers' connections run (tests count them).
+type Hook = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// Where the workers' connections report their statements, when someone listens.
+#[derive(Clone, Default)]
+pub struct StatementObserver(Arc<RwLock<Option<Hook>>>);
+
+impl StatementObserver {
+    pub fn set(&self, hook: impl Fn(&str) + Send + Sync + 'static) {
+        if let Ok(mut slot) = self.0.write() {
+            *slot = Some(Arc::new(hook));
+        }
+    }
+
+    /// Formats the statement only when someone listens.
+    fn saw(&self, statement: &dyn std::fmt::Display) {
+        if let Ok(slot) = self.0.read() {
+            if let Some(hook) = slot.as_ref() {
+                hook(&statement.to_string());
+            }
+        }
+    }
+}
