@@ -416,7 +416,7 @@ impl ReadCache {
         let revised = match on_worker {
             Some((connections, render)) => {
                 connections
-                    .read(move |conn| {
+                    .run(move |conn| {
                         Box::pin(async move {
                             if let Some(known) = known {
                                 if worker_revision(conn).await? == Some(known) {

@@ -23,7 +23,7 @@ use crate::error::{ApiError, ReadErrors, WriteErrors};
 use crate::fields::{Email, Id, Int, Name, RoundRef, Text, Timestamp};
 use crate::pagination::{Count, Page, Paging};
 use crate::ratelimit::Quotum;
-use crate::resource::{self, Access, Ctx, HeaderText, Listing, Resource};
+use crate::resource::{self, Access, Ctx, HeaderText, Listing, Resource, WorkerInsert};
 use crate::rounds::{self, Rounds};
 use crate::schema::feedback;
 use crate::validate::{Input, Query};
@@ -464,6 +464,37 @@ macro_rules! insert_row {
     };
 }
 
+/// The row [`Resource::insert_logged`] writes and its change-log entry; `None` when the entry
+/// cannot be written around the id to come (then the write takes the usual way).
+fn logged_parts(
+    input: &FeedbackInput,
+    submitted_by: Option<&str>,
+    request_id: Option<&str>,
+) -> Result<Option<(FeedbackRow, changelog::Entry)>, ApiError> {
+    let now = db::now();
+    let row = stored(input, submitted_by, now);
+    let after = serde_json::to_value(Feedback::from(row.clone()))?;
+    Ok(
+        changelog::Entry::created(Feedbacks::NAME, after, submitted_by, request_id, now)
+            .map(|entry| (row, entry)),
+    )
+}
+
+/// [`Resource::insert_logged`] on a worker's own connection (see `db::worker`).
+async fn insert_logged_on_worker(
+    conn: &mut diesel_async::AsyncPgConnection,
+    input: &FeedbackInput,
+    submitted_by: Option<&str>,
+    request_id: Option<&str>,
+) -> Result<Option<Feedback>, ApiError> {
+    let Some((row, entry)) = logged_parts(input, submitted_by, request_id)? else {
+        return Ok(None);
+    };
+    let written = changelog::Logged::new(insert_row!(row), &entry);
+    let row: FeedbackRow = diesel_async::RunQueryDsl::get_result(written, conn).await?;
+    Ok(Some(Feedback::from(row)))
+}
+
 /// Feedback: what [`resource`] needs to serve it.
 pub struct Feedbacks;
 
@@ -539,17 +570,22 @@ impl Resource for Feedbacks {
         let DbConnection::Postgresql(pg) = conn else {
             return Ok(None);
         };
-        let now = db::now();
-        let row = stored(input, submitted_by, now);
-        let after = serde_json::to_value(Feedback::from(row.clone()))?;
-        let Some(entry) =
-            changelog::Entry::created(Feedbacks::NAME, after, submitted_by, request_id, now)
-        else {
+        let Some((row, entry)) = logged_parts(input, submitted_by, request_id)? else {
             return Ok(None);
         };
         let row: FeedbackRow = changelog::Logged::new(insert_row!(row), &entry).get_result(pg)?;
         Ok(Some(Feedback::from(row)))
     }
+
+    const INSERT_ON_WORKER: Option<WorkerInsert<Self>> =
+        Some(|conn, input, submitted_by, request_id| {
+            Box::pin(insert_logged_on_worker(
+                conn,
+                input,
+                submitted_by,
+                request_id,
+            ))
+        });
 
     fn change_of(record: &Feedback) -> FeedbackTriageInput {
         FeedbackTriageInput {

@@ -71,6 +71,14 @@ pub type WorkerFind<R> = for<'c> fn(
     i32,
 ) -> OnConnection<'c, Revised<Option<<R as Resource>::Record>>>;
 
+/// [`Resource::insert_logged`] on a worker's own connection.
+pub type WorkerInsert<R> = for<'c> fn(
+    &'c mut diesel_async::AsyncPgConnection,
+    &'c <R as Resource>::Input,
+    Option<&'c str>,
+    Option<&'c str>,
+) -> OnConnection<'c, Option<<R as Resource>::Record>>;
+
 /// [`Resource::list_revised`] on a worker's own connection.
 pub type WorkerList<R> = for<'c> fn(
     &'c mut diesel_async::AsyncPgConnection,
@@ -148,6 +156,10 @@ pub trait Resource: 'static {
     ) -> Result<Option<Self::Record>, ApiError> {
         Ok(None)
     }
+    /// [`Resource::insert_logged`] on PostgreSQL, on the HTTP worker's own connection (see
+    /// [`crate::db::worker`]): the statement is the write, so it needs no transaction and no
+    /// hand-off to the blocking pool. `None`: creations take the blocking pool.
+    const INSERT_ON_WORKER: Option<WorkerInsert<Self>> = None;
     /// The answer to the POST that created `record` (what `GET` shows, unless the resource
     /// shows more once, such as a webhook's secret).
     fn created_answer(record: &Self::Record, caller: &Caller) -> Result<Value, ApiError> {
@@ -561,7 +573,69 @@ where
             .err()
             .unwrap_or_else(|| ApiError::Internal("a refused body without errors".to_owned())));
     }
-    create_with::<R>(ctx, checked, request, |_| Ok(())).await
+    let look_up = match create_on_worker::<R>(&ctx, &checked).await? {
+        WorkerCreate::Written(answer) => return Ok(answer.response(false)),
+        WorkerCreate::Dangling => true,
+        WorkerCreate::NotThere => false,
+    };
+    create_from::<R>(ctx, checked, request, |_| Ok(()), look_up).await
+}
+
+/// What [`create_on_worker`] did.
+enum WorkerCreate {
+    Written(StoredAnswer),
+    /// A reference names no record: nothing was written.
+    Dangling,
+    /// It does not apply, or the statement wrote nothing.
+    NotThere,
+}
+
+/// What the POST that created `record` answers (and stores under its `Idempotency-Key`).
+fn created<R: Resource>(record: &R::Record, caller: &Caller) -> Result<StoredAnswer, ApiError> {
+    Ok(StoredAnswer {
+        status: StatusCode::CREATED.as_u16(),
+        location: Some(format!("{API_PREFIX}/{}/{}", R::COLLECTION, R::id(record))),
+        etag: Some(http::record_etag(
+            R::version(record),
+            caller.sees_private_fields(),
+        )),
+        body: R::created_answer(record, caller)?.to_string(),
+    })
+}
+
+/// A `POST` written on the worker's own PostgreSQL connection ([`Resource::INSERT_ON_WORKER`]),
+/// when nothing else needs the blocking pool: no `Idempotency-Key` (its replay and its storage
+/// are statements of their own) and a body that passed. Otherwise, or when a reference names no
+/// record, the usual way follows (which then looks the references up for the 422).
+async fn create_on_worker<R: Resource>(
+    ctx: &Ctx,
+    checked: &Checked<R::Input>,
+) -> Result<WorkerCreate, ApiError>
+where
+    R::Input: Clone,
+{
+    let (Some(worker), Some(insert)) = (&ctx.worker, R::INSERT_ON_WORKER) else {
+        return Ok(WorkerCreate::NotThere);
+    };
+    if ctx.idempotency.0.is_some() || checked.is_refused() {
+        return Ok(WorkerCreate::NotThere);
+    }
+    let input = checked.clone().into_result()?;
+    let actor = ctx.caller.subject.clone();
+    let request_id = ctx.request_id.clone();
+    let written = worker
+        .run(move |conn| {
+            Box::pin(
+                async move { insert(conn, &input, actor.as_deref(), request_id.as_deref()).await },
+            )
+        })
+        .await;
+    match written {
+        Ok(Some(record)) => Ok(WorkerCreate::Written(created::<R>(&record, &ctx.caller)?)),
+        Ok(None) => Ok(WorkerCreate::NotThere),
+        Err(ApiError::DanglingReference) => Ok(WorkerCreate::Dangling),
+        Err(error) => Err(error),
+    }
 }
 
 /// `POST`, with `precheck` run first (a 404 for a parent in the path, say).
@@ -576,6 +650,20 @@ pub async fn create_with<R: Resource>(
     checked: Checked<R::Input>,
     request: &[u8],
     precheck: impl Fn(&mut DbConnection) -> Result<(), ApiError> + Clone + Send + 'static,
+) -> Result<HttpResponse, ApiError>
+where
+    R::Input: Clone,
+{
+    create_from::<R>(ctx, checked, request, precheck, false).await
+}
+
+/// [`create_with`], looking the references up from the start when `look_up`.
+async fn create_from<R: Resource>(
+    ctx: Ctx,
+    checked: Checked<R::Input>,
+    request: &[u8],
+    precheck: impl Fn(&mut DbConnection) -> Result<(), ApiError> + Clone + Send + 'static,
+    look_up: bool,
 ) -> Result<HttpResponse, ApiError>
 where
     R::Input: Clone,
@@ -598,17 +686,7 @@ where
         move |conn: &mut DbConnection,
               atomicity: Atomicity|
               -> Result<(StoredAnswer, bool), ApiError> {
-            let answer = |record: &R::Record| -> Result<StoredAnswer, ApiError> {
-                Ok(StoredAnswer {
-                    status: StatusCode::CREATED.as_u16(),
-                    location: Some(format!("{API_PREFIX}/{}/{}", R::COLLECTION, R::id(record))),
-                    etag: Some(http::record_etag(
-                        R::version(record),
-                        caller.sees_private_fields(),
-                    )),
-                    body: R::created_answer(record, &caller)?.to_string(),
-                })
-            };
+            let answer = |record: &R::Record| created::<R>(record, &caller);
             let look_up = look_up || checked.is_refused();
             if key.is_none() && !look_up && atomicity.single_statement() {
                 precheck(conn)?;
@@ -656,7 +734,7 @@ where
             })
         }
     };
-    let (mut look_up, mut key_retried) = (false, false);
+    let (mut look_up, mut key_retried) = (look_up, false);
     let (answer, replayed) = loop {
         match ctx.db.write_checked(attempt(look_up)).await {
             // A reference names no record: again, looking the references up first.

@@ -217,7 +217,7 @@ impl Application {
         let worker_pools = WorkerPools::probe(&database);
         if worker_pools.is_some() {
             log::info!(
-                "PostgreSQL reads the cache cannot answer run on the workers' own connections ({} per worker)",
+                "PostgreSQL's one-statement requests (reads the cache cannot answer, feedback) run on the workers' own connections ({} per worker)",
                 db::worker::CONNECTIONS_PER_WORKER
             );
         }

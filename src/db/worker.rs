@@ -34,10 +34,12 @@ use super::{Backend, Database, DatabaseUrl, PG_SESSION_SETUP, POOL_CHECKOUT_TIME
 use crate::error::ApiError;
 use crate::telemetry;
 
-/// The connections each worker keeps for its reads, opened on first use. Two per worker keep
-/// both of this machine's cores busy with PostgreSQL's share of a read; more only queue inside
-/// PostgreSQL. They come on top of `LHS_POOL_SIZE` (see the README).
-pub const CONNECTIONS_PER_WORKER: usize = 2;
+/// The connections each worker keeps, opened on first use. One per worker measured best on
+/// two cores (see BENCHMARKS.md): as many uncached reads per second as two, feedback 10-15%
+/// faster (fewer writers queue on the change log's number), and no stall of cached reads at
+/// saturation, where two or four let PostgreSQL's backends contend for the revision's row and
+/// some requests wait a second or more. They come on top of `LHS_POOL_SIZE` (see the README).
+pub const CONNECTIONS_PER_WORKER: usize = 1;
 
 /// How long start-up waits for the probe connection.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -150,14 +152,16 @@ pub struct WorkerConnections {
 }
 
 impl WorkerConnections {
-    /// Runs `read` on one of this worker's connections. As on the blocking pool, a failure on a
-    /// connection the database dropped is a 503, and that connection leaves the pool.
-    pub async fn read<T>(
+    /// Runs `f` on one of this worker's connections: a read, or a write that is one statement
+    /// (atomic by itself, so without a transaction). As on the blocking pool, a failure on a
+    /// connection the database dropped is a 503, not retried (a write may have committed before
+    /// its answer was lost), and that connection leaves the pool.
+    pub async fn run<T>(
         &self,
-        read: impl for<'c> FnOnce(&'c mut AsyncPgConnection) -> OnConnection<'c, T>,
+        f: impl for<'c> FnOnce(&'c mut AsyncPgConnection) -> OnConnection<'c, T>,
     ) -> Result<T, ApiError> {
         let mut conn = self.checkout().await?;
-        let result = read(&mut conn).await;
+        let result = f(&mut conn).await;
         if let Err(ApiError::Internal(cause) | ApiError::Unavailable(cause)) = &result {
             let alive = diesel::sql_query("SELECT 1")
                 .execute(&mut *conn)

@@ -221,15 +221,27 @@ async fn messages_are_signed_and_delivered_in_order(app: TestApp) {
         created["data"]["created_by"], "admin@example.org",
         "as an organizer sees it"
     );
-    let deliveries = app
-        .get_ok(&format!("/api/v1/webhooks/{}/deliveries", id_of(&webhook)))
-        .await;
+    // The worker records a delivery once the receiver has answered, a moment after the
+    // receiver has the message: wait for the fourth record.
+    let path = format!("/api/v1/webhooks/{}/deliveries", id_of(&webhook));
+    let mut deliveries = app.get_ok(&path).await;
+    for _ in 0..100 {
+        let items = deliveries["items"].as_array().unwrap();
+        if items.iter().all(|d| d["status"] == "delivered") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        deliveries = app.get_ok(&path).await;
+    }
     assert_eq!(deliveries["total"], 4);
-    assert!(deliveries["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|d| d["status"] == "delivered" && d["attempts"] == 1));
+    assert!(
+        deliveries["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["status"] == "delivered" && d["attempts"] == 1),
+        "{deliveries}"
+    );
 }
 
 async fn a_failing_receiver_is_retried_and_a_410_disables_the_webhook(app: TestApp) {
