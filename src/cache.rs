@@ -431,13 +431,14 @@ impl ReadCache {
             None => {
                 database
                     .read(move |conn| match (known, &*conn) {
-                        // On PostgreSQL a kept answer is checked with the revision alone, and only a
-                        // stale one is rendered after it (one statement more, for the first read after
-                        // a change). The one-statement render gated on the revision answered the same,
-                        // but each hit still cost PostgreSQL the start of its whole plan, about three
-                        // times the CPU of this read (pgbench: 23 000 against 69 000 per second on
-                        // these two cores), which the service's own threads then missed: hits under
-                        // load had a p99 of 270-600 ms against 10-18 ms this way.
+                        // On PostgreSQL a kept answer is checked with the revision alone, and
+                        // only a stale one is rendered after it (one statement more, for the
+                        // first read after a change). The one-statement render gated on the
+                        // revision answered the same, but each hit still cost PostgreSQL the
+                        // start of its whole plan, about three times the CPU of this read
+                        // (pgbench: 23 000 against 69 000 per second on these two cores), which
+                        // the service's own threads then missed: hits under load had a p99 of
+                        // 270-600 ms against 10-18 ms this way. The worker's way does the same.
                         (Some(known), DbConnection::Postgresql(_)) => {
                             if current_revision(conn)? == Some(known) {
                                 Ok(Revised::Unchanged)

@@ -288,7 +288,7 @@ pub struct Ctx {
     pub policy: web::Data<WritePolicy>,
     pub limits: web::Data<Limits>,
     pub calendar: web::Data<CalendarSettings>,
-    /// This worker's own PostgreSQL connections for reads, when it has them.
+    /// This worker's own PostgreSQL connections, when it has them (see [`crate::db::worker`]).
     pub worker: Option<WorkerConnections>,
     pub caller: Caller,
     pub path: String,
@@ -617,6 +617,7 @@ where
     let (Some(worker), Some(insert)) = (&ctx.worker, R::INSERT_ON_WORKER) else {
         return Ok(WorkerCreate::NotThere);
     };
+    ctx.authorize::<R>(Access::Create)?;
     if ctx.idempotency.0.is_some() || checked.is_refused() {
         return Ok(WorkerCreate::NotThere);
     }

@@ -1,12 +1,13 @@
-//! PostgreSQL reads run on the HTTP worker that serves them.
+//! PostgreSQL's one-statement requests run on the HTTP worker that serves them.
 //!
 //! [`Database::read`](super::Database::read) runs a read on the blocking pool: the worker hands
 //! it to a pool thread and is woken when it is done, two thread wake-ups per request. On an
 //! uncached PostgreSQL read, whose statement is one round trip (see `rounds`), perf put a third of
-//! the service's CPU in those hand-offs. The reads the cache cannot answer (a round, a page of
-//! rounds, the revision that checks a kept answer) run here instead, through diesel-async and the
-//! same diesel statements, on connections of the worker's own: the worker's event loop waits on
-//! the database's socket as it waits on the client's. Writes stay on the blocking pool.
+//! the service's CPU in those hand-offs. The requests that are one statement (a round, a page of
+//! rounds, the revision that checks a kept answer, a feedback's creation) run here instead,
+//! through diesel-async and the same diesel statements, on a connection of the worker's own: the
+//! worker's event loop waits on the database's socket as it waits on the client's. Everything
+//! else stays on the blocking pool.
 //!
 //! Each worker has a pool of its own ([`WorkerPools::for_this_worker`], called by the app
 //! factory on the worker's thread): a connection's driver task runs on the runtime that opened
@@ -14,7 +15,7 @@
 //!
 //! The driver (tokio-postgres) reads neither libpq's environment (`PGPASSWORD`...) nor
 //! `~/.pgpass`, and this service gives it no TLS connector. So start-up opens one connection
-//! with it ([`WorkerPools::probe`]) and, when that fails where libpq succeeded, keeps every read
+//! with it ([`WorkerPools::probe`]) and, when that fails where libpq succeeded, keeps them all
 //! on the blocking pool and says so in the log.
 
 use std::future::Future;
@@ -57,7 +58,7 @@ pub struct WorkerPools {
 impl WorkerPools {
     /// Opens one connection with the workers' driver and closes it. `None` (logged) on SQLite,
     /// or when the driver cannot connect where libpq could (see the module's documentation):
-    /// then every read stays on the blocking pool.
+    /// then every request keeps the blocking pool.
     pub fn probe(database: &Database) -> Option<WorkerPools> {
         if database.backend() != Backend::Postgres {
             return None;
@@ -98,7 +99,7 @@ impl WorkerPools {
             }),
             Err(why) => {
                 log::info!(
-                    "PostgreSQL reads stay on the blocking pool: the workers' driver cannot connect to {} ({})",
+                    "PostgreSQL requests all stay on the blocking pool: the workers' driver cannot connect to {} ({})",
                     url.location(),
                     url.redact(&why)
                 );
@@ -144,7 +145,7 @@ impl WorkerPools {
     }
 }
 
-/// One worker's connections for reads.
+/// One worker's own connections.
 #[derive(Clone)]
 pub struct WorkerConnections {
     pool: Pool<AsyncPgConnection>,
