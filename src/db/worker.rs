@@ -140,16 +140,17 @@ impl WorkerPools {
             .ok()
             .map(|pool| WorkerConnections {
                 pool,
-                url: self.url.clone(),
+                url: Arc::new(self.url.clone()),
             })
     }
 }
 
-/// One worker's own connections.
+/// One worker's own connections. Each request's `Ctx` takes a clone: two reference counts.
 #[derive(Clone)]
 pub struct WorkerConnections {
     pool: Pool<AsyncPgConnection>,
-    url: DatabaseUrl,
+    /// For messages only.
+    url: Arc<DatabaseUrl>,
 }
 
 impl WorkerConnections {
