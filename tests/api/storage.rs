@@ -485,6 +485,77 @@ async fn the_demo_schedule_loads_once_with_its_panel_in_order(app: TestApp) {
 }
 
 #[test]
+fn the_database_refuses_what_no_enumeration_allows_on_sqlite() {
+    the_database_refuses_what_no_enumeration_allows(Backend::Sqlite);
+}
+
+#[test]
+fn the_database_refuses_what_no_enumeration_allows_on_postgres() {
+    the_database_refuses_what_no_enumeration_allows(Backend::Postgres);
+}
+
+/// The schema's own rules hold for any writer, a hand-run SQL edit too: table CHECKs on SQLite,
+/// domains on PostgreSQL (migration `2026-12-02-000001_checks_as_domains`).
+fn the_database_refuses_what_no_enumeration_allows(backend: Backend) {
+    use diesel::result::{DatabaseErrorKind, Error};
+    use diesel::RunQueryDsl;
+
+    let Some((url, _dir)) = fresh_database(backend) else {
+        return;
+    };
+    let database = Database::open(&url, 1).expect("open and migrate");
+    let mut conn = database.connection().expect("a connection");
+    lhs_rounds::demo::seed(&mut conn).expect("the demo schedule");
+    let feedback = "INSERT INTO feedback (kind, status, rating, created_at, updated_at) VALUES";
+    let now = "CURRENT_TIMESTAMP";
+    let allowed = [
+        format!("{feedback} ('session_feedback', 'reviewed', 5, {now}, {now})"),
+        format!("{feedback} ('general', 'new', NULL, {now}, {now})"),
+        "UPDATE rounds SET status = 'cancelled' WHERE id = 1".to_owned(),
+        "UPDATE round_speakers SET role = 'moderator'".to_owned(),
+        "INSERT INTO webhooks (url, events, secret, created_at, updated_at) \
+         VALUES ('https://example.org/hook', '[\"*\"]', 'whsec_x', CURRENT_TIMESTAMP, \
+         CURRENT_TIMESTAMP)"
+            .to_owned(),
+    ];
+    for sql in &allowed {
+        diesel::sql_query(sql).execute(&mut conn).expect(sql);
+    }
+    let mut refused = vec![
+        format!("{feedback} ('complaint', 'new', NULL, {now}, {now})"),
+        format!("{feedback} ('general', 'lost', NULL, {now}, {now})"),
+        format!("{feedback} ('session_feedback', 'new', 6, {now}, {now})"),
+        format!("{feedback} ('session_feedback', 'new', 0, {now}, {now})"),
+        "UPDATE rounds SET status = 'postponed' WHERE id = 1".to_owned(),
+        "UPDATE round_speakers SET role = 'host'".to_owned(),
+        "INSERT INTO changes (seq, at, actor, resource, record_id, action, changes) \
+         VALUES (999, CURRENT_TIMESTAMP, 'someone', 'round', 1, 'renamed', '{}')"
+            .to_owned(),
+        "INSERT INTO webhook_messages (webhook_id, change_seq, event_type, payload, status, \
+         next_attempt_at, created_at) SELECT id, 1, 'round.created', '{}', 'lost', \
+         CURRENT_TIMESTAMP, CURRENT_TIMESTAMP FROM webhooks"
+            .to_owned(),
+        "UPDATE schedule_revision SET id = 2".to_owned(),
+        "UPDATE series SET id = 2".to_owned(),
+        "UPDATE change_log_floor SET id = 2".to_owned(),
+    ];
+    if backend == Backend::Postgres {
+        // SQLite numbers the log by AUTOINCREMENT, without a head row.
+        refused.push("UPDATE change_log_head SET id = 2".to_owned());
+    }
+    for sql in &refused {
+        let error = diesel::sql_query(sql).execute(&mut conn).expect_err(sql);
+        assert!(
+            matches!(
+                error,
+                Error::DatabaseError(DatabaseErrorKind::CheckViolation, _)
+            ),
+            "{sql}: {error}"
+        );
+    }
+}
+
+#[test]
 fn migrations_go_down_and_up_again_on_sqlite() {
     migrations_go_down_and_up_again(Backend::Sqlite);
 }
