@@ -574,10 +574,10 @@ pub fn current_revision(conn: &mut DbConnection) -> Result<Option<i64>, ApiError
 
 /// [`current_revision`] on a worker's own connection (see [`db::worker`]).
 async fn worker_revision(
-    conn: &mut diesel_async::AsyncPgConnection,
+    mut conn: &diesel_async::AsyncPgConnection,
 ) -> Result<Option<i64>, ApiError> {
     Ok(
-        diesel_async::RunQueryDsl::get_result::<i64>(revision_query(), conn)
+        diesel_async::RunQueryDsl::get_result::<i64>(revision_query(), &mut conn)
             .await
             .optional()?,
     )
@@ -585,18 +585,14 @@ async fn worker_revision(
 
 /// A render on a worker's own PostgreSQL connection (see [`ReadCache::answer`]).
 pub type WorkerRender = Box<
-    dyn for<'c> FnOnce(
-        &'c mut diesel_async::AsyncPgConnection,
-    ) -> OnConnection<'c, Revised<Rendered>>,
+    dyn for<'c> FnOnce(&'c diesel_async::AsyncPgConnection) -> OnConnection<'c, Revised<Rendered>>,
 >;
 
 /// `render` boxed as a [`WorkerRender`] (a function, so that the closure's signature is inferred
 /// for every lifetime of the connection).
 pub fn worker_render<F>(render: F) -> WorkerRender
 where
-    F: for<'c> FnOnce(
-            &'c mut diesel_async::AsyncPgConnection,
-        ) -> OnConnection<'c, Revised<Rendered>>
+    F: for<'c> FnOnce(&'c diesel_async::AsyncPgConnection) -> OnConnection<'c, Revised<Rendered>>
         + 'static,
 {
     Box::new(render)

@@ -17,7 +17,7 @@ use crate::telemetry;
 
 pub mod worker;
 
-pub use worker::{StatementObserver, WorkerConnections, WorkerPools};
+pub use worker::{StatementObserver, WorkerConnections, WorkerSetup};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");

@@ -482,7 +482,7 @@ fn logged_parts(
 
 /// [`Resource::insert_logged`] on a worker's own connection (see `db::worker`).
 async fn insert_logged_on_worker(
-    conn: &mut diesel_async::AsyncPgConnection,
+    mut conn: &diesel_async::AsyncPgConnection,
     input: &FeedbackInput,
     submitted_by: Option<&str>,
     request_id: Option<&str>,
@@ -491,7 +491,7 @@ async fn insert_logged_on_worker(
         return Ok(None);
     };
     let written = changelog::Logged::new(insert_row!(row), &entry);
-    let row: FeedbackRow = diesel_async::RunQueryDsl::get_result(written, conn).await?;
+    let row: FeedbackRow = diesel_async::RunQueryDsl::get_result(written, &mut conn).await?;
     Ok(Some(Feedback::from(row)))
 }
 

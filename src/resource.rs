@@ -67,13 +67,13 @@ pub struct OnWorker<R: Resource + ?Sized> {
 
 /// [`Resource::find_revised`] on a worker's own connection.
 pub type WorkerFind<R> = for<'c> fn(
-    &'c mut diesel_async::AsyncPgConnection,
+    &'c diesel_async::AsyncPgConnection,
     i32,
 ) -> OnConnection<'c, Revised<Option<<R as Resource>::Record>>>;
 
 /// [`Resource::insert_logged`] on a worker's own connection.
 pub type WorkerInsert<R> = for<'c> fn(
-    &'c mut diesel_async::AsyncPgConnection,
+    &'c diesel_async::AsyncPgConnection,
     &'c <R as Resource>::Input,
     Option<&'c str>,
     Option<&'c str>,
@@ -81,7 +81,7 @@ pub type WorkerInsert<R> = for<'c> fn(
 
 /// [`Resource::list_revised`] on a worker's own connection.
 pub type WorkerList<R> = for<'c> fn(
-    &'c mut diesel_async::AsyncPgConnection,
+    &'c diesel_async::AsyncPgConnection,
     &'c <R as Resource>::Filter,
     Paging,
 ) -> OnConnection<'c, Revised<Listing<<R as Resource>::Record>>>;
@@ -288,7 +288,7 @@ pub struct Ctx {
     pub policy: web::Data<WritePolicy>,
     pub limits: web::Data<Limits>,
     pub calendar: web::Data<CalendarSettings>,
-    /// This worker's own PostgreSQL connections, when it has them (see [`crate::db::worker`]).
+    /// This worker's own PostgreSQL connection, when it has one (see [`crate::db::worker`]).
     pub worker: Option<WorkerConnections>,
     pub caller: Caller,
     pub path: String,

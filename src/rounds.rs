@@ -962,10 +962,10 @@ mod pg {
 
     /// [`round`] on a worker's own connection (see `db::worker`).
     pub(super) async fn round_on_worker(
-        conn: &mut AsyncPgConnection,
+        mut conn: &AsyncPgConnection,
         id: i32,
     ) -> Result<Revised<Option<Round>>, ApiError> {
-        let lines = diesel_async::RunQueryDsl::load(one(id), conn).await?;
+        let lines = diesel_async::RunQueryDsl::load(one(id), &mut conn).await?;
         assemble(lines, false)?.try_map(only_round)
     }
 
@@ -983,13 +983,13 @@ mod pg {
 
     /// [`page`] on a worker's own connection (see `db::worker`).
     pub(super) async fn page_on_worker(
-        conn: &mut AsyncPgConnection,
+        mut conn: &AsyncPgConnection,
         filter: &RoundFilter,
         paging: Paging,
         now: NaiveDateTime,
     ) -> Result<Revised<Listing<Round>>, ApiError> {
         let (statement, latest_first) = page_statement(filter, paging, now);
-        let lines = diesel_async::RunQueryDsl::load(statement, conn).await?;
+        let lines = diesel_async::RunQueryDsl::load(statement, &mut conn).await?;
         assemble(lines, latest_first)?.try_map(|read| listing(read, paging))
     }
 

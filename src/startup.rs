@@ -23,7 +23,7 @@ use crate::auth::Auth;
 use crate::cache::ReadCache;
 use crate::changes::{self, Retention};
 use crate::config::Settings;
-use crate::db::{self, Backend, Database, WorkerPools};
+use crate::db::{Backend, Database, WorkerSetup};
 use crate::error::ApiError;
 use crate::health::{self, MetricsEndpoint, METRICS_PATH};
 use crate::http::{self, AllowedMethods, CorsOrigins};
@@ -214,11 +214,10 @@ impl Application {
             std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
         });
         let cache = web::Data::new(ReadCache::new(&database, options.cache_bytes, workers)?);
-        let worker_pools = WorkerPools::probe(&database);
-        if worker_pools.is_some() {
+        let worker_setup = WorkerSetup::probe(&database);
+        if worker_setup.is_some() {
             log::info!(
-                "PostgreSQL's one-statement requests (reads the cache cannot answer, feedback) run on the workers' own connections ({} per worker)",
-                db::worker::CONNECTIONS_PER_WORKER
+                "PostgreSQL's one-statement requests (reads the cache cannot answer, feedback) run on the workers' own connections (one per worker, pipelined)"
             );
         }
         let data = web::Data::new(database.clone());
@@ -265,7 +264,7 @@ impl Application {
                 .configure(|cfg| {
                     // Built here, on each worker's thread: see `db::worker`.
                     if let Some(connections) =
-                        worker_pools.as_ref().and_then(WorkerPools::for_this_worker)
+                        worker_setup.as_ref().and_then(WorkerSetup::for_this_worker)
                     {
                         cfg.app_data(connections);
                     }

@@ -9,38 +9,29 @@
 //! worker's event loop waits on the database's socket as it waits on the client's. Everything
 //! else stays on the blocking pool.
 //!
-//! Each worker has a pool of its own ([`WorkerPools::for_this_worker`], called by the app
-//! factory on the worker's thread): a connection's driver task runs on the runtime that opened
-//! it, so a connection shared between workers would hop threads again.
+//! Each worker has one connection of its own ([`WorkerSetup::for_this_worker`], called by the
+//! app factory on the worker's thread): a connection's driver task runs on the runtime that
+//! opened it, so a connection shared between workers would hop threads again. The requests a
+//! worker serves at once share it, their statements pipelined ([`WorkerConnections`]).
 //!
 //! The driver (tokio-postgres) reads neither libpq's environment (`PGPASSWORD`...) nor
 //! `~/.pgpass`, and this service gives it no TLS connector. So start-up opens one connection
-//! with it ([`WorkerPools::probe`]) and, when that fails where libpq succeeded, keeps them all
+//! with it ([`WorkerSetup::probe`]) and, when that fails where libpq succeeded, keeps them all
 //! on the blocking pool and says so in the log.
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use diesel::connection::InstrumentationEvent;
-use diesel::result::ConnectionError;
-use diesel_async::pooled_connection::deadpool::{Object, Pool, PoolError};
-use diesel_async::pooled_connection::{
-    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
-};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 
 use super::{Backend, Database, DatabaseUrl, PG_SESSION_SETUP, POOL_CHECKOUT_TIMEOUT};
 use crate::error::ApiError;
 use crate::telemetry;
-
-/// The connections each worker keeps, opened on first use. One per worker measured best on
-/// two cores (see BENCHMARKS.md): as many uncached reads per second as two, feedback 10-15%
-/// faster (fewer writers queue on the change log's number), and no stall of cached reads at
-/// saturation, where two or four let PostgreSQL's backends contend for the revision's row and
-/// some requests wait a second or more. They come on top of `LHS_POOL_SIZE` (see the README).
-pub const CONNECTIONS_PER_WORKER: usize = 1;
 
 /// How long start-up waits for the probe connection.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -48,18 +39,18 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 /// A future that borrows a worker connection for `'c`; not `Send`, like everything on a worker.
 pub type OnConnection<'c, T> = Pin<Box<dyn Future<Output = Result<T, ApiError>> + 'c>>;
 
-/// What every worker's pool is made from: one per process, decided at start-up.
+/// What every worker's connection is made from: one per process, decided at start-up.
 #[derive(Clone)]
-pub struct WorkerPools {
+pub struct WorkerSetup {
     url: DatabaseUrl,
     observer: StatementObserver,
 }
 
-impl WorkerPools {
+impl WorkerSetup {
     /// Opens one connection with the workers' driver and closes it. `None` (logged) on SQLite,
     /// or when the driver cannot connect where libpq could (see the module's documentation):
     /// then every request keeps the blocking pool.
-    pub fn probe(database: &Database) -> Option<WorkerPools> {
+    pub fn probe(database: &Database) -> Option<WorkerSetup> {
         if database.backend() != Backend::Postgres {
             return None;
         }
@@ -93,7 +84,7 @@ impl WorkerPools {
                 .unwrap_or_else(|_| Err("the probe thread panicked".to_owned()))
         });
         match outcome {
-            Ok(()) => Some(WorkerPools {
+            Ok(()) => Some(WorkerSetup {
                 url,
                 observer: database.statement_observer.clone(),
             }),
@@ -108,91 +99,126 @@ impl WorkerPools {
         }
     }
 
-    /// The pool of the worker this runs on. Connections open on first use, on this worker's
-    /// runtime, and close when the worker stops.
+    /// The connection of the worker this runs on. It opens on first use, on this worker's
+    /// runtime, and closes when the worker stops.
     pub fn for_this_worker(&self) -> Option<WorkerConnections> {
-        let observer = self.observer.clone();
-        let mut config = ManagerConfig::<AsyncPgConnection>::default();
-        // The default checks every connection with a query on each checkout: a round trip per
-        // request. A connection the database dropped is found when a read fails (`read`).
-        config.recycling_method = RecyclingMethod::Fast;
-        config.custom_setup = Box::new(move |url| {
-            let observer = observer.clone();
-            let url = url.to_owned();
-            Box::pin(async move {
-                let mut conn = AsyncPgConnection::establish(&url).await?;
-                conn.batch_execute(PG_SESSION_SETUP)
-                    .await
-                    .map_err(ConnectionError::CouldntSetupConfiguration)?;
-                conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
-                    if let InstrumentationEvent::StartQuery { query, .. } = event {
-                        observer.saw(query);
-                    }
-                });
-                Ok(conn)
-            })
-        });
-        let manager = AsyncDieselConnectionManager::new_with_config(&self.url.target, config);
-        Pool::builder(manager)
-            .max_size(CONNECTIONS_PER_WORKER)
-            .build()
-            .map_err(|e| log::warn!("cannot build a worker's connection pool: {e}"))
-            .ok()
-            .map(|pool| WorkerConnections {
-                pool,
-                url: Arc::new(self.url.clone()),
-            })
+        Some(WorkerConnections(Rc::new(Shared {
+            url: self.url.clone(),
+            observer: self.observer.clone(),
+            current: RefCell::new(None),
+            opening: tokio::sync::Mutex::new(()),
+        })))
     }
 }
 
-/// One worker's own connections. Each request's `Ctx` takes a clone: two reference counts.
+/// One worker's connection to PostgreSQL, shared by every request the worker serves at once.
+/// Each request's `Ctx` takes a clone: one reference count.
+///
+/// Shared, not checked out: tokio-postgres pipelines the statements of concurrent requests on
+/// one connection (each is its own implicit transaction, with its own `Sync`, so one's error
+/// does not touch another's). A request does not wait for the one before it to get its answer
+/// back before sending its own statement, and PostgreSQL runs them back to back without waiting
+/// for the next. An exclusive checkout made each one wait its turn for the whole round trip;
+/// two or four connections per worker instead (and so four or eight backends on two cores)
+/// stalled cached reads at saturation for up to a second or more (BENCHMARKS.md).
 #[derive(Clone)]
-pub struct WorkerConnections {
-    pool: Pool<AsyncPgConnection>,
-    /// For messages only.
-    url: Arc<DatabaseUrl>,
+pub struct WorkerConnections(Rc<Shared>);
+
+struct Shared {
+    url: DatabaseUrl,
+    observer: StatementObserver,
+    /// The connection, once open; `None` before the first request and after one broke.
+    current: RefCell<Option<Rc<AsyncPgConnection>>>,
+    /// Held while a connection opens, so that requests arriving meanwhile wait for it rather
+    /// than open their own.
+    opening: tokio::sync::Mutex<()>,
 }
 
 impl WorkerConnections {
-    /// Runs `f` on one of this worker's connections: a read, or a write that is one statement
-    /// (atomic by itself, so without a transaction). As on the blocking pool, a failure on a
+    /// Runs `f` on this worker's connection: a read, or a write that is one statement (atomic
+    /// by itself, so without a transaction). As on the blocking pool, a failure on a
     /// connection the database dropped is a 503, not retried (a write may have committed before
-    /// its answer was lost), and that connection leaves the pool.
+    /// its answer was lost), and the next request opens a new connection.
     pub async fn run<T>(
         &self,
-        f: impl for<'c> FnOnce(&'c mut AsyncPgConnection) -> OnConnection<'c, T>,
+        f: impl for<'c> FnOnce(&'c AsyncPgConnection) -> OnConnection<'c, T>,
     ) -> Result<T, ApiError> {
-        let mut conn = self.checkout().await?;
-        let result = f(&mut conn).await;
+        let conn = self.connection().await?;
+        let result = f(&conn).await;
         if let Err(ApiError::Internal(cause) | ApiError::Unavailable(cause)) = &result {
             let alive = diesel::sql_query("SELECT 1")
-                .execute(&mut *conn)
+                .execute(&mut &*conn)
                 .await
                 .is_ok();
             if !alive {
                 let cause = cause.clone();
-                drop(Object::take(conn));
+                self.forget(&conn);
                 return Err(ApiError::Unavailable(cause));
             }
         }
         result
     }
 
-    /// A connection, within the blocking pool's wait, counted in the same metrics.
-    async fn checkout(&self) -> Result<Object<AsyncPgConnection>, ApiError> {
+    /// The open connection, or a new one within the blocking pool's wait, counted in the same
+    /// metrics.
+    async fn connection(&self) -> Result<Rc<AsyncPgConnection>, ApiError> {
         let _wait = telemetry::PoolWait::enter();
-        match tokio::time::timeout(POOL_CHECKOUT_TIMEOUT, self.pool.get()).await {
-            Ok(Ok(conn)) => Ok(conn),
-            Ok(Err(PoolError::Backend(e))) => Err(ApiError::Unavailable(format!(
-                "cannot reach the database at {}: {}",
-                self.url.location(),
-                self.url.redact(&e.to_string())
-            ))),
-            Ok(Err(e)) => Err(ApiError::Unavailable(self.url.redact(&e.to_string()))),
+        if let Some(conn) = self.current() {
+            return Ok(conn);
+        }
+        match tokio::time::timeout(POOL_CHECKOUT_TIMEOUT, self.open()).await {
+            Ok(opened) => opened,
             Err(_) => Err(ApiError::Unavailable(format!(
-                "no database connection was free within {} s",
+                "no database connection could be opened within {} s",
                 POOL_CHECKOUT_TIMEOUT.as_secs()
             ))),
+        }
+    }
+
+    fn current(&self) -> Option<Rc<AsyncPgConnection>> {
+        self.0.current.borrow().clone()
+    }
+
+    async fn open(&self) -> Result<Rc<AsyncPgConnection>, ApiError> {
+        let _opening = self.0.opening.lock().await;
+        // Another request may have opened it while this one waited.
+        if let Some(conn) = self.current() {
+            return Ok(conn);
+        }
+        let shared = &self.0;
+        let unreachable = |e: &dyn std::fmt::Display| {
+            ApiError::Unavailable(format!(
+                "cannot reach the database at {}: {}",
+                shared.url.location(),
+                shared.url.redact(&e.to_string())
+            ))
+        };
+        let mut conn = AsyncPgConnection::establish(&shared.url.target)
+            .await
+            .map_err(|e| unreachable(&e))?;
+        conn.batch_execute(PG_SESSION_SETUP)
+            .await
+            .map_err(|e| unreachable(&e))?;
+        let observer = shared.observer.clone();
+        conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+            if let InstrumentationEvent::StartQuery { query, .. } = event {
+                observer.saw(query);
+            }
+        });
+        let conn = Rc::new(conn);
+        *shared.current.borrow_mut() = Some(conn.clone());
+        Ok(conn)
+    }
+
+    /// Drops `broken` unless a newer connection took its place already. Requests still on it
+    /// keep it until they end.
+    fn forget(&self, broken: &Rc<AsyncPgConnection>) {
+        let mut current = self.0.current.borrow_mut();
+        if current
+            .as_ref()
+            .is_some_and(|conn| Rc::ptr_eq(conn, broken))
+        {
+            *current = None;
         }
     }
 }

@@ -9,7 +9,9 @@ use lhs_rounds::resource::Resource;
 use lhs_rounds::rounds::{RoundFilter, Rounds};
 use serde_json::{json, Value};
 
-use crate::helpers::{fresh_database, id_of, spawn_app_with, Backend, TestApp, POOL_SIZE};
+use crate::helpers::{
+    assert_problem, fresh_database, id_of, spawn_app_with, Backend, TestApp, POOL_SIZE,
+};
 
 /// How [`Statements`] marks a statement run on an HTTP worker's own connection.
 const ON_A_WORKER: &str = "(on a worker) ";
@@ -116,6 +118,83 @@ async fn reads_take_the_blocking_pool_when_the_workers_driver_cannot_connect_on_
             .chain(&page)
             .all(|s| !s.starts_with(ON_A_WORKER)),
         "{read:?} {page:?}"
+    );
+}
+
+/// The connections this database has, other than the one asking.
+fn connections_to(app: &TestApp) -> i64 {
+    use diesel::RunQueryDsl;
+
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut conn = app.database.connection().expect("a connection");
+    diesel::sql_query(
+        "SELECT count(*) AS n FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .get_result::<Count>(&mut conn)
+    .expect("pg_stat_activity")
+    .n
+}
+
+/// Requests that arrive together on one worker share its one connection (their statements
+/// are pipelined on it), and a connection the database dropped is answered with a 503 once and
+/// then replaced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_shares_one_connection_and_replaces_it_when_it_breaks_on_postgres() {
+    use diesel::RunQueryDsl;
+
+    let Some(app) = spawn_app_with(Backend::Postgres, |settings| settings.cache_mb = 0).await
+    else {
+        return;
+    };
+    let round = id_of(&app.round("2027-01-05", json!({})).await);
+    let path = format!("/api/v1/rounds/{round}");
+    assert_eq!(app.get(&path).await.status(), 200);
+    let before = connections_to(&app);
+
+    let mut requests = tokio::task::JoinSet::new();
+    for i in 0..48 {
+        let (client, url) = (app.client.clone(), app.url(&path));
+        let feedback = json!({"kind": "session_feedback", "round_id": round, "rating": 1 + i % 5});
+        let post = app.url("/api/v1/feedback");
+        requests.spawn(async move {
+            let answer = if i % 4 == 0 {
+                client.post(post).json(&feedback).send().await
+            } else {
+                client.get(url).send().await
+            };
+            answer.expect("an answer").status().as_u16()
+        });
+    }
+    let statuses = requests.join_all().await;
+
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 201),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        connections_to(&app),
+        before,
+        "no connection was opened for the burst"
+    );
+
+    let mut conn = app.database.connection().expect("a connection");
+    diesel::sql_query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .execute(&mut conn)
+    .expect("terminate the other connections");
+    drop(conn);
+    assert_problem(app.get(&path).await, 503).await;
+    assert_eq!(
+        app.get(&path).await.status(),
+        200,
+        "a new connection took its place"
     );
 }
 
