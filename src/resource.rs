@@ -808,10 +808,9 @@ pub async fn list_filtered<R: Resource>(
                 let render = render.clone();
                 let filter = filter.clone();
                 Some(cache::worker_render(move |conn| {
-                    Box::pin(async move {
-                        let filter = filter;
-                        (reads.list)(conn, &filter, paging).await?.try_map(render)
-                    })
+                    Box::pin(
+                        async move { (reads.list)(conn, &filter, paging).await?.try_map(render) },
+                    )
                 }))
             }
             _ => None,

@@ -263,10 +263,8 @@ impl Application {
                 })
                 .configure(|cfg| {
                     // Built here, on each worker's thread: see `db::worker`.
-                    if let Some(connections) =
-                        worker_setup.as_ref().and_then(WorkerSetup::for_this_worker)
-                    {
-                        cfg.app_data(connections);
+                    if let Some(setup) = &worker_setup {
+                        cfg.app_data(setup.for_this_worker());
                     }
                 })
                 .service(web::scope(API_PREFIX).configure(routes::api))

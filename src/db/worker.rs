@@ -101,13 +101,13 @@ impl WorkerSetup {
 
     /// The connection of the worker this runs on. It opens on first use, on this worker's
     /// runtime, and closes when the worker stops.
-    pub fn for_this_worker(&self) -> Option<WorkerConnections> {
-        Some(WorkerConnections(Rc::new(Shared {
+    pub fn for_this_worker(&self) -> WorkerConnections {
+        WorkerConnections(Rc::new(Shared {
             url: self.url.clone(),
             observer: self.observer.clone(),
             current: RefCell::new(None),
             opening: tokio::sync::Mutex::new(()),
-        })))
+        }))
     }
 }
 
