@@ -85,6 +85,7 @@ on_both_backends!(
     listing_rounds_takes_the_same_number_of_queries_whatever_the_page_size,
     fifty_concurrent_writes_all_succeed,
     the_demo_schedule_loads_once_with_its_panel_in_order,
+    the_database_refuses_what_no_enumeration_allows,
 );
 
 /// The workers' driver (tokio-postgres) refuses an option only libpq knows: the service starts
@@ -563,27 +564,14 @@ async fn the_demo_schedule_loads_once_with_its_panel_in_order(app: TestApp) {
     assert_eq!(lagu_rounds["total"], 2);
 }
 
-#[test]
-fn the_database_refuses_what_no_enumeration_allows_on_sqlite() {
-    the_database_refuses_what_no_enumeration_allows(Backend::Sqlite);
-}
-
-#[test]
-fn the_database_refuses_what_no_enumeration_allows_on_postgres() {
-    the_database_refuses_what_no_enumeration_allows(Backend::Postgres);
-}
-
 /// The schema's own rules hold for any writer, a hand-run SQL edit too: table CHECKs on SQLite,
 /// domains on PostgreSQL (migration `2026-12-02-000001_checks_as_domains`).
-fn the_database_refuses_what_no_enumeration_allows(backend: Backend) {
+async fn the_database_refuses_what_no_enumeration_allows(app: TestApp) {
     use diesel::result::{DatabaseErrorKind, Error};
     use diesel::RunQueryDsl;
 
-    let Some((url, _dir)) = fresh_database(backend) else {
-        return;
-    };
-    let database = Database::open(&url, 1).expect("open and migrate");
-    let mut conn = database.connection().expect("a connection");
+    let backend = app.backend();
+    let mut conn = app.database.connection().expect("a connection");
     lhs_rounds::demo::seed(&mut conn).expect("the demo schedule");
     let feedback = "INSERT INTO feedback (kind, status, rating, created_at, updated_at) VALUES";
     let now = "CURRENT_TIMESTAMP";
