@@ -560,27 +560,26 @@ fn latest_first(filter: &RoundFilter) -> bool {
 }
 
 /// PostgreSQL reads a round, or a page of rounds with its total, in one statement, from one
-/// snapshot (which a single statement is): the schedule's revision and the series' time zone,
-/// the rounds, and their speakers and departments, as the rows of a `UNION ALL` told apart by
-/// their `kind`, with the columns each needs. A round trip to PostgreSQL costs more than these
-/// statements do, so it is their number that decides the time of a read. (Whether a kept answer
-/// is still current is asked with the revision alone, before this: see `cache`.)
+/// snapshot (which a single statement is): the rounds, left-joined to the schedule's revision
+/// row, so that each line also carries the revision, the total, when the page stops holding and
+/// the series' time zone, and a read that finds no round still answers one line. A round trip to
+/// PostgreSQL costs more than these statements do, so it is their number that decides the time
+/// of a read. (Whether a kept answer is still current is asked with the revision alone, before
+/// this: see `cache`.)
 ///
-/// The links are found by `round_id = ANY (ARRAY(SELECT id FROM page))`: with `IN (SELECT ...)`
-/// PostgreSQL hashed the page and scanned every link of every round (1 000 rounds: 1.1 ms),
-/// where the array is looked up in the links' indexes (0.7 ms).
-///
-/// Rows rather than JSON aggregated per round: measured with pgbench on a page of 50,
-/// `json_agg` in a subquery per round cost PostgreSQL about 15% more than this `UNION ALL`,
-/// which costs about what the separate statements did; and the service parses no JSON.
+/// Each round's row carries its speakers and departments as JSON, kept by the database's
+/// triggers (the migration `round_link_documents`). Measured with pgbench (`-M prepared`, 32
+/// clients, 1 000 rounds), the round alone ran at 31 000-48 000 statements/s and the round with
+/// its links joined at 11 000-16 000, in whatever shape: a `UNION ALL` of the links' rows,
+/// lateral `array_agg`s or `json_agg` subqueries. Each join built a hash table, or probed an
+/// index, for three rows. The left join measured a fifth faster than a `UNION ALL` of a header
+/// row and the rounds (BENCHMARKS.md).
 ///
 /// SQLite keeps the separate statements of [`with_embeds`] in one read transaction: each costs
 /// microseconds there, with no round trip. One statement aggregating to JSON measured no
 /// faster there (a round with the cache off: 21 000-27 000 requests/s against 23 000-25 000,
 /// alternating runs on two busy cores).
 mod pg {
-    use std::collections::HashMap;
-
     use chrono::NaiveDateTime;
     use diesel::pg::Pg;
     use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
@@ -596,9 +595,6 @@ mod pg {
     use crate::error::ApiError;
     use crate::pagination::Paging;
     use crate::resource::Listing;
-
-    /// The current revision, as an InitPlan: read once, before anything else.
-    const REVISION: &str = "(SELECT revision FROM schedule_revision WHERE id = 1)";
 
     /// What the statement reads.
     enum Selection {
@@ -695,37 +691,16 @@ mod pg {
         const HAS_STATIC_QUERY_ID: bool = false;
     }
 
+    /// The columns of a round, as the statement reads them.
+    const ROUND_COLUMNS: &str = "r.id, r.title, r.description, r.starts_at, r.ends_at, \
+        r.location, r.status, r.created_at, r.updated_at, r.created_by, r.updated_by, r.version, \
+        r.sequence, r.speakers_doc, r.departments_doc";
+
     impl QueryFragment<Pg> for RoundsStatement {
         fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-            out.push_sql(
-                "WITH page AS (SELECT r.id, r.title, r.description, r.starts_at, r.ends_at, \
-                 r.location, r.status, r.created_at, r.updated_at, r.created_by, r.updated_by, \
-                 r.version, r.sequence FROM rounds AS r WHERE ",
-            );
-            self.conditions(&mut out)?;
-            if let Selection::Page {
-                latest_first,
-                limit,
-                offset,
-                ..
-            } = &self.selection
-            {
-                out.push_sql(if *latest_first {
-                    " ORDER BY r.starts_at DESC, r.id DESC LIMIT "
-                } else {
-                    " ORDER BY r.starts_at, r.id LIMIT "
-                });
-                out.push_bind_param::<sql::BigInt, _>(limit)?;
-                out.push_sql(" OFFSET ");
-                out.push_bind_param::<sql::BigInt, _>(offset)?;
-            }
-            // Kind 0: the revision, the total, when the page stops holding, the time zone.
-            out.push_sql(
-                ") SELECT 0 AS kind, NULL::integer AS round_id, NULL::integer AS ref_id, \
-                 NULL::integer AS position, ",
-            );
-            out.push_sql(REVISION);
-            out.push_sql(" AS revision, ");
+            // Every line starts with the revision, the total, when the page stops holding, and
+            // the time zone; the left join keeps one line, with no round, when none is found.
+            out.push_sql("SELECT h.revision, ");
             if matches!(self.selection, Selection::Page { .. }) {
                 out.push_sql("(SELECT count(*) FROM rounds AS r WHERE ");
                 self.conditions(&mut out)?;
@@ -733,7 +708,7 @@ mod pg {
             } else {
                 out.push_sql("NULL::bigint");
             }
-            out.push_sql(" AS total, ");
+            out.push_sql(", ");
             if matches!(self.selection, Selection::Page { .. }) && self.when.is_some() {
                 // The next round still going or to come ends: then the page no longer holds.
                 out.push_sql("(SELECT min(ends_at) FROM rounds WHERE ends_at > ");
@@ -742,28 +717,36 @@ mod pg {
             } else {
                 out.push_sql("NULL::timestamp");
             }
-            out.push_sql(
-                " AS next_end, (SELECT timezone FROM series WHERE id = 1) AS name, \
-                 NULL::text AS extra, NULL::text AS role, NULL::text AS title, \
-                 NULL::text AS description, NULL::timestamp AS starts_at, \
-                 NULL::timestamp AS ends_at, NULL::text AS location, NULL::text AS status, \
-                 NULL::timestamp AS created_at, NULL::timestamp AS updated_at, \
-                 NULL::text AS created_by, NULL::text AS updated_by, NULL::bigint AS version, \
-                 NULL::integer AS sequence \
-                 UNION ALL SELECT 1, id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
-                 title, description, starts_at, ends_at, location, status, created_at, \
-                 updated_at, created_by, updated_by, version, sequence FROM page \
-                 UNION ALL SELECT 2, rs.round_id, rs.speaker_id, rs.position, NULL, NULL, NULL, \
-                 s.full_name, s.credentials, rs.role, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
-                 NULL, NULL, NULL, NULL, NULL \
-                 FROM round_speakers AS rs JOIN speakers AS s ON s.id = rs.speaker_id \
-                 WHERE rs.round_id = ANY (ARRAY(SELECT id FROM page)) \
-                 UNION ALL SELECT 3, rd.round_id, d.id, rd.position, NULL, NULL, NULL, d.name, \
-                 d.abbreviation, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
-                 NULL, NULL, NULL \
-                 FROM round_departments AS rd JOIN departments AS d ON d.id = rd.department_id \
-                 WHERE rd.round_id = ANY (ARRAY(SELECT id FROM page))",
-            );
+            out.push_sql(", (SELECT timezone FROM series WHERE id = 1), ");
+            out.push_sql(ROUND_COLUMNS);
+            out.push_sql(" FROM schedule_revision AS h LEFT JOIN ");
+            match &self.selection {
+                Selection::One(_) => {
+                    out.push_sql("rounds AS r ON ");
+                    self.conditions(&mut out)?;
+                }
+                Selection::Page {
+                    latest_first,
+                    limit,
+                    offset,
+                    ..
+                } => {
+                    out.push_sql("(SELECT ");
+                    out.push_sql(ROUND_COLUMNS);
+                    out.push_sql(" FROM rounds AS r WHERE ");
+                    self.conditions(&mut out)?;
+                    out.push_sql(if *latest_first {
+                        " ORDER BY r.starts_at DESC, r.id DESC LIMIT "
+                    } else {
+                        " ORDER BY r.starts_at, r.id LIMIT "
+                    });
+                    out.push_bind_param::<sql::BigInt, _>(limit)?;
+                    out.push_sql(" OFFSET ");
+                    out.push_bind_param::<sql::BigInt, _>(offset)?;
+                    out.push_sql(") AS r ON true");
+                }
+            }
+            out.push_sql(" WHERE h.id = 1");
             Ok(())
         }
     }
@@ -771,20 +754,15 @@ mod pg {
     /// The columns of the statement, read by position (by name, each of them would be looked
     /// up among all the others in every row).
     type LineColumns = (
-        sql::Integer,
-        sql::Nullable<sql::Integer>,
-        sql::Nullable<sql::Integer>,
-        sql::Nullable<sql::Integer>,
-        sql::Nullable<sql::BigInt>,
+        sql::BigInt,
         sql::Nullable<sql::BigInt>,
         sql::Nullable<sql::Timestamp>,
-        sql::Nullable<sql::Text>,
-        sql::Nullable<sql::Text>,
         sql::Nullable<sql::Text>,
         RoundColumns,
     );
 
     type RoundColumns = (
+        sql::Nullable<sql::Integer>,
         sql::Nullable<sql::Text>,
         sql::Nullable<sql::Text>,
         sql::Nullable<sql::Timestamp>,
@@ -797,6 +775,8 @@ mod pg {
         sql::Nullable<sql::Text>,
         sql::Nullable<sql::BigInt>,
         sql::Nullable<sql::Integer>,
+        sql::Nullable<sql::Text>,
+        sql::Nullable<sql::Text>,
     );
 
     impl Query for RoundsStatement {
@@ -805,25 +785,21 @@ mod pg {
 
     impl RunQueryDsl<PgConnection> for RoundsStatement {}
 
-    /// A row of the statement: its `kind` says which columns it fills.
+    /// A line of the statement: what it read for the whole answer, and a round (all null
+    /// when there was none).
     #[derive(Queryable)]
     struct Line {
-        kind: i32,
-        round_id: Option<i32>,
-        ref_id: Option<i32>,
-        position: Option<i32>,
-        revision: Option<i64>,
+        revision: i64,
         total: Option<i64>,
         next_end: Option<NaiveDateTime>,
-        name: Option<String>,
-        extra: Option<String>,
-        role: Option<SpeakerRole>,
+        zone: Option<String>,
         round: RoundFields,
     }
 
-    /// The columns of a round (kind 1).
+    /// The columns of a round.
     #[derive(Queryable)]
     struct RoundFields {
+        id: Option<i32>,
         title: Option<String>,
         description: Option<String>,
         starts_at: Option<NaiveDateTime>,
@@ -836,17 +812,24 @@ mod pg {
         updated_by: Option<String>,
         version: Option<i64>,
         sequence: Option<i32>,
+        speakers: Option<String>,
+        departments: Option<String>,
     }
 
     fn null(column: &str) -> ApiError {
         ApiError::Internal(format!("the rounds statement answered a null {column}"))
     }
 
-    impl Line {
-        fn into_row(self) -> Result<RoundRow, ApiError> {
-            let round = self.round;
-            Ok(RoundRow {
-                id: self.round_id.ok_or_else(|| null("id"))?,
+    impl RoundFields {
+        /// The round's row, and its speakers and departments from the JSON the round carries.
+        fn into_parts(self, id: i32) -> Result<Parts, ApiError> {
+            let round = self;
+            let speakers: Vec<(i32, String, String, SpeakerRole)> =
+                document(round.speakers.as_deref(), "speakers_doc")?;
+            let departments: Vec<(i32, String, Option<String>)> =
+                document(round.departments.as_deref(), "departments_doc")?;
+            let row = RoundRow {
+                id,
                 title: round.title,
                 description: round.description,
                 starts_at: round.starts_at.ok_or_else(|| null("starts_at"))?,
@@ -859,8 +842,32 @@ mod pg {
                 updated_by: round.updated_by,
                 version: round.version.ok_or_else(|| null("version"))?,
                 sequence: round.sequence.ok_or_else(|| null("sequence"))?,
-            })
+            };
+            let speakers = speakers
+                .into_iter()
+                .map(|(id, name, credentials, role)| round_speaker(id, role, name, &credentials))
+                .collect();
+            let departments = departments
+                .into_iter()
+                .map(|(id, name, abbreviation)| department_summary(id, name, abbreviation))
+                .collect();
+            Ok((row, speakers, departments))
         }
+    }
+
+    type Parts = (RoundRow, Vec<RoundSpeaker>, Vec<DepartmentSummary>);
+
+    /// A list the round's row carries, written by the database's triggers (see the migration
+    /// `round_link_documents`).
+    fn document<T: serde::de::DeserializeOwned>(
+        text: Option<&str>,
+        column: &str,
+    ) -> Result<Vec<T>, ApiError> {
+        serde_json::from_str(text.ok_or_else(|| null(column))?).map_err(|error| {
+            ApiError::Internal(format!(
+                "the rounds statement answered a bad {column}: {error}"
+            ))
+        })
     }
 
     /// What the statement read: the total and when the page stops holding (for a page), and the
@@ -871,69 +878,31 @@ mod pg {
         rounds: Vec<Round>,
     }
 
-    /// Links in the order of their places.
-    fn in_order<T>(mut links: Vec<(i32, T)>) -> Vec<T> {
-        links.sort_by_key(|(position, _)| *position);
-        links.into_iter().map(|(_, link)| link).collect()
-    }
-
-    /// The rounds and their links from the statement's lines.
+    /// The rounds from the statement's lines.
     fn assemble(lines: Vec<Line>, latest_first: bool) -> Result<Revised<Read>, ApiError> {
-        let mut header = None;
-        let mut rows = Vec::new();
-        let mut speakers: HashMap<i32, Vec<(i32, RoundSpeaker)>> = HashMap::new();
-        let mut departments: HashMap<i32, Vec<(i32, DepartmentSummary)>> = HashMap::new();
+        let first = lines.first().ok_or_else(|| null("line"))?;
+        let (revision, total, next_end) = (first.revision, first.total, first.next_end);
+        let zone = crate::series::zone_named(first.zone.as_deref());
+        let mut rows = Vec::with_capacity(lines.len());
         for line in lines {
-            let round = line.round_id.unwrap_or_default();
-            let position = line.position.unwrap_or_default();
-            let id = line.ref_id.unwrap_or_default();
-            match line.kind {
-                0 => header = Some(line),
-                1 => rows.push(line.into_row()?),
-                2 => {
-                    let role = line.role.ok_or_else(|| null("role"))?;
-                    let name = line.name.ok_or_else(|| null("full_name"))?;
-                    let credentials = line.extra.unwrap_or_default();
-                    speakers
-                        .entry(round)
-                        .or_default()
-                        .push((position, round_speaker(id, role, name, &credentials)));
-                }
-                3 => {
-                    let name = line.name.ok_or_else(|| null("name"))?;
-                    departments
-                        .entry(round)
-                        .or_default()
-                        .push((position, department_summary(id, name, line.extra)));
-                }
-                other => {
-                    return Err(ApiError::Internal(format!(
-                        "the rounds statement answered a row of kind {other}"
-                    )))
-                }
+            if let Some(id) = line.round.id {
+                rows.push(line.round.into_parts(id)?);
             }
         }
-        let header = header.ok_or_else(|| null("header"))?;
-        let revision = header.revision;
-        let zone = crate::series::zone_named(header.name.as_deref());
-        // A union keeps no order: the rounds and their links are put in theirs here.
-        rows.sort_by_key(|row| (row.starts_at, row.id));
+        // A join keeps no order that SQL promises: the rounds are put in theirs here.
+        rows.sort_by_key(|(row, _, _)| (row.starts_at, row.id));
         if latest_first {
             rows.reverse();
         }
         let rounds = rows
             .into_iter()
-            .map(|row| {
-                let speakers = in_order(speakers.remove(&row.id).unwrap_or_default());
-                let departments = in_order(departments.remove(&row.id).unwrap_or_default());
-                round_of(row, speakers, departments, &zone)
-            })
+            .map(|(row, speakers, departments)| round_of(row, speakers, departments, &zone))
             .collect();
         Ok(Revised::Read {
-            revision,
+            revision: Some(revision),
             value: Read {
-                total: header.total,
-                next_end: header.next_end,
+                total,
+                next_end,
                 rounds,
             },
         })

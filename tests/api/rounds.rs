@@ -13,6 +13,7 @@ on_both_backends!(
     rounds_are_filtered_by_time_speaker_department_status_and_text,
     put_replaces_the_speakers_and_patch_merges,
     a_round_with_feedback_cannot_be_deleted,
+    every_change_to_a_rounds_links_or_their_names_shows_in_its_reads,
 );
 
 async fn eight_speakers(app: &TestApp) -> Vec<i32> {
@@ -357,4 +358,88 @@ async fn a_round_with_feedback_cannot_be_deleted(app: TestApp) {
         204
     );
     assert_problem(app.delete(&format!("/api/v1/rounds/{round}")).await, 404).await;
+}
+
+/// On PostgreSQL a round carries its own copy of its links' names (the migration
+/// `round_link_documents`): every change that touches them shows, in a read of the round and in
+/// a page, as it does on SQLite, which joins them at each read.
+async fn every_change_to_a_rounds_links_or_their_names_shows_in_its_reads(app: TestApp) {
+    let (ann, bob, cy) = (
+        app.speaker("Ann Arbor", &["MD"]).await,
+        app.speaker("Bob Baker", &["PhD"]).await,
+        app.speaker("Cy Cole", &[]).await,
+    );
+    let (quality, informatics) = (
+        app.department("Division of Healthcare Quality").await,
+        app.department("Clinical Informatics").await,
+    );
+    let bare = id_of(&app.round("2027-03-04", json!({})).await);
+    let round = id_of(
+        &app.round(
+            "2027-03-11",
+            json!({"speakers": [{"speaker_id": ann}, {"speaker_id": bob, "role": "panelist"}],
+                   "department_ids": [quality, informatics]}),
+        )
+        .await,
+    );
+    let path = format!("/api/v1/rounds/{round}");
+
+    app.patch(
+        &path,
+        &json!({"speakers": [{"speaker_id": bob, "role": "moderator"}, {"speaker_id": cy}],
+               "department_ids": [informatics]}),
+    )
+    .await;
+    app.patch(
+        &format!("/api/v1/speakers/{bob}"),
+        &json!({"full_name": "Robert Baker", "credentials": ["PhD", "MPH"]}),
+    )
+    .await;
+    app.patch(
+        &format!("/api/v1/departments/{informatics}"),
+        &json!({"name": "Clinical Informatics and Analytics", "abbreviation": "CIA"}),
+    )
+    .await;
+    app.patch(
+        &format!("/api/v1/speakers/{ann}"),
+        &json!({"full_name": "Ann Arbour"}),
+    )
+    .await;
+
+    let read = app.get_ok(&path).await;
+    let speakers: Vec<(Value, Value, Value)> = read["speakers"]
+        .as_array()
+        .expect("speakers")
+        .iter()
+        .map(|s| {
+            (
+                s["speaker_id"].clone(),
+                s["display_name"].clone(),
+                s["role"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        speakers,
+        vec![
+            (
+                json!(bob),
+                json!("Robert Baker, PhD, MPH"),
+                json!("moderator")
+            ),
+            (json!(cy), json!("Cy Cole"), json!("presenter")),
+        ]
+    );
+    assert_eq!(
+        read["departments"],
+        json!([{"id": informatics, "name": "Clinical Informatics and Analytics",
+                "abbreviation": "CIA"}])
+    );
+    let page = app.get_ok("/api/v1/rounds?limit=50").await;
+    let items = page["items"].as_array().expect("items");
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0]["id"], bare);
+    assert_eq!(items[0]["speakers"], json!([]));
+    assert_eq!(items[0]["departments"], json!([]));
+    assert_eq!(items[1], read);
 }

@@ -123,6 +123,80 @@ async fn reads_take_the_blocking_pool_when_the_workers_driver_cannot_connect_on_
 }
 
 /// The connections this database has, other than the one asking.
+/// A rename and a new link to the same speaker, in two transactions at once, in either order:
+/// the second waits for the first to commit (on the schedule's revision), and the round's own
+/// copy of its speakers (the migration `round_link_documents`) ends with the new name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rename_and_a_link_at_once_leave_the_round_showing_the_new_name_on_postgres() {
+    let Some(app) = spawn_app_with(Backend::Postgres, |settings| settings.cache_mb = 0).await
+    else {
+        return;
+    };
+    let speaker = app.speaker("Tara Lagu", &["MD"]).await;
+    for (name, link_first) in [("Tara Lagu-Smith", true), ("Tara Smith", false)] {
+        let round = id_of(&app.round("2027-01-05", json!({})).await);
+        let link = format!(
+            "INSERT INTO round_speakers (round_id, speaker_id, position, role) \
+             VALUES ({round}, {speaker}, 0, 'presenter')"
+        );
+        let rename = format!("UPDATE speakers SET full_name = '{name}' WHERE id = {speaker}");
+        let (first, second) = if link_first {
+            (link, rename)
+        } else {
+            (rename, link)
+        };
+
+        let mut open = diesel::PgConnection::establish(&app.database_url).expect("a connection");
+        run(&mut open, "BEGIN");
+        run(&mut open, &first);
+        let url = app.database_url.clone();
+        let waiting = std::thread::spawn(move || {
+            let mut conn = diesel::PgConnection::establish(&url).expect("a connection");
+            run(&mut conn, &second);
+        });
+        wait_until_a_statement_waits_for_a_lock(&app);
+        run(&mut open, "COMMIT");
+        waiting.join().expect("the second statement");
+
+        let body = app.get_ok(&format!("/api/v1/rounds/{round}")).await;
+        assert_eq!(
+            body["speakers"][0]["full_name"], name,
+            "link first: {link_first}"
+        );
+    }
+}
+
+fn run(conn: &mut diesel::PgConnection, sql: &str) {
+    use diesel::RunQueryDsl;
+    diesel::sql_query(sql).execute(conn).expect(sql);
+}
+
+/// Polls (for at most ten seconds) until a backend of the app's database waits for a lock.
+fn wait_until_a_statement_waits_for_a_lock(app: &TestApp) {
+    use diesel::RunQueryDsl;
+
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut conn = diesel::PgConnection::establish(&app.database_url).expect("a connection");
+    for _ in 0..200 {
+        let waiting = diesel::sql_query(
+            "SELECT count(*) AS n FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .get_result::<Count>(&mut conn)
+        .expect("pg_stat_activity")
+        .n;
+        if waiting > 0 {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("the second transaction never waited for the first");
+}
+
 fn connections_to(app: &TestApp) -> i64 {
     use diesel::RunQueryDsl;
 
