@@ -17,7 +17,7 @@ BEGIN
     RETURN NULL;
 END
 $$;
-CREATE OR REPLACE FUNCTION bump_round_version_of_link() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION bump_round_version_of_link() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP IN ('UPDATE', 'DELETE') THEN
         UPDATE rounds SET version = version + 1 WHERE id = OLD.round_id;
@@ -28,6 +28,18 @@ BEGIN
     RETURN NULL;
 END
 $$;
+CREATE TRIGGER round_speakers_bump_round_version AFTER INSERT OR UPDATE OR DELETE ON round_speakers
+    FOR EACH ROW EXECUTE FUNCTION bump_round_version_of_link();
+CREATE TRIGGER round_departments_bump_round_version AFTER INSERT OR UPDATE OR DELETE ON round_departments
+    FOR EACH ROW EXECUTE FUNCTION bump_round_version_of_link();
+DROP TRIGGER round_speakers_insert_refreshes_rounds ON round_speakers;
+DROP TRIGGER round_speakers_update_refreshes_rounds ON round_speakers;
+DROP TRIGGER round_speakers_delete_refreshes_rounds ON round_speakers;
+DROP TRIGGER round_departments_insert_refreshes_rounds ON round_departments;
+DROP TRIGGER round_departments_update_refreshes_rounds ON round_departments;
+DROP TRIGGER round_departments_delete_refreshes_rounds ON round_departments;
+DROP FUNCTION refresh_rounds_of_speaker_links();
+DROP FUNCTION refresh_rounds_of_department_links();
 DROP FUNCTION round_departments_doc(INTEGER);
 DROP FUNCTION round_speakers_doc(INTEGER);
 ALTER TABLE rounds DROP COLUMN departments_doc, DROP COLUMN speakers_doc;
