@@ -560,20 +560,20 @@ fn latest_first(filter: &RoundFilter) -> bool {
 }
 
 /// PostgreSQL reads a round, or a page of rounds with its total, in one statement, from one
-/// snapshot (which a single statement is): the rounds, left-joined to the schedule's revision
-/// row, so that each line also carries the revision, the total, when the page stops holding and
-/// the series' time zone, and a read that finds no round still answers one line. A round trip to
-/// PostgreSQL costs more than these statements do, so it is their number that decides the time
-/// of a read. (Whether a kept answer is still current is asked with the revision alone, before
-/// this: see `cache`.)
+/// snapshot (which a single statement is): the rounds, each line also carrying the schedule's
+/// revision, the total, when the page stops holding and the series' time zone (uncorrelated
+/// subqueries, run once), left-joined to a single row so that a read that finds no round still
+/// answers one line. One round trip, where the reads took four. (Whether a kept answer is
+/// still current is asked with the revision alone, before this: see `cache`.)
 ///
 /// Each round's row carries its speakers and departments as JSON, kept by the database's
-/// triggers (the migration `round_link_documents`). Measured with pgbench (`-M prepared`, 32
-/// clients, 1 000 rounds), the round alone ran at 31 000-48 000 statements/s and the round with
-/// its links joined at 11 000-16 000, in whatever shape: a `UNION ALL` of the links' rows,
-/// lateral `array_agg`s or `json_agg` subqueries. Each join built a hash table, or probed an
-/// index, for three rows. The left join measured a fifth faster than a `UNION ALL` of a header
-/// row and the rounds (BENCHMARKS.md).
+/// triggers (the migration `round_link_documents`), so the statement joins no link table.
+/// Measured with pgbench (`-M prepared`, 32 clients, 1 000 rounds), the round alone ran at
+/// 36 000-48 000 statements/s and the round with its links joined at 7 000-15 000, in whatever
+/// shape: a `UNION ALL` of the links' rows, lateral `array_agg`s or `json_agg` subqueries (17 000
+/// at best with hash joins and bitmap scans turned off). Each join built a hash table, or a
+/// bitmap, for three rows. The single row left-joined to the rounds measured a fifth faster
+/// than a `UNION ALL` of a header row and the rounds (BENCHMARKS.md).
 ///
 /// SQLite keeps the separate statements of [`with_embeds`] in one read transaction: each costs
 /// microseconds there, with no round trip. One statement aggregating to JSON measured no
@@ -698,9 +698,10 @@ mod pg {
 
     impl QueryFragment<Pg> for RoundsStatement {
         fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-            // Every line starts with the revision, the total, when the page stops holding, and
-            // the time zone; the left join keeps one line, with no round, when none is found.
-            out.push_sql("SELECT h.revision, ");
+            // Every line starts with the revision (null if its row was deleted by hand: then the
+            // cache stands aside), the total, when the page stops holding, and the time zone; the
+            // left join keeps one line, with no round, when none is found.
+            out.push_sql("SELECT (SELECT revision FROM schedule_revision WHERE id = 1), ");
             if matches!(self.selection, Selection::Page { .. }) {
                 out.push_sql("(SELECT count(*) FROM rounds AS r WHERE ");
                 self.conditions(&mut out)?;
@@ -719,7 +720,7 @@ mod pg {
             }
             out.push_sql(", (SELECT timezone FROM series WHERE id = 1), ");
             out.push_sql(ROUND_COLUMNS);
-            out.push_sql(" FROM schedule_revision AS h LEFT JOIN ");
+            out.push_sql(" FROM (VALUES (1)) AS one LEFT JOIN ");
             match &self.selection {
                 Selection::One(_) => {
                     out.push_sql("rounds AS r ON ");
@@ -746,7 +747,6 @@ mod pg {
                     out.push_sql(") AS r ON true");
                 }
             }
-            out.push_sql(" WHERE h.id = 1");
             Ok(())
         }
     }
@@ -754,7 +754,7 @@ mod pg {
     /// The columns of the statement, read by position (by name, each of them would be looked
     /// up among all the others in every row).
     type LineColumns = (
-        sql::BigInt,
+        sql::Nullable<sql::BigInt>,
         sql::Nullable<sql::BigInt>,
         sql::Nullable<sql::Timestamp>,
         sql::Nullable<sql::Text>,
@@ -789,7 +789,7 @@ mod pg {
     /// when there was none).
     #[derive(Queryable)]
     struct Line {
-        revision: i64,
+        revision: Option<i64>,
         total: Option<i64>,
         next_end: Option<NaiveDateTime>,
         zone: Option<String>,
@@ -899,7 +899,7 @@ mod pg {
             .map(|(row, speakers, departments)| round_of(row, speakers, departments, &zone))
             .collect();
         Ok(Revised::Read {
-            revision: Some(revision),
+            revision,
             value: Read {
                 total,
                 next_end,

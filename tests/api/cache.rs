@@ -15,6 +15,7 @@ on_both_backends!(
     organisers_and_the_public_get_their_own_answers,
     a_round_leaves_the_upcoming_list_when_it_ends,
     feedback_does_not_disturb_the_schedule,
+    with_the_revision_row_deleted_by_hand_reads_and_writes_go_on_without_the_cache,
 );
 
 /// Runs `sql` on the app's database directly, as another process or an administrator would.
@@ -309,4 +310,24 @@ async fn an_edit_made_with_the_system_sqlite3_command_line_is_seen() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert_eq!(app.get_ok(&path).await["title"], "Fixed with sqlite3");
+}
+
+/// The counter's row deleted by hand (the README's "reads are answered without the cache"): a
+/// round, a page and a write still answer, each read rendered afresh.
+async fn with_the_revision_row_deleted_by_hand_reads_and_writes_go_on_without_the_cache(
+    app: TestApp,
+) {
+    let path = a_round_read_once(&app).await;
+    run_sql(&app, "DELETE FROM schedule_revision").await;
+
+    assert_eq!(app.get_ok(&path).await["title"], "Patient comments");
+    assert_eq!(app.get_ok("/api/v1/rounds?limit=50").await["total"], 1);
+    let patched = app.patch(&path, &json!({"title": "Patient voices"})).await;
+    assert_eq!(patched.status(), 200);
+    assert_eq!(app.get_ok(&path).await["title"], "Patient voices");
+    assert_eq!(
+        app.get_ok("/api/v1/rounds?limit=50").await["items"][0]["title"],
+        "Patient voices"
+    );
+    assert_eq!(app.get(&format!("{path}0")).await.status(), 404);
 }

@@ -122,7 +122,6 @@ async fn reads_take_the_blocking_pool_when_the_workers_driver_cannot_connect_on_
     );
 }
 
-/// The connections this database has, other than the one asking.
 /// A rename and a new link to the same speaker, in two transactions at once, in either order:
 /// the second waits for the first to commit (on the schedule's revision), and the round's own
 /// copy of its speakers (the migration `round_link_documents`) ends with the new name.
@@ -197,6 +196,7 @@ fn wait_until_a_statement_waits_for_a_lock(app: &TestApp) {
     panic!("the second transaction never waited for the first");
 }
 
+/// The connections this database has, other than the one asking.
 fn connections_to(app: &TestApp) -> i64 {
     use diesel::RunQueryDsl;
 

@@ -2,12 +2,13 @@
 -- `[[speaker_id, full_name, credentials, role], ...]` and `[[department_id, name,
 -- abbreviation], ...]`, each in the order of its places. A round read on PostgreSQL is then one
 -- row found by its key, as a `pgbench -S` select is, instead of a round plus two joins: measured
--- on one server with pgbench, the statement with the joins ran at a quarter to a third of the
+-- on one server with pgbench, the statement with the joins ran at a fifth to a third of the
 -- rate of the round's lookup alone (BENCHMARKS.md).
 --
 -- The link tables stay the record; these columns are kept from them by the triggers that
 -- bump a round's version whenever its links, or a linked speaker's or department's names,
--- change. Two writers never race to write them: every write to the schedule's tables
+-- change (a TRUNCATE of a link table fires none of them, and would leave the copies as they
+-- were). Two writers never race to write them: every write to the schedule's tables
 -- first takes the `schedule_revision` row (its BEFORE STATEMENT trigger) and holds it until it
 -- commits, so a rename and a new link to the same speaker queue, and the statements of the
 -- second one's triggers, run after the wait, read what the first one committed.
