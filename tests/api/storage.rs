@@ -172,23 +172,8 @@ fn run(conn: &mut diesel::PgConnection, sql: &str) {
 
 /// Polls (for at most ten seconds) until a backend of the app's database waits for a lock.
 fn wait_until_a_statement_waits_for_a_lock(app: &TestApp) {
-    use diesel::RunQueryDsl;
-
-    #[derive(diesel::QueryableByName)]
-    struct Count {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
-    let mut conn = diesel::PgConnection::establish(&app.database_url).expect("a connection");
     for _ in 0..200 {
-        let waiting = diesel::sql_query(
-            "SELECT count(*) AS n FROM pg_stat_activity \
-             WHERE datname = current_database() AND wait_event_type = 'Lock'",
-        )
-        .get_result::<Count>(&mut conn)
-        .expect("pg_stat_activity")
-        .n;
-        if waiting > 0 {
+        if backends_of(app, "wait_event_type = 'Lock'") > 0 {
             return;
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
@@ -198,6 +183,11 @@ fn wait_until_a_statement_waits_for_a_lock(app: &TestApp) {
 
 /// The connections this database has, other than the one asking.
 fn connections_to(app: &TestApp) -> i64 {
+    backends_of(app, "pid <> pg_backend_pid()")
+}
+
+/// How many of the database's backends `condition` (on `pg_stat_activity`) takes in.
+fn backends_of(app: &TestApp, condition: &str) -> i64 {
     use diesel::RunQueryDsl;
 
     #[derive(diesel::QueryableByName)]
@@ -206,10 +196,10 @@ fn connections_to(app: &TestApp) -> i64 {
         n: i64,
     }
     let mut conn = app.database.connection().expect("a connection");
-    diesel::sql_query(
+    diesel::sql_query(format!(
         "SELECT count(*) AS n FROM pg_stat_activity \
-         WHERE datname = current_database() AND pid <> pg_backend_pid()",
-    )
+         WHERE datname = current_database() AND {condition}"
+    ))
     .get_result::<Count>(&mut conn)
     .expect("pg_stat_activity")
     .n
