@@ -823,25 +823,24 @@ mod pg {
     impl RoundFields {
         /// The round's row, and its speakers and departments from the JSON the round carries.
         fn into_parts(self, id: i32) -> Result<Parts, ApiError> {
-            let round = self;
             let speakers: Vec<(i32, String, String, SpeakerRole)> =
-                document(round.speakers.as_deref(), "speakers_doc")?;
+                document(self.speakers.as_deref(), "speakers_doc")?;
             let departments: Vec<(i32, String, Option<String>)> =
-                document(round.departments.as_deref(), "departments_doc")?;
+                document(self.departments.as_deref(), "departments_doc")?;
             let row = RoundRow {
                 id,
-                title: round.title,
-                description: round.description,
-                starts_at: round.starts_at.ok_or_else(|| null("starts_at"))?,
-                ends_at: round.ends_at.ok_or_else(|| null("ends_at"))?,
-                location: round.location.ok_or_else(|| null("location"))?,
-                status: round.status.ok_or_else(|| null("status"))?,
-                created_at: round.created_at.ok_or_else(|| null("created_at"))?,
-                updated_at: round.updated_at.ok_or_else(|| null("updated_at"))?,
-                created_by: round.created_by,
-                updated_by: round.updated_by,
-                version: round.version.ok_or_else(|| null("version"))?,
-                sequence: round.sequence.ok_or_else(|| null("sequence"))?,
+                title: self.title,
+                description: self.description,
+                starts_at: self.starts_at.ok_or_else(|| null("starts_at"))?,
+                ends_at: self.ends_at.ok_or_else(|| null("ends_at"))?,
+                location: self.location.ok_or_else(|| null("location"))?,
+                status: self.status.ok_or_else(|| null("status"))?,
+                created_at: self.created_at.ok_or_else(|| null("created_at"))?,
+                updated_at: self.updated_at.ok_or_else(|| null("updated_at"))?,
+                created_by: self.created_by,
+                updated_by: self.updated_by,
+                version: self.version.ok_or_else(|| null("version"))?,
+                sequence: self.sequence.ok_or_else(|| null("sequence"))?,
             };
             let speakers = speakers
                 .into_iter()

@@ -384,27 +384,28 @@ async fn every_change_to_a_rounds_links_or_their_names_shows_in_its_reads(app: T
     );
     let path = format!("/api/v1/rounds/{round}");
 
-    app.patch(
-        &path,
-        &json!({"speakers": [{"speaker_id": bob, "role": "moderator"}, {"speaker_id": cy}],
-               "department_ids": [informatics]}),
-    )
-    .await;
-    app.patch(
-        &format!("/api/v1/speakers/{bob}"),
-        &json!({"full_name": "Robert Baker", "credentials": ["PhD", "MPH"]}),
-    )
-    .await;
-    app.patch(
-        &format!("/api/v1/departments/{informatics}"),
-        &json!({"name": "Clinical Informatics and Analytics", "abbreviation": "CIA"}),
-    )
-    .await;
-    app.patch(
-        &format!("/api/v1/speakers/{ann}"),
-        &json!({"full_name": "Ann Arbour"}),
-    )
-    .await;
+    let changes = [
+        (
+            path.clone(),
+            json!({"speakers": [{"speaker_id": bob, "role": "moderator"}, {"speaker_id": cy}],
+                   "department_ids": [informatics]}),
+        ),
+        (
+            format!("/api/v1/speakers/{bob}"),
+            json!({"full_name": "Robert Baker", "credentials": ["PhD", "MPH"]}),
+        ),
+        (
+            format!("/api/v1/departments/{informatics}"),
+            json!({"name": "Clinical Informatics and Analytics", "abbreviation": "CIA"}),
+        ),
+        (
+            format!("/api/v1/speakers/{ann}"),
+            json!({"full_name": "Ann Arbour"}),
+        ),
+    ];
+    for (target, change) in &changes {
+        assert_eq!(app.patch(target, change).await.status(), 200, "{target}");
+    }
 
     let response = app.get(&path).await;
     // Each link row written or removed bumps the round's version once, on both backends (the
