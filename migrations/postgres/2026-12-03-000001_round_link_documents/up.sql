@@ -60,46 +60,29 @@ DROP TRIGGER round_speakers_bump_round_version ON round_speakers;
 DROP TRIGGER round_departments_bump_round_version ON round_departments;
 DROP FUNCTION bump_round_version_of_link();
 
-CREATE FUNCTION refresh_rounds_of_speaker_links() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION refresh_rounds_of_links() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    -- The round of each link row the statement wrote or removed (an update: both its rows).
+    touched INTEGER[];
 BEGIN
     -- plpgsql plans a statement when it first runs it, so each branch names only the
     -- transition tables its event has.
     IF TG_OP = 'INSERT' THEN
-        UPDATE rounds AS r SET version = r.version + c.n, speakers_doc = round_speakers_doc(r.id)
-            FROM (SELECT round_id, count(*) AS n FROM new_links GROUP BY round_id) AS c
-            WHERE r.id = c.round_id;
+        touched := ARRAY(SELECT round_id FROM new_links);
     ELSIF TG_OP = 'DELETE' THEN
-        UPDATE rounds AS r SET version = r.version + c.n, speakers_doc = round_speakers_doc(r.id)
-            FROM (SELECT round_id, count(*) AS n FROM old_links GROUP BY round_id) AS c
-            WHERE r.id = c.round_id;
+        touched := ARRAY(SELECT round_id FROM old_links);
     ELSE
-        UPDATE rounds AS r SET version = r.version + c.n, speakers_doc = round_speakers_doc(r.id)
-            FROM (SELECT round_id, count(*) AS n FROM (SELECT round_id FROM old_links
-                  UNION ALL SELECT round_id FROM new_links) AS l GROUP BY round_id) AS c
-            WHERE r.id = c.round_id;
+        touched := ARRAY(SELECT round_id FROM old_links UNION ALL SELECT round_id FROM new_links);
     END IF;
-    RETURN NULL;
-END
-$$;
-
-CREATE FUNCTION refresh_rounds_of_department_links() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'INSERT' THEN
-        UPDATE rounds AS r
-            SET version = r.version + c.n, departments_doc = round_departments_doc(r.id)
-            FROM (SELECT round_id, count(*) AS n FROM new_links GROUP BY round_id) AS c
-            WHERE r.id = c.round_id;
-    ELSIF TG_OP = 'DELETE' THEN
-        UPDATE rounds AS r
-            SET version = r.version + c.n, departments_doc = round_departments_doc(r.id)
-            FROM (SELECT round_id, count(*) AS n FROM old_links GROUP BY round_id) AS c
-            WHERE r.id = c.round_id;
+    IF TG_TABLE_NAME = 'round_speakers' THEN
+        UPDATE rounds AS r SET version = r.version + c.n, speakers_doc = round_speakers_doc(r.id)
+            FROM (SELECT t.id, count(*) AS n FROM unnest(touched) AS t (id) GROUP BY t.id) AS c
+            WHERE r.id = c.id;
     ELSE
         UPDATE rounds AS r
             SET version = r.version + c.n, departments_doc = round_departments_doc(r.id)
-            FROM (SELECT round_id, count(*) AS n FROM (SELECT round_id FROM old_links
-                  UNION ALL SELECT round_id FROM new_links) AS l GROUP BY round_id) AS c
-            WHERE r.id = c.round_id;
+            FROM (SELECT t.id, count(*) AS n FROM unnest(touched) AS t (id) GROUP BY t.id) AS c
+            WHERE r.id = c.id;
     END IF;
     RETURN NULL;
 END
@@ -107,22 +90,22 @@ $$;
 
 CREATE TRIGGER round_speakers_insert_refreshes_rounds AFTER INSERT ON round_speakers
     REFERENCING NEW TABLE AS new_links
-    FOR EACH STATEMENT EXECUTE FUNCTION refresh_rounds_of_speaker_links();
+    FOR EACH STATEMENT EXECUTE FUNCTION refresh_rounds_of_links();
 CREATE TRIGGER round_speakers_update_refreshes_rounds AFTER UPDATE ON round_speakers
     REFERENCING OLD TABLE AS old_links NEW TABLE AS new_links
-    FOR EACH STATEMENT EXECUTE FUNCTION refresh_rounds_of_speaker_links();
+    FOR EACH STATEMENT EXECUTE FUNCTION refresh_rounds_of_links();
 CREATE TRIGGER round_speakers_delete_refreshes_rounds AFTER DELETE ON round_speakers
     REFERENCING OLD TABLE AS old_links
-    FOR EACH STATEMENT EXECUTE FUNCTION refresh_rounds_of_speaker_links();
+    FOR EACH STATEMENT EXECUTE FUNCTION refresh_rounds_of_links();
 CREATE TRIGGER round_departments_insert_refreshes_rounds AFTER INSERT ON round_departments
     REFERENCING NEW TABLE AS new_links
-    FOR EACH STATEMENT EXECUTE FUNCTION refresh_rounds_of_department_links();
+    FOR EACH STATEMENT EXECUTE FUNCTION refresh_rounds_of_links();
 CREATE TRIGGER round_departments_update_refreshes_rounds AFTER UPDATE ON round_departments
     REFERENCING OLD TABLE AS old_links NEW TABLE AS new_links
-    FOR EACH STATEMENT EXECUTE FUNCTION refresh_rounds_of_department_links();
+    FOR EACH STATEMENT EXECUTE FUNCTION refresh_rounds_of_links();
 CREATE TRIGGER round_departments_delete_refreshes_rounds AFTER DELETE ON round_departments
     REFERENCING OLD TABLE AS old_links
-    FOR EACH STATEMENT EXECUTE FUNCTION refresh_rounds_of_department_links();
+    FOR EACH STATEMENT EXECUTE FUNCTION refresh_rounds_of_links();
 
 -- Rounds written before this migration: a bulk update fires no link trigger.
 UPDATE rounds SET speakers_doc = round_speakers_doc(id), departments_doc = round_departments_doc(id);
