@@ -9,39 +9,16 @@
 
 #![forbid(unsafe_code)]
 
-pub mod auth;
-pub mod backup;
-pub mod cache;
-pub mod calendar;
-pub mod changelog;
-pub mod changes;
-pub mod config;
-pub mod db;
-pub mod demo;
-pub mod departments;
-pub mod error;
-pub mod feedback;
-pub mod fields;
-pub mod health;
-pub mod http;
-pub mod idempotency;
-pub mod openapi;
-pub mod pagination;
-pub mod ratelimit;
-pub mod resource;
-pub mod rounds;
-pub mod routes;
-pub mod schema;
-pub mod series;
-pub mod shutdown;
-pub mod speakers;
-pub mod startup;
-pub mod telemetry;
-pub mod timezone;
-pub mod validate;
-pub mod webhooks;
+pub mod app;
+pub mod integration;
+pub mod operations;
+pub mod platform;
+pub mod schedule;
 
-use config::{Cli, Command};
+use app::{demo, openapi, startup};
+use operations::backup;
+use platform::config::{Cli, Command};
+use platform::{auth, db, telemetry};
 
 /// Runs the command line: the whole program but for logging set-up.
 pub async fn run(cli: Cli) -> Result<(), String> {

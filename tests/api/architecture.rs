@@ -192,7 +192,7 @@ fn unbounded(value: &Value, at: &str, out: &mut Vec<String>) {
 
 #[test]
 fn every_value_the_document_describes_has_its_bounds() {
-    let document = lhs_rounds::openapi::document();
+    let document = lhs_rounds::app::openapi::document();
     let mut missing = Vec::new();
 
     unbounded(
@@ -224,7 +224,7 @@ fn every_value_the_document_describes_has_its_bounds() {
 
 #[test]
 fn open_operations_say_so_and_the_rest_need_the_bearer_token() {
-    let document = lhs_rounds::openapi::document();
+    let document = lhs_rounds::app::openapi::document();
 
     assert_eq!(document["security"], serde_json::json!([{"bearer": []}]));
     assert_eq!(

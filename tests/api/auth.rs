@@ -3,8 +3,8 @@ use std::process::Command;
 
 use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use lhs_rounds::auth::{Auth, Role};
-use lhs_rounds::config::Settings;
+use lhs_rounds::platform::auth::{Auth, Role};
+use lhs_rounds::platform::config::Settings;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -662,7 +662,7 @@ async fn without_a_key_sqlite_creates_a_private_secret_that_minted_tokens_share(
     );
     let token = String::from_utf8(minted.stdout).unwrap().trim().to_owned();
 
-    let secret_file = lhs_rounds::auth::secret_file(&database);
+    let secret_file = lhs_rounds::platform::auth::secret_file(&database);
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(
         std::fs::metadata(&secret_file)

@@ -1,7 +1,7 @@
 //! The read cache: kept answers are served only while the schedule is unchanged.
 
 use diesel::connection::SimpleConnection;
-use lhs_rounds::auth::Role;
+use lhs_rounds::platform::auth::Role;
 use serde_json::{json, Value};
 
 use crate::helpers::{id_of, spawn_app_with, Backend, TestApp};
@@ -255,7 +255,7 @@ async fn revision(app: &TestApp) -> i64 {
     let database = app.database.clone();
     tokio::task::spawn_blocking(move || {
         let mut conn = database.connection().expect("a connection");
-        lhs_rounds::cache::current_revision(&mut conn)
+        lhs_rounds::platform::cache::current_revision(&mut conn)
             .expect("the revision")
             .expect("its row")
     })

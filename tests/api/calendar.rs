@@ -80,7 +80,7 @@ async fn the_series_is_public_and_organizers_change_it(app: TestApp) {
     assert_eq!(body["default_start_time"], "12:00");
     assert_eq!(body["default_duration_minutes"], 60);
 
-    let viewer = app.token("v@example.org", &[lhs_rounds::auth::Role::Viewer]);
+    let viewer = app.token("v@example.org", &[lhs_rounds::platform::auth::Role::Viewer]);
     let refused = app
         .request_as(
             Some(&viewer),

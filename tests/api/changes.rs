@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use diesel::connection::SimpleConnection;
-use lhs_rounds::auth::Role;
+use lhs_rounds::platform::auth::Role;
 use reqwest::Method;
 use serde_json::{json, Value};
 

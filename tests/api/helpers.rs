@@ -5,10 +5,10 @@ use std::sync::OnceLock;
 
 use actix_web::web;
 use diesel::{Connection, RunQueryDsl};
-use lhs_rounds::auth::{Auth, Role};
-use lhs_rounds::config::Settings;
-use lhs_rounds::db::Database;
-use lhs_rounds::startup::{Application, ServeOptions};
+use lhs_rounds::app::startup::{Application, ServeOptions};
+use lhs_rounds::platform::auth::{Auth, Role};
+use lhs_rounds::platform::config::Settings;
+use lhs_rounds::platform::db::Database;
 use reqwest::{Method, Response};
 use serde_json::{json, Value};
 

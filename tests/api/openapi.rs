@@ -4,7 +4,7 @@ const COMMITTED: &str = include_str!("../../openapi/openapi.json");
 
 #[test]
 fn the_committed_openapi_document_matches_the_code() {
-    let generated = lhs_rounds::openapi::to_json(&lhs_rounds::openapi::document()) + "\n";
+    let generated = lhs_rounds::app::openapi::to_json(&lhs_rounds::app::openapi::document()) + "\n";
 
     assert!(
         generated == COMMITTED,

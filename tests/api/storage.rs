@@ -3,10 +3,10 @@ use std::sync::{Arc, Mutex};
 
 use chrono::Datelike;
 use diesel::connection::{Connection, InstrumentationEvent};
-use lhs_rounds::db::{self, Database};
-use lhs_rounds::pagination::Paging;
-use lhs_rounds::resource::Resource;
-use lhs_rounds::rounds::{RoundFilter, Rounds};
+use lhs_rounds::platform::db::{self, Database};
+use lhs_rounds::platform::pagination::Paging;
+use lhs_rounds::platform::resource::Resource;
+use lhs_rounds::schedule::rounds::{RoundFilter, Rounds};
 use serde_json::{json, Value};
 
 use crate::helpers::{
@@ -351,7 +351,7 @@ async fn statements_per_request_are_pinned(app: TestApp) {
     let database = app.database.clone();
     let logged = tokio::task::spawn_blocking(move || {
         use diesel::prelude::*;
-        use lhs_rounds::schema::changes;
+        use lhs_rounds::platform::schema::changes;
         let mut conn = database.connection().unwrap();
         lhs_rounds::on_backend!(&mut *conn, |c| changes::table
             .order(changes::seq.desc())
@@ -542,8 +542,8 @@ async fn the_demo_schedule_loads_once_with_its_panel_in_order(app: TestApp) {
     let database = app.database.clone();
     let reports = tokio::task::spawn_blocking(move || {
         let mut conn = database.connection().expect("a connection");
-        let first = lhs_rounds::demo::seed(&mut conn).expect("first load");
-        let second = lhs_rounds::demo::seed(&mut conn).expect("second load");
+        let first = lhs_rounds::app::demo::seed(&mut conn).expect("first load");
+        let second = lhs_rounds::app::demo::seed(&mut conn).expect("second load");
         (first.to_string(), second.to_string())
     })
     .await
@@ -636,7 +636,7 @@ async fn the_database_refuses_what_no_enumeration_allows(app: TestApp) {
 
     let backend = app.backend();
     let mut conn = app.database.connection().expect("a connection");
-    lhs_rounds::demo::seed(&mut conn).expect("the demo schedule");
+    lhs_rounds::app::demo::seed(&mut conn).expect("the demo schedule");
     let feedback = "INSERT INTO feedback (kind, status, rating, created_at, updated_at) VALUES";
     let now = "CURRENT_TIMESTAMP";
     let allowed = [
@@ -710,5 +710,5 @@ fn migrations_go_down_and_up_again(backend: Backend) {
     assert!(db::run_migrations(&mut conn)
         .expect("idempotent")
         .is_empty());
-    lhs_rounds::demo::seed(&mut conn).expect("the schema works after the round trip");
+    lhs_rounds::app::demo::seed(&mut conn).expect("the schema works after the round trip");
 }

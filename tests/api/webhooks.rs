@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use hmac::{Hmac, Mac};
-use lhs_rounds::auth::Role;
+use lhs_rounds::platform::auth::Role;
 use reqwest::Method;
 use serde_json::{json, Value};
 use sha2::Sha256;
@@ -545,9 +545,9 @@ async fn a_message_survives_the_process_being_killed() {
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     let token = {
-        let mut settings = lhs_rounds::config::Settings::for_database("unused.db");
+        let mut settings = lhs_rounds::platform::config::Settings::for_database("unused.db");
         settings.jwt_secret = Some(SECRET.to_owned());
-        lhs_rounds::auth::Auth::from_settings(&settings)
+        lhs_rounds::platform::auth::Auth::from_settings(&settings)
             .unwrap()
             .mint(
                 "admin@example.org",

@@ -1,0 +1,4 @@
+pub mod demo;
+pub mod openapi;
+pub mod routes;
+pub mod startup;

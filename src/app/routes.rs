@@ -1,0 +1,88 @@
+//! The route table: every operation of the service, listed once. Start-up registers it with
+//! actix (`startup`) and the OpenAPI builder reads its documentation from it
+//! (`openapi`), so a route cannot be served without being documented.
+//!
+//! Each handler carries its method and path (`#[get("/rounds/{id}")]`) and its documentation
+//! (`#[utoipa::path]`); this table only says which handlers exist, under which prefix, and in
+//! which order actix tries them.
+
+use actix_web::dev::HttpServiceFactory;
+use actix_web::web;
+use utoipa_actix_web::OpenApiFactory;
+
+pub use crate::platform::resource::API_PREFIX;
+use crate::{
+    integration::changes, integration::webhooks, operations::health, schedule::calendar,
+    schedule::departments, schedule::feedback, schedule::rounds, schedule::series,
+    schedule::speakers,
+};
+
+/// Something handlers are registered with: actix's service configuration, or the OpenAPI
+/// builder's collector.
+pub trait Router {
+    fn service<H>(&mut self, handler: H) -> &mut Self
+    where
+        H: HttpServiceFactory + OpenApiFactory + 'static;
+}
+
+impl Router for web::ServiceConfig {
+    fn service<H>(&mut self, handler: H) -> &mut Self
+    where
+        H: HttpServiceFactory + OpenApiFactory + 'static,
+    {
+        web::ServiceConfig::service(self, handler)
+    }
+}
+
+/// The probes, at the root.
+pub fn probes<R: Router>(r: &mut R) {
+    r.service(health::healthz).service(health::readyz);
+}
+
+/// The API, under [`API_PREFIX`]. Rounds first: actix tries routes in order, matching each
+/// `{id}` pattern with a regular expression, and the schedule is what front-ends read most.
+pub fn api<R: Router>(r: &mut R) {
+    // The feeds before `/rounds/{id}`, whose `{id}` would take `5.ics` too.
+    r.service(calendar::rounds_feed)
+        .service(calendar::round_event)
+        .service(rounds::list_rounds)
+        .service(rounds::create_round)
+        .service(rounds::get_round)
+        .service(rounds::replace_round)
+        .service(rounds::patch_round)
+        .service(rounds::delete_round)
+        .service(rounds::list_speaker_rounds)
+        .service(feedback::list_feedback)
+        .service(feedback::create_feedback)
+        .service(feedback::get_feedback)
+        .service(feedback::triage_feedback)
+        .service(feedback::delete_feedback)
+        .service(feedback::list_round_feedback)
+        .service(feedback::create_round_feedback)
+        .service(feedback::round_feedback_summary)
+        .service(speakers::list_speakers)
+        .service(speakers::create_speaker)
+        .service(speakers::get_speaker)
+        .service(speakers::replace_speaker)
+        .service(speakers::patch_speaker)
+        .service(speakers::delete_speaker)
+        .service(departments::list_departments)
+        .service(departments::create_department)
+        .service(departments::get_department)
+        .service(departments::replace_department)
+        .service(departments::patch_department)
+        .service(departments::delete_department)
+        .service(series::get_series)
+        .service(series::replace_series)
+        .service(series::patch_series)
+        .service(changes::change_feed)
+        .service(changes::list_audit)
+        .service(webhooks::create_webhook)
+        .service(webhooks::list_webhooks)
+        .service(webhooks::get_webhook)
+        .service(webhooks::patch_webhook)
+        .service(webhooks::delete_webhook)
+        .service(webhooks::rotate_secret)
+        .service(webhooks::list_deliveries)
+        .service(webhooks::retry_delivery);
+}

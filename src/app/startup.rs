@@ -1,0 +1,719 @@
+//! Start-up: builds the OpenAPI document and its validators (once per process), the actix
+//! application (the route table, extractor error handlers, the 404/405 fallback, the access
+//! log), and binds it to a listener.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::http::Method;
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use serde_json::Value;
+
+use actix_web::body::{BodySize, BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::ConnectionType;
+use actix_web::middleware::{from_fn, Condition, Next};
+use actix_web::HttpMessage;
+use std::time::Instant;
+
+use crate::app::routes::{self, API_PREFIX};
+use crate::integration::changes::{self, Retention};
+use crate::integration::webhooks::{WebhookSettings, Worker};
+use crate::operations::health::{self, MetricsEndpoint, METRICS_PATH};
+use crate::operations::shutdown::{self, Draining, ShutdownSettings};
+use crate::platform::auth::Auth;
+use crate::platform::cache::ReadCache;
+use crate::platform::config::Settings;
+use crate::platform::db::{Backend, Database, WorkerSetup};
+use crate::platform::error::ApiError;
+use crate::platform::http::{self, AllowedMethods, CorsOrigins};
+use crate::platform::idempotency;
+use crate::platform::ratelimit::{self, Limits, Rate};
+use crate::platform::resource::{CalendarSettings, WritePolicy};
+use crate::platform::telemetry::{self, RequestId, TokenSubject};
+use crate::platform::validate::Validators;
+use crate::{app::demo, app::openapi};
+
+/// Request bodies larger than this are refused with 413.
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+/// How to serve, beyond the database and the listener.
+#[derive(Clone)]
+pub struct ServeOptions {
+    /// HTTP worker threads; one per core when `None`.
+    pub workers: Option<u16>,
+    /// Whether to serve Swagger UI at `/docs/`.
+    pub docs: bool,
+    /// How bearer tokens are checked.
+    pub auth: web::Data<Auth>,
+    /// Bytes of answers the read cache may keep; 0 turns it off.
+    pub cache_bytes: usize,
+    /// Origins allowed to call the API from a browser.
+    pub cors: CorsOrigins,
+    /// How writes are checked (`If-Match`, idempotency keys).
+    pub policy: WritePolicy,
+    /// Rate limits of this process.
+    pub limits: web::Data<Limits>,
+    /// Where calendar feeds point.
+    pub calendar: CalendarSettings,
+    /// How long the change log is kept.
+    pub retention: Retention,
+    /// Where webhooks may point and how their deliveries are retried.
+    pub webhooks: WebhookSettings,
+    /// The Prometheus scrape at `/metrics`; `None` when metrics are off.
+    pub metrics: Option<web::Data<MetricsEndpoint>>,
+    /// How the server stops.
+    pub shutdown: ShutdownSettings,
+    /// Whether SIGTERM and SIGINT stop the server gracefully (the binary); tests embedding the
+    /// application stop it by dropping it.
+    pub handle_signals: bool,
+}
+
+impl ServeOptions {
+    /// The options `settings` give, with `auth` checking tokens.
+    pub fn from_settings(settings: &Settings, auth: web::Data<Auth>) -> Result<Self, String> {
+        let rate = |name: &str, text: &str| -> Result<Option<Rate>, String> {
+            match text.trim() {
+                "off" | "0" => Ok(None),
+                other => other
+                    .parse::<Rate>()
+                    .map(Some)
+                    .map_err(|e| format!("{name}: {e}")),
+            }
+        };
+        let feedback = rate("LHS_FEEDBACK_RATE_LIMIT", &settings.feedback_rate_limit)?;
+        let failures = rate(
+            "LHS_AUTH_FAILURE_RATE_LIMIT",
+            &settings.auth_failure_rate_limit,
+        )?
+        .ok_or("LHS_AUTH_FAILURE_RATE_LIMIT cannot be off: refused tokens are always limited")?;
+        let trusted = ratelimit::parse_networks(&settings.trusted_proxies)
+            .map_err(|e| format!("LHS_TRUSTED_PROXIES: {e}"))?;
+        Ok(ServeOptions {
+            workers: settings.workers,
+            docs: settings.docs,
+            auth,
+            cache_bytes: settings.cache_bytes(),
+            cors: parse_origins(&settings.cors_origins)?,
+            policy: WritePolicy {
+                require_if_match: settings.require_if_match,
+                idempotency_ttl: settings.idempotency_ttl.into(),
+            },
+            limits: web::Data::new(Limits::new(feedback, failures, trusted)),
+            calendar: CalendarSettings::new(
+                settings.public_url.as_deref(),
+                settings.calendar_domain.as_deref(),
+            ),
+            retention: Retention {
+                audit_days: settings.audit_retention_days,
+                feed_days: settings.changes_retention_days,
+            },
+            webhooks: WebhookSettings::parse(
+                &settings.webhook_allowed_hosts,
+                &settings.webhook_retry_schedule,
+            )?,
+            metrics: if settings.metrics {
+                let handle = telemetry::install_metrics()?;
+                let token = settings.metrics_token.as_deref().filter(|t| !t.is_empty());
+                Some(web::Data::new(MetricsEndpoint::new(handle, token)))
+            } else {
+                None
+            },
+            shutdown: ShutdownSettings {
+                grace: settings.shutdown_grace.into(),
+                timeout: settings.shutdown_timeout.into(),
+            },
+            handle_signals: false,
+        })
+    }
+}
+
+/// `LHS_CORS_ORIGINS`: origins exactly as browsers send them, `scheme://host[:port]`.
+fn parse_origins(text: &str) -> Result<CorsOrigins, String> {
+    let mut origins = Vec::new();
+    for origin in text.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        let rest = origin
+            .strip_prefix("https://")
+            .or_else(|| origin.strip_prefix("http://"));
+        let valid = rest.is_some_and(|host| {
+            !host.is_empty()
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+        });
+        if !valid {
+            return Err(format!(
+                "LHS_CORS_ORIGINS: {origin:?} is not an origin such as https://intranet.example.org \
+                 (a scheme and a host, an optional port, no path)"
+            ));
+        }
+        origins.push(origin.to_owned());
+    }
+    Ok(CorsOrigins(origins))
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    database: Database,
+    worker: Arc<Worker>,
+    draining: web::Data<Draining>,
+    shutdown: Option<ShutdownSettings>,
+}
+
+impl Application {
+    /// Opens the database (migrating it), loads the demo data if asked, and binds.
+    pub fn build(settings: &Settings) -> Result<Application, String> {
+        let database = Database::open_within(
+            &settings.database_url,
+            settings.pool_size,
+            settings.db_connect_timeout.into(),
+        )?;
+        if settings.demo {
+            let mut conn = database.connection().map_err(|e| e.to_string())?;
+            let report = demo::seed(&mut conn).map_err(|e| format!("demo data: {e}"))?;
+            log::info!("demo data: {report}");
+        }
+        let listener = TcpListener::bind(&settings.bind)
+            .map_err(|e| format!("cannot listen on {}: {e}", settings.bind))?;
+        let auth = web::Data::new(Auth::from_settings(settings)?);
+        let mut options = ServeOptions::from_settings(settings, auth)?;
+        options.handle_signals = true;
+        Self::with_listener(listener, database, options)
+    }
+
+    pub fn with_listener(
+        listener: TcpListener,
+        database: Database,
+        options: ServeOptions,
+    ) -> Result<Application, String> {
+        let port = listener
+            .local_addr()
+            .map_err(|e| format!("cannot read the bound address: {e}"))?
+            .port();
+        // Once per process: the workers share the committed document, its validators and the
+        // table of allowed methods.
+        log::debug!("resident memory before the document: {}", resident_memory());
+        let document = openapi::served_document()?;
+        log::debug!("resident memory with the document: {}", resident_memory());
+        let validators = web::Data::new(Validators::from_document(&document)?);
+        log::debug!("resident memory with its validators: {}", resident_memory());
+        let mut routes_table = RouteTable::from_document(&document);
+        routes_table.add(OPENAPI_PATH, vec![Method::GET]);
+        if options.metrics.is_some() {
+            routes_table.add(METRICS_PATH, vec![Method::GET]);
+        }
+        let routes_table = web::Data::new(routes_table);
+        let spec = web::Data::new(OpenApiJson(openapi::SERVED.trim_end()));
+        drop(document);
+        // actix's own default: one worker per core (2 when the count is unknown).
+        let workers = options.workers.map(usize::from).unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+        });
+        let cache = web::Data::new(ReadCache::new(&database, options.cache_bytes, workers)?);
+        let worker_setup = WorkerSetup::probe(&database);
+        if worker_setup.is_some() {
+            log::info!(
+                "PostgreSQL's one-statement requests (reads the cache cannot answer, feedback) run on the workers' own connections (one per worker, pipelined)"
+            );
+        }
+        let data = web::Data::new(database.clone());
+        let docs = options.docs;
+        let auth = options.auth.clone();
+        let policy = web::Data::new(options.policy.clone());
+        let limits = options.limits.clone();
+        let cors = web::Data::new(options.cors.clone());
+        let calendar = web::Data::new(options.calendar.clone());
+        let retention = web::Data::new(options.retention);
+        let webhook_settings = web::Data::new(options.webhooks.clone());
+        let metrics = options.metrics.clone();
+        let draining = web::Data::new(Draining::default());
+        let app_draining = draining.clone();
+        telemetry::record_build_info(match database.backend() {
+            Backend::Postgres => "postgres",
+            Backend::Sqlite => "sqlite",
+        });
+        // Background work lives as long as the server: the factory below holds `alive`.
+        let alive = Arc::new(());
+        let worker = Arc::new(Worker::spawn(
+            database.clone(),
+            options.webhooks.clone(),
+            Arc::downgrade(&alive),
+        )?);
+        spawn_maintenance(
+            database.clone(),
+            limits.clone(),
+            options.retention,
+            Arc::downgrade(&alive),
+        );
+        let server = HttpServer::new(move || {
+            let _alive = &alive;
+            App::new()
+                // Before the `/api/v1` scope, which would otherwise take every path under it.
+                .route(OPENAPI_PATH, web::get().to(serve_openapi))
+                .configure(routes::probes)
+                .configure(|cfg| {
+                    if let Some(metrics) = &metrics {
+                        cfg.app_data(metrics.clone())
+                            .route(METRICS_PATH, web::get().to(health::metrics));
+                    }
+                })
+                .configure(|cfg| {
+                    // Built here, on each worker's thread: see `db::worker`.
+                    if let Some(setup) = &worker_setup {
+                        cfg.app_data(setup.for_this_worker());
+                    }
+                })
+                .service(web::scope(API_PREFIX).configure(routes::api))
+                // After the API: the router tries routes in order, and the docs' catch-all
+                // pattern would otherwise be tried on every API request.
+                .configure(|cfg| {
+                    if docs {
+                        docs_routes(cfg);
+                    }
+                })
+                .app_data(data.clone())
+                .app_data(cache.clone())
+                .app_data(auth.clone())
+                .app_data(validators.clone())
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(BODY_LIMIT)
+                        .content_type_required(true)
+                        .content_type(|mime| {
+                            mime.subtype() == mime::JSON || mime.suffix() == Some(mime::JSON)
+                        })
+                        .error_handler(json_error),
+                )
+                .app_data(web::PathConfig::default().error_handler(path_error))
+                .app_data(web::QueryConfig::default().error_handler(query_error))
+                .app_data(routes_table.clone())
+                .app_data(spec.clone())
+                .app_data(policy.clone())
+                .app_data(limits.clone())
+                .app_data(cors.clone())
+                .app_data(calendar.clone())
+                .app_data(retention.clone())
+                .app_data(webhook_settings.clone())
+                .app_data(app_draining.clone())
+                .default_service(web::to(fallback))
+                // Innermost first: CORS headers on actual requests, HEAD as GET, preflights
+                // answered before anything else sees them, then request ids, security
+                // headers, the access log and metrics around all.
+                .wrap(Condition::new(
+                    !cors.0.is_empty(),
+                    actual_request_cors(&cors),
+                ))
+                .wrap(from_fn(http::head_as_get))
+                .wrap(from_fn(answer_options))
+                .wrap(from_fn(observe))
+        })
+        .workers(workers)
+        // Signals are handled by `shutdown`, which drains before stopping.
+        .disable_signals()
+        .shutdown_timeout(options.shutdown.timeout.as_secs())
+        // A client gets this long to send its request head, then 408: connections dripping
+        // bytes (slowloris) are closed instead of held.
+        .client_request_timeout(std::time::Duration::from_secs(5))
+        .listen(listener)
+        .map_err(|e| format!("cannot serve: {e}"))?;
+        Ok(Application {
+            port,
+            server: server.run(),
+            database,
+            worker,
+            draining,
+            shutdown: options.handle_signals.then_some(options.shutdown),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.database
+    }
+
+    /// Serves until the server stops (after SIGTERM or SIGINT when it handles signals), then
+    /// lets the webhook worker finish its attempts.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        if let Some(settings) = self.shutdown {
+            actix_web::rt::spawn(shutdown::on_signal(
+                self.server.handle(),
+                self.draining.clone(),
+                settings,
+            ));
+        }
+        let served = self.server.await;
+        let worker = self.worker.clone();
+        let _ = web::block(move || worker.stop()).await;
+        served
+    }
+}
+
+/// The process's resident memory (Linux), for the debug log of start-up.
+fn resident_memory() -> String {
+    telemetry::resident_memory_bytes().map_or_else(
+        || "unknown".to_owned(),
+        |bytes| format!("{} kB", bytes / 1024),
+    )
+}
+
+/// Where the OpenAPI document is served.
+pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
+
+struct OpenApiJson(&'static str);
+
+async fn serve_openapi(spec: web::Data<OpenApiJson>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(spec.0)
+}
+
+/// Swagger UI, from files compiled into the binary (no CDN: hospital networks are closed),
+/// reading the document at [`OPENAPI_PATH`].
+fn docs_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route(
+        "/docs",
+        web::get().to(|| async {
+            HttpResponse::PermanentRedirect()
+                .insert_header((actix_web::http::header::LOCATION, "/docs/"))
+                .finish()
+        }),
+    )
+    .service(
+        utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")
+            .config(utoipa_swagger_ui::Config::new([OPENAPI_PATH])),
+    );
+}
+
+/// Around every request: its id (the client's `X-Request-Id` or a new one) on the answer, in
+/// problem bodies and on every log line about it; the security headers; one access-log line
+/// (method, path without the query string, route template, status, duration, bytes, the token's
+/// `sub`) and the request metrics; and, once shutting down, `Connection: close`.
+///
+/// Nothing here clones the `HttpRequest` before the router has run (actix needs it unshared);
+/// what the answer needs is read from the request the answer carries.
+async fn observe<B: MessageBody + 'static>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let started = Instant::now();
+    let _in_flight = telemetry::InFlight::enter();
+    let id = RequestId::of_header(req.headers().get(RequestId::HEADER));
+    let key = id.0.clone();
+    req.extensions_mut().insert(id);
+    // HEAD is served as GET further in; the log says what the client sent.
+    let method = req.method().clone();
+    let mut response = telemetry::serving(key.clone(), next.call(req))
+        .await?
+        .map_into_boxed_body();
+    let draining = response
+        .request()
+        .app_data::<web::Data<Draining>>()
+        .is_some_and(|d| d.is_draining());
+    if draining {
+        response
+            .response_mut()
+            .head_mut()
+            .set_connection_type(ConnectionType::Close);
+    }
+    let path = response.request().path().to_owned();
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&key) {
+        headers.insert(HeaderName::from_static(RequestId::HEADER), value);
+    }
+    http::add_security_headers(&path, headers);
+    let request = response.request();
+    let route = request.match_pattern();
+    let sub = request
+        .extensions()
+        .get::<TokenSubject>()
+        .map(|sub| sub.0.clone());
+    let bytes = match response.response().body().size() {
+        BodySize::Sized(n) => Some(n),
+        BodySize::None | BodySize::Stream => None,
+    };
+    telemetry::serving_sync(key, || {
+        telemetry::Access {
+            method: &method,
+            path: &path,
+            route: route.as_deref().unwrap_or("unmatched"),
+            status: response.status(),
+            elapsed: started.elapsed(),
+            bytes,
+            sub: sub.as_deref(),
+        }
+        .record();
+    });
+    Ok(response)
+}
+
+fn json_error(error: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    let api_error = match error {
+        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
+            ApiError::PayloadTooLarge { limit: BODY_LIMIT }
+        }
+        JsonPayloadError::ContentType => ApiError::UnsupportedMediaType(
+            "the body must be JSON, sent with Content-Type: application/json".to_owned(),
+        ),
+        JsonPayloadError::Deserialize(e) => {
+            ApiError::BadRequest(format!("the body is not well-formed JSON: {e}"))
+        }
+        other => ApiError::BadRequest(format!("the body could not be read: {other}")),
+    };
+    api_error.into()
+}
+
+fn path_error(error: PathError, req: &HttpRequest) -> actix_web::Error {
+    log::debug!("path parameter rejected: {error}");
+    // `PUT /rounds/5.ics` reaches `/rounds/{id}` with an id that is no number, but it names a
+    // route that exists, without PUT: 405, as for any other method a route lacks.
+    let allowed = req
+        .app_data::<web::Data<RouteTable>>()
+        .and_then(|table| table.allowed(req.path()))
+        .filter(|allow| !allow.contains(req.method()));
+    match allowed {
+        Some(allow) => ApiError::MethodNotAllowed {
+            method: req.method().clone(),
+            allow,
+        }
+        .into(),
+        // An id that is not a number names no record.
+        None => ApiError::NotFound(format!("no record at {}", req.path())).into(),
+    }
+}
+
+fn query_error(error: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    ApiError::BadRequest(format!("the query string is invalid: {error}")).into()
+}
+
+/// CORS on actual requests from allowed origins: the origin echoed, `Vary: Origin`, and the
+/// headers a script may read. A disallowed origin's request is served without CORS headers (its
+/// browser refuses to show the answer); requests without `Origin` are untouched.
+fn actual_request_cors(origins: &CorsOrigins) -> actix_cors::Cors {
+    let mut cors = actix_cors::Cors::default()
+        .block_on_origin_mismatch(false)
+        .allow_any_method()
+        .allowed_headers(http::CORS_ALLOWED_HEADERS.iter().copied())
+        .expose_headers(http::CORS_EXPOSED_HEADERS.iter().copied())
+        .max_age(600);
+    for origin in &origins.0 {
+        cors = cors.allowed_origin(origin);
+    }
+    cors
+}
+
+/// `OPTIONS` (CORS preflights among them) is answered from the route table.
+async fn answer_options<B: MessageBody + 'static>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    if req.method() != Method::OPTIONS {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    }
+    let origins = req
+        .app_data::<web::Data<CorsOrigins>>()
+        .map(|o| o.get_ref().clone())
+        .unwrap_or_default();
+    let response = match req.app_data::<web::Data<RouteTable>>() {
+        Some(table) => http::options_answer(req.request(), &origins, table.get_ref()),
+        None => HttpResponse::InternalServerError().finish(),
+    };
+    Ok(req.into_response(response))
+}
+
+/// Work no request waits for: expired idempotency keys are purged, and clients whose rate
+/// limit is whole again forgotten. Every replica does it; deleting what is expired twice is
+/// harmless.
+fn spawn_maintenance(
+    database: Database,
+    limits: web::Data<Limits>,
+    retention: Retention,
+    alive: std::sync::Weak<()>,
+) {
+    const EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+    const NAP: std::time::Duration = std::time::Duration::from_secs(1);
+    let spawned = std::thread::Builder::new()
+        .name("lhs-maintenance".to_owned())
+        .spawn(move || loop {
+            // Naps, so that the thread ends soon after its server.
+            for _ in 0..EVERY.as_secs() {
+                if alive.strong_count() == 0 {
+                    return;
+                }
+                std::thread::sleep(NAP);
+            }
+            limits.forget_idle();
+            match database.run(idempotency::purge_expired) {
+                Ok(0) => {}
+                Ok(n) => log::info!("purged {n} expired idempotency keys"),
+                Err(e) => log::warn!("cannot purge expired idempotency keys: {e}"),
+            }
+            match database.run(|conn| changes::purge(conn, retention)) {
+                Ok(0) => {}
+                Ok(n) => log::info!("purged {n} changes older than the audit retention"),
+                Err(e) => log::warn!("cannot purge the change log: {e}"),
+            }
+        });
+    if let Err(e) = spawned {
+        log::warn!("cannot start the maintenance thread: {e}");
+    }
+}
+
+async fn fallback(req: HttpRequest, table: web::Data<RouteTable>) -> HttpResponse {
+    use actix_web::ResponseError;
+    let error = match table.allowed(req.path()) {
+        Some(allow) => ApiError::MethodNotAllowed {
+            method: req.method().clone(),
+            allow,
+        },
+        None => ApiError::NotFound(format!("there is nothing at {}", req.path())),
+    };
+    error.error_response()
+}
+
+/// Which methods each path accepts, read from the OpenAPI document so it cannot drift from
+/// the routes: actix answers 404 for a known path with a wrong method, and this turns that
+/// into 405 with `Allow`.
+#[derive(Debug, Default)]
+pub struct RouteTable {
+    routes: Vec<(Vec<Segment>, Vec<Method>)>,
+}
+
+/// One segment of a route's path: a literal, or a parameter with what follows it in the
+/// segment (`{id}.ics`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    Literal(String),
+    Parameter { suffix: String },
+}
+
+impl Segment {
+    fn of(text: &str) -> Segment {
+        match (text.starts_with('{'), text.find('}')) {
+            (true, Some(end)) => Segment::Parameter {
+                suffix: text[end + 1..].to_owned(),
+            },
+            _ => Segment::Literal(text.to_owned()),
+        }
+    }
+
+    fn matches(&self, part: &str) -> bool {
+        match self {
+            Segment::Literal(literal) => literal == part,
+            Segment::Parameter { suffix } => part
+                .strip_suffix(suffix.as_str())
+                .is_some_and(|value| !value.is_empty()),
+        }
+    }
+}
+
+impl RouteTable {
+    pub fn from_document(document: &Value) -> RouteTable {
+        let paths = document.get("paths").and_then(Value::as_object);
+        let routes = paths
+            .into_iter()
+            .flatten()
+            .map(|(path, item)| {
+                let segments = path.split('/').map(Segment::of).collect();
+                let methods = [
+                    (Method::GET, "get"),
+                    (Method::POST, "post"),
+                    (Method::PUT, "put"),
+                    (Method::PATCH, "patch"),
+                    (Method::DELETE, "delete"),
+                ]
+                .into_iter()
+                .filter(|(_, name)| item.get(*name).is_some())
+                .map(|(method, _)| method)
+                .collect();
+                (segments, methods)
+            })
+            .collect();
+        RouteTable { routes }
+    }
+
+    /// A route that is served but not part of the API document.
+    pub fn add(&mut self, path: &str, methods: Vec<Method>) {
+        let segments = path
+            .split('/')
+            .map(|s| Segment::Literal(s.to_owned()))
+            .collect();
+        self.routes.push((segments, methods));
+    }
+
+    pub fn allowed(&self, path: &str) -> Option<Vec<Method>> {
+        let mut methods = self.declared(path)?;
+        // HEAD is served on every GET route.
+        if let Some(at) = methods.iter().position(|m| *m == Method::GET) {
+            methods.insert(at + 1, Method::HEAD);
+        }
+        Some(methods)
+    }
+
+    fn declared(&self, path: &str) -> Option<Vec<Method>> {
+        let parts: Vec<&str> = path.split('/').collect();
+        self.routes
+            .iter()
+            .filter(|(segments, _)| {
+                segments.len() == parts.len()
+                    && segments
+                        .iter()
+                        .zip(&parts)
+                        .all(|(segment, part)| segment.matches(part))
+            })
+            // `/rounds/{id}.ics` over `/rounds/{id}`, which matches `5.ics` too: the route whose
+            // parameters must be followed by the most text is the most specific.
+            .max_by_key(|(segments, _)| {
+                segments
+                    .iter()
+                    .map(|segment| match segment {
+                        Segment::Parameter { suffix } => suffix.len(),
+                        Segment::Literal(_) => 0,
+                    })
+                    .sum::<usize>()
+            })
+            .map(|(_, methods)| methods.clone())
+    }
+}
+
+impl AllowedMethods for RouteTable {
+    fn allowed(&self, path: &str) -> Option<Vec<Method>> {
+        RouteTable::allowed(self, path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_known_path_with_a_wrong_method_lists_the_allowed_methods() {
+        let table = RouteTable::from_document(&openapi::document());
+        assert_eq!(
+            table.allowed("/api/v1/rounds/12"),
+            Some(vec![
+                Method::GET,
+                Method::HEAD,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE
+            ])
+        );
+        assert_eq!(
+            table.allowed("/api/v1/rounds"),
+            Some(vec![Method::GET, Method::HEAD, Method::POST])
+        );
+        assert_eq!(
+            table.allowed("/api/v1/rounds/12.ics"),
+            Some(vec![Method::GET, Method::HEAD])
+        );
+        assert_eq!(table.allowed("/api/v1/nothing"), None);
+        assert_eq!(table.allowed("/api/v1/rounds//feedback"), None);
+    }
+}

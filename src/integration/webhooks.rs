@@ -1,0 +1,1410 @@
+//! Webhooks: signed messages about changes, sent to other systems (the intranet portal, the
+//! CME office, an integration engine), following the Standard Webhooks specification.
+//!
+//! A message is `{"type", "timestamp", "data"}` (`data`: the record as an organizer sees it),
+//! sent with `webhook-id`, `webhook-timestamp` and `webhook-signature` (`v1,<base64 of the
+//! HMAC-SHA256 of "<id>.<timestamp>.<body>">`, keyed with the webhook's `whsec_` secret).
+//! Messages are written to the outbox by the change log, in the transaction of the change
+//! (`changelog::record`); the worker here delivers them, in order for each webhook, and retries
+//! on `LHS_WEBHOOK_RETRY_SCHEDULE`. Each replica's worker claims work with
+//! `FOR UPDATE SKIP LOCKED` on PostgreSQL (a lease: `claimed_until`), so each message goes out
+//! once per attempt whichever replica holds it.
+
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix_web::{delete, get, patch, post, web, HttpResponse};
+use base64::Engine;
+use diesel::prelude::*;
+use hmac::{Hmac, Mac};
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::Sha256;
+use utoipa::ToSchema;
+
+use crate::platform::auth::{Caller, Role, Subject, Visible};
+use crate::platform::cache::Rendered;
+use crate::platform::changelog::{self, Action, Change};
+use crate::platform::db::{self, Database, DbConnection};
+use crate::platform::error::{ApiError, FieldError, ReadErrors, WriteErrors};
+use crate::platform::fields::{Id, Int, Line, Text, Timestamp};
+use crate::platform::pagination::{Page, Paging};
+use crate::platform::resource::{
+    self, found, Access, Ctx, HeaderText, Listing, NoFilter, Resource,
+};
+use crate::platform::schema::{webhook_attempts, webhook_messages, webhooks};
+use crate::platform::telemetry;
+use crate::platform::validate::{Doc, Input, Query};
+
+/// How long a receiver has to answer.
+const TIMEOUT: Duration = Duration::from_secs(10);
+/// The most of an answer that is read.
+const ANSWER_MAX: usize = 64 * 1024;
+/// After this many messages in a row fail every retry, the webhook is disabled.
+const FAILED_MESSAGES_MAX: i32 = 5;
+/// How long a claimed message is left to the replica that claimed it.
+const LEASE: Duration = Duration::from_secs(60);
+/// How often the worker looks for due messages: the delay of a change's first message is at
+/// most this (a poll that finds nothing is one indexed read).
+const POLL: Duration = Duration::from_millis(100);
+
+pub type WebhookUrl = Line<2000>;
+pub type EventPattern = Line<64>;
+pub type WebhookDescription = Text<500>;
+/// The secret is shown once, when it is made.
+pub type Secret = Line<100>;
+
+crate::list_type!(
+    /// Event types such as `round.created`, `speaker.*` (every speaker event) or `*` (every event
+    /// of the schedule; feedback events only when listed).
+    pub EventPatterns(EventPattern),
+    max = 20,
+    unique = true
+);
+
+/// A webhook, as answered (its secret is never shown again).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Webhook {
+    pub id: Id,
+    pub url: WebhookUrl,
+    pub events: EventPatterns,
+    pub description: Option<WebhookDescription>,
+    pub enabled: bool,
+    /// Why the service disabled it (a 410 answer, or messages that failed every retry).
+    pub disabled_reason: Option<Text<500>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub created_by: Option<Subject>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub updated_by: Option<Subject>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub version: i64,
+    /// Only right after it was made: never logged, never in the change log.
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub secret: Option<String>,
+}
+
+impl Visible for Webhook {
+    fn visible_to(self, _caller: &Caller) -> Self {
+        // Only admins reach webhooks at all.
+        self
+    }
+}
+
+/// A webhook with its secret: the answer to its creation and to a rotation, the only times
+/// the secret is shown.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WebhookWithSecret {
+    #[serde(flatten)]
+    #[schema(inline)]
+    pub webhook: Webhook,
+    /// `whsec_` and the base64 of the key the signatures are made with; shown once.
+    #[schema(example = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")]
+    pub secret: Secret,
+}
+
+/// A webhook, as written by POST (and patched by PATCH).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "url": "https://integration.example.org/lhs-rounds", "events": ["round.*", "series.updated"],
+    "description": "The intranet portal's schedule"
+}))]
+pub struct WebhookInput {
+    /// Where messages are POSTed: http(s), no credentials in it; not a loopback, link-local
+    /// or unspecified address unless `LHS_WEBHOOK_ALLOWED_HOSTS` lists it.
+    pub url: WebhookUrl,
+    pub events: EventPatterns,
+    pub description: Option<WebhookDescription>,
+    /// Defaults to `true`.
+    #[serde(default = "yes")]
+    #[schema(default = true)]
+    pub enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Input for WebhookInput {
+    /// A URL of the right form (where it resolves to is checked when written) and known event
+    /// types, at least one.
+    fn rules(doc: &Doc<'_>) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        if let Some(url) = doc.get::<String>("url") {
+            if let Err(why) = parse_url(&url) {
+                errors.push(FieldError::new("url", why));
+            }
+        }
+        let patterns = doc.items::<String>("events");
+        if doc
+            .get::<Vec<Value>>("events")
+            .is_some_and(|e| e.is_empty())
+        {
+            errors.push(FieldError::new(
+                "events",
+                "must list at least one event type",
+            ));
+        }
+        for (i, pattern) in patterns.iter().enumerate() {
+            if let Some(pattern) = pattern {
+                if !changelog::is_known_pattern(pattern) {
+                    errors.push(FieldError::new(
+                        format!("events[{i}]"),
+                        format!(
+                            "{pattern:?} is not an event type; known: {}, or <resource>.* or *",
+                            changelog::EVENT_TYPES.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        errors
+    }
+}
+
+/// Where webhooks may point (`LHS_WEBHOOK_ALLOWED_HOSTS`) and how deliveries are retried
+/// (`LHS_WEBHOOK_RETRY_SCHEDULE`).
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    /// Hosts, addresses or networks allowed even though they are loopback, link-local or
+    /// unspecified.
+    pub allowed_hosts: Vec<String>,
+    pub allowed_networks: Vec<IpNet>,
+    /// The wait before each retry.
+    pub retry_schedule: Vec<Duration>,
+}
+
+impl WebhookSettings {
+    pub fn parse(allowed: &str, schedule: &str) -> Result<WebhookSettings, String> {
+        let mut hosts = Vec::new();
+        let mut networks = Vec::new();
+        for entry in allowed.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            match entry
+                .parse::<IpNet>()
+                .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
+            {
+                Ok(net) => networks.push(net),
+                Err(_) => hosts.push(entry.to_ascii_lowercase()),
+            }
+        }
+        let retry_schedule = schedule
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .map(|e| {
+                humantime::parse_duration(e).map_err(|_| {
+                    format!(
+                        "LHS_WEBHOOK_RETRY_SCHEDULE: {e:?} is not a duration such as 5s, 5m or 2h"
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(WebhookSettings {
+            allowed_hosts: hosts,
+            allowed_networks: networks,
+            retry_schedule,
+        })
+    }
+
+    fn allows_host(&self, host: &str) -> bool {
+        self.allowed_hosts
+            .iter()
+            .any(|h| h == &host.to_ascii_lowercase())
+    }
+
+    fn allows_address(&self, address: IpAddr) -> bool {
+        self.allowed_networks.iter().any(|n| n.contains(&address))
+    }
+}
+
+/// A URL's scheme, host and port, or why it cannot be a webhook's.
+fn parse_url(text: &str) -> Result<(String, String, u16), String> {
+    let (scheme, rest) = text
+        .split_once("://")
+        .ok_or("must be an absolute http:// or https:// URL")?;
+    let scheme = scheme.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "http" => 80,
+        "https" => 443,
+        _ => return Err(format!("must be http or https, not {scheme}")),
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return Err(
+            "must not carry credentials (user:password@); the signature authenticates the service"
+                .to_owned(),
+        );
+    }
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (host, after) = v6.split_once(']').ok_or("has an unclosed [ in its host")?;
+        let port = after.strip_prefix(':');
+        (host.to_owned(), port)
+    } else {
+        match authority.rsplit_once(':') {
+            Some((host, port)) => (host.to_owned(), Some(port)),
+            None => (authority.to_owned(), None),
+        }
+    };
+    if host.is_empty() || host.contains(|c: char| c.is_whitespace() || c.is_control()) {
+        return Err("must name a host".to_owned());
+    }
+    let port = match port {
+        Some(p) => p
+            .parse::<u16>()
+            .map_err(|_| format!("has a bad port {p:?}"))?,
+        None => default_port,
+    };
+    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("must not contain spaces or control characters".to_owned());
+    }
+    Ok((scheme, host.to_ascii_lowercase(), port))
+}
+
+/// Whether a receiver at `address` would be the service itself or its machine's metadata.
+fn is_forbidden(address: IpAddr) -> bool {
+    match address {
+        // 0.0.0.0/8 is "this network": `http://1/` reaches the host itself on Linux.
+        IpAddr::V4(v4) => v4.is_loopback() || v4.is_link_local() || v4.octets()[0] == 0,
+        IpAddr::V6(v6) => {
+            let link_local = (v6.segments()[0] & 0xffc0) == 0xfe80;
+            let mapped = v6
+                .to_ipv4_mapped()
+                .is_some_and(|v4| is_forbidden(IpAddr::V4(v4)));
+            v6.is_loopback() || v6.is_unspecified() || link_local || mapped
+        }
+    }
+}
+
+/// Resolves a webhook's URL and checks where it points: the addresses to connect to, or why
+/// not. Made when a webhook is written and again before every delivery (DNS can change).
+pub fn resolve(url: &str, settings: &WebhookSettings) -> Result<Vec<SocketAddr>, String> {
+    let (_, host, port) = parse_url(url)?;
+    let addresses: Vec<SocketAddr> = match host.parse::<IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, port)],
+        Err(_) => (host.as_str(), port)
+            .to_socket_addrs()
+            .map_err(|e| format!("the host {host} does not resolve: {e}"))?
+            .collect(),
+    };
+    if addresses.is_empty() {
+        return Err(format!("the host {host} resolves to no address"));
+    }
+    if settings.allows_host(&host) {
+        return Ok(addresses);
+    }
+    if let Some(bad) = addresses
+        .iter()
+        .find(|a| is_forbidden(a.ip()) && !settings.allows_address(a.ip()))
+    {
+        return Err(format!(
+            "points at {} (loopback, link-local or unspecified), which webhooks may not reach; \
+             LHS_WEBHOOK_ALLOWED_HOSTS can allow it",
+            bad.ip()
+        ));
+    }
+    Ok(addresses)
+}
+
+/// A new secret: `whsec_` and 24 random bytes in base64.
+fn new_secret() -> Result<String, ApiError> {
+    let mut key = [0u8; 24];
+    getrandom::fill(&mut key)
+        .map_err(|e| ApiError::Internal(format!("no randomness for a webhook secret: {e}")))?;
+    Ok(format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(key)
+    ))
+}
+
+/// The `webhook-signature` of a message (Standard Webhooks, version 1).
+pub fn sign(secret: &str, id: &str, timestamp: i64, body: &str) -> Result<String, String> {
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(secret.strip_prefix("whsec_").unwrap_or(secret))
+        .map_err(|e| format!("the webhook's secret is not base64: {e}"))?;
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).map_err(|e| e.to_string())?;
+    mac.update(format!("{id}.{timestamp}.{body}").as_bytes());
+    Ok(format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    ))
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = webhooks)]
+struct WebhookRow {
+    id: i32,
+    url: String,
+    events: String,
+    description: Option<String>,
+    enabled: bool,
+    disabled_reason: Option<String>,
+    version: i64,
+    created_at: chrono::NaiveDateTime,
+    updated_at: chrono::NaiveDateTime,
+    created_by: Option<String>,
+    updated_by: Option<String>,
+}
+
+impl From<WebhookRow> for Webhook {
+    fn from(row: WebhookRow) -> Self {
+        Webhook {
+            id: Id(row.id),
+            url: Line::stored(row.url),
+            events: serde_json::from_str(&row.events).unwrap_or_default(),
+            description: row.description.map(Text::stored),
+            enabled: row.enabled,
+            disabled_reason: row.disabled_reason.map(Text::stored),
+            created_by: row.created_by.map(Text::stored),
+            updated_by: row.updated_by.map(Text::stored),
+            created_at: Timestamp::from_naive(row.created_at),
+            updated_at: Timestamp::from_naive(row.updated_at),
+            version: row.version,
+            secret: None,
+        }
+    }
+}
+
+/// Webhooks: what [`resource`] needs to serve them. Only admins reach them.
+pub struct Webhooks;
+
+impl Resource for Webhooks {
+    const NAME: &'static str = "webhook";
+    const COLLECTION: &'static str = "webhooks";
+    const SCHEDULE: bool = false;
+    type Record = Webhook;
+    type Input = WebhookInput;
+    type Change = WebhookInput;
+    type Filter = NoFilter;
+
+    fn authorize(caller: &Caller, _access: Access) -> Result<(), ApiError> {
+        caller.require(Role::Admin)
+    }
+
+    fn id(record: &Webhook) -> i32 {
+        record.id.0
+    }
+
+    fn version(record: &Webhook) -> i64 {
+        record.version
+    }
+
+    fn find(conn: &mut DbConnection, id: i32) -> Result<Option<Webhook>, ApiError> {
+        Ok(crate::on_backend!(conn, |c| webhooks::table
+            .find(id)
+            .select(WebhookRow::as_select())
+            .first(c)
+            .optional())?
+        .map(Webhook::from))
+    }
+
+    fn list(
+        conn: &mut DbConnection,
+        _filter: &NoFilter,
+        paging: Paging,
+    ) -> Result<Listing<Webhook>, ApiError> {
+        let total = webhooks::table.count().get_result::<i64>(conn)?;
+        let rows = webhooks::table
+            .order(webhooks::id)
+            .limit(paging.limit())
+            .offset(paging.offset())
+            .select(WebhookRow::as_select())
+            .load(conn)?;
+        Ok(paging
+            .page(rows.into_iter().map(Webhook::from).collect(), total)
+            .into())
+    }
+
+    fn insert(
+        conn: &mut DbConnection,
+        input: WebhookInput,
+        actor: Option<&str>,
+    ) -> Result<Webhook, ApiError> {
+        let secret = new_secret()?;
+        let now = db::now();
+        let events = serde_json::to_string(&input.events)?;
+        let row = crate::on_backend!(conn, |c| diesel::insert_into(webhooks::table)
+            .values((
+                webhooks::url.eq(input.url.as_str()),
+                webhooks::events.eq(&events),
+                webhooks::description.eq(Text::non_blank(input.description.as_ref())),
+                webhooks::enabled.eq(input.enabled),
+                webhooks::secret.eq(&secret),
+                webhooks::created_at.eq(now),
+                webhooks::updated_at.eq(now),
+                webhooks::created_by.eq(actor),
+                webhooks::updated_by.eq(actor),
+            ))
+            .returning(WebhookRow::as_returning())
+            .get_result(c))?;
+        let mut webhook = Webhook::from(row);
+        webhook.secret = Some(secret);
+        Ok(webhook)
+    }
+
+    fn created_answer(record: &Webhook, _caller: &Caller) -> Result<Value, ApiError> {
+        Ok(serde_json::to_value(WebhookWithSecret {
+            secret: Secret::stored(record.secret.clone().unwrap_or_default()),
+            webhook: record.clone(),
+        })?)
+    }
+
+    fn change_of(record: &Webhook) -> WebhookInput {
+        WebhookInput {
+            url: record.url.clone(),
+            events: record.events.clone(),
+            description: record.description.clone(),
+            enabled: record.enabled,
+        }
+    }
+
+    fn update(
+        conn: &mut DbConnection,
+        current: Webhook,
+        input: WebhookInput,
+        actor: Option<&str>,
+        expected: i64,
+    ) -> Result<Option<Webhook>, ApiError> {
+        let events = serde_json::to_string(&input.events)?;
+        // Enabling it again forgets why it was disabled, and its run of failures.
+        let reenabled = input.enabled && !current.enabled;
+        let reason = if input.enabled {
+            None
+        } else {
+            current
+                .disabled_reason
+                .as_ref()
+                .map(|r| r.as_str().to_owned())
+        };
+        let target = webhooks::table
+            .find(current.id.0)
+            .filter(webhooks::version.eq(expected));
+        let row = crate::on_backend!(conn, |c| diesel::update(target)
+            .set((
+                webhooks::url.eq(input.url.as_str()),
+                webhooks::events.eq(&events),
+                webhooks::description.eq(Text::non_blank(input.description.as_ref())),
+                webhooks::enabled.eq(input.enabled),
+                webhooks::disabled_reason.eq(&reason),
+                webhooks::failed_messages.eq(webhooks::failed_messages * i32::from(!reenabled)),
+                webhooks::updated_at.eq(db::now()),
+                webhooks::updated_by.eq(actor),
+                webhooks::version.eq(webhooks::version + 1),
+            ))
+            .returning(WebhookRow::as_returning())
+            .get_result(c)
+            .optional())?;
+        Ok(row.map(Webhook::from))
+    }
+
+    fn delete(conn: &mut DbConnection, id: i32, expected: Option<i64>) -> Result<bool, ApiError> {
+        let deleted = match expected {
+            Some(version) => diesel::delete(
+                webhooks::table
+                    .find(id)
+                    .filter(webhooks::version.eq(version)),
+            )
+            .execute(conn)?,
+            None => diesel::delete(webhooks::table.find(id)).execute(conn)?,
+        };
+        Ok(deleted == 1)
+    }
+}
+
+/// Checks where a webhook's URL points (422 naming `url`).
+fn check_destination(url: &str, settings: &WebhookSettings) -> Result<(), ApiError> {
+    resolve(url, settings)
+        .map(drop)
+        .map_err(|why| ApiError::Validation(vec![FieldError::new("url", why)]))
+}
+
+/// One message of a webhook and where its delivery stands.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Delivery {
+    pub id: DeliveryId,
+    /// `round.updated`...
+    pub event_type: Line<64>,
+    /// The change it is about (see `/api/v1/changes`).
+    pub change_seq: Int<0, 9007199254740991>,
+    /// `pending` (being delivered or waiting for a retry), `delivered`, or `failed` (every
+    /// retry failed).
+    pub status: Line<20>,
+    pub attempts: Int<0, 1000>,
+    /// The receiver's last answer, if it answered.
+    pub last_status_code: Option<Int<100, 599>>,
+    /// Why the last attempt failed.
+    pub last_error: Option<Text<1000>>,
+    pub created_at: Timestamp,
+    pub next_attempt_at: Option<Timestamp>,
+    pub delivered_at: Option<Timestamp>,
+}
+
+type DeliveryRow = (
+    i64,
+    String,
+    i64,
+    String,
+    i32,
+    Option<i32>,
+    Option<String>,
+    chrono::NaiveDateTime,
+    chrono::NaiveDateTime,
+    Option<chrono::NaiveDateTime>,
+);
+
+fn delivery(row: DeliveryRow) -> Delivery {
+    let (id, event, seq, status, attempts, code, error, created, next, delivered) = row;
+    Delivery {
+        id: Int::clamped(id),
+        event_type: Line::stored(event),
+        change_seq: Int::clamped(seq),
+        next_attempt_at: (status == "pending").then(|| Timestamp::from_naive(next)),
+        status: Line::stored(status),
+        attempts: Int::clamped(i64::from(attempts)),
+        last_status_code: code.map(|c| Int::clamped(i64::from(c))),
+        last_error: error.map(Text::stored),
+        created_at: Timestamp::from_naive(created),
+        delivered_at: delivered.map(Timestamp::from_naive),
+    }
+}
+
+macro_rules! delivery_columns {
+    () => {
+        (
+            webhook_messages::id,
+            webhook_messages::event_type,
+            webhook_messages::change_seq,
+            webhook_messages::status,
+            webhook_messages::attempts,
+            webhook_messages::last_status_code,
+            webhook_messages::last_error,
+            webhook_messages::created_at,
+            webhook_messages::next_attempt_at,
+            webhook_messages::delivered_at,
+        )
+    };
+}
+
+fn deliveries(
+    conn: &mut DbConnection,
+    webhook: i32,
+    paging: Paging,
+) -> Result<Page<Delivery>, ApiError> {
+    found(Webhooks::find(conn, webhook)?, Webhooks::NAME, webhook)?;
+    let total = webhook_messages::table
+        .filter(webhook_messages::webhook_id.eq(webhook))
+        .count()
+        .get_result::<i64>(conn)?;
+    let rows = webhook_messages::table
+        .filter(webhook_messages::webhook_id.eq(webhook))
+        .order(webhook_messages::id.desc())
+        .limit(paging.limit())
+        .offset(paging.offset())
+        .select(delivery_columns!())
+        .load::<DeliveryRow>(conn)?;
+    Ok(paging.page(rows.into_iter().map(delivery).collect(), total))
+}
+
+// ---- the worker ----------------------------------------------------------------------------
+
+/// A message claimed for one attempt.
+struct Claimed {
+    id: i64,
+    webhook: i32,
+    url: String,
+    secret: String,
+    payload: String,
+    attempts: i32,
+}
+
+/// Claims the next message of each webhook that is due, and not being delivered by this process
+/// (`busy`) or another (its lease), for one attempt each.
+fn claim(
+    conn: &mut DbConnection,
+    busy: &HashSet<i32>,
+    only: Option<i32>,
+) -> Result<Vec<Claimed>, ApiError> {
+    // Most polls find nothing: say so without a write transaction, which on SQLite would take
+    // the database's one write lock ten times a second.
+    let pending = webhook_messages::table
+        .filter(webhook_messages::status.eq("pending"))
+        .select(webhook_messages::id)
+        .first::<i64>(conn)
+        .optional()?;
+    if pending.is_none() {
+        return Ok(Vec::new());
+    }
+    db::write_transaction(conn, |conn| claim_due(conn, busy, only))
+}
+
+/// The oldest due message of each webhook not `busy` (of `only`, if given), leased to this
+/// worker. Runs in the caller's write transaction.
+fn claim_due(
+    conn: &mut DbConnection,
+    busy: &HashSet<i32>,
+    only: Option<i32>,
+) -> Result<Vec<Claimed>, ApiError> {
+    let now = db::now();
+    let lease = now + chrono::Duration::from_std(LEASE).unwrap_or_default();
+    {
+        // The oldest pending message of each enabled webhook: messages to one endpoint go out
+        // in order.
+        let heads: Vec<(i32, Option<i64>)> = webhook_messages::table
+            .inner_join(webhooks::table)
+            .filter(webhooks::enabled.eq(true))
+            .filter(webhook_messages::status.eq("pending"))
+            .group_by(webhook_messages::webhook_id)
+            .select((
+                webhook_messages::webhook_id,
+                diesel::dsl::min(webhook_messages::id),
+            ))
+            .load(conn)?;
+        let ids: Vec<i64> = heads
+            .into_iter()
+            .filter(|(webhook, _)| !busy.contains(webhook))
+            .filter(|(webhook, _)| only.is_none_or(|only| only == *webhook))
+            .filter_map(|(_, id)| id)
+            .collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let due = webhook_messages::table
+            .filter(webhook_messages::id.eq_any(&ids))
+            .filter(webhook_messages::next_attempt_at.le(now))
+            .filter(
+                webhook_messages::claimed_until
+                    .is_null()
+                    .or(webhook_messages::claimed_until.lt(now)),
+            );
+        let claimable: Vec<i64> = match conn {
+            // Another replica's worker skips what this one has locked, and the other way round.
+            DbConnection::Postgresql(pg) => due
+                .select(webhook_messages::id)
+                .for_update()
+                .skip_locked()
+                .load(pg)?,
+            DbConnection::Sqlite(sqlite) => due.select(webhook_messages::id).load(sqlite)?,
+        };
+        if claimable.is_empty() {
+            return Ok(Vec::new());
+        }
+        diesel::update(webhook_messages::table.filter(webhook_messages::id.eq_any(&claimable)))
+            .set(webhook_messages::claimed_until.eq(lease))
+            .execute(conn)?;
+        let rows = webhook_messages::table
+            .inner_join(webhooks::table)
+            .filter(webhook_messages::id.eq_any(&claimable))
+            .select((
+                webhook_messages::id,
+                webhook_messages::webhook_id,
+                webhooks::url,
+                webhooks::secret,
+                webhook_messages::payload,
+                webhook_messages::attempts,
+            ))
+            .load::<(i64, i32, String, String, String, i32)>(conn)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, webhook, url, secret, payload, attempts)| Claimed {
+                id,
+                webhook,
+                url,
+                secret,
+                payload,
+                attempts,
+            })
+            .collect())
+    }
+}
+
+/// HTTP clients by destination. Building one loads the system's root certificates, which costs
+/// more than a delivery to a nearby receiver, and a kept client keeps its connection open. The
+/// key is the host with the addresses just checked for this attempt: a client connects only
+/// where the latest check allowed, so DNS cannot change in between.
+#[derive(Default)]
+struct Clients(Mutex<HashMap<(String, Vec<SocketAddr>), reqwest::Client>>);
+
+impl Clients {
+    /// Destinations kept at most; past that the cache starts again.
+    const MAX: usize = 64;
+
+    fn for_destination(
+        &self,
+        host: &str,
+        addresses: &[SocketAddr],
+    ) -> Result<reqwest::Client, reqwest::Error> {
+        let key = (host.to_owned(), addresses.to_vec());
+        let mut clients = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(client) = clients.get(&key) {
+            return Ok(client.clone());
+        }
+        let mut builder = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(TIMEOUT)
+            .user_agent(concat!("lhs-rounds/", env!("CARGO_PKG_VERSION")));
+        if host.parse::<IpAddr>().is_err() {
+            builder = builder.resolve_to_addrs(host, addresses);
+        }
+        let client = builder.build()?;
+        if clients.len() >= Self::MAX {
+            clients.clear();
+        }
+        clients.insert(key, client.clone());
+        Ok(client)
+    }
+}
+
+/// What one attempt came to.
+struct Outcome {
+    status: Option<u16>,
+    error: Option<String>,
+    took: Duration,
+}
+
+/// One attempt: the message POSTed with its signature, to the checked address, with no
+/// redirects followed, within [`TIMEOUT`]; at most [`ANSWER_MAX`] of the answer read.
+async fn attempt(message: &Claimed, settings: &WebhookSettings, clients: &Clients) -> Outcome {
+    let started = Instant::now();
+    let done = |status: Option<u16>, error: Option<String>| Outcome {
+        status,
+        error,
+        took: started.elapsed(),
+    };
+    let url = message.url.clone();
+    let checked = {
+        let settings = settings.clone();
+        tokio::task::spawn_blocking(move || resolve(&url, &settings)).await
+    };
+    let addresses = match checked {
+        Ok(Ok(addresses)) => addresses,
+        Ok(Err(why)) => return done(None, Some(format!("not sent: the URL {why}"))),
+        Err(e) => return done(None, Some(format!("not sent: {e}"))),
+    };
+    let Ok((_, host, _)) = parse_url(&message.url) else {
+        return done(None, Some("not sent: the URL is malformed".to_owned()));
+    };
+    let client = match clients.for_destination(&host, &addresses) {
+        Ok(client) => client,
+        Err(e) => return done(None, Some(format!("not sent: {e}"))),
+    };
+    let id = format!("msg_{}", message.id);
+    let timestamp = chrono::Utc::now().timestamp();
+    let signature = match sign(&message.secret, &id, timestamp, &message.payload) {
+        Ok(signature) => signature,
+        Err(why) => return done(None, Some(format!("not sent: {why}"))),
+    };
+    let sent = client
+        .post(&message.url)
+        .header("content-type", "application/json")
+        .header("webhook-id", &id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header("webhook-signature", signature)
+        .body(message.payload.clone())
+        .send()
+        .await;
+    let mut response = match sent {
+        Ok(response) => response,
+        Err(e) if e.is_timeout() => return done(None, Some("no answer within 10 s".to_owned())),
+        Err(e) => return done(None, Some(format!("cannot deliver: {e}"))),
+    };
+    let status = response.status().as_u16();
+    // Read a little of the answer (for the log of attempts), never more than 64 KB.
+    let mut read = 0usize;
+    while read < ANSWER_MAX {
+        match tokio::time::timeout(TIMEOUT, response.chunk()).await {
+            Ok(Ok(Some(chunk))) => read += chunk.len(),
+            _ => break,
+        }
+    }
+    if (200..300).contains(&status) {
+        done(Some(status), None)
+    } else {
+        done(Some(status), Some(format!("answered {status}")))
+    }
+}
+
+/// Records an attempt and decides what comes next: delivered, retried later, or failed (and,
+/// after [`FAILED_MESSAGES_MAX`] failed messages in a row or a 410, the webhook disabled). Runs
+/// in the caller's write transaction.
+fn settle(
+    conn: &mut DbConnection,
+    message: &Claimed,
+    outcome: &Outcome,
+    schedule: &[Duration],
+) -> Result<(), ApiError> {
+    let now = db::now();
+    let attempts = message.attempts + 1;
+    {
+        diesel::insert_into(webhook_attempts::table)
+            .values((
+                webhook_attempts::message_id.eq(message.id),
+                webhook_attempts::attempted_at.eq(now),
+                webhook_attempts::status_code.eq(outcome.status.map(i32::from)),
+                webhook_attempts::error.eq(outcome.error.as_deref()),
+                webhook_attempts::duration_ms
+                    .eq(i32::try_from(outcome.took.as_millis()).unwrap_or(i32::MAX)),
+            ))
+            .execute(conn)?;
+        let target = webhook_messages::table.find(message.id);
+        let delivered = outcome.status.is_some_and(|s| (200..300).contains(&s));
+        if delivered {
+            diesel::update(target)
+                .set((
+                    webhook_messages::status.eq("delivered"),
+                    webhook_messages::attempts.eq(attempts),
+                    webhook_messages::last_status_code.eq(outcome.status.map(i32::from)),
+                    webhook_messages::last_error.eq(None::<String>),
+                    webhook_messages::delivered_at.eq(Some(now)),
+                    webhook_messages::claimed_until.eq(None::<chrono::NaiveDateTime>),
+                ))
+                .execute(conn)?;
+            diesel::update(webhooks::table.find(message.webhook))
+                .set(webhooks::failed_messages.eq(0))
+                .execute(conn)?;
+            return Ok(());
+        }
+        if outcome.status == Some(410) {
+            // Gone: the receiver says it will never take messages again.
+            diesel::update(target)
+                .set((
+                    webhook_messages::status.eq("failed"),
+                    webhook_messages::attempts.eq(attempts),
+                    webhook_messages::last_status_code.eq(Some(410)),
+                    webhook_messages::last_error.eq(outcome.error.as_deref()),
+                    webhook_messages::claimed_until.eq(None::<chrono::NaiveDateTime>),
+                ))
+                .execute(conn)?;
+            disable(conn, message.webhook, "the receiver answered 410 Gone")?;
+            return Ok(());
+        }
+        let retry = usize::try_from(attempts - 1)
+            .ok()
+            .and_then(|i| schedule.get(i));
+        match retry {
+            Some(wait) => {
+                let wait = jittered(*wait);
+                diesel::update(target)
+                    .set((
+                        webhook_messages::attempts.eq(attempts),
+                        webhook_messages::last_status_code.eq(outcome.status.map(i32::from)),
+                        webhook_messages::last_error.eq(outcome.error.as_deref()),
+                        webhook_messages::next_attempt_at
+                            .eq(now + chrono::Duration::from_std(wait).unwrap_or_default()),
+                        webhook_messages::claimed_until.eq(None::<chrono::NaiveDateTime>),
+                    ))
+                    .execute(conn)?;
+            }
+            None => {
+                diesel::update(target)
+                    .set((
+                        webhook_messages::status.eq("failed"),
+                        webhook_messages::attempts.eq(attempts),
+                        webhook_messages::last_status_code.eq(outcome.status.map(i32::from)),
+                        webhook_messages::last_error.eq(outcome.error.as_deref()),
+                        webhook_messages::claimed_until.eq(None::<chrono::NaiveDateTime>),
+                    ))
+                    .execute(conn)?;
+                let failures = diesel::update(webhooks::table.find(message.webhook))
+                    .set(webhooks::failed_messages.eq(webhooks::failed_messages + 1))
+                    .returning(webhooks::failed_messages)
+                    .get_result::<i32>(conn)?;
+                if failures >= FAILED_MESSAGES_MAX {
+                    disable(
+                        conn,
+                        message.webhook,
+                        &format!("{failures} messages in a row failed every retry"),
+                    )?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn disable(conn: &mut DbConnection, webhook: i32, why: &str) -> Result<(), ApiError> {
+    diesel::update(webhooks::table.find(webhook))
+        .set((
+            webhooks::enabled.eq(false),
+            webhooks::disabled_reason.eq(Some(why)),
+            webhooks::version.eq(webhooks::version + 1),
+            webhooks::updated_at.eq(db::now()),
+        ))
+        .execute(conn)?;
+    log::warn!("webhook {webhook} disabled: {why}");
+    Ok(())
+}
+
+/// `wait`, 20 % either way at random, so that retries of many messages do not come together.
+fn jittered(wait: Duration) -> Duration {
+    let mut byte = [0u8; 1];
+    let _ = getrandom::fill(&mut byte);
+    let factor = 0.8 + 0.4 * f64::from(byte[0]) / 255.0;
+    wait.mul_f64(factor)
+}
+
+/// The delivery worker of a process: a thread of its own, so that a receiver that hangs or
+/// answers slowly never holds up an HTTP worker; webhooks are delivered to concurrently, one
+/// message at a time each.
+pub struct Worker {
+    stop: Arc<AtomicBool>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Worker {
+    /// Starts the worker; it also stops by itself once `alive` can no longer be upgraded (the
+    /// server that owned it is gone).
+    pub fn spawn(
+        database: Database,
+        settings: WebhookSettings,
+        alive: std::sync::Weak<()>,
+    ) -> Result<Worker, String> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("lhs-webhooks".to_owned())
+            .spawn(move || {
+                // Its blocking threads named too, so that its polling can be told apart from
+                // requests (the statement counts of the tests leave it out).
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .thread_name("lhs-webhooks")
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(e) => {
+                        log::error!("the webhook worker cannot start: {e}");
+                        return;
+                    }
+                };
+                runtime.block_on(run(database, settings, stopping, alive));
+            })
+            .map_err(|e| format!("cannot start the webhook worker: {e}"))?;
+        Ok(Worker {
+            stop,
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// Stops taking new messages and waits for the attempts under way to finish.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let thread = self
+            .thread
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+    }
+}
+
+async fn run(
+    database: Database,
+    settings: WebhookSettings,
+    stop: Arc<AtomicBool>,
+    alive: std::sync::Weak<()>,
+) {
+    let busy: Arc<Mutex<HashSet<i32>>> = Arc::default();
+    let clients: Arc<Clients> = Arc::default();
+    let mut tasks = tokio::task::JoinSet::new();
+    while !stop.load(Ordering::SeqCst) && alive.strong_count() > 0 {
+        let taken: HashSet<i32> = busy
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        let db = database.clone();
+        let claimed =
+            tokio::task::spawn_blocking(move || db.run(|conn| claim(conn, &taken, None))).await;
+        match claimed {
+            Ok(Ok(messages)) => {
+                for message in messages {
+                    busy.lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner())
+                        .insert(message.webhook);
+                    let (db, settings, busy, stop, clients) = (
+                        database.clone(),
+                        settings.clone(),
+                        busy.clone(),
+                        stop.clone(),
+                        clients.clone(),
+                    );
+                    tasks.spawn(async move {
+                        let webhook = message.webhook;
+                        deliver_in_turn(db, settings, clients, message, stop).await;
+                        busy.lock()
+                            .unwrap_or_else(|poisoned| poisoned.into_inner())
+                            .remove(&webhook);
+                    });
+                }
+            }
+            Ok(Err(e)) => log::debug!("webhook worker: cannot claim messages: {e}"),
+            Err(e) => log::warn!("webhook worker: {e}"),
+        }
+        while tasks.try_join_next().is_some() {}
+        tokio::time::sleep(POLL).await;
+    }
+    // Shutting down: the attempts under way finish; no new one starts.
+    while tasks.join_next().await.is_some() {}
+}
+
+/// Delivers `message`, then the webhook's next due messages one after another while they are
+/// delivered and the worker is not stopping: a burst of changes to one receiver goes out at the
+/// receiver's pace, not one message per poll. A failure ends the turn (its retry is scheduled).
+async fn deliver_in_turn(
+    db: Database,
+    settings: WebhookSettings,
+    clients: Arc<Clients>,
+    mut message: Claimed,
+    stop: Arc<AtomicBool>,
+) {
+    loop {
+        let outcome = attempt(&message, &settings, &clients).await;
+        let delivered = outcome.status.is_some_and(|s| (200..300).contains(&s));
+        telemetry::record_webhook_attempt(!delivered);
+        let webhook = message.webhook;
+        let (db, schedule) = (db.clone(), settings.retry_schedule.clone());
+        let go_on = delivered && !stop.load(Ordering::SeqCst);
+        // One transaction records this attempt and leases the next message.
+        let settled = tokio::task::spawn_blocking(move || {
+            db.run(|conn| {
+                db::write_transaction(conn, |conn| {
+                    settle(conn, &message, &outcome, &schedule)?;
+                    if go_on {
+                        claim_due(conn, &HashSet::new(), Some(webhook))
+                    } else {
+                        Ok(Vec::new())
+                    }
+                })
+            })
+        })
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()));
+        match settled {
+            Ok(Ok(next)) => match next.into_iter().next() {
+                Some(next) => message = next,
+                None => return,
+            },
+            Ok(Err(e)) | Err(e) => {
+                log::warn!("cannot record a webhook attempt: {e}");
+                return;
+            }
+        }
+    }
+}
+
+/// Outbox statistics, for metrics: messages pending, failed, and the oldest pending one's age
+/// in seconds.
+pub fn outbox_state(conn: &mut DbConnection) -> Result<(i64, i64, f64), ApiError> {
+    let pending = webhook_messages::table
+        .filter(webhook_messages::status.eq("pending"))
+        .count()
+        .get_result::<i64>(conn)?;
+    let failed = webhook_messages::table
+        .filter(webhook_messages::status.eq("failed"))
+        .count()
+        .get_result::<i64>(conn)?;
+    let oldest = webhook_messages::table
+        .filter(webhook_messages::status.eq("pending"))
+        .select(diesel::dsl::min(webhook_messages::created_at))
+        .first::<Option<chrono::NaiveDateTime>>(conn)?;
+    let age = oldest.map_or(0.0, |at| (db::now() - at).as_seconds_f64().max(0.0));
+    Ok((pending, failed, age))
+}
+
+// ---- handlers ----------------------------------------------------------------------------
+
+/// Register a webhook (its secret is shown once, in this answer)
+#[utoipa::path(
+    tag = "webhooks",
+    security(("bearer" = ["admin"])),
+    request_body = WebhookInput,
+    responses(
+        (status = 201, description = "Created, with its secret", body = WebhookWithSecret,
+            headers(("Location" = HeaderText, description = "URL of the new webhook"))),
+        WriteErrors
+    )
+)]
+#[post("/webhooks")]
+pub async fn create_webhook(
+    ctx: Ctx,
+    body: web::Json<Value>,
+    settings: web::Data<WebhookSettings>,
+) -> Result<HttpResponse, ApiError> {
+    ctx.authorize::<Webhooks>(Access::Create)?;
+    let body = body.into_inner();
+    let request = serde_json::to_vec(&body)?;
+    let url = body.get("url").and_then(Value::as_str).map(str::to_owned);
+    let mut checked = ctx.validators.body::<WebhookInput>(body);
+    if let Some(url) = url.filter(|url| parse_url(url).is_ok()) {
+        // Where it points, with every other error of the body.
+        let settings = settings.get_ref().clone();
+        if let Err(why) = web::block(move || resolve(&url, &settings)).await? {
+            checked.add_error("url", why);
+        }
+    }
+    resource::create_checked::<Webhooks>(ctx, checked, &request).await
+}
+
+/// List webhooks
+#[utoipa::path(
+    tag = "webhooks",
+    security(("bearer" = ["admin"])),
+    params(Paging),
+    responses((status = 200, description = "A page of webhooks", body = Page<Webhook>), ReadErrors)
+)]
+#[get("/webhooks")]
+pub async fn list_webhooks(ctx: Ctx, query: Query) -> Result<HttpResponse, ApiError> {
+    resource::list::<Webhooks>(ctx, query).await
+}
+
+/// Get a webhook
+#[utoipa::path(
+    tag = "webhooks",
+    security(("bearer" = ["admin"])),
+    params(("id" = Id, Path, description = "Webhook id")),
+    responses((status = 200, description = "The webhook", body = Webhook), ReadErrors)
+)]
+#[get("/webhooks/{id}")]
+pub async fn get_webhook(ctx: Ctx, id: web::Path<i32>) -> Result<HttpResponse, ApiError> {
+    resource::get::<Webhooks>(ctx, id.into_inner()).await
+}
+
+/// Change a webhook (JSON merge patch); `enabled: true` enables it again
+#[utoipa::path(
+    tag = "webhooks",
+    security(("bearer" = ["admin"])),
+    params(("id" = Id, Path, description = "Webhook id")),
+    request_body(content = WebhookInput, content_type = "application/merge-patch+json"),
+    responses((status = 200, description = "The webhook as changed", body = Webhook), WriteErrors)
+)]
+#[patch("/webhooks/{id}")]
+pub async fn patch_webhook(
+    ctx: Ctx,
+    id: web::Path<i32>,
+    body: web::Json<Value>,
+    settings: web::Data<WebhookSettings>,
+) -> Result<HttpResponse, ApiError> {
+    if let Some(url) = body.get("url").and_then(Value::as_str) {
+        if parse_url(url).is_ok() {
+            let (url, settings) = (url.to_owned(), settings.get_ref().clone());
+            web::block(move || check_destination(&url, &settings)).await??;
+        }
+    }
+    resource::patch::<Webhooks>(ctx, id.into_inner(), body.into_inner()).await
+}
+
+/// Delete a webhook (its undelivered messages go with it)
+#[utoipa::path(
+    tag = "webhooks",
+    security(("bearer" = ["admin"])),
+    params(("id" = Id, Path, description = "Webhook id")),
+    responses((status = 204, description = "Deleted"), WriteErrors)
+)]
+#[delete("/webhooks/{id}")]
+pub async fn delete_webhook(ctx: Ctx, id: web::Path<i32>) -> Result<HttpResponse, ApiError> {
+    resource::delete::<Webhooks>(ctx, id.into_inner()).await
+}
+
+/// Give a webhook a new secret (shown once, in this answer)
+#[utoipa::path(
+    tag = "webhooks",
+    security(("bearer" = ["admin"])),
+    params(("id" = Id, Path, description = "Webhook id")),
+    responses((status = 200, description = "The webhook with its new secret", body = WebhookWithSecret), WriteErrors)
+)]
+#[post("/webhooks/{id}/rotate-secret")]
+pub async fn rotate_secret(ctx: Ctx, id: web::Path<i32>) -> Result<HttpResponse, ApiError> {
+    ctx.authorize::<Webhooks>(Access::Change)?;
+    let id = id.into_inner();
+    let actor = ctx.actor();
+    let request_id = ctx.request_id.clone();
+    let answer = ctx
+        .db
+        .write(move |conn| {
+            let current = found(Webhooks::find(conn, id)?, Webhooks::NAME, id)?;
+            let secret = new_secret()?;
+            let row = crate::on_backend!(conn, |c| diesel::update(webhooks::table.find(id))
+                .set((
+                    webhooks::secret.eq(&secret),
+                    webhooks::updated_at.eq(db::now()),
+                    webhooks::updated_by.eq(actor.as_deref()),
+                    webhooks::version.eq(webhooks::version + 1),
+                ))
+                .returning(WebhookRow::as_returning())
+                .get_result(c))?;
+            let webhook = Webhook::from(row);
+            // The secret itself is never in the log: only that it changed.
+            let mut before = serde_json::to_value(&current)?;
+            before["secret"] = Value::from("(previous)");
+            let mut after = serde_json::to_value(&webhook)?;
+            after["secret"] = Value::from("(rotated)");
+            changelog::record(
+                conn,
+                Change {
+                    resource: Webhooks::NAME,
+                    id,
+                    action: Action::Updated,
+                    before: Some(before),
+                    after: Some(after),
+                    actor: actor.as_deref(),
+                    request_id: request_id.as_deref(),
+                },
+            )?;
+            Ok(WebhookWithSecret {
+                webhook,
+                secret: Secret::stored(secret),
+            })
+        })
+        .await?;
+    let etag = crate::platform::http::record_etag(answer.webhook.version, true);
+    Ok(HttpResponse::Ok()
+        .insert_header((actix_web::http::header::ETAG, etag))
+        .json(answer))
+}
+
+/// List the messages of a webhook and how their delivery went, newest first
+#[utoipa::path(
+    tag = "webhooks",
+    security(("bearer" = ["admin"])),
+    params(("id" = Id, Path, description = "Webhook id"), Paging),
+    responses((status = 200, description = "A page of deliveries", body = Page<Delivery>), ReadErrors)
+)]
+#[get("/webhooks/{id}/deliveries")]
+pub async fn list_deliveries(
+    ctx: Ctx,
+    id: web::Path<i32>,
+    query: Query,
+) -> Result<HttpResponse, ApiError> {
+    ctx.authorize::<Webhooks>(Access::Read)?;
+    let id = id.into_inner();
+    let query = query.values()?;
+    let paging: Paging = query.get()?;
+    ctx.read(false, Some(&query), move |conn| {
+        Rendered::json(&deliveries(conn, id, paging)?)
+    })
+    .await
+}
+
+/// The id of a delivery.
+pub type DeliveryId = Int<1, 9007199254740991>;
+
+/// Deliver a message again (now, whatever came of its earlier attempts)
+#[utoipa::path(
+    tag = "webhooks",
+    security(("bearer" = ["admin"])),
+    params(
+        ("id" = Id, Path, description = "Webhook id"),
+        ("delivery_id" = DeliveryId, Path, description = "Delivery id")
+    ),
+    responses((status = 200, description = "The delivery, pending again", body = Delivery), WriteErrors)
+)]
+#[post("/webhooks/{id}/deliveries/{delivery_id}/retry")]
+pub async fn retry_delivery(
+    ctx: Ctx,
+    path: web::Path<(i32, i64)>,
+) -> Result<HttpResponse, ApiError> {
+    ctx.authorize::<Webhooks>(Access::Change)?;
+    let (webhook, message) = path.into_inner();
+    let answer = ctx
+        .db
+        .write(move |conn| {
+            found(Webhooks::find(conn, webhook)?, Webhooks::NAME, webhook)?;
+            let target = webhook_messages::table
+                .filter(webhook_messages::webhook_id.eq(webhook))
+                .filter(webhook_messages::id.eq(message));
+            let changed = diesel::update(target)
+                .set((
+                    webhook_messages::status.eq("pending"),
+                    webhook_messages::next_attempt_at.eq(db::now()),
+                    webhook_messages::claimed_until.eq(None::<chrono::NaiveDateTime>),
+                ))
+                .execute(conn)?;
+            if changed == 0 {
+                return Err(ApiError::NotFound(format!(
+                    "webhook {webhook} has no delivery {message}"
+                )));
+            }
+            let row = webhook_messages::table
+                .find(message)
+                .select(delivery_columns!())
+                .first::<DeliveryRow>(conn)?;
+            Ok(delivery(row))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(answer))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_must_be_http_without_credentials() {
+        assert!(parse_url("https://example.org/hook").is_ok());
+        assert_eq!(
+            parse_url("http://[::1]:8080/x").map(|(_, h, p)| (h, p)),
+            Ok(("::1".to_owned(), 8080))
+        );
+        assert!(parse_url("ftp://example.org").is_err());
+        assert!(parse_url("https://user:pw@example.org").is_err());
+        assert!(parse_url("example.org/hook").is_err());
+    }
+
+    #[test]
+    fn loopback_link_local_and_unspecified_are_refused_unless_allowed() {
+        let none = WebhookSettings::parse("", "5s").expect("valid");
+        for url in [
+            "http://127.0.0.1/x",
+            "http://169.254.169.254/latest/meta-data",
+            "http://[fe80::1]/x",
+            "http://0.0.0.0/x",
+            "http://1/x",
+            "http://[::1]/x",
+        ] {
+            assert!(resolve(url, &none).is_err(), "{url}");
+        }
+        assert!(
+            resolve("http://10.1.2.3/x", &none).is_ok(),
+            "private ranges stay allowed"
+        );
+        let allowed = WebhookSettings::parse("127.0.0.0/8", "5s").expect("valid");
+        assert!(resolve("http://127.0.0.1:9/x", &allowed).is_ok());
+    }
+
+    #[test]
+    fn signatures_follow_standard_webhooks() {
+        // The example of the Standard Webhooks specification's reference implementations.
+        let signature = sign(
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1614265330,
+            r#"{"test": 2432232314}"#,
+        );
+        assert_eq!(
+            signature.as_deref(),
+            Ok("v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")
+        );
+    }
+
+    #[test]
+    fn the_retry_schedule_is_a_list_of_durations() {
+        let settings = WebhookSettings::parse("", "5s,5m,30m,2h").expect("valid");
+        assert_eq!(settings.retry_schedule[1], Duration::from_secs(300));
+        assert!(WebhookSettings::parse("", "soon").is_err());
+        let wait = jittered(Duration::from_secs(100));
+        assert!((80..=120).contains(&wait.as_secs()));
+    }
+}

@@ -1,0 +1,3 @@
+pub mod backup;
+pub mod health;
+pub mod shutdown;

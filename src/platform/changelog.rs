@@ -1,0 +1,603 @@
+//! The change log: every write records one entry in its own transaction, numbered in commit
+//! order. The same entries are the audit trail (`GET /api/v1/audit`), the change feed other
+//! systems sync from (`GET /api/v1/changes`), and the source of webhook messages, which are
+//! written to the outbox here, in the same transaction, so that none is lost when the process
+//! dies.
+//!
+//! Commit order on PostgreSQL: a number taken by a transaction that commits after one holding a
+//! higher number would let a feed reader who already read the higher one skip it. So the number
+//! is not a sequence's: it comes from the `change_log_head` row by `UPDATE ... RETURNING`, and
+//! that row's lock is held until the writer's transaction ends; the next writer gets the next
+//! number only after that commit (or after a rollback, which gives the number back). Numbers are
+//! therefore handed out in commit order and without gaps. The entry is written as the last
+//! statement of each write, so the lock is held for little more than the commit. On SQLite,
+//! writers take turns anyway, and `AUTOINCREMENT` numbers in commit order.
+//!
+//! A change made by hand in SQL is not recorded: only writes through the service are.
+
+use chrono::NaiveDateTime;
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::sql_types as sql;
+use serde_json::{Map, Value};
+
+use crate::platform::db::{self, DbConnection};
+use crate::platform::error::ApiError;
+use crate::platform::schema::{changes, webhook_messages, webhooks};
+
+crate::text_enum! {
+    /// What a write did to a record.
+    pub enum Action {
+        Created = "created",
+        Updated = "updated",
+        Deleted = "deleted",
+    }
+}
+
+/// Fields every write changes, left out of the changed fields.
+const BOOKKEEPING: &[&str] = &["updated_at", "updated_by", "version"];
+
+/// One write, as the log records it.
+#[derive(Debug, Clone)]
+pub struct Change<'a> {
+    /// The resource's name (its `Resource::NAME`): `round`, `speaker`...
+    pub resource: &'static str,
+    pub id: i32,
+    pub action: Action,
+    /// The record before and after, as an organizer sees it (`None` before a creation and
+    /// after a deletion).
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+    /// The token's subject; `anonymous` without one.
+    pub actor: Option<&'a str>,
+    pub request_id: Option<&'a str>,
+}
+
+/// `{field: [before, after]}` of every field that differs.
+pub fn changed_fields(before: Option<&Value>, after: Option<&Value>) -> Map<String, Value> {
+    let empty = Map::new();
+    let before = before.and_then(Value::as_object).unwrap_or(&empty);
+    let after = after.and_then(Value::as_object).unwrap_or(&empty);
+    let mut fields = Map::new();
+    for name in before.keys().chain(after.keys()) {
+        if BOOKKEEPING.contains(&name.as_str()) || fields.contains_key(name) {
+            continue;
+        }
+        let old = before.get(name).cloned().unwrap_or(Value::Null);
+        let new = after.get(name).cloned().unwrap_or(Value::Null);
+        if old != new {
+            fields.insert(name.clone(), Value::Array(vec![old, new]));
+        }
+    }
+    fields
+}
+
+/// The webhook event a change is: `round.updated`, or `round.cancelled` when the round's
+/// status became `cancelled`.
+pub fn event_type(change: &Change<'_>) -> String {
+    let status = |v: &Option<Value>| {
+        v.as_ref()
+            .and_then(|r| r.get("status"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    if change.resource == "round"
+        && change.action == Action::Updated
+        && status(&change.after).as_deref() == Some("cancelled")
+        && status(&change.before).as_deref() != Some("cancelled")
+    {
+        return "round.cancelled".to_owned();
+    }
+    format!("{}.{}", change.resource, change.action.as_str())
+}
+
+/// The events a webhook may subscribe to.
+pub const EVENT_TYPES: &[&str] = &[
+    "round.created",
+    "round.updated",
+    "round.cancelled",
+    "round.deleted",
+    "speaker.created",
+    "speaker.updated",
+    "speaker.deleted",
+    "department.created",
+    "department.updated",
+    "department.deleted",
+    "series.updated",
+    "feedback.created",
+    "feedback.updated",
+    "feedback.deleted",
+];
+
+/// What may be subscribed to: an event type, `<resource>.*`, or `*` for every event of the
+/// schedule. Feedback is sent only where `feedback.…` is listed explicitly (it carries what
+/// people wrote).
+pub fn is_known_pattern(pattern: &str) -> bool {
+    pattern == "*"
+        || EVENT_TYPES.contains(&pattern)
+        || pattern.strip_suffix(".*").is_some_and(|resource| {
+            EVENT_TYPES
+                .iter()
+                .any(|e| e.starts_with(&format!("{resource}.")))
+        })
+}
+
+/// Whether a subscription to `patterns` receives `event` (only events of [`EVENT_TYPES`] are
+/// ever sent: changes to webhooks themselves are not).
+pub fn subscribes(patterns: &[String], event: &str) -> bool {
+    if !EVENT_TYPES.contains(&event) {
+        return false;
+    }
+    let feedback = event.starts_with("feedback.");
+    patterns.iter().any(|pattern| {
+        pattern == event
+            || (pattern == "*" && !feedback)
+            || pattern.strip_suffix(".*").is_some_and(|resource| {
+                event
+                    .strip_prefix(resource)
+                    .is_some_and(|rest| rest.starts_with('.'))
+            })
+    })
+}
+
+/// The quoted patterns a subscription to `event` lists one of (see [`subscribes`]): the event,
+/// its resource's `.*`, and `*` unless it is feedback; none for an event that is never sent.
+fn subscription_patterns(event: &str) -> Vec<String> {
+    if !EVENT_TYPES.contains(&event) {
+        return Vec::new();
+    }
+    let mut patterns = vec![event.to_owned()];
+    if let Some((resource, _)) = event.split_once('.') {
+        patterns.push(format!("{resource}.*"));
+    }
+    if !event.starts_with("feedback.") {
+        patterns.push("*".to_owned());
+    }
+    patterns.into_iter().map(|p| format!("\"{p}\"")).collect()
+}
+
+/// A text of an entry: whole, or in two parts that go either side of the id of the record the
+/// same statement creates.
+enum Spliced {
+    Whole(String),
+    AroundId(String, String),
+}
+
+impl Spliced {
+    fn whole(&self) -> Result<&str, ApiError> {
+        match self {
+            Spliced::Whole(text) => Ok(text),
+            Spliced::AroundId(..) => Err(ApiError::Internal(
+                "an entry without its record's id was written on its own".to_owned(),
+            )),
+        }
+    }
+}
+
+/// A change-log entry ready to be written, with what its webhook messages need.
+pub struct Entry {
+    at: NaiveDateTime,
+    actor: String,
+    resource: &'static str,
+    record_id: i32,
+    action: Action,
+    changes: Spliced,
+    data: Option<Spliced>,
+    request_id: Option<String>,
+    event: String,
+    /// A message is this, the entry's data and `}`.
+    message_head: String,
+    /// See [`subscription_patterns`].
+    patterns: Vec<String>,
+}
+
+/// The id a record has in the texts of [`Entry::created`] until the database gives it one.
+pub const PENDING_ID: i32 = i32::MIN;
+
+impl Entry {
+    /// The entry of `change`, made at `at`.
+    pub fn of(change: &Change<'_>, at: NaiveDateTime) -> Entry {
+        let changes = Value::Object(changed_fields(
+            change.before.as_ref(),
+            change.after.as_ref(),
+        ))
+        .to_string();
+        let data = change.after.as_ref().or(change.before.as_ref());
+        let event = event_type(change);
+        let timestamp = chrono::DateTime::<chrono::Utc>::from_naive_utc_and_offset(at, chrono::Utc)
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        Entry {
+            at,
+            actor: change.actor.unwrap_or("anonymous").to_owned(),
+            resource: change.resource,
+            record_id: change.id,
+            action: change.action,
+            changes: Spliced::Whole(changes),
+            data: data.map(|d| Spliced::Whole(d.to_string())),
+            request_id: change.request_id.map(str::to_owned),
+            // Strings as JSON: `Value::to_string` of a string cannot fail.
+            message_head: format!(
+                "{{\"type\":{},\"timestamp\":{},\"data\":",
+                Value::from(event.as_str()),
+                Value::from(timestamp)
+            ),
+            patterns: subscription_patterns(&event),
+            event,
+        }
+    }
+
+    /// The entry of the creation of a record whose id the database is about to give, for
+    /// [`Logged`]: `after` is the record as it will be, with [`PENDING_ID`] for its id.
+    /// `None` when that number also appears elsewhere in the texts (in a comment, say), where
+    /// it could not be told from the id: then the write takes the usual way.
+    pub fn created(
+        resource: &'static str,
+        after: Value,
+        actor: Option<&str>,
+        request_id: Option<&str>,
+        at: NaiveDateTime,
+    ) -> Option<Entry> {
+        let change = Change {
+            resource,
+            id: PENDING_ID,
+            action: Action::Created,
+            before: None,
+            after: Some(after),
+            actor,
+            request_id,
+        };
+        let mut entry = Entry::of(&change, at);
+        let pending = PENDING_ID.to_string();
+        let around = |text: &Spliced| match text {
+            Spliced::Whole(text) if text.matches(&pending).count() == 1 => {
+                let (head, tail) = text.split_once(&pending)?;
+                Some(Spliced::AroundId(head.to_owned(), tail.to_owned()))
+            }
+            _ => None,
+        };
+        entry.changes = around(&entry.changes)?;
+        entry.data = Some(around(entry.data.as_ref()?)?);
+        Some(entry)
+    }
+
+    /// The webhook message of the entry.
+    fn message(&self) -> Result<String, ApiError> {
+        let data = match &self.data {
+            Some(data) => data.whole()?,
+            None => "null",
+        };
+        Ok(format!("{}{data}}}", self.message_head))
+    }
+
+    /// The statements that write the entry and its messages, as common table expressions after
+    /// a `WITH` (PostgreSQL). After `written`, the record's own statement, they write only if
+    /// it wrote a row, and take the record's id from it.
+    ///
+    /// The subscriptions are matched in SQL by their quoted patterns in the `events` text,
+    /// which the service writes with serde_json: a pattern is a word of `[a-z.*]`, written as
+    /// it is, so the quoted pattern is there exactly when the list names it.
+    fn walk<'b>(&'b self, out: &mut AstPass<'_, 'b, Pg>, written: bool) -> QueryResult<()> {
+        out.push_sql("head AS (UPDATE change_log_head SET seq = seq + 1 WHERE id = 1");
+        if written {
+            out.push_sql(" AND EXISTS (SELECT FROM written)");
+        }
+        out.push_sql(
+            " RETURNING seq), entry AS (INSERT INTO changes (seq, at, actor, resource, \
+             record_id, action, changes, data, request_id) SELECT head.seq, ",
+        );
+        out.push_bind_param::<sql::Timestamp, _>(&self.at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<sql::Text, _>(&self.actor)?;
+        out.push_sql(", ");
+        out.push_bind_param::<sql::Text, _>(self.resource)?;
+        out.push_sql(", ");
+        if written {
+            out.push_sql("written.id");
+        } else {
+            out.push_bind_param::<sql::Integer, _>(&self.record_id)?;
+        }
+        out.push_sql(", ");
+        out.push_bind_param::<sql::Text, _>(&self.action)?;
+        out.push_sql(", ");
+        push_spliced(out, &self.changes)?;
+        out.push_sql(", ");
+        match &self.data {
+            Some(data) => push_spliced(out, data)?,
+            None => out.push_sql("NULL"),
+        }
+        out.push_sql(", ");
+        out.push_bind_param::<sql::Nullable<sql::Text>, _>(&self.request_id)?;
+        out.push_sql(if written {
+            " FROM head, written"
+        } else {
+            " FROM head"
+        });
+        out.push_sql(
+            " RETURNING seq, data), outbox AS (INSERT INTO webhook_messages (webhook_id, \
+             change_seq, event_type, payload, status, next_attempt_at, created_at) \
+             SELECT w.id, entry.seq, ",
+        );
+        out.push_bind_param::<sql::Text, _>(&self.event)?;
+        out.push_sql(", ");
+        out.push_bind_param::<sql::Text, _>(&self.message_head)?;
+        out.push_sql(" || coalesce(entry.data, 'null') || '}', 'pending', ");
+        out.push_bind_param::<sql::Timestamp, _>(&self.at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<sql::Timestamp, _>(&self.at)?;
+        out.push_sql(" FROM webhooks AS w, entry WHERE w.enabled AND EXISTS (SELECT FROM unnest(");
+        out.push_bind_param::<sql::Array<sql::Text>, _>(&self.patterns)?;
+        out.push_sql(") AS p WHERE strpos(w.events, p) > 0))");
+        Ok(())
+    }
+}
+
+fn push_spliced<'b>(out: &mut AstPass<'_, 'b, Pg>, text: &'b Spliced) -> QueryResult<()> {
+    match text {
+        Spliced::Whole(text) => out.push_bind_param::<sql::Text, _>(text),
+        Spliced::AroundId(head, tail) => {
+            out.push_sql("(");
+            out.push_bind_param::<sql::Text, _>(head)?;
+            out.push_sql(" || written.id || ");
+            out.push_bind_param::<sql::Text, _>(tail)?;
+            out.push_sql(")");
+            Ok(())
+        }
+    }
+}
+
+/// Records `change` and writes its webhook messages to the outbox, in the caller's transaction;
+/// returns the entry's number. Call it as the last step of a write (see the module's comment).
+pub fn record(conn: &mut DbConnection, change: Change<'_>) -> Result<i64, ApiError> {
+    let entry = Entry::of(&change, db::now());
+    match conn {
+        // One statement: the number, the entry and the messages.
+        DbConnection::Postgresql(pg) => Ok(Recorded(&entry).get_result::<i64>(pg)?),
+        DbConnection::Sqlite(sqlite) => record_on_sqlite(sqlite, &entry),
+    }
+}
+
+fn record_on_sqlite(conn: &mut SqliteConnection, entry: &Entry) -> Result<i64, ApiError> {
+    let outbox = subscribed_webhooks(conn, &entry.event)?;
+    let seq = diesel::insert_into(changes::table)
+        .values((
+            changes::at.eq(entry.at),
+            changes::actor.eq(&entry.actor),
+            changes::resource.eq(entry.resource),
+            changes::record_id.eq(entry.record_id),
+            changes::action.eq(entry.action),
+            changes::changed_fields.eq(entry.changes.whole()?),
+            changes::data.eq(entry.data.as_ref().map(Spliced::whole).transpose()?),
+            changes::request_id.eq(entry.request_id.as_deref()),
+        ))
+        .returning(changes::seq)
+        .get_result::<i64>(conn)?;
+    if !outbox.is_empty() {
+        let message = entry.message()?;
+        let rows: Vec<_> = outbox
+            .iter()
+            .map(|webhook| {
+                (
+                    webhook_messages::webhook_id.eq(*webhook),
+                    webhook_messages::change_seq.eq(seq),
+                    webhook_messages::event_type.eq(&entry.event),
+                    webhook_messages::payload.eq(&message),
+                    webhook_messages::status.eq("pending"),
+                    webhook_messages::next_attempt_at.eq(entry.at),
+                    webhook_messages::created_at.eq(entry.at),
+                )
+            })
+            .collect();
+        diesel::insert_into(webhook_messages::table)
+            .values(&rows)
+            .execute(conn)?;
+    }
+    Ok(seq)
+}
+
+/// The entry of a write made by earlier statements (PostgreSQL).
+struct Recorded<'a>(&'a Entry);
+
+impl QueryFragment<Pg> for Recorded<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("WITH ");
+        self.0.walk(&mut out, false)?;
+        out.push_sql(" SELECT seq FROM entry");
+        Ok(())
+    }
+}
+
+impl QueryId for Recorded<'_> {
+    type QueryId = ();
+    // The text varies a little (a deletion has no `data`...): cached by its text.
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl Query for Recorded<'_> {
+    type SqlType = sql::BigInt;
+}
+
+impl RunQueryDsl<PgConnection> for Recorded<'_> {}
+
+/// A write and its change-log entry in one statement (PostgreSQL), so that it needs no
+/// transaction: `write` is an `INSERT` or `UPDATE ... RETURNING` the record's columns (`id`
+/// among them), and the statement answers what it returns. When it writes no row (an update of
+/// a version that is no longer current), nothing is recorded.
+pub struct Logged<'a, W> {
+    write: W,
+    entry: &'a Entry,
+}
+
+impl<'a, W> Logged<'a, W> {
+    pub fn new(write: W, entry: &'a Entry) -> Self {
+        Logged { write, entry }
+    }
+}
+
+impl<W: QueryFragment<Pg>> QueryFragment<Pg> for Logged<'_, W> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("WITH written AS (");
+        self.write.walk_ast(out.reborrow())?;
+        out.push_sql("), ");
+        self.entry.walk(&mut out, true)?;
+        out.push_sql(" SELECT written.* FROM written");
+        Ok(())
+    }
+}
+
+impl<W> QueryId for Logged<'_, W> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<W: Query> Query for Logged<'_, W> {
+    type SqlType = W::SqlType;
+}
+
+impl<W> RunQueryDsl<PgConnection> for Logged<'_, W> {}
+
+/// The enabled webhooks that subscribe to `event`.
+fn subscribed_webhooks(conn: &mut SqliteConnection, event: &str) -> Result<Vec<i32>, ApiError> {
+    let enabled = webhooks::table
+        .filter(webhooks::enabled.eq(true))
+        .select((webhooks::id, webhooks::events))
+        .load::<(i32, String)>(conn)?;
+    Ok(enabled
+        .into_iter()
+        .filter(|(_, events)| {
+            let patterns: Vec<String> = serde_json::from_str(events).unwrap_or_default();
+            subscribes(&patterns, event)
+        })
+        .map(|(id, _)| id)
+        .collect())
+}
+
+/// The newest entry's number (0 when the log is empty).
+pub fn newest(conn: &mut DbConnection) -> Result<i64, ApiError> {
+    Ok(crate::on_backend!(conn, |c| changes::table
+        .select(diesel::dsl::max(changes::seq))
+        .first::<Option<i64>>(c))?
+    .unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn only_the_fields_that_differ_are_recorded_without_bookkeeping() {
+        let before = json!({"title": "A", "location": "Room 1", "updated_at": "x", "version": 1});
+        let after = json!({"title": "B", "location": "Room 1", "updated_at": "y", "version": 2});
+        assert_eq!(
+            Value::Object(changed_fields(Some(&before), Some(&after))),
+            json!({"title": ["A", "B"]})
+        );
+        assert_eq!(
+            Value::Object(changed_fields(None, Some(&json!({"title": "A"})))),
+            json!({"title": [null, "A"]})
+        );
+    }
+
+    #[test]
+    fn feedback_goes_only_where_it_is_listed() {
+        let all = vec!["*".to_owned()];
+        assert!(subscribes(&all, "round.updated"));
+        assert!(!subscribes(&all, "feedback.created"));
+        assert!(!subscribes(&all, "webhook.created"));
+        assert!(subscribes(
+            &["feedback.created".to_owned()],
+            "feedback.created"
+        ));
+        assert!(subscribes(&["speaker.*".to_owned()], "speaker.deleted"));
+        assert!(!subscribes(&["speaker.*".to_owned()], "speakers.deleted"));
+        assert!(is_known_pattern("department.*"));
+        assert!(!is_known_pattern("round.moved"));
+    }
+
+    /// PostgreSQL matches subscriptions in SQL by [`subscription_patterns`]: the same ones.
+    #[test]
+    fn the_patterns_matched_in_sql_are_those_that_subscribe() {
+        let mut patterns = vec!["*".to_owned(), "webhook.*".to_owned()];
+        for event in EVENT_TYPES {
+            patterns.push((*event).to_owned());
+            let resource = event.split('.').next().unwrap_or_default();
+            patterns.push(format!("{resource}.*"));
+        }
+        for event in EVENT_TYPES.iter().copied().chain(["webhook.created"]) {
+            let listed = subscription_patterns(event);
+            for pattern in &patterns {
+                let list = serde_json::to_string(&[pattern]).unwrap_or_default();
+                let in_sql = listed.iter().any(|quoted| list.contains(quoted.as_str()));
+                assert_eq!(
+                    in_sql,
+                    subscribes(std::slice::from_ref(pattern), event),
+                    "{pattern} for {event}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_message_is_its_type_time_and_data() {
+        let at = chrono::DateTime::parse_from_rfc3339("2027-01-21T17:00:00.123456Z")
+            .map(|t| t.naive_utc())
+            .unwrap_or_default();
+        let change = Change {
+            resource: "round",
+            id: 3,
+            action: Action::Updated,
+            before: Some(json!({"id": 3, "title": "A"})),
+            after: Some(json!({"id": 3, "title": "B \"quoted\""})),
+            actor: None,
+            request_id: None,
+        };
+        let message = Entry::of(&change, at).message().unwrap_or_default();
+        let expected = json!({
+            "type": "round.updated",
+            "timestamp": "2027-01-21T17:00:00Z",
+            "data": {"id": 3, "title": "B \"quoted\""},
+        });
+        assert_eq!(message, expected.to_string());
+    }
+
+    #[test]
+    fn a_creation_is_written_around_the_id_to_come() {
+        let at = db::now();
+        let after = json!({"id": PENDING_ID, "comment": "fine"});
+        let entry = Entry::created("feedback", after, None, None, at);
+        let Some(Entry {
+            changes: Spliced::AroundId(head, tail),
+            data: Some(Spliced::AroundId(data_head, data_tail)),
+            ..
+        }) = entry
+        else {
+            panic!("not spliced");
+        };
+        assert_eq!(
+            format!("{head}7{tail}"),
+            r#"{"id":[null,7],"comment":[null,"fine"]}"#
+        );
+        assert_eq!(
+            format!("{data_head}7{data_tail}"),
+            r#"{"id":7,"comment":"fine"}"#
+        );
+
+        let ambiguous = json!({"id": PENDING_ID, "comment": PENDING_ID.to_string()});
+        assert!(Entry::created("feedback", ambiguous, None, None, at).is_none());
+    }
+
+    #[test]
+    fn a_round_whose_status_becomes_cancelled_is_a_cancellation() {
+        let change = Change {
+            resource: "round",
+            id: 1,
+            action: Action::Updated,
+            before: Some(json!({"status": "scheduled"})),
+            after: Some(json!({"status": "cancelled"})),
+            actor: None,
+            request_id: None,
+        };
+        assert_eq!(event_type(&change), "round.cancelled");
+    }
+}

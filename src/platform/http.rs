@@ -1,0 +1,411 @@
+//! The HTTP semantics every route shares: validators (`ETag`) and conditional requests
+//! (`If-Match`, `If-None-Match`, RFC 9110 §13), caching directives (RFC 9111), `HEAD`, and
+//! CORS for front-ends on other origins (the Fetch standard).
+//!
+//! Written by hand where no crate does it for actix: entity-tag lists are parsed here (a few
+//! lines of RFC 9110 grammar), and CORS preflights are answered here with the methods of the
+//! route asked about, which `actix-cors` cannot know; `actix-cors` answers the actual requests.
+
+use std::collections::hash_map::DefaultHasher;
+use std::future::{ready, Ready};
+use std::hash::{Hash, Hasher};
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use actix_web::http::Method;
+use actix_web::middleware::Next;
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse, HttpResponseBuilder};
+
+use crate::platform::error::ApiError;
+
+/// How long a browser may keep a preflight's answer.
+const PREFLIGHT_MAX_AGE_SECONDS: u32 = 600;
+/// The request headers a front-end may send.
+pub const CORS_ALLOWED_HEADERS: &[&str] = &[
+    "authorization",
+    "content-type",
+    "if-match",
+    "if-none-match",
+    "idempotency-key",
+    "x-request-id",
+];
+/// The answer headers a front-end's script may read.
+pub const CORS_EXPOSED_HEADERS: &[&str] = &[
+    "etag",
+    "location",
+    "retry-after",
+    "ratelimit",
+    "ratelimit-policy",
+    "idempotency-replayed",
+    "x-request-id",
+];
+
+/// One entity-tag: `"abc"` or `W/"abc"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntityTag {
+    weak: bool,
+    /// The opaque tag with its quotes, as it is compared and sent.
+    tag: String,
+}
+
+/// The value of `If-Match` or `If-None-Match`: `*` or a list of entity-tags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TagList {
+    Any,
+    Tags(Vec<EntityTag>),
+}
+
+impl TagList {
+    /// What [`TagList::parse`] accepts, for the document: `*` or entity-tags (RFC 9110 §8.8.3)
+    /// separated by commas, with optional white space and empty list elements.
+    pub const PATTERN: &'static str = r#"^[ \t]*(\*|[ \t,]*(W/)?"[\x21\x23-\x7E]*"([ \t]*,[ \t,]*(W/)?"[\x21\x23-\x7E]*")*[ \t,]*)[ \t]*$"#;
+
+    /// Parses a header value (RFC 9110 §8.8.3: `entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE`).
+    pub fn parse(value: &str) -> Option<TagList> {
+        let value = value.trim();
+        if value == "*" {
+            return Some(TagList::Any);
+        }
+        let mut tags = Vec::new();
+        let mut rest = value;
+        loop {
+            rest = rest.trim_start_matches([' ', '\t', ',']);
+            if rest.is_empty() {
+                break;
+            }
+            let (weak, quoted) = match rest.strip_prefix("W/") {
+                Some(after) => (true, after),
+                None => (false, rest),
+            };
+            let inner = quoted.strip_prefix('"')?;
+            let end = inner.find('"')?;
+            let opaque = &inner[..end];
+            // etagc: %x21 / %x23-7E / obs-text; no quotes, no spaces or controls.
+            if opaque.bytes().any(|b| b == b'"' || b <= 0x20 || b == 0x7f) {
+                return None;
+            }
+            tags.push(EntityTag {
+                weak,
+                tag: format!("\"{opaque}\""),
+            });
+            rest = &inner[end + 1..];
+            let trimmed = rest.trim_start_matches([' ', '\t']);
+            if !trimmed.is_empty() && !trimmed.starts_with(',') {
+                return None;
+            }
+            rest = trimmed;
+        }
+        (!tags.is_empty()).then_some(TagList::Tags(tags))
+    }
+
+    /// `If-Match`: strong comparison, so a weak tag never matches.
+    pub fn matches_strongly(&self, current: &str) -> bool {
+        match self {
+            TagList::Any => true,
+            TagList::Tags(tags) => tags.iter().any(|t| !t.weak && t.tag == current),
+        }
+    }
+
+    /// `If-None-Match`: weak comparison.
+    pub fn matches_weakly(&self, current: &str) -> bool {
+        let current = current.strip_prefix("W/").unwrap_or(current);
+        match self {
+            TagList::Any => true,
+            TagList::Tags(tags) => tags.iter().any(|t| t.tag == current),
+        }
+    }
+}
+
+/// The conditional request headers of a request, parsed.
+#[derive(Debug, Clone, Default)]
+pub struct Conditions {
+    pub if_match: Option<TagList>,
+    pub if_none_match: Option<TagList>,
+}
+
+impl Conditions {
+    pub fn from_headers(headers: &HeaderMap) -> Result<Conditions, ApiError> {
+        let read = |name: HeaderName| -> Result<Option<TagList>, ApiError> {
+            let values: Vec<&HeaderValue> = headers.get_all(&name).collect();
+            if values.is_empty() {
+                return Ok(None);
+            }
+            let joined = values
+                .iter()
+                .map(|v| v.to_str())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| malformed(&name))?
+                .join(", ");
+            TagList::parse(&joined)
+                .map(Some)
+                .ok_or_else(|| malformed(&name))
+        };
+        Ok(Conditions {
+            if_match: read(header::IF_MATCH)?,
+            if_none_match: read(header::IF_NONE_MATCH)?,
+        })
+    }
+}
+
+fn malformed(name: &HeaderName) -> ApiError {
+    ApiError::BadRequest(format!(
+        "the {name} header is not `*` or a list of entity-tags such as \"v3\""
+    ))
+}
+
+impl FromRequest for Conditions {
+    type Error = ApiError;
+    type Future = Ready<Result<Conditions, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        ready(Conditions::from_headers(req.headers()))
+    }
+}
+
+/// The strong ETag of one record at `version`, as the caller sees it: organizers see more
+/// fields, so their representation has a tag of its own.
+pub fn record_etag(version: i64, private: bool) -> String {
+    if private {
+        format!("\"v{version}-p\"")
+    } else {
+        format!("\"v{version}\"")
+    }
+}
+
+/// The version an ETag made by [`record_etag`] names, if the caller's view matches.
+pub fn version_of(etag: &str, private: bool) -> Option<i64> {
+    let inner = etag.strip_prefix("\"v")?.strip_suffix('"')?;
+    let number = if private {
+        inner.strip_suffix("-p")?
+    } else {
+        inner
+    };
+    number.parse().ok()
+}
+
+/// A strong ETag made from the parts that decide an answer (a list: the schedule's revision,
+/// the query, the caller's view, the moment time changes it).
+pub fn derived_etag(prefix: &str, parts: &impl Hash) -> String {
+    let mut hasher = DefaultHasher::new();
+    parts.hash(&mut hasher);
+    format!("\"{prefix}{:016x}\"", hasher.finish())
+}
+
+/// The strong ETag of a body (for answers outside the schedule's revision, such as feedback).
+pub fn body_etag(body: &[u8]) -> String {
+    derived_etag("b", &body)
+}
+
+/// `Cache-Control` and `Vary` of a read: anyone's read may be stored but must be revalidated;
+/// one made with a token is for that caller only. A token may change every answer here (who may
+/// read, which fields are shown), so caches must key on it.
+pub fn cache_headers(response: &mut HttpResponseBuilder, private: bool) {
+    // Static values: a hot answer neither checks nor copies them.
+    response.insert_header((
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(if private {
+            "private, no-cache"
+        } else {
+            "no-cache"
+        }),
+    ));
+    response.append_header((header::VARY, HeaderValue::from_static("Authorization")));
+}
+
+/// An ETag made a header value once, so that every answer carrying it shares the bytes.
+pub fn etag_value(etag: String) -> Result<HeaderValue, ApiError> {
+    HeaderValue::from_maybe_shared(web::Bytes::from(etag))
+        .map_err(|e| ApiError::Internal(format!("an ETag is not a valid header value: {e}")))
+}
+
+/// 200 with a body and its validators.
+pub fn ok(
+    body: web::Bytes,
+    content_type: &'static str,
+    etag: HeaderValue,
+    private: bool,
+) -> HttpResponse {
+    let mut response = HttpResponse::Ok();
+    cache_headers(&mut response, private);
+    response
+        .insert_header((header::ETAG, etag))
+        .insert_header((header::CONTENT_TYPE, HeaderValue::from_static(content_type)))
+        .body(body)
+}
+
+/// 304: the caller's copy is current.
+pub fn not_modified(etag: HeaderValue, private: bool) -> HttpResponse {
+    let mut response = HttpResponse::NotModified();
+    cache_headers(&mut response, private);
+    response.insert_header((header::ETAG, etag)).finish()
+}
+
+/// `HEAD` on every `GET` route: the request is served as a `GET`, so the status and headers are
+/// exactly those of the `GET`; actix's HTTP/1 codec, which read the request as a HEAD, sends
+/// the headers (`Content-Length` included) and never the body.
+pub async fn head_as_get<B: MessageBody + 'static>(
+    mut req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    if req.method() == Method::HEAD {
+        req.head_mut().method = Method::GET;
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
+}
+
+/// The headers every answer carries: no content sniffing, no referrer, and a content security
+/// policy. API answers are data that no browser should render or frame; Swagger UI at `/docs/`
+/// runs its vendored scripts and styles from this origin (the UI sets inline styles, and its
+/// icons are `data:` images).
+pub fn add_security_headers(path: &str, headers: &mut HeaderMap) {
+    const API_POLICY: &str = "default-src 'none'; frame-ancestors 'none'";
+    const DOCS_POLICY: &str =
+        "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+         img-src 'self' data:; connect-src 'self'; font-src 'self'; base-uri 'none'; \
+         form-action 'none'; frame-ancestors 'none'";
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    let docs = path == "/docs" || path.starts_with("/docs/");
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(if docs { DOCS_POLICY } else { API_POLICY }),
+    );
+}
+
+/// The origins allowed to call the API from a browser (`LHS_CORS_ORIGINS`).
+#[derive(Debug, Clone, Default)]
+pub struct CorsOrigins(pub Vec<String>);
+
+impl CorsOrigins {
+    pub fn allows(&self, origin: &str) -> bool {
+        self.0.iter().any(|allowed| allowed == origin)
+    }
+}
+
+/// The methods each path accepts, for `Allow` and for CORS preflights.
+pub trait AllowedMethods {
+    fn allowed(&self, path: &str) -> Option<Vec<Method>>;
+}
+
+/// Answers `OPTIONS`: a CORS preflight from an allowed origin for a method the route has gets
+/// its approval with that route's methods; any other preflight gets none (no
+/// `Access-Control-Allow-Origin`, so the browser refuses). A plain `OPTIONS` gets `Allow`.
+pub fn options_answer(
+    req: &HttpRequest,
+    origins: &CorsOrigins,
+    routes: &dyn AllowedMethods,
+) -> HttpResponse {
+    let Some(methods) = routes.allowed(req.path()) else {
+        return actix_web::ResponseError::error_response(&ApiError::NotFound(format!(
+            "there is nothing at {}",
+            req.path()
+        )));
+    };
+    let list = |methods: &[Method]| {
+        methods
+            .iter()
+            .map(Method::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let headers = req.headers();
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    let requested = headers
+        .get(header::ACCESS_CONTROL_REQUEST_METHOD)
+        .and_then(|v| v.to_str().ok());
+    let (Some(origin), Some(requested)) = (origin, requested) else {
+        let mut all = methods.clone();
+        all.push(Method::OPTIONS);
+        return HttpResponse::NoContent()
+            .insert_header((header::ALLOW, list(&all)))
+            .finish();
+    };
+    let refuse = |why: String| {
+        let mut response = actix_web::ResponseError::error_response(&ApiError::Forbidden(why));
+        response
+            .headers_mut()
+            .insert(header::VARY, HeaderValue::from_static("Origin"));
+        response
+    };
+    if !origins.allows(origin) {
+        return refuse(format!(
+            "the origin {origin} may not call this API from a browser"
+        ));
+    }
+    let Ok(requested) = Method::from_bytes(requested.trim().as_bytes()) else {
+        return refuse("Access-Control-Request-Method is not a method".to_owned());
+    };
+    if !methods.contains(&requested) {
+        return refuse(format!(
+            "{requested} is not a method of {}; it has {}",
+            req.path(),
+            list(&methods)
+        ));
+    }
+    let asked_headers: Vec<String> = headers
+        .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(',')
+                .map(|h| h.trim().to_ascii_lowercase())
+                .filter(|h| !h.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(other) = asked_headers
+        .iter()
+        .find(|h| !CORS_ALLOWED_HEADERS.contains(&h.as_str()))
+    {
+        return refuse(format!("the request header {other} is not allowed"));
+    }
+    HttpResponse::NoContent()
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, origin))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, list(&methods)))
+        .insert_header((
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            CORS_ALLOWED_HEADERS.join(", "),
+        ))
+        .insert_header((header::ACCESS_CONTROL_MAX_AGE, PREFLIGHT_MAX_AGE_SECONDS))
+        .insert_header((
+            header::VARY,
+            "Origin, Access-Control-Request-Method, Access-Control-Request-Headers",
+        ))
+        .finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entity_tag_lists_are_parsed_as_rfc_9110_writes_them() {
+        assert_eq!(TagList::parse("*"), Some(TagList::Any));
+        let list = TagList::parse(r#""v1", W/"v2" ,"v3-p""#).expect("a valid list");
+        assert!(list.matches_strongly("\"v1\""));
+        assert!(
+            !list.matches_strongly("\"v2\""),
+            "a weak tag never matches If-Match"
+        );
+        assert!(list.matches_weakly("\"v2\""));
+        assert!(list.matches_strongly("\"v3-p\""));
+        assert_eq!(TagList::parse("v1"), None, "tags are quoted");
+        assert_eq!(TagList::parse(r#""a b""#), None);
+        assert_eq!(TagList::parse(r#""a" junk"#), None);
+        assert_eq!(TagList::parse(""), None);
+    }
+
+    #[test]
+    fn a_record_etag_names_its_version_for_its_view_only() {
+        let tag = record_etag(12, true);
+        assert_eq!(version_of(&tag, true), Some(12));
+        assert_eq!(version_of(&tag, false), None);
+        assert_eq!(version_of(&record_etag(7, false), false), Some(7));
+    }
+}

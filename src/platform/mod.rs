@@ -1,0 +1,16 @@
+pub mod auth;
+pub mod cache;
+pub mod changelog;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod fields;
+pub mod http;
+pub mod idempotency;
+pub mod pagination;
+pub mod ratelimit;
+pub mod resource;
+pub mod schema;
+pub mod telemetry;
+pub mod timezone;
+pub mod validate;

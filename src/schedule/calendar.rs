@@ -1,0 +1,518 @@
+//! iCalendar feeds (RFC 5545) of the rounds, for Outlook, Google Calendar, Apple Calendar and
+//! Thunderbird to subscribe to: `GET /api/v1/rounds.ics` and, for "add to calendar" links,
+//! `GET /api/v1/rounds/{id}.ics`.
+//!
+//! The calendar is written here rather than with the `icalendar` crate, which writes a
+//! `DTSTAMP` and a random `UID` into every component it serialises, `VTIMEZONE` and its
+//! observances included, where RFC 5545 does not allow them, and which would make every answer
+//! differ (no stable `ETag`, so no 304 for subscribed calendars). What RFC 5545 asks of the text
+//! is small and tested below: CRLF line ends, lines folded at 75 octets (never inside a UTF-8
+//! character), TEXT values escaped. The time zone's rules come from the tz database through
+//! jiff: the transitions of every year the events span, never a hand-typed table.
+
+use actix_web::{get, web, HttpResponse};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, Utc};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::platform::cache::Rendered;
+use crate::platform::db::{self, DbConnection};
+use crate::platform::error::{ApiError, ReadErrors};
+use crate::platform::fields::{Id, Timestamp};
+use crate::platform::resource::{Access, CalendarSettings, Ctx, Resource};
+use crate::platform::timezone::{self, Observance, Transition, Zone};
+use crate::schedule::rounds::{self, Round, RoundFilter, RoundStatus, Rounds};
+use crate::schedule::series::{Series, SeriesRecord};
+
+/// The media type of the feeds.
+pub const CONTENT_TYPE: &str = "text/calendar; charset=utf-8";
+/// How often subscribed calendars should fetch the feed again.
+const REFRESH: &str = "PT1H";
+/// The most rounds one feed holds (a feed has no pages).
+const FEED_MAX: i64 = 5000;
+/// How far back the feed reaches when `from` is not given.
+const DEFAULT_MONTHS_BACK: u32 = 12;
+
+/// Filters of the feed: those of the round list, without paging.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CalendarFilter {
+    /// Rounds starting at or after this time (RFC 3339); the past 12 months when left out.
+    #[param(inline)]
+    pub from: Option<Timestamp>,
+    /// Rounds starting at or before this time (RFC 3339).
+    #[param(inline)]
+    pub to: Option<Timestamp>,
+    /// Rounds this speaker is on (none if there is no such speaker).
+    #[param(inline)]
+    pub speaker_id: Option<Id>,
+    /// Rounds this department organises.
+    #[param(inline)]
+    pub department_id: Option<Id>,
+    #[param(inline)]
+    pub status: Option<RoundStatus>,
+}
+
+/// One content line: `NAME;PARAMS:VALUE`, folded.
+fn line(out: &mut String, name_and_params: &str, value: &str) {
+    let mut unfolded = String::with_capacity(name_and_params.len() + value.len() + 1);
+    unfolded.push_str(name_and_params);
+    unfolded.push(':');
+    unfolded.push_str(value);
+    fold_into(out, &unfolded);
+}
+
+/// Folds a content line at 75 octets, never inside a UTF-8 character (RFC 5545 §3.1): each
+/// continuation line starts with one space, which counts toward its 75.
+pub fn fold_into(out: &mut String, unfolded: &str) {
+    const LIMIT: usize = 75;
+    let mut rest = unfolded;
+    let mut limit = LIMIT;
+    loop {
+        if rest.len() <= limit {
+            out.push_str(rest);
+            out.push_str("\r\n");
+            return;
+        }
+        let mut cut = limit;
+        while !rest.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out.push_str(&rest[..cut]);
+        out.push_str("\r\n ");
+        rest = &rest[cut..];
+        limit = LIMIT - 1;
+    }
+}
+
+/// A TEXT value (RFC 5545 §3.3.11): backslash, semicolon and comma escaped, every line break
+/// (CRLF, CR or LF) written as `\n`.
+pub fn escape_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            ';' => out.push_str("\\;"),
+            ',' => out.push_str("\\,"),
+            '\r' => {
+                if chars.peek() == Some(&'\n') {
+                    chars.next();
+                }
+                out.push_str("\\n");
+            }
+            '\n' => out.push_str("\\n"),
+            c if c.is_control() && c != '\t' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A parameter value: quoted when it holds a character that would end it.
+fn param_value(value: &str) -> String {
+    let clean: String = value
+        .chars()
+        .filter(|c| *c != '"' && !c.is_control())
+        .collect();
+    if clean.contains([':', ';', ',']) {
+        format!("\"{clean}\"")
+    } else {
+        clean
+    }
+}
+
+fn utc_stamp(at: DateTime<Utc>) -> String {
+    at.format("%Y%m%dT%H%M%SZ").to_string()
+}
+
+fn local_stamp(at: NaiveDateTime) -> String {
+    at.format("%Y%m%dT%H%M%S").to_string()
+}
+
+fn offset_text(seconds: i32) -> String {
+    let sign = if seconds < 0 { '-' } else { '+' };
+    let seconds = seconds.unsigned_abs();
+    let (hours, minutes, rest) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
+    if rest == 0 {
+        format!("{sign}{hours:02}{minutes:02}")
+    } else {
+        format!("{sign}{hours:02}{minutes:02}{rest:02}")
+    }
+}
+
+fn year_start(year: i32) -> Option<DateTime<Utc>> {
+    NaiveDate::from_ymd_opt(year, 1, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|at| at.and_utc())
+}
+
+/// Every change of `zone`'s offset in the years `first..=last` (UTC), from the tz database.
+pub fn transitions(zone: &Zone, first: i32, last: i32) -> Vec<Transition> {
+    match (year_start(first), year_start(last.saturating_add(1))) {
+        (Some(start), Some(end)) => timezone::transitions(zone, start, end),
+        _ => Vec::new(),
+    }
+}
+
+/// The `VTIMEZONE` of `zone` for events in the years `first..=last`: its real rules for those
+/// years (and the year before, so the first event's observance is there).
+fn write_timezone(out: &mut String, zone: &Zone, first: i32, last: i32) {
+    out.push_str("BEGIN:VTIMEZONE\r\n");
+    line(out, "TZID", &escape_text(timezone::name(zone)));
+    let changes = transitions(zone, first - 1, last);
+    if changes.is_empty() {
+        // No change in those years: one observance, in force from before the first event.
+        let at = NaiveDate::from_ymd_opt(1970, 1, 1)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .unwrap_or_default();
+        let jan = year_start(first).unwrap_or_default();
+        let Observance {
+            seconds,
+            daylight,
+            abbreviation: name,
+        } = timezone::observance(zone, jan);
+        let kind = if daylight { "DAYLIGHT" } else { "STANDARD" };
+        out.push_str(&format!("BEGIN:{kind}\r\n"));
+        line(out, "DTSTART", &local_stamp(at));
+        line(out, "TZOFFSETFROM", &offset_text(seconds));
+        line(out, "TZOFFSETTO", &offset_text(seconds));
+        if !name.is_empty() {
+            line(out, "TZNAME", &escape_text(&name));
+        }
+        out.push_str(&format!("END:{kind}\r\n"));
+    }
+    for change in changes {
+        let kind = if change.daylight {
+            "DAYLIGHT"
+        } else {
+            "STANDARD"
+        };
+        // DTSTART is the local time of the onset, in the offset in force before it.
+        let onset = change.at + Duration::seconds(i64::from(change.from_seconds));
+        out.push_str(&format!("BEGIN:{kind}\r\n"));
+        line(out, "DTSTART", &local_stamp(onset));
+        line(out, "TZOFFSETFROM", &offset_text(change.from_seconds));
+        line(out, "TZOFFSETTO", &offset_text(change.to_seconds));
+        if !change.name.is_empty() {
+            line(out, "TZNAME", &escape_text(&change.name));
+        }
+        out.push_str(&format!("END:{kind}\r\n"));
+    }
+    out.push_str("END:VTIMEZONE\r\n");
+}
+
+/// What an event says of its round beyond the title: the speakers with their roles, the
+/// organising departments, the description.
+fn event_description(round: &Round) -> String {
+    let mut parts = Vec::new();
+    if !round.speakers.0.is_empty() {
+        let speakers: Vec<String> = round
+            .speakers
+            .0
+            .iter()
+            .map(|s| format!("{} ({})", s.display_name, s.role.as_str()))
+            .collect();
+        parts.push(format!("Speakers: {}", speakers.join("; ")));
+    }
+    if !round.departments.0.is_empty() {
+        let departments: Vec<&str> = round
+            .departments
+            .0
+            .iter()
+            .map(|d| d.name.as_str())
+            .collect();
+        parts.push(format!("Organised by: {}", departments.join("; ")));
+    }
+    if let Some(description) = round.description.as_ref().map(|d| d.as_str()) {
+        if !description.is_empty() {
+            parts.push(description.to_owned());
+        }
+    }
+    parts.join("\n\n")
+}
+
+fn write_event(out: &mut String, round: &Round, zone: &Zone, settings: &CalendarSettings) {
+    let tzid = format!("DTSTART;TZID={}", param_value(timezone::name(zone)));
+    let tzid_end = format!("DTEND;TZID={}", param_value(timezone::name(zone)));
+    let updated = round.updated_at.0;
+    out.push_str("BEGIN:VEVENT\r\n");
+    line(
+        out,
+        "UID",
+        &format!("round-{}@{}", round.id.0, settings.domain),
+    );
+    line(out, "DTSTAMP", &utc_stamp(updated));
+    line(out, "LAST-MODIFIED", &utc_stamp(updated));
+    line(out, "CREATED", &utc_stamp(round.created_at.0));
+    line(
+        out,
+        &tzid,
+        &local_stamp(timezone::local(zone, round.starts_at.0).naive_local()),
+    );
+    line(
+        out,
+        &tzid_end,
+        &local_stamp(timezone::local(zone, round.ends_at.0).naive_local()),
+    );
+    line(out, "SEQUENCE", &round.sequence.max(0).to_string());
+    let summary = match round.title.as_ref().map(|t| t.as_str()) {
+        Some(title) if !title.is_empty() => title.to_owned(),
+        _ => "LHS Rounds: topic to be announced".to_owned(),
+    };
+    line(out, "SUMMARY", &escape_text(&summary));
+    line(out, "LOCATION", &escape_text(round.location.as_str()));
+    let description = event_description(round);
+    if !description.is_empty() {
+        line(out, "DESCRIPTION", &escape_text(&description));
+    }
+    if let Some(base) = &settings.public_url {
+        line(
+            out,
+            "URL;VALUE=URI",
+            &format!(
+                "{base}{}/rounds/{}",
+                crate::platform::resource::API_PREFIX,
+                round.id.0
+            ),
+        );
+    }
+    let status = match round.status {
+        RoundStatus::Scheduled => "CONFIRMED",
+        RoundStatus::Cancelled => "CANCELLED",
+    };
+    line(out, "STATUS", status);
+    line(out, "TRANSP", "OPAQUE");
+    out.push_str("END:VEVENT\r\n");
+}
+
+/// The whole calendar object of `rounds`.
+pub fn render(series: &Series, rounds: &[Round], settings: &CalendarSettings) -> String {
+    let zone = series.zone();
+    let mut out = String::with_capacity(1024 + rounds.len() * 700);
+    out.push_str("BEGIN:VCALENDAR\r\n");
+    line(&mut out, "VERSION", "2.0");
+    line(
+        &mut out,
+        "PRODID",
+        &format!(
+            "-//lhs-rounds//LHS Rounds API {}//EN",
+            env!("CARGO_PKG_VERSION")
+        ),
+    );
+    line(&mut out, "CALSCALE", "GREGORIAN");
+    line(&mut out, "METHOD", "PUBLISH");
+    line(&mut out, "X-WR-CALNAME", &escape_text(series.name.as_str()));
+    line(
+        &mut out,
+        "X-WR-TIMEZONE",
+        &escape_text(timezone::name(&zone)),
+    );
+    line(&mut out, "REFRESH-INTERVAL;VALUE=DURATION", REFRESH);
+    line(&mut out, "X-PUBLISHED-TTL", REFRESH);
+    let years = rounds
+        .iter()
+        .flat_map(|r| [r.starts_at.0, r.ends_at.0])
+        .map(|at| timezone::local(&zone, at).year());
+    let (first, last) = years.fold((None, None), |(lo, hi): (Option<i32>, Option<i32>), y| {
+        (
+            Some(lo.map_or(y, |l| l.min(y))),
+            Some(hi.map_or(y, |h| h.max(y))),
+        )
+    });
+    let this_year = timezone::local(&zone, Utc::now()).year();
+    write_timezone(
+        &mut out,
+        &zone,
+        first.unwrap_or(this_year),
+        last.unwrap_or(this_year),
+    );
+    for round in rounds {
+        write_event(&mut out, round, &zone, settings);
+    }
+    out.push_str("END:VCALENDAR\r\n");
+    out
+}
+
+/// The rounds of a feed, oldest first, and when the answer stops holding by the passing of time
+/// (the moment the oldest round leaves the default window).
+fn feed_rounds(
+    conn: &mut DbConnection,
+    filter: &CalendarFilter,
+) -> Result<(Vec<Round>, Option<NaiveDateTime>), ApiError> {
+    let now = db::now();
+    let months_back = chrono::Months::new(DEFAULT_MONTHS_BACK);
+    let window_start = now.checked_sub_months(months_back).unwrap_or(now);
+    let from = filter
+        .from
+        .or_else(|| Some(Timestamp::from_naive(window_start)));
+    let query = RoundFilter {
+        from,
+        to: filter.to,
+        speaker_id: filter.speaker_id,
+        department_id: filter.department_id,
+        status: filter.status,
+        ..RoundFilter::default()
+    };
+    let items = rounds::list_all(conn, &query, FEED_MAX, now)?;
+    // Without `from`, the oldest round leaves the feed 12 months after it starts.
+    let valid_until = match filter.from {
+        Some(_) => None,
+        None => items
+            .first()
+            .and_then(|r| r.starts_at.naive().checked_add_months(months_back))
+            .map(|leaves| leaves + Duration::microseconds(1)),
+    };
+    Ok((items, valid_until))
+}
+
+fn calendar_settings(ctx: &Ctx) -> CalendarSettings {
+    ctx.calendar.get_ref().clone()
+}
+
+/// Subscribe to the rounds (iCalendar)
+///
+/// The past 12 months and everything upcoming unless `from` says otherwise; a cancelled round
+/// stays, marked `STATUS:CANCELLED`, so that subscribed calendars strike it out.
+#[utoipa::path(
+    tag = "calendar",
+    security((), ("bearer" = [])),
+    params(CalendarFilter),
+    responses(
+        (status = 200, description = "An iCalendar (RFC 5545) feed: one VEVENT per round",
+            content_type = "text/calendar", body = CalendarText),
+        ReadErrors
+    )
+)]
+#[get("/rounds.ics")]
+pub async fn rounds_feed(
+    ctx: Ctx,
+    query: crate::platform::validate::Query,
+) -> Result<HttpResponse, ApiError> {
+    ctx.authorize::<Rounds>(Access::Read)?;
+    let query = query.values()?;
+    let filter: CalendarFilter = query.get()?;
+    let settings = calendar_settings(&ctx);
+    ctx.read(true, Some(&query), move |conn| {
+        let series = found_series(conn)?;
+        let (rounds, valid_until) = feed_rounds(conn, &filter)?;
+        Ok(Rendered::text(render(&series, &rounds, &settings), CONTENT_TYPE).until(valid_until))
+    })
+    .await
+}
+
+/// Add one round to a calendar (iCalendar)
+#[utoipa::path(
+    tag = "calendar",
+    security((), ("bearer" = [])),
+    params(("id" = Id, Path, description = "Round id")),
+    responses(
+        (status = 200, description = "An iCalendar (RFC 5545) object with the round's one VEVENT",
+            content_type = "text/calendar", body = CalendarText),
+        ReadErrors
+    )
+)]
+#[get("/rounds/{id}.ics")]
+pub async fn round_event(ctx: Ctx, id: web::Path<i32>) -> Result<HttpResponse, ApiError> {
+    ctx.authorize::<Rounds>(Access::Read)?;
+    let id = id.into_inner();
+    let settings = calendar_settings(&ctx);
+    ctx.read(true, None, move |conn| {
+        let series = found_series(conn)?;
+        let round = crate::platform::resource::found(Rounds::find(conn, id)?, Rounds::NAME, id)?;
+        Ok(Rendered::text(
+            render(&series, std::slice::from_ref(&round), &settings),
+            CONTENT_TYPE,
+        ))
+    })
+    .await
+}
+
+fn found_series(conn: &mut DbConnection) -> Result<Series, ApiError> {
+    SeriesRecord::find(conn, 1)?.ok_or_else(|| {
+        ApiError::Internal("the series row is missing; run `lhs-rounds migrate`".to_owned())
+    })
+}
+
+/// An iCalendar object, as text.
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, max_length = 50000000)]
+pub struct CalendarText(#[allow(dead_code)] String);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unfold(text: &str) -> String {
+        text.replace("\r\n ", "")
+    }
+
+    #[test]
+    fn long_lines_fold_at_75_octets_without_splitting_a_character() {
+        for title in [
+            "é".repeat(300),
+            "学習する医療システムのラウンド".repeat(10),
+            "🩺🏥".repeat(40),
+            "a".repeat(200),
+        ] {
+            let mut out = String::new();
+            line(&mut out, "SUMMARY", &escape_text(&title));
+            for physical in out.split("\r\n").filter(|l| !l.is_empty()) {
+                assert!(
+                    physical.len() <= 75,
+                    "{} octets: {physical}",
+                    physical.len()
+                );
+            }
+            assert_eq!(unfold(&out), format!("SUMMARY:{title}\r\n"));
+        }
+    }
+
+    #[test]
+    fn text_is_escaped_as_rfc_5545_says() {
+        assert_eq!(
+            escape_text("a;b,c\\d\r\ne\nf\rg"),
+            "a\\;b\\,c\\\\d\\ne\\nf\\ng"
+        );
+    }
+
+    #[test]
+    fn new_york_changes_its_offset_twice_a_year_from_the_tz_database() {
+        let changes = transitions(&timezone::named_or_default(None), 2019, 2019);
+        assert_eq!(changes.len(), 2);
+        assert!(changes[0].daylight && changes[0].to_seconds == -4 * 3600);
+        // 2019-03-10 at 2:00 EST is 07:00 UTC.
+        assert_eq!(
+            changes[0].at,
+            NaiveDate::from_ymd_opt(2019, 3, 10)
+                .and_then(|d| d.and_hms_opt(7, 0, 0))
+                .unwrap_or_default()
+        );
+        assert!(!changes[1].daylight && changes[1].name == "EST");
+        let tokyo = timezone::named("Asia/Tokyo").unwrap_or(Zone::UTC);
+        assert_eq!(timezone::name(&tokyo), "Asia/Tokyo");
+        assert!(transitions(&tokyo, 2019, 2020).is_empty());
+    }
+
+    #[test]
+    fn the_domain_of_uids_comes_from_the_public_url() {
+        assert_eq!(
+            CalendarSettings::new(Some("https://rounds.example.org:8443/x"), None).domain,
+            "rounds.example.org"
+        );
+        assert_eq!(
+            CalendarSettings::new(None, None).domain,
+            "lhs-rounds.invalid"
+        );
+        assert_eq!(
+            CalendarSettings::new(Some("https://a.example.org"), Some("cal.example.org")).domain,
+            "cal.example.org"
+        );
+    }
+
+    #[test]
+    fn offsets_are_written_with_their_sign() {
+        assert_eq!(offset_text(-4 * 3600), "-0400");
+        assert_eq!(offset_text(5 * 3600 + 30 * 60), "+0530");
+    }
+}

@@ -1,0 +1,889 @@
+//! Feedback: ratings of a round, topic suggestions and general comments sent to the organisers,
+//! who triage them.
+//!
+//! The body of a POST is a union on `kind` (`oneOf` with a `discriminator` in the document):
+//! session feedback has a round and a rating; a topic suggestion or a general comment has a
+//! comment and no rating.
+
+use std::borrow::Cow;
+
+use actix_web::{delete, get, patch, post, web, HttpResponse};
+use diesel::prelude::*;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+use utoipa::openapi::schema::{Discriminator, ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::openapi::{Ref, RefOr};
+use utoipa::{IntoParams, PartialSchema, ToSchema};
+
+use crate::platform::auth::{Caller, Role, Subject, Visible};
+use crate::platform::cache::Rendered;
+use crate::platform::changelog;
+use crate::platform::db::{self, DbConnection, MultiBackend};
+use crate::platform::error::{ApiError, ReadErrors, WriteErrors};
+use crate::platform::fields::{Email, Id, Int, Name, RoundRef, Text, Timestamp};
+use crate::platform::pagination::{Count, Page, Paging};
+use crate::platform::ratelimit::Quotum;
+use crate::platform::resource::{self, Access, Ctx, HeaderText, Listing, Resource, WorkerInsert};
+use crate::platform::schema::feedback;
+use crate::platform::validate::{Input, Query};
+use crate::schedule::rounds::{self, Rounds};
+
+const COMMENT_MAX: usize = 5000;
+/// A comment that may be left out.
+pub type OptionalComment = Text<COMMENT_MAX>;
+/// A comment that must be given.
+pub type Comment = Name<COMMENT_MAX>;
+pub type AuthorName = Text<200>;
+/// A rating of a round, 1 to 5.
+pub type Rating = Int<1, 5>;
+
+crate::text_enum! {
+    /// What a piece of feedback is about.
+    pub enum FeedbackKind {
+        /// A rating of one round (with `round_id` and `rating`).
+        SessionFeedback = "session_feedback",
+        /// A topic for a future round.
+        TopicSuggestion = "topic_suggestion",
+        General = "general",
+    }
+}
+
+crate::text_enum! {
+    /// Where the organisers are with a piece of feedback.
+    #[derive(Default)]
+    pub enum FeedbackStatus {
+        #[default]
+        New = "new",
+        Reviewed = "reviewed",
+        Accepted = "accepted",
+        Declined = "declined",
+    }
+}
+
+/// Feedback, as answered.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": 1, "kind": "session_feedback", "round_id": 3, "rating": 5,
+    "comment": "Concrete examples from our own wards; more of this please.",
+    "author_name": null, "author_email": null, "status": "new",
+    "created_at": "2019-04-25T17:05:00Z", "updated_at": "2019-04-25T17:05:00Z"
+}))]
+pub struct Feedback {
+    pub id: Id,
+    pub kind: FeedbackKind,
+    pub round_id: Option<Id>,
+    pub rating: Option<Rating>,
+    pub comment: Option<OptionalComment>,
+    pub author_name: Option<AuthorName>,
+    pub author_email: Option<Email>,
+    pub status: FeedbackStatus,
+    /// The token subject that sent it, if any; shown to organizers and admins only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub submitted_by: Option<Subject>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// Bumped by every write; the ETag is made from it.
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub version: i64,
+}
+
+impl Visible for Feedback {
+    fn visible_to(mut self, caller: &Caller) -> Self {
+        if !caller.sees_private_fields() {
+            self.submitted_by = None;
+        }
+        self
+    }
+}
+
+/// A rating of one round. Anonymous feedback is welcome: the author fields are optional.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SessionFeedbackFields {
+    pub round_id: RoundRef,
+    pub rating: Rating,
+    pub comment: Option<OptionalComment>,
+    pub author_name: Option<AuthorName>,
+    pub author_email: Option<Email>,
+}
+
+/// A topic suggestion or a general comment. Anonymous ones are welcome.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommentFields {
+    /// The round it is about, if any.
+    pub round_id: Option<RoundRef>,
+    pub comment: Comment,
+    pub author_name: Option<AuthorName>,
+    pub author_email: Option<Email>,
+}
+
+/// Feedback, as sent: a union on `kind`.
+#[derive(Debug, Clone)]
+pub enum FeedbackInput {
+    SessionFeedback(SessionFeedbackFields),
+    TopicSuggestion(CommentFields),
+    General(CommentFields),
+}
+
+impl FeedbackInput {
+    pub fn kind(&self) -> FeedbackKind {
+        match self {
+            FeedbackInput::SessionFeedback(_) => FeedbackKind::SessionFeedback,
+            FeedbackInput::TopicSuggestion(_) => FeedbackKind::TopicSuggestion,
+            FeedbackInput::General(_) => FeedbackKind::General,
+        }
+    }
+}
+
+/// The component of each variant, and the fields struct it is made of.
+fn variant_component(kind: FeedbackKind, round_in_path: bool) -> &'static str {
+    match (kind, round_in_path) {
+        (FeedbackKind::SessionFeedback, false) => "SessionFeedbackInput",
+        (FeedbackKind::SessionFeedback, true) => "RoundSessionFeedbackInput",
+        (FeedbackKind::TopicSuggestion, _) => "TopicSuggestionInput",
+        (FeedbackKind::General, _) => "GeneralFeedbackInput",
+    }
+}
+
+fn variant_fields(kind: FeedbackKind) -> RefOr<Schema> {
+    match kind {
+        FeedbackKind::SessionFeedback => SessionFeedbackFields::schema(),
+        FeedbackKind::TopicSuggestion | FeedbackKind::General => CommentFields::schema(),
+    }
+}
+
+/// A variant: its fields with `kind` first, required and fixed to the variant's value. Under
+/// `/rounds/{id}/feedback` the round comes from the path, so `round_id` is not required.
+fn variant_schema(kind: FeedbackKind, round_in_path: bool) -> RefOr<Schema> {
+    let RefOr::T(Schema::Object(fields)) = variant_fields(kind) else {
+        return variant_fields(kind);
+    };
+    let mut object = fields;
+    let mut properties = std::mem::take(&mut object.properties);
+    let discriminator = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some([kind.as_str()]))
+        .into();
+    object.properties.insert("kind".to_owned(), discriminator);
+    object.properties.append(&mut properties);
+    object.required.insert(0, "kind".to_owned());
+    if round_in_path {
+        object.required.retain(|field| field != "round_id");
+    }
+    object.description = Some(
+        match kind {
+            FeedbackKind::SessionFeedback => "Session feedback: a rating of one round.",
+            FeedbackKind::TopicSuggestion => "A topic suggestion for a future round.",
+            FeedbackKind::General => "A general comment for the organisers.",
+        }
+        .to_owned(),
+    );
+    RefOr::T(Schema::Object(object))
+}
+
+fn union_schema(round_in_path: bool) -> RefOr<Schema> {
+    let mut one_of = OneOfBuilder::new().description(Some(
+        "Feedback, by `kind`: `session_feedback` rates a round (`round_id` and `rating` \
+         required); `topic_suggestion` and `general` carry a `comment` and no rating. \
+         Anonymous feedback is welcome: the author fields are optional.",
+    ));
+    let mut mapping = Vec::new();
+    for kind in FeedbackKind::ALL {
+        let component = variant_component(*kind, round_in_path);
+        one_of = one_of.item(Ref::from_schema_name(component));
+        mapping.push((kind.as_str(), format!("#/components/schemas/{component}")));
+    }
+    one_of
+        .discriminator(Some(Discriminator::with_mapping("kind", mapping)))
+        .into()
+}
+
+fn union_components(round_in_path: bool, schemas: &mut Vec<(String, RefOr<Schema>)>) {
+    for kind in FeedbackKind::ALL {
+        schemas.push((
+            variant_component(*kind, round_in_path).to_owned(),
+            variant_schema(*kind, round_in_path),
+        ));
+    }
+    <SessionFeedbackFields as ToSchema>::schemas(schemas);
+    <CommentFields as ToSchema>::schemas(schemas);
+}
+
+impl PartialSchema for FeedbackInput {
+    fn schema() -> RefOr<Schema> {
+        union_schema(false)
+    }
+}
+
+impl ToSchema for FeedbackInput {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("FeedbackInput")
+    }
+
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        union_components(false, schemas);
+    }
+}
+
+/// The body of `POST /rounds/{id}/feedback`: [`FeedbackInput`] with the round from the path.
+/// It is documented only: the server puts the path's round into the body and checks it as a
+/// [`FeedbackInput`].
+pub struct RoundFeedbackInput;
+
+impl PartialSchema for RoundFeedbackInput {
+    fn schema() -> RefOr<Schema> {
+        union_schema(true)
+    }
+}
+
+impl ToSchema for RoundFeedbackInput {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("RoundFeedbackInput")
+    }
+
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        union_components(true, schemas);
+    }
+}
+
+impl<'de> Deserialize<'de> for FeedbackInput {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut fields = serde_json::Map::deserialize(deserializer)?;
+        let kind: FeedbackKind =
+            serde_json::from_value(fields.remove("kind").unwrap_or(Value::Null))
+                .map_err(D::Error::custom)?;
+        let rest = Value::Object(fields);
+        let input = match kind {
+            FeedbackKind::SessionFeedback => {
+                serde_json::from_value(rest).map(FeedbackInput::SessionFeedback)
+            }
+            FeedbackKind::TopicSuggestion => {
+                serde_json::from_value(rest).map(FeedbackInput::TopicSuggestion)
+            }
+            FeedbackKind::General => serde_json::from_value(rest).map(FeedbackInput::General),
+        };
+        input.map_err(D::Error::custom)
+    }
+}
+
+impl Input for FeedbackInput {}
+
+/// The triage an organizer makes; a PATCH changes nothing else (what people wrote is not edited).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"status": "accepted"}))]
+pub struct FeedbackTriageInput {
+    pub status: FeedbackStatus,
+}
+
+impl Input for FeedbackTriageInput {}
+
+/// Ratings of one round.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({
+    "round_id": 3, "count": 4, "average_rating": 4.25,
+    "distribution": {"1": 0, "2": 0, "3": 1, "4": 1, "5": 2}
+}))]
+pub struct FeedbackSummary {
+    pub round_id: Id,
+    /// How many ratings the round has.
+    pub count: Count,
+    /// `null` while there is no rating.
+    #[schema(minimum = 1, maximum = 5)]
+    pub average_rating: Option<f64>,
+    pub distribution: Distribution,
+}
+
+/// How many ratings of each value.
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct Distribution {
+    #[serde(rename = "1")]
+    #[schema(rename = "1")]
+    pub one: Count,
+    #[serde(rename = "2")]
+    #[schema(rename = "2")]
+    pub two: Count,
+    #[serde(rename = "3")]
+    #[schema(rename = "3")]
+    pub three: Count,
+    #[serde(rename = "4")]
+    #[schema(rename = "4")]
+    pub four: Count,
+    #[serde(rename = "5")]
+    #[schema(rename = "5")]
+    pub five: Count,
+}
+
+impl Distribution {
+    fn count_mut(&mut self, rating: i32) -> Option<&mut Count> {
+        match rating {
+            1 => Some(&mut self.one),
+            2 => Some(&mut self.two),
+            3 => Some(&mut self.three),
+            4 => Some(&mut self.four),
+            5 => Some(&mut self.five),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Queryable, Selectable)]
+#[diesel(table_name = feedback)]
+struct FeedbackRow {
+    id: i32,
+    kind: FeedbackKind,
+    round_id: Option<i32>,
+    rating: Option<i32>,
+    comment: Option<String>,
+    author_name: Option<String>,
+    author_email: Option<String>,
+    status: FeedbackStatus,
+    submitted_by: Option<String>,
+    created_at: chrono::NaiveDateTime,
+    updated_at: chrono::NaiveDateTime,
+    version: i64,
+}
+
+impl From<FeedbackRow> for Feedback {
+    fn from(row: FeedbackRow) -> Self {
+        Feedback {
+            id: Id(row.id),
+            kind: row.kind,
+            round_id: row.round_id.map(Id),
+            rating: row.rating.map(|r| Rating::clamped(i64::from(r))),
+            comment: row.comment.map(Text::stored),
+            author_name: row.author_name.map(Text::stored),
+            author_email: row.author_email.map(Email::stored),
+            status: row.status,
+            submitted_by: row.submitted_by.map(Text::stored),
+            created_at: Timestamp::from_naive(row.created_at),
+            updated_at: Timestamp::from_naive(row.updated_at),
+            version: row.version,
+        }
+    }
+}
+
+/// Filters of the feedback list.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FeedbackFilter {
+    /// Only feedback about this round.
+    #[param(inline)]
+    pub round_id: Option<Id>,
+    #[param(inline)]
+    pub kind: Option<FeedbackKind>,
+    #[param(inline)]
+    pub status: Option<FeedbackStatus>,
+}
+
+/// Filters of a round's feedback list (the round is in the path).
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RoundFeedbackFilter {
+    #[param(inline)]
+    pub kind: Option<FeedbackKind>,
+    #[param(inline)]
+    pub status: Option<FeedbackStatus>,
+}
+
+// ---- persistence -------------------------------------------------------------------------
+
+fn filtered(filter: &FeedbackFilter) -> feedback::BoxedQuery<'static, MultiBackend> {
+    let mut query = feedback::table.into_boxed();
+    if let Some(round_id) = filter.round_id {
+        query = query.filter(feedback::round_id.eq(round_id.0));
+    }
+    if let Some(kind) = filter.kind {
+        query = query.filter(feedback::kind.eq(kind));
+    }
+    if let Some(status) = filter.status {
+        query = query.filter(feedback::status.eq(status));
+    }
+    query
+}
+
+/// The row `input` makes, with the id still to be given ([`changelog::PENDING_ID`]).
+fn stored(
+    input: &FeedbackInput,
+    submitted_by: Option<&str>,
+    now: chrono::NaiveDateTime,
+) -> FeedbackRow {
+    let (round_id, rating, comment, author_name, author_email) = match input {
+        FeedbackInput::SessionFeedback(f) => (
+            Some(f.round_id.0),
+            Some(f.rating.get() as i32),
+            Text::non_blank(f.comment.as_ref()),
+            &f.author_name,
+            &f.author_email,
+        ),
+        FeedbackInput::TopicSuggestion(f) | FeedbackInput::General(f) => (
+            f.round_id.map(|r| r.0),
+            None,
+            Some(f.comment.as_str()),
+            &f.author_name,
+            &f.author_email,
+        ),
+    };
+    FeedbackRow {
+        id: changelog::PENDING_ID,
+        kind: input.kind(),
+        round_id,
+        rating,
+        comment: comment.map(str::to_owned),
+        author_name: Text::non_blank(author_name.as_ref()).map(str::to_owned),
+        author_email: author_email.as_ref().map(|e| e.as_str().to_owned()),
+        status: FeedbackStatus::New,
+        submitted_by: submitted_by.map(str::to_owned),
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    }
+}
+
+/// The `INSERT ... RETURNING` of a [`stored`] row (its version is the column's default).
+macro_rules! insert_row {
+    ($row:expr) => {
+        diesel::insert_into(feedback::table)
+            .values((
+                feedback::kind.eq($row.kind),
+                feedback::round_id.eq($row.round_id),
+                feedback::rating.eq($row.rating),
+                feedback::comment.eq($row.comment.as_deref()),
+                feedback::author_name.eq($row.author_name.as_deref()),
+                feedback::author_email.eq($row.author_email.as_deref()),
+                feedback::status.eq($row.status),
+                feedback::submitted_by.eq($row.submitted_by.as_deref()),
+                feedback::created_at.eq($row.created_at),
+                feedback::updated_at.eq($row.updated_at),
+            ))
+            .returning(FeedbackRow::as_returning())
+    };
+}
+
+/// The row [`Resource::insert_logged`] writes and its change-log entry; `None` when the entry
+/// cannot be written around the id to come (then the write takes the usual way).
+fn logged_parts(
+    input: &FeedbackInput,
+    submitted_by: Option<&str>,
+    request_id: Option<&str>,
+) -> Result<Option<(FeedbackRow, changelog::Entry)>, ApiError> {
+    let now = db::now();
+    let row = stored(input, submitted_by, now);
+    let after = serde_json::to_value(Feedback::from(row.clone()))?;
+    Ok(
+        changelog::Entry::created(Feedbacks::NAME, after, submitted_by, request_id, now)
+            .map(|entry| (row, entry)),
+    )
+}
+
+/// [`Resource::insert_logged`] on a worker's own connection (see `db::worker`).
+async fn insert_logged_on_worker(
+    mut conn: &diesel_async::AsyncPgConnection,
+    input: &FeedbackInput,
+    submitted_by: Option<&str>,
+    request_id: Option<&str>,
+) -> Result<Option<Feedback>, ApiError> {
+    let Some((row, entry)) = logged_parts(input, submitted_by, request_id)? else {
+        return Ok(None);
+    };
+    let written = changelog::Logged::new(insert_row!(row), &entry);
+    let row: FeedbackRow = diesel_async::RunQueryDsl::get_result(written, &mut conn).await?;
+    Ok(Some(Feedback::from(row)))
+}
+
+/// Feedback: what [`resource`] needs to serve it.
+pub struct Feedbacks;
+
+impl Resource for Feedbacks {
+    const NAME: &'static str = "feedback";
+    const COLLECTION: &'static str = "feedback";
+    const SCHEDULE: bool = false;
+    type Record = Feedback;
+    type Input = FeedbackInput;
+    type Change = FeedbackTriageInput;
+    type Filter = FeedbackFilter;
+
+    fn authorize(caller: &Caller, access: Access) -> Result<(), ApiError> {
+        match access {
+            Access::Create => caller.require_submitter(),
+            Access::Read | Access::Change => caller.require(Role::Organizer),
+            Access::Delete => caller.require(Role::Admin),
+        }
+    }
+
+    fn id(record: &Feedback) -> i32 {
+        record.id.0
+    }
+
+    fn version(record: &Feedback) -> i64 {
+        record.version
+    }
+
+    fn find(conn: &mut DbConnection, id: i32) -> Result<Option<Feedback>, ApiError> {
+        Ok(crate::on_backend!(conn, |c| feedback::table
+            .find(id)
+            .select(FeedbackRow::as_select())
+            .first(c)
+            .optional())?
+        .map(Feedback::from))
+    }
+
+    /// Newest first: organizers triage what came in last.
+    fn list(
+        conn: &mut DbConnection,
+        filter: &FeedbackFilter,
+        paging: Paging,
+    ) -> Result<Listing<Feedback>, ApiError> {
+        let total = filtered(filter).count().get_result::<i64>(conn)?;
+        let rows = filtered(filter)
+            .order((feedback::created_at.desc(), feedback::id.desc()))
+            .limit(paging.limit())
+            .offset(paging.offset())
+            .select(FeedbackRow::as_select())
+            .load(conn)?;
+        Ok(paging
+            .page(rows.into_iter().map(Feedback::from).collect(), total)
+            .into())
+    }
+
+    fn insert(
+        conn: &mut DbConnection,
+        input: FeedbackInput,
+        submitted_by: Option<&str>,
+    ) -> Result<Feedback, ApiError> {
+        let row = stored(&input, submitted_by, db::now());
+        let row = crate::on_backend!(conn, |c| insert_row!(row).get_result(c))?;
+        Ok(Feedback::from(row))
+    }
+
+    /// PostgreSQL: one statement; a missing round is reported by the foreign key.
+    fn insert_logged(
+        conn: &mut DbConnection,
+        input: &FeedbackInput,
+        submitted_by: Option<&str>,
+        request_id: Option<&str>,
+    ) -> Result<Option<Feedback>, ApiError> {
+        let DbConnection::Postgresql(pg) = conn else {
+            return Ok(None);
+        };
+        let Some((row, entry)) = logged_parts(input, submitted_by, request_id)? else {
+            return Ok(None);
+        };
+        let row: FeedbackRow = changelog::Logged::new(insert_row!(row), &entry).get_result(pg)?;
+        Ok(Some(Feedback::from(row)))
+    }
+
+    const INSERT_ON_WORKER: Option<WorkerInsert<Self>> =
+        Some(|conn, input, submitted_by, request_id| {
+            Box::pin(insert_logged_on_worker(
+                conn,
+                input,
+                submitted_by,
+                request_id,
+            ))
+        });
+
+    fn change_of(record: &Feedback) -> FeedbackTriageInput {
+        FeedbackTriageInput {
+            status: record.status,
+        }
+    }
+
+    fn update(
+        conn: &mut DbConnection,
+        current: Feedback,
+        change: FeedbackTriageInput,
+        _actor: Option<&str>,
+        expected: i64,
+    ) -> Result<Option<Feedback>, ApiError> {
+        let target = feedback::table
+            .find(current.id.0)
+            .filter(feedback::version.eq(expected));
+        let row = crate::on_backend!(conn, |c| diesel::update(target)
+            .set((
+                feedback::status.eq(change.status),
+                feedback::updated_at.eq(db::now()),
+                feedback::version.eq(feedback::version + 1),
+            ))
+            .returning(FeedbackRow::as_returning())
+            .get_result(c)
+            .optional())?;
+        Ok(row.map(Feedback::from))
+    }
+
+    fn delete(conn: &mut DbConnection, id: i32, expected: Option<i64>) -> Result<bool, ApiError> {
+        let deleted = match expected {
+            Some(version) => diesel::delete(
+                feedback::table
+                    .find(id)
+                    .filter(feedback::version.eq(version)),
+            )
+            .execute(conn)?,
+            None => diesel::delete(feedback::table.find(id)).execute(conn)?,
+        };
+        if deleted == 0 && Feedbacks::find(conn, id)?.is_none() {
+            return Err(ApiError::not_found(Feedbacks::NAME, id));
+        }
+        Ok(deleted == 1)
+    }
+}
+
+pub fn summary(conn: &mut DbConnection, round_id: i32) -> Result<FeedbackSummary, ApiError> {
+    if !rounds::exists(conn, round_id)? {
+        return Err(ApiError::not_found(Rounds::NAME, round_id));
+    }
+    let counts = feedback::table
+        .filter(feedback::round_id.eq(round_id))
+        .filter(feedback::rating.is_not_null())
+        .group_by(feedback::rating)
+        .select((feedback::rating, diesel::dsl::count_star()))
+        .load::<(Option<i32>, i64)>(conn)?;
+    let mut distribution = Distribution::default();
+    let (mut count, mut sum) = (0i64, 0i64);
+    for (rating, n) in counts {
+        let Some(rating) = rating else {
+            continue;
+        };
+        if let Some(slot) = distribution.count_mut(rating) {
+            *slot = Count::clamped(n);
+        }
+        count += n;
+        sum += i64::from(rating) * n;
+    }
+    Ok(FeedbackSummary {
+        round_id: Id(round_id),
+        count: Count::clamped(count),
+        average_rating: (count > 0).then(|| (sum as f64 / count as f64 * 100.0).round() / 100.0),
+        distribution,
+    })
+}
+
+// ---- handlers ----------------------------------------------------------------------------
+
+/// List feedback, newest first
+#[utoipa::path(
+    tag = "feedback",
+    security(("bearer" = ["organizer", "admin"])),
+    params(FeedbackFilter, Paging),
+    responses((status = 200, description = "A page of feedback", body = Page<Feedback>), ReadErrors)
+)]
+#[get("/feedback")]
+pub async fn list_feedback(ctx: Ctx, query: Query) -> Result<HttpResponse, ApiError> {
+    resource::list::<Feedbacks>(ctx, query).await
+}
+
+/// Send feedback, a topic suggestion or a comment
+#[utoipa::path(
+    tag = "feedback",
+    security((), ("bearer" = [])),
+    request_body = FeedbackInput,
+    responses(
+        (status = 201, description = "Received", body = Feedback,
+            headers(
+                ("Location" = HeaderText, description = "URL of the new feedback"),
+                ("RateLimit-Policy" = HeaderText, description = "Anonymous feedback only: the client's limit (IETF RateLimit headers draft)"),
+                ("RateLimit" = HeaderText, description = "Anonymous feedback only: what is left of it")
+            )),
+        WriteErrors
+    )
+)]
+#[post("/feedback")]
+pub async fn create_feedback(ctx: Ctx, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
+    let quotum = limit_anonymous(&ctx)?;
+    let response = resource::create::<Feedbacks>(ctx, body.into_inner()).await;
+    with_quotum(response, quotum)
+}
+
+/// Feedback sent without a token counts against the client's quota
+/// (`LHS_FEEDBACK_RATE_LIMIT`); with a token it does not.
+fn limit_anonymous(ctx: &Ctx) -> Result<Option<Quotum>, ApiError> {
+    ctx.authorize::<Feedbacks>(Access::Create)?;
+    match &ctx.limits.anonymous_feedback {
+        Some(limit) if ctx.caller.is_anonymous() => limit.take(ctx.client).map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// Adds the RateLimit headers of a limited request to its answer, whatever it is.
+fn with_quotum(
+    response: Result<HttpResponse, ApiError>,
+    quotum: Option<Quotum>,
+) -> Result<HttpResponse, ApiError> {
+    let Some(quotum) = quotum else {
+        return response;
+    };
+    let mut response = match response {
+        Ok(response) => response,
+        Err(error) => actix_web::ResponseError::error_response(&error),
+    };
+    for (name, value) in quotum.headers() {
+        response.headers_mut().insert(name, value);
+    }
+    Ok(response)
+}
+
+/// Get one piece of feedback
+#[utoipa::path(
+    tag = "feedback",
+    security(("bearer" = ["organizer", "admin"])),
+    params(("id" = Id, Path, description = "Feedback id")),
+    responses((status = 200, description = "The feedback", body = Feedback), ReadErrors)
+)]
+#[get("/feedback/{id}")]
+pub async fn get_feedback(ctx: Ctx, id: web::Path<i32>) -> Result<HttpResponse, ApiError> {
+    resource::get::<Feedbacks>(ctx, id.into_inner()).await
+}
+
+/// Triage feedback: change its status (JSON merge patch)
+#[utoipa::path(
+    tag = "feedback",
+    security(("bearer" = ["organizer", "admin"])),
+    params(("id" = Id, Path, description = "Feedback id")),
+    request_body(content = FeedbackTriageInput, content_type = "application/merge-patch+json"),
+    responses((status = 200, description = "The feedback as triaged", body = Feedback), WriteErrors)
+)]
+#[patch("/feedback/{id}")]
+pub async fn triage_feedback(
+    ctx: Ctx,
+    id: web::Path<i32>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    resource::patch::<Feedbacks>(ctx, id.into_inner(), body.into_inner()).await
+}
+
+/// Delete feedback
+#[utoipa::path(
+    tag = "feedback",
+    security(("bearer" = ["admin"])),
+    params(("id" = Id, Path, description = "Feedback id")),
+    responses((status = 204, description = "Deleted"), WriteErrors)
+)]
+#[delete("/feedback/{id}")]
+pub async fn delete_feedback(ctx: Ctx, id: web::Path<i32>) -> Result<HttpResponse, ApiError> {
+    resource::delete::<Feedbacks>(ctx, id.into_inner()).await
+}
+
+/// List the feedback on a round, newest first
+#[utoipa::path(
+    tag = "feedback",
+    security(("bearer" = ["organizer", "admin"])),
+    params(("id" = Id, Path, description = "Round id"), RoundFeedbackFilter, Paging),
+    responses((status = 200, description = "A page of feedback", body = Page<Feedback>), ReadErrors)
+)]
+#[get("/rounds/{id}/feedback")]
+pub async fn list_round_feedback(
+    ctx: Ctx,
+    id: web::Path<i32>,
+    query: Query,
+) -> Result<HttpResponse, ApiError> {
+    ctx.authorize::<Feedbacks>(Access::Read)?;
+    let round_id = id.into_inner();
+    let query = query.values()?;
+    let given: RoundFeedbackFilter = query.get()?;
+    let paging: Paging = query.get()?;
+    let filter = FeedbackFilter {
+        round_id: Some(Id(round_id)),
+        kind: given.kind,
+        status: given.status,
+    };
+    let caller = ctx.caller.clone();
+    ctx.read(false, None, move |conn| {
+        if !rounds::exists(conn, round_id)? {
+            return Err(ApiError::not_found(Rounds::NAME, round_id));
+        }
+        let listing = Feedbacks::list(conn, &filter, paging)?;
+        Rendered::json(&listing.page.visible_to(&caller))
+    })
+    .await
+}
+
+/// Send feedback on a round
+///
+/// The same body as `POST /feedback`; the round comes from the path.
+#[utoipa::path(
+    tag = "feedback",
+    security((), ("bearer" = [])),
+    params(("id" = Id, Path, description = "Round id")),
+    request_body = RoundFeedbackInput,
+    responses(
+        (status = 201, description = "Received", body = Feedback,
+            headers(
+                ("Location" = HeaderText, description = "URL of the new feedback"),
+                ("RateLimit-Policy" = HeaderText, description = "Anonymous feedback only: the client's limit (IETF RateLimit headers draft)"),
+                ("RateLimit" = HeaderText, description = "Anonymous feedback only: what is left of it")
+            )),
+        WriteErrors
+    )
+)]
+#[post("/rounds/{id}/feedback")]
+pub async fn create_round_feedback(
+    ctx: Ctx,
+    id: web::Path<i32>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let quotum = limit_anonymous(&ctx)?;
+    let round_id = id.into_inner();
+    let mut body = body.into_inner();
+    let request = serde_json::to_vec(&body)?;
+    let mut conflicting_round = None;
+    if let Some(fields) = body.as_object_mut() {
+        let session = fields.get("kind") == Some(&Value::from("session_feedback"));
+        match fields.get("round_id") {
+            None => {
+                fields.insert("round_id".to_owned(), Value::from(round_id));
+            }
+            // `null` is "no round" where the schema allows it (comments): the path's round.
+            // For session feedback the schema refuses it, as it does on `POST /feedback`.
+            Some(Value::Null) if !session => {
+                fields.insert("round_id".to_owned(), Value::from(round_id));
+            }
+            Some(given) if given.as_f64() == Some(f64::from(round_id)) => {}
+            // Not a number: the schema names it; a second error would only confuse.
+            Some(given) if !given.is_number() => {}
+            Some(given) => conflicting_round = Some(given.to_string()),
+        }
+    }
+    let mut checked = ctx.validators.body::<FeedbackInput>(body);
+    if let Some(given) = conflicting_round {
+        checked.add_error(
+            "round_id",
+            format!(
+                "is {given} but the path is for round {round_id}; leave it out or make them match"
+            ),
+        );
+    }
+    let round_exists = move |conn: &mut DbConnection| {
+        if rounds::exists(conn, round_id)? {
+            Ok(())
+        } else {
+            Err(ApiError::not_found(Rounds::NAME, round_id))
+        }
+    };
+    let response = resource::create_with::<Feedbacks>(ctx, checked, &request, round_exists).await;
+    with_quotum(response, quotum)
+}
+
+/// Summarise the ratings of a round
+#[utoipa::path(
+    tag = "feedback",
+    security((), ("bearer" = [])),
+    params(("id" = Id, Path, description = "Round id")),
+    responses((status = 200, description = "Count, average and distribution of ratings", body = FeedbackSummary), ReadErrors)
+)]
+#[get("/rounds/{id}/feedback/summary")]
+pub async fn round_feedback_summary(
+    ctx: Ctx,
+    id: web::Path<i32>,
+) -> Result<HttpResponse, ApiError> {
+    ctx.caller.require_reader()?;
+    ctx.headers_well_formed()?;
+    let round_id = id.into_inner();
+    ctx.read(false, None, move |conn| {
+        Rendered::json(&summary(conn, round_id)?)
+    })
+    .await
+}

@@ -1,0 +1,6 @@
+pub mod calendar;
+pub mod departments;
+pub mod feedback;
+pub mod rounds;
+pub mod series;
+pub mod speakers;

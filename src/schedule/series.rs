@@ -1,0 +1,347 @@
+//! The series: the one record that describes LHS Rounds as a whole, as the hospital's page
+//! does: its name, what it is about, the time zone its rounds are held in, where and when they
+//! usually are, and whom to contact about topics and feedback.
+
+use actix_web::{get, patch, put, web, HttpResponse};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::platform::auth::{Caller, Role, Subject, Visible};
+use crate::platform::db::{self, DbConnection};
+use crate::platform::error::{ApiError, FieldError, ReadErrors, WriteErrors};
+use crate::platform::fields::{Email, Int, LocalTime, Name, Text, Timestamp};
+use crate::platform::pagination::Paging;
+use crate::platform::resource::{self, Access, Ctx, Listing, NoFilter, Resource};
+use crate::platform::schema::series;
+use crate::platform::timezone::{self, Zone};
+use crate::platform::validate::{Doc, Input};
+
+/// The series' one record.
+const ID: i32 = 1;
+
+pub type SeriesName = Name<200>;
+/// Markdown.
+pub type SeriesDescription = Text<20000>;
+/// An IANA time zone name, checked against the tz database.
+pub type TimeZoneName = Name<64>;
+pub type DefaultLocation = Text<200>;
+/// 1 minute to a day.
+pub type Minutes = Int<1, 1440>;
+pub type ContactName = Name<200>;
+pub type ContactRole = Text<200>;
+
+/// Someone to contact about the series. Their e-mail address is public by design: the series'
+/// page publishes it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Contact {
+    pub name: ContactName,
+    pub email: Email,
+    /// What to contact them about, such as "topics, suggestions and feedback".
+    pub role: Option<ContactRole>,
+}
+
+crate::list_type!(
+    /// The people to contact, in the order the page lists them.
+    pub Contacts(Contact),
+    max = 10
+);
+
+/// The series, as answered.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({
+    "name": "Learning Health System Rounds",
+    "description": "The Learning Health System (LHS) is a novel and rapidly evolving approach...",
+    "timezone": "America/New_York", "default_location": "BMC – MassMutual 5",
+    "default_start_time": "12:00", "default_duration_minutes": 60,
+    "contacts": [{"name": "Dr. Mihaela Stefan", "email": "mihaela.stefan@example.org",
+        "role": "topics, suggestions and feedback"}],
+    "updated_at": "2026-11-27T15:00:00Z"
+}))]
+pub struct Series {
+    pub name: SeriesName,
+    /// What the series is about, in Markdown.
+    pub description: Option<SeriesDescription>,
+    /// The IANA time zone its rounds are held in; every round's local times are in it.
+    pub timezone: TimeZoneName,
+    pub default_location: Option<DefaultLocation>,
+    /// When a round usually starts, local time.
+    pub default_start_time: LocalTime,
+    /// How long a round usually lasts.
+    pub default_duration_minutes: Minutes,
+    pub contacts: Contacts,
+    /// The token subject that last changed it; shown to organizers and admins only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub updated_by: Option<Subject>,
+    pub updated_at: Timestamp,
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub version: i64,
+}
+
+impl Series {
+    /// The series' time zone (UTC if the stored name were ever not one: it is checked when
+    /// written).
+    pub fn zone(&self) -> Zone {
+        timezone::named(self.timezone.as_str()).unwrap_or(Zone::UTC)
+    }
+}
+
+impl Visible for Series {
+    fn visible_to(mut self, caller: &Caller) -> Self {
+        if !caller.sees_private_fields() {
+            self.updated_by = None;
+        }
+        self
+    }
+}
+
+/// The series, as written by PUT (and patched by PATCH).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "name": "Learning Health System Rounds", "timezone": "America/New_York",
+    "default_location": "BMC – MassMutual 5", "default_start_time": "12:00",
+    "default_duration_minutes": 60,
+    "contacts": [{"name": "Aubri Drake", "email": "aubri.drake@example.org",
+        "role": "topics, suggestions and feedback"}]
+}))]
+pub struct SeriesInput {
+    pub name: SeriesName,
+    pub description: Option<SeriesDescription>,
+    /// An IANA time zone name such as `America/New_York`.
+    pub timezone: TimeZoneName,
+    pub default_location: Option<DefaultLocation>,
+    pub default_start_time: LocalTime,
+    pub default_duration_minutes: Minutes,
+    #[serde(default)]
+    pub contacts: Contacts,
+}
+
+impl Input for SeriesInput {
+    /// The time zone is one the tz database knows.
+    fn rules(doc: &Doc<'_>) -> Vec<FieldError> {
+        match doc.get::<String>("timezone") {
+            Some(zone) if timezone::named(zone.trim()).is_none() => vec![FieldError::new(
+                "timezone",
+                format!(
+                    "{zone:?} is not a time zone of the tz database; use an IANA name such as \
+                     America/New_York"
+                ),
+            )],
+            _ => Vec::new(),
+        }
+    }
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = series)]
+struct SeriesRow {
+    name: String,
+    description: Option<String>,
+    timezone: String,
+    default_location: Option<String>,
+    default_start_time: String,
+    default_duration_minutes: i32,
+    contacts: String,
+    version: i64,
+    updated_at: chrono::NaiveDateTime,
+    updated_by: Option<String>,
+}
+
+impl From<SeriesRow> for Series {
+    fn from(row: SeriesRow) -> Self {
+        Series {
+            name: Name::stored(row.name),
+            description: row.description.map(Text::stored),
+            timezone: Name::stored(row.timezone),
+            default_location: row.default_location.map(Text::stored),
+            default_start_time: LocalTime::parse(&row.default_start_time)
+                .unwrap_or(LocalTime::NOON),
+            default_duration_minutes: Minutes::clamped(i64::from(row.default_duration_minutes)),
+            contacts: serde_json::from_str(&row.contacts).unwrap_or_default(),
+            updated_by: row.updated_by.map(Text::stored),
+            updated_at: Timestamp::from_naive(row.updated_at),
+            version: row.version,
+        }
+    }
+}
+
+/// The series' time zone, for rendering rounds in local time.
+pub fn zone(conn: &mut DbConnection) -> Result<Zone, ApiError> {
+    let name = crate::on_backend!(conn, |c| series::table
+        .find(ID)
+        .select(series::timezone)
+        .first::<String>(c)
+        .optional())?;
+    Ok(zone_named(name.as_deref()))
+}
+
+/// The zone of the series' `timezone` column as read by another query.
+pub fn zone_named(name: Option<&str>) -> Zone {
+    timezone::named_or_default(name)
+}
+
+/// The series: what [`resource`] needs to serve it. It is one record, changed and never
+/// created or deleted.
+pub struct SeriesRecord;
+
+impl Resource for SeriesRecord {
+    const NAME: &'static str = "series";
+    const COLLECTION: &'static str = "series";
+    const SCHEDULE: bool = true;
+    type Record = Series;
+    type Input = SeriesInput;
+    type Change = SeriesInput;
+    type Filter = NoFilter;
+
+    fn authorize(caller: &Caller, access: Access) -> Result<(), ApiError> {
+        match access {
+            Access::Read => caller.require_reader(),
+            Access::Create | Access::Change | Access::Delete => caller.require(Role::Organizer),
+        }
+    }
+
+    fn id(_record: &Series) -> i32 {
+        ID
+    }
+
+    fn version(record: &Series) -> i64 {
+        record.version
+    }
+
+    fn find(conn: &mut DbConnection, id: i32) -> Result<Option<Series>, ApiError> {
+        Ok(crate::on_backend!(conn, |c| series::table
+            .find(id)
+            .select(SeriesRow::as_select())
+            .first(c)
+            .optional())?
+        .map(Series::from))
+    }
+
+    /// The one record, as a page.
+    fn list(
+        conn: &mut DbConnection,
+        _filter: &NoFilter,
+        paging: Paging,
+    ) -> Result<Listing<Series>, ApiError> {
+        let all: Vec<Series> = SeriesRecord::find(conn, ID)?.into_iter().collect();
+        let total = all.len() as i64;
+        Ok(paging.page(all, total).into())
+    }
+
+    fn insert(
+        _conn: &mut DbConnection,
+        _input: SeriesInput,
+        _actor: Option<&str>,
+    ) -> Result<Series, ApiError> {
+        Err(ApiError::Conflict(
+            "the series exists already: change it with PUT or PATCH /api/v1/series".to_owned(),
+        ))
+    }
+
+    fn change_of(record: &Series) -> SeriesInput {
+        SeriesInput {
+            name: record.name.clone(),
+            description: record.description.clone(),
+            timezone: record.timezone.clone(),
+            default_location: record.default_location.clone(),
+            default_start_time: record.default_start_time,
+            default_duration_minutes: record.default_duration_minutes,
+            contacts: record.contacts.clone(),
+        }
+    }
+
+    fn update(
+        conn: &mut DbConnection,
+        _current: Series,
+        input: SeriesInput,
+        actor: Option<&str>,
+        expected: i64,
+    ) -> Result<Option<Series>, ApiError> {
+        let contacts = serde_json::to_string(&input.contacts)?;
+        let start = serde_json::to_value(input.default_start_time)?;
+        let target = series::table.find(ID).filter(series::version.eq(expected));
+        let row = crate::on_backend!(conn, |c| diesel::update(target)
+            .set((
+                series::name.eq(input.name.as_str()),
+                series::description.eq(Text::non_blank(input.description.as_ref())),
+                series::timezone.eq(input.timezone.as_str()),
+                series::default_location.eq(Text::non_blank(input.default_location.as_ref())),
+                series::default_start_time.eq(start.as_str().unwrap_or("12:00")),
+                series::default_duration_minutes.eq(input.default_duration_minutes.get() as i32),
+                series::contacts.eq(&contacts),
+                series::updated_at.eq(db::now()),
+                series::updated_by.eq(actor),
+                series::version.eq(series::version + 1),
+            ))
+            .returning(SeriesRow::as_returning())
+            .get_result(c)
+            .optional())?;
+        Ok(row.map(Series::from))
+    }
+
+    fn delete(
+        _conn: &mut DbConnection,
+        _id: i32,
+        _expected: Option<i64>,
+    ) -> Result<bool, ApiError> {
+        Err(ApiError::Conflict(
+            "the series cannot be deleted: change it with PUT or PATCH".to_owned(),
+        ))
+    }
+}
+
+// ---- handlers ----------------------------------------------------------------------------
+
+/// Get the series: its name, description, time zone, defaults and contacts
+#[utoipa::path(
+    tag = "series",
+    security((), ("bearer" = [])),
+    responses((status = 200, description = "The series", body = Series), ReadErrors)
+)]
+#[get("/series")]
+pub async fn get_series(ctx: Ctx) -> Result<HttpResponse, ApiError> {
+    resource::get::<SeriesRecord>(ctx, ID).await
+}
+
+/// Replace the series
+#[utoipa::path(
+    tag = "series",
+    security(("bearer" = ["organizer", "admin"])),
+    request_body = SeriesInput,
+    responses((status = 200, description = "The series as replaced", body = Series), WriteErrors)
+)]
+#[put("/series")]
+pub async fn replace_series(ctx: Ctx, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
+    resource::replace::<SeriesRecord>(ctx, ID, body.into_inner()).await
+}
+
+/// Change some fields of the series (JSON merge patch)
+#[utoipa::path(
+    tag = "series",
+    security(("bearer" = ["organizer", "admin"])),
+    request_body(content = SeriesInput, content_type = "application/merge-patch+json",
+        description = "Fields to change; `null` clears an optional field; `contacts` is replaced whole"),
+    responses((status = 200, description = "The series as changed", body = Series), WriteErrors)
+)]
+#[patch("/series")]
+pub async fn patch_series(ctx: Ctx, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
+    resource::patch::<SeriesRecord>(ctx, ID, body.into_inner()).await
+}
+
+/// What the demo loads: the series as the hospital's page describes it.
+pub fn seed(conn: &mut DbConnection, page: SeriesInput) -> Result<bool, ApiError> {
+    let Some(current) = SeriesRecord::find(conn, ID)? else {
+        return Ok(false);
+    };
+    // Only a series nobody has described yet: running the demo twice changes nothing.
+    if current.description.is_some() {
+        return Ok(false);
+    }
+    let version = current.version;
+    Ok(SeriesRecord::update(conn, current, page, Some("demo"), version)?.is_some())
+}

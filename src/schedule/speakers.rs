@@ -1,0 +1,469 @@
+//! Speakers: the people who present at rounds, with their credentials (MD, MPH, PhD...).
+
+use actix_web::{delete, get, patch, post, put, web, HttpResponse};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::platform::auth::{Caller, Role, Subject, Visible};
+use crate::platform::db::{self, DbConnection, MultiBackend};
+use crate::platform::error::{ApiError, ReadErrors, WriteErrors};
+use crate::platform::fields::{Credential, DepartmentRef, Email, Id, Line, Name, Text, Timestamp};
+use crate::platform::pagination::{Page, Paging};
+use crate::platform::resource::{self, found, Access, Ctx, HeaderText, Listing, Resource};
+use crate::platform::schema::{round_speakers, speakers};
+use crate::platform::validate::{Input, Query};
+
+pub type FullName = Name<200>;
+pub type JobTitle = Text<200>;
+pub type Bio = Text<10000>;
+/// The name with every credential: "Tara Lagu, MD, MPH" (the name, and ten credentials of at
+/// most 20 characters, each after ", ").
+pub type DisplayName = Text<420>;
+/// A search term.
+pub type Search = Line<200>;
+
+crate::list_type!(
+    /// Credentials such as `["MD", "MPH"]`, in the order they are written after the name; each
+    /// once.
+    pub Credentials(Credential),
+    max = 10,
+    unique = true
+);
+
+/// A speaker, as answered.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": 7, "full_name": "Tara Lagu", "credentials": ["MD", "MPH"], "display_name": "Tara Lagu, MD, MPH",
+    "title": null, "email": null, "department_id": 5, "bio": null,
+    "created_at": "2019-01-02T15:00:00Z", "updated_at": "2019-01-02T15:00:00Z"
+}))]
+pub struct Speaker {
+    pub id: Id,
+    pub full_name: FullName,
+    pub credentials: Credentials,
+    /// The name with its credentials, as printed on the schedule.
+    pub display_name: DisplayName,
+    pub title: Option<JobTitle>,
+    /// Shown to organizers and admins only (left out for everyone else).
+    // Outer `None`: hidden from this caller; `Some(None)`: the speaker has no address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<Option<Email>>,
+    pub department_id: Option<Id>,
+    pub bio: Option<Bio>,
+    /// The token subject that created it; shown to organizers and admins only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub created_by: Option<Subject>,
+    /// The token subject that last changed it; shown to organizers and admins only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub updated_by: Option<Subject>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// Bumped by every write; the ETag is made from it.
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub version: i64,
+}
+
+/// A speaker, as written by POST and PUT (and patched by PATCH).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "full_name": "Peter Lindenauer", "credentials": ["MD", "MSc"], "department_id": 5
+}))]
+pub struct SpeakerInput {
+    pub full_name: FullName,
+    #[serde(default)]
+    pub credentials: Credentials,
+    /// Job title, such as "Chief Quality Officer".
+    pub title: Option<JobTitle>,
+    pub email: Option<Email>,
+    pub department_id: Option<DepartmentRef>,
+    pub bio: Option<Bio>,
+}
+
+impl Input for SpeakerInput {}
+
+/// "Tara Lagu, MD, MPH".
+pub fn display_name(full_name: &str, credentials: &Credentials) -> String {
+    std::iter::once(full_name)
+        .chain(credentials.0.iter().map(Credential::as_str))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Credentials are stored as a JSON array in a text column (portable to both backends).
+pub fn decode_credentials(stored: &str) -> Credentials {
+    Credentials(
+        serde_json::from_str::<Vec<String>>(stored)
+            .unwrap_or_default()
+            .into_iter()
+            .map(Credential::stored)
+            .collect(),
+    )
+}
+
+fn encode_credentials(credentials: &Credentials) -> String {
+    serde_json::to_string(credentials).unwrap_or_else(|_| "[]".to_owned())
+}
+
+fn search_text(input: &SpeakerInput) -> String {
+    let mut text = input.full_name.as_str().to_lowercase();
+    let title = input.title.as_ref().map(Text::as_str);
+    for part in input
+        .credentials
+        .0
+        .iter()
+        .map(Credential::as_str)
+        .chain(title)
+    {
+        text.push(' ');
+        text.push_str(&part.to_lowercase());
+    }
+    text
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = speakers)]
+struct SpeakerRow {
+    id: i32,
+    full_name: String,
+    credentials: String,
+    title: Option<String>,
+    email: Option<String>,
+    department_id: Option<i32>,
+    bio: Option<String>,
+    created_at: chrono::NaiveDateTime,
+    updated_at: chrono::NaiveDateTime,
+    created_by: Option<String>,
+    updated_by: Option<String>,
+    version: i64,
+}
+
+impl From<SpeakerRow> for Speaker {
+    fn from(row: SpeakerRow) -> Self {
+        let credentials = decode_credentials(&row.credentials);
+        Speaker {
+            id: Id(row.id),
+            display_name: Text::stored(display_name(&row.full_name, &credentials)),
+            full_name: Name::stored(row.full_name),
+            credentials,
+            title: row.title.map(Text::stored),
+            email: Some(row.email.map(Email::stored)),
+            department_id: row.department_id.map(Id),
+            bio: row.bio.map(Text::stored),
+            created_by: row.created_by.map(Text::stored),
+            updated_by: row.updated_by.map(Text::stored),
+            created_at: Timestamp::from_naive(row.created_at),
+            updated_at: Timestamp::from_naive(row.updated_at),
+            version: row.version,
+        }
+    }
+}
+
+impl Visible for Speaker {
+    fn visible_to(mut self, caller: &Caller) -> Self {
+        if !caller.sees_private_fields() {
+            self.email = None;
+            self.created_by = None;
+            self.updated_by = None;
+        }
+        self
+    }
+}
+
+/// Filters of the speaker list.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SpeakerFilter {
+    /// Text in the name, credentials or job title, ignoring case.
+    #[param(inline)]
+    pub q: Option<Search>,
+    /// Only speakers of this department.
+    #[param(inline)]
+    pub department_id: Option<Id>,
+}
+
+// ---- persistence -------------------------------------------------------------------------
+
+fn filtered(filter: &SpeakerFilter) -> speakers::BoxedQuery<'static, MultiBackend> {
+    let mut query = speakers::table.into_boxed();
+    if let Some(q) = filter.q.as_ref().filter(|q| !q.as_str().is_empty()) {
+        query = query.filter(
+            speakers::search_text
+                .like(db::contains_pattern(&q.as_str().to_lowercase()))
+                .escape('\\'),
+        );
+    }
+    if let Some(department_id) = filter.department_id {
+        query = query.filter(speakers::department_id.eq(department_id.0));
+    }
+    query
+}
+
+/// The columns a speaker's input sets, for an insert and an update alike.
+type Columns<'a> = (
+    diesel::dsl::Eq<speakers::full_name, &'a str>,
+    diesel::dsl::Eq<speakers::credentials, String>,
+    diesel::dsl::Eq<speakers::title, Option<&'a str>>,
+    diesel::dsl::Eq<speakers::email, Option<&'a str>>,
+    diesel::dsl::Eq<speakers::department_id, Option<i32>>,
+    diesel::dsl::Eq<speakers::bio, Option<&'a str>>,
+    diesel::dsl::Eq<speakers::search_text, String>,
+);
+
+fn columns(input: &SpeakerInput) -> Columns<'_> {
+    (
+        speakers::full_name.eq(input.full_name.as_str()),
+        speakers::credentials.eq(encode_credentials(&input.credentials)),
+        speakers::title.eq(Text::non_blank(input.title.as_ref())),
+        speakers::email.eq(input.email.as_ref().map(Email::as_str)),
+        speakers::department_id.eq(input.department_id.map(|d| d.0)),
+        speakers::bio.eq(Text::non_blank(input.bio.as_ref())),
+        speakers::search_text.eq(search_text(input)),
+    )
+}
+
+/// Speakers: what [`resource`] needs to serve them.
+pub struct Speakers;
+
+impl Resource for Speakers {
+    const NAME: &'static str = "speaker";
+    const COLLECTION: &'static str = "speakers";
+    const SCHEDULE: bool = true;
+    type Record = Speaker;
+    type Input = SpeakerInput;
+    type Change = SpeakerInput;
+    type Filter = SpeakerFilter;
+
+    fn authorize(caller: &Caller, access: Access) -> Result<(), ApiError> {
+        match access {
+            Access::Read => caller.require_reader(),
+            Access::Create | Access::Change | Access::Delete => caller.require(Role::Organizer),
+        }
+    }
+
+    fn id(record: &Speaker) -> i32 {
+        record.id.0
+    }
+
+    fn version(record: &Speaker) -> i64 {
+        record.version
+    }
+
+    fn find(conn: &mut DbConnection, id: i32) -> Result<Option<Speaker>, ApiError> {
+        Ok(crate::on_backend!(conn, |c| speakers::table
+            .find(id)
+            .select(SpeakerRow::as_select())
+            .first(c)
+            .optional())?
+        .map(Speaker::from))
+    }
+
+    /// By name.
+    fn list(
+        conn: &mut DbConnection,
+        filter: &SpeakerFilter,
+        paging: Paging,
+    ) -> Result<Listing<Speaker>, ApiError> {
+        let total = filtered(filter).count().get_result::<i64>(conn)?;
+        let rows = filtered(filter)
+            .order((speakers::search_text, speakers::id))
+            .limit(paging.limit())
+            .offset(paging.offset())
+            .select(SpeakerRow::as_select())
+            .load(conn)?;
+        Ok(paging
+            .page(rows.into_iter().map(Speaker::from).collect(), total)
+            .into())
+    }
+
+    fn insert(
+        conn: &mut DbConnection,
+        input: SpeakerInput,
+        actor: Option<&str>,
+    ) -> Result<Speaker, ApiError> {
+        let now = db::now();
+        let row = crate::on_backend!(conn, |c| diesel::insert_into(speakers::table)
+            .values((
+                columns(&input),
+                speakers::created_at.eq(now),
+                speakers::updated_at.eq(now),
+                speakers::created_by.eq(actor),
+                speakers::updated_by.eq(actor),
+            ))
+            .returning(SpeakerRow::as_returning())
+            .get_result(c))?;
+        Ok(row.into())
+    }
+
+    fn change_of(record: &Speaker) -> SpeakerInput {
+        SpeakerInput {
+            full_name: record.full_name.clone(),
+            credentials: record.credentials.clone(),
+            title: record.title.clone(),
+            email: record.email.clone().flatten(),
+            department_id: record.department_id.map(|d| DepartmentRef(d.0)),
+            bio: record.bio.clone(),
+        }
+    }
+
+    fn update(
+        conn: &mut DbConnection,
+        current: Speaker,
+        input: SpeakerInput,
+        actor: Option<&str>,
+        expected: i64,
+    ) -> Result<Option<Speaker>, ApiError> {
+        let target = speakers::table
+            .find(current.id.0)
+            .filter(speakers::version.eq(expected));
+        let row = crate::on_backend!(conn, |c| diesel::update(target)
+            .set((
+                columns(&input),
+                speakers::updated_at.eq(db::now()),
+                speakers::updated_by.eq(actor),
+                speakers::version.eq(speakers::version + 1),
+            ))
+            .returning(SpeakerRow::as_returning())
+            .get_result(c)
+            .optional())?;
+        Ok(row.map(Speaker::from))
+    }
+
+    fn delete(conn: &mut DbConnection, id: i32, expected: Option<i64>) -> Result<bool, ApiError> {
+        found(Speakers::find(conn, id)?, Speakers::NAME, id)?;
+        let rounds = round_speakers::table
+            .filter(round_speakers::speaker_id.eq(id))
+            .count()
+            .get_result::<i64>(conn)?;
+        if rounds > 0 {
+            return Err(ApiError::Conflict(format!(
+                "speaker {id} is still on {}; take them off first",
+                db::describe_counts(&[(rounds, "round")])
+            )));
+        }
+        let deleted = match expected {
+            Some(version) => diesel::delete(
+                speakers::table
+                    .find(id)
+                    .filter(speakers::version.eq(version)),
+            )
+            .execute(conn)?,
+            None => diesel::delete(speakers::table.find(id)).execute(conn)?,
+        };
+        Ok(deleted == 1)
+    }
+}
+
+/// The speaker with this exact name, if any (the demo loader reuses people across rounds).
+pub fn find_by_name(conn: &mut DbConnection, full_name: &str) -> Result<Option<i32>, ApiError> {
+    Ok(speakers::table
+        .filter(speakers::full_name.eq(full_name))
+        .order(speakers::id)
+        .select(speakers::id)
+        .first::<i32>(conn)
+        .optional()?)
+}
+
+/// Whether a speaker exists, without loading them.
+pub fn exists(conn: &mut DbConnection, id: i32) -> Result<bool, ApiError> {
+    Ok(crate::on_backend!(conn, |c| speakers::table
+        .find(id)
+        .select(speakers::id)
+        .first::<i32>(c)
+        .optional())?
+    .is_some())
+}
+
+// ---- handlers ----------------------------------------------------------------------------
+
+/// List speakers, by name
+#[utoipa::path(
+    tag = "speakers",
+    security((), ("bearer" = [])),
+    params(SpeakerFilter, Paging),
+    responses((status = 200, description = "A page of speakers", body = Page<Speaker>), ReadErrors)
+)]
+#[get("/speakers")]
+pub async fn list_speakers(ctx: Ctx, query: Query) -> Result<HttpResponse, ApiError> {
+    resource::list::<Speakers>(ctx, query).await
+}
+
+/// Create a speaker
+#[utoipa::path(
+    tag = "speakers",
+    security(("bearer" = ["organizer", "admin"])),
+    request_body = SpeakerInput,
+    responses(
+        (status = 201, description = "Created", body = Speaker,
+            headers(("Location" = HeaderText, description = "URL of the new speaker"))),
+        WriteErrors
+    )
+)]
+#[post("/speakers")]
+pub async fn create_speaker(ctx: Ctx, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
+    resource::create::<Speakers>(ctx, body.into_inner()).await
+}
+
+/// Get a speaker
+#[utoipa::path(
+    tag = "speakers",
+    security((), ("bearer" = [])),
+    params(("id" = Id, Path, description = "Speaker id")),
+    responses((status = 200, description = "The speaker", body = Speaker), ReadErrors)
+)]
+#[get("/speakers/{id}")]
+pub async fn get_speaker(ctx: Ctx, id: web::Path<i32>) -> Result<HttpResponse, ApiError> {
+    resource::get::<Speakers>(ctx, id.into_inner()).await
+}
+
+/// Replace a speaker
+#[utoipa::path(
+    tag = "speakers",
+    security(("bearer" = ["organizer", "admin"])),
+    params(("id" = Id, Path, description = "Speaker id")),
+    request_body = SpeakerInput,
+    responses((status = 200, description = "The speaker as replaced", body = Speaker), WriteErrors)
+)]
+#[put("/speakers/{id}")]
+pub async fn replace_speaker(
+    ctx: Ctx,
+    id: web::Path<i32>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    resource::replace::<Speakers>(ctx, id.into_inner(), body.into_inner()).await
+}
+
+/// Change some fields of a speaker (JSON merge patch)
+#[utoipa::path(
+    tag = "speakers",
+    security(("bearer" = ["organizer", "admin"])),
+    params(("id" = Id, Path, description = "Speaker id")),
+    request_body(content = SpeakerInput, content_type = "application/merge-patch+json",
+        description = "Fields to change; `null` clears an optional field"),
+    responses((status = 200, description = "The speaker as changed", body = Speaker), WriteErrors)
+)]
+#[patch("/speakers/{id}")]
+pub async fn patch_speaker(
+    ctx: Ctx,
+    id: web::Path<i32>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    resource::patch::<Speakers>(ctx, id.into_inner(), body.into_inner()).await
+}
+
+/// Delete a speaker who is on no round
+#[utoipa::path(
+    tag = "speakers",
+    security(("bearer" = ["organizer", "admin"])),
+    params(("id" = Id, Path, description = "Speaker id")),
+    responses((status = 204, description = "Deleted"), WriteErrors)
+)]
+#[delete("/speakers/{id}")]
+pub async fn delete_speaker(ctx: Ctx, id: web::Path<i32>) -> Result<HttpResponse, ApiError> {
+    resource::delete::<Speakers>(ctx, id.into_inner()).await
+}
