@@ -6,7 +6,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
-use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::error::{PathError, QueryPayloadError};
 use actix_web::http::Method;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use serde_json::Value;
@@ -27,18 +27,18 @@ use crate::operations::shutdown::{self, Draining, ShutdownSettings};
 use crate::platform::auth::Auth;
 use crate::platform::cache::ReadCache;
 use crate::platform::config::Settings;
-use crate::platform::db::{Backend, Database, WorkerSetup};
+use crate::platform::db::{Backend, Database};
 use crate::platform::error::ApiError;
+use crate::platform::fields::RefKind;
 use crate::platform::http::{self, AllowedMethods, CorsOrigins};
 use crate::platform::idempotency;
 use crate::platform::ratelimit::{self, Limits, Rate};
-use crate::platform::resource::{CalendarSettings, WritePolicy};
+use crate::platform::resource::WritePolicy;
 use crate::platform::telemetry::{self, RequestId, TokenSubject};
 use crate::platform::validate::Validators;
+use crate::schedule::calendar::CalendarSettings;
+use crate::schedule::{departments, rounds, speakers};
 use crate::{app::demo, app::openapi};
-
-/// Request bodies larger than this are refused with 413.
-pub const BODY_LIMIT: usize = 1024 * 1024;
 
 /// How to serve, beyond the database and the listener.
 #[derive(Clone)]
@@ -199,7 +199,12 @@ impl Application {
         log::debug!("resident memory before the document: {}", resident_memory());
         let document = openapi::served_document()?;
         log::debug!("resident memory with the document: {}", resident_memory());
-        let validators = web::Data::new(Validators::from_document(&document)?);
+        let validators =
+            web::Data::new(Validators::from_document(&document)?.with_references(vec![
+                (RefKind::Department, departments::EXISTING),
+                (RefKind::Speaker, speakers::EXISTING),
+                (RefKind::Round, rounds::EXISTING),
+            ]));
         log::debug!("resident memory with its validators: {}", resident_memory());
         let mut routes_table = RouteTable::from_document(&document);
         routes_table.add(OPENAPI_PATH, vec![Method::GET]);
@@ -214,12 +219,15 @@ impl Application {
             std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
         });
         let cache = web::Data::new(ReadCache::new(&database, options.cache_bytes, workers)?);
-        let worker_setup = WorkerSetup::probe(&database);
-        if worker_setup.is_some() {
-            log::info!(
-                "PostgreSQL's one-statement requests (reads the cache cannot answer, feedback) run on the workers' own connections (one per worker, pipelined)"
-            );
-        }
+        log::info!(
+            "every statement runs on the blocking pool's {} connection(s) ({:?}, {})",
+            database.pool_state().0,
+            database.backend(),
+            match database.backend() {
+                Backend::Postgres => "libpq: TLS, passwords and PGPASSFILE as libpq reads them",
+                Backend::Sqlite => "WAL, one writer at a time",
+            }
+        );
         let data = web::Data::new(database.clone());
         let docs = options.docs;
         let auth = options.auth.clone();
@@ -261,12 +269,6 @@ impl Application {
                             .route(METRICS_PATH, web::get().to(health::metrics));
                     }
                 })
-                .configure(|cfg| {
-                    // Built here, on each worker's thread: see `db::worker`.
-                    if let Some(setup) = &worker_setup {
-                        cfg.app_data(setup.for_this_worker());
-                    }
-                })
                 .service(web::scope(API_PREFIX).configure(routes::api))
                 // After the API: the router tries routes in order, and the docs' catch-all
                 // pattern would otherwise be tried on every API request.
@@ -279,15 +281,6 @@ impl Application {
                 .app_data(cache.clone())
                 .app_data(auth.clone())
                 .app_data(validators.clone())
-                .app_data(
-                    web::JsonConfig::default()
-                        .limit(BODY_LIMIT)
-                        .content_type_required(true)
-                        .content_type(|mime| {
-                            mime.subtype() == mime::JSON || mime.suffix() == Some(mime::JSON)
-                        })
-                        .error_handler(json_error),
-                )
                 .app_data(web::PathConfig::default().error_handler(path_error))
                 .app_data(web::QueryConfig::default().error_handler(query_error))
                 .app_data(routes_table.clone())
@@ -451,22 +444,6 @@ async fn observe<B: MessageBody + 'static>(
         .record();
     });
     Ok(response)
-}
-
-fn json_error(error: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
-    let api_error = match error {
-        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
-            ApiError::PayloadTooLarge { limit: BODY_LIMIT }
-        }
-        JsonPayloadError::ContentType => ApiError::UnsupportedMediaType(
-            "the body must be JSON, sent with Content-Type: application/json".to_owned(),
-        ),
-        JsonPayloadError::Deserialize(e) => {
-            ApiError::BadRequest(format!("the body is not well-formed JSON: {e}"))
-        }
-        other => ApiError::BadRequest(format!("the body could not be read: {other}")),
-    };
-    api_error.into()
 }
 
 fn path_error(error: PathError, req: &HttpRequest) -> actix_web::Error {

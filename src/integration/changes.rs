@@ -364,12 +364,11 @@ pub fn purge(conn: &mut DbConnection, retention: Retention) -> Result<usize, Api
 )]
 #[get("/audit")]
 pub async fn list_audit(ctx: Ctx, query: Query) -> Result<HttpResponse, ApiError> {
-    ctx.caller.require(Role::Admin)?;
-    ctx.headers_well_formed()?;
+    let granted = ctx.authorize_with(ctx.caller.require(Role::Admin))?;
     let query = query.values()?;
     let filter: AuditFilter = query.get()?;
     let paging: Paging = query.get()?;
-    ctx.read(false, Some(&query), move |conn| {
+    ctx.read(granted, false, true, Some(&query), move |conn| {
         Rendered::json(&audit(conn, &filter, paging)?)
     })
     .await
@@ -398,15 +397,14 @@ pub async fn change_feed(
     query: Query,
     retention: web::Data<Retention>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.caller.require_reader()?;
-    ctx.headers_well_formed()?;
+    let granted = ctx.authorize_with(ctx.caller.require_reader())?;
     let query = query.values()?;
     let asked: FeedQuery = query.get()?;
     let after = asked.after.map_or(0, Seq::get);
     let limit = asked.limit.map_or(100, FeedLimit::get);
     let caller = ctx.caller.clone();
     let retention = *retention.get_ref();
-    ctx.read(false, Some(&query), move |conn| {
+    ctx.read(granted, false, true, Some(&query), move |conn| {
         Rendered::json(&feed(conn, after, limit, &caller, retention)?)
     })
     .await

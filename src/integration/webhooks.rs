@@ -28,10 +28,11 @@ use utoipa::ToSchema;
 
 use crate::platform::auth::{Caller, Role, Subject, Visible};
 use crate::platform::cache::Rendered;
-use crate::platform::changelog::{self, Action, Change};
+use crate::platform::changelog::{self};
 use crate::platform::db::{self, Database, DbConnection};
 use crate::platform::error::{ApiError, FieldError, ReadErrors, WriteErrors};
 use crate::platform::fields::{Id, Int, Line, Text, Timestamp};
+use crate::platform::http::JsonBody;
 use crate::platform::pagination::{Page, Paging};
 use crate::platform::resource::{
     self, found, Access, Ctx, HeaderText, Listing, NoFilter, Resource,
@@ -1140,11 +1141,11 @@ pub fn outbox_state(conn: &mut DbConnection) -> Result<(i64, i64, f64), ApiError
 #[post("/webhooks")]
 pub async fn create_webhook(
     ctx: Ctx,
-    body: web::Json<Value>,
+    body: JsonBody,
     settings: web::Data<WebhookSettings>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.authorize::<Webhooks>(Access::Create)?;
-    let body = body.into_inner();
+    let granted = ctx.authorize::<Webhooks>(Access::Create)?;
+    let body = body.value()?;
     let request = serde_json::to_vec(&body)?;
     let url = body.get("url").and_then(Value::as_str).map(str::to_owned);
     let mut checked = ctx.validators.body::<WebhookInput>(body);
@@ -1155,7 +1156,7 @@ pub async fn create_webhook(
             checked.add_error("url", why);
         }
     }
-    resource::create_checked::<Webhooks>(ctx, checked, &request).await
+    resource::create_with::<Webhooks>(ctx, granted, checked, &request, |_| Ok(())).await
 }
 
 /// List webhooks
@@ -1194,16 +1195,19 @@ pub async fn get_webhook(ctx: Ctx, id: web::Path<i32>) -> Result<HttpResponse, A
 pub async fn patch_webhook(
     ctx: Ctx,
     id: web::Path<i32>,
-    body: web::Json<Value>,
+    body: JsonBody,
     settings: web::Data<WebhookSettings>,
 ) -> Result<HttpResponse, ApiError> {
+    // Authorized first: an anonymous caller learns nothing of what a name resolves to.
+    let granted = ctx.authorize::<Webhooks>(Access::Change)?;
+    let body = body.value()?;
     if let Some(url) = body.get("url").and_then(Value::as_str) {
         if parse_url(url).is_ok() {
             let (url, settings) = (url.to_owned(), settings.get_ref().clone());
             web::block(move || check_destination(&url, &settings)).await??;
         }
     }
-    resource::patch::<Webhooks>(ctx, id.into_inner(), body.into_inner()).await
+    resource::patch_granted::<Webhooks>(ctx, granted, id.into_inner(), body).await
 }
 
 /// Delete a webhook (its undelivered messages go with it)
@@ -1227,20 +1231,17 @@ pub async fn delete_webhook(ctx: Ctx, id: web::Path<i32>) -> Result<HttpResponse
 )]
 #[post("/webhooks/{id}/rotate-secret")]
 pub async fn rotate_secret(ctx: Ctx, id: web::Path<i32>) -> Result<HttpResponse, ApiError> {
-    ctx.authorize::<Webhooks>(Access::Change)?;
+    let granted = ctx.authorize::<Webhooks>(Access::Change)?;
     let id = id.into_inner();
-    let actor = ctx.actor();
-    let request_id = ctx.request_id.clone();
     let answer = ctx
-        .db
-        .write(move |conn| {
+        .write(granted, move |conn, author| {
             let current = found(Webhooks::find(conn, id)?, Webhooks::NAME, id)?;
             let secret = new_secret()?;
             let row = crate::on_backend!(conn, |c| diesel::update(webhooks::table.find(id))
                 .set((
                     webhooks::secret.eq(&secret),
                     webhooks::updated_at.eq(db::now()),
-                    webhooks::updated_by.eq(actor.as_deref()),
+                    webhooks::updated_by.eq(author.actor),
                     webhooks::version.eq(webhooks::version + 1),
                 ))
                 .returning(WebhookRow::as_returning())
@@ -1251,18 +1252,7 @@ pub async fn rotate_secret(ctx: Ctx, id: web::Path<i32>) -> Result<HttpResponse,
             before["secret"] = Value::from("(previous)");
             let mut after = serde_json::to_value(&webhook)?;
             after["secret"] = Value::from("(rotated)");
-            changelog::record(
-                conn,
-                Change {
-                    resource: Webhooks::NAME,
-                    id,
-                    action: Action::Updated,
-                    before: Some(before),
-                    after: Some(after),
-                    actor: actor.as_deref(),
-                    request_id: request_id.as_deref(),
-                },
-            )?;
+            author.record(conn, Webhooks::NAME, id, Some(&before), Some(&after))?;
             Ok(WebhookWithSecret {
                 webhook,
                 secret: Secret::stored(secret),
@@ -1288,11 +1278,11 @@ pub async fn list_deliveries(
     id: web::Path<i32>,
     query: Query,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.authorize::<Webhooks>(Access::Read)?;
+    let granted = ctx.authorize::<Webhooks>(Access::Read)?;
     let id = id.into_inner();
     let query = query.values()?;
     let paging: Paging = query.get()?;
-    ctx.read(false, Some(&query), move |conn| {
+    ctx.read(granted, false, true, Some(&query), move |conn| {
         Rendered::json(&deliveries(conn, id, paging)?)
     })
     .await
@@ -1316,11 +1306,10 @@ pub async fn retry_delivery(
     ctx: Ctx,
     path: web::Path<(i32, i64)>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.authorize::<Webhooks>(Access::Change)?;
+    let granted = ctx.authorize::<Webhooks>(Access::Change)?;
     let (webhook, message) = path.into_inner();
     let answer = ctx
-        .db
-        .write(move |conn| {
+        .write(granted, move |conn, _| {
             found(Webhooks::find(conn, webhook)?, Webhooks::NAME, webhook)?;
             let target = webhook_messages::table
                 .filter(webhook_messages::webhook_id.eq(webhook))

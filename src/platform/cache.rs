@@ -32,8 +32,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use serde::Serialize;
 
-use crate::platform::db::worker::OnConnection;
-use crate::platform::db::{self, Backend, Database, DbConnection, WorkerConnections};
+use crate::platform::db::{self, Backend, Database, DbConnection};
 use crate::platform::error::ApiError;
 use crate::platform::http::{self, TagList};
 use crate::platform::schema::schedule_revision;
@@ -263,7 +262,7 @@ impl WalIndex {
 }
 
 /// What a read of the schedule found, given the revision of the answer already kept.
-pub enum Revised<T> {
+enum Revised<T> {
     /// The schedule is still at that revision: nothing was read besides it.
     Unchanged,
     /// `value`, read in one snapshot with `revision` (`None` when the revision's row is
@@ -271,42 +270,13 @@ pub enum Revised<T> {
     Read { revision: Option<i64>, value: T },
 }
 
-impl<T> Revised<T> {
-    /// What was read, made into something else (an answer).
-    pub fn try_map<U>(
-        self,
-        f: impl FnOnce(T) -> Result<U, ApiError>,
-    ) -> Result<Revised<U>, ApiError> {
-        Ok(match self {
-            Revised::Unchanged => Revised::Unchanged,
-            Revised::Read { revision, value } => Revised::Read {
-                revision,
-                value: f(value)?,
-            },
-        })
-    }
-
-    /// What was read, for a caller that passed no known revision.
-    pub fn read(self) -> Option<T> {
-        match self {
-            Revised::Unchanged => None,
-            Revised::Read { value, .. } => Some(value),
-        }
-    }
-}
-
-/// `render` with the revision, both in one read-only snapshot: for renders of several
-/// statements. `Unchanged` (without rendering) when the revision is still `known`.
-pub fn in_snapshot<T>(
+/// `render` with the revision, both in one read-only snapshot.
+fn in_snapshot<T>(
     conn: &mut DbConnection,
-    known: Option<i64>,
     render: impl FnOnce(&mut DbConnection) -> Result<T, ApiError>,
 ) -> Result<Revised<T>, ApiError> {
     db::read_transaction(conn, |conn| {
         let revision = current_revision(conn)?;
-        if revision.is_some() && revision == known {
-            return Ok(Revised::Unchanged);
-        }
         Ok(Revised::Read {
             revision,
             value: render(conn)?,
@@ -375,32 +345,32 @@ impl ReadCache {
     /// since it was rendered; 304 when `if_none_match` names its ETag (without rendering, when
     /// a kept answer is current).
     ///
-    /// `render` reads the current revision in the same snapshot as what it renders. On SQLite
-    /// it is told the revision of the answer kept for `key` (if one is kept and time has not
-    /// overtaken it) and answers [`Revised::Unchanged`] without rendering when the two are
-    /// equal. On PostgreSQL a kept answer is checked here with the revision alone (one small
-    /// statement) and `render` runs only when there is none or it is stale. No transaction is
-    /// begun here: a render that is one statement (see `rounds`) is a snapshot by itself, so a
-    /// first read and a hit cost one round trip each, the first read after a change two;
-    /// others use [`in_snapshot`].
-    ///
-    /// With `on_worker` (PostgreSQL, a resource whose render is one statement), the check and
-    /// the render run on the worker's own connection instead of the blocking pool (see
-    /// [`db::worker`]); `render` is then not used.
+    /// A kept answer is checked with the revision alone (one small statement, or on SQLite
+    /// often none: see [`WalIndex`]); `render` runs only when there is none or it is stale, in
+    /// one read-only snapshot with the revision it is kept under. With the cache off nothing
+    /// is kept, so the revision is not read at all: `render` runs as it is, in a snapshot of
+    /// its own when `snapshot` (a render of several statements).
     pub async fn answer<F>(
         &self,
         database: &Database,
         key: Key,
         if_none_match: Option<&TagList>,
+        snapshot: bool,
         render: F,
-        on_worker: Option<(WorkerConnections, WorkerRender)>,
     ) -> Result<Answer, ApiError>
     where
-        F: FnOnce(&mut DbConnection, Option<i64>) -> Result<Revised<Rendered>, ApiError>
-            + Send
-            + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<Rendered, ApiError> + Send + 'static,
     {
-        if let Some(revision) = self.sqlite_revision() {
+        if self.inner.entries.is_none() {
+            let rendered = if snapshot {
+                database.read_snapshot(render).await?
+            } else {
+                database.read(render).await?
+            };
+            return Answer::of(rendered, if_none_match);
+        }
+        let sqlite_revision = self.sqlite_revision();
+        if let Some(revision) = sqlite_revision {
             if let Some(entry) = self.lookup(&key, revision) {
                 telemetry::record_cache_lookup(true);
                 return Ok(Answer::checked(
@@ -412,48 +382,20 @@ impl ReadCache {
             }
         }
         let kept = self.kept(&key);
-        let known = kept.as_ref().map(|entry| entry.revision);
-        let revised = match on_worker {
-            Some((connections, render)) => {
-                connections
-                    .run(move |conn| {
-                        Box::pin(async move {
-                            if let Some(known) = known {
-                                if worker_revision(conn).await? == Some(known) {
-                                    return Ok(Revised::Unchanged);
-                                }
-                            }
-                            render(conn).await
-                        })
-                    })
-                    .await?
-            }
-            None => {
-                database
-                    .read(move |conn| match (known, &*conn) {
-                        // On PostgreSQL a kept answer is checked with the revision alone, and
-                        // only a stale one is rendered after it (one statement more, for the
-                        // first read after a change). The one-statement render gated on the
-                        // revision answered the same, but each hit still cost PostgreSQL the
-                        // start of its whole plan, about three times the CPU of this read
-                        // (pgbench: 23 000 against 69 000 per second on these two cores), which
-                        // the service's own threads then missed: hits under load had a p99 of
-                        // 270-600 ms against 10-18 ms this way. The worker's way does the same.
-                        (Some(known), DbConnection::Postgresql(_)) => {
-                            if current_revision(conn)? == Some(known) {
-                                Ok(Revised::Unchanged)
-                            } else {
-                                render(conn, None)
-                            }
-                        }
-                        _ => render(conn, known),
-                    })
-                    .await?
-            }
-        };
-        if self.inner.entries.is_some() {
-            telemetry::record_cache_lookup(matches!(revised, Revised::Unchanged));
-        }
+        // Read on SQLite's own connection just now, the revision is not the kept answer's.
+        let known = kept
+            .as_ref()
+            .filter(|_| sqlite_revision.is_none())
+            .map(|entry| entry.revision);
+        let revised = database
+            .read(move |conn| {
+                if known.is_some() && current_revision(conn)? == known {
+                    return Ok(Revised::Unchanged);
+                }
+                in_snapshot(conn, render)
+            })
+            .await?;
+        telemetry::record_cache_lookup(matches!(revised, Revised::Unchanged));
         Ok(match revised {
             Revised::Unchanged => match kept {
                 Some(entry) => Answer::checked(
@@ -570,32 +512,6 @@ pub fn current_revision(conn: &mut DbConnection) -> Result<Option<i64>, ApiError
     Ok(crate::on_backend!(conn, |c| revision_query()
         .get_result::<i64>(c)
         .optional())?)
-}
-
-/// [`current_revision`] on a worker's own connection (see [`db::worker`]).
-async fn worker_revision(
-    mut conn: &diesel_async::AsyncPgConnection,
-) -> Result<Option<i64>, ApiError> {
-    Ok(
-        diesel_async::RunQueryDsl::get_result::<i64>(revision_query(), &mut conn)
-            .await
-            .optional()?,
-    )
-}
-
-/// A render on a worker's own PostgreSQL connection (see [`ReadCache::answer`]).
-pub type WorkerRender = Box<
-    dyn for<'c> FnOnce(&'c diesel_async::AsyncPgConnection) -> OnConnection<'c, Revised<Rendered>>,
->;
-
-/// `render` boxed as a [`WorkerRender`] (a function, so that the closure's signature is inferred
-/// for every lifetime of the connection).
-pub fn worker_render<F>(render: F) -> WorkerRender
-where
-    F: for<'c> FnOnce(&'c diesel_async::AsyncPgConnection) -> OnConnection<'c, Revised<Rendered>>
-        + 'static,
-{
-    Box::new(render)
 }
 
 /// `SELECT revision FROM schedule_revision`: the table's `CHECK (id = 1)` allows one row, so

@@ -15,10 +15,6 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use crate::platform::error::ApiError;
 use crate::platform::telemetry;
 
-pub mod worker;
-
-pub use worker::{StatementObserver, WorkerConnections, WorkerSetup};
-
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
@@ -29,12 +25,10 @@ const SQLITE_BUSY_TIMEOUT_MS: u32 = 10_000;
 const POOL_CHECKOUT_TIMEOUT: Duration = Duration::from_secs(3);
 /// The longest pause between two attempts to reach PostgreSQL at start-up.
 const CONNECT_BACKOFF_MAX: Duration = Duration::from_secs(5);
-/// Run on every PostgreSQL connection, of the blocking pool and of the workers. Statements are
-/// prepared once per connection and their SQL text already differs by which filters are given,
-/// so a plan made for the parameters' values buys nothing, while PostgreSQL's default re-plans
-/// each execution of a statement whose generic plan it estimates dearer. The one-statement
-/// rounds read (see `rounds`) cost about 1 ms to plan per request that way, even when it only
-/// finds the kept answer still current, and 0.01 ms with the generic plan.
+/// Run on every PostgreSQL connection. Statements are prepared once per connection and their SQL
+/// text already differs by which filters are given, so a plan made for the parameters' values
+/// buys nothing, while PostgreSQL's default plans again, at every execution, a statement whose
+/// generic plan it estimates dearer.
 const PG_SESSION_SETUP: &str = "SET plan_cache_mode = force_generic_plan";
 /// Any fixed number: replicas starting together take turns to migrate.
 const MIGRATION_LOCK_KEY: i64 = 0x4c48_5352_6f75_6e64;
@@ -56,6 +50,24 @@ macro_rules! on_backend {
         match $conn {
             $crate::platform::db::DbConnection::Postgresql($c) => $body,
             $crate::platform::db::DbConnection::Sqlite($c) => $body,
+        }
+    };
+}
+
+/// A function, `fn(&mut DbConnection, &[i32]) -> Result<Vec<i32>, ApiError>`, that answers
+/// which of the ids name a row of `$table` (the references a body makes are looked up with it:
+/// see `validate::ExistingIds`).
+#[macro_export]
+macro_rules! existing_ids {
+    ($table:ident) => {
+        |conn: &mut $crate::platform::db::DbConnection,
+         ids: &[i32]|
+         -> Result<Vec<i32>, $crate::platform::error::ApiError> {
+            use diesel::prelude::*;
+            Ok($crate::platform::schema::$table::table
+                .filter($crate::platform::schema::$table::id.eq_any(ids))
+                .select($crate::platform::schema::$table::id)
+                .load::<i32>(conn)?)
         }
     };
 }
@@ -192,8 +204,6 @@ pub struct Database {
     /// polls with sleeps of up to 100 ms and let some writers wait seconds under load. Writers
     /// of other processes are still kept apart by SQLite's own lock and `busy_timeout`.
     sqlite_writers: Arc<Mutex<()>>,
-    /// Statements run on the workers' own connections (see [`worker`]) are reported here.
-    statement_observer: StatementObserver,
 }
 
 impl Database {
@@ -234,7 +244,6 @@ impl Database {
             pool,
             url,
             sqlite_writers: Arc::new(Mutex::new(())),
-            statement_observer: StatementObserver::default(),
         })
     }
 
@@ -259,12 +268,6 @@ impl Database {
         f: impl FnOnce(&mut DbConnection) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
         run_on(&self.pool, f)
-    }
-
-    /// Calls `hook` with every statement the workers' own PostgreSQL connections run (tests
-    /// count them; the blocking pool's connections take diesel's instrumentation directly).
-    pub fn observe_worker_statements(&self, hook: impl Fn(&str) + Send + Sync + 'static) {
-        self.statement_observer.set(hook);
     }
 
     /// The pool's connections: how many may be open, are checked out, and are idle.
@@ -314,53 +317,6 @@ impl Database {
             run_on(&pool, |conn| write_transaction(conn, f))
         })
         .await?
-    }
-
-    /// Runs a write whose writing statements check what it read (a version, a foreign key):
-    /// `f` makes them one through the [`Atomicity`] it is given. On PostgreSQL the reads take
-    /// no transaction and a write of one statement none at all; on SQLite the whole of `f` is
-    /// one transaction, as with [`Database::write`].
-    pub async fn write_checked<T, F>(&self, f: F) -> Result<T, ApiError>
-    where
-        F: FnOnce(&mut DbConnection, Atomicity) -> Result<T, ApiError> + Send + 'static,
-        T: Send + 'static,
-    {
-        match self.backend() {
-            Backend::Postgres => self.read(move |conn| f(conn, Atomicity::Own)).await,
-            Backend::Sqlite => self.write(move |conn| f(conn, Atomicity::Enclosing)).await,
-        }
-    }
-}
-
-/// How [`Database::write_checked`] makes a write's statements one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Atomicity {
-    /// PostgreSQL: what the write reads first is read outside any transaction, and the writing
-    /// statements, each checked against the version read (`... AND version = ?`) or a foreign
-    /// key, go in a transaction of their own ([`Atomicity::atomically`]), or in none when they
-    /// are one statement, which PostgreSQL makes atomic by itself: no `BEGIN` and `COMMIT`
-    /// round trips.
-    Own,
-    /// SQLite: the whole write is already one `BEGIN IMMEDIATE` transaction, reads included
-    /// (a read that took the lock later could fail with "database is locked").
-    Enclosing,
-}
-
-impl Atomicity {
-    /// Runs `f` as one: in a write transaction, unless the whole write is one already.
-    pub fn atomically<T, F>(self, conn: &mut DbConnection, f: F) -> Result<T, ApiError>
-    where
-        F: FnOnce(&mut DbConnection) -> Result<T, ApiError>,
-    {
-        match self {
-            Atomicity::Own => write_transaction(conn, f),
-            Atomicity::Enclosing => f(conn),
-        }
-    }
-
-    /// Whether a statement that writes everything may run on its own, outside a transaction.
-    pub fn single_statement(self) -> bool {
-        self == Atomicity::Own
     }
 }
 

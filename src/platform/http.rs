@@ -15,9 +15,65 @@ use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::http::Method;
 use actix_web::middleware::Next;
-use actix_web::{web, FromRequest, HttpRequest, HttpResponse, HttpResponseBuilder};
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest, HttpResponse, HttpResponseBuilder};
 
 use crate::platform::error::ApiError;
+
+/// The largest request body accepted.
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+/// A request's JSON body, read but not yet looked at: a handler authorizes the caller first,
+/// then takes [`JsonBody::value`], so that nothing a caller may not send is ever parsed or
+/// checked. Only its size is limited while it is read (413).
+pub struct JsonBody {
+    bytes: web::Bytes,
+    /// Why the `Content-Type` is not JSON, when it is not.
+    not_json: Option<String>,
+}
+
+impl FromRequest for JsonBody {
+    type Error = ApiError;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<JsonBody, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let not_json = match req.mime_type() {
+            Ok(Some(mime)) if mime.subtype() == mime::JSON || mime.suffix() == Some(mime::JSON) => {
+                None
+            }
+            _ => Some("the body must be JSON, sent with Content-Type: application/json".to_owned()),
+        };
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let payload = web::Payload::from_request(req, payload).into_inner();
+        Box::pin(async move {
+            if declared.is_some_and(|length| length > BODY_LIMIT) {
+                return Err(ApiError::PayloadTooLarge { limit: BODY_LIMIT });
+            }
+            let payload = payload
+                .map_err(|e| ApiError::BadRequest(format!("the body could not be read: {e}")))?;
+            let bytes = payload
+                .to_bytes_limited(BODY_LIMIT)
+                .await
+                .map_err(|_| ApiError::PayloadTooLarge { limit: BODY_LIMIT })?
+                .map_err(|e| ApiError::BadRequest(format!("the body could not be read: {e}")))?;
+            Ok(JsonBody { bytes, not_json })
+        })
+    }
+}
+
+impl JsonBody {
+    /// The body as JSON: 415 when it was not sent as JSON, 400 when it is not well-formed.
+    pub fn value(self) -> Result<serde_json::Value, ApiError> {
+        if let Some(why) = self.not_json {
+            return Err(ApiError::UnsupportedMediaType(why));
+        }
+        serde_json::from_slice(&self.bytes)
+            .map_err(|e| ApiError::BadRequest(format!("the body is not well-formed JSON: {e}")))
+    }
+}
 
 /// How long a browser may keep a preflight's answer.
 const PREFLIGHT_MAX_AGE_SECONDS: u32 = 600;

@@ -50,6 +50,14 @@ diesel::table! {
         updated_by -> Nullable<Text>,
         version -> BigInt,
         sequence -> Integer,
+        /// A copy of the round's speakers, kept by the database's triggers from
+        /// `round_speakers` and `speakers`: `[[speaker_id, full_name, credentials, role], ...]`
+        /// in their order. The link tables are the record; `rounds::links_copies_*` tests
+        /// rebuild the copies from them and compare.
+        speakers_doc -> Text,
+        /// A copy of the round's departments, kept as `speakers_doc` is:
+        /// `[[department_id, name, abbreviation], ...]` in their order.
+        departments_doc -> Text,
     }
 }
 
@@ -93,15 +101,6 @@ diesel::joinable!(round_speakers -> speakers (speaker_id));
 diesel::joinable!(round_departments -> rounds (round_id));
 diesel::joinable!(round_departments -> departments (department_id));
 diesel::joinable!(feedback -> rounds (round_id));
-
-diesel::allow_tables_to_appear_in_same_query!(
-    departments,
-    speakers,
-    rounds,
-    round_speakers,
-    round_departments,
-    feedback,
-);
 
 diesel::table! {
     /// Bumped by trigger on every change to the schedule; see `cache`.
@@ -225,4 +224,22 @@ diesel::table! {
 
 diesel::joinable!(webhook_messages -> webhooks (webhook_id));
 diesel::joinable!(webhook_attempts -> webhook_messages (message_id));
-diesel::allow_tables_to_appear_in_same_query!(webhooks, webhook_messages, webhook_attempts);
+
+// Every table may meet every other in a query (a join written with `on`, or a subquery).
+diesel::allow_tables_to_appear_in_same_query!(
+    departments,
+    speakers,
+    rounds,
+    round_speakers,
+    round_departments,
+    feedback,
+    schedule_revision,
+    idempotency_keys,
+    series,
+    changes,
+    change_log_head,
+    change_log_floor,
+    webhooks,
+    webhook_messages,
+    webhook_attempts,
+);

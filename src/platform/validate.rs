@@ -29,6 +29,7 @@ use jsonschema::JsonType;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use crate::platform::db::DbConnection;
 use crate::platform::error::{ApiError, FieldError};
 use crate::platform::fields::{pattern_message, Email, RefKind, Timestamp, REFERENCES_KEYWORD};
 
@@ -182,7 +183,13 @@ pub struct Validators {
     components: Arc<Value>,
     bodies: HashMap<String, BodySchema>,
     queries: HashMap<(Method, String), QuerySchema>,
+    /// How each kind of reference is looked up, from the module that owns its records.
+    references: Vec<(RefKind, ExistingIds)>,
 }
+
+/// Which of `ids` name a record of one kind: provided by the module that owns those records
+/// (see [`crate::existing_ids!`]).
+pub type ExistingIds = fn(&mut DbConnection, &[i32]) -> Result<Vec<i32>, ApiError>;
 
 /// The components `schema` refers to, directly or not, without what only documents them
 /// (descriptions, examples): all a validator needs, and far less memory than the whole document
@@ -329,7 +336,59 @@ impl Validators {
             components: Arc::new(Value::Object(schemas)),
             bodies,
             queries,
+            references: Vec::new(),
         })
+    }
+
+    /// The validators, looking each kind of reference up as `references` says.
+    pub fn with_references(mut self, references: Vec<(RefKind, ExistingIds)>) -> Validators {
+        self.references = references;
+        self
+    }
+
+    /// The references among `references` that name no record, in the order the body gives
+    /// them.
+    pub fn missing_references(
+        &self,
+        conn: &mut DbConnection,
+        references: &[Reference],
+    ) -> Result<Vec<Reference>, ApiError> {
+        let mut missing = Vec::new();
+        for (kind, existing) in &self.references {
+            let ids: Vec<i32> = references
+                .iter()
+                .filter(|r| r.kind == *kind)
+                .map(|r| r.id)
+                .collect();
+            if ids.is_empty() {
+                continue;
+            }
+            let found = existing(conn, &ids)?;
+            missing.extend(
+                references
+                    .iter()
+                    .filter(|r| r.kind == *kind && !found.contains(&r.id))
+                    .cloned(),
+            );
+        }
+        if let Some(unknown) = references
+            .iter()
+            .find(|r| !self.references.iter().any(|(kind, _)| *kind == r.kind))
+        {
+            return Err(ApiError::Internal(format!(
+                "no way to look up a {} is registered",
+                unknown.kind.as_str()
+            )));
+        }
+        missing.sort_by_key(|m| references.iter().position(|r| r == m));
+        Ok(missing)
+    }
+
+    /// Checks the references of a checked body inside a write transaction, and returns its
+    /// value or every error.
+    pub fn verified<T>(&self, conn: &mut DbConnection, checked: Checked<T>) -> Result<T, ApiError> {
+        let missing = self.missing_references(conn, checked.references())?;
+        checked.finish(&missing)
     }
 
     /// Checks a body against the schema of `T` and its rules.

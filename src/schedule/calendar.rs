@@ -12,14 +12,12 @@
 
 use actix_web::{get, web, HttpResponse};
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, Utc};
-use serde::Deserialize;
-use utoipa::IntoParams;
 
 use crate::platform::cache::Rendered;
 use crate::platform::db::{self, DbConnection};
 use crate::platform::error::{ApiError, ReadErrors};
 use crate::platform::fields::{Id, Timestamp};
-use crate::platform::resource::{Access, CalendarSettings, Ctx, Resource};
+use crate::platform::resource::{Access, Ctx, Resource};
 use crate::platform::timezone::{self, Observance, Transition, Zone};
 use crate::schedule::rounds::{self, Round, RoundFilter, RoundStatus, Rounds};
 use crate::schedule::series::{Series, SeriesRecord};
@@ -33,24 +31,41 @@ const FEED_MAX: i64 = 5000;
 /// How far back the feed reaches when `from` is not given.
 const DEFAULT_MONTHS_BACK: u32 = 12;
 
-/// Filters of the feed: those of the round list, without paging.
-#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct CalendarFilter {
-    /// Rounds starting at or after this time (RFC 3339); the past 12 months when left out.
-    #[param(inline)]
-    pub from: Option<Timestamp>,
-    /// Rounds starting at or before this time (RFC 3339).
-    #[param(inline)]
-    pub to: Option<Timestamp>,
-    /// Rounds this speaker is on (none if there is no such speaker).
-    #[param(inline)]
-    pub speaker_id: Option<Id>,
-    /// Rounds this department organises.
-    #[param(inline)]
-    pub department_id: Option<Id>,
-    #[param(inline)]
-    pub status: Option<RoundStatus>,
+/// Where the feeds point and how their events are named (`LHS_PUBLIC_URL`,
+/// `LHS_CALENDAR_DOMAIN`).
+#[derive(Debug, Clone)]
+pub struct CalendarSettings {
+    /// The service's public address, such as `https://rounds.example.org`; events link to
+    /// their round there.
+    pub public_url: Option<String>,
+    /// The right-hand side of every event's UID: `round-<id>@<domain>`.
+    pub domain: String,
+}
+
+impl CalendarSettings {
+    /// The domain defaults to the host of the public URL, or `lhs-rounds.invalid`.
+    pub fn new(public_url: Option<&str>, domain: Option<&str>) -> CalendarSettings {
+        let public_url = public_url
+            .map(|u| u.trim().trim_end_matches('/').to_owned())
+            .filter(|u| !u.is_empty());
+        let host = public_url.as_deref().and_then(|url| {
+            let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+            let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+            let host = match host.strip_prefix('[') {
+                Some(v6) => v6.split(']').next().unwrap_or_default(),
+                None => host.split(':').next().unwrap_or_default(),
+            };
+            (!host.is_empty()).then(|| host.to_owned())
+        });
+        let domain = domain
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(str::to_owned)
+            .or(host)
+            .unwrap_or_else(|| "lhs-rounds.invalid".to_owned());
+        CalendarSettings { public_url, domain }
+    }
 }
 
 /// One content line: `NAME;PARAMS:VALUE`, folded.
@@ -338,22 +353,15 @@ pub fn render(series: &Series, rounds: &[Round], settings: &CalendarSettings) ->
 /// (the moment the oldest round leaves the default window).
 fn feed_rounds(
     conn: &mut DbConnection,
-    filter: &CalendarFilter,
+    filter: &RoundFilter,
 ) -> Result<(Vec<Round>, Option<NaiveDateTime>), ApiError> {
     let now = db::now();
     let months_back = chrono::Months::new(DEFAULT_MONTHS_BACK);
     let window_start = now.checked_sub_months(months_back).unwrap_or(now);
-    let from = filter
+    let mut query = filter.clone();
+    query.from = query
         .from
         .or_else(|| Some(Timestamp::from_naive(window_start)));
-    let query = RoundFilter {
-        from,
-        to: filter.to,
-        speaker_id: filter.speaker_id,
-        department_id: filter.department_id,
-        status: filter.status,
-        ..RoundFilter::default()
-    };
     let items = rounds::list_all(conn, &query, FEED_MAX, now)?;
     // Without `from`, the oldest round leaves the feed 12 months after it starts.
     let valid_until = match filter.from {
@@ -366,18 +374,15 @@ fn feed_rounds(
     Ok((items, valid_until))
 }
 
-fn calendar_settings(ctx: &Ctx) -> CalendarSettings {
-    ctx.calendar.get_ref().clone()
-}
-
 /// Subscribe to the rounds (iCalendar)
 ///
-/// The past 12 months and everything upcoming unless `from` says otherwise; a cancelled round
-/// stays, marked `STATUS:CANCELLED`, so that subscribed calendars strike it out.
+/// The filters of the round list: the past 12 months and everything upcoming unless `from`
+/// says otherwise; a cancelled round stays, marked `STATUS:CANCELLED`, so that subscribed
+/// calendars strike it out.
 #[utoipa::path(
     tag = "calendar",
     security((), ("bearer" = [])),
-    params(CalendarFilter),
+    params(RoundFilter),
     responses(
         (status = 200, description = "An iCalendar (RFC 5545) feed: one VEVENT per round",
             content_type = "text/calendar", body = CalendarText),
@@ -388,12 +393,13 @@ fn calendar_settings(ctx: &Ctx) -> CalendarSettings {
 pub async fn rounds_feed(
     ctx: Ctx,
     query: crate::platform::validate::Query,
+    settings: web::Data<CalendarSettings>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.authorize::<Rounds>(Access::Read)?;
+    let granted = ctx.authorize::<Rounds>(Access::Read)?;
     let query = query.values()?;
-    let filter: CalendarFilter = query.get()?;
-    let settings = calendar_settings(&ctx);
-    ctx.read(true, Some(&query), move |conn| {
+    let filter: RoundFilter = query.get()?;
+    let settings = settings.get_ref().clone();
+    ctx.read(granted, true, true, Some(&query), move |conn| {
         let series = found_series(conn)?;
         let (rounds, valid_until) = feed_rounds(conn, &filter)?;
         Ok(Rendered::text(render(&series, &rounds, &settings), CONTENT_TYPE).until(valid_until))
@@ -413,11 +419,15 @@ pub async fn rounds_feed(
     )
 )]
 #[get("/rounds/{id}.ics")]
-pub async fn round_event(ctx: Ctx, id: web::Path<i32>) -> Result<HttpResponse, ApiError> {
-    ctx.authorize::<Rounds>(Access::Read)?;
+pub async fn round_event(
+    ctx: Ctx,
+    id: web::Path<i32>,
+    settings: web::Data<CalendarSettings>,
+) -> Result<HttpResponse, ApiError> {
+    let granted = ctx.authorize::<Rounds>(Access::Read)?;
     let id = id.into_inner();
-    let settings = calendar_settings(&ctx);
-    ctx.read(true, None, move |conn| {
+    let settings = settings.get_ref().clone();
+    ctx.read(granted, true, true, None, move |conn| {
         let series = found_series(conn)?;
         let round = crate::platform::resource::found(Rounds::find(conn, id)?, Rounds::NAME, id)?;
         Ok(Rendered::text(

@@ -1,21 +1,17 @@
 //! Departments: the hospital units that organise rounds and that speakers belong to.
 
-use actix_web::{delete, get, patch, post, put, web, HttpResponse};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::platform::auth::{Caller, Role, Subject, Visible};
 use crate::platform::db::{self, DbConnection};
-use crate::platform::error::{ApiError, ReadErrors, WriteErrors};
+use crate::platform::error::ApiError;
 use crate::platform::fields::{Id, Name, Text, Timestamp};
 use crate::platform::pagination::{Page, Paging};
-use crate::platform::resource::{
-    self, found, Access, Ctx, HeaderText, Listing, NoFilter, Resource,
-};
+use crate::platform::resource::{found, Access, Listing, NoFilter, Resource};
 use crate::platform::schema::{departments, round_departments, speakers};
-use crate::platform::validate::{Input, Query};
+use crate::platform::validate::{ExistingIds, Input};
 
 pub type DepartmentName = Name<200>;
 pub type Abbreviation = Text<20>;
@@ -280,89 +276,17 @@ pub fn find_by_name(conn: &mut DbConnection, name: &str) -> Result<Option<i32>, 
 
 // ---- handlers ----------------------------------------------------------------------------
 
-/// List departments, by name
-#[utoipa::path(
-    tag = "departments",
-    security((), ("bearer" = [])),
-    params(Paging),
-    responses((status = 200, description = "A page of departments", body = Page<Department>), ReadErrors)
-)]
-#[get("/departments")]
-pub async fn list_departments(ctx: Ctx, query: Query) -> Result<HttpResponse, ApiError> {
-    resource::list::<Departments>(ctx, query).await
+crate::resource_handlers! {
+    Departments, one = "department", many = "departments", tag = "departments",
+    record = Department, input = DepartmentInput, change = DepartmentInput,
+    read = [(), ("bearer" = [])], write = [("bearer" = ["admin"])];
+    list list_departments "/departments" "List departments, by name" [Paging];
+    create create_department "/departments" "Create a department";
+    get get_department "/departments/{id}" "Get a department";
+    replace replace_department "/departments/{id}" "Replace a department";
+    patch patch_department "/departments/{id}" "Change some fields of a department (JSON merge patch)";
+    delete delete_department "/departments/{id}" "Delete a department that nothing refers to";
 }
 
-/// Create a department
-#[utoipa::path(
-    tag = "departments",
-    security(("bearer" = ["admin"])),
-    request_body = DepartmentInput,
-    responses(
-        (status = 201, description = "Created", body = Department,
-            headers(("Location" = HeaderText, description = "URL of the new department"))),
-        WriteErrors
-    )
-)]
-#[post("/departments")]
-pub async fn create_department(ctx: Ctx, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
-    resource::create::<Departments>(ctx, body.into_inner()).await
-}
-
-/// Get a department
-#[utoipa::path(
-    tag = "departments",
-    security((), ("bearer" = [])),
-    params(("id" = Id, Path, description = "Department id")),
-    responses((status = 200, description = "The department", body = Department), ReadErrors)
-)]
-#[get("/departments/{id}")]
-pub async fn get_department(ctx: Ctx, id: web::Path<i32>) -> Result<HttpResponse, ApiError> {
-    resource::get::<Departments>(ctx, id.into_inner()).await
-}
-
-/// Replace a department
-#[utoipa::path(
-    tag = "departments",
-    security(("bearer" = ["admin"])),
-    params(("id" = Id, Path, description = "Department id")),
-    request_body = DepartmentInput,
-    responses((status = 200, description = "The department as replaced", body = Department), WriteErrors)
-)]
-#[put("/departments/{id}")]
-pub async fn replace_department(
-    ctx: Ctx,
-    id: web::Path<i32>,
-    body: web::Json<Value>,
-) -> Result<HttpResponse, ApiError> {
-    resource::replace::<Departments>(ctx, id.into_inner(), body.into_inner()).await
-}
-
-/// Change some fields of a department (JSON merge patch)
-#[utoipa::path(
-    tag = "departments",
-    security(("bearer" = ["admin"])),
-    params(("id" = Id, Path, description = "Department id")),
-    request_body(content = DepartmentInput, content_type = "application/merge-patch+json",
-        description = "Fields to change; `null` clears an optional field"),
-    responses((status = 200, description = "The department as changed", body = Department), WriteErrors)
-)]
-#[patch("/departments/{id}")]
-pub async fn patch_department(
-    ctx: Ctx,
-    id: web::Path<i32>,
-    body: web::Json<Value>,
-) -> Result<HttpResponse, ApiError> {
-    resource::patch::<Departments>(ctx, id.into_inner(), body.into_inner()).await
-}
-
-/// Delete a department that nothing refers to
-#[utoipa::path(
-    tag = "departments",
-    security(("bearer" = ["admin"])),
-    params(("id" = Id, Path, description = "Department id")),
-    responses((status = 204, description = "Deleted"), WriteErrors)
-)]
-#[delete("/departments/{id}")]
-pub async fn delete_department(ctx: Ctx, id: web::Path<i32>) -> Result<HttpResponse, ApiError> {
-    resource::delete::<Departments>(ctx, id.into_inner()).await
-}
+/// Which of the ids name a department.
+pub const EXISTING: ExistingIds = crate::existing_ids!(departments);

@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 
-use actix_web::{delete, get, patch, post, web, HttpResponse};
+use actix_web::{delete, get, post, web, HttpResponse};
 use diesel::prelude::*;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
@@ -17,13 +17,13 @@ use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 use crate::platform::auth::{Caller, Role, Subject, Visible};
 use crate::platform::cache::Rendered;
-use crate::platform::changelog;
 use crate::platform::db::{self, DbConnection, MultiBackend};
 use crate::platform::error::{ApiError, ReadErrors, WriteErrors};
 use crate::platform::fields::{Email, Id, Int, Name, RoundRef, Text, Timestamp};
+use crate::platform::http::JsonBody;
 use crate::platform::pagination::{Count, Page, Paging};
 use crate::platform::ratelimit::Quotum;
-use crate::platform::resource::{self, Access, Ctx, HeaderText, Listing, Resource, WorkerInsert};
+use crate::platform::resource::{self, Access, Ctx, Granted, HeaderText, Listing, Resource};
 use crate::platform::schema::feedback;
 use crate::platform::validate::{Input, Query};
 use crate::schedule::rounds::{self, Rounds};
@@ -406,7 +406,7 @@ fn filtered(filter: &FeedbackFilter) -> feedback::BoxedQuery<'static, MultiBacke
     query
 }
 
-/// The row `input` makes, with the id still to be given ([`changelog::PENDING_ID`]).
+/// The row `input` makes (its id is the database's to give).
 fn stored(
     input: &FeedbackInput,
     submitted_by: Option<&str>,
@@ -429,7 +429,7 @@ fn stored(
         ),
     };
     FeedbackRow {
-        id: changelog::PENDING_ID,
+        id: 0,
         kind: input.kind(),
         round_id,
         rating,
@@ -462,37 +462,6 @@ macro_rules! insert_row {
             ))
             .returning(FeedbackRow::as_returning())
     };
-}
-
-/// The row [`Resource::insert_logged`] writes and its change-log entry; `None` when the entry
-/// cannot be written around the id to come (then the write takes the usual way).
-fn logged_parts(
-    input: &FeedbackInput,
-    submitted_by: Option<&str>,
-    request_id: Option<&str>,
-) -> Result<Option<(FeedbackRow, changelog::Entry)>, ApiError> {
-    let now = db::now();
-    let row = stored(input, submitted_by, now);
-    let after = serde_json::to_value(Feedback::from(row.clone()))?;
-    Ok(
-        changelog::Entry::created(Feedbacks::NAME, after, submitted_by, request_id, now)
-            .map(|entry| (row, entry)),
-    )
-}
-
-/// [`Resource::insert_logged`] on a worker's own connection (see `db::worker`).
-async fn insert_logged_on_worker(
-    mut conn: &diesel_async::AsyncPgConnection,
-    input: &FeedbackInput,
-    submitted_by: Option<&str>,
-    request_id: Option<&str>,
-) -> Result<Option<Feedback>, ApiError> {
-    let Some((row, entry)) = logged_parts(input, submitted_by, request_id)? else {
-        return Ok(None);
-    };
-    let written = changelog::Logged::new(insert_row!(row), &entry);
-    let row: FeedbackRow = diesel_async::RunQueryDsl::get_result(written, &mut conn).await?;
-    Ok(Some(Feedback::from(row)))
 }
 
 /// Feedback: what [`resource`] needs to serve it.
@@ -559,33 +528,6 @@ impl Resource for Feedbacks {
         let row = crate::on_backend!(conn, |c| insert_row!(row).get_result(c))?;
         Ok(Feedback::from(row))
     }
-
-    /// PostgreSQL: one statement; a missing round is reported by the foreign key.
-    fn insert_logged(
-        conn: &mut DbConnection,
-        input: &FeedbackInput,
-        submitted_by: Option<&str>,
-        request_id: Option<&str>,
-    ) -> Result<Option<Feedback>, ApiError> {
-        let DbConnection::Postgresql(pg) = conn else {
-            return Ok(None);
-        };
-        let Some((row, entry)) = logged_parts(input, submitted_by, request_id)? else {
-            return Ok(None);
-        };
-        let row: FeedbackRow = changelog::Logged::new(insert_row!(row), &entry).get_result(pg)?;
-        Ok(Some(Feedback::from(row)))
-    }
-
-    const INSERT_ON_WORKER: Option<WorkerInsert<Self>> =
-        Some(|conn, input, submitted_by, request_id| {
-            Box::pin(insert_logged_on_worker(
-                conn,
-                input,
-                submitted_by,
-                request_id,
-            ))
-        });
 
     fn change_of(record: &Feedback) -> FeedbackTriageInput {
         FeedbackTriageInput {
@@ -664,16 +606,13 @@ pub fn summary(conn: &mut DbConnection, round_id: i32) -> Result<FeedbackSummary
 
 // ---- handlers ----------------------------------------------------------------------------
 
-/// List feedback, newest first
-#[utoipa::path(
-    tag = "feedback",
-    security(("bearer" = ["organizer", "admin"])),
-    params(FeedbackFilter, Paging),
-    responses((status = 200, description = "A page of feedback", body = Page<Feedback>), ReadErrors)
-)]
-#[get("/feedback")]
-pub async fn list_feedback(ctx: Ctx, query: Query) -> Result<HttpResponse, ApiError> {
-    resource::list::<Feedbacks>(ctx, query).await
+crate::resource_handlers! {
+    Feedbacks, one = "feedback", many = "feedback", tag = "feedback",
+    record = Feedback, input = FeedbackInput, change = FeedbackTriageInput,
+    read = [("bearer" = ["organizer", "admin"])], write = [("bearer" = ["organizer", "admin"])];
+    list list_feedback "/feedback" "List feedback, newest first" [FeedbackFilter, Paging];
+    get get_feedback "/feedback/{id}" "Get one piece of feedback";
+    patch triage_feedback "/feedback/{id}" "Triage feedback: change its status (JSON merge patch)";
 }
 
 /// Send feedback, a topic suggestion or a comment
@@ -692,19 +631,19 @@ pub async fn list_feedback(ctx: Ctx, query: Query) -> Result<HttpResponse, ApiEr
     )
 )]
 #[post("/feedback")]
-pub async fn create_feedback(ctx: Ctx, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
-    let quotum = limit_anonymous(&ctx)?;
-    let response = resource::create::<Feedbacks>(ctx, body.into_inner()).await;
+pub async fn create_feedback(ctx: Ctx, body: JsonBody) -> Result<HttpResponse, ApiError> {
+    let (granted, quotum) = limit_anonymous(&ctx)?;
+    let response = resource::create_granted::<Feedbacks>(ctx, granted, body).await;
     with_quotum(response, quotum)
 }
 
 /// Feedback sent without a token counts against the client's quota
 /// (`LHS_FEEDBACK_RATE_LIMIT`); with a token it does not.
-fn limit_anonymous(ctx: &Ctx) -> Result<Option<Quotum>, ApiError> {
-    ctx.authorize::<Feedbacks>(Access::Create)?;
+fn limit_anonymous(ctx: &Ctx) -> Result<(Granted, Option<Quotum>), ApiError> {
+    let granted = ctx.authorize::<Feedbacks>(Access::Create)?;
     match &ctx.limits.anonymous_feedback {
-        Some(limit) if ctx.caller.is_anonymous() => limit.take(ctx.client).map(Some),
-        _ => Ok(None),
+        Some(limit) if ctx.caller.is_anonymous() => Ok((granted, Some(limit.take(ctx.client)?))),
+        _ => Ok((granted, None)),
     }
 }
 
@@ -724,35 +663,6 @@ fn with_quotum(
         response.headers_mut().insert(name, value);
     }
     Ok(response)
-}
-
-/// Get one piece of feedback
-#[utoipa::path(
-    tag = "feedback",
-    security(("bearer" = ["organizer", "admin"])),
-    params(("id" = Id, Path, description = "Feedback id")),
-    responses((status = 200, description = "The feedback", body = Feedback), ReadErrors)
-)]
-#[get("/feedback/{id}")]
-pub async fn get_feedback(ctx: Ctx, id: web::Path<i32>) -> Result<HttpResponse, ApiError> {
-    resource::get::<Feedbacks>(ctx, id.into_inner()).await
-}
-
-/// Triage feedback: change its status (JSON merge patch)
-#[utoipa::path(
-    tag = "feedback",
-    security(("bearer" = ["organizer", "admin"])),
-    params(("id" = Id, Path, description = "Feedback id")),
-    request_body(content = FeedbackTriageInput, content_type = "application/merge-patch+json"),
-    responses((status = 200, description = "The feedback as triaged", body = Feedback), WriteErrors)
-)]
-#[patch("/feedback/{id}")]
-pub async fn triage_feedback(
-    ctx: Ctx,
-    id: web::Path<i32>,
-    body: web::Json<Value>,
-) -> Result<HttpResponse, ApiError> {
-    resource::patch::<Feedbacks>(ctx, id.into_inner(), body.into_inner()).await
 }
 
 /// Delete feedback
@@ -780,23 +690,17 @@ pub async fn list_round_feedback(
     id: web::Path<i32>,
     query: Query,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.authorize::<Feedbacks>(Access::Read)?;
+    let granted = ctx.authorize::<Feedbacks>(Access::Read)?;
     let round_id = id.into_inner();
     let query = query.values()?;
     let given: RoundFeedbackFilter = query.get()?;
-    let paging: Paging = query.get()?;
     let filter = FeedbackFilter {
         round_id: Some(Id(round_id)),
         kind: given.kind,
         status: given.status,
     };
-    let caller = ctx.caller.clone();
-    ctx.read(false, None, move |conn| {
-        if !rounds::exists(conn, round_id)? {
-            return Err(ApiError::not_found(Rounds::NAME, round_id));
-        }
-        let listing = Feedbacks::list(conn, &filter, paging)?;
-        Rendered::json(&listing.page.visible_to(&caller))
+    resource::list_filtered::<Feedbacks>(ctx, granted, &query, filter, move |conn| {
+        round_exists(conn, round_id)
     })
     .await
 }
@@ -823,11 +727,34 @@ pub async fn list_round_feedback(
 pub async fn create_round_feedback(
     ctx: Ctx,
     id: web::Path<i32>,
-    body: web::Json<Value>,
+    body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    let quotum = limit_anonymous(&ctx)?;
+    let (granted, quotum) = limit_anonymous(&ctx)?;
     let round_id = id.into_inner();
-    let mut body = body.into_inner();
+    let response = async {
+        let body = body.value()?;
+        create_on_round(ctx, granted, round_id, body).await
+    }
+    .await;
+    with_quotum(response, quotum)
+}
+
+/// 404 unless the round exists.
+fn round_exists(conn: &mut DbConnection, round_id: i32) -> Result<(), ApiError> {
+    match rounds::exists(conn, round_id)? {
+        true => Ok(()),
+        false => Err(ApiError::not_found(Rounds::NAME, round_id)),
+    }
+}
+
+/// Feedback on the round in the path: the body's `round_id` may be left out, and must match
+/// the path when given.
+async fn create_on_round(
+    ctx: Ctx,
+    granted: Granted,
+    round_id: i32,
+    mut body: Value,
+) -> Result<HttpResponse, ApiError> {
     let request = serde_json::to_vec(&body)?;
     let mut conflicting_round = None;
     if let Some(fields) = body.as_object_mut() {
@@ -856,15 +783,10 @@ pub async fn create_round_feedback(
             ),
         );
     }
-    let round_exists = move |conn: &mut DbConnection| {
-        if rounds::exists(conn, round_id)? {
-            Ok(())
-        } else {
-            Err(ApiError::not_found(Rounds::NAME, round_id))
-        }
-    };
-    let response = resource::create_with::<Feedbacks>(ctx, checked, &request, round_exists).await;
-    with_quotum(response, quotum)
+    resource::create_with::<Feedbacks>(ctx, granted, checked, &request, move |conn| {
+        round_exists(conn, round_id)
+    })
+    .await
 }
 
 /// Summarise the ratings of a round
@@ -879,10 +801,9 @@ pub async fn round_feedback_summary(
     ctx: Ctx,
     id: web::Path<i32>,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.caller.require_reader()?;
-    ctx.headers_well_formed()?;
+    let granted = ctx.authorize_with(ctx.caller.require_reader())?;
     let round_id = id.into_inner();
-    ctx.read(false, None, move |conn| {
+    ctx.read(granted, false, true, None, move |conn| {
         Rendered::json(&summary(conn, round_id)?)
     })
     .await

@@ -1,32 +1,25 @@
 //! Rounds: one session of the series, with its topic, time, place, speakers and organisers;
 //! also the rounds of one speaker (`/speakers/{id}/rounds`), which are rounds queries.
 
-use std::collections::HashMap;
-
-use actix_web::{delete, get, patch, post, put, web, HttpResponse};
+use actix_web::{get, web, HttpResponse};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
+use diesel::dsl::Eq;
+
 use crate::platform::auth::{Caller, Role, Subject, Visible};
-use crate::platform::cache::{self, Rendered, Revised};
-use crate::platform::changelog::{self, Action, Change};
 use crate::platform::db::{self, DbConnection, MultiBackend};
-use crate::platform::error::{ApiError, FieldError, ReadErrors, WriteErrors};
+use crate::platform::error::{ApiError, FieldError, ReadErrors};
 use crate::platform::fields::{
     DepartmentRef, Id, LocalTimestamp, Name, SpeakerRef, Text, Timestamp,
 };
 use crate::platform::pagination::{Page, Paging};
-use crate::platform::resource::{
-    self, found, Access, Ctx, HeaderText, Listing, LogContext, OnWorker, OneStatement, Resource,
-};
-use crate::platform::schema::{
-    departments, feedback, round_departments, round_speakers, rounds, speakers,
-};
+use crate::platform::resource::{self, found, Access, Ctx, Listing, Resource};
+use crate::platform::schema::{feedback, round_departments, round_speakers, rounds, series};
 use crate::platform::timezone::Zone;
-use crate::platform::validate::{Doc, Input, Query};
+use crate::platform::validate::{Doc, ExistingIds, Input, Query};
 use crate::schedule::departments::{Abbreviation, DepartmentName};
 use crate::schedule::speakers::{
     decode_credentials, display_name, Credentials, DisplayName, FullName, Search, Speakers,
@@ -281,6 +274,8 @@ struct RoundRow {
     updated_by: Option<String>,
     version: i64,
     sequence: i32,
+    speakers_doc: String,
+    departments_doc: String,
 }
 
 /// Filters and order of the round list.
@@ -313,8 +308,33 @@ pub struct RoundFilter {
 
 // ---- persistence -------------------------------------------------------------------------
 
-fn filtered(filter: &RoundFilter, now: NaiveDateTime) -> rounds::BoxedQuery<'static, MultiBackend> {
-    let mut query = rounds::table.into_boxed();
+/// Every read of rounds starts here: the rounds, each with the series' time zone (one row,
+/// joined on its fixed id, so that a round is one statement). A round's speakers and
+/// departments come with its row (`speakers_doc`, `departments_doc`): see [`RoundRow`].
+fn with_zone() -> diesel::dsl::LeftJoinOn<rounds::table, series::table, Eq<series::id, i32>> {
+    rounds::table.left_join(series::table.on(series::id.eq(crate::schedule::series::ID)))
+}
+
+/// A query of rounds (with the series' zone), on either backend.
+type RoundsQuery = diesel::dsl::IntoBoxed<
+    'static,
+    diesel::dsl::LeftJoinOn<rounds::table, series::table, Eq<series::id, i32>>,
+    MultiBackend,
+>;
+
+/// What a read of rounds selects: the round's row and the zone's name.
+type RoundLine = (RoundRow, Option<String>);
+
+macro_rules! round_line {
+    () => {
+        (RoundRow::as_select(), series::timezone.nullable())
+    };
+}
+
+/// The rounds `filter` takes in as of `now`, which decides what `when` takes in: the one
+/// declaration of the round list, for pages, feeds and counts alike, on both backends.
+fn filtered(filter: &RoundFilter, now: NaiveDateTime) -> RoundsQuery {
+    let mut query = with_zone().into_boxed();
     match filter.when {
         Some(When::Upcoming) => query = query.filter(rounds::ends_at.gt(now)),
         Some(When::Past) => query = query.filter(rounds::ends_at.le(now)),
@@ -357,45 +377,52 @@ fn filtered(filter: &RoundFilter, now: NaiveDateTime) -> rounds::BoxedQuery<'sta
     query
 }
 
-/// A page of rounds with their speakers and departments as of `now`, which decides what `when`
-/// takes in, in four queries whatever the page size: count, page, all the page's speakers, all
-/// the page's departments.
+/// [`filtered`] in the order the filter asks for (a count takes no order).
+fn in_order(filter: &RoundFilter, now: NaiveDateTime) -> RoundsQuery {
+    let query = filtered(filter, now);
+    if latest_first(filter) {
+        query.order((rounds::starts_at.desc(), rounds::id.desc()))
+    } else {
+        query.order((rounds::starts_at.asc(), rounds::id.asc()))
+    }
+}
+
+/// A page of rounds as of `now`, in one snapshot (the caller's): the total, the page, and, with
+/// `when`, the moment the page stops holding (the next round still going or to come ends).
 pub fn list_at(
     conn: &mut DbConnection,
     filter: &RoundFilter,
     paging: Paging,
     now: NaiveDateTime,
-) -> Result<Page<Round>, ApiError> {
+) -> Result<Listing<Round>, ApiError> {
     let total = filtered(filter, now).count().get_result::<i64>(conn)?;
-    let query = filtered(filter, now);
-    let query = if latest_first(filter) {
-        query.order((rounds::starts_at.desc(), rounds::id.desc()))
-    } else {
-        query.order((rounds::starts_at.asc(), rounds::id.asc()))
-    };
-    let rows = query
+    let lines = in_order(filter, now)
         .limit(paging.limit())
         .offset(paging.offset())
-        .select(RoundRow::as_select())
-        .load(conn)?;
-    let items = with_embeds(conn, rows)?;
-    Ok(paging.page(items, total))
+        .select(round_line!())
+        .load::<RoundLine>(conn)?;
+    let valid_until = match filter.when {
+        Some(_) => next_end_after(conn, now)?,
+        None => None,
+    };
+    Ok(Listing {
+        page: paging.page(rounds_of(lines)?, total),
+        valid_until,
+    })
 }
 
-/// Every round `filter` takes in (at most `max`), in start order, with their speakers and
-/// departments: a feed has no pages.
+/// Every round `filter` takes in (at most `max`), in its order: a feed has no pages.
 pub fn list_all(
     conn: &mut DbConnection,
     filter: &RoundFilter,
     max: i64,
     now: NaiveDateTime,
 ) -> Result<Vec<Round>, ApiError> {
-    let rows = filtered(filter, now)
-        .order((rounds::starts_at.asc(), rounds::id.asc()))
+    let lines = in_order(filter, now)
         .limit(max)
-        .select(RoundRow::as_select())
-        .load(conn)?;
-    with_embeds(conn, rows)
+        .select(round_line!())
+        .load::<RoundLine>(conn)?;
+    rounds_of(lines)
 }
 
 /// When the next round still going or to come ends, if there is one.
@@ -419,83 +446,22 @@ pub fn exists(conn: &mut DbConnection, id: i32) -> Result<bool, ApiError> {
     .is_some())
 }
 
-/// The speakers of the rounds matching `$filter`, in round and schedule order.
-macro_rules! speaker_embeds {
-    ($conn:expr, $filter:expr) => {
-        crate::on_backend!($conn, |c| round_speakers::table
-            .inner_join(speakers::table)
-            .filter($filter)
-            .order((round_speakers::round_id, round_speakers::position))
-            .select((
-                round_speakers::round_id,
-                round_speakers::speaker_id,
-                round_speakers::role,
-                speakers::full_name,
-                speakers::credentials,
-            ))
-            .load::<(i32, i32, SpeakerRole, String, String)>(c))?
-    };
-}
-
-/// The organising departments of the rounds matching `$filter`, in round and listed order.
-macro_rules! department_embeds {
-    ($conn:expr, $filter:expr) => {
-        crate::on_backend!($conn, |c| round_departments::table
-            .inner_join(departments::table)
-            .filter($filter)
-            .order((round_departments::round_id, round_departments::position))
-            .select((
-                round_departments::round_id,
-                departments::id,
-                departments::name,
-                departments::abbreviation,
-            ))
-            .load::<(i32, i32, String, Option<String>)>(c))?
-    };
-}
-
-fn with_embeds(conn: &mut DbConnection, rows: Vec<RoundRow>) -> Result<Vec<Round>, ApiError> {
-    if rows.is_empty() {
+/// The rounds of lines read together: they share the series' zone.
+fn rounds_of(lines: Vec<RoundLine>) -> Result<Vec<Round>, ApiError> {
+    let Some((_, zone)) = lines.first() else {
         return Ok(Vec::new());
-    }
-    let ids: Vec<i32> = rows.iter().map(|r| r.id).collect();
-    // Each of these statements is prepared once per connection: one round by `=`, a page by
-    // `= ANY($1)` on PostgreSQL (SQLite's `IN (?, ?, ...)` varies with the page size).
-    let (speaker_rows, department_rows) = match ids[..] {
-        [id] => (
-            speaker_embeds!(conn, round_speakers::round_id.eq(id)),
-            department_embeds!(conn, round_departments::round_id.eq(id)),
-        ),
-        _ => (
-            speaker_embeds!(conn, round_speakers::round_id.eq_any(&ids)),
-            department_embeds!(conn, round_departments::round_id.eq_any(&ids)),
-        ),
     };
-    let mut speakers_of: HashMap<i32, Vec<RoundSpeaker>> = HashMap::new();
-    for (round_id, speaker_id, role, full_name, credentials) in speaker_rows {
-        speakers_of.entry(round_id).or_default().push(round_speaker(
-            speaker_id,
-            role,
-            full_name,
-            &credentials,
-        ));
-    }
-    let zone = crate::schedule::series::zone(conn)?;
-    let mut departments_of: HashMap<i32, Vec<DepartmentSummary>> = HashMap::new();
-    for (round_id, id, name, abbreviation) in department_rows {
-        departments_of
-            .entry(round_id)
-            .or_default()
-            .push(department_summary(id, name, abbreviation));
-    }
-    Ok(rows
+    let zone = crate::schedule::series::zone_named(zone.as_deref());
+    lines
         .into_iter()
-        .map(|row| {
-            let speakers = speakers_of.remove(&row.id).unwrap_or_default();
-            let departments = departments_of.remove(&row.id).unwrap_or_default();
-            round_of(row, speakers, departments, &zone)
-        })
-        .collect())
+        .map(|(row, _)| round_of(row, &zone))
+        .collect()
+}
+
+/// A list the round's row carries (see [`RoundRow`]).
+fn document<T: serde::de::DeserializeOwned>(text: &str, column: &str) -> Result<Vec<T>, ApiError> {
+    serde_json::from_str(text)
+        .map_err(|error| ApiError::Internal(format!("round with a bad {column}: {error}")))
 }
 
 fn round_speaker(
@@ -514,25 +480,28 @@ fn round_speaker(
     }
 }
 
-fn department_summary(id: i32, name: String, abbreviation: Option<String>) -> DepartmentSummary {
-    DepartmentSummary {
-        id: Id(id),
-        name: Name::stored(name),
-        abbreviation: abbreviation.map(Text::stored),
-    }
-}
-
-fn round_of(
-    row: RoundRow,
-    speakers: Vec<RoundSpeaker>,
-    departments: Vec<DepartmentSummary>,
-    zone: &Zone,
-) -> Round {
+fn round_of(row: RoundRow, zone: &Zone) -> Result<Round, ApiError> {
+    let speakers: Vec<(i32, String, String, SpeakerRole)> =
+        document(&row.speakers_doc, "speakers_doc")?;
+    let departments: Vec<(i32, String, Option<String>)> =
+        document(&row.departments_doc, "departments_doc")?;
+    let speakers = speakers
+        .into_iter()
+        .map(|(id, name, credentials, role)| round_speaker(id, role, name, &credentials))
+        .collect();
+    let departments: Vec<DepartmentSummary> = departments
+        .into_iter()
+        .map(|(id, name, abbreviation)| DepartmentSummary {
+            id: Id(id),
+            name: Name::stored(name),
+            abbreviation: abbreviation.map(Text::stored),
+        })
+        .collect();
     let (starts_at, ends_at) = (
         Timestamp::from_naive(row.starts_at),
         Timestamp::from_naive(row.ends_at),
     );
-    Round {
+    Ok(Round {
         id: Id(row.id),
         title: row.title.map(Text::stored),
         description: row.description.map(Text::stored),
@@ -552,7 +521,7 @@ fn round_of(
         version: row.version,
         sequence: row.sequence,
         zone: zone.clone(),
-    }
+    })
 }
 
 /// Whether the list is in the order of latest first.
@@ -560,445 +529,6 @@ fn latest_first(filter: &RoundFilter) -> bool {
     match filter.sort {
         Some(sort) => sort == RoundSort::StartsAtDescending,
         None => filter.when == Some(When::Past),
-    }
-}
-
-/// PostgreSQL reads a round, or a page of rounds with its total, in one statement, from one
-/// snapshot (which a single statement is): the rounds, each line also carrying the schedule's
-/// revision, the total, when the page stops holding and the series' time zone (uncorrelated
-/// subqueries, run once), left-joined to a single row so that a read that finds no round still
-/// answers one line. One round trip, where the issue's reads took four. (Whether a kept answer is
-/// still current is asked with the revision alone, before this: see `cache`.)
-///
-/// Each round's row carries its speakers and departments as JSON, kept by the database's
-/// triggers (the migration `round_link_documents`), so the statement joins no link table.
-/// Measured with pgbench (`-M prepared`, 32 clients, 1 000 rounds), the round alone ran at
-/// 36 000-48 000 statements/s and the round with its links joined at 7 000-15 000, in whatever
-/// shape: a `UNION ALL` of the links' rows, lateral `array_agg`s or `json_agg` subqueries (17 000
-/// at best with hash joins and bitmap scans turned off). Each join built a hash table, or a
-/// bitmap, for three rows. The single row left-joined to the rounds measured a fifth faster
-/// than a `UNION ALL` of a header row and the rounds (BENCHMARKS.md).
-///
-/// SQLite keeps the separate statements of [`with_embeds`] in one read transaction: each costs
-/// microseconds there, with no round trip. One statement aggregating to JSON measured no
-/// faster there (a round with the cache off: 21 000-27 000 requests/s against 23 000-25 000,
-/// alternating runs on two busy cores).
-mod pg {
-    use chrono::NaiveDateTime;
-    use diesel::pg::Pg;
-    use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-    use diesel::sql_types as sql;
-    use diesel::{PgConnection, QueryResult, Queryable, RunQueryDsl};
-    use diesel_async::AsyncPgConnection;
-
-    use super::{
-        department_summary, latest_first, round_of, round_speaker, DepartmentSummary, Round,
-        RoundFilter, RoundRow, RoundSpeaker, RoundStatus, SpeakerRole, When,
-    };
-    use crate::platform::cache::Revised;
-    use crate::platform::error::ApiError;
-    use crate::platform::pagination::Paging;
-    use crate::platform::resource::Listing;
-
-    /// What the statement reads.
-    enum Selection {
-        One(i32),
-        Page {
-            from: Option<NaiveDateTime>,
-            to: Option<NaiveDateTime>,
-            speaker_id: Option<i32>,
-            department_id: Option<i32>,
-            status: Option<RoundStatus>,
-            pattern: Option<String>,
-            latest_first: bool,
-            limit: i64,
-            offset: i64,
-        },
-    }
-
-    /// The SQL varies with the filters given (a few dozen combinations at most): each text is
-    /// prepared once per connection, cached by the text.
-    struct RoundsStatement {
-        selection: Selection,
-        when: Option<When>,
-        now: NaiveDateTime,
-    }
-
-    impl RoundsStatement {
-        /// The rounds selected, as conditions on the round `r` (those of `super::filtered`
-        /// for a page).
-        fn conditions<'b>(&'b self, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-            let (from, to, speaker_id, department_id, status, pattern) = match &self.selection {
-                Selection::One(id) => {
-                    out.push_sql("r.id = ");
-                    return out.push_bind_param::<sql::Integer, _>(id);
-                }
-                Selection::Page {
-                    from,
-                    to,
-                    speaker_id,
-                    department_id,
-                    status,
-                    pattern,
-                    ..
-                } => (from, to, speaker_id, department_id, status, pattern),
-            };
-            out.push_sql("true");
-            match self.when {
-                Some(When::Upcoming) => {
-                    out.push_sql(" AND r.ends_at > ");
-                    out.push_bind_param::<sql::Timestamp, _>(&self.now)?;
-                }
-                Some(When::Past) => {
-                    out.push_sql(" AND r.ends_at <= ");
-                    out.push_bind_param::<sql::Timestamp, _>(&self.now)?;
-                }
-                None => {}
-            }
-            if let Some(from) = from {
-                out.push_sql(" AND r.starts_at >= ");
-                out.push_bind_param::<sql::Timestamp, _>(from)?;
-            }
-            if let Some(to) = to {
-                out.push_sql(" AND r.starts_at <= ");
-                out.push_bind_param::<sql::Timestamp, _>(to)?;
-            }
-            if let Some(speaker_id) = speaker_id {
-                out.push_sql(
-                    " AND r.id IN (SELECT round_id FROM round_speakers WHERE speaker_id = ",
-                );
-                out.push_bind_param::<sql::Integer, _>(speaker_id)?;
-                out.push_sql(")");
-            }
-            if let Some(department_id) = department_id {
-                out.push_sql(
-                    " AND r.id IN (SELECT round_id FROM round_departments WHERE department_id = ",
-                );
-                out.push_bind_param::<sql::Integer, _>(department_id)?;
-                out.push_sql(")");
-            }
-            if let Some(status) = status {
-                out.push_sql(" AND r.status = ");
-                out.push_bind_param::<sql::Text, _>(status)?;
-            }
-            if let Some(pattern) = pattern {
-                out.push_sql(" AND r.search_text LIKE ");
-                out.push_bind_param::<sql::Text, _>(pattern)?;
-                out.push_sql(" ESCAPE '\\'");
-            }
-            Ok(())
-        }
-    }
-
-    impl QueryId for RoundsStatement {
-        type QueryId = ();
-        const HAS_STATIC_QUERY_ID: bool = false;
-    }
-
-    /// The columns of a round, as the statement reads them.
-    const ROUND_COLUMNS: &str = "r.id, r.title, r.description, r.starts_at, r.ends_at, \
-        r.location, r.status, r.created_at, r.updated_at, r.created_by, r.updated_by, r.version, \
-        r.sequence, r.speakers_doc, r.departments_doc";
-
-    impl QueryFragment<Pg> for RoundsStatement {
-        fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-            // Every line starts with the revision (null if its row was deleted by hand: then the
-            // cache stands aside), the total, when the page stops holding, and the time zone; the
-            // left join keeps one line, with no round, when none is found.
-            out.push_sql("SELECT (SELECT revision FROM schedule_revision WHERE id = 1), ");
-            if matches!(self.selection, Selection::Page { .. }) {
-                out.push_sql("(SELECT count(*) FROM rounds AS r WHERE ");
-                self.conditions(&mut out)?;
-                out.push_sql(")");
-            } else {
-                out.push_sql("NULL::bigint");
-            }
-            out.push_sql(", ");
-            if matches!(self.selection, Selection::Page { .. }) && self.when.is_some() {
-                // The next round still going or to come ends: then the page no longer holds.
-                out.push_sql("(SELECT min(ends_at) FROM rounds WHERE ends_at > ");
-                out.push_bind_param::<sql::Timestamp, _>(&self.now)?;
-                out.push_sql(")");
-            } else {
-                out.push_sql("NULL::timestamp");
-            }
-            out.push_sql(", (SELECT timezone FROM series WHERE id = 1), ");
-            out.push_sql(ROUND_COLUMNS);
-            out.push_sql(" FROM (VALUES (1)) AS one LEFT JOIN ");
-            match &self.selection {
-                Selection::One(_) => {
-                    out.push_sql("rounds AS r ON ");
-                    self.conditions(&mut out)?;
-                }
-                Selection::Page {
-                    latest_first,
-                    limit,
-                    offset,
-                    ..
-                } => {
-                    out.push_sql("(SELECT ");
-                    out.push_sql(ROUND_COLUMNS);
-                    out.push_sql(" FROM rounds AS r WHERE ");
-                    self.conditions(&mut out)?;
-                    out.push_sql(if *latest_first {
-                        " ORDER BY r.starts_at DESC, r.id DESC LIMIT "
-                    } else {
-                        " ORDER BY r.starts_at, r.id LIMIT "
-                    });
-                    out.push_bind_param::<sql::BigInt, _>(limit)?;
-                    out.push_sql(" OFFSET ");
-                    out.push_bind_param::<sql::BigInt, _>(offset)?;
-                    out.push_sql(") AS r ON true");
-                }
-            }
-            Ok(())
-        }
-    }
-
-    /// The columns of the statement, read by position (by name, each of them would be looked
-    /// up among all the others in every row).
-    type LineColumns = (
-        sql::Nullable<sql::BigInt>,
-        sql::Nullable<sql::BigInt>,
-        sql::Nullable<sql::Timestamp>,
-        sql::Nullable<sql::Text>,
-        RoundColumns,
-    );
-
-    type RoundColumns = (
-        sql::Nullable<sql::Integer>,
-        sql::Nullable<sql::Text>,
-        sql::Nullable<sql::Text>,
-        sql::Nullable<sql::Timestamp>,
-        sql::Nullable<sql::Timestamp>,
-        sql::Nullable<sql::Text>,
-        sql::Nullable<sql::Text>,
-        sql::Nullable<sql::Timestamp>,
-        sql::Nullable<sql::Timestamp>,
-        sql::Nullable<sql::Text>,
-        sql::Nullable<sql::Text>,
-        sql::Nullable<sql::BigInt>,
-        sql::Nullable<sql::Integer>,
-        sql::Nullable<sql::Text>,
-        sql::Nullable<sql::Text>,
-    );
-
-    impl Query for RoundsStatement {
-        type SqlType = LineColumns;
-    }
-
-    impl RunQueryDsl<PgConnection> for RoundsStatement {}
-
-    /// A line of the statement: what it read for the whole answer, and a round (all null
-    /// when there was none).
-    #[derive(Queryable)]
-    struct Line {
-        revision: Option<i64>,
-        total: Option<i64>,
-        next_end: Option<NaiveDateTime>,
-        zone: Option<String>,
-        round: RoundFields,
-    }
-
-    /// The columns of a round.
-    #[derive(Queryable)]
-    struct RoundFields {
-        id: Option<i32>,
-        title: Option<String>,
-        description: Option<String>,
-        starts_at: Option<NaiveDateTime>,
-        ends_at: Option<NaiveDateTime>,
-        location: Option<String>,
-        status: Option<RoundStatus>,
-        created_at: Option<NaiveDateTime>,
-        updated_at: Option<NaiveDateTime>,
-        created_by: Option<String>,
-        updated_by: Option<String>,
-        version: Option<i64>,
-        sequence: Option<i32>,
-        speakers: Option<String>,
-        departments: Option<String>,
-    }
-
-    fn null(column: &str) -> ApiError {
-        ApiError::Internal(format!("the rounds statement answered a null {column}"))
-    }
-
-    impl RoundFields {
-        /// The round's row, and its speakers and departments from the JSON the round carries.
-        fn into_parts(self, id: i32) -> Result<Parts, ApiError> {
-            let speakers: Vec<(i32, String, String, SpeakerRole)> =
-                document(self.speakers.as_deref(), "speakers_doc")?;
-            let departments: Vec<(i32, String, Option<String>)> =
-                document(self.departments.as_deref(), "departments_doc")?;
-            let row = RoundRow {
-                id,
-                title: self.title,
-                description: self.description,
-                starts_at: self.starts_at.ok_or_else(|| null("starts_at"))?,
-                ends_at: self.ends_at.ok_or_else(|| null("ends_at"))?,
-                location: self.location.ok_or_else(|| null("location"))?,
-                status: self.status.ok_or_else(|| null("status"))?,
-                created_at: self.created_at.ok_or_else(|| null("created_at"))?,
-                updated_at: self.updated_at.ok_or_else(|| null("updated_at"))?,
-                created_by: self.created_by,
-                updated_by: self.updated_by,
-                version: self.version.ok_or_else(|| null("version"))?,
-                sequence: self.sequence.ok_or_else(|| null("sequence"))?,
-            };
-            let speakers = speakers
-                .into_iter()
-                .map(|(id, name, credentials, role)| round_speaker(id, role, name, &credentials))
-                .collect();
-            let departments = departments
-                .into_iter()
-                .map(|(id, name, abbreviation)| department_summary(id, name, abbreviation))
-                .collect();
-            Ok((row, speakers, departments))
-        }
-    }
-
-    type Parts = (RoundRow, Vec<RoundSpeaker>, Vec<DepartmentSummary>);
-
-    /// A list the round's row carries, written by the database's triggers (see the migration
-    /// `round_link_documents`).
-    fn document<T: serde::de::DeserializeOwned>(
-        text: Option<&str>,
-        column: &str,
-    ) -> Result<Vec<T>, ApiError> {
-        serde_json::from_str(text.ok_or_else(|| null(column))?).map_err(|error| {
-            ApiError::Internal(format!(
-                "the rounds statement answered a bad {column}: {error}"
-            ))
-        })
-    }
-
-    /// What the statement read: the total and when the page stops holding (for a page), and the
-    /// rounds in the order asked for.
-    struct Read {
-        total: Option<i64>,
-        next_end: Option<NaiveDateTime>,
-        rounds: Vec<Round>,
-    }
-
-    /// The rounds from the statement's lines.
-    fn assemble(lines: Vec<Line>, latest_first: bool) -> Result<Revised<Read>, ApiError> {
-        let first = lines.first().ok_or_else(|| null("line"))?;
-        let (revision, total, next_end) = (first.revision, first.total, first.next_end);
-        let zone = crate::schedule::series::zone_named(first.zone.as_deref());
-        let mut rows = Vec::with_capacity(lines.len());
-        for line in lines {
-            if let Some(id) = line.round.id {
-                rows.push(line.round.into_parts(id)?);
-            }
-        }
-        // A join keeps no order that SQL promises: the rounds are put in theirs here.
-        rows.sort_by_key(|(row, _, _)| (row.starts_at, row.id));
-        if latest_first {
-            rows.reverse();
-        }
-        let rounds = rows
-            .into_iter()
-            .map(|(row, speakers, departments)| round_of(row, speakers, departments, &zone))
-            .collect();
-        Ok(Revised::Read {
-            revision,
-            value: Read {
-                total,
-                next_end,
-                rounds,
-            },
-        })
-    }
-
-    /// The statement that reads the round `id`.
-    fn one(id: i32) -> RoundsStatement {
-        RoundsStatement {
-            selection: Selection::One(id),
-            when: None,
-            now: NaiveDateTime::default(),
-        }
-    }
-
-    fn only_round(read: Read) -> Result<Option<Round>, ApiError> {
-        Ok(read.rounds.into_iter().next())
-    }
-
-    /// The round `id`, with the revision it was read at.
-    pub(super) fn round(
-        conn: &mut PgConnection,
-        id: i32,
-    ) -> Result<Revised<Option<Round>>, ApiError> {
-        assemble(one(id).load(conn)?, false)?.try_map(only_round)
-    }
-
-    /// [`round`] on a worker's own connection (see `db::worker`).
-    pub(super) async fn round_on_worker(
-        mut conn: &AsyncPgConnection,
-        id: i32,
-    ) -> Result<Revised<Option<Round>>, ApiError> {
-        let lines = diesel_async::RunQueryDsl::load(one(id), &mut conn).await?;
-        assemble(lines, false)?.try_map(only_round)
-    }
-
-    /// A page of the rounds `filter` takes in as of `now`, with the revision it was read at.
-    /// With `when`, the page holds until the next round to end has ended.
-    pub(super) fn page(
-        conn: &mut PgConnection,
-        filter: &RoundFilter,
-        paging: Paging,
-        now: NaiveDateTime,
-    ) -> Result<Revised<Listing<Round>>, ApiError> {
-        let (statement, latest_first) = page_statement(filter, paging, now);
-        assemble(statement.load(conn)?, latest_first)?.try_map(|read| listing(read, paging))
-    }
-
-    /// [`page`] on a worker's own connection (see `db::worker`).
-    pub(super) async fn page_on_worker(
-        mut conn: &AsyncPgConnection,
-        filter: &RoundFilter,
-        paging: Paging,
-        now: NaiveDateTime,
-    ) -> Result<Revised<Listing<Round>>, ApiError> {
-        let (statement, latest_first) = page_statement(filter, paging, now);
-        let lines = diesel_async::RunQueryDsl::load(statement, &mut conn).await?;
-        assemble(lines, latest_first)?.try_map(|read| listing(read, paging))
-    }
-
-    fn listing(read: Read, paging: Paging) -> Result<Listing<Round>, ApiError> {
-        Ok(Listing {
-            page: paging.page(read.rounds, read.total.unwrap_or(0)),
-            valid_until: read.next_end,
-        })
-    }
-
-    /// The statement that reads a page, and whether it is newest first.
-    fn page_statement(
-        filter: &RoundFilter,
-        paging: Paging,
-        now: NaiveDateTime,
-    ) -> (RoundsStatement, bool) {
-        let latest_first = latest_first(filter);
-        let statement = RoundsStatement {
-            selection: Selection::Page {
-                from: filter.from.map(|t| t.naive()),
-                to: filter.to.map(|t| t.naive()),
-                speaker_id: filter.speaker_id.map(|id| id.0),
-                department_id: filter.department_id.map(|id| id.0),
-                status: filter.status,
-                pattern: filter
-                    .q
-                    .as_ref()
-                    .filter(|q| !q.as_str().is_empty())
-                    .map(|q| crate::platform::db::contains_pattern(&q.as_str().to_lowercase())),
-                latest_first,
-                limit: paging.limit(),
-                offset: paging.offset(),
-            },
-            when: filter.when,
-            now,
-        };
-        (statement, latest_first)
     }
 }
 
@@ -1046,49 +576,6 @@ fn insert_links(
             .execute(c))?;
     }
     Ok(())
-}
-
-/// The row a change makes of `current`: what the `UPDATE` writes, and with the version and
-/// sequence the database decides, what a read would find.
-fn stored_row(
-    current: &Round,
-    input: &RoundInput,
-    actor: Option<&str>,
-    now: NaiveDateTime,
-) -> RoundRow {
-    RoundRow {
-        id: current.id.0,
-        title: Text::non_blank(input.title.as_ref()).map(str::to_owned),
-        description: Text::non_blank(input.description.as_ref()).map(str::to_owned),
-        starts_at: input.starts_at.naive(),
-        ends_at: input.ends_at.naive(),
-        location: input.location.as_str().to_owned(),
-        status: input.status,
-        created_at: current.created_at.naive(),
-        updated_at: now,
-        created_by: current.created_by.as_ref().map(|s| s.as_str().to_owned()),
-        updated_by: actor.map(str::to_owned),
-        version: current.version + 1,
-        sequence: current.sequence,
-    }
-}
-
-/// The `SET` of an update to a [`stored_row`].
-macro_rules! round_changes {
-    ($row:expr, $input:expr) => {
-        (
-            rounds::title.eq($row.title.as_deref()),
-            rounds::description.eq($row.description.as_deref()),
-            rounds::starts_at.eq($row.starts_at),
-            rounds::ends_at.eq($row.ends_at),
-            rounds::location.eq($row.location.as_str()),
-            rounds::status.eq($row.status),
-            rounds::search_text.eq($input.search_text()),
-            rounds::updated_at.eq($row.updated_at),
-            rounds::updated_by.eq($row.updated_by.as_deref()),
-            rounds::version.eq(rounds::version + 1),
-        )
-    };
 }
 
 /// A speaker link as stored: speaker, place, role.
@@ -1236,36 +723,14 @@ impl Resource for Rounds {
         record.version
     }
 
+    /// One statement: the round's row carries its links, and the zone is joined.
     fn find(conn: &mut DbConnection, id: i32) -> Result<Option<Round>, ApiError> {
-        if let DbConnection::Postgresql(pg) = conn {
-            return Ok(pg::round(pg, id)?.read().flatten());
-        }
-        let row = crate::on_backend!(conn, |c| rounds::table
-            .find(id)
-            .select(RoundRow::as_select())
-            .first(c)
+        let line = crate::on_backend!(conn, |c| with_zone()
+            .filter(rounds::id.eq(id))
+            .select(round_line!())
+            .first::<RoundLine>(c)
             .optional())?;
-        match row {
-            Some(row) => Ok(with_embeds(conn, vec![row])?.pop()),
-            None => Ok(None),
-        }
-    }
-
-    const ON_WORKER: Option<OnWorker<Self>> = Some(OnWorker {
-        find: |conn, id| Box::pin(pg::round_on_worker(conn, id)),
-        list: |conn, filter, paging| Box::pin(pg::page_on_worker(conn, filter, paging, db::now())),
-    });
-
-    fn find_revised(
-        conn: &mut DbConnection,
-        id: i32,
-        known: Option<i64>,
-    ) -> Result<Revised<Option<Round>>, ApiError> {
-        match conn {
-            // A kept answer was checked before (`cache::ReadCache::answer`): render.
-            DbConnection::Postgresql(pg) => pg::round(pg, id),
-            DbConnection::Sqlite(_) => cache::in_snapshot(conn, known, |conn| Self::find(conn, id)),
-        }
+        Ok(rounds_of(line.into_iter().collect())?.pop())
     }
 
     /// With `when`, the page holds only until the next upcoming round ends, when it moves from
@@ -1275,32 +740,7 @@ impl Resource for Rounds {
         filter: &RoundFilter,
         paging: Paging,
     ) -> Result<Listing<Round>, ApiError> {
-        let now = db::now();
-        if let DbConnection::Postgresql(pg) = conn {
-            return pg::page(pg, filter, paging, now)?
-                .read()
-                .ok_or_else(|| ApiError::Internal("a page read as unchanged".to_owned()));
-        }
-        let page = list_at(conn, filter, paging, now)?;
-        let valid_until = match filter.when {
-            Some(_) => next_end_after(conn, now)?,
-            None => None,
-        };
-        Ok(Listing { page, valid_until })
-    }
-
-    fn list_revised(
-        conn: &mut DbConnection,
-        filter: &RoundFilter,
-        paging: Paging,
-        known: Option<i64>,
-    ) -> Result<Revised<Listing<Round>>, ApiError> {
-        match conn {
-            DbConnection::Postgresql(pg) => pg::page(pg, filter, paging, db::now()),
-            DbConnection::Sqlite(_) => {
-                cache::in_snapshot(conn, known, |conn| Self::list(conn, filter, paging))
-            }
-        }
+        list_at(conn, filter, paging, db::now())
     }
 
     fn insert(
@@ -1352,6 +792,8 @@ impl Resource for Rounds {
         }
     }
 
+    /// The round is read back after the write: the database's triggers decide its version,
+    /// its iCalendar sequence and the copies of its links.
     fn update(
         conn: &mut DbConnection,
         current: Round,
@@ -1360,82 +802,27 @@ impl Resource for Rounds {
         expected: i64,
     ) -> Result<Option<Round>, ApiError> {
         let id = current.id.0;
-        let row = stored_row(&current, &input, actor, db::now());
         let changed = diesel::update(rounds::table.find(id).filter(rounds::version.eq(expected)))
-            .set(round_changes!(row, input))
+            .set((
+                rounds::title.eq(Text::non_blank(input.title.as_ref())),
+                rounds::description.eq(Text::non_blank(input.description.as_ref())),
+                rounds::starts_at.eq(input.starts_at.naive()),
+                rounds::ends_at.eq(input.ends_at.naive()),
+                rounds::location.eq(input.location.as_str()),
+                rounds::status.eq(input.status),
+                rounds::search_text.eq(input.search_text()),
+                rounds::updated_at.eq(db::now()),
+                rounds::updated_by.eq(actor),
+                rounds::version.eq(rounds::version + 1),
+            ))
             .execute(conn)?;
         if changed == 0 {
             return Ok(None);
         }
         if links_differ(&current, &input) {
             rewrite_links(conn, id, &current, &input)?;
-            // Read again: the link triggers bump the version, and new links show new names.
-            return Rounds::find(conn, id);
         }
-        // Only what triggers decide is read back (SQLite's `RETURNING` reports values from
-        // before its AFTER triggers, which bump the sequence).
-        let (version, sequence) = crate::on_backend!(conn, |c| rounds::table
-            .find(id)
-            .select((rounds::version, rounds::sequence))
-            .first::<(i64, i32)>(c))?;
-        let zone = current.zone;
-        let (speakers, departments) = (current.speakers.0, current.departments.0);
-        Ok(Some(Round {
-            version,
-            sequence,
-            ..round_of(row, speakers, departments, &zone)
-        }))
-    }
-
-    /// PostgreSQL, when the links stay as they are (a new title, a new room): the round after
-    /// the change is known before it is made, so its change-log entry goes in the statement of
-    /// the `UPDATE`, which returns what triggers decide (the sequence).
-    fn update_logged(
-        conn: &mut DbConnection,
-        current: &Round,
-        input: &RoundInput,
-        log: &LogContext<'_>,
-        expected: i64,
-    ) -> Result<OneStatement<Round>, ApiError> {
-        let DbConnection::Postgresql(pg) = conn else {
-            return Ok(OneStatement::Unsupported);
-        };
-        if links_differ(current, input) {
-            return Ok(OneStatement::Unsupported);
-        }
-        let id = current.id.0;
-        let now = db::now();
-        let row = stored_row(current, input, log.actor, now);
-        let update = diesel::update(rounds::table.find(id).filter(rounds::version.eq(expected)))
-            .set(round_changes!(row, input))
-            .returning((rounds::id, rounds::version, rounds::sequence));
-        let after = round_of(
-            row.clone(),
-            current.speakers.0.clone(),
-            current.departments.0.clone(),
-            &current.zone,
-        );
-        let change = Change {
-            resource: Rounds::NAME,
-            id,
-            action: Action::Updated,
-            before: Some(serde_json::to_value(current)?),
-            after: Some(serde_json::to_value(&after)?),
-            actor: log.actor,
-            request_id: log.request_id,
-        };
-        let entry = changelog::Entry::of(&change, now);
-        let written = changelog::Logged::new(update, &entry)
-            .get_result::<(i32, i64, i32)>(pg)
-            .optional()?;
-        Ok(match written {
-            Some((_, version, sequence)) => OneStatement::Written(Round {
-                version,
-                sequence,
-                ..after
-            }),
-            None => OneStatement::Stale,
-        })
+        Rounds::find(conn, id)
     }
 
     fn delete(conn: &mut DbConnection, id: i32, expected: Option<i64>) -> Result<bool, ApiError> {
@@ -1471,91 +858,16 @@ impl Resource for Rounds {
 
 // ---- handlers ----------------------------------------------------------------------------
 
-/// List rounds
-#[utoipa::path(
-    tag = "rounds",
-    security((), ("bearer" = [])),
-    params(RoundFilter, Paging),
-    responses((status = 200, description = "A page of rounds", body = Page<Round>), ReadErrors)
-)]
-#[get("/rounds")]
-pub async fn list_rounds(ctx: Ctx, query: Query) -> Result<HttpResponse, ApiError> {
-    resource::list::<Rounds>(ctx, query).await
-}
-
-/// Schedule a round
-#[utoipa::path(
-    tag = "rounds",
-    security(("bearer" = ["organizer", "admin"])),
-    request_body = RoundInput,
-    responses(
-        (status = 201, description = "Created", body = Round,
-            headers(("Location" = HeaderText, description = "URL of the new round"))),
-        WriteErrors
-    )
-)]
-#[post("/rounds")]
-pub async fn create_round(ctx: Ctx, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
-    resource::create::<Rounds>(ctx, body.into_inner()).await
-}
-
-/// Get a round
-#[utoipa::path(
-    tag = "rounds",
-    security((), ("bearer" = [])),
-    params(("id" = Id, Path, description = "Round id")),
-    responses((status = 200, description = "The round", body = Round), ReadErrors)
-)]
-#[get("/rounds/{id}")]
-pub async fn get_round(ctx: Ctx, id: web::Path<i32>) -> Result<HttpResponse, ApiError> {
-    resource::get::<Rounds>(ctx, id.into_inner()).await
-}
-
-/// Replace a round
-#[utoipa::path(
-    tag = "rounds",
-    security(("bearer" = ["organizer", "admin"])),
-    params(("id" = Id, Path, description = "Round id")),
-    request_body = RoundInput,
-    responses((status = 200, description = "The round as replaced", body = Round), WriteErrors)
-)]
-#[put("/rounds/{id}")]
-pub async fn replace_round(
-    ctx: Ctx,
-    id: web::Path<i32>,
-    body: web::Json<Value>,
-) -> Result<HttpResponse, ApiError> {
-    resource::replace::<Rounds>(ctx, id.into_inner(), body.into_inner()).await
-}
-
-/// Change some fields of a round (JSON merge patch)
-#[utoipa::path(
-    tag = "rounds",
-    security(("bearer" = ["organizer", "admin"])),
-    params(("id" = Id, Path, description = "Round id")),
-    request_body(content = RoundInput, content_type = "application/merge-patch+json",
-        description = "Fields to change; `null` clears an optional field; arrays are replaced whole"),
-    responses((status = 200, description = "The round as changed", body = Round), WriteErrors)
-)]
-#[patch("/rounds/{id}")]
-pub async fn patch_round(
-    ctx: Ctx,
-    id: web::Path<i32>,
-    body: web::Json<Value>,
-) -> Result<HttpResponse, ApiError> {
-    resource::patch::<Rounds>(ctx, id.into_inner(), body.into_inner()).await
-}
-
-/// Delete a round that has no feedback
-#[utoipa::path(
-    tag = "rounds",
-    security(("bearer" = ["organizer", "admin"])),
-    params(("id" = Id, Path, description = "Round id")),
-    responses((status = 204, description = "Deleted"), WriteErrors)
-)]
-#[delete("/rounds/{id}")]
-pub async fn delete_round(ctx: Ctx, id: web::Path<i32>) -> Result<HttpResponse, ApiError> {
-    resource::delete::<Rounds>(ctx, id.into_inner()).await
+crate::resource_handlers! {
+    Rounds, one = "round", many = "rounds", tag = "rounds",
+    record = Round, input = RoundInput, change = RoundInput,
+    read = [(), ("bearer" = [])], write = [("bearer" = ["organizer", "admin"])];
+    list list_rounds "/rounds" "List rounds" [RoundFilter, Paging];
+    create create_round "/rounds" "Schedule a round";
+    get get_round "/rounds/{id}" "Get a round";
+    replace replace_round "/rounds/{id}" "Replace a round";
+    patch patch_round "/rounds/{id}" "Change some fields of a round (JSON merge patch)";
+    delete delete_round "/rounds/{id}" "Delete a round that has no feedback";
 }
 
 /// List the rounds a speaker is on
@@ -1571,20 +883,20 @@ pub async fn list_speaker_rounds(
     id: web::Path<i32>,
     query: Query,
 ) -> Result<HttpResponse, ApiError> {
-    ctx.authorize::<Rounds>(Access::Read)?;
+    let granted = ctx.authorize::<Rounds>(Access::Read)?;
     let speaker = id.into_inner();
     let query = query.values()?;
     let mut filter: RoundFilter = query.get()?;
     // The path names the speaker (a `speaker_id` parameter is overridden).
     filter.speaker_id = Some(Id(speaker));
-    let paging: Paging = query.get()?;
-    let caller = ctx.caller.clone();
-    ctx.read(true, Some(&query), move |conn| {
-        if !crate::schedule::speakers::exists(conn, speaker)? {
-            return Err(ApiError::not_found(Speakers::NAME, speaker));
+    resource::list_filtered::<Rounds>(ctx, granted, &query, filter, move |conn| {
+        match crate::schedule::speakers::exists(conn, speaker)? {
+            true => Ok(()),
+            false => Err(ApiError::not_found(Speakers::NAME, speaker)),
         }
-        let listing = Rounds::list(conn, &filter, paging)?;
-        Ok(Rendered::json(&listing.page.visible_to(&caller))?.until(listing.valid_until))
     })
     .await
 }
+
+/// Which of the ids name a round.
+pub const EXISTING: ExistingIds = crate::existing_ids!(rounds);

@@ -2,16 +2,16 @@
 //! does: its name, what it is about, the time zone its rounds are held in, where and when they
 //! usually are, and whom to contact about topics and feedback.
 
-use actix_web::{get, patch, put, web, HttpResponse};
+use actix_web::{get, patch, put, HttpResponse};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::platform::auth::{Caller, Role, Subject, Visible};
 use crate::platform::db::{self, DbConnection};
 use crate::platform::error::{ApiError, FieldError, ReadErrors, WriteErrors};
 use crate::platform::fields::{Email, Int, LocalTime, Name, Text, Timestamp};
+use crate::platform::http::JsonBody;
 use crate::platform::pagination::Paging;
 use crate::platform::resource::{self, Access, Ctx, Listing, NoFilter, Resource};
 use crate::platform::schema::series;
@@ -19,7 +19,7 @@ use crate::platform::timezone::{self, Zone};
 use crate::platform::validate::{Doc, Input};
 
 /// The series' one record.
-const ID: i32 = 1;
+pub const ID: i32 = 1;
 
 pub type SeriesName = Name<200>;
 /// Markdown.
@@ -316,8 +316,8 @@ pub async fn get_series(ctx: Ctx) -> Result<HttpResponse, ApiError> {
     responses((status = 200, description = "The series as replaced", body = Series), WriteErrors)
 )]
 #[put("/series")]
-pub async fn replace_series(ctx: Ctx, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
-    resource::replace::<SeriesRecord>(ctx, ID, body.into_inner()).await
+pub async fn replace_series(ctx: Ctx, body: JsonBody) -> Result<HttpResponse, ApiError> {
+    resource::replace::<SeriesRecord>(ctx, ID, body).await
 }
 
 /// Change some fields of the series (JSON merge patch)
@@ -329,8 +329,8 @@ pub async fn replace_series(ctx: Ctx, body: web::Json<Value>) -> Result<HttpResp
     responses((status = 200, description = "The series as changed", body = Series), WriteErrors)
 )]
 #[patch("/series")]
-pub async fn patch_series(ctx: Ctx, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
-    resource::patch::<SeriesRecord>(ctx, ID, body.into_inner()).await
+pub async fn patch_series(ctx: Ctx, body: JsonBody) -> Result<HttpResponse, ApiError> {
+    resource::patch::<SeriesRecord>(ctx, ID, body).await
 }
 
 /// What the demo loads: the series as the hospital's page describes it.

@@ -1,19 +1,17 @@
 //! Speakers: the people who present at rounds, with their credentials (MD, MPH, PhD...).
 
-use actix_web::{delete, get, patch, post, put, web, HttpResponse};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::platform::auth::{Caller, Role, Subject, Visible};
 use crate::platform::db::{self, DbConnection, MultiBackend};
-use crate::platform::error::{ApiError, ReadErrors, WriteErrors};
+use crate::platform::error::ApiError;
 use crate::platform::fields::{Credential, DepartmentRef, Email, Id, Line, Name, Text, Timestamp};
 use crate::platform::pagination::{Page, Paging};
-use crate::platform::resource::{self, found, Access, Ctx, HeaderText, Listing, Resource};
+use crate::platform::resource::{found, Access, Listing, Resource};
 use crate::platform::schema::{round_speakers, speakers};
-use crate::platform::validate::{Input, Query};
+use crate::platform::validate::{ExistingIds, Input};
 
 pub type FullName = Name<200>;
 pub type JobTitle = Text<200>;
@@ -381,89 +379,17 @@ pub fn exists(conn: &mut DbConnection, id: i32) -> Result<bool, ApiError> {
 
 // ---- handlers ----------------------------------------------------------------------------
 
-/// List speakers, by name
-#[utoipa::path(
-    tag = "speakers",
-    security((), ("bearer" = [])),
-    params(SpeakerFilter, Paging),
-    responses((status = 200, description = "A page of speakers", body = Page<Speaker>), ReadErrors)
-)]
-#[get("/speakers")]
-pub async fn list_speakers(ctx: Ctx, query: Query) -> Result<HttpResponse, ApiError> {
-    resource::list::<Speakers>(ctx, query).await
+crate::resource_handlers! {
+    Speakers, one = "speaker", many = "speakers", tag = "speakers",
+    record = Speaker, input = SpeakerInput, change = SpeakerInput,
+    read = [(), ("bearer" = [])], write = [("bearer" = ["organizer", "admin"])];
+    list list_speakers "/speakers" "List speakers, by name" [SpeakerFilter, Paging];
+    create create_speaker "/speakers" "Create a speaker";
+    get get_speaker "/speakers/{id}" "Get a speaker";
+    replace replace_speaker "/speakers/{id}" "Replace a speaker";
+    patch patch_speaker "/speakers/{id}" "Change some fields of a speaker (JSON merge patch)";
+    delete delete_speaker "/speakers/{id}" "Delete a speaker who is on no round";
 }
 
-/// Create a speaker
-#[utoipa::path(
-    tag = "speakers",
-    security(("bearer" = ["organizer", "admin"])),
-    request_body = SpeakerInput,
-    responses(
-        (status = 201, description = "Created", body = Speaker,
-            headers(("Location" = HeaderText, description = "URL of the new speaker"))),
-        WriteErrors
-    )
-)]
-#[post("/speakers")]
-pub async fn create_speaker(ctx: Ctx, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
-    resource::create::<Speakers>(ctx, body.into_inner()).await
-}
-
-/// Get a speaker
-#[utoipa::path(
-    tag = "speakers",
-    security((), ("bearer" = [])),
-    params(("id" = Id, Path, description = "Speaker id")),
-    responses((status = 200, description = "The speaker", body = Speaker), ReadErrors)
-)]
-#[get("/speakers/{id}")]
-pub async fn get_speaker(ctx: Ctx, id: web::Path<i32>) -> Result<HttpResponse, ApiError> {
-    resource::get::<Speakers>(ctx, id.into_inner()).await
-}
-
-/// Replace a speaker
-#[utoipa::path(
-    tag = "speakers",
-    security(("bearer" = ["organizer", "admin"])),
-    params(("id" = Id, Path, description = "Speaker id")),
-    request_body = SpeakerInput,
-    responses((status = 200, description = "The speaker as replaced", body = Speaker), WriteErrors)
-)]
-#[put("/speakers/{id}")]
-pub async fn replace_speaker(
-    ctx: Ctx,
-    id: web::Path<i32>,
-    body: web::Json<Value>,
-) -> Result<HttpResponse, ApiError> {
-    resource::replace::<Speakers>(ctx, id.into_inner(), body.into_inner()).await
-}
-
-/// Change some fields of a speaker (JSON merge patch)
-#[utoipa::path(
-    tag = "speakers",
-    security(("bearer" = ["organizer", "admin"])),
-    params(("id" = Id, Path, description = "Speaker id")),
-    request_body(content = SpeakerInput, content_type = "application/merge-patch+json",
-        description = "Fields to change; `null` clears an optional field"),
-    responses((status = 200, description = "The speaker as changed", body = Speaker), WriteErrors)
-)]
-#[patch("/speakers/{id}")]
-pub async fn patch_speaker(
-    ctx: Ctx,
-    id: web::Path<i32>,
-    body: web::Json<Value>,
-) -> Result<HttpResponse, ApiError> {
-    resource::patch::<Speakers>(ctx, id.into_inner(), body.into_inner()).await
-}
-
-/// Delete a speaker who is on no round
-#[utoipa::path(
-    tag = "speakers",
-    security(("bearer" = ["organizer", "admin"])),
-    params(("id" = Id, Path, description = "Speaker id")),
-    responses((status = 204, description = "Deleted"), WriteErrors)
-)]
-#[delete("/speakers/{id}")]
-pub async fn delete_speaker(ctx: Ctx, id: web::Path<i32>) -> Result<HttpResponse, ApiError> {
-    resource::delete::<Speakers>(ctx, id.into_inner()).await
-}
+/// Which of the ids name a speaker.
+pub const EXISTING: ExistingIds = crate::existing_ids!(speakers);
