@@ -1,152 +1,409 @@
-//! The house rules that no compiler checks: the modules under `src/` form no cycle, the OpenAPI
-//! document bounds every value it describes, and the linker lays out code as the release build's
-//! layout script (`.cargo/startup-order.ld`) says.
+//! The house rules that no compiler checks: the code map of `ARCHITECTURE.md` is what the code
+//! under `src/` does (every module is on the map, uses only the modules above it, and nothing
+//! its "must not know" column names), and the OpenAPI document bounds every value it describes.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-/// Each module under `src/` and the modules it names (`crate::x`, `use crate::{x, y}`).
-fn module_graph() -> BTreeMap<String, BTreeSet<String>> {
-    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut sources = BTreeMap::new();
-    for entry in std::fs::read_dir(&src).expect("src/ is readable") {
-        let path = entry.expect("a directory entry").path();
-        let Some(stem) = path.file_stem().and_then(|s| s.to_str()) else {
-            continue;
-        };
-        if path.extension().and_then(|e| e.to_str()) != Some("rs") || stem == "main" {
-            continue;
-        }
-        let text = std::fs::read_to_string(&path).expect("a readable source file");
-        sources.insert(stem.to_owned(), text);
-    }
-    let modules: BTreeSet<String> = sources.keys().filter(|m| *m != "lib").cloned().collect();
-    let mut graph = BTreeMap::new();
-    for (module, text) in &sources {
-        if module == "lib" {
-            continue;
-        }
-        let mut uses = BTreeSet::new();
-        for name in referenced_modules(text) {
-            if modules.contains(&name) && name != *module {
-                uses.insert(name);
-            }
-        }
-        graph.insert(module.clone(), uses);
-    }
-    graph
+/// A module of the crate and what its source names.
+struct Module {
+    /// `platform::db`, from `src/platform/db.rs`.
+    path: String,
+    /// Its source, comments left out.
+    code: String,
 }
 
-/// The first path segment after every `crate::`, including each item of `crate::{a, b::c}`.
-fn referenced_modules(text: &str) -> Vec<String> {
-    let mut names = Vec::new();
-    let mut rest = text;
-    while let Some(at) = rest.find("crate::") {
-        rest = &rest[at + "crate::".len()..];
-        if let Some(group) = rest.strip_prefix('{') {
-            // Top-level items of the group: skip nested braces.
+/// Every `.rs` file under `src/` except the crate's roots and the folders' `mod.rs` (which only
+/// declare their modules).
+fn modules() -> Vec<Module> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("a readable directory") {
+            let path = entry.expect("a directory entry").path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    walk(&src, &mut files);
+    files.sort();
+    files
+        .into_iter()
+        .filter_map(|file| {
+            let relative = file.strip_prefix(&src).ok()?.with_extension("");
+            let parts: Vec<String> = relative
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            if matches!(parts.as_slice(), [root] if root == "lib" || root == "main")
+                || parts.last().is_some_and(|p| p == "mod")
+            {
+                return None;
+            }
+            let text = std::fs::read_to_string(&file).expect("a readable source file");
+            Some(Module {
+                path: parts.join("::"),
+                code: without_comments(&text),
+            })
+        })
+        .collect()
+}
+
+/// The source without its comments (doc comments name modules they do not use).
+fn without_comments(text: &str) -> String {
+    text.lines()
+        .map(|line| {
+            let trimmed = line.trim_start();
+            if trimmed.starts_with("//") {
+                ""
+            } else {
+                // A `//` after code, outside a string: good enough for this crate's sources,
+                // whose strings hold URLs only as `://`.
+                match line.find(" // ") {
+                    Some(at) => &line[..at],
+                    None => line,
+                }
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Every path after `crate::` or `$crate::` in `code`, each item of a `use` group spelled out:
+/// `use crate::a::{b::{self, C}, d};` names `a::b`, `a::b::C` and `a::d`.
+fn crate_paths(code: &str) -> Vec<String> {
+    fn expand(prefix: &str, tree: &str, out: &mut Vec<String>) {
+        let tree = tree.trim();
+        if let Some(open) = tree.find('{') {
+            let head = tree[..open].trim().trim_end_matches("::");
+            let prefix = join(prefix, head);
+            let inner = &tree[open + 1..tree.rfind('}').unwrap_or(tree.len())];
             let mut depth = 0;
             let mut item = String::new();
-            for c in group.chars() {
+            for c in inner.chars() {
                 match c {
                     '{' => depth += 1,
-                    '}' if depth == 0 => break,
                     '}' => depth -= 1,
                     ',' if depth == 0 => {
-                        names.push(first_segment(&item));
+                        expand(&prefix, &item, out);
                         item.clear();
                         continue;
                     }
                     _ => {}
                 }
-                if depth == 0 {
-                    item.push(c);
-                }
+                item.push(c);
             }
-            names.push(first_segment(&item));
+            expand(&prefix, &item, out);
         } else {
-            names.push(first_segment(rest));
+            let item = tree.split(" as ").next().unwrap_or_default().trim();
+            let item = item.trim_end_matches("::self").trim_end_matches("self");
+            let path = join(prefix, item.trim_end_matches("::"));
+            if !path.is_empty() {
+                out.push(path);
+            }
         }
     }
-    names
+    fn join(prefix: &str, rest: &str) -> String {
+        match (prefix.is_empty(), rest.is_empty()) {
+            (true, _) => rest.to_owned(),
+            (_, true) => prefix.to_owned(),
+            _ => format!("{prefix}::{rest}"),
+        }
+    }
+    let mut out = Vec::new();
+    let mut rest = code;
+    while let Some(at) = rest.find("crate::") {
+        let after = &rest[at + "crate::".len()..];
+        let before_ok = at == 0 || {
+            let c = rest.as_bytes()[at - 1] as char;
+            !(c.is_alphanumeric() || c == '_')
+        };
+        if before_ok {
+            if after.starts_with('{') {
+                // A group: up to its matching brace.
+                let mut depth = 0;
+                let mut end = after.len();
+                for (i, c) in after.char_indices() {
+                    match c {
+                        '{' => depth += 1,
+                        '}' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                end = i + 1;
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                expand("", &after[..end], &mut out);
+            } else {
+                // A path, up to the first character that cannot be in one; a group after
+                // `::` is taken whole.
+                let mut end = 0;
+                let bytes = after.as_bytes();
+                while end < bytes.len() {
+                    let c = bytes[end] as char;
+                    if c.is_alphanumeric() || c == '_' || c == ':' {
+                        end += 1;
+                    } else {
+                        break;
+                    }
+                }
+                let path = &after[..end];
+                if path.ends_with("::") && after[end..].starts_with('{') {
+                    let group = &after[end..];
+                    let close = matching_brace(group);
+                    expand(path.trim_end_matches("::"), &group[..close], &mut out);
+                } else {
+                    let bang = after[end..].starts_with('!');
+                    let path = path.trim_end_matches(':');
+                    out.push(if bang {
+                        format!("{path}!")
+                    } else {
+                        path.to_owned()
+                    });
+                }
+            }
+        }
+        rest = after;
+    }
+    out
 }
 
-fn first_segment(path: &str) -> String {
-    path.trim()
-        .chars()
-        .take_while(|c| c.is_alphanumeric() || *c == '_')
+fn matching_brace(text: &str) -> usize {
+    let mut depth = 0;
+    for (i, c) in text.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return i + 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    text.len()
+}
+
+/// The modules each module uses: every path resolved to the longest module it starts with, and
+/// every exported macro (`crate::name!`) to the module that defines it.
+fn module_graph(modules: &[Module]) -> BTreeMap<String, BTreeSet<String>> {
+    let names: BTreeSet<&str> = modules.iter().map(|m| m.path.as_str()).collect();
+    let mut macros = BTreeMap::new();
+    for module in modules {
+        let mut rest = module.code.as_str();
+        while let Some(at) = rest.find("#[macro_export]") {
+            rest = &rest[at..];
+            if let Some(def) = rest.find("macro_rules!") {
+                let name: String = rest[def + "macro_rules!".len()..]
+                    .trim_start()
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                macros.insert(name, module.path.clone());
+            }
+            rest = &rest["#[macro_export]".len()..];
+        }
+    }
+    modules
+        .iter()
+        .map(|module| {
+            let mut uses = BTreeSet::new();
+            for path in crate_paths(&module.code) {
+                let used = match path.strip_suffix('!') {
+                    Some(name) => macros.get(name).cloned(),
+                    None => {
+                        let parts: Vec<&str> = path.split("::").collect();
+                        (1..=parts.len())
+                            .rev()
+                            .map(|n| parts[..n].join("::"))
+                            .find(|candidate| names.contains(candidate.as_str()))
+                    }
+                };
+                if let Some(used) = used.filter(|u| *u != module.path) {
+                    uses.insert(used);
+                }
+            }
+            (module.path.clone(), uses)
+        })
         .collect()
 }
 
-fn find_cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
-    fn visit(
-        node: &str,
-        graph: &BTreeMap<String, BTreeSet<String>>,
-        stack: &mut Vec<String>,
-        done: &mut BTreeSet<String>,
-    ) -> Option<Vec<String>> {
-        if let Some(at) = stack.iter().position(|n| n == node) {
-            let mut cycle = stack[at..].to_vec();
-            cycle.push(node.to_owned());
-            return Some(cycle);
+/// A row of the code map: its module, what it must not know, and its place from the top.
+struct Row {
+    module: String,
+    must_not_know: Vec<String>,
+}
+
+/// The code map's rows, in order: the table under "## Code map" whose first column names one
+/// module in backticks.
+fn code_map() -> Vec<Row> {
+    let map =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("ARCHITECTURE.md"))
+            .expect("ARCHITECTURE.md is readable");
+    let section = map
+        .split("## Code map")
+        .nth(1)
+        .expect("ARCHITECTURE.md has a code map")
+        .split("\n## ")
+        .next()
+        .unwrap_or_default();
+    let ticked = |cell: &str| -> Vec<String> {
+        cell.split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_owned)
+            .collect()
+    };
+    section
+        .lines()
+        .filter(|line| line.starts_with("| `"))
+        .map(|line| {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            Row {
+                module: ticked(cells[1]).into_iter().next().unwrap_or_default(),
+                must_not_know: ticked(cells.get(3).copied().unwrap_or_default()),
+            }
+        })
+        .collect()
+}
+
+/// What is wrong between the map and the code: modules missing from either, a module that uses
+/// one below it, and one that knows what its row says it must not.
+fn map_violations(modules: &[Module], rows: &[Row]) -> Vec<String> {
+    let graph = module_graph(modules);
+    let place: BTreeMap<&str, usize> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, row)| (row.module.as_str(), i))
+        .collect();
+    let mut wrong = Vec::new();
+    for module in modules {
+        if !place.contains_key(module.path.as_str()) {
+            wrong.push(format!("`{}` is not on the map", module.path));
         }
-        if done.contains(node) {
-            return None;
+    }
+    for row in rows {
+        if !graph.contains_key(&row.module) {
+            wrong.push(format!(
+                "the map names `{}`, which is no module",
+                row.module
+            ));
         }
-        stack.push(node.to_owned());
-        for next in graph.get(node).into_iter().flatten() {
-            if let Some(cycle) = visit(next, graph, stack, done) {
-                return Some(cycle);
+    }
+    for (i, row) in rows.iter().enumerate() {
+        let Some(uses) = graph.get(&row.module) else {
+            continue;
+        };
+        for used in uses {
+            match place.get(used.as_str()) {
+                Some(j) if *j < i => {}
+                Some(_) => wrong.push(format!(
+                    "`{}` uses `{used}`, which the map lists after it",
+                    row.module
+                )),
+                None => {}
             }
         }
-        stack.pop();
-        done.insert(node.to_owned());
-        None
+        let code = &modules
+            .iter()
+            .find(|m| m.path == row.module)
+            .map(|m| m.code.clone())
+            .unwrap_or_default();
+        for forbidden in &row.must_not_know {
+            let is_module = graph
+                .keys()
+                .any(|m| m == forbidden || m.starts_with(&format!("{forbidden}::")));
+            let knows = if is_module {
+                uses.iter()
+                    .any(|u| u == forbidden || u.starts_with(&format!("{forbidden}::")))
+            } else {
+                // An outside crate: named in a path or a `use`.
+                code.contains(&format!("{forbidden}::"))
+            };
+            if knows {
+                wrong.push(format!("`{}` knows `{forbidden}`", row.module));
+            }
+        }
     }
-    let mut done = BTreeSet::new();
-    graph
-        .keys()
-        .find_map(|node| visit(node, graph, &mut Vec::new(), &mut done))
+    wrong
 }
 
 #[test]
-fn the_modules_under_src_form_no_cycle() {
-    let graph = module_graph();
-    assert!(graph.len() > 10, "the source files were found: {graph:?}");
+fn the_code_map_is_what_the_code_does() {
+    let modules = modules();
+    let rows = code_map();
+    assert!(modules.len() > 20, "the source files were found");
+    assert!(rows.len() > 20, "the map's rows were read");
     assert!(
-        graph["rounds"].contains("speakers"),
+        module_graph(&modules)["schedule::rounds"].contains("schedule::speakers"),
         "the scanner sees imports"
     );
 
-    let cycle = find_cycle(&graph);
+    let wrong = map_violations(&modules, &rows);
 
     assert!(
-        cycle.is_none(),
-        "modules import each other in a circle: {}",
-        cycle.unwrap_or_default().join(" -> ")
+        wrong.is_empty(),
+        "ARCHITECTURE.md and src/ disagree:\n{}",
+        wrong.join("\n")
     );
 }
 
 #[test]
-fn the_cycle_finder_finds_a_cycle() {
-    let graph: BTreeMap<String, BTreeSet<String>> = [
-        ("a", vec!["b"]),
-        ("b", vec!["c"]),
-        ("c", vec!["a"]),
-        ("d", vec![]),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.into_iter().map(str::to_owned).collect()))
-    .collect();
+fn the_map_check_finds_what_breaks_the_map() {
+    let module = |path: &str, code: &str| Module {
+        path: path.to_owned(),
+        code: code.to_owned(),
+    };
+    let row = |module: &str, must_not_know: &[&str]| Row {
+        module: module.to_owned(),
+        must_not_know: must_not_know.iter().map(|s| (*s).to_owned()).collect(),
+    };
+    let modules = [
+        module("low", "pub fn f() {}"),
+        module("mid", "use crate::{low, top::X};\nfn g() { diesel::x(); }"),
+        module(
+            "top",
+            "#[macro_export]\nmacro_rules! m { () => {} }\nstruct X;",
+        ),
+        module("off", "fn h() { crate::m!(); }"),
+    ];
+    let rows = [
+        row("low", &[]),
+        row("mid", &["diesel", "low"]),
+        row("top", &[]),
+        row("gone", &[]),
+    ];
+
+    let wrong = map_violations(&modules, &rows);
 
     assert_eq!(
-        find_cycle(&graph),
-        Some(vec!["a".into(), "b".into(), "c".into(), "a".into()])
+        wrong,
+        vec![
+            "`off` is not on the map",
+            "the map names `gone`, which is no module",
+            "`mid` uses `top`, which the map lists after it",
+            "`mid` knows `diesel`",
+            "`mid` knows `low`",
+        ]
     );
     assert_eq!(
-        referenced_modules("use crate::{db::{self, X}, error::E};\nlet x = crate::cache::Key;"),
-        vec!["db", "error", "cache"]
+        crate_paths(
+            "use crate::{db::{self, X}, error::E};\nlet x = $crate::cache::Key;\ncrate::m!();"
+        ),
+        vec!["db", "db::X", "error::E", "cache::Key", "m!"]
+    );
+    assert_eq!(
+        module_graph(&modules)["off"],
+        BTreeSet::from(["top".to_owned()])
     );
 }
 
@@ -238,70 +495,5 @@ fn open_operations_say_so_and_the_rest_need_the_bearer_token() {
     assert!(
         bearer.contains("RFC 8725") && bearer.contains("exp"),
         "{bearer}"
-    );
-}
-
-/// The linker script release builds on Linux hand the linker (`.cargo/startup-order.ld`, see
-/// `build.rs`) is one the system linker reads, and it puts the functions it lists before the
-/// rest of the code. A C program stands in for the service: linking the release binary takes
-/// minutes.
-#[test]
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn the_release_code_layout_puts_the_listed_functions_first() {
-    use std::process::Command;
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".cargo/startup-order.ld");
-    let text = std::fs::read_to_string(&script).expect(".cargo/startup-order.ld is readable");
-    let listed = text
-        .lines()
-        .filter_map(|line| line.trim().strip_prefix("*(.text."))
-        .filter_map(|rest| rest.split(' ').next())
-        .find(|name| {
-            !name.is_empty()
-                && *name != "main"
-                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        })
-        .expect("the script lists a function a C program can define");
-    let dir = tempfile::tempdir().expect("a scratch directory");
-    let source = dir.path().join("probe.c");
-    let program = dir.path().join("probe");
-    std::fs::write(
-        &source,
-        format!(
-            "int not_listed(void) {{ return 1; }}\n\
-             int {listed}(void) {{ return 2; }}\n\
-             int main(void) {{ return not_listed() + {listed}() - 3; }}\n"
-        ),
-    )
-    .expect("the probe's source is written");
-    let linked = Command::new("cc")
-        .args(["-O0", "-ffunction-sections", "-o"])
-        .arg(&program)
-        .arg(&source)
-        .arg(format!("-Wl,-T,{}", script.display()))
-        .output()
-        .expect("cc runs");
-    assert!(
-        linked.status.success(),
-        "the linker refused the script: {}",
-        String::from_utf8_lossy(&linked.stderr)
-    );
-    assert!(Command::new(&program)
-        .status()
-        .expect("the probe runs")
-        .success());
-    let symbols = Command::new("nm").arg(&program).output().expect("nm runs");
-    let address = |name: &str| {
-        String::from_utf8_lossy(&symbols.stdout)
-            .lines()
-            .find_map(|line| {
-                let mut parts = line.split_whitespace();
-                let address = parts.next()?;
-                (parts.nth(1)? == name).then(|| u64::from_str_radix(address, 16).ok())?
-            })
-            .unwrap_or_else(|| panic!("{name} is in the probe"))
-    };
-    assert!(
-        address(listed) < address("not_listed"),
-        "{listed}, which the script lists, is laid out before a function it does not list"
     );
 }

@@ -14,6 +14,7 @@ on_both_backends!(
     put_replaces_the_speakers_and_patch_merges,
     a_round_with_feedback_cannot_be_deleted,
     every_change_to_a_rounds_links_or_their_names_shows_in_its_reads,
+    the_copies_of_a_rounds_links_match_the_links,
 );
 
 async fn eight_speakers(app: &TestApp) -> Vec<i32> {
@@ -450,4 +451,159 @@ async fn every_change_to_a_rounds_links_or_their_names_shows_in_its_reads(app: T
     assert_eq!(items[0]["speakers"], json!([]));
     assert_eq!(items[0]["departments"], json!([]));
     assert_eq!(items[1], read);
+}
+
+/// The copies of a round's links its row carries (`speakers_doc`, `departments_doc`, written by
+/// triggers) are rebuilt here from the link tables, which are the record, after writes of every
+/// kind: through the API, and by hand in SQL (a link removed, a name changed, links reordered).
+async fn the_copies_of_a_rounds_links_match_the_links(app: TestApp) {
+    use diesel::prelude::*;
+    use lhs_rounds::platform::schema::{
+        departments, round_departments, round_speakers, rounds, speakers,
+    };
+
+    let people = eight_speakers(&app).await;
+    let mut units = Vec::new();
+    for name in ["Quality", "Informatics", "Epidemiology"] {
+        units.push(app.department(name).await);
+    }
+    let mut round_ids = Vec::new();
+    for (i, day) in ["2027-01-07", "2027-01-14", "2027-01-21", "2027-01-28"]
+        .iter()
+        .enumerate()
+    {
+        let panel: Vec<Value> = people
+            .iter()
+            .skip(i)
+            .take(1 + i * 2)
+            .map(|id| json!({"speaker_id": id, "role": if i % 2 == 0 { "presenter" } else { "panelist" }}))
+            .collect();
+        let departments: Vec<i32> = units.iter().copied().take(i % 4).collect();
+        round_ids.push(id_of(
+            &app.round(
+                day,
+                json!({"speakers": panel, "department_ids": departments}),
+            )
+            .await,
+        ));
+    }
+    let writes = [
+        (
+            format!("/api/v1/rounds/{}", round_ids[1]),
+            json!({"speakers": [{"speaker_id": people[7]}, {"speaker_id": people[1], "role": "moderator"}],
+                   "department_ids": [units[2], units[0]]}),
+        ),
+        (
+            format!("/api/v1/speakers/{}", people[2]),
+            json!({"full_name": "Sandeep M. Muddasani", "credentials": ["MS"]}),
+        ),
+        (
+            format!("/api/v1/departments/{}", units[0]),
+            json!({"name": "Healthcare Quality", "abbreviation": null}),
+        ),
+        (
+            format!("/api/v1/rounds/{}", round_ids[2]),
+            json!({"speakers": []}),
+        ),
+    ];
+    for (path, body) in &writes {
+        assert_eq!(app.patch(path, body).await.status(), 200, "{path}");
+    }
+    assert_eq!(
+        app.delete(&format!("/api/v1/rounds/{}", round_ids[0]))
+            .await
+            .status(),
+        204
+    );
+    let (last, reordered) = (round_ids[3], people[3]);
+    let database = app.database.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = database.connection().expect("a connection");
+        let sql = [
+            format!(
+                "DELETE FROM round_speakers WHERE round_id = {last} AND speaker_id = {reordered}"
+            ),
+            format!("UPDATE speakers SET full_name = 'Doug B. Salvador' WHERE id = {reordered}"),
+            format!("UPDATE round_speakers SET position = position + 100 WHERE round_id = {last}"),
+            format!("UPDATE departments SET abbreviation = 'EPI' WHERE name = 'Epidemiology'"),
+        ];
+        for statement in sql {
+            diesel::sql_query(&statement)
+                .execute(&mut *conn)
+                .expect(&statement);
+        }
+    })
+    .await
+    .unwrap();
+
+    let database = app.database.clone();
+    let (stored, rebuilt) = tokio::task::spawn_blocking(move || {
+        let mut conn = database.connection().expect("a connection");
+        let stored: Vec<(i32, String, String)> = rounds::table
+            .order(rounds::id)
+            .select((rounds::id, rounds::speakers_doc, rounds::departments_doc))
+            .load(&mut *conn)
+            .expect("the rounds");
+        let links: Vec<(i32, i32, String, String, String)> = round_speakers::table
+            .inner_join(speakers::table)
+            .order((round_speakers::round_id, round_speakers::position))
+            .select((
+                round_speakers::round_id,
+                round_speakers::speaker_id,
+                speakers::full_name,
+                speakers::credentials,
+                round_speakers::role,
+            ))
+            .load(&mut *conn)
+            .expect("the speaker links");
+        let units: Vec<(i32, i32, String, Option<String>)> = round_departments::table
+            .inner_join(departments::table)
+            .order((round_departments::round_id, round_departments::position))
+            .select((
+                round_departments::round_id,
+                departments::id,
+                departments::name,
+                departments::abbreviation,
+            ))
+            .load(&mut *conn)
+            .expect("the department links");
+        let rebuilt: Vec<(i32, Value, Value)> = stored
+            .iter()
+            .map(|(id, _, _)| {
+                let speakers: Vec<Value> = links
+                    .iter()
+                    .filter(|l| l.0 == *id)
+                    .map(|l| json!([l.1, l.2, l.3, l.4]))
+                    .collect();
+                let departments: Vec<Value> = units
+                    .iter()
+                    .filter(|u| u.0 == *id)
+                    .map(|u| json!([u.1, u.2, u.3]))
+                    .collect();
+                (*id, Value::from(speakers), Value::from(departments))
+            })
+            .collect();
+        let stored: Vec<(i32, Value, Value)> = stored
+            .into_iter()
+            .map(|(id, s, d)| {
+                (
+                    id,
+                    serde_json::from_str(&s).expect("JSON speakers"),
+                    serde_json::from_str(&d).expect("JSON departments"),
+                )
+            })
+            .collect();
+        (stored, rebuilt)
+    })
+    .await
+    .unwrap();
+
+    assert_eq!(stored.len(), 3, "the deleted round is gone");
+    assert!(
+        rebuilt
+            .iter()
+            .any(|(_, s, _)| s.as_array().is_some_and(|s| s.len() > 2)),
+        "the data set has panels"
+    );
+    assert_eq!(stored, rebuilt);
 }
