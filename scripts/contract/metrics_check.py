@@ -1,7 +1,7 @@
 """Reads a live server's GET /metrics with parsers no one here wrote.
 
 prometheus_client (the Python client library's own parser of the text format) must read every
-line, and what it reads must hold: the families the README lists, route labels that are
+line, and what it reads must hold: the families docs/operating.md lists, route labels that are
 templates (never raw paths), histograms whose buckets add up, and build info naming the backend.
 Then `promtool check metrics` (Prometheus's own linter) must find nothing to say, when promtool
 is installed (scripts/contract-test installs Debian's prometheus package for it when it can).

@@ -12,7 +12,7 @@ use crate::platform::error::ApiError;
 use crate::platform::fields::{
     Credential, DepartmentRef, Email, LocalTime, Name, SpeakerRef, Text, Timestamp,
 };
-use crate::platform::resource::Resource;
+use crate::platform::resource::{Keyed, New, Resource};
 use crate::platform::schema::rounds as rounds_table;
 use crate::platform::timezone;
 use crate::schedule::departments::{self, DepartmentInput, Departments};
@@ -288,7 +288,11 @@ const DEMO: &str = "demo";
 /// The demo data goes through the change log like any other write: the audit trail says the
 /// demo wrote it, and a system following the change feed from the start sees it.
 fn created<R: Resource>(conn: &mut DbConnection, input: R::Input) -> Result<R::Record, ApiError> {
-    let record = R::insert(conn, input, Some(DEMO))?;
+    let new = New {
+        input,
+        actor: Some(DEMO),
+    };
+    let record = R::insert(conn, new)?;
     log_change::<R>(conn, Action::Created, None, Some(record.clone()))?;
     Ok(record)
 }
@@ -299,7 +303,7 @@ fn log_change<R: Resource>(
     before: Option<R::Record>,
     after: Option<R::Record>,
 ) -> Result<(), ApiError> {
-    let Some(id) = after.as_ref().or(before.as_ref()).map(R::id) else {
+    let Some(id) = after.as_ref().or(before.as_ref()).map(|record| record.id()) else {
         return Ok(());
     };
     changelog::record(

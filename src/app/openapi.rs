@@ -36,9 +36,26 @@ use crate::platform::error::{FieldError, Problem};
         license(name = "MIT OR Apache-2.0")
     ),
     servers((url = "/", description = "The server this document is served by")),
-    // HeaderText is named only by answer headers (Location, RateLimit): registered here so that
-    // it is inlined like every other scalar.
-    components(schemas(Problem, FieldError, crate::platform::resource::HeaderText)),
+    // HeaderText is named only by answer headers (Location, RateLimit), and the rest only by
+    // query parameters: registered here so that they are written out where they are used, like
+    // every other scalar (see `inline_parameter_refs`; a test fails on a `$ref` that names no
+    // component).
+    components(schemas(
+        Problem,
+        FieldError,
+        crate::platform::resource::HeaderText,
+        crate::platform::fields::Id,
+        crate::platform::fields::Timestamp,
+        crate::platform::fields::Line<255>,
+        crate::schedule::speakers::Search,
+        crate::schedule::rounds::When,
+        crate::schedule::rounds::RoundSort,
+        crate::schedule::rounds::RoundStatus,
+        crate::schedule::feedback::FeedbackKind,
+        crate::schedule::feedback::FeedbackStatus,
+        crate::integration::changes::Seq,
+        crate::integration::changes::ResourceName,
+    )),
     modifiers(&BearerScheme),
     tags(
         (name = "rounds", description = "Sessions of the series: topic, time, place, speakers, organisers"),
@@ -349,7 +366,38 @@ fn is_scalar(schema: &Value) -> bool {
     scalar_type && schema.get("enum").is_none()
 }
 
+/// A query or path parameter's schema is written out where the parameter is, enumerations
+/// too: a client reads a parameter's allowed values there, without following a reference.
+fn inline_parameter_refs(document: &mut Value) {
+    let components = document
+        .pointer("/components/schemas")
+        .cloned()
+        .unwrap_or_default();
+    let Some(paths) = document.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for operation in paths.values_mut().filter_map(Value::as_object_mut) {
+        for method in operation.values_mut() {
+            let Some(parameters) = method.get_mut("parameters").and_then(Value::as_array_mut)
+            else {
+                continue;
+            };
+            for schema in parameters.iter_mut().filter_map(|p| p.get_mut("schema")) {
+                let target = schema
+                    .get("$ref")
+                    .and_then(Value::as_str)
+                    .and_then(|r| r.strip_prefix(COMPONENT_PREFIX))
+                    .and_then(|name| components.get(name));
+                if let Some(inlined) = target.cloned() {
+                    *schema = inlined;
+                }
+            }
+        }
+    }
+}
+
 fn inline_scalars(document: &mut Value) {
+    inline_parameter_refs(document);
     let Some(schemas) = schemas_mut(document) else {
         return;
     };

@@ -72,19 +72,14 @@ pub struct AuditEntry {
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AuditFilter {
-    #[param(inline)]
     pub resource: Option<ResourceName>,
     /// The record's id (with `resource`).
-    #[param(inline)]
     pub id: Option<Id>,
     /// Who made the change (a token's subject, or `anonymous`).
-    #[param(inline)]
     pub actor: Option<Line<255>>,
     /// Changes made at or after this time.
-    #[param(inline)]
     pub from: Option<Timestamp>,
     /// Changes made at or before this time.
-    #[param(inline)]
     pub to: Option<Timestamp>,
 }
 
@@ -116,7 +111,6 @@ pub struct ChangeFeed {
 #[into_params(parameter_in = Query)]
 pub struct FeedQuery {
     /// The `next_after` of the previous answer; 0 to start from the beginning.
-    #[param(inline)]
     pub after: Option<Seq>,
     /// Items per answer (default 100).
     #[param(inline, default = 100)]

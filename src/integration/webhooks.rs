@@ -26,7 +26,7 @@ use serde_json::Value;
 use sha2::Sha256;
 use utoipa::ToSchema;
 
-use crate::platform::auth::{Caller, Role, Subject, Visible};
+use crate::platform::auth::{Caller, Role};
 use crate::platform::cache::Rendered;
 use crate::platform::changelog::{self};
 use crate::platform::db::{self, Database, DbConnection};
@@ -35,7 +35,7 @@ use crate::platform::fields::{Id, Int, Line, Text, Timestamp};
 use crate::platform::http::JsonBody;
 use crate::platform::pagination::{Page, Paging};
 use crate::platform::resource::{
-    self, found, Access, Ctx, HeaderText, Listing, NoFilter, Resource,
+    self, found, Access, Allowed, Audit, Ctx, HeaderText, New, NoFilter, Resource, Update,
 };
 use crate::platform::schema::{webhook_attempts, webhook_messages, webhooks};
 use crate::platform::telemetry;
@@ -77,28 +77,12 @@ pub struct Webhook {
     pub enabled: bool,
     /// Why the service disabled it (a 410 answer, or messages that failed every retry).
     pub disabled_reason: Option<Text<500>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false)]
-    pub created_by: Option<Subject>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false)]
-    pub updated_by: Option<Subject>,
-    pub created_at: Timestamp,
-    pub updated_at: Timestamp,
-    #[serde(skip)]
-    #[schema(ignore)]
-    pub version: i64,
+    #[serde(flatten)]
+    pub audit: Audit,
     /// Only right after it was made: never logged, never in the change log.
     #[serde(skip)]
     #[schema(ignore)]
     pub secret: Option<String>,
-}
-
-impl Visible for Webhook {
-    fn visible_to(self, _caller: &Caller) -> Self {
-        // Only admins reach webhooks at all.
-        self
-    }
 }
 
 /// A webhook with its secret: the answer to its creation and to a rotation, the only times
@@ -365,89 +349,45 @@ impl From<WebhookRow> for Webhook {
             description: row.description.map(Text::stored),
             enabled: row.enabled,
             disabled_reason: row.disabled_reason.map(Text::stored),
-            created_by: row.created_by.map(Text::stored),
-            updated_by: row.updated_by.map(Text::stored),
-            created_at: Timestamp::from_naive(row.created_at),
-            updated_at: Timestamp::from_naive(row.updated_at),
-            version: row.version,
+            audit: crate::audit!(row),
             secret: None,
         }
     }
 }
 
+crate::record!(Webhook);
+
 /// Webhooks: what [`resource`] needs to serve them. Only admins reach them.
 pub struct Webhooks;
 
+/// The columns a body writes, for `INSERT` and `UPDATE` alike.
+macro_rules! written_columns {
+    ($input:expr, $events:expr) => {
+        (
+            webhooks::url.eq($input.url.as_str()),
+            webhooks::events.eq($events),
+            webhooks::description.eq(Text::non_blank($input.description.as_ref())),
+            webhooks::enabled.eq($input.enabled),
+        )
+    };
+}
+
 impl Resource for Webhooks {
-    const NAME: &'static str = "webhook";
-    const COLLECTION: &'static str = "webhooks";
-    const SCHEDULE: bool = false;
-    type Record = Webhook;
-    type Input = WebhookInput;
-    type Change = WebhookInput;
-    type Filter = NoFilter;
-
-    fn authorize(caller: &Caller, _access: Access) -> Result<(), ApiError> {
-        caller.require(Role::Admin)
+    crate::table_resource! {
+        name "webhook" in "webhooks", schedule false, read Allowed::Role(Role::Admin), write Allowed::Role(Role::Admin);
+        Webhook from WebhookRow in webhooks, input WebhookInput, change WebhookInput;
+        list NoFilter, by |_: &NoFilter| webhooks::table.into_boxed(), webhooks::id;
     }
 
-    fn id(record: &Webhook) -> i32 {
-        record.id.0
-    }
-
-    fn version(record: &Webhook) -> i64 {
-        record.version
-    }
-
-    fn find(conn: &mut DbConnection, id: i32) -> Result<Option<Webhook>, ApiError> {
-        Ok(crate::on_backend!(conn, |c| webhooks::table
-            .find(id)
-            .select(WebhookRow::as_select())
-            .first(c)
-            .optional())?
-        .map(Webhook::from))
-    }
-
-    fn list(
-        conn: &mut DbConnection,
-        _filter: &NoFilter,
-        paging: Paging,
-    ) -> Result<Listing<Webhook>, ApiError> {
-        let total = webhooks::table.count().get_result::<i64>(conn)?;
-        let rows = webhooks::table
-            .order(webhooks::id)
-            .limit(paging.limit())
-            .offset(paging.offset())
-            .select(WebhookRow::as_select())
-            .load(conn)?;
-        Ok(paging
-            .page(rows.into_iter().map(Webhook::from).collect(), total)
-            .into())
-    }
-
-    fn insert(
-        conn: &mut DbConnection,
-        input: WebhookInput,
-        actor: Option<&str>,
-    ) -> Result<Webhook, ApiError> {
+    fn insert(conn: &mut DbConnection, new: New<Self>) -> Result<Webhook, ApiError> {
         let secret = new_secret()?;
-        let now = db::now();
-        let events = serde_json::to_string(&input.events)?;
-        let row = crate::on_backend!(conn, |c| diesel::insert_into(webhooks::table)
-            .values((
-                webhooks::url.eq(input.url.as_str()),
-                webhooks::events.eq(&events),
-                webhooks::description.eq(Text::non_blank(input.description.as_ref())),
-                webhooks::enabled.eq(input.enabled),
-                webhooks::secret.eq(&secret),
-                webhooks::created_at.eq(now),
-                webhooks::updated_at.eq(now),
-                webhooks::created_by.eq(actor),
-                webhooks::updated_by.eq(actor),
-            ))
-            .returning(WebhookRow::as_returning())
-            .get_result(c))?;
-        let mut webhook = Webhook::from(row);
+        let events = serde_json::to_string(&new.input.events)?;
+        let values = (
+            written_columns!(new.input, &events),
+            webhooks::secret.eq(&secret),
+            crate::created_columns!(webhooks, new.actor),
+        );
+        let mut webhook = Webhook::from(crate::insert_row!(conn, webhooks, WebhookRow, values)?);
         webhook.secret = Some(secret);
         Ok(webhook)
     }
@@ -468,56 +408,37 @@ impl Resource for Webhooks {
         }
     }
 
-    fn update(
-        conn: &mut DbConnection,
-        current: Webhook,
-        input: WebhookInput,
-        actor: Option<&str>,
-        expected: i64,
-    ) -> Result<Option<Webhook>, ApiError> {
+    fn update(conn: &mut DbConnection, update: Update<Self>) -> Result<Option<Webhook>, ApiError> {
+        let (current, input) = (&update.current, &update.change);
         let events = serde_json::to_string(&input.events)?;
         // Enabling it again forgets why it was disabled, and its run of failures.
         let reenabled = input.enabled && !current.enabled;
-        let reason = if input.enabled {
-            None
-        } else {
-            current
+        let reason = match input.enabled {
+            true => None,
+            false => current
                 .disabled_reason
                 .as_ref()
-                .map(|r| r.as_str().to_owned())
+                .map(|r| r.as_str().to_owned()),
         };
-        let target = webhooks::table
-            .find(current.id.0)
-            .filter(webhooks::version.eq(expected));
-        let row = crate::on_backend!(conn, |c| diesel::update(target)
-            .set((
-                webhooks::url.eq(input.url.as_str()),
-                webhooks::events.eq(&events),
-                webhooks::description.eq(Text::non_blank(input.description.as_ref())),
-                webhooks::enabled.eq(input.enabled),
-                webhooks::disabled_reason.eq(&reason),
-                webhooks::failed_messages.eq(webhooks::failed_messages * i32::from(!reenabled)),
-                webhooks::updated_at.eq(db::now()),
-                webhooks::updated_by.eq(actor),
-                webhooks::version.eq(webhooks::version + 1),
-            ))
-            .returning(WebhookRow::as_returning())
-            .get_result(c)
-            .optional())?;
+        let changes = (
+            written_columns!(input, &events),
+            webhooks::disabled_reason.eq(&reason),
+            webhooks::failed_messages.eq(webhooks::failed_messages * i32::from(!reenabled)),
+            crate::updated_columns!(webhooks, update.actor),
+        );
+        let row = crate::update_row!(
+            conn,
+            webhooks,
+            WebhookRow,
+            current.id.0,
+            update.expected,
+            changes
+        )?;
         Ok(row.map(Webhook::from))
     }
 
     fn delete(conn: &mut DbConnection, id: i32, expected: Option<i64>) -> Result<bool, ApiError> {
-        let deleted = match expected {
-            Some(version) => diesel::delete(
-                webhooks::table
-                    .find(id)
-                    .filter(webhooks::version.eq(version)),
-            )
-            .execute(conn)?,
-            None => diesel::delete(webhooks::table.find(id)).execute(conn)?,
-        };
-        Ok(deleted == 1)
+        Ok(crate::delete_row!(conn, webhooks, id, expected)? == 1)
     }
 }
 
@@ -1259,7 +1180,7 @@ pub async fn rotate_secret(ctx: Ctx, id: web::Path<i32>) -> Result<HttpResponse,
             })
         })
         .await?;
-    let etag = crate::platform::http::record_etag(answer.webhook.version, true);
+    let etag = crate::platform::http::record_etag(answer.webhook.audit.version, true);
     Ok(HttpResponse::Ok()
         .insert_header((actix_web::http::header::ETAG, etag))
         .json(answer))

@@ -26,11 +26,7 @@ use crate::platform::schema::{change_log_head, changes, webhook_messages, webhoo
 
 crate::text_enum! {
     /// What a write did to a record.
-    pub enum Action {
-        Created = "created",
-        Updated = "updated",
-        Deleted = "deleted",
-    }
+    pub enum Action { Created = "created", Updated = "updated", Deleted = "deleted" }
 }
 
 /// Fields every write changes, left out of the changed fields.

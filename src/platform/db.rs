@@ -54,24 +54,6 @@ macro_rules! on_backend {
     };
 }
 
-/// A function, `fn(&mut DbConnection, &[i32]) -> Result<Vec<i32>, ApiError>`, that answers
-/// which of the ids name a row of `$table` (the references a body makes are looked up with it:
-/// see `validate::ExistingIds`).
-#[macro_export]
-macro_rules! existing_ids {
-    ($table:ident) => {
-        |conn: &mut $crate::platform::db::DbConnection,
-         ids: &[i32]|
-         -> Result<Vec<i32>, $crate::platform::error::ApiError> {
-            use diesel::prelude::*;
-            Ok($crate::platform::schema::$table::table
-                .filter($crate::platform::schema::$table::id.eq_any(ids))
-                .select($crate::platform::schema::$table::id)
-                .load::<i32>(conn)?)
-        }
-    };
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Postgres,
@@ -520,6 +502,18 @@ pub fn ping(conn: &mut DbConnection) -> Result<(), ApiError> {
 pub fn now() -> chrono::NaiveDateTime {
     use chrono::SubsecRound;
     chrono::Utc::now().naive_utc().trunc_subsecs(6)
+}
+
+/// 409 while others still refer to a record: `what` says what it is to them ("speaker 3 is
+/// still on"), `counts` who they are, `then` what to do first.
+pub fn refuse_while_used(what: &str, counts: &[(i64, &str)], then: &str) -> Result<(), ApiError> {
+    if counts.iter().all(|(n, _)| *n == 0) {
+        return Ok(());
+    }
+    Err(ApiError::Conflict(format!(
+        "{what} {}; {then}",
+        describe_counts(counts)
+    )))
 }
 
 /// "2 speakers and 1 round", for conflict messages; zero counts are left out.

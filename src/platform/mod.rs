@@ -8,6 +8,7 @@ pub mod fields;
 pub mod http;
 pub mod idempotency;
 pub mod pagination;
+pub mod persistence;
 pub mod ratelimit;
 pub mod resource;
 pub mod schema;

@@ -32,11 +32,12 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::platform::auth::{Caller, Visible};
+use crate::platform::auth::{Caller, Role, Subject, Visible};
 use crate::platform::cache::{Answer, Key, ReadCache, Rendered};
 use crate::platform::changelog::{self, Action, Change};
 use crate::platform::db::{Database, DbConnection};
 use crate::platform::error::ApiError;
+use crate::platform::fields::{Text, Timestamp};
 use crate::platform::http::{self, Conditions, JsonBody, TagList};
 use crate::platform::idempotency::{self, Fingerprint, IdempotencyKey, StoredAnswer};
 use crate::platform::pagination::{Page, Paging};
@@ -59,6 +60,81 @@ pub enum Access {
     Delete,
 }
 
+/// Who may do something to a resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Allowed {
+    /// Anyone when the schedule is public (`LHS_PUBLIC_READ`), else any signed-in person.
+    Readers,
+    /// Anyone when anonymous feedback is open (`LHS_ANONYMOUS_FEEDBACK`), else any signed-in
+    /// person.
+    Submitters,
+    /// Callers with this role or one above it.
+    Role(Role),
+}
+
+impl Allowed {
+    /// `Ok`, 401 or 403.
+    pub fn check(self, caller: &Caller) -> Result<(), ApiError> {
+        match self {
+            Allowed::Readers => caller.require_reader(),
+            Allowed::Submitters => caller.require_submitter(),
+            Allowed::Role(role) => caller.require(role),
+        }
+    }
+}
+
+/// A record's id and version (the version is bumped by every write to it; its `ETag` is made
+/// from it). See [`crate::record!`].
+pub trait Keyed {
+    fn id(&self) -> i32;
+    fn version(&self) -> i64;
+}
+
+/// A record's [`Keyed`] and [`Visible`]: by default from its `id: Id` and `audit: Audit` (the
+/// audit's authors hidden from those who may not see private fields), or with the id and the
+/// version the two closures read; `hides` names its other private fields.
+///
+/// ```text
+/// crate::record!(Speaker, hides email);
+/// crate::record!(Feedback, key |f: &Feedback| f.id.0, version |f: &Feedback| f.version, hides submitted_by);
+/// ```
+#[macro_export]
+macro_rules! record {
+    ($record:ty $(, hides $($field:ident),+)?) => {
+        $crate::record!(@keyed $record, |r: &$record| r.id.0, |r: &$record| r.audit.version);
+        impl $crate::platform::auth::Visible for $record {
+            fn visible_to(mut self, caller: &$crate::platform::auth::Caller) -> Self {
+                if !caller.sees_private_fields() {
+                    $($(self.$field = None;)+)?
+                }
+                self.audit = $crate::platform::auth::Visible::visible_to(self.audit, caller);
+                self
+            }
+        }
+    };
+    ($record:ty, key $id:expr, version $version:expr $(, hides $($field:ident),+)?) => {
+        $crate::record!(@keyed $record, $id, $version);
+        impl $crate::platform::auth::Visible for $record {
+            fn visible_to(mut self, caller: &$crate::platform::auth::Caller) -> Self {
+                if !caller.sees_private_fields() {
+                    $($(self.$field = None;)+)?
+                }
+                self
+            }
+        }
+    };
+    (@keyed $record:ty, $id:expr, $version:expr) => {
+        impl $crate::platform::resource::Keyed for $record {
+            fn id(&self) -> i32 {
+                ($id)(self)
+            }
+            fn version(&self) -> i64 {
+                ($version)(self)
+            }
+        }
+    };
+}
+
 /// A kind of record served under `/api/v1/{COLLECTION}`: what the plumbing needs to know of it.
 pub trait Resource: 'static {
     /// What one record is called in messages and in the change log: "round".
@@ -67,9 +143,17 @@ pub trait Resource: 'static {
     const COLLECTION: &'static str;
     /// Whether it is part of the schedule, whose reads the read cache keeps (see [`ReadCache`]).
     const SCHEDULE: bool;
+    /// Who may read its records.
+    const READ: Allowed = Allowed::Readers;
+    /// Who may change them, and create and delete them unless the next two say otherwise.
+    const WRITE: Allowed;
+    /// Who may create them.
+    const CREATE: Allowed = Self::WRITE;
+    /// Who may delete them.
+    const DELETE: Allowed = Self::WRITE;
 
     /// A record as answered.
-    type Record: Serialize + Visible + Clone + Send + 'static;
+    type Record: Serialize + Visible + Keyed + Clone + Send + 'static;
     /// The body of a POST.
     type Input: Input + Clone;
     /// The body of a PUT, and what a PATCH is applied to.
@@ -77,44 +161,138 @@ pub trait Resource: 'static {
     /// The filters of the list.
     type Filter: DeserializeOwned + Clone + Send + 'static;
 
-    /// Whether `caller` may do `access`: `Ok`, 401 or 403.
-    fn authorize(caller: &Caller, access: Access) -> Result<(), ApiError>;
+    /// Whether `caller` may do `access`: `Ok`, 401 or 403, as [`Resource::READ`],
+    /// [`Resource::CREATE`], [`Resource::WRITE`] and [`Resource::DELETE`] say.
+    fn authorize(caller: &Caller, access: Access) -> Result<(), ApiError> {
+        match access {
+            Access::Read => Self::READ.check(caller),
+            Access::Create => Self::CREATE.check(caller),
+            Access::Change => Self::WRITE.check(caller),
+            Access::Delete => Self::DELETE.check(caller),
+        }
+    }
 
-    fn id(record: &Self::Record) -> i32;
-    /// Bumped by every write to the record (and, for a round, to what it shows of others).
-    fn version(record: &Self::Record) -> i64;
     fn find(conn: &mut DbConnection, id: i32) -> Result<Option<Self::Record>, ApiError>;
     /// A page, read in the caller's snapshot.
     fn list(
-        conn: &mut DbConnection,
-        filter: &Self::Filter,
-        paging: Paging,
-    ) -> Result<Listing<Self::Record>, ApiError>;
-    fn insert(
-        conn: &mut DbConnection,
-        input: Self::Input,
-        actor: Option<&str>,
-    ) -> Result<Self::Record, ApiError>;
+        _conn: &mut DbConnection,
+        _filter: &Self::Filter,
+        _paging: Paging,
+    ) -> Result<Listing<Self::Record>, ApiError> {
+        Err(not_served::<Self>("listed"))
+    }
+    fn insert(_conn: &mut DbConnection, _new: New<Self>) -> Result<Self::Record, ApiError> {
+        Err(not_served::<Self>("created"))
+    }
     /// The stored record as the body of a PUT, to which a PATCH is applied.
     fn change_of(record: &Self::Record) -> Self::Change;
-    /// Writes `change` over `current` and bumps its version, only if the record is still at
-    /// version `expected`: `None` if it is not (another write got in first).
+    /// Writes the change, only if the record is still at the version expected: `None` if it is
+    /// not (another write got in first).
     fn update(
-        conn: &mut DbConnection,
-        current: Self::Record,
-        change: Self::Change,
-        actor: Option<&str>,
-        expected: i64,
-    ) -> Result<Option<Self::Record>, ApiError>;
+        _conn: &mut DbConnection,
+        _update: Update<Self>,
+    ) -> Result<Option<Self::Record>, ApiError> {
+        Err(not_served::<Self>("changed"))
+    }
     /// Deletes the record, only if it is still at `expected` (when given): 404 if there is
     /// none, 409 if others still refer to it, `false` if it is at another version.
-    fn delete(conn: &mut DbConnection, id: i32, expected: Option<i64>) -> Result<bool, ApiError>;
+    fn delete(
+        _conn: &mut DbConnection,
+        _id: i32,
+        _expected: Option<i64>,
+    ) -> Result<bool, ApiError> {
+        Err(not_served::<Self>("deleted"))
+    }
 
     /// The answer to the POST that created `record` (what `GET` shows, unless the resource
     /// shows more once, such as a webhook's secret).
     fn created_answer(record: &Self::Record, caller: &Caller) -> Result<Value, ApiError> {
         Ok(serde_json::to_value(record.clone().visible_to(caller))?)
     }
+}
+
+/// What every record shows of its writes: who made and last changed it (to organizers and
+/// admins only), when, and its version. Flattened into the record's answer.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Audit {
+    /// The token subject that created it; shown to organizers and admins only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub created_by: Option<Subject>,
+    /// The token subject that last changed it; shown to organizers and admins only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub updated_by: Option<Subject>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// Bumped by every write; the ETag is made from it.
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub version: i64,
+}
+
+impl Audit {
+    /// The audit fields as the columns of the same names store them.
+    pub fn stored(
+        created_by: Option<String>,
+        updated_by: Option<String>,
+        created_at: NaiveDateTime,
+        updated_at: NaiveDateTime,
+        version: i64,
+    ) -> Audit {
+        Audit {
+            created_by: created_by.map(Text::stored),
+            updated_by: updated_by.map(Text::stored),
+            created_at: Timestamp::from_naive(created_at),
+            updated_at: Timestamp::from_naive(updated_at),
+            version,
+        }
+    }
+}
+
+/// The [`Audit`] of a row with the five audit columns (`created_by`, `updated_by`, `created_at`,
+/// `updated_at`, `version`).
+#[macro_export]
+macro_rules! audit {
+    ($row:expr) => {
+        $crate::platform::resource::Audit::stored(
+            $row.created_by,
+            $row.updated_by,
+            $row.created_at,
+            $row.updated_at,
+            $row.version,
+        )
+    };
+}
+
+impl Visible for Audit {
+    fn visible_to(mut self, caller: &Caller) -> Self {
+        if !caller.sees_private_fields() {
+            self.created_by = None;
+            self.updated_by = None;
+        }
+        self
+    }
+}
+
+/// What a creation writes: the checked body, and who sends it.
+pub struct New<'a, R: Resource + ?Sized> {
+    pub input: R::Input,
+    pub actor: Option<&'a str>,
+}
+
+/// What a change writes: the record as it is, the checked body, who sends it, and the version
+/// the record must still be at (else nothing is written).
+pub struct Update<'a, R: Resource + ?Sized> {
+    pub current: R::Record,
+    pub change: R::Change,
+    pub actor: Option<&'a str>,
+    pub expected: i64,
+}
+
+/// The error of a write a resource does not serve: no route leads to it.
+fn not_served<R: Resource + ?Sized>(what: &str) -> ApiError {
+    ApiError::Internal(format!("a {} is never {what} this way", R::NAME))
 }
 
 /// A page of a list, and when it stops holding by the passing of time alone (`None`: never).
@@ -376,9 +554,9 @@ fn expected_version<R: Resource>(
     match if_match {
         None | Some(TagList::Any) => Ok(None),
         Some(tags) => {
-            let etag = http::record_etag(R::version(current), private);
+            let etag = http::record_etag(current.version(), private);
             if tags.matches_strongly(&etag) {
-                Ok(Some(R::version(current)))
+                Ok(Some(current.version()))
             } else {
                 Err(ApiError::PreconditionFailed {
                     current: Some(etag),
@@ -393,13 +571,13 @@ fn changed_since<R: Resource>(conn: &mut DbConnection, id: i32, private: bool) -
     let current = R::find(conn, id)
         .ok()
         .flatten()
-        .map(|record| http::record_etag(R::version(&record), private));
+        .map(|record| http::record_etag(record.version(), private));
     ApiError::PreconditionFailed { current }
 }
 
 /// A written record's answer: its JSON and its ETag.
 fn written<R: Resource>(status: StatusCode, record: R::Record, caller: &Caller) -> HttpResponse {
-    let etag = http::record_etag(R::version(&record), caller.sees_private_fields());
+    let etag = http::record_etag(record.version(), caller.sees_private_fields());
     HttpResponse::build(status)
         .insert_header((ETAG, etag))
         .json(record.visible_to(caller))
@@ -409,9 +587,9 @@ fn written<R: Resource>(status: StatusCode, record: R::Record, caller: &Caller) 
 fn created<R: Resource>(record: &R::Record, caller: &Caller) -> Result<StoredAnswer, ApiError> {
     Ok(StoredAnswer {
         status: StatusCode::CREATED.as_u16(),
-        location: Some(format!("{API_PREFIX}/{}/{}", R::COLLECTION, R::id(record))),
+        location: Some(format!("{API_PREFIX}/{}/{}", R::COLLECTION, record.id())),
         etag: Some(http::record_etag(
-            R::version(record),
+            record.version(),
             caller.sees_private_fields(),
         )),
         body: R::created_answer(record, caller)?.to_string(),
@@ -487,12 +665,16 @@ pub async fn create_with<R: Resource>(
             } else {
                 checked.into_result()?
             };
-            let record = R::insert(conn, input, caller.subject.as_deref())?;
+            let new = New {
+                input,
+                actor: caller.subject.as_deref(),
+            };
+            let record = R::insert(conn, new)?;
             let author = Author {
                 actor: caller.subject.as_deref(),
                 request_id: request_id.as_deref(),
             };
-            author.record(conn, R::NAME, R::id(&record), None, Some(&record))?;
+            author.record(conn, R::NAME, record.id(), None, Some(&record))?;
             let answer = created::<R>(&record, &caller)?;
             if let Some(key) = &key {
                 idempotency::remember(conn, key, &fingerprint, &answer, ttl)?;
@@ -522,7 +704,7 @@ pub async fn get<R: Resource>(ctx: Ctx, id: i32) -> Result<HttpResponse, ApiErro
     let caller = ctx.caller.clone();
     ctx.read(granted, R::SCHEDULE, false, None, move |conn| {
         let record = found(R::find(conn, id)?, R::NAME, id)?;
-        let etag = http::record_etag(R::version(&record), caller.sees_private_fields());
+        let etag = http::record_etag(record.version(), caller.sees_private_fields());
         Ok(Rendered::json(&record.visible_to(&caller))?.with_etag(etag))
     })
     .await
@@ -631,7 +813,7 @@ async fn change<R: Resource>(
             for _ in 0..WRITE_ATTEMPTS {
                 let current = existing::<R>(conn, id, if_match.is_some())?;
                 let asked = expected_version::<R>(if_match.as_ref(), &current, private)?;
-                let version = R::version(&current);
+                let version = current.version();
                 let checked = make(&current)?;
                 let change = if look_up || checked.is_refused() {
                     validators.verified(conn, checked)?
@@ -639,7 +821,13 @@ async fn change<R: Resource>(
                     checked.into_result()?
                 };
                 let before = current.clone();
-                if let Some(record) = R::update(conn, current, change, author.actor, version)? {
+                let update = Update {
+                    current,
+                    change,
+                    actor: author.actor,
+                    expected: version,
+                };
+                if let Some(record) = R::update(conn, update)? {
                     author.record(conn, R::NAME, id, Some(&before), Some(&record))?;
                     return Ok(record);
                 }

@@ -250,7 +250,7 @@ fn event_description(round: &Round) -> String {
 fn write_event(out: &mut String, round: &Round, zone: &Zone, settings: &CalendarSettings) {
     let tzid = format!("DTSTART;TZID={}", param_value(timezone::name(zone)));
     let tzid_end = format!("DTEND;TZID={}", param_value(timezone::name(zone)));
-    let updated = round.updated_at.0;
+    let updated = round.audit.updated_at.0;
     out.push_str("BEGIN:VEVENT\r\n");
     line(
         out,
@@ -259,7 +259,7 @@ fn write_event(out: &mut String, round: &Round, zone: &Zone, settings: &Calendar
     );
     line(out, "DTSTAMP", &utc_stamp(updated));
     line(out, "LAST-MODIFIED", &utc_stamp(updated));
-    line(out, "CREATED", &utc_stamp(round.created_at.0));
+    line(out, "CREATED", &utc_stamp(round.audit.created_at.0));
     line(
         out,
         &tzid,

@@ -4,13 +4,13 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::platform::auth::{Caller, Role, Subject, Visible};
+use crate::platform::auth::Role;
 use crate::platform::db::{self, DbConnection};
 use crate::platform::error::ApiError;
-use crate::platform::fields::{Id, Name, Text, Timestamp};
+use crate::platform::fields::{Id, Name, Text};
 use crate::platform::pagination::{Page, Paging};
-use crate::platform::resource::{found, Access, Listing, NoFilter, Resource};
-use crate::platform::schema::{departments, round_departments, speakers};
+use crate::platform::resource::{found, Allowed, Audit, New, NoFilter, Resource, Update};
+use crate::platform::schema::departments;
 use crate::platform::validate::{ExistingIds, Input};
 
 pub type DepartmentName = Name<200>;
@@ -28,20 +28,8 @@ pub struct Department {
     pub name: DepartmentName,
     pub abbreviation: Option<Abbreviation>,
     pub description: Option<Description>,
-    /// The token subject that created it; shown to organizers and admins only.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false)]
-    pub created_by: Option<Subject>,
-    /// The token subject that last changed it; shown to organizers and admins only.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false)]
-    pub updated_by: Option<Subject>,
-    pub created_at: Timestamp,
-    pub updated_at: Timestamp,
-    /// Bumped by every write; the ETag is made from it.
-    #[serde(skip)]
-    #[schema(ignore)]
-    pub version: i64,
+    #[serde(flatten)]
+    pub audit: Audit,
 }
 
 /// A department, as written by POST and PUT (and patched by PATCH).
@@ -80,22 +68,8 @@ impl From<DepartmentRow> for Department {
             name: Name::stored(row.name),
             abbreviation: row.abbreviation.map(Text::stored),
             description: row.description.map(Text::stored),
-            created_by: row.created_by.map(Text::stored),
-            updated_by: row.updated_by.map(Text::stored),
-            created_at: Timestamp::from_naive(row.created_at),
-            updated_at: Timestamp::from_naive(row.updated_at),
-            version: row.version,
+            audit: crate::audit!(row),
         }
-    }
-}
-
-impl Visible for Department {
-    fn visible_to(mut self, caller: &Caller) -> Self {
-        if !caller.sees_private_fields() {
-            self.created_by = None;
-            self.updated_by = None;
-        }
-        self
     }
 }
 
@@ -104,82 +78,39 @@ fn name_key(name: &str) -> String {
     name.to_lowercase()
 }
 
+crate::record!(Department);
+
 // ---- persistence -------------------------------------------------------------------------
 
 /// Departments: what [`resource`] needs to serve them.
 pub struct Departments;
 
+/// The columns a body writes, for `INSERT` and `UPDATE` alike.
+macro_rules! written_columns {
+    ($input:expr) => {
+        (
+            departments::name_key.eq(name_key($input.name.as_str())),
+            departments::name.eq($input.name.as_str()),
+            departments::abbreviation.eq(Text::non_blank($input.abbreviation.as_ref())),
+            departments::description.eq(Text::non_blank($input.description.as_ref())),
+        )
+    };
+}
+
 impl Resource for Departments {
-    const NAME: &'static str = "department";
-    const COLLECTION: &'static str = "departments";
-    const SCHEDULE: bool = true;
-    type Record = Department;
-    type Input = DepartmentInput;
-    type Change = DepartmentInput;
-    type Filter = NoFilter;
-
-    fn authorize(caller: &Caller, access: Access) -> Result<(), ApiError> {
-        match access {
-            Access::Read => caller.require_reader(),
-            Access::Create | Access::Change | Access::Delete => caller.require(Role::Admin),
-        }
+    crate::table_resource! {
+        name "department" in "departments", schedule true, write Allowed::Role(Role::Admin);
+        Department from DepartmentRow in departments, input DepartmentInput, change DepartmentInput;
+        list NoFilter, by |_: &NoFilter| departments::table.into_boxed(), (departments::name_key, departments::id);
     }
 
-    fn id(record: &Department) -> i32 {
-        record.id.0
-    }
-
-    fn version(record: &Department) -> i64 {
-        record.version
-    }
-
-    fn find(conn: &mut DbConnection, id: i32) -> Result<Option<Department>, ApiError> {
-        Ok(crate::on_backend!(conn, |c| departments::table
-            .find(id)
-            .select(DepartmentRow::as_select())
-            .first(c)
-            .optional())?
-        .map(Department::from))
-    }
-
-    fn list(
-        conn: &mut DbConnection,
-        _filter: &NoFilter,
-        paging: Paging,
-    ) -> Result<Listing<Department>, ApiError> {
-        let total = departments::table.count().get_result::<i64>(conn)?;
-        let rows = departments::table
-            .order((departments::name_key, departments::id))
-            .limit(paging.limit())
-            .offset(paging.offset())
-            .select(DepartmentRow::as_select())
-            .load(conn)?;
-        Ok(paging
-            .page(rows.into_iter().map(Department::from).collect(), total)
-            .into())
-    }
-
-    fn insert(
-        conn: &mut DbConnection,
-        input: DepartmentInput,
-        actor: Option<&str>,
-    ) -> Result<Department, ApiError> {
-        ensure_name_is_free(conn, input.name.as_str(), None)?;
-        let now = db::now();
-        let row = crate::on_backend!(conn, |c| diesel::insert_into(departments::table)
-            .values((
-                departments::name_key.eq(name_key(input.name.as_str())),
-                departments::name.eq(input.name.as_str()),
-                departments::abbreviation.eq(Text::non_blank(input.abbreviation.as_ref())),
-                departments::description.eq(Text::non_blank(input.description.as_ref())),
-                departments::created_at.eq(now),
-                departments::updated_at.eq(now),
-                departments::created_by.eq(actor),
-                departments::updated_by.eq(actor),
-            ))
-            .returning(DepartmentRow::as_returning())
-            .get_result(c))?;
-        Ok(row.into())
+    fn insert(conn: &mut DbConnection, new: New<Self>) -> Result<Department, ApiError> {
+        ensure_name_is_free(conn, new.input.name.as_str(), None)?;
+        let values = (
+            written_columns!(new.input),
+            crate::created_columns!(departments, new.actor),
+        );
+        Ok(crate::insert_row!(conn, departments, DepartmentRow, values)?.into())
     }
 
     fn change_of(record: &Department) -> DepartmentInput {
@@ -192,58 +123,35 @@ impl Resource for Departments {
 
     fn update(
         conn: &mut DbConnection,
-        current: Department,
-        input: DepartmentInput,
-        actor: Option<&str>,
-        expected: i64,
+        update: Update<Self>,
     ) -> Result<Option<Department>, ApiError> {
-        let id = current.id.0;
+        let (id, input) = (update.current.id.0, &update.change);
         ensure_name_is_free(conn, input.name.as_str(), Some(id))?;
-        let target = departments::table
-            .find(id)
-            .filter(departments::version.eq(expected));
-        let row = crate::on_backend!(conn, |c| diesel::update(target)
-            .set((
-                departments::name_key.eq(name_key(input.name.as_str())),
-                departments::name.eq(input.name.as_str()),
-                departments::abbreviation.eq(Text::non_blank(input.abbreviation.as_ref())),
-                departments::description.eq(Text::non_blank(input.description.as_ref())),
-                departments::updated_at.eq(db::now()),
-                departments::updated_by.eq(actor),
-                departments::version.eq(departments::version + 1),
-            ))
-            .returning(DepartmentRow::as_returning())
-            .get_result(c)
-            .optional())?;
+        let changes = (
+            written_columns!(input),
+            crate::updated_columns!(departments, update.actor),
+        );
+        let row = crate::update_row!(
+            conn,
+            departments,
+            DepartmentRow,
+            id,
+            update.expected,
+            changes
+        )?;
         Ok(row.map(Department::from))
     }
 
     fn delete(conn: &mut DbConnection, id: i32, expected: Option<i64>) -> Result<bool, ApiError> {
         found(Departments::find(conn, id)?, Departments::NAME, id)?;
-        let speakers = speakers::table
-            .filter(speakers::department_id.eq(id))
-            .count()
-            .get_result::<i64>(conn)?;
-        let rounds = round_departments::table
-            .filter(round_departments::department_id.eq(id))
-            .count()
-            .get_result::<i64>(conn)?;
-        if speakers > 0 || rounds > 0 {
-            return Err(ApiError::Conflict(format!(
-                "department {id} is still used by {}; change or delete them first",
-                db::describe_counts(&[(speakers, "speaker"), (rounds, "round")])
-            )));
-        }
-        let deleted = match expected {
-            Some(version) => diesel::delete(
-                departments::table
-                    .find(id)
-                    .filter(departments::version.eq(version)),
-            )
-            .execute(conn)?,
-            None => diesel::delete(departments::table.find(id)).execute(conn)?,
-        };
-        Ok(deleted == 1)
+        let speakers = crate::count_rows!(conn, speakers, department_id, id)?;
+        let rounds = crate::count_rows!(conn, round_departments, department_id, id)?;
+        db::refuse_while_used(
+            &format!("department {id} is still used by"),
+            &[(speakers, "speaker"), (rounds, "round")],
+            "change or delete them first",
+        )?;
+        Ok(crate::delete_row!(conn, departments, id, expected)? == 1)
     }
 }
 

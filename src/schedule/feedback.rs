@@ -15,7 +15,7 @@ use utoipa::openapi::schema::{Discriminator, ObjectBuilder, OneOfBuilder, Schema
 use utoipa::openapi::{Ref, RefOr};
 use utoipa::{IntoParams, PartialSchema, ToSchema};
 
-use crate::platform::auth::{Caller, Role, Subject, Visible};
+use crate::platform::auth::{Role, Subject};
 use crate::platform::cache::Rendered;
 use crate::platform::db::{self, DbConnection, MultiBackend};
 use crate::platform::error::{ApiError, ReadErrors, WriteErrors};
@@ -23,7 +23,9 @@ use crate::platform::fields::{Email, Id, Int, Name, RoundRef, Text, Timestamp};
 use crate::platform::http::JsonBody;
 use crate::platform::pagination::{Count, Page, Paging};
 use crate::platform::ratelimit::Quotum;
-use crate::platform::resource::{self, Access, Ctx, Granted, HeaderText, Listing, Resource};
+use crate::platform::resource::{
+    self, Access, Allowed, Ctx, Granted, HeaderText, New, Resource, Update,
+};
 use crate::platform::schema::feedback;
 use crate::platform::validate::{Input, Query};
 use crate::schedule::rounds::{self, Rounds};
@@ -89,14 +91,9 @@ pub struct Feedback {
     pub version: i64,
 }
 
-impl Visible for Feedback {
-    fn visible_to(mut self, caller: &Caller) -> Self {
-        if !caller.sees_private_fields() {
-            self.submitted_by = None;
-        }
-        self
-    }
-}
+crate::record!(
+    Feedback, key |f: &Feedback| f.id.0, version |f: &Feedback| f.version, hides submitted_by
+);
 
 /// A rating of one round. Anonymous feedback is welcome: the author fields are optional.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -372,11 +369,8 @@ impl From<FeedbackRow> for Feedback {
 #[into_params(parameter_in = Query)]
 pub struct FeedbackFilter {
     /// Only feedback about this round.
-    #[param(inline)]
     pub round_id: Option<Id>,
-    #[param(inline)]
     pub kind: Option<FeedbackKind>,
-    #[param(inline)]
     pub status: Option<FeedbackStatus>,
 }
 
@@ -384,9 +378,7 @@ pub struct FeedbackFilter {
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct RoundFeedbackFilter {
-    #[param(inline)]
     pub kind: Option<FeedbackKind>,
-    #[param(inline)]
     pub status: Option<FeedbackStatus>,
 }
 
@@ -406,12 +398,17 @@ fn filtered(filter: &FeedbackFilter) -> feedback::BoxedQuery<'static, MultiBacke
     query
 }
 
-/// The row `input` makes (its id is the database's to give).
-fn stored(
-    input: &FeedbackInput,
-    submitted_by: Option<&str>,
-    now: chrono::NaiveDateTime,
-) -> FeedbackRow {
+/// The columns a piece of feedback is written with.
+type Columns<'a> = (
+    diesel::dsl::Eq<feedback::kind, FeedbackKind>,
+    diesel::dsl::Eq<feedback::round_id, Option<i32>>,
+    diesel::dsl::Eq<feedback::rating, Option<i32>>,
+    diesel::dsl::Eq<feedback::comment, Option<&'a str>>,
+    diesel::dsl::Eq<feedback::author_name, Option<&'a str>>,
+    diesel::dsl::Eq<feedback::author_email, Option<&'a str>>,
+);
+
+fn columns(input: &FeedbackInput) -> Columns<'_> {
     let (round_id, rating, comment, author_name, author_email) = match input {
         FeedbackInput::SessionFeedback(f) => (
             Some(f.round_id.0),
@@ -428,105 +425,37 @@ fn stored(
             &f.author_email,
         ),
     };
-    FeedbackRow {
-        id: 0,
-        kind: input.kind(),
-        round_id,
-        rating,
-        comment: comment.map(str::to_owned),
-        author_name: Text::non_blank(author_name.as_ref()).map(str::to_owned),
-        author_email: author_email.as_ref().map(|e| e.as_str().to_owned()),
-        status: FeedbackStatus::New,
-        submitted_by: submitted_by.map(str::to_owned),
-        created_at: now,
-        updated_at: now,
-        version: 1,
-    }
-}
-
-/// The `INSERT ... RETURNING` of a [`stored`] row (its version is the column's default).
-macro_rules! insert_row {
-    ($row:expr) => {
-        diesel::insert_into(feedback::table)
-            .values((
-                feedback::kind.eq($row.kind),
-                feedback::round_id.eq($row.round_id),
-                feedback::rating.eq($row.rating),
-                feedback::comment.eq($row.comment.as_deref()),
-                feedback::author_name.eq($row.author_name.as_deref()),
-                feedback::author_email.eq($row.author_email.as_deref()),
-                feedback::status.eq($row.status),
-                feedback::submitted_by.eq($row.submitted_by.as_deref()),
-                feedback::created_at.eq($row.created_at),
-                feedback::updated_at.eq($row.updated_at),
-            ))
-            .returning(FeedbackRow::as_returning())
-    };
+    (
+        feedback::kind.eq(input.kind()),
+        feedback::round_id.eq(round_id),
+        feedback::rating.eq(rating),
+        feedback::comment.eq(comment),
+        feedback::author_name.eq(Text::non_blank(author_name.as_ref())),
+        feedback::author_email.eq(author_email.as_ref().map(Email::as_str)),
+    )
 }
 
 /// Feedback: what [`resource`] needs to serve it.
 pub struct Feedbacks;
 
 impl Resource for Feedbacks {
-    const NAME: &'static str = "feedback";
-    const COLLECTION: &'static str = "feedback";
-    const SCHEDULE: bool = false;
-    type Record = Feedback;
-    type Input = FeedbackInput;
-    type Change = FeedbackTriageInput;
-    type Filter = FeedbackFilter;
-
-    fn authorize(caller: &Caller, access: Access) -> Result<(), ApiError> {
-        match access {
-            Access::Create => caller.require_submitter(),
-            Access::Read | Access::Change => caller.require(Role::Organizer),
-            Access::Delete => caller.require(Role::Admin),
-        }
+    crate::table_resource! {
+        name "feedback" in "feedback", schedule false, read Allowed::Role(Role::Organizer),
+        create Allowed::Submitters, write Allowed::Role(Role::Organizer), delete Allowed::Role(Role::Admin);
+        Feedback from FeedbackRow in feedback, input FeedbackInput, change FeedbackTriageInput;
+        list FeedbackFilter, by filtered, (feedback::created_at.desc(), feedback::id.desc());
     }
 
-    fn id(record: &Feedback) -> i32 {
-        record.id.0
-    }
-
-    fn version(record: &Feedback) -> i64 {
-        record.version
-    }
-
-    fn find(conn: &mut DbConnection, id: i32) -> Result<Option<Feedback>, ApiError> {
-        Ok(crate::on_backend!(conn, |c| feedback::table
-            .find(id)
-            .select(FeedbackRow::as_select())
-            .first(c)
-            .optional())?
-        .map(Feedback::from))
-    }
-
-    /// Newest first: organizers triage what came in last.
-    fn list(
-        conn: &mut DbConnection,
-        filter: &FeedbackFilter,
-        paging: Paging,
-    ) -> Result<Listing<Feedback>, ApiError> {
-        let total = filtered(filter).count().get_result::<i64>(conn)?;
-        let rows = filtered(filter)
-            .order((feedback::created_at.desc(), feedback::id.desc()))
-            .limit(paging.limit())
-            .offset(paging.offset())
-            .select(FeedbackRow::as_select())
-            .load(conn)?;
-        Ok(paging
-            .page(rows.into_iter().map(Feedback::from).collect(), total)
-            .into())
-    }
-
-    fn insert(
-        conn: &mut DbConnection,
-        input: FeedbackInput,
-        submitted_by: Option<&str>,
-    ) -> Result<Feedback, ApiError> {
-        let row = stored(&input, submitted_by, db::now());
-        let row = crate::on_backend!(conn, |c| insert_row!(row).get_result(c))?;
-        Ok(Feedback::from(row))
+    /// What people wrote, as they wrote it; the status starts `new`.
+    fn insert(conn: &mut DbConnection, new: New<Self>) -> Result<Feedback, ApiError> {
+        let now = db::now();
+        let values = (
+            columns(&new.input),
+            feedback::status.eq(FeedbackStatus::New),
+            feedback::submitted_by.eq(new.actor),
+            (feedback::created_at.eq(now), feedback::updated_at.eq(now)),
+        );
+        Ok(crate::insert_row!(conn, feedback, FeedbackRow, values)?.into())
     }
 
     fn change_of(record: &Feedback) -> FeedbackTriageInput {
@@ -535,38 +464,19 @@ impl Resource for Feedbacks {
         }
     }
 
-    fn update(
-        conn: &mut DbConnection,
-        current: Feedback,
-        change: FeedbackTriageInput,
-        _actor: Option<&str>,
-        expected: i64,
-    ) -> Result<Option<Feedback>, ApiError> {
-        let target = feedback::table
-            .find(current.id.0)
-            .filter(feedback::version.eq(expected));
-        let row = crate::on_backend!(conn, |c| diesel::update(target)
-            .set((
-                feedback::status.eq(change.status),
-                feedback::updated_at.eq(db::now()),
-                feedback::version.eq(feedback::version + 1),
-            ))
-            .returning(FeedbackRow::as_returning())
-            .get_result(c)
-            .optional())?;
+    fn update(conn: &mut DbConnection, update: Update<Self>) -> Result<Option<Feedback>, ApiError> {
+        let changes = (
+            feedback::status.eq(update.change.status),
+            feedback::updated_at.eq(db::now()),
+            feedback::version.eq(feedback::version + 1),
+        );
+        let id = update.current.id.0;
+        let row = crate::update_row!(conn, feedback, FeedbackRow, id, update.expected, changes)?;
         Ok(row.map(Feedback::from))
     }
 
     fn delete(conn: &mut DbConnection, id: i32, expected: Option<i64>) -> Result<bool, ApiError> {
-        let deleted = match expected {
-            Some(version) => diesel::delete(
-                feedback::table
-                    .find(id)
-                    .filter(feedback::version.eq(version)),
-            )
-            .execute(conn)?,
-            None => diesel::delete(feedback::table.find(id)).execute(conn)?,
-        };
+        let deleted = crate::delete_row!(conn, feedback, id, expected)?;
         if deleted == 0 && Feedbacks::find(conn, id)?.is_none() {
             return Err(ApiError::not_found(Feedbacks::NAME, id));
         }

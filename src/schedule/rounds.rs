@@ -9,15 +9,17 @@ use utoipa::{IntoParams, ToSchema};
 
 use diesel::dsl::Eq;
 
-use crate::platform::auth::{Caller, Role, Subject, Visible};
+use crate::platform::auth::Role;
 use crate::platform::db::{self, DbConnection, MultiBackend};
 use crate::platform::error::{ApiError, FieldError, ReadErrors};
 use crate::platform::fields::{
     DepartmentRef, Id, LocalTimestamp, Name, SpeakerRef, Text, Timestamp,
 };
 use crate::platform::pagination::{Page, Paging};
-use crate::platform::resource::{self, found, Access, Ctx, Listing, Resource};
-use crate::platform::schema::{feedback, round_departments, round_speakers, rounds, series};
+use crate::platform::resource::{
+    self, found, Access, Allowed, Audit, Ctx, Listing, New, Resource, Update,
+};
+use crate::platform::schema::{round_departments, round_speakers, rounds, series};
 use crate::platform::timezone::Zone;
 use crate::platform::validate::{Doc, ExistingIds, Input, Query};
 use crate::schedule::departments::{Abbreviation, DepartmentName};
@@ -38,11 +40,7 @@ pub const ORGANISERS_MAX: usize = 20;
 crate::text_enum! {
     /// Whether a round goes ahead.
     #[derive(Default)]
-    pub enum RoundStatus {
-        #[default]
-        Scheduled = "scheduled",
-        Cancelled = "cancelled",
-    }
+    pub enum RoundStatus { #[default] Scheduled = "scheduled", Cancelled = "cancelled" }
 }
 
 crate::text_enum! {
@@ -59,18 +57,12 @@ crate::text_enum! {
 crate::text_enum! {
     /// Time window of the round list: `upcoming` is rounds not yet ended, soonest first; `past`
     /// is rounds that have ended, most recent first.
-    pub enum When {
-        Upcoming = "upcoming",
-        Past = "past",
-    }
+    pub enum When { Upcoming = "upcoming", Past = "past" }
 }
 
 crate::text_enum! {
     /// Order of the round list: by start time, `-starts_at` for latest first.
-    pub enum RoundSort {
-        StartsAt = "starts_at",
-        StartsAtDescending = "-starts_at",
-    }
+    pub enum RoundSort { StartsAt = "starts_at", StartsAtDescending = "-starts_at" }
 }
 
 /// A speaker slot of a round, as written.
@@ -153,21 +145,8 @@ pub struct Round {
     pub speakers: PanelView,
     pub department_ids: DepartmentIds,
     pub departments: DepartmentSummaries,
-    /// The token subject that created it; shown to organizers and admins only.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false)]
-    pub created_by: Option<Subject>,
-    /// The token subject that last changed it; shown to organizers and admins only.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false)]
-    pub updated_by: Option<Subject>,
-    pub created_at: Timestamp,
-    pub updated_at: Timestamp,
-    /// Bumped by every write to the round and to what it shows of its speakers and departments;
-    /// the ETag is made from it.
-    #[serde(skip)]
-    #[schema(ignore)]
-    pub version: i64,
+    #[serde(flatten)]
+    pub audit: Audit,
     /// The iCalendar SEQUENCE: bumped whenever the start, end, place or status changes.
     #[serde(skip)]
     #[schema(ignore)]
@@ -176,16 +155,6 @@ pub struct Round {
     #[serde(skip)]
     #[schema(ignore)]
     pub zone: Zone,
-}
-
-impl Visible for Round {
-    fn visible_to(mut self, caller: &Caller) -> Self {
-        if !caller.sees_private_fields() {
-            self.created_by = None;
-            self.updated_by = None;
-        }
-        self
-    }
 }
 
 /// A round, as written by POST and PUT (and patched by PATCH).
@@ -282,29 +251,23 @@ struct RoundRow {
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct RoundFilter {
-    #[param(inline)]
     pub when: Option<When>,
     /// Rounds starting at or after this time (RFC 3339).
-    #[param(inline)]
     pub from: Option<Timestamp>,
     /// Rounds starting at or before this time (RFC 3339).
-    #[param(inline)]
     pub to: Option<Timestamp>,
     /// Rounds this speaker is on.
-    #[param(inline)]
     pub speaker_id: Option<Id>,
     /// Rounds this department organises.
-    #[param(inline)]
     pub department_id: Option<Id>,
-    #[param(inline)]
     pub status: Option<RoundStatus>,
     /// Text in the title or description, ignoring case.
-    #[param(inline)]
     pub q: Option<Search>,
     /// Overrides the order of `when`.
-    #[param(inline)]
     pub sort: Option<RoundSort>,
 }
+
+crate::record!(Round);
 
 // ---- persistence -------------------------------------------------------------------------
 
@@ -514,11 +477,7 @@ fn round_of(row: RoundRow, zone: &Zone) -> Result<Round, ApiError> {
         speakers: PanelView(speakers),
         department_ids: DepartmentIds(departments.iter().map(|d| DepartmentRef(d.id.0)).collect()),
         departments: DepartmentSummaries(departments),
-        created_by: row.created_by.map(Text::stored),
-        updated_by: row.updated_by.map(Text::stored),
-        created_at: Timestamp::from_naive(row.created_at),
-        updated_at: Timestamp::from_naive(row.updated_at),
-        version: row.version,
+        audit: crate::audit!(row),
         sequence: row.sequence,
         zone: zone.clone(),
     })
@@ -696,6 +655,21 @@ fn delete_links(conn: &mut DbConnection, round_id: i32) -> Result<(), ApiError> 
     Ok(())
 }
 
+/// The columns a body writes, for `INSERT` and `UPDATE` alike.
+macro_rules! written_columns {
+    ($input:expr) => {
+        (
+            rounds::title.eq(Text::non_blank($input.title.as_ref())),
+            rounds::description.eq(Text::non_blank($input.description.as_ref())),
+            rounds::starts_at.eq($input.starts_at.naive()),
+            rounds::ends_at.eq($input.ends_at.naive()),
+            rounds::location.eq($input.location.as_str()),
+            rounds::status.eq($input.status),
+            rounds::search_text.eq($input.search_text()),
+        )
+    };
+}
+
 /// Rounds: what [`resource`] needs to serve them.
 pub struct Rounds;
 
@@ -703,25 +677,11 @@ impl Resource for Rounds {
     const NAME: &'static str = "round";
     const COLLECTION: &'static str = "rounds";
     const SCHEDULE: bool = true;
+    const WRITE: Allowed = Allowed::Role(Role::Organizer);
     type Record = Round;
     type Input = RoundInput;
     type Change = RoundInput;
     type Filter = RoundFilter;
-
-    fn authorize(caller: &Caller, access: Access) -> Result<(), ApiError> {
-        match access {
-            Access::Read => caller.require_reader(),
-            Access::Create | Access::Change | Access::Delete => caller.require(Role::Organizer),
-        }
-    }
-
-    fn id(record: &Round) -> i32 {
-        record.id.0
-    }
-
-    fn version(record: &Round) -> i64 {
-        record.version
-    }
 
     /// One statement: the round's row carries its links, and the zone is joined.
     fn find(conn: &mut DbConnection, id: i32) -> Result<Option<Round>, ApiError> {
@@ -743,29 +703,16 @@ impl Resource for Rounds {
         list_at(conn, filter, paging, db::now())
     }
 
-    fn insert(
-        conn: &mut DbConnection,
-        input: RoundInput,
-        actor: Option<&str>,
-    ) -> Result<Round, ApiError> {
-        let now = db::now();
+    fn insert(conn: &mut DbConnection, new: New<Self>) -> Result<Round, ApiError> {
+        let values = (
+            written_columns!(new.input),
+            crate::created_columns!(rounds, new.actor),
+        );
         let id = diesel::insert_into(rounds::table)
-            .values((
-                rounds::title.eq(Text::non_blank(input.title.as_ref())),
-                rounds::description.eq(Text::non_blank(input.description.as_ref())),
-                rounds::starts_at.eq(input.starts_at.naive()),
-                rounds::ends_at.eq(input.ends_at.naive()),
-                rounds::location.eq(input.location.as_str()),
-                rounds::status.eq(input.status),
-                rounds::search_text.eq(input.search_text()),
-                rounds::created_at.eq(now),
-                rounds::updated_at.eq(now),
-                rounds::created_by.eq(actor),
-                rounds::updated_by.eq(actor),
-            ))
+            .values(values)
             .returning(rounds::id)
             .get_result::<i32>(conn)?;
-        insert_links(conn, id, &input)?;
+        insert_links(conn, id, &new.input)?;
         found(Rounds::find(conn, id)?, Rounds::NAME, id)
     }
 
@@ -794,33 +741,21 @@ impl Resource for Rounds {
 
     /// The round is read back after the write: the database's triggers decide its version,
     /// its iCalendar sequence and the copies of its links.
-    fn update(
-        conn: &mut DbConnection,
-        current: Round,
-        input: RoundInput,
-        actor: Option<&str>,
-        expected: i64,
-    ) -> Result<Option<Round>, ApiError> {
+    fn update(conn: &mut DbConnection, update: Update<Self>) -> Result<Option<Round>, ApiError> {
+        let (current, input) = (&update.current, &update.change);
         let id = current.id.0;
-        let changed = diesel::update(rounds::table.find(id).filter(rounds::version.eq(expected)))
-            .set((
-                rounds::title.eq(Text::non_blank(input.title.as_ref())),
-                rounds::description.eq(Text::non_blank(input.description.as_ref())),
-                rounds::starts_at.eq(input.starts_at.naive()),
-                rounds::ends_at.eq(input.ends_at.naive()),
-                rounds::location.eq(input.location.as_str()),
-                rounds::status.eq(input.status),
-                rounds::search_text.eq(input.search_text()),
-                rounds::updated_at.eq(db::now()),
-                rounds::updated_by.eq(actor),
-                rounds::version.eq(rounds::version + 1),
-            ))
-            .execute(conn)?;
-        if changed == 0 {
+        let target = rounds::table
+            .find(id)
+            .filter(rounds::version.eq(update.expected));
+        let changes = (
+            written_columns!(input),
+            crate::updated_columns!(rounds, update.actor),
+        );
+        if diesel::update(target).set(changes).execute(conn)? == 0 {
             return Ok(None);
         }
-        if links_differ(&current, &input) {
-            rewrite_links(conn, id, &current, &input)?;
+        if links_differ(current, input) {
+            rewrite_links(conn, id, current, input)?;
         }
         Rounds::find(conn, id)
     }
@@ -829,17 +764,12 @@ impl Resource for Rounds {
         if !exists(conn, id)? {
             return Err(ApiError::not_found(Rounds::NAME, id));
         }
-        let feedback = feedback::table
-            .filter(feedback::round_id.eq(id))
-            .count()
-            .get_result::<i64>(conn)?;
-        if feedback > 0 {
-            return Err(ApiError::Conflict(format!(
-                "round {id} still has {} ({}); delete the feedback first",
-                db::describe_counts(&[(feedback, "feedback item")]),
-                "feedback is kept unless an admin deletes it"
-            )));
-        }
+        let feedback = crate::count_rows!(conn, feedback, round_id, id)?;
+        db::refuse_while_used(
+            &format!("round {id} still has"),
+            &[(feedback, "feedback item")],
+            "feedback is kept unless an admin deletes it: delete the feedback first",
+        )?;
         if let Some(version) = expected {
             // Taking the links away bumps the version, so the version is checked first, by a
             // statement that also locks the row until the delete commits.

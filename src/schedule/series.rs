@@ -7,13 +7,12 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::platform::auth::{Caller, Role, Subject, Visible};
+use crate::platform::auth::{Role, Subject};
 use crate::platform::db::{self, DbConnection};
 use crate::platform::error::{ApiError, FieldError, ReadErrors, WriteErrors};
 use crate::platform::fields::{Email, Int, LocalTime, Name, Text, Timestamp};
 use crate::platform::http::JsonBody;
-use crate::platform::pagination::Paging;
-use crate::platform::resource::{self, Access, Ctx, Listing, NoFilter, Resource};
+use crate::platform::resource::{self, Allowed, Ctx, NoFilter, Resource, Update};
 use crate::platform::schema::series;
 use crate::platform::timezone::{self, Zone};
 use crate::platform::validate::{Doc, Input};
@@ -90,14 +89,7 @@ impl Series {
     }
 }
 
-impl Visible for Series {
-    fn visible_to(mut self, caller: &Caller) -> Self {
-        if !caller.sees_private_fields() {
-            self.updated_by = None;
-        }
-        self
-    }
-}
+crate::record!(Series, key |_: &Series| ID, version |s: &Series| s.version, hides updated_by);
 
 /// The series, as written by PUT (and patched by PATCH).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -193,25 +185,11 @@ impl Resource for SeriesRecord {
     const NAME: &'static str = "series";
     const COLLECTION: &'static str = "series";
     const SCHEDULE: bool = true;
+    const WRITE: Allowed = Allowed::Role(Role::Organizer);
     type Record = Series;
     type Input = SeriesInput;
     type Change = SeriesInput;
     type Filter = NoFilter;
-
-    fn authorize(caller: &Caller, access: Access) -> Result<(), ApiError> {
-        match access {
-            Access::Read => caller.require_reader(),
-            Access::Create | Access::Change | Access::Delete => caller.require(Role::Organizer),
-        }
-    }
-
-    fn id(_record: &Series) -> i32 {
-        ID
-    }
-
-    fn version(record: &Series) -> i64 {
-        record.version
-    }
 
     fn find(conn: &mut DbConnection, id: i32) -> Result<Option<Series>, ApiError> {
         Ok(crate::on_backend!(conn, |c| series::table
@@ -220,27 +198,6 @@ impl Resource for SeriesRecord {
             .first(c)
             .optional())?
         .map(Series::from))
-    }
-
-    /// The one record, as a page.
-    fn list(
-        conn: &mut DbConnection,
-        _filter: &NoFilter,
-        paging: Paging,
-    ) -> Result<Listing<Series>, ApiError> {
-        let all: Vec<Series> = SeriesRecord::find(conn, ID)?.into_iter().collect();
-        let total = all.len() as i64;
-        Ok(paging.page(all, total).into())
-    }
-
-    fn insert(
-        _conn: &mut DbConnection,
-        _input: SeriesInput,
-        _actor: Option<&str>,
-    ) -> Result<Series, ApiError> {
-        Err(ApiError::Conflict(
-            "the series exists already: change it with PUT or PATCH /api/v1/series".to_owned(),
-        ))
     }
 
     fn change_of(record: &Series) -> SeriesInput {
@@ -255,16 +212,14 @@ impl Resource for SeriesRecord {
         }
     }
 
-    fn update(
-        conn: &mut DbConnection,
-        _current: Series,
-        input: SeriesInput,
-        actor: Option<&str>,
-        expected: i64,
-    ) -> Result<Option<Series>, ApiError> {
+    /// The one series is changed, never created or deleted.
+    fn update(conn: &mut DbConnection, update: Update<Self>) -> Result<Option<Series>, ApiError> {
+        let input = &update.change;
         let contacts = serde_json::to_string(&input.contacts)?;
         let start = serde_json::to_value(input.default_start_time)?;
-        let target = series::table.find(ID).filter(series::version.eq(expected));
+        let target = series::table
+            .find(ID)
+            .filter(series::version.eq(update.expected));
         let row = crate::on_backend!(conn, |c| diesel::update(target)
             .set((
                 series::name.eq(input.name.as_str()),
@@ -275,23 +230,13 @@ impl Resource for SeriesRecord {
                 series::default_duration_minutes.eq(input.default_duration_minutes.get() as i32),
                 series::contacts.eq(&contacts),
                 series::updated_at.eq(db::now()),
-                series::updated_by.eq(actor),
+                series::updated_by.eq(update.actor),
                 series::version.eq(series::version + 1),
             ))
             .returning(SeriesRow::as_returning())
             .get_result(c)
             .optional())?;
         Ok(row.map(Series::from))
-    }
-
-    fn delete(
-        _conn: &mut DbConnection,
-        _id: i32,
-        _expected: Option<i64>,
-    ) -> Result<bool, ApiError> {
-        Err(ApiError::Conflict(
-            "the series cannot be deleted: change it with PUT or PATCH".to_owned(),
-        ))
     }
 }
 
@@ -343,5 +288,11 @@ pub fn seed(conn: &mut DbConnection, page: SeriesInput) -> Result<bool, ApiError
         return Ok(false);
     }
     let version = current.version;
-    Ok(SeriesRecord::update(conn, current, page, Some("demo"), version)?.is_some())
+    let update = Update {
+        current,
+        change: page,
+        actor: Some("demo"),
+        expected: version,
+    };
+    Ok(SeriesRecord::update(conn, update)?.is_some())
 }

@@ -4,13 +4,13 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::platform::auth::{Caller, Role, Subject, Visible};
+use crate::platform::auth::Role;
 use crate::platform::db::{self, DbConnection, MultiBackend};
 use crate::platform::error::ApiError;
-use crate::platform::fields::{Credential, DepartmentRef, Email, Id, Line, Name, Text, Timestamp};
+use crate::platform::fields::{Credential, DepartmentRef, Email, Id, Line, Name, Text};
 use crate::platform::pagination::{Page, Paging};
-use crate::platform::resource::{found, Access, Listing, Resource};
-use crate::platform::schema::{round_speakers, speakers};
+use crate::platform::resource::{found, Allowed, Audit, New, Resource, Update};
+use crate::platform::schema::speakers;
 use crate::platform::validate::{ExistingIds, Input};
 
 pub type FullName = Name<200>;
@@ -50,20 +50,8 @@ pub struct Speaker {
     pub email: Option<Option<Email>>,
     pub department_id: Option<Id>,
     pub bio: Option<Bio>,
-    /// The token subject that created it; shown to organizers and admins only.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false)]
-    pub created_by: Option<Subject>,
-    /// The token subject that last changed it; shown to organizers and admins only.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false)]
-    pub updated_by: Option<Subject>,
-    pub created_at: Timestamp,
-    pub updated_at: Timestamp,
-    /// Bumped by every write; the ETag is made from it.
-    #[serde(skip)]
-    #[schema(ignore)]
-    pub version: i64,
+    #[serde(flatten)]
+    pub audit: Audit,
 }
 
 /// A speaker, as written by POST and PUT (and patched by PATCH).
@@ -153,23 +141,8 @@ impl From<SpeakerRow> for Speaker {
             email: Some(row.email.map(Email::stored)),
             department_id: row.department_id.map(Id),
             bio: row.bio.map(Text::stored),
-            created_by: row.created_by.map(Text::stored),
-            updated_by: row.updated_by.map(Text::stored),
-            created_at: Timestamp::from_naive(row.created_at),
-            updated_at: Timestamp::from_naive(row.updated_at),
-            version: row.version,
+            audit: crate::audit!(row),
         }
-    }
-}
-
-impl Visible for Speaker {
-    fn visible_to(mut self, caller: &Caller) -> Self {
-        if !caller.sees_private_fields() {
-            self.email = None;
-            self.created_by = None;
-            self.updated_by = None;
-        }
-        self
     }
 }
 
@@ -178,12 +151,12 @@ impl Visible for Speaker {
 #[into_params(parameter_in = Query)]
 pub struct SpeakerFilter {
     /// Text in the name, credentials or job title, ignoring case.
-    #[param(inline)]
     pub q: Option<Search>,
     /// Only speakers of this department.
-    #[param(inline)]
     pub department_id: Option<Id>,
 }
+
+crate::record!(Speaker, hides email);
 
 // ---- persistence -------------------------------------------------------------------------
 
@@ -229,73 +202,18 @@ fn columns(input: &SpeakerInput) -> Columns<'_> {
 pub struct Speakers;
 
 impl Resource for Speakers {
-    const NAME: &'static str = "speaker";
-    const COLLECTION: &'static str = "speakers";
-    const SCHEDULE: bool = true;
-    type Record = Speaker;
-    type Input = SpeakerInput;
-    type Change = SpeakerInput;
-    type Filter = SpeakerFilter;
-
-    fn authorize(caller: &Caller, access: Access) -> Result<(), ApiError> {
-        match access {
-            Access::Read => caller.require_reader(),
-            Access::Create | Access::Change | Access::Delete => caller.require(Role::Organizer),
-        }
+    crate::table_resource! {
+        name "speaker" in "speakers", schedule true, write Allowed::Role(Role::Organizer);
+        Speaker from SpeakerRow in speakers, input SpeakerInput, change SpeakerInput;
+        list SpeakerFilter, by filtered, (speakers::search_text, speakers::id);
     }
 
-    fn id(record: &Speaker) -> i32 {
-        record.id.0
-    }
-
-    fn version(record: &Speaker) -> i64 {
-        record.version
-    }
-
-    fn find(conn: &mut DbConnection, id: i32) -> Result<Option<Speaker>, ApiError> {
-        Ok(crate::on_backend!(conn, |c| speakers::table
-            .find(id)
-            .select(SpeakerRow::as_select())
-            .first(c)
-            .optional())?
-        .map(Speaker::from))
-    }
-
-    /// By name.
-    fn list(
-        conn: &mut DbConnection,
-        filter: &SpeakerFilter,
-        paging: Paging,
-    ) -> Result<Listing<Speaker>, ApiError> {
-        let total = filtered(filter).count().get_result::<i64>(conn)?;
-        let rows = filtered(filter)
-            .order((speakers::search_text, speakers::id))
-            .limit(paging.limit())
-            .offset(paging.offset())
-            .select(SpeakerRow::as_select())
-            .load(conn)?;
-        Ok(paging
-            .page(rows.into_iter().map(Speaker::from).collect(), total)
-            .into())
-    }
-
-    fn insert(
-        conn: &mut DbConnection,
-        input: SpeakerInput,
-        actor: Option<&str>,
-    ) -> Result<Speaker, ApiError> {
-        let now = db::now();
-        let row = crate::on_backend!(conn, |c| diesel::insert_into(speakers::table)
-            .values((
-                columns(&input),
-                speakers::created_at.eq(now),
-                speakers::updated_at.eq(now),
-                speakers::created_by.eq(actor),
-                speakers::updated_by.eq(actor),
-            ))
-            .returning(SpeakerRow::as_returning())
-            .get_result(c))?;
-        Ok(row.into())
+    fn insert(conn: &mut DbConnection, new: New<Self>) -> Result<Speaker, ApiError> {
+        let values = (
+            columns(&new.input),
+            crate::created_columns!(speakers, new.actor),
+        );
+        Ok(crate::insert_row!(conn, speakers, SpeakerRow, values)?.into())
     }
 
     fn change_of(record: &Speaker) -> SpeakerInput {
@@ -309,51 +227,25 @@ impl Resource for Speakers {
         }
     }
 
-    fn update(
-        conn: &mut DbConnection,
-        current: Speaker,
-        input: SpeakerInput,
-        actor: Option<&str>,
-        expected: i64,
-    ) -> Result<Option<Speaker>, ApiError> {
-        let target = speakers::table
-            .find(current.id.0)
-            .filter(speakers::version.eq(expected));
-        let row = crate::on_backend!(conn, |c| diesel::update(target)
-            .set((
-                columns(&input),
-                speakers::updated_at.eq(db::now()),
-                speakers::updated_by.eq(actor),
-                speakers::version.eq(speakers::version + 1),
-            ))
-            .returning(SpeakerRow::as_returning())
-            .get_result(c)
-            .optional())?;
+    fn update(conn: &mut DbConnection, update: Update<Self>) -> Result<Option<Speaker>, ApiError> {
+        let changes = (
+            columns(&update.change),
+            crate::updated_columns!(speakers, update.actor),
+        );
+        let id = update.current.id.0;
+        let row = crate::update_row!(conn, speakers, SpeakerRow, id, update.expected, changes)?;
         Ok(row.map(Speaker::from))
     }
 
     fn delete(conn: &mut DbConnection, id: i32, expected: Option<i64>) -> Result<bool, ApiError> {
         found(Speakers::find(conn, id)?, Speakers::NAME, id)?;
-        let rounds = round_speakers::table
-            .filter(round_speakers::speaker_id.eq(id))
-            .count()
-            .get_result::<i64>(conn)?;
-        if rounds > 0 {
-            return Err(ApiError::Conflict(format!(
-                "speaker {id} is still on {}; take them off first",
-                db::describe_counts(&[(rounds, "round")])
-            )));
-        }
-        let deleted = match expected {
-            Some(version) => diesel::delete(
-                speakers::table
-                    .find(id)
-                    .filter(speakers::version.eq(version)),
-            )
-            .execute(conn)?,
-            None => diesel::delete(speakers::table.find(id)).execute(conn)?,
-        };
-        Ok(deleted == 1)
+        let rounds = crate::count_rows!(conn, round_speakers, speaker_id, id)?;
+        db::refuse_while_used(
+            &format!("speaker {id} is still on"),
+            &[(rounds, "round")],
+            "take them off first",
+        )?;
+        Ok(crate::delete_row!(conn, speakers, id, expected)? == 1)
     }
 }
 

@@ -67,3 +67,32 @@ async fn lhs_docs_off_turns_the_docs_page_off() {
         "the document stays"
     );
 }
+
+/// Every `$ref` names a component of the document (a query parameter's type that is not
+/// registered in `app::openapi` would otherwise leave one dangling).
+#[test]
+fn every_reference_in_the_document_names_a_component() {
+    fn refs(value: &serde_json::Value, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                if let Some(serde_json::Value::String(r)) = map.get("$ref") {
+                    out.push(r.clone());
+                }
+                map.values().for_each(|v| refs(v, out));
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    let document = lhs_rounds::app::openapi::document();
+    let mut found = Vec::new();
+    refs(&document, &mut found);
+
+    let dangling: Vec<&String> = found
+        .iter()
+        .filter(|r| document.pointer(r.trim_start_matches('#')).is_none())
+        .collect();
+
+    assert!(found.len() > 50, "the document refers to its components");
+    assert!(dangling.is_empty(), "references to nothing: {dangling:?}");
+}
