@@ -1,11 +1,10 @@
 //! lhs-rounds: the system of record for a hospital's Learning Health System Rounds.
 //!
-//! A newcomer finds each concern by name: [`config`], [`startup`], [`routes`] (the one route
-//! table), [`error`], [`auth`], [`db`] (pool, backends, migrations), [`fields`] (one type per
-//! kind of constraint), [`validate`] (the OpenAPI document as the validator), [`resource`] (the
-//! CRUD plumbing), [`cache`] (the read cache), [`openapi`], [`health`], and one module per
-//! resource ([`rounds`], [`speakers`], [`departments`], [`feedback`]) holding its types,
-//! queries and handlers. `ARCHITECTURE.md` is the map.
+//! The folders are the layers, lowest first: [`platform`] (what every resource shares:
+//! configuration, errors, the database, HTTP semantics, sign-in, validation, the CRUD
+//! plumbing), [`schedule`] (the series and its rounds), [`integration`] (the change feed and
+//! webhooks), [`operations`] (probes, backups, shutdown) and [`app`] (the route table, the
+//! OpenAPI document, start-up). `ARCHITECTURE.md` is the map, and a test holds the code to it.
 
 #![forbid(unsafe_code)]
 

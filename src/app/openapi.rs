@@ -128,8 +128,8 @@ impl Router for Collector {
 
 /// The document as `lhs-rounds openapi` last wrote it to `openapi/openapi.json`, compiled into
 /// the binary. The service starts from this copy instead of running [`document`]: utoipa builds
-/// the document with about 7 MB of short-lived heap that glibc keeps resident afterwards, and
-/// runs several MB of code once, for an answer known when the binary is built. The test
+/// the document with a heap that glibc keeps resident afterwards, and runs much code once, for
+/// an answer known when the binary is built. The test
 /// `the_committed_openapi_document_matches_the_code` fails whenever the copy differs from what
 /// the code generates, and says how to write it again.
 pub const SERVED: &str = include_str!("../../openapi/openapi.json");
@@ -137,7 +137,7 @@ pub const SERVED: &str = include_str!("../../openapi/openapi.json");
 /// What start-up reads of [`SERVED`]: each operation's parameters (the query validators and
 /// the table of allowed methods) and the component schemas (the body validators), in the
 /// document's own shape. Descriptions, examples and answers are skipped while parsing: the whole
-/// document as a `Value` took about 2 MB of heap, which glibc kept after it was dropped.
+/// document as a `Value` would leave its heap resident after it was dropped.
 pub fn served_document() -> Result<Value, String> {
     #[derive(Deserialize)]
     struct Served {

@@ -225,7 +225,8 @@ impl Application {
             database.backend(),
             match database.backend() {
                 Backend::Postgres => "libpq: TLS, passwords and PGPASSFILE as libpq reads them",
-                Backend::Sqlite => "WAL, one writer at a time",
+                Backend::Sqlite =>
+                    "WAL, one writer at a time; the read cache reads the revision on connections of its own",
             }
         );
         let data = web::Data::new(database.clone());

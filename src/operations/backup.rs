@@ -21,7 +21,7 @@ pub fn backup(url: &DatabaseUrl, file: &Path) -> Result<String, String> {
             "the database at {} is PostgreSQL: back it up with pg_dump, which copies a \
              consistent snapshot while the service serves, for example\n  \
              pg_dump --format=custom --file=lhs-rounds.dump \"$DATABASE_URL\"\n\
-             and restore it with pg_restore (see \"Backups\" in the README)",
+             and restore it with pg_restore (see docs/postgresql.md)",
             url.location()
         ));
     }

@@ -7,9 +7,8 @@
 //! rendered at and served again only while that is still the current revision: one single-row
 //! read instead of the queries and the JSON rendering of the answer. An answer is rendered in
 //! one snapshot together with the revision it is kept under, so it is exactly the schedule at
-//! that revision (and a page's `total` and `items` come from one state). Where the render is
-//! one statement (rounds on PostgreSQL), that statement reads the revision too: a first read is
-//! one round trip, a kept answer one (the revision alone), the first read after a change two.
+//! that revision (and a page's `total` and `items` come from one state). A kept answer costs
+//! one small statement (the revision alone), and on SQLite often none.
 //!
 //! Each process keeps its own cache and asks the database which revision is current on every
 //! read, so replicas share nothing and never serve each other's stale answers. (On SQLite the

@@ -27,6 +27,17 @@ impl Cluster {
     /// a free port of 127.0.0.1. Durability is off (fsync): the tests are not about disks. WAL is
     /// kept small (every `CREATE DATABASE` logs its whole template) to spare small CI disks.
     pub fn start(name: &str) -> Result<Cluster, String> {
+        Cluster::start_with(name, false)
+    }
+
+    /// [`Cluster::start`], with TLS on (a self-signed certificate made with `openssl`) and TCP
+    /// logins by password (SCRAM) for every role but `postgres`, which stays trusted for the
+    /// tests' own set-up.
+    pub fn start_secured(name: &str) -> Result<Cluster, String> {
+        Cluster::start_with(name, true)
+    }
+
+    fn start_with(name: &str, secured: bool) -> Result<Cluster, String> {
         let bin = server_bin_dir()?;
         let as_postgres = is_root();
         let dir = std::env::temp_dir().join(format!("lhs-rounds-{name}-pg-{}", std::process::id()));
@@ -60,6 +71,10 @@ impl Cluster {
             ],
             as_postgres,
         )?;
+        let mut tls = String::new();
+        if secured {
+            tls = secure(&dir, &data, as_postgres)?;
+        }
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map_err(|e| format!("no free port: {e}"))?
@@ -67,7 +82,7 @@ impl Cluster {
         let options = format!(
             "-p {port} -k {dir_str} -c listen_addresses=127.0.0.1 -c fsync=off \
              -c synchronous_commit=off -c full_page_writes=off -c max_connections=1000 \
-             -c max_wal_size=64MB -c min_wal_size=32MB"
+             -c max_wal_size=64MB -c min_wal_size=32MB{tls}"
         );
         let log = dir.join("postgres.log").to_string_lossy().into_owned();
         let cluster = Cluster {
@@ -141,6 +156,63 @@ impl Cluster {
         all.extend_from_slice(args);
         run_pg(&self.bin.join("pg_ctl"), &all, self.as_postgres)
     }
+}
+
+/// A self-signed certificate and its key in `dir`, owned by the server's user, and a
+/// `pg_hba.conf` that asks every TCP login but `postgres`'s for a password: the options that
+/// turn TLS on.
+fn secure(dir: &Path, data: &str, as_postgres: bool) -> Result<String, String> {
+    let (cert, key) = (dir.join("server.crt"), dir.join("server.key"));
+    let made = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+        ])
+        .arg("/CN=127.0.0.1")
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .map_err(|e| format!("openssl: {e}"))?;
+    if !made.status.success() {
+        return Err(format!(
+            "openssl could not make a certificate: {}",
+            String::from_utf8_lossy(&made.stderr)
+        ));
+    }
+    let hba = "local all all trust\n\
+               host all postgres 127.0.0.1/32 trust\n\
+               hostssl all all 127.0.0.1/32 scram-sha-256\n";
+    std::fs::write(Path::new(data).join("pg_hba.conf"), hba)
+        .map_err(|e| format!("cannot write pg_hba.conf: {e}"))?;
+    let owner = if as_postgres { "postgres:postgres" } else { "" };
+    let mut steps = vec![vec![
+        "chmod".to_owned(),
+        "600".to_owned(),
+        key.display().to_string(),
+    ]];
+    if as_postgres {
+        steps.push(vec![
+            "chown".to_owned(),
+            "-R".to_owned(),
+            owner.to_owned(),
+            dir.display().to_string(),
+        ]);
+    }
+    for step in steps {
+        let status = Command::new(&step[0])
+            .args(&step[1..])
+            .status()
+            .map_err(|e| format!("{}: {e}", step[0]))?;
+        if !status.success() {
+            return Err(format!("{step:?} failed"));
+        }
+    }
+    Ok(format!(
+        " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={} -c password_encryption=scram-sha-256",
+        cert.display(),
+        key.display()
+    ))
 }
 
 /// `admin_url` pointing at database `name` instead.

@@ -11,6 +11,7 @@ mod postgres;
 mod server;
 
 mod backups;
+mod connections;
 mod logs;
 mod postgres_faults;
 mod shutdown;
