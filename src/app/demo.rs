@@ -134,6 +134,8 @@ pub struct SeedReport {
     pub rounds: usize,
     /// Of `rounds`, those generated from the series' defaults.
     pub generated: usize,
+    /// The learning loop (`app::learning_demo`).
+    pub learning: crate::app::learning_demo::LearningReport,
 }
 
 impl std::fmt::Display for SeedReport {
@@ -151,7 +153,11 @@ impl std::fmt::Display for SeedReport {
             self.speakers,
             self.rounds,
             self.generated
-        )
+        )?;
+        if self.learning.initiatives > 0 {
+            write!(f, "; the learning loop: {}", self.learning)?;
+        }
+        Ok(())
     }
 }
 
@@ -278,6 +284,7 @@ pub fn seed(conn: &mut DbConnection) -> Result<SeedReport, ApiError> {
             report.rounds += 1;
             report.generated += 1;
         }
+        report.learning = crate::app::learning_demo::seed(conn)?;
         Ok(report)
     })
 }
@@ -376,6 +383,7 @@ fn page_series() -> SeriesInput {
             contact("Dr. Mihaela Stefan", "mihaela.stefan@example.org"),
             contact("Aubri Drake", "aubri.drake@example.org"),
         ]),
+        loop_alert_days: series::LoopAlertDays::clamped(series::DEFAULT_LOOP_ALERT_DAYS),
     }
 }
 

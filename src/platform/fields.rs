@@ -265,6 +265,137 @@ impl ToSchema for Timestamp {
     scalar_name!("Timestamp");
 }
 
+/// A calendar date, `YYYY-MM-DD` (RFC 3339 `full-date`): a due date, a target date, the first
+/// day of a measure's period. No time and no zone: a date is the same day wherever it is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CalendarDate(pub chrono::NaiveDate);
+
+impl CalendarDate {
+    pub const EXAMPLE: &'static str = "2019-05-23";
+
+    pub fn parse(text: &str) -> Option<CalendarDate> {
+        chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+            .ok()
+            .filter(|_| text.len() == 10)
+            .map(CalendarDate)
+    }
+
+    pub fn naive(self) -> chrono::NaiveDate {
+        self.0
+    }
+}
+
+impl fmt::Display for CalendarDate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0.format("%Y-%m-%d"))
+    }
+}
+
+impl Serialize for CalendarDate {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_string())
+    }
+}
+impl<'de> Deserialize<'de> for CalendarDate {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        CalendarDate::parse(&raw).ok_or_else(|| {
+            serde::de::Error::custom(format!("{raw:?} is not a date such as 2019-05-23"))
+        })
+    }
+}
+impl PartialSchema for CalendarDate {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date)))
+            .max_length(Some(10))
+            .into()
+    }
+}
+impl ToSchema for CalendarDate {
+    scalar_name!("CalendarDate");
+}
+
+/// Declares a number type: an `f64` from `min` to `max` (and, optionally, more than
+/// `exclusive_min`, and a multiple of `multiple_of`), finite, with its schema, its serde and
+/// its check declared once. JSON Schema states the whole rule, so the document is its validator.
+#[macro_export]
+macro_rules! number_type {
+    (
+        $(#[$meta:meta])* $vis:vis $name:ident, min = $min:expr, max = $max:expr
+        $(, exclusive_min = $exclusive:expr)? $(, multiple_of = $step:expr)? $(,)?
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+        $vis struct $name(f64);
+
+        impl $name {
+            pub const MIN: f64 = $min;
+            pub const MAX: f64 = $max;
+
+            /// The value, if the type allows it.
+            pub fn new(value: f64) -> Option<Self> {
+                let ok = value.is_finite()
+                    && (Self::MIN..=Self::MAX).contains(&value)
+                    $(&& value > $exclusive)?
+                    $(&& (value / $step).fract() == 0.0)?;
+                ok.then_some($name(value))
+            }
+
+            /// Wraps a value read back from the database (it was checked when written).
+            pub fn stored(value: f64) -> Self {
+                $name(value)
+            }
+
+            pub fn get(self) -> f64 {
+                self.0
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_f64(self.0)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let value = f64::deserialize(deserializer)?;
+                $name::new(value).ok_or_else(|| {
+                    serde::de::Error::custom(format!(
+                        "{value} is not a {} number from {} to {}",
+                        stringify!($name),
+                        $name::MIN,
+                        $name::MAX
+                    ))
+                })
+            }
+        }
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::Number)
+                    .format(Some(utoipa::openapi::schema::SchemaFormat::KnownFormat(
+                        utoipa::openapi::KnownFormat::Double,
+                    )))
+                    .minimum(Some($name::MIN))
+                    .maximum(Some($name::MAX))
+                    $(.exclusive_minimum(Some($exclusive)))?
+                    $(.multiple_of(Some($step)))?
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {
+            fn name() -> std::borrow::Cow<'static, str> {
+                std::borrow::Cow::Borrowed(stringify!($name))
+            }
+        }
+    };
+}
+
 /// A local time of day, `HH:MM` (24-hour clock).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LocalTime(chrono::NaiveTime);
@@ -469,16 +600,29 @@ pub enum RefKind {
     Department,
     Speaker,
     Round,
+    Initiative,
+    PdsaCycle,
+    Outcome,
 }
 
 impl RefKind {
-    pub const ALL: [RefKind; 3] = [RefKind::Department, RefKind::Speaker, RefKind::Round];
+    pub const ALL: [RefKind; 6] = [
+        RefKind::Department,
+        RefKind::Speaker,
+        RefKind::Round,
+        RefKind::Initiative,
+        RefKind::PdsaCycle,
+        RefKind::Outcome,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             RefKind::Department => "department",
             RefKind::Speaker => "speaker",
             RefKind::Round => "round",
+            RefKind::Initiative => "initiative",
+            RefKind::PdsaCycle => "PDSA cycle",
+            RefKind::Outcome => "outcome",
         }
     }
 
@@ -526,6 +670,21 @@ reference!(
     /// The id of a round that must exist.
     RoundRef,
     RefKind::Round
+);
+reference!(
+    /// The id of an initiative that must exist.
+    InitiativeRef,
+    RefKind::Initiative
+);
+reference!(
+    /// The id of a PDSA cycle that must exist.
+    PdsaCycleRef,
+    RefKind::PdsaCycle
+);
+reference!(
+    /// The id of a round outcome that must exist.
+    OutcomeRef,
+    RefKind::Outcome
 );
 
 /// Declares a list type: a `Vec` of `$item` with at most `max` items (and, with `unique`, no

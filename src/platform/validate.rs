@@ -31,7 +31,9 @@ use serde_json::{Map, Value};
 
 use crate::platform::db::DbConnection;
 use crate::platform::error::{ApiError, FieldError};
-use crate::platform::fields::{pattern_message, Email, RefKind, Timestamp, REFERENCES_KEYWORD};
+use crate::platform::fields::{
+    pattern_message, CalendarDate, Email, RefKind, Timestamp, REFERENCES_KEYWORD,
+};
 
 /// The most errors one answer lists (the schema bounds `errors` for clients).
 pub const MAX_ERRORS: usize = 100;
@@ -97,6 +99,16 @@ impl<T> Checked<T> {
     /// For bodies that refer to nothing.
     pub fn into_result(self) -> Result<T, ApiError> {
         self.finish(&[])
+    }
+
+    /// The same check, of the value made into another type: a body completed with what the
+    /// request's path says (the initiative a new PDSA cycle belongs to, say).
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Checked<U> {
+        Checked {
+            value: self.value.map(f),
+            errors: self.errors,
+            references: self.references,
+        }
     }
 }
 
@@ -220,7 +232,8 @@ fn reachable(root: &Value, schema: &Value) -> Value {
             continue;
         }
         if let Some(component) = all.and_then(|a| a.get(&name)) {
-            let component = without_annotations(component);
+            let mut component = without_annotations(component);
+            nullable_refs(&mut component);
             refs(&component, &mut pending);
             kept.insert(name, component);
         }
@@ -260,8 +273,39 @@ fn without_annotations(schema: &Value) -> Value {
     }
 }
 
+/// A nullable object (`oneOf: [{$ref: X}, {type: null}]`, as utoipa writes `Option<X>`) made
+/// `if not null then X` for the validator only: a `oneOf` answers one error at the field
+/// (`owner`), the `then` the errors of its members (`owner.email`). The document keeps its
+/// form; what it accepts is the same.
+fn nullable_refs(schema: &mut Value) {
+    match schema {
+        Value::Object(map) => {
+            let branch = match map.get("oneOf") {
+                Some(Value::Array(branches)) if branches.len() == 2 => {
+                    let null = serde_json::json!({"type": "null"});
+                    let other = branches.iter().find(|b| **b != null);
+                    let has_null = branches.contains(&null);
+                    other
+                        .filter(|b| has_null && b.get("$ref").is_some())
+                        .cloned()
+                }
+                _ => None,
+            };
+            if let Some(branch) = branch {
+                map.remove("oneOf");
+                map.insert("if".to_owned(), serde_json::json!({"type": "null"}));
+                map.insert("else".to_owned(), branch);
+            }
+            map.values_mut().for_each(nullable_refs);
+        }
+        Value::Array(items) => items.iter_mut().for_each(nullable_refs),
+        _ => {}
+    }
+}
+
 fn compile(root: &Value, schema: Value) -> Result<jsonschema::Validator, String> {
     let mut document = without_annotations(&schema);
+    nullable_refs(&mut document);
     let components = reachable(root, &document);
     if let Value::Object(map) = &mut document {
         map.insert("components".to_owned(), components);
@@ -277,6 +321,7 @@ fn compile(root: &Value, schema: Value) -> Result<jsonschema::Validator, String>
         // The checks behind the formats, declared with the types that use them.
         .with_format("email", Email::is_valid)
         .with_format("date-time", Timestamp::is_valid)
+        .with_format("date", |text: &str| CalendarDate::parse(text).is_some())
         .build(&document)
         .map_err(|e| format!("cannot compile a schema of the OpenAPI document: {e}"))
 }
@@ -1021,6 +1066,7 @@ fn message(kind: &ValidationErrorKind, instance: &Value) -> Option<String> {
                  and 9999 in UTC",
                 Timestamp::EXAMPLE
             ),
+            "date" => format!("must be a date such as {}", CalendarDate::EXAMPLE),
             other => format!("must be in the {other} format"),
         },
         ValidationErrorKind::FalseSchema => "is not allowed".to_owned(),

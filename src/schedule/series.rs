@@ -29,6 +29,15 @@ pub type DefaultLocation = Text<200>;
 /// 1 minute to a day.
 pub type Minutes = Int<1, 1440>;
 pub type ContactName = Name<200>;
+/// Days an active initiative may go without a PDSA decision, an outcome or a data point before
+/// its loop is flagged as unclosed (`learning::initiatives`).
+pub type LoopAlertDays = Int<1, 3650>;
+/// What `loop_alert_days` is unless the series says otherwise.
+pub const DEFAULT_LOOP_ALERT_DAYS: i64 = 90;
+
+fn default_loop_alert_days() -> LoopAlertDays {
+    LoopAlertDays::clamped(DEFAULT_LOOP_ALERT_DAYS)
+}
 pub type ContactRole = Text<200>;
 
 /// Someone to contact about the series. Their e-mail address is public by design: the series'
@@ -57,6 +66,7 @@ crate::list_type!(
     "default_start_time": "12:00", "default_duration_minutes": 60,
     "contacts": [{"name": "Dr. Mihaela Stefan", "email": "mihaela.stefan@example.org",
         "role": "topics, suggestions and feedback"}],
+    "loop_alert_days": 90,
     "updated_at": "2026-11-27T15:00:00Z"
 }))]
 pub struct Series {
@@ -71,6 +81,9 @@ pub struct Series {
     /// How long a round usually lasts.
     pub default_duration_minutes: Minutes,
     pub contacts: Contacts,
+    /// An active initiative with no PDSA decision, outcome or data point in this many days
+    /// shows `unclosed_loop: true`.
+    pub loop_alert_days: LoopAlertDays,
     /// The token subject that last changed it; shown to organizers and admins only.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
@@ -111,6 +124,11 @@ pub struct SeriesInput {
     pub default_duration_minutes: Minutes,
     #[serde(default)]
     pub contacts: Contacts,
+    /// Days an active initiative may go without a PDSA decision, an outcome or a data point
+    /// before its loop is flagged (`unclosed_loop`); 90 when left out.
+    #[serde(default = "default_loop_alert_days")]
+    #[schema(default = 90)]
+    pub loop_alert_days: LoopAlertDays,
 }
 
 impl Input for SeriesInput {
@@ -142,6 +160,7 @@ struct SeriesRow {
     version: i64,
     updated_at: chrono::NaiveDateTime,
     updated_by: Option<String>,
+    loop_alert_days: i32,
 }
 
 impl From<SeriesRow> for Series {
@@ -155,6 +174,7 @@ impl From<SeriesRow> for Series {
                 .unwrap_or(LocalTime::NOON),
             default_duration_minutes: Minutes::clamped(i64::from(row.default_duration_minutes)),
             contacts: serde_json::from_str(&row.contacts).unwrap_or_default(),
+            loop_alert_days: LoopAlertDays::clamped(i64::from(row.loop_alert_days)),
             updated_by: row.updated_by.map(Text::stored),
             updated_at: Timestamp::from_naive(row.updated_at),
             version: row.version,
@@ -209,6 +229,7 @@ impl Resource for SeriesRecord {
             default_start_time: record.default_start_time,
             default_duration_minutes: record.default_duration_minutes,
             contacts: record.contacts.clone(),
+            loop_alert_days: record.loop_alert_days,
         }
     }
 
@@ -229,6 +250,7 @@ impl Resource for SeriesRecord {
                 series::default_start_time.eq(start.as_str().unwrap_or("12:00")),
                 series::default_duration_minutes.eq(input.default_duration_minutes.get() as i32),
                 series::contacts.eq(&contacts),
+                series::loop_alert_days.eq(input.loop_alert_days.get() as i32),
                 series::updated_at.eq(db::now()),
                 series::updated_by.eq(update.actor),
                 series::version.eq(series::version + 1),
