@@ -214,22 +214,30 @@ pub fn seed(conn: &mut DbConnection) -> Result<LearningReport, ApiError> {
     )?
     .id
     .0;
-    for (round, purpose, note) in [
+    for (round, purpose, note, linked) in [
         (
             comments_round,
             Purpose::Introduce,
             "Tara Lagu's talk on using patient comments to improve care",
+            at(2019, 4, 25)?,
         ),
         (
             swot,
             Purpose::Design,
             "Chosen as the first initiative in the SWOT analysis",
+            at(2019, 5, 23)?,
         ),
-        (swot_continued, Purpose::Design, "Aim adopted"),
+        (
+            swot_continued,
+            Purpose::Design,
+            "Aim adopted",
+            at(2019, 6, 20)?,
+        ),
         (
             september,
             Purpose::Results,
             "First results of PDSA cycles 1 and 2",
+            at(2019, 9, 26)?,
         ),
     ] {
         diesel::insert_into(initiative_rounds::table)
@@ -238,7 +246,7 @@ pub fn seed(conn: &mut DbConnection) -> Result<LearningReport, ApiError> {
                 initiative_rounds::round_id.eq(round),
                 initiative_rounds::purpose.eq(purpose),
                 initiative_rounds::note.eq(note),
-                initiative_rounds::created_at.eq(at(2019, 4, 25)?),
+                initiative_rounds::created_at.eq(linked),
             ))
             .execute(conn)?;
     }

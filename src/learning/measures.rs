@@ -1323,7 +1323,17 @@ pub async fn run_chart_svg(
     let query = query.values()?;
     let asked: RunChartQuery = query.get()?;
     ctx.read(granted, false, true, Some(&query), move |conn| {
-        let (measure, chart) = run_chart_of(conn, id, asked.rules)?;
+        let (measure, mut chart) = run_chart_of(conn, id, asked.rules)?;
+        // People know a cycle by its number within the initiative ("PDSA 2"), not its id.
+        let numbers: HashMap<i32, i32> = pdsa_cycles::table
+            .filter(pdsa_cycles::initiative_id.eq(measure.initiative_id.0))
+            .select((pdsa_cycles::id, pdsa_cycles::number))
+            .load::<(i32, i32)>(conn)?
+            .into_iter()
+            .collect();
+        for point in chart.phases.iter_mut().flat_map(|p| p.points.iter_mut()) {
+            point.pdsa_cycle_id = point.pdsa_cycle_id.and_then(|c| numbers.get(&c).copied());
+        }
         let unit = measure.unit.as_ref().map_or("", |u| u.as_str());
         let mut meta = ChartMeta::new(measure.name.as_str(), unit);
         meta.id_prefix = format!("run-chart-{id}");

@@ -533,7 +533,9 @@ impl Resource for Outcomes {
             }),
             due_date: record.due_date,
             status: record.status,
-            completed_at: record.completed_at,
+            // Kept by the write while the item stays done (see `completed_at`): a patch that
+            // reopens or cancels it must not carry it over.
+            completed_at: None,
         }
     }
 

@@ -21,6 +21,7 @@ on_both_backends!(
     pdsa_cycles_are_numbered_and_move_forward_only,
     the_report_fills_the_squire_items_as_json_and_markdown,
     the_learning_events_are_sent_to_who_names_them,
+    every_learning_operation_follows_the_role_table,
 );
 
 /// A minimal initiative body, merged with `extra`.
@@ -1098,4 +1099,289 @@ async fn the_learning_events_are_sent_to_who_names_them(app: TestApp) {
         vec!["round.created"],
         "`*` stays the schedule's"
     );
+}
+
+/// Who an operation is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Need {
+    Nobody,
+    Viewer,
+    Organizer,
+}
+
+/// Every operation of the learning loop, by every kind of caller: allowed, or 401 without a
+/// token and 403 with one that lacks the role, before anything else is done.
+async fn every_learning_operation_follows_the_role_table(app: TestApp) {
+    use Need::*;
+    let viewer = app.token("vera@example.org", &[Role::Viewer]);
+    let organizer = app.token("olga@example.org", &[Role::Organizer]);
+    let admin = app.token("adam@example.org", &[Role::Admin]);
+    let nobody = app.token("eve@example.org", &[]);
+    let callers = [
+        (Nobody, None, false),
+        (Viewer, Some(viewer.as_str()), false),
+        (Viewer, Some(nobody.as_str()), true),
+        (Organizer, Some(organizer.as_str()), false),
+        (Organizer, Some(admin.as_str()), false),
+    ];
+    let initiative_body = json!({"title": "Roles"});
+    let cycle_body = json!({"change_idea": "Roles"});
+    let measure_body = json!({"name": "Roles", "type": "process", "data_type": "count",
+                              "frequency": "month", "improvement_direction": "increase"});
+    let outcome_body = json!({"kind": "information", "text": "Roles"});
+    let operations: Vec<(Method, &str, Need, Option<Value>)> = vec![
+        (Method::GET, "/api/v1/initiatives", Nobody, None),
+        (
+            Method::GET,
+            "/api/v1/initiatives/{initiative}",
+            Nobody,
+            None,
+        ),
+        (
+            Method::GET,
+            "/api/v1/rounds/{round}/initiatives",
+            Nobody,
+            None,
+        ),
+        (
+            Method::GET,
+            "/api/v1/initiatives/{initiative}/report",
+            Nobody,
+            None,
+        ),
+        (
+            Method::GET,
+            "/api/v1/initiatives/{initiative}/pdsa-cycles",
+            Nobody,
+            None,
+        ),
+        (Method::GET, "/api/v1/pdsa-cycles/{cycle}", Nobody, None),
+        (
+            Method::GET,
+            "/api/v1/initiatives/{initiative}/measures",
+            Nobody,
+            None,
+        ),
+        (Method::GET, "/api/v1/measures/{measure}", Nobody, None),
+        (
+            Method::GET,
+            "/api/v1/measures/{measure}/points",
+            Nobody,
+            None,
+        ),
+        (
+            Method::GET,
+            "/api/v1/measures/{measure}/run-chart",
+            Nobody,
+            None,
+        ),
+        (
+            Method::GET,
+            "/api/v1/measures/{measure}/run-chart.svg",
+            Nobody,
+            None,
+        ),
+        (Method::GET, "/api/v1/rounds/{round}/outcomes", Nobody, None),
+        (Method::GET, "/api/v1/outcomes/{outcome}", Nobody, None),
+        (
+            Method::GET,
+            "/api/v1/rounds/{round}/carried-over",
+            Nobody,
+            None,
+        ),
+        (Method::GET, "/api/v1/action-items.ics", Nobody, None),
+        (Method::GET, "/api/v1/action-items", Organizer, None),
+        (
+            Method::POST,
+            "/api/v1/initiatives",
+            Organizer,
+            Some(initiative_body.clone()),
+        ),
+        (
+            Method::PUT,
+            "/api/v1/initiatives/{initiative}",
+            Organizer,
+            Some(initiative_body.clone()),
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/initiatives/{initiative}",
+            Organizer,
+            Some(json!({"stage": "design"})),
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/initiatives/{bare}",
+            Organizer,
+            None,
+        ),
+        (
+            Method::PUT,
+            "/api/v1/initiatives/{initiative}/rounds/{round}",
+            Organizer,
+            Some(json!({"purpose": "review"})),
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/initiatives/{initiative}/rounds/{linked}",
+            Organizer,
+            None,
+        ),
+        (
+            Method::POST,
+            "/api/v1/initiatives/{initiative}/pdsa-cycles",
+            Organizer,
+            Some(cycle_body.clone()),
+        ),
+        (
+            Method::PUT,
+            "/api/v1/pdsa-cycles/{cycle}",
+            Organizer,
+            Some(cycle_body.clone()),
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/pdsa-cycles/{cycle}",
+            Organizer,
+            Some(json!({"objective": "Roles"})),
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/pdsa-cycles/{cycle}",
+            Organizer,
+            None,
+        ),
+        (
+            Method::POST,
+            "/api/v1/initiatives/{initiative}/measures",
+            Organizer,
+            Some(measure_body.clone()),
+        ),
+        (
+            Method::PUT,
+            "/api/v1/measures/{measure}",
+            Organizer,
+            Some(measure_body.clone()),
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/measures/{measure}",
+            Organizer,
+            Some(json!({"unit": "comments"})),
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/measures/{measure}",
+            Organizer,
+            None,
+        ),
+        (
+            Method::PUT,
+            "/api/v1/measures/{measure}/points",
+            Organizer,
+            Some(json!({"points": [{"period": "2023-02-01", "value": 2}]})),
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/measures/{measure}/points/2023-01-01",
+            Organizer,
+            None,
+        ),
+        (
+            Method::POST,
+            "/api/v1/rounds/{round}/outcomes",
+            Organizer,
+            Some(outcome_body.clone()),
+        ),
+        (
+            Method::PUT,
+            "/api/v1/outcomes/{outcome}",
+            Organizer,
+            Some(outcome_body.clone()),
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/outcomes/{outcome}",
+            Organizer,
+            Some(json!({"text": "Changed"})),
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/outcomes/{outcome}",
+            Organizer,
+            None,
+        ),
+    ];
+    let mut day = 0;
+    for (method, template, need, body) in &operations {
+        for (caller, token, no_role) in callers {
+            day += 1;
+            // Fresh records for every attempt, made by the admin, so each attempt can succeed.
+            let bare = id_of(&initiative(&app, "Bare", json!({})).await);
+            let initiative = id_of(&initiative(&app, "Roles", json!({})).await);
+            let round = id_of(
+                &app.round(
+                    &format!("2027-{:02}-{:02}", 1 + day / 28 % 12, 1 + day % 28),
+                    json!({}),
+                )
+                .await,
+            );
+            let linked = id_of(&app.round("2028-01-06", json!({})).await);
+            app.put(
+                &format!("/api/v1/initiatives/{initiative}/rounds/{linked}"),
+                &json!({"purpose": "introduce"}),
+            )
+            .await;
+            let cycle = id_of(
+                &app.create(
+                    &format!("/api/v1/initiatives/{initiative}/pdsa-cycles"),
+                    cycle_body.clone(),
+                )
+                .await,
+            );
+            let measure = id_of(
+                &app.create(
+                    &format!("/api/v1/initiatives/{initiative}/measures"),
+                    measure_body.clone(),
+                )
+                .await,
+            );
+            app.put(
+                &format!("/api/v1/measures/{measure}/points"),
+                &json!({"points": [{"period": "2023-01-01", "value": 1}]}),
+            )
+            .await;
+            let outcome = id_of(
+                &app.create(
+                    &format!("/api/v1/rounds/{round}/outcomes"),
+                    outcome_body.clone(),
+                )
+                .await,
+            );
+            let path = template
+                .replace("{initiative}", &initiative.to_string())
+                .replace("{bare}", &bare.to_string())
+                .replace("{round}", &round.to_string())
+                .replace("{linked}", &linked.to_string())
+                .replace("{cycle}", &cycle.to_string())
+                .replace("{measure}", &measure.to_string())
+                .replace("{outcome}", &outcome.to_string());
+            let response = app
+                .request_as(token, method.clone(), &path, body.as_ref())
+                .await;
+            let status = response.status().as_u16();
+            let what = format!(
+                "{method} {template} as {caller:?}{}",
+                if no_role { " (no role)" } else { "" }
+            );
+            let allowed = *need == Nobody || (!no_role && caller >= *need);
+            if allowed {
+                assert!((200..300).contains(&status), "{what} answered {status}");
+            } else if token.is_none() {
+                assert_eq!(status, 401, "{what}");
+            } else {
+                assert_eq!(status, 403, "{what}");
+            }
+        }
+    }
 }

@@ -262,6 +262,15 @@ async fn a_decision_is_kept_as_written(app: TestApp) {
     assert_problem(app.delete(&note_path).await, 409).await;
 }
 
+/// PATCHes `path` with `body`, asserting 200, and answers the record.
+async fn patched(app: &TestApp, path: &str, body: Value) -> Value {
+    let response = app.patch(path, &body).await;
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    assert_eq!(status, 200, "PATCH {path} {body}: {text}");
+    serde_json::from_str(&text).unwrap()
+}
+
 async fn an_action_item_is_done_or_overdue(app: TestApp) {
     let round = id_of(&app.round("2019-05-23", json!({})).await);
     let late = record(
