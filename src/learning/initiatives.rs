@@ -1074,6 +1074,23 @@ pub async fn link_round(
                 .first::<LinkRow>(conn)
                 .optional()?;
             let created = existing.is_none();
+            if created {
+                // What one answer lists is bounded (the document says so).
+                let rounds = crate::count_rows!(conn, initiative_rounds, initiative_id, id)?;
+                let initiatives = crate::count_rows!(conn, initiative_rounds, round_id, round_id)?;
+                if rounds >= ROUND_LINKS_MAX as i64 {
+                    return Err(ApiError::Conflict(format!(
+                        "initiative {id} is linked to {rounds} rounds, the most it lists; unlink \
+                         one first"
+                    )));
+                }
+                if initiatives >= crate::schedule::rounds::ROUND_INITIATIVES_MAX as i64 {
+                    return Err(ApiError::Conflict(format!(
+                        "round {round_id} is linked to {initiatives} initiatives, the most it \
+                         lists; unlink one first"
+                    )));
+                }
+            }
             let unchanged = existing
                 .as_ref()
                 .is_some_and(|l| l.purpose == input.purpose && l.note == note);

@@ -32,6 +32,11 @@ use crate::platform::schema::{departments, rounds};
 use crate::schedule::departments::DepartmentName;
 use crate::schedule::rounds::{DepartmentSummary, Title as RoundTitle};
 
+/// The most PDSA cycles (and change ideas) the report lists: the latest.
+const CYCLES_MAX: usize = 1000;
+/// The most steps of the timeline the report lists: the latest.
+const TIMELINE_MAX: usize = 5000;
+
 /// The media type of the Markdown report.
 pub const MARKDOWN: &str = "text/markdown; charset=utf-8";
 
@@ -330,6 +335,13 @@ pub fn report(
         });
     }
     timeline.sort_by_key(|e| e.at);
+    // The answer's lists are bounded (the document says so): the latest of each are kept.
+    let skip = timeline.len().saturating_sub(TIMELINE_MAX);
+    timeline.drain(..skip);
+    let mut cycles = cycles;
+    let skip = cycles.len().saturating_sub(CYCLES_MAX);
+    cycles.drain(..skip);
+    change_ideas.truncate(CYCLES_MAX);
 
     Ok(InitiativeReport {
         initiative_id: initiative.id,

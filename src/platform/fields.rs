@@ -273,10 +273,11 @@ pub struct CalendarDate(pub chrono::NaiveDate);
 impl CalendarDate {
     pub const EXAMPLE: &'static str = "2019-05-23";
 
+    /// A date of the years 0001 to 9999 (PostgreSQL has no year 0).
     pub fn parse(text: &str) -> Option<CalendarDate> {
         chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
             .ok()
-            .filter(|_| text.len() == 10)
+            .filter(|date| text.len() == 10 && (1..=9999).contains(&date.year()))
             .map(CalendarDate)
     }
 
@@ -846,6 +847,16 @@ mod tests {
             "must not contain control characters"
         );
         assert!(pattern_message(patterns::CREDENTIAL, "MD, MPH").contains("comma"));
+    }
+
+    #[test]
+    fn a_date_is_a_full_date_of_the_years_1_to_9999() {
+        assert!(CalendarDate::parse("2019-05-23").is_some());
+        assert!(CalendarDate::parse("0001-01-01").is_some());
+        assert!(CalendarDate::parse("0000-12-31").is_none());
+        assert!(CalendarDate::parse("2019-02-30").is_none());
+        assert!(CalendarDate::parse("2019-5-23").is_none());
+        assert!(CalendarDate::parse("2019-05-23T00:00:00Z").is_none());
     }
 
     #[test]

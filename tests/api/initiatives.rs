@@ -22,6 +22,7 @@ on_both_backends!(
     the_report_fills_the_squire_items_as_json_and_markdown,
     the_learning_events_are_sent_to_who_names_them,
     every_learning_operation_follows_the_role_table,
+    a_round_lists_at_most_a_hundred_initiatives,
 );
 
 /// A minimal initiative body, merged with `extra`.
@@ -1384,4 +1385,35 @@ async fn every_learning_operation_follows_the_role_table(app: TestApp) {
             }
         }
     }
+}
+
+/// What a round's answer lists is bounded, as the document says: the 101st link is refused.
+async fn a_round_lists_at_most_a_hundred_initiatives(app: TestApp) {
+    let round = id_of(&app.round("2027-01-07", json!({})).await);
+    for i in 0..100 {
+        let id = id_of(&initiative(&app, &format!("Initiative {i}"), json!({})).await);
+        let linked = app
+            .put(
+                &format!("/api/v1/initiatives/{id}/rounds/{round}"),
+                &json!({"purpose": "review"}),
+            )
+            .await;
+        assert_eq!(linked.status(), 201);
+    }
+    let one_more = id_of(&initiative(&app, "One more", json!({})).await);
+    let problem = assert_problem(
+        app.put(
+            &format!("/api/v1/initiatives/{one_more}/rounds/{round}"),
+            &json!({"purpose": "review"}),
+        )
+        .await,
+        409,
+    )
+    .await;
+    assert!(problem["detail"]
+        .as_str()
+        .unwrap()
+        .contains("100 initiatives"));
+    let shown = app.get_ok(&format!("/api/v1/rounds/{round}")).await;
+    assert_eq!(shown["initiatives"].as_array().unwrap().len(), 100);
 }

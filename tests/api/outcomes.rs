@@ -289,56 +289,36 @@ async fn an_action_item_is_done_or_overdue(app: TestApp) {
     assert_eq!(future["overdue"], false);
     let path = format!("/api/v1/outcomes/{}", id_of(&late));
     let etag = app.get(&path).await.headers()["etag"].clone();
-    let doing: Value = app
-        .patch(&path, &json!({"status": "in_progress"}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let doing = patched(&app, &path, json!({"status": "in_progress"})).await;
     assert_eq!(doing["overdue"], true, "in progress is still overdue");
-    let done: Value = app
-        .patch(&path, &json!({"status": "done"}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let done = patched(&app, &path, json!({"status": "done"})).await;
     assert_eq!(done["overdue"], false);
     assert!(done["completed_at"].is_string(), "set when done");
     assert_ne!(app.get(&path).await.headers()["etag"], etag);
     let when = done["completed_at"].clone();
-    let kept: Value = app
-        .patch(&path, &json!({"text": "Late, but done"}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let kept = patched(&app, &path, json!({"text": "Late, but done"})).await;
     assert_eq!(kept["completed_at"], when, "kept while done");
-    let reopened: Value = app
-        .patch(&path, &json!({"status": "open"}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let reopened = patched(&app, &path, json!({"status": "open"})).await;
     assert_eq!(reopened["completed_at"], Value::Null);
-    let backdated: Value = app
-        .patch(
-            &path,
-            &json!({"status": "done", "completed_at": "2019-06-18T14:00:00Z"}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let backdated = patched(
+        &app,
+        &path,
+        json!({"status": "done", "completed_at": "2019-06-18T14:00:00Z"}),
+    )
+    .await;
     assert_eq!(backdated["completed_at"], "2019-06-18T14:00:00Z");
-    let cancelled: Value = app
-        .patch(
-            &format!("/api/v1/outcomes/{}", id_of(&future)),
-            &json!({"status": "cancelled"}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let cancelled_late = patched(&app, &path, json!({"status": "cancelled"})).await;
+    assert_eq!(
+        cancelled_late["completed_at"],
+        Value::Null,
+        "no longer done"
+    );
+    let cancelled = patched(
+        &app,
+        &format!("/api/v1/outcomes/{}", id_of(&future)),
+        json!({"status": "cancelled"}),
+    )
+    .await;
     assert_eq!(cancelled["status"], "cancelled");
 }
 

@@ -599,6 +599,9 @@ fn the_names_stored_as_text_are_the_serde_names() {
         assert_eq!(serde_json::to_value(rules).unwrap(), rules.as_str());
         assert_eq!(rules.as_str().parse(), Ok(*rules));
     }
+    for rule in Rule::ALL {
+        assert_eq!(serde_json::to_value(rule).unwrap(), rule.as_str());
+    }
     assert!("daily".parse::<Frequency>().is_err());
 }
 
