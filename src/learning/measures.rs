@@ -337,7 +337,8 @@ impl Input for PointsInput {
         let mut seen: HashMap<CalendarDate, usize> = HashMap::new();
         for (i, point) in doc.items::<PointInput>("points").into_iter().enumerate() {
             let Some(point) = point else { continue };
-            if let Some(first) = seen.insert(point.period, i) {
+            let first = *seen.entry(point.period).or_insert(i);
+            if first != i {
                 errors.push(FieldError::new(
                     format!("points[{i}].period"),
                     format!(
@@ -650,6 +651,13 @@ impl Resource for Measures {
         if !initiatives::touch(conn, initiative)? {
             return Err(ApiError::not_found(Initiatives::NAME, initiative));
         }
+        let count = crate::count_rows!(conn, measures, initiative_id, initiative)?;
+        if count >= MEASURES_MAX as i64 {
+            return Err(ApiError::Conflict(format!(
+                "initiative {initiative} has {count} measures, the most its report lists; \
+                 delete one first"
+            )));
+        }
         let input = &new.input.input;
         let phases = serde_json::to_string(&input.phases)?;
         let values = (
@@ -831,6 +839,10 @@ pub async fn create_measure(
     })
     .await
 }
+
+/// The most measures an initiative has: its report lists them all (a family of measures is a
+/// handful, not hundreds).
+pub const MEASURES_MAX: usize = 100;
 
 /// What a data point is called in the change log (`data_point.created`...).
 pub const POINT: &str = "data_point";
@@ -1365,5 +1377,6 @@ pub fn of_initiative(conn: &mut DbConnection, initiative: i32) -> Result<Vec<i32
         .filter(measures::initiative_id.eq(initiative))
         .order(measures::id)
         .select(measures::id)
+        .limit(MEASURES_MAX as i64)
         .load::<i32>(conn)?)
 }

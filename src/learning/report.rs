@@ -159,7 +159,7 @@ pub struct InitiativeReport {
     /// Item 8.
     pub interventions: ReportInterventions,
     /// Items 10 and 11.
-    #[schema(max_items = 100)]
+    #[schema(max_items = 100)] // measures::MEASURES_MAX
     pub measures: Vec<ReportMeasure>,
     /// Item 12: quality improvement, or research under an IRB protocol.
     pub ethics: initiatives::Determination,

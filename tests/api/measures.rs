@@ -22,6 +22,8 @@ on_both_backends!(
     the_picture_is_an_accessible_svg,
     a_new_signal_is_sent_once_as_measure_signal_detected,
     ten_years_of_weekly_points_are_read,
+    an_initiative_holds_at_most_a_hundred_measures,
+    a_long_batch_of_one_period_names_its_first_point,
 );
 
 /// A measure of a new initiative, with `extra` fields.
@@ -927,4 +929,58 @@ async fn ten_years_of_weekly_points_are_read(app: TestApp) {
         .get(&format!("/api/v1/measures/{id}/run-chart.svg"))
         .await;
     assert_eq!(svg.status(), 200);
+}
+
+async fn an_initiative_holds_at_most_a_hundred_measures(app: TestApp) {
+    let initiative = id_of(&initiative(&app, "Measured a lot", json!({})).await);
+    let path = format!("/api/v1/initiatives/{initiative}/measures");
+    for i in 0..100 {
+        app.create(
+            &path,
+            json!({"name": format!("Measure {i}"), "type": "process", "data_type": "count",
+                   "frequency": "month", "improvement_direction": "increase"}),
+        )
+        .await;
+    }
+    let problem = assert_problem(
+        app.post(
+            &path,
+            &json!({"name": "One more", "type": "process", "data_type": "count",
+                    "frequency": "month", "improvement_direction": "increase"}),
+        )
+        .await,
+        409,
+    )
+    .await;
+    assert!(problem["detail"].as_str().unwrap().contains("100 measures"));
+    assert_eq!(app.get_ok(&path).await["total"], 100);
+    let report = app
+        .get_ok(&format!("/api/v1/initiatives/{initiative}/report"))
+        .await;
+    assert_eq!(report["measures"].as_array().unwrap().len(), 100);
+}
+
+/// 2000 points of one period: 1999 errors found, the first 100 answered, each naming the first
+/// point of its period (the check of the batch is linear: it once took seconds).
+async fn a_long_batch_of_one_period_names_its_first_point(app: TestApp) {
+    let id = id_of(&measure(&app, json!({"data_type": "count"})).await);
+    let points = vec![json!({"period": "2024-01-01", "value": 1}); 2000];
+    let problem = assert_problem(
+        app.put(
+            &format!("/api/v1/measures/{id}/points"),
+            &json!({"points": points}),
+        )
+        .await,
+        422,
+    )
+    .await;
+    let errors = problem["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 100);
+    for (i, error) in errors.iter().enumerate() {
+        assert_eq!(error["field"], format!("points[{}].period", i + 1));
+        assert_eq!(
+            error["message"],
+            "2024-01-01 is also points[0]: one point per period"
+        );
+    }
 }
