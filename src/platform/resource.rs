@@ -698,6 +698,58 @@ pub async fn create_with<R: Resource>(
     Ok(answer.response(replayed))
 }
 
+/// A resource whose creation can also be written, with its change-log entry, in one statement
+/// without a transaction: an opt-in fast path (PostgreSQL's `changelog::Logged`) for the one
+/// resource where it was measured to matter (see BENCHMARKS.md). It writes what
+/// [`Resource::insert`] and the change log write; a test of the resource compares the two.
+pub trait LoggedInsert: Resource {
+    /// The record created, or `None` where this creation cannot be one statement (on SQLite,
+    /// say): then the usual way is taken.
+    fn insert_logged(
+        conn: &mut DbConnection,
+        new: &New<Self>,
+        author: Author<'_>,
+    ) -> Result<Option<Self::Record>, ApiError>;
+}
+
+/// [`create_with`] through [`LoggedInsert`] first, when nothing else must happen in the write:
+/// no `Idempotency-Key` (its replay and storage are statements of their own) and a body that
+/// passed. A reference that names no record sends it the usual way, which names each one.
+pub async fn create_logged<R: LoggedInsert>(
+    ctx: Ctx,
+    granted: Granted,
+    checked: Checked<R::Input>,
+    request: &[u8],
+) -> Result<HttpResponse, ApiError> {
+    if ctx.idempotency.0.is_none() && !checked.is_refused() {
+        let input = checked.clone().into_result()?;
+        let (caller, request_id) = (ctx.caller.clone(), ctx.request_id.clone());
+        let written = ctx
+            .db
+            .read(move |conn| {
+                let new = New {
+                    input,
+                    actor: caller.subject.as_deref(),
+                };
+                let author = Author {
+                    actor: caller.subject.as_deref(),
+                    request_id: request_id.as_deref(),
+                };
+                match R::insert_logged(conn, &new, author)? {
+                    Some(record) => Ok(Some(created::<R>(&record, &caller)?)),
+                    None => Ok(None),
+                }
+            })
+            .await;
+        match written {
+            Ok(Some(answer)) => return Ok(answer.response(false)),
+            Ok(None) | Err(ApiError::DanglingReference) => {}
+            Err(error) => return Err(error),
+        }
+    }
+    create_with::<R>(ctx, granted, checked, request, |_| Ok(())).await
+}
+
 /// `GET /{collection}/{id}`.
 pub async fn get<R: Resource>(ctx: Ctx, id: i32) -> Result<HttpResponse, ApiError> {
     let granted = ctx.authorize::<R>(Access::Read)?;

@@ -10,6 +10,7 @@ on_both_backends!(
     organisers_triage_feedback_by_patching_its_status,
     the_summary_counts_averages_and_distributes_ratings,
     feedback_is_listed_newest_first_and_filtered,
+    the_one_statement_creation_logs_what_the_usual_way_logs,
 );
 
 async fn session_feedback_needs_a_round_and_a_rating(app: TestApp) {
@@ -277,4 +278,131 @@ async fn feedback_is_listed_newest_first_and_filtered(app: TestApp) {
     let reviewed = app.get_ok("/api/v1/feedback?status=reviewed").await;
     assert_eq!(reviewed["items"][0]["id"], first["id"]);
     assert_eq!(reviewed["total"], 1);
+}
+
+/// The change-log entry, its webhook messages and the answer of a creation, with what only
+/// this creation has (ids, numbers, times) left out.
+async fn logged(app: &TestApp, feedback_id: i64) -> Value {
+    use diesel::prelude::*;
+    use lhs_rounds::platform::schema::{changes, webhook_messages};
+    let database = app.database.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = database.connection().unwrap();
+        let (seq, actor, action, changed, data) = changes::table
+            .filter(changes::resource.eq("feedback"))
+            .filter(changes::record_id.eq(feedback_id as i32))
+            .select((
+                changes::seq,
+                changes::actor,
+                changes::action,
+                changes::changed_fields,
+                changes::data,
+            ))
+            .first::<(i64, String, String, String, Option<String>)>(&mut *conn)
+            .unwrap();
+        let messages: Vec<(i32, String, String)> = webhook_messages::table
+            .filter(webhook_messages::change_seq.eq(seq))
+            .order(webhook_messages::webhook_id)
+            .select((
+                webhook_messages::webhook_id,
+                webhook_messages::event_type,
+                webhook_messages::payload,
+            ))
+            .load(&mut *conn)
+            .unwrap();
+        let without_ids = |text: &str| {
+            let mut value: Value = serde_json::from_str(text).unwrap();
+            strip(&mut value);
+            value
+        };
+        json!({
+            "actor": actor, "action": action,
+            "changes": without_ids(&changed),
+            "data": without_ids(&data.unwrap()),
+            "messages": messages.iter().map(|(webhook, event, payload)| {
+                json!([webhook, event, without_ids(payload)])
+            }).collect::<Vec<_>>(),
+        })
+    })
+    .await
+    .unwrap()
+}
+
+/// Ids, times and the message's timestamp, wherever they are.
+fn strip(value: &mut Value) {
+    if let Value::Object(map) = value {
+        for key in ["id", "created_at", "updated_at", "timestamp"] {
+            map.remove(key);
+        }
+        map.values_mut().for_each(strip);
+    }
+}
+
+/// POST /feedback is written in one statement on PostgreSQL (`LoggedInsert`) unless it carries
+/// an `Idempotency-Key`; on SQLite, and with a key, the usual way. Both must write the same
+/// record, entry and messages, for every kind of body: each is sent both ways and compared.
+async fn the_one_statement_creation_logs_what_the_usual_way_logs(app: TestApp) {
+    use diesel::prelude::*;
+    use lhs_rounds::platform::schema::webhooks;
+    let round = id_of(&app.round("2019-04-25", json!({})).await);
+    let database = app.database.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = database.connection().unwrap();
+        let now = lhs_rounds::platform::db::now();
+        for (events, enabled) in [
+            (r#"["feedback.created"]"#, true),
+            (r#"["feedback.*"]"#, true),
+            (r#"["*"]"#, true),
+            (r#"["round.created","speaker.*"]"#, true),
+            (r#"["feedback.created"]"#, false),
+        ] {
+            diesel::insert_into(webhooks::table)
+                .values((
+                    webhooks::url.eq("https://receiver.example.org/hook"),
+                    webhooks::events.eq(events),
+                    webhooks::enabled.eq(enabled),
+                    webhooks::secret.eq("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+                    webhooks::created_at.eq(now),
+                    webhooks::updated_at.eq(now),
+                ))
+                .execute(&mut *conn)
+                .unwrap();
+        }
+    })
+    .await
+    .unwrap();
+    let bodies = [
+        json!({"kind": "session_feedback", "round_id": round, "rating": 4}),
+        json!({"kind": "session_feedback", "round_id": round, "rating": 1, "comment": "  too long  "}),
+        json!({"kind": "topic_suggestion", "comment": "Sepsis bundles \"100%\" of the time_", "author_name": "Aubri", "author_email": "a.drake@example.org"}),
+        json!({"kind": "general", "comment": "Merci — très bien 👍\nLine two", "round_id": round}),
+        // The placeholder of the one-statement path, in a comment: written the usual way.
+        json!({"kind": "general", "comment": "ticket -2147483648"}),
+    ];
+    for (i, body) in bodies.iter().enumerate() {
+        let mut answers = Vec::new();
+        for key in [None, Some(format!("same-{i}"))] {
+            let mut request = app
+                .client
+                .post(app.url("/api/v1/feedback"))
+                .bearer_auth(app.token("someone@example.org", &[]))
+                .header("x-request-id", format!("request-{i}"))
+                .json(body);
+            if let Some(key) = key {
+                request = request.header("idempotency-key", key);
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 201, "{body}");
+            let mut answer: Value = response.json().await.unwrap();
+            let logged = logged(&app, answer["id"].as_i64().unwrap()).await;
+            strip(&mut answer);
+            answers.push((answer, logged));
+        }
+        assert_eq!(answers[0], answers[1], "{body}");
+        let messages = answers[0].1["messages"].as_array().unwrap().len();
+        assert_eq!(
+            messages, 2,
+            "feedback.created and feedback.*, not * nor the disabled one"
+        );
+    }
 }
