@@ -579,7 +579,7 @@ async fn a_message_survives_the_process_being_killed() {
 
     service.kill().expect("SIGKILL");
     service.wait().expect("the process ended");
-    let receiver = Receiver::start_on(receiver_port).await;
+    let receiver = Receiver::start_on(receiver_port, &[]).await;
     let mut restarted = start_service(&database, port);
     wait_until_ready(&client, &base).await;
 
