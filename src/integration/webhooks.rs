@@ -442,7 +442,7 @@ pub struct Delivery {
 }
 
 /// One attempt to deliver a message.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Attempt {
     /// When it started.
     pub attempted_at: Timestamp,
@@ -460,14 +460,19 @@ pub struct DeliveryAttempts {
     #[serde(flatten)]
     #[schema(inline)]
     pub delivery: Delivery,
-    /// Every attempt, oldest first, failed ones included (the latest [`ATTEMPTS_SHOWN`] of a
-    /// message retried by hand that often).
-    #[schema(max_items = 1000)]
-    pub attempt_log: Vec<Attempt>,
+    /// Every attempt, oldest first, failed ones included.
+    pub attempt_log: AttemptLog,
 }
 
 /// The most attempts a delivery shows.
-pub const ATTEMPTS_SHOWN: i64 = 1000;
+pub const ATTEMPTS_SHOWN: usize = 1000;
+
+crate::list_type!(
+    /// Every attempt, oldest first, failed ones included (of a message retried by hand more
+    /// than a thousand times, the latest thousand).
+    pub AttemptLog(Attempt),
+    max = ATTEMPTS_SHOWN
+);
 
 type DeliveryRow = (
     i64,
@@ -557,7 +562,7 @@ fn delivery_attempts(
     let mut attempts = webhook_attempts::table
         .filter(webhook_attempts::message_id.eq(message))
         .order(webhook_attempts::id.desc())
-        .limit(ATTEMPTS_SHOWN)
+        .limit(i64::try_from(ATTEMPTS_SHOWN).unwrap_or(i64::MAX))
         .select((
             webhook_attempts::attempted_at,
             webhook_attempts::status_code,
@@ -568,15 +573,17 @@ fn delivery_attempts(
     attempts.reverse();
     Ok(DeliveryAttempts {
         delivery: delivery(row),
-        attempt_log: attempts
-            .into_iter()
-            .map(|(at, code, error, took)| Attempt {
-                attempted_at: Timestamp::from_naive(at),
-                status_code: code.map(|c| Int::clamped(i64::from(c))),
-                error: error.map(Text::stored),
-                duration_ms: Int::clamped(i64::from(took)),
-            })
-            .collect(),
+        attempt_log: AttemptLog(
+            attempts
+                .into_iter()
+                .map(|(at, code, error, took)| Attempt {
+                    attempted_at: Timestamp::from_naive(at),
+                    status_code: code.map(|c| Int::clamped(i64::from(c))),
+                    error: error.map(Text::stored),
+                    duration_ms: Int::clamped(i64::from(took)),
+                })
+                .collect(),
+        ),
     })
 }
 
