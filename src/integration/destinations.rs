@@ -278,14 +278,14 @@ impl Resolver {
         let deadline = tokio::time::Instant::now() + self.timeout;
         let late = || {
             format!(
-                "the host {name} did not resolve within {} s",
+                "names the host {name}, which did not resolve within {} s",
                 self.timeout.as_secs_f64()
             )
         };
         let permit = tokio::time::timeout_at(deadline, self.threads.clone().acquire_owned())
             .await
             .map_err(|_| late())?
-            .map_err(|e| format!("cannot resolve {name}: {e}"))?;
+            .map_err(|e| format!("names the host {name}, which cannot be looked up: {e}"))?;
         let (answer, answered) = tokio::sync::oneshot::channel();
         let (lookup, host) = (self.lookup.clone(), name.to_owned());
         std::thread::Builder::new()
@@ -296,16 +296,18 @@ impl Resolver {
                 drop(permit);
                 let _ = answer.send(addresses);
             })
-            .map_err(|e| format!("cannot resolve {name}: {e}"))?;
+            .map_err(|e| format!("names the host {name}, which cannot be looked up: {e}"))?;
         match tokio::time::timeout_at(deadline, answered).await {
             Err(_) => Err(late()),
             Ok(Err(_)) => Err(format!(
-                "cannot resolve {name}: the lookup ended unanswered"
+                "names the host {name}, whose lookup ended unanswered"
             )),
-            Ok(Ok(Err(e))) => Err(format!("the host {name} does not resolve: {e}")),
-            Ok(Ok(Ok(addresses))) if addresses.is_empty() => {
-                Err(format!("the host {name} resolves to no address"))
-            }
+            Ok(Ok(Err(e))) => Err(format!(
+                "names the host {name}, which does not resolve: {e}"
+            )),
+            Ok(Ok(Ok(addresses))) if addresses.is_empty() => Err(format!(
+                "names the host {name}, which resolves to no address"
+            )),
             Ok(Ok(Ok(addresses))) => Ok(addresses),
         }
     }

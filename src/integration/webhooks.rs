@@ -7,8 +7,11 @@
 //! Messages are written to the outbox by the change log, in the transaction of the change
 //! (`changelog::record`); the worker here delivers them, in order for each webhook, and retries
 //! on `LHS_WEBHOOK_RETRY_SCHEDULE`. Each replica's worker claims work with
-//! `FOR UPDATE SKIP LOCKED` on PostgreSQL (a lease: `claimed_until`), so each message goes out
-//! once per attempt whichever replica holds it.
+//! `FOR UPDATE SKIP LOCKED` on PostgreSQL (a lease: `claimed_until`), taking a message only if
+//! it is still pending and unleased when locked, and an attempt settles its message only while
+//! it holds the lease: each message goes out once per attempt, in order, whichever replica
+//! holds it. Each message's `webhook-id` is stored with it (`message_id`, written by the change
+//! log). Where a webhook may point is `destinations`' to say.
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -1152,8 +1155,13 @@ pub fn purge_in_batches(
     retention: Duration,
     batch: i64,
 ) -> Result<usize, ApiError> {
-    let horizon =
-        db::now() - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
+    // A retention longer than the calendar goes back keeps everything.
+    let Some(horizon) = chrono::Duration::from_std(retention)
+        .ok()
+        .and_then(|keep| db::now().checked_sub_signed(keep))
+    else {
+        return Ok(0);
+    };
     let mut purged = 0;
     loop {
         let gone = db::write_transaction(conn, |conn| -> Result<usize, ApiError> {
