@@ -111,8 +111,9 @@ pub struct WebhookWithSecret {
     "description": "The intranet portal's schedule"
 }))]
 pub struct WebhookInput {
-    /// Where messages are POSTed: http(s), no credentials in it; not a loopback, link-local
-    /// or unspecified address unless `LHS_WEBHOOK_ALLOWED_HOSTS` lists it.
+    /// Where messages are POSTed: http(s), no credentials in it, read as browsers read URLs
+    /// (WHATWG); not a loopback, link-local, unspecified or cloud metadata address unless
+    /// `LHS_WEBHOOK_ALLOWED_HOSTS` allows it, and a host that resolves within 5 s.
     pub url: WebhookUrl,
     pub events: EventPatterns,
     pub description: Option<WebhookDescription>,
