@@ -84,5 +84,6 @@ pub fn api<R: Router>(r: &mut R) {
         .service(webhooks::delete_webhook)
         .service(webhooks::rotate_secret)
         .service(webhooks::list_deliveries)
+        .service(webhooks::get_delivery)
         .service(webhooks::retry_delivery);
 }

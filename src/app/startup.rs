@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use crate::app::routes::{self, API_PREFIX};
 use crate::integration::changes::{self, Retention};
-use crate::integration::webhooks::{WebhookSettings, Worker};
+use crate::integration::webhooks::{self, WebhookSettings, Worker};
 use crate::operations::health::{self, MetricsEndpoint, METRICS_PATH};
 use crate::operations::shutdown::{self, Draining, ShutdownSettings};
 use crate::platform::auth::Auth;
@@ -114,6 +114,7 @@ impl ServeOptions {
             webhooks: WebhookSettings::parse(
                 &settings.webhook_allowed_hosts,
                 &settings.webhook_retry_schedule,
+                &settings.webhook_retention,
             )?,
             metrics: if settings.metrics {
                 let handle = telemetry::install_metrics()?;
@@ -256,6 +257,7 @@ impl Application {
             database.clone(),
             limits.clone(),
             options.retention,
+            options.webhooks.retention,
             Arc::downgrade(&alive),
         );
         let server = HttpServer::new(move || {
@@ -505,13 +507,14 @@ async fn answer_options<B: MessageBody + 'static>(
     Ok(req.into_response(response))
 }
 
-/// Work no request waits for: expired idempotency keys are purged, and clients whose rate
-/// limit is whole again forgotten. Every replica does it; deleting what is expired twice is
-/// harmless.
+/// Work no request waits for: expired idempotency keys, changes past the audit retention and
+/// settled webhook messages past theirs are purged, and clients whose rate limit is whole again
+/// forgotten. Every replica does it; deleting what is expired twice is harmless.
 fn spawn_maintenance(
     database: Database,
     limits: web::Data<Limits>,
     retention: Retention,
+    webhook_retention: Option<std::time::Duration>,
     alive: std::sync::Weak<()>,
 ) {
     const EVERY: std::time::Duration = std::time::Duration::from_secs(600);
@@ -536,6 +539,13 @@ fn spawn_maintenance(
                 Ok(0) => {}
                 Ok(n) => log::info!("purged {n} changes older than the audit retention"),
                 Err(e) => log::warn!("cannot purge the change log: {e}"),
+            }
+            if let Some(keep) = webhook_retention {
+                match database.run(|conn| webhooks::purge(conn, keep)) {
+                    Ok(0) => {}
+                    Ok(n) => log::info!("purged {n} settled webhook messages past their retention"),
+                    Err(e) => log::warn!("cannot purge webhook messages: {e}"),
+                }
             }
         });
     if let Err(e) = spawned {

@@ -259,7 +259,7 @@ pub fn feed(
                  lists again, then continue from resync_after",
                 retention.feed_days
             ),
-            resync_after: newest,
+            resync_after: Some(newest),
         });
     }
     let resources = visible_resources(caller);

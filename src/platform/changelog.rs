@@ -172,6 +172,11 @@ struct Entry {
     message: String,
     /// See [`subscription_patterns`].
     patterns: Vec<String>,
+    /// The start of its messages' `webhook-id`s: `msg_`, a UUIDv7 new for this change, and `_`;
+    /// each message's id ends with its webhook's id. Made here rather than from the row's
+    /// number, which a database restored from a backup hands out again, to ids receivers have
+    /// already seen (and would drop, as Standard Webhooks tells them to).
+    message_prefix: String,
 }
 
 impl Entry {
@@ -204,13 +209,15 @@ impl Entry {
             message,
             patterns: subscription_patterns(&event),
             event,
+            message_prefix: format!("msg_{}_", uuid::Uuid::now_v7().simple()),
         }
     }
 }
 
 /// Records `change` and writes its webhook messages to the outbox, in the caller's transaction;
 /// returns the entry's number. The same three statements on both backends: the number, the
-/// entry, and one message for each enabled webhook whose subscription lists the event.
+/// entry, and one message for each enabled webhook whose subscription lists the event (its
+/// `message_id`: the entry's `message_prefix` and the webhook's id).
 ///
 /// The number comes from `change_log_head` by `UPDATE ... RETURNING`, whose row lock (on
 /// PostgreSQL) is held until the writer's transaction ends: see the module's comment. Call it as
@@ -250,6 +257,11 @@ pub fn record(conn: &mut DbConnection, change: Change<'_>) -> Result<i64, ApiErr
             )
             .select((
                 webhooks::id,
+                entry
+                    .message_prefix
+                    .as_str()
+                    .into_sql::<sql::Text>()
+                    .concat(webhooks::id.cast::<sql::Text>()),
                 seq.into_sql::<sql::BigInt>(),
                 entry.event.as_str().into_sql::<sql::Text>(),
                 entry.message.as_str().into_sql::<sql::Text>(),
@@ -261,6 +273,7 @@ pub fn record(conn: &mut DbConnection, change: Change<'_>) -> Result<i64, ApiErr
             .values(subscribed.clone())
             .into_columns((
                 webhook_messages::webhook_id,
+                webhook_messages::message_id,
                 webhook_messages::change_seq,
                 webhook_messages::event_type,
                 webhook_messages::payload,
@@ -390,9 +403,11 @@ impl<W: QueryFragment<Pg>> QueryFragment<Pg> for Logged<'_, W> {
         out.push_bind_param::<sql::Nullable<sql::Text>, _>(&entry.request_id)?;
         out.push_sql(
             " FROM head, written RETURNING seq), outbox AS (INSERT INTO webhook_messages \
-             (webhook_id, change_seq, event_type, payload, status, next_attempt_at, created_at) \
-             SELECT w.id, entry.seq, ",
+             (webhook_id, message_id, change_seq, event_type, payload, status, next_attempt_at, \
+             created_at) SELECT w.id, ",
         );
+        out.push_bind_param::<sql::Text, _>(&entry.message_prefix)?;
+        out.push_sql(" || CAST(w.id AS TEXT), entry.seq, ");
         out.push_bind_param::<sql::Text, _>(&entry.event)?;
         out.push_sql(", ");
         created.message.walk(&mut out)?;

@@ -20,6 +20,7 @@
 //! | `LHS_CHANGES_RETENTION_DAYS` | `--changes-retention-days` | `90` |
 //! | `LHS_WEBHOOK_RETRY_SCHEDULE` | `--webhook-retry-schedule` | `5s,5m,30m,2h,5h,10h,10h` |
 //! | `LHS_WEBHOOK_ALLOWED_HOSTS` | `--webhook-allowed-hosts` | empty |
+//! | `LHS_WEBHOOK_RETENTION` | `--webhook-retention` | `30d` (delivered and failed messages; `off` keeps them) |
 //! | `LHS_CALENDAR_DOMAIN` | `--calendar-domain` | the public URL's host, or `lhs-rounds.invalid` |
 //! | `LHS_METRICS` | `--metrics` | `on` (Prometheus metrics at `/metrics`; `off` turns them off) |
 //! | `LHS_METRICS_TOKEN` | `--metrics-token` | unset (when set, `/metrics` needs `Authorization: Bearer <it>`) |
@@ -203,6 +204,15 @@ pub struct Settings {
         global = true
     )]
     pub webhook_allowed_hosts: String,
+    /// How long delivered and failed webhook messages (and their attempts) are kept after
+    /// their last attempt, such as 30d; `off` keeps them. Pending messages are always kept.
+    #[arg(
+        long,
+        env = "LHS_WEBHOOK_RETENTION",
+        default_value = "30d",
+        global = true
+    )]
+    pub webhook_retention: String,
     /// Prometheus metrics at /metrics: on or off.
     #[arg(long, env = "LHS_METRICS", default_value = "on", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set, global = true)]
     pub metrics: bool,
@@ -276,6 +286,7 @@ impl Settings {
             changes_retention_days: 90,
             webhook_retry_schedule: "5s,5m,30m,2h,5h,10h,10h".to_owned(),
             webhook_allowed_hosts: String::new(),
+            webhook_retention: "30d".to_owned(),
             metrics: true,
             metrics_token: None,
             log_format: LogFormat::Text,

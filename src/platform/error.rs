@@ -129,9 +129,13 @@ pub enum ApiError {
     /// An `Idempotency-Key` already used for another request (the message says which).
     #[error("this Idempotency-Key was already used for another request")]
     IdempotencyKeyReused(String),
-    /// What was asked for is no longer kept (the change feed before its retention).
+    /// What was asked for is no longer kept (the change feed before its retention, with the
+    /// change to resync after; a record deleted since).
     #[error("{detail}")]
-    Gone { detail: String, resync_after: i64 },
+    Gone {
+        detail: String,
+        resync_after: Option<i64>,
+    },
     /// The database cannot be reached or is overloaded; worth retrying.
     #[error("the database is unavailable")]
     Unavailable(String),
@@ -195,7 +199,7 @@ impl ApiError {
             detail: truncated(detail, 2000),
             errors,
             resync_after: match self {
-                ApiError::Gone { resync_after, .. } => Some(*resync_after),
+                ApiError::Gone { resync_after, .. } => *resync_after,
                 _ => None,
             },
             request_id: telemetry::current_request_id().map(|id| id.to_string()),

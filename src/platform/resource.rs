@@ -209,6 +209,19 @@ pub trait Resource: 'static {
     fn created_answer(record: &Self::Record, caller: &Caller) -> Result<Value, ApiError> {
         Ok(serde_json::to_value(record.clone().visible_to(caller))?)
     }
+
+    /// What an `Idempotency-Key` keeps of the answer to the POST that created a record: the
+    /// answer, unless it shows what must be kept nowhere but in the record's own row (a
+    /// webhook's secret); [`Resource::replayed`] then reads that back from the row.
+    fn kept_answer(answer: &StoredAnswer) -> Result<StoredAnswer, ApiError> {
+        Ok(answer.clone())
+    }
+
+    /// A kept answer, replayed to a retry of its POST: as kept, or completed from the record
+    /// as it is now (or refused, when the record no longer is what the answer showed).
+    fn replayed(_conn: &mut DbConnection, kept: StoredAnswer) -> Result<StoredAnswer, ApiError> {
+        Ok(kept)
+    }
 }
 
 /// What every record shows of its writes: who made and last changed it (to organizers and
@@ -657,7 +670,7 @@ pub async fn create_with<R: Resource>(
             precheck(conn)?;
             if let Some(key) = &key {
                 if let Some(stored) = idempotency::replay(conn, key, &fingerprint)? {
-                    return Ok((stored, true));
+                    return Ok((R::replayed(conn, stored)?, true));
                 }
             }
             let input = if look_up || checked.is_refused() {
@@ -677,7 +690,7 @@ pub async fn create_with<R: Resource>(
             author.record(conn, R::NAME, record.id(), None, Some(&record))?;
             let answer = created::<R>(&record, &caller)?;
             if let Some(key) = &key {
-                idempotency::remember(conn, key, &fingerprint, &answer, ttl)?;
+                idempotency::remember(conn, key, &fingerprint, &R::kept_answer(&answer)?, ttl)?;
             }
             Ok((answer, false))
         }

@@ -196,6 +196,8 @@ diesel::table! {
 diesel::table! {
     webhook_messages (id) {
         id -> BigInt,
+        /// The `webhook-id` of every attempt: `msg_<UUIDv7 of the change>_<webhook id>`.
+        message_id -> Text,
         webhook_id -> Integer,
         change_seq -> BigInt,
         event_type -> Text,

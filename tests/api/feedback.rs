@@ -300,16 +300,30 @@ async fn logged(app: &TestApp, feedback_id: i64) -> Value {
             ))
             .first::<(i64, String, String, String, Option<String>)>(&mut *conn)
             .unwrap();
-        let messages: Vec<(i32, String, String)> = webhook_messages::table
+        let messages: Vec<(i32, String, String, String)> = webhook_messages::table
             .filter(webhook_messages::change_seq.eq(seq))
             .order(webhook_messages::webhook_id)
             .select((
                 webhook_messages::webhook_id,
                 webhook_messages::event_type,
                 webhook_messages::payload,
+                webhook_messages::message_id,
             ))
             .load(&mut *conn)
             .unwrap();
+        // `msg_<UUIDv7 of the change>_<webhook id>`, the UUID left out.
+        let shape = |id: &str| -> String {
+            let uuid = id
+                .strip_prefix("msg_")
+                .and_then(|rest| rest.split_once('_'))
+                .map(|(uuid, _)| uuid)
+                .unwrap_or_default();
+            assert!(
+                uuid.len() == 32 && uuid.chars().all(|c| c.is_ascii_hexdigit()),
+                "{id}"
+            );
+            id.replace(uuid, "<uuid>")
+        };
         let without_ids = |text: &str| {
             let mut value: Value = serde_json::from_str(text).unwrap();
             strip(&mut value);
@@ -319,8 +333,8 @@ async fn logged(app: &TestApp, feedback_id: i64) -> Value {
             "actor": actor, "action": action,
             "changes": without_ids(&changed),
             "data": without_ids(&data.unwrap()),
-            "messages": messages.iter().map(|(webhook, event, payload)| {
-                json!([webhook, event, without_ids(payload)])
+            "messages": messages.iter().map(|(webhook, event, payload, id)| {
+                json!([webhook, event, without_ids(payload), shape(id)])
             }).collect::<Vec<_>>(),
         })
     })

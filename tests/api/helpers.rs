@@ -16,6 +16,10 @@ use serde_json::{json, Value};
 mod postgres;
 use postgres::Cluster;
 
+#[path = "../common/receiver.rs"]
+mod receiver;
+pub use receiver::Receiver;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -109,19 +113,35 @@ pub async fn spawn_app_with(
     backend: Backend,
     configure: impl FnOnce(&mut Settings),
 ) -> Option<TestApp> {
+    spawn_app_with_options(backend, configure, |_| {}).await
+}
+
+/// [`spawn_app_with`], and then `options` changes what the settings gave (a webhook resolver
+/// of the test's own, say).
+pub async fn spawn_app_with_options(
+    backend: Backend,
+    configure: impl FnOnce(&mut Settings),
+    options: impl FnOnce(&mut ServeOptions),
+) -> Option<TestApp> {
     let (database_url, scratch) = fresh_database(backend)?;
-    Some(spawn_on(database_url, Some(scratch), configure).await)
+    Some(spawn_on(database_url, Some(scratch), configure, options).await)
 }
 
 /// Another replica of `app`: a second application serving the same database.
 pub async fn spawn_replica(app: &TestApp) -> TestApp {
-    spawn_on(app.database_url.clone(), None, |_| {}).await
+    spawn_on(app.database_url.clone(), None, |_| {}, |_| {}).await
+}
+
+/// [`spawn_replica`] with settings of its own.
+pub async fn spawn_replica_with(app: &TestApp, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_on(app.database_url.clone(), None, configure, |_| {}).await
 }
 
 async fn spawn_on(
     database_url: String,
     scratch: Option<Scratch>,
     configure: impl FnOnce(&mut Settings),
+    change_options: impl FnOnce(&mut ServeOptions),
 ) -> TestApp {
     let mut settings = Settings::for_database(database_url.clone());
     settings.jwt_secret = Some(SECRET.to_owned());
@@ -139,6 +159,7 @@ async fn spawn_on(
         .ok();
     let mut options = ServeOptions::from_settings(&settings, auth.clone()).expect("valid settings");
     options.workers = Some(1);
+    change_options(&mut options);
     let app = Application::with_listener(listener, database.clone(), options)
         .expect("build the application");
     let address = format!("http://127.0.0.1:{}", app.port());
@@ -333,129 +354,4 @@ fn postgres_cluster() -> Result<&'static str, String> {
         })
         .as_deref()
         .map_err(Clone::clone)
-}
-
-/// A webhook receiver for tests: records every request it gets and answers each with the next
-/// of `statuses` (then 204), so that a test can make it fail, succeed or say 410.
-pub struct Receiver {
-    pub url: String,
-    pub received: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
-    statuses: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<u16>>>,
-}
-
-/// One request a [`Receiver`] got.
-#[derive(Debug, Clone)]
-pub struct Received {
-    pub headers: std::collections::HashMap<String, String>,
-    pub body: String,
-}
-
-impl Receiver {
-    pub async fn start(statuses: &[u16]) -> Receiver {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a port");
-        Self::serve(listener, statuses)
-    }
-
-    /// A receiver on a given port (one that was free).
-    pub async fn start_on(port: u16) -> Receiver {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-            .await
-            .expect("bind the port");
-        Self::serve(listener, &[])
-    }
-
-    fn serve(listener: tokio::net::TcpListener, statuses: &[u16]) -> Receiver {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let port = listener.local_addr().expect("an address").port();
-        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let statuses = std::sync::Arc::new(std::sync::Mutex::new(
-            statuses
-                .iter()
-                .copied()
-                .collect::<std::collections::VecDeque<u16>>(),
-        ));
-        let (log, answers) = (received.clone(), statuses.clone());
-        tokio::spawn(async move {
-            while let Ok((mut socket, _)) = listener.accept().await {
-                let (log, answers) = (log.clone(), answers.clone());
-                tokio::spawn(async move {
-                    let mut data = Vec::new();
-                    let mut buffer = [0u8; 4096];
-                    let (head_end, length) = loop {
-                        let Ok(n) = socket.read(&mut buffer).await else {
-                            return;
-                        };
-                        if n == 0 {
-                            return;
-                        }
-                        data.extend_from_slice(&buffer[..n]);
-                        if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
-                            let head = String::from_utf8_lossy(&data[..end]).to_string();
-                            let length = head
-                                .lines()
-                                .find_map(|l| {
-                                    let (name, value) = l.split_once(':')?;
-                                    name.eq_ignore_ascii_case("content-length")
-                                        .then(|| value.trim().parse::<usize>().ok())?
-                                })
-                                .unwrap_or(0);
-                            break (end + 4, length);
-                        }
-                    };
-                    while data.len() < head_end + length {
-                        let Ok(n) = socket.read(&mut buffer).await else {
-                            return;
-                        };
-                        if n == 0 {
-                            break;
-                        }
-                        data.extend_from_slice(&buffer[..n]);
-                    }
-                    let head = String::from_utf8_lossy(&data[..head_end]).to_string();
-                    let headers = head
-                        .lines()
-                        .skip(1)
-                        .filter_map(|l| l.split_once(':'))
-                        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
-                        .collect();
-                    let body = String::from_utf8_lossy(&data[head_end..]).to_string();
-                    let status = answers.lock().unwrap().pop_front().unwrap_or(204);
-                    log.lock().unwrap().push(Received { headers, body });
-                    let answer = format!(
-                        "HTTP/1.1 {status} Status\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-                    );
-                    let _ = socket.write_all(answer.as_bytes()).await;
-                });
-            }
-        });
-        Receiver {
-            url: format!("http://127.0.0.1:{port}/hook"),
-            received,
-            statuses,
-        }
-    }
-
-    pub fn received(&self) -> Vec<Received> {
-        self.received.lock().unwrap().clone()
-    }
-
-    /// Waits until `count` requests have come (at most `seconds`).
-    pub async fn wait_for(&self, count: usize, seconds: u64) -> Vec<Received> {
-        for _ in 0..seconds * 20 {
-            if self.received().len() >= count {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        self.received()
-    }
-
-    pub fn answer_next(&self, statuses: &[u16]) {
-        self.statuses
-            .lock()
-            .unwrap()
-            .extend(statuses.iter().copied());
-    }
 }

@@ -519,9 +519,9 @@ async fn the_database_refuses_what_no_enumeration_allows(app: TestApp) {
         "INSERT INTO changes (seq, at, actor, resource, record_id, action, changes) \
          VALUES (999, CURRENT_TIMESTAMP, 'someone', 'round', 1, 'renamed', '{}')"
             .to_owned(),
-        "INSERT INTO webhook_messages (webhook_id, change_seq, event_type, payload, status, \
-         next_attempt_at, created_at) SELECT id, 1, 'round.created', '{}', 'lost', \
-         CURRENT_TIMESTAMP, CURRENT_TIMESTAMP FROM webhooks"
+        "INSERT INTO webhook_messages (message_id, webhook_id, change_seq, event_type, \
+         payload, status, next_attempt_at, created_at) SELECT 'msg_by_hand', id, 1, \
+         'round.created', '{}', 'lost', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP FROM webhooks"
             .to_owned(),
         "UPDATE schedule_revision SET id = 2".to_owned(),
         "UPDATE series SET id = 2".to_owned(),

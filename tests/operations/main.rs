@@ -8,6 +8,8 @@
 mod load;
 #[path = "../common/postgres.rs"]
 mod postgres;
+#[path = "../common/receiver.rs"]
+mod receiver;
 mod server;
 
 mod backups;
@@ -17,6 +19,7 @@ mod postgres_faults;
 mod shutdown;
 mod slow_clients;
 mod sqlite_faults;
+mod webhooks;
 
 use std::sync::OnceLock;
 
