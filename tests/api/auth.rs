@@ -417,7 +417,8 @@ async fn every_operation_follows_the_role_table(app: TestApp) {
             // Fresh records for every attempt, made by the admin, so each attempt can succeed.
             let department = app.department(&format!("Department {n}")).await;
             let speaker = app.speaker(&format!("Speaker {n}"), &["MD"]).await;
-            let round = id_of(&app.round("2027-03-18", json!({})).await);
+            // Held an hour ago: a round takes session feedback from its start.
+            let round = id_of(&app.held_round(json!({})).await);
             let feedback = id_of(
                 &app.create(
                     "/api/v1/feedback",
