@@ -372,6 +372,9 @@ fn page_series() -> SeriesInput {
         default_location: Some(Text::stored("BMC – MassMutual 5")),
         default_start_time: LocalTime::NOON,
         default_duration_minutes: Minutes::clamped(60),
+        feedback_window_days: series::FeedbackWindowDays::clamped(
+            series::DEFAULT_FEEDBACK_WINDOW_DAYS,
+        ),
         contacts: Contacts(vec![
             contact("Dr. Mihaela Stefan", "mihaela.stefan@example.org"),
             contact("Aubri Drake", "aubri.drake@example.org"),

@@ -35,7 +35,9 @@ use crate::platform::error::{FieldError, Problem};
             Every error is an RFC 9457 `application/problem+json` body.",
         license(name = "MIT OR Apache-2.0")
     ),
-    servers((url = "/", description = "The server this document is served by")),
+    // Whatever environment it runs in (OWASP API9: the description names it).
+    servers((url = "/", description = "The server this document is served by: production, \
+        staging or a local test server alike")),
     // HeaderText is named only by answer headers (Location, RateLimit), and the rest only by
     // query parameters: registered here so that they are written out where they are used, like
     // every other scalar (see `inline_parameter_refs`; a test fails on a `$ref` that names no
@@ -75,15 +77,17 @@ struct ApiDoc;
 /// scopes (OpenAPI 3.1 allows role names there); an empty alternative means no token is needed.
 struct BearerScheme;
 
-/// What the service checks in a token (RFC 8725, JSON Web Token Best Current Practices).
+/// What the service checks in a token (RFC 8725, JSON Web Token Best Current Practices; the
+/// OWASP ruleset looks for the RFC's name spelled `RFC8725`).
 const BEARER_DESCRIPTION: &str = "A JWT (RFC 7519) in `Authorization: Bearer <token>`, checked \
-as RFC 8725 recommends: exactly one algorithm is accepted, the one the service is configured \
-with (HS256 with a shared secret of at least 32 bytes, or RS256/ES256 with the identity \
-provider's public key), and a token signed any other way, or unsigned, is refused; `exp` is \
-required and `nbf` honoured, with 30 seconds of clock leeway; `iss` and `aud` are required and \
-must match when the service is configured with an issuer and an audience. The subject is `sub`; \
-the roles are the `roles` array claim (`viewer`, `organizer`, `admin`; unknown roles grant \
-nothing). Mint a token with `lhs-rounds token` when the service holds a shared secret.";
+as RFC8725 (JSON Web Token Best Current Practices) recommends: exactly one algorithm is \
+accepted, the one the service is configured with (HS256 with a shared secret of at least 32 \
+bytes, or RS256/ES256 with the identity provider's public key), and a token signed any other \
+way, or unsigned, is refused; `exp` is required and `nbf` honoured, with 30 seconds of clock \
+leeway; `iss` and `aud` are required and must match when the service is configured with an \
+issuer and an audience. The subject is `sub`; the roles are the `roles` array claim (`viewer`, \
+`organizer`, `admin`; unknown roles grant nothing). Mint a token with `lhs-rounds token` when \
+the service holds a shared secret.";
 
 impl utoipa::Modify for BearerScheme {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
@@ -198,13 +202,34 @@ pub fn document() -> Value {
     refer_page_items(&mut document);
     open_operations(&mut document);
     http_semantics(&mut document);
+    audience_of_servers(&mut document);
     document
 }
 
-/// What [`crate::platform::resource`] does for every operation of the API, said once for all of them:
-/// reads answer with an `ETag` and honour `If-None-Match` (304); PUT, PATCH and DELETE honour
-/// `If-Match` (412, 428); a POST may carry an `Idempotency-Key` and be replayed.
+/// Every server is for the audience the whole document is written for, the hospital's
+/// front-ends and the systems that integrate with it: none is internal (`x-internal`, which
+/// the OWASP ruleset asks each server to declare).
+fn audience_of_servers(document: &mut Value) {
+    let Some(Value::Array(servers)) = document.get_mut("servers") else {
+        return;
+    };
+    for server in servers.iter_mut().filter_map(Value::as_object_mut) {
+        server.insert("x-internal".to_owned(), Value::Bool(false));
+    }
+}
+
+/// The HTTP semantics every operation shares, said once for all of them: see
+/// [`conditions_and_idempotency`], [`retry_headers`] and [`cors_headers`].
 fn http_semantics(document: &mut Value) {
+    conditions_and_idempotency(document);
+    retry_headers(document);
+    cors_headers(document);
+}
+
+/// What [`crate::platform::resource`] does for every operation of the API, said once for all of
+/// them: reads answer with an `ETag` and honour `If-None-Match` (304); PUT, PATCH and DELETE
+/// honour `If-Match` (412, 428); a POST may carry an `Idempotency-Key` and be replayed.
+fn conditions_and_idempotency(document: &mut Value) {
     let string = |max: u64| json!({"type": "string", "maxLength": max});
     let tag_list = json!({"type": "string", "maxLength": 1000, "pattern": crate::platform::http::TagList::PATTERN});
     let header =
@@ -283,29 +308,6 @@ fn http_semantics(document: &mut Value) {
             for (status, response) in responses {
                 answers.insert(status.to_owned(), response);
             }
-            let retry_after = header(
-                "Seconds to wait before retrying",
-                json!({"type": "integer", "minimum": 1, "maximum": 86400}),
-            );
-            for (status, response) in answers.iter_mut() {
-                let extra: Vec<(&str, Value)> = match status.as_str() {
-                    "429" => vec![
-                        ("Retry-After", retry_after.clone()),
-                        ("RateLimit-Policy", header("The limit (IETF RateLimit headers draft): `\"name\";q=<requests>;w=<seconds>`", string(200))),
-                        ("RateLimit", header("What is left of it: `\"name\";r=<remaining>;t=<seconds until whole>`", string(200))),
-                    ],
-                    "503" => vec![("Retry-After", retry_after.clone())],
-                    _ => continue,
-                };
-                if let Some(Value::Object(headers)) = response
-                    .as_object_mut()
-                    .map(|r| r.entry("headers").or_insert_with(|| json!({})))
-                {
-                    for (name, value) in extra {
-                        headers.insert(name.to_owned(), value);
-                    }
-                }
-            }
             for (status, response) in answers.iter_mut() {
                 if !status.starts_with('2') || status == "204" {
                     continue;
@@ -337,6 +339,96 @@ fn http_semantics(document: &mut Value) {
                         ),
                     );
                 }
+            }
+        }
+    }
+}
+
+/// `Retry-After` on every 429 and 503 answer (of any path: the probes' too), and the
+/// `RateLimit` headers on every 429.
+fn retry_headers(document: &mut Value) {
+    let header =
+        |description: &str, schema: Value| json!({"description": description, "schema": schema});
+    let string = |max: u64| json!({"type": "string", "maxLength": max});
+    let retry_after = header(
+        "Seconds to wait before retrying",
+        json!({"type": "integer", "format": "int32", "minimum": 1, "maximum": 86400}),
+    );
+    let Some(Value::Object(paths)) = document.get_mut("paths") else {
+        return;
+    };
+    let answers = paths
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+        .filter_map(|operation| operation.get_mut("responses"))
+        .filter_map(Value::as_object_mut)
+        .flat_map(|responses| responses.iter_mut());
+    for (status, response) in answers {
+        let extra: Vec<(&str, Value)> = match status.as_str() {
+            "429" => vec![
+                ("Retry-After", retry_after.clone()),
+                ("RateLimit-Policy", header("The limit (IETF RateLimit headers draft): `\"name\";q=<requests>;w=<seconds>`", string(200))),
+                ("RateLimit", header("What is left of it: `\"name\";r=<remaining>;t=<seconds until whole>`", string(200))),
+            ],
+            "503" => vec![("Retry-After", retry_after.clone())],
+            _ => continue,
+        };
+        if let Some(Value::Object(headers)) = response
+            .as_object_mut()
+            .map(|r| r.entry("headers").or_insert_with(|| json!({})))
+        {
+            for (name, value) in extra {
+                headers.insert(name.to_owned(), value);
+            }
+        }
+    }
+}
+
+/// The CORS headers of an actual request (`startup::actual_request_cors`), declared once among
+/// the components and named by every answer of every operation, probes and errors included: any
+/// answer to a request from an origin listed in `LHS_CORS_ORIGINS` carries them, and none other
+/// does.
+fn cors_headers(document: &mut Value) {
+    const HEADERS: [&str; 2] = [
+        "Access-Control-Allow-Origin",
+        "Access-Control-Expose-Headers",
+    ];
+    let declared = json!({
+        "Access-Control-Allow-Origin": {
+            "description": "The request's `Origin`, echoed when it is one of \
+                `LHS_CORS_ORIGINS`: a script on that origin may read this answer. Absent for \
+                other origins and for requests without `Origin`.",
+            "schema": {"type": "string", "format": "uri",
+                       "maxLength": crate::platform::http::ORIGIN_MAX_LENGTH},
+        },
+        "Access-Control-Expose-Headers": {
+            "description": "With `Access-Control-Allow-Origin`: the answer headers that script \
+                may read besides the safelisted ones (`ETag`, `Location`, `Retry-After`, the \
+                `RateLimit` headers, `Idempotency-Replayed`, `X-Request-Id`).",
+            "schema": {"type": "string", "maxLength": 1000,
+                       "pattern": "^[!#$%&'*+.^_`|~0-9A-Za-z-]+(, *[!#$%&'*+.^_`|~0-9A-Za-z-]+)*$"},
+        },
+    });
+    if let Some(Value::Object(components)) = document.get_mut("components") {
+        components.insert("headers".to_owned(), declared);
+    }
+    let Some(Value::Object(paths)) = document.get_mut("paths") else {
+        return;
+    };
+    let answers = paths
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+        .filter_map(|operation| operation.get_mut("responses"))
+        .filter_map(Value::as_object_mut)
+        .flat_map(|responses| responses.values_mut())
+        .filter_map(Value::as_object_mut);
+    for answer in answers {
+        if let Value::Object(headers) = answer.entry("headers").or_insert_with(|| json!({})) {
+            for name in HEADERS {
+                let reference = json!({ "$ref": format!("#/components/headers/{name}") });
+                headers.insert(name.to_owned(), reference);
             }
         }
     }

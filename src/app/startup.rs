@@ -141,6 +141,7 @@ fn parse_origins(text: &str) -> Result<CorsOrigins, String> {
             .or_else(|| origin.strip_prefix("http://"));
         let valid = rest.is_some_and(|host| {
             !host.is_empty()
+                && origin.len() <= http::ORIGIN_MAX_LENGTH
                 && host
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
@@ -148,7 +149,8 @@ fn parse_origins(text: &str) -> Result<CorsOrigins, String> {
         if !valid {
             return Err(format!(
                 "LHS_CORS_ORIGINS: {origin:?} is not an origin such as https://intranet.example.org \
-                 (a scheme and a host, an optional port, no path)"
+                 (a scheme and a host, an optional port, no path; at most {} characters)",
+                http::ORIGIN_MAX_LENGTH
             ));
         }
         origins.push(origin.to_owned());
@@ -703,5 +705,26 @@ mod tests {
         );
         assert_eq!(table.allowed("/api/v1/nothing"), None);
         assert_eq!(table.allowed("/api/v1/rounds//feedback"), None);
+    }
+
+    /// What the document declares of `Access-Control-Allow-Origin` holds for every origin
+    /// start-up takes.
+    #[test]
+    fn a_cors_origin_is_a_scheme_and_a_host_of_bounded_length() {
+        let longest = format!("https://{}.org", "a".repeat(http::ORIGIN_MAX_LENGTH - 12));
+        assert_eq!(longest.len(), http::ORIGIN_MAX_LENGTH);
+        let taken = parse_origins(&format!(
+            "https://intranet.example.org, http://[::1]:8080, {longest}"
+        ))
+        .map(|o| o.0.len());
+        assert_eq!(taken, Ok(3));
+        for refused in [
+            format!("{longest}a"),
+            "intranet.example.org".to_owned(),
+            "https://example.org/path".to_owned(),
+            "https://".to_owned(),
+        ] {
+            assert!(parse_origins(&refused).is_err(), "{refused}");
+        }
     }
 }

@@ -335,6 +335,10 @@ pub fn add_security_headers(path: &str, headers: &mut HeaderMap) {
     );
 }
 
+/// The longest origin `LHS_CORS_ORIGINS` takes (a scheme, a DNS name of at most 253
+/// characters and a port fit), as the document declares `Access-Control-Allow-Origin`.
+pub const ORIGIN_MAX_LENGTH: usize = 300;
+
 /// The origins allowed to call the API from a browser (`LHS_CORS_ORIGINS`).
 #[derive(Debug, Clone, Default)]
 pub struct CorsOrigins(pub Vec<String>);

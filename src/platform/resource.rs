@@ -727,12 +727,15 @@ pub trait LoggedInsert: Resource {
 
 /// [`create_with`] through [`LoggedInsert`] first, when nothing else must happen in the write:
 /// no `Idempotency-Key` (its replay and storage are statements of their own) and a body that
-/// passed. A reference that names no record sends it the usual way, which names each one.
+/// passed. A reference that names no record sends it the usual way, which names each one, as
+/// does a body [`LoggedInsert::insert_logged`] declines; `precheck` runs in that usual way only,
+/// so a body that needs one must be declined by `insert_logged`.
 pub async fn create_logged<R: LoggedInsert>(
     ctx: Ctx,
     granted: Granted,
     checked: Checked<R::Input>,
     request: &[u8],
+    precheck: impl Fn(&mut DbConnection) -> Result<(), ApiError> + Clone + Send + 'static,
 ) -> Result<HttpResponse, ApiError> {
     if ctx.idempotency.0.is_none() && !checked.is_refused() {
         let input = checked.clone().into_result()?;
@@ -760,7 +763,7 @@ pub async fn create_logged<R: LoggedInsert>(
             Err(error) => return Err(error),
         }
     }
-    create_with::<R>(ctx, granted, checked, request, |_| Ok(())).await
+    create_with::<R>(ctx, granted, checked, request, precheck).await
 }
 
 /// `GET /{collection}/{id}`.

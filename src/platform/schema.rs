@@ -141,6 +141,7 @@ diesel::table! {
         version -> BigInt,
         updated_at -> Timestamp,
         updated_by -> Nullable<Text>,
+        feedback_window_days -> Integer,
     }
 }
 

@@ -73,6 +73,11 @@ impl<T> Checked<T> {
         !self.errors.is_empty() || self.value.is_none()
     }
 
+    /// The value, if the body passed its schema and rules (its references not looked up yet).
+    pub fn value(&self) -> Option<&T> {
+        self.value.as_ref().filter(|_| self.errors.is_empty())
+    }
+
     /// The references to check; see [`Checked::finish`].
     pub fn references(&self) -> &[Reference] {
         &self.references

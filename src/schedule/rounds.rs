@@ -409,6 +409,52 @@ pub fn exists(conn: &mut DbConnection, id: i32) -> Result<bool, ApiError> {
     .is_some())
 }
 
+/// What decides whether a round takes session feedback: its times and status, with the series'
+/// zone and feedback window (`feedback_window_days`).
+#[derive(Debug, Clone)]
+pub struct FeedbackTerms {
+    pub starts_at: NaiveDateTime,
+    pub ends_at: NaiveDateTime,
+    pub status: RoundStatus,
+    pub zone: Zone,
+    pub window_days: i64,
+}
+
+/// The [`FeedbackTerms`] of round `id` in one statement (the round's row, with the series' row
+/// joined), or `None` if there is no such round.
+pub fn feedback_terms(conn: &mut DbConnection, id: i32) -> Result<Option<FeedbackTerms>, ApiError> {
+    type Terms = (
+        NaiveDateTime,
+        NaiveDateTime,
+        RoundStatus,
+        Option<String>,
+        Option<i32>,
+    );
+    let terms = crate::on_backend!(conn, |c| with_zone()
+        .filter(rounds::id.eq(id))
+        .select((
+            rounds::starts_at,
+            rounds::ends_at,
+            rounds::status,
+            series::timezone.nullable(),
+            series::feedback_window_days.nullable(),
+        ))
+        .first::<Terms>(c)
+        .optional())?;
+    Ok(
+        terms.map(|(starts_at, ends_at, status, zone, days)| FeedbackTerms {
+            starts_at,
+            ends_at,
+            status,
+            zone: crate::schedule::series::zone_named(zone.as_deref()),
+            window_days: days.map_or(
+                crate::schedule::series::DEFAULT_FEEDBACK_WINDOW_DAYS,
+                i64::from,
+            ),
+        }),
+    )
+}
+
 /// The rounds of lines read together: they share the series' zone.
 fn rounds_of(lines: Vec<RoundLine>) -> Result<Vec<Round>, ApiError> {
     let Some((_, zone)) = lines.first() else {

@@ -29,6 +29,14 @@ pub type DefaultLocation = Text<200>;
 /// 1 minute to a day.
 pub type Minutes = Int<1, 1440>;
 pub type ContactName = Name<200>;
+/// Days after a round's end that it still takes session feedback: 0 (until it ends) to a year.
+pub type FeedbackWindowDays = Int<0, 365>;
+/// What a series that does not say takes: a month.
+pub const DEFAULT_FEEDBACK_WINDOW_DAYS: i64 = 30;
+
+fn default_feedback_window() -> FeedbackWindowDays {
+    FeedbackWindowDays::clamped(DEFAULT_FEEDBACK_WINDOW_DAYS)
+}
 pub type ContactRole = Text<200>;
 
 /// Someone to contact about the series. Their e-mail address is public by design: the series'
@@ -54,7 +62,7 @@ crate::list_type!(
     "name": "Learning Health System Rounds",
     "description": "The Learning Health System (LHS) is a novel and rapidly evolving approach...",
     "timezone": "America/New_York", "default_location": "BMC – MassMutual 5",
-    "default_start_time": "12:00", "default_duration_minutes": 60,
+    "default_start_time": "12:00", "default_duration_minutes": 60, "feedback_window_days": 30,
     "contacts": [{"name": "Dr. Mihaela Stefan", "email": "mihaela.stefan@example.org",
         "role": "topics, suggestions and feedback"}],
     "updated_at": "2026-11-27T15:00:00Z"
@@ -70,6 +78,10 @@ pub struct Series {
     pub default_start_time: LocalTime,
     /// How long a round usually lasts.
     pub default_duration_minutes: Minutes,
+    /// How many days after a round ends it still takes session feedback: a rating is taken
+    /// from the round's start until this many days after its end (calendar days in the
+    /// series' time zone), never for a cancelled round.
+    pub feedback_window_days: FeedbackWindowDays,
     pub contacts: Contacts,
     /// The token subject that last changed it; shown to organizers and admins only.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -97,7 +109,7 @@ crate::record!(Series, key |_: &Series| ID, version |s: &Series| s.version, hide
 #[schema(example = json!({
     "name": "Learning Health System Rounds", "timezone": "America/New_York",
     "default_location": "BMC – MassMutual 5", "default_start_time": "12:00",
-    "default_duration_minutes": 60,
+    "default_duration_minutes": 60, "feedback_window_days": 30,
     "contacts": [{"name": "Aubri Drake", "email": "aubri.drake@example.org",
         "role": "topics, suggestions and feedback"}]
 }))]
@@ -109,6 +121,11 @@ pub struct SeriesInput {
     pub default_location: Option<DefaultLocation>,
     pub default_start_time: LocalTime,
     pub default_duration_minutes: Minutes,
+    /// How many days after a round ends it still takes session feedback (from its start);
+    /// 30 when left out.
+    #[serde(default = "default_feedback_window")]
+    #[schema(default = 30)]
+    pub feedback_window_days: FeedbackWindowDays,
     #[serde(default)]
     pub contacts: Contacts,
 }
@@ -142,6 +159,7 @@ struct SeriesRow {
     version: i64,
     updated_at: chrono::NaiveDateTime,
     updated_by: Option<String>,
+    feedback_window_days: i32,
 }
 
 impl From<SeriesRow> for Series {
@@ -154,6 +172,7 @@ impl From<SeriesRow> for Series {
             default_start_time: LocalTime::parse(&row.default_start_time)
                 .unwrap_or(LocalTime::NOON),
             default_duration_minutes: Minutes::clamped(i64::from(row.default_duration_minutes)),
+            feedback_window_days: FeedbackWindowDays::clamped(i64::from(row.feedback_window_days)),
             contacts: serde_json::from_str(&row.contacts).unwrap_or_default(),
             updated_by: row.updated_by.map(Text::stored),
             updated_at: Timestamp::from_naive(row.updated_at),
@@ -208,6 +227,7 @@ impl Resource for SeriesRecord {
             default_location: record.default_location.clone(),
             default_start_time: record.default_start_time,
             default_duration_minutes: record.default_duration_minutes,
+            feedback_window_days: record.feedback_window_days,
             contacts: record.contacts.clone(),
         }
     }
@@ -228,6 +248,7 @@ impl Resource for SeriesRecord {
                 series::default_location.eq(Text::non_blank(input.default_location.as_ref())),
                 series::default_start_time.eq(start.as_str().unwrap_or("12:00")),
                 series::default_duration_minutes.eq(input.default_duration_minutes.get() as i32),
+                series::feedback_window_days.eq(input.feedback_window_days.get() as i32),
                 series::contacts.eq(&contacts),
                 series::updated_at.eq(db::now()),
                 series::updated_by.eq(update.actor),

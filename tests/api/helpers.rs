@@ -295,6 +295,24 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// A round held from two hours ago to an hour ago, merged with `extra`: one that takes
+    /// session feedback (its window runs from its start to 30 days after its end).
+    pub async fn held_round(&self, extra: Value) -> Value {
+        let at = |hours: i64| {
+            (chrono::Utc::now() - chrono::Duration::hours(hours))
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        };
+        let mut body = json!({
+            "starts_at": at(2),
+            "ends_at": at(1),
+            "location": "BMC – MassMutual 5",
+        });
+        json_patch::merge(&mut body, &extra);
+        self.create("/api/v1/rounds", body).await
+    }
+}
+
 pub fn id_of(record: &Value) -> i32 {
     record["id"].as_i64().expect("an integer id") as i32
 }

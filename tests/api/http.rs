@@ -160,7 +160,7 @@ async fn a_round_etag_changes_when_a_speaker_it_shows_is_renamed(app: TestApp) {
 }
 
 async fn feedback_reads_have_validators_of_their_own(app: TestApp) {
-    let round = id_of(&app.round("2019-04-25", json!({})).await);
+    let round = id_of(&app.held_round(json!({})).await);
     let summary = format!("/api/v1/rounds/{round}/feedback/summary");
     let list = "/api/v1/feedback";
     let (summary_before, list_before) = (etag_of(&app, &summary).await, etag_of(&app, list).await);
@@ -486,7 +486,7 @@ async fn anonymous_feedback_past_the_limit_is_429_with_retry_after(app: TestApp)
 }
 
 async fn a_room_of_a_hundred_behind_one_proxy_gets_through_by_default(app: TestApp) {
-    let round = id_of(&app.round("2019-04-25", json!({})).await);
+    let round = id_of(&app.held_round(json!({})).await);
     let body = json!({"kind": "session_feedback", "rating": 5});
     for person in 0..100 {
         let response = app

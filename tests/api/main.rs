@@ -33,6 +33,7 @@ macro_rules! on_both_backends {
 
 mod architecture;
 mod auth;
+mod authorization;
 mod cache;
 mod calendar;
 mod changes;

@@ -331,7 +331,7 @@ async fn put_replaces_the_speakers_and_patch_merges(app: TestApp) {
 }
 
 async fn a_round_with_feedback_cannot_be_deleted(app: TestApp) {
-    let round = id_of(&app.round("2019-04-25", json!({})).await);
+    let round = id_of(&app.held_round(json!({})).await);
     let feedback = app
         .create(
             "/api/v1/feedback",
