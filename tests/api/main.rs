@@ -43,6 +43,7 @@ mod helpers;
 mod http;
 mod openapi;
 mod operations;
+mod recurrence;
 mod rounds;
 mod speakers;
 mod storage;
