@@ -801,6 +801,18 @@ pub async fn replace<R: Resource>(
     change::<R>(ctx, granted, id, move |_current| Ok(checked.clone())).await
 }
 
+/// [`replace`] of a body the handler looked at after authorizing.
+pub async fn replace_granted<R: Resource>(
+    ctx: Ctx,
+    granted: Granted,
+    id: i32,
+    body: Value,
+) -> Result<HttpResponse, ApiError> {
+    ctx.require_if_match()?;
+    let checked = ctx.validators.body::<R::Change>(body);
+    change::<R>(ctx, granted, id, move |_current| Ok(checked.clone())).await
+}
+
 /// `PATCH /{collection}/{id}`: the stored record with the merge patch (RFC 7386) applied,
 /// checked by the same schema and rules as a PUT.
 pub async fn patch<R: Resource>(
@@ -919,6 +931,19 @@ fn existing<R: Resource>(
 /// `DELETE /{collection}/{id}`.
 pub async fn delete<R: Resource>(ctx: Ctx, id: i32) -> Result<HttpResponse, ApiError> {
     let granted = ctx.authorize::<R>(Access::Delete)?;
+    delete_with::<R, ()>(ctx, granted, id, |_, _| Ok(())).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// [`delete`] with `first` run in the same transaction, after the record's version is checked
+/// and before it is deleted (what refers to it goes with it, say); what `first` returns comes
+/// back once the transaction has committed.
+pub async fn delete_with<R: Resource, T: Send + 'static>(
+    ctx: Ctx,
+    granted: Granted,
+    id: i32,
+    first: impl FnOnce(&mut DbConnection, Author<'_>) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
     ctx.require_if_match()?;
     let if_match = ctx.conditions.if_match.clone();
     let private = ctx.caller.sees_private_fields();
@@ -928,14 +953,14 @@ pub async fn delete<R: Resource>(ctx: Ctx, id: i32) -> Result<HttpResponse, ApiE
             Some(_) => expected_version::<R>(if_match.as_ref(), &current, private)?,
             None => None,
         };
+        let done = first(conn, author)?;
         if !R::delete(conn, id, expected)? {
             return Err(changed_since::<R>(conn, id, private));
         }
         author.record(conn, R::NAME, id, Some(&current), None)?;
-        Ok(())
+        Ok(done)
     })
-    .await?;
-    Ok(HttpResponse::NoContent().finish())
+    .await
 }
 
 /// The handlers of a resource's collection and records, declared once: each operation is a
