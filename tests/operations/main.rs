@@ -13,6 +13,7 @@ mod server;
 mod backups;
 mod connections;
 mod logs;
+mod materials;
 mod postgres_faults;
 mod shutdown;
 mod slow_clients;
