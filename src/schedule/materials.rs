@@ -61,8 +61,8 @@ crate::text_enum! {
 }
 
 crate::text_enum! {
-    /// Who may see a material: anyone who may read the schedule, any signed-in person, or
-    /// organizers only.
+    /// Who may see a material: anyone who may read the schedule, any signed-in person (a token
+    /// with a role), or organizers only.
     #[derive(Default)]
     pub enum Visibility {
         Public = "public",
@@ -77,7 +77,9 @@ impl Visibility {
     pub fn shows_to(self, caller: &Caller) -> bool {
         match self {
             Visibility::Public => true,
-            Visibility::Staff => !caller.is_anonymous(),
+            // "Signed in" as everywhere in the service: a token with a role (one whose roles
+            // are all unknown grants nothing).
+            Visibility::Staff => caller.can(Role::Viewer),
             Visibility::Organizers => caller.can(Role::Organizer),
         }
     }
@@ -858,7 +860,14 @@ fn uploadable(
     ),
     request_body(content = UploadBody, content_type = "application/octet-stream",
         description = "The file's bytes"),
-    responses((status = 200, description = "The material with its file", body = Material), WriteErrors)
+    responses(
+        (status = 200, description = "The material with its file", body = Material),
+        WriteErrors,
+        (status = 413, description = "The file is larger than `LHS_MATERIAL_MAX_MB` (nothing is kept)",
+            content_type = "application/problem+json", body = crate::platform::error::Problem),
+        (status = 415, description = "The file is not PDF, PPTX, DOCX, PNG, JPEG, MP4 or plain text (nothing is kept)",
+            content_type = "application/problem+json", body = crate::platform::error::Problem)
+    )
 )]
 #[put("/rounds/{id}/materials/{material_id}/file")]
 pub async fn upload_file(
@@ -1070,8 +1079,24 @@ fn file_name(material: &Material, content_type: &str) -> String {
         ("material_id" = Id, Path, description = "Material id")
     ),
     responses(
-        (status = 200, description = "The file", content_type = "application/octet-stream", body = UploadBody),
-        (status = 206, description = "The range of the file asked for", content_type = "application/octet-stream", body = UploadBody),
+        (status = 200, description = "The file, as the type its bytes were found to be", content(
+            (UploadBody = "application/pdf"),
+            (UploadBody = "application/vnd.openxmlformats-officedocument.presentationml.presentation"),
+            (UploadBody = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
+            (UploadBody = "image/png"),
+            (UploadBody = "image/jpeg"),
+            (UploadBody = "video/mp4"),
+            (UploadBody = "text/plain")
+        )),
+        (status = 206, description = "The range of the file asked for", content(
+            (UploadBody = "application/pdf"),
+            (UploadBody = "application/vnd.openxmlformats-officedocument.presentationml.presentation"),
+            (UploadBody = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
+            (UploadBody = "image/png"),
+            (UploadBody = "image/jpeg"),
+            (UploadBody = "video/mp4"),
+            (UploadBody = "text/plain")
+        )),
         (status = 304, description = "Not modified: `If-None-Match` names the file's ETag"),
         (status = 416, description = "The range is past the end of the file",
             content_type = "application/problem+json", body = crate::platform::error::Problem),

@@ -406,6 +406,17 @@ async fn every_operation_follows_the_role_table(app: TestApp) {
             Need::Admin,
         ),
         (Method::DELETE, "/api/v1/feedback/{feedback}", Need::Admin),
+        (
+            Method::GET,
+            "/api/v1/rounds/{round}/materials",
+            Need::Nobody,
+        ),
+        (
+            Method::POST,
+            "/api/v1/rounds/{round}/materials",
+            Need::Organizer,
+        ),
+        (Method::GET, "/api/v1/rounds/attention", Need::Organizer),
     ];
     let mut n = 0;
     for (method, template, need) in operations {
@@ -472,6 +483,9 @@ fn body_for(method: &Method, template: &str, n: usize) -> Option<Value> {
             Some(json!({"kind": "session_feedback", "rating": 5}))
         }
         ("PATCH", "/api/v1/feedback/{feedback}") => Some(json!({"status": "reviewed"})),
+        ("POST", "/api/v1/rounds/{round}/materials") => Some(
+            json!({"kind": "article", "title": "Reading", "url": "https://example.org/reading"}),
+        ),
         ("POST" | "PUT", t) if t.starts_with("/api/v1/rounds") => Some(round),
         ("PATCH", t) if t.starts_with("/api/v1/rounds") => Some(json!({"title": "Changed"})),
         ("POST" | "PUT", t) if t.starts_with("/api/v1/speakers") => {
