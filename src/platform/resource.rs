@@ -698,6 +698,50 @@ pub async fn create_with<R: Resource>(
     Ok(answer.response(replayed))
 }
 
+/// A `POST` that is not a resource's creation (a plan, a record under another's path) written
+/// in one transaction, its answer kept under the request's `Idempotency-Key` as
+/// [`create_with`] keeps a creation's: a retry with the key and the same body (`request`, as
+/// sent) gets the first answer again, the key with another request is 422.
+pub async fn write_idempotent<F>(
+    ctx: &Ctx,
+    granted: Granted,
+    request: &[u8],
+    write: F,
+) -> Result<HttpResponse, ApiError>
+where
+    F: Fn(&mut DbConnection, Author<'_>) -> Result<StoredAnswer, ApiError> + Clone + Send + 'static,
+{
+    let key = ctx.idempotency.0.clone();
+    let fingerprint = Fingerprint::new(ctx.caller.subject.as_deref(), "POST", &ctx.path, request);
+    let ttl = ctx.policy.idempotency_ttl;
+    let attempt = || {
+        let (key, fingerprint, write) = (key.clone(), fingerprint.clone(), write.clone());
+        move |conn: &mut DbConnection,
+              author: Author<'_>|
+              -> Result<(StoredAnswer, bool), ApiError> {
+            if let Some(key) = &key {
+                if let Some(stored) = idempotency::replay(conn, key, &fingerprint)? {
+                    return Ok((stored, true));
+                }
+            }
+            let answer = write(conn, author)?;
+            if let Some(key) = &key {
+                idempotency::remember(conn, key, &fingerprint, &answer, ttl)?;
+            }
+            Ok((answer, false))
+        }
+    };
+    let mut key_retried = false;
+    let (answer, replayed) = loop {
+        match ctx.write(granted, attempt()).await {
+            // Another request with the same key committed first: now its answer replays.
+            Err(ApiError::Conflict(_)) if key.is_some() && !key_retried => key_retried = true,
+            other => break other?,
+        }
+    };
+    Ok(answer.response(replayed))
+}
+
 /// A resource whose creation can also be written, with its change-log entry, in one statement
 /// without a transaction: an opt-in fast path (PostgreSQL's `changelog::Logged`) for the one
 /// resource where it was measured to matter (see BENCHMARKS.md). It writes what

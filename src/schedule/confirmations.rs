@@ -18,7 +18,7 @@ use crate::platform::cache::Rendered;
 use crate::platform::db::{self, DbConnection};
 use crate::platform::error::{ApiError, ReadErrors, WriteErrors};
 use crate::platform::fields::{Id, Int, Text, Timestamp};
-use crate::platform::http::JsonBody;
+use crate::platform::http::{self, JsonBody};
 use crate::platform::resource::{found, Author, Ctx, Resource};
 use crate::platform::schema::{round_speakers, rounds as rounds_table, speakers};
 use crate::platform::validate::Input;
@@ -191,12 +191,23 @@ pub async fn respond(
     // Any signed-in person may ask; whether the place is theirs is decided in the write, before
     // the body is read.
     let granted = ctx.authorize_with(signed_in(&ctx.caller))?;
+    ctx.require_if_match()?;
     let (round_id, speaker_id) = path.into_inner();
     let caller = ctx.caller.clone();
     let validators = ctx.validators.clone();
+    let if_match = ctx.conditions.if_match.clone();
     let place = ctx
         .write(granted, move |conn, author| {
             let round = check_place(conn, &caller, round_id, speaker_id)?;
+            // `If-Match` names the round's version as this caller sees the round.
+            if let Some(tags) = &if_match {
+                let etag = http::record_etag(round.audit.version, caller.sees_private_fields());
+                if !tags.matches_strongly(&etag) {
+                    return Err(ApiError::PreconditionFailed {
+                        current: Some(etag),
+                    });
+                }
+            }
             let input = validators
                 .body::<ResponseInput>(body.value()?)
                 .into_result()?;

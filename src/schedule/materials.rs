@@ -29,6 +29,7 @@ use crate::platform::error::{ApiError, FieldError, ReadErrors, WriteErrors};
 use crate::platform::fields::{Id, Int, Line, Name, Timestamp};
 use crate::platform::files::{self, Files, Stored, UploadError};
 use crate::platform::http::{self, JsonBody, TagList};
+use crate::platform::idempotency::StoredAnswer;
 use crate::platform::pagination::{Page, Paging};
 use crate::platform::resource::{
     self, Access, Allowed, Audit, Author, Ctx, HeaderText, New, Resource, Update, API_PREFIX,
@@ -238,7 +239,8 @@ impl Input for MaterialInput {
     /// A link is an absolute `http(s)` URL with a host and no user or password; a `link` has one.
     fn rules(doc: &Doc<'_>) -> Vec<FieldError> {
         let mut errors = Vec::new();
-        let url = doc.get::<String>("url");
+        // A blank link is no link, as a blank optional text is absent everywhere.
+        let url = doc.get::<String>("url").filter(|u| !u.trim().is_empty());
         if let Some(url) = &url {
             if let Err(why) = check_url(url, &[]) {
                 if !why.starts_with(HTTP_REFUSED) {
@@ -546,7 +548,8 @@ impl MaterialSettings {
 
     /// 422 naming `url` when the body links over `http://` to a host not allowed.
     fn check_body_url(&self, body: &Value) -> Result<(), ApiError> {
-        if let Some(url) = body.get("url").and_then(Value::as_str) {
+        let url = body.get("url").and_then(Value::as_str);
+        if let Some(url) = url.filter(|u| !u.trim().is_empty()) {
             if let Err(why) = check_url(url, &self.http_hosts) {
                 if why.starts_with(HTTP_REFUSED) {
                     return Err(ApiError::validation("url", why));
@@ -559,21 +562,20 @@ impl MaterialSettings {
 
 // ---- handlers ----------------------------------------------------------------------------
 
-/// The `Location` and answer of a material just created.
-fn created(material: &Material, caller: &Caller) -> HttpResponse {
-    HttpResponse::Created()
-        .insert_header((
-            header::LOCATION,
-            format!(
-                "{API_PREFIX}/rounds/{}/materials/{}",
-                material.round_id.0, material.id.0
-            ),
-        ))
-        .insert_header((
-            header::ETAG,
-            http::record_etag(material.audit.version, caller.sees_private_fields()),
-        ))
-        .json(material.clone().visible_to(caller))
+/// The answer to the `POST` that created `material` (kept under its `Idempotency-Key`).
+fn created(material: &Material, caller: &Caller) -> Result<StoredAnswer, ApiError> {
+    Ok(StoredAnswer {
+        status: StatusCode::CREATED.as_u16(),
+        location: Some(format!(
+            "{API_PREFIX}/rounds/{}/materials/{}",
+            material.round_id.0, material.id.0
+        )),
+        etag: Some(http::record_etag(
+            material.audit.version,
+            caller.sees_private_fields(),
+        )),
+        body: serde_json::to_string(&material.clone().visible_to(caller))?,
+    })
 }
 
 /// List a round's materials (those the caller may see)
@@ -629,24 +631,24 @@ pub async fn create_material(
     let granted = ctx.authorize::<Materials>(Access::Create)?;
     let round_id = id.into_inner();
     let body = body.value()?;
+    let request = serde_json::to_vec(&body)?;
     settings.check_body_url(&body)?;
     let mut input = ctx.validators.body::<MaterialInput>(body).into_result()?;
     input.round_id = round_id;
-    let material = ctx
-        .write(granted, move |conn, author| {
-            round_exists(conn, round_id)?;
-            let material = Materials::insert(
-                conn,
-                New {
-                    input,
-                    actor: author.actor,
-                },
-            )?;
-            author.record(conn, Materials::NAME, material.id.0, None, Some(&material))?;
-            Ok(material)
-        })
-        .await?;
-    Ok(created(&material, &ctx.caller))
+    let caller = ctx.caller.clone();
+    resource::write_idempotent(&ctx, granted, &request, move |conn, author| {
+        round_exists(conn, round_id)?;
+        let material = Materials::insert(
+            conn,
+            New {
+                input: input.clone(),
+                actor: author.actor,
+            },
+        )?;
+        author.record(conn, Materials::NAME, material.id.0, None, Some(&material))?;
+        created(&material, &caller)
+    })
+    .await
 }
 
 /// Get a material of a round
@@ -878,6 +880,7 @@ pub async fn upload_file(
     settings: web::Data<MaterialSettings>,
 ) -> Result<HttpResponse, ApiError> {
     let granted = ctx.authorize::<Materials>(Access::Change)?;
+    ctx.require_if_match()?;
     let (round_id, id) = path.into_inner();
     let files = settings.files.clone();
     let declared = req
@@ -897,9 +900,14 @@ pub async fn upload_file(
                 .to_owned(),
         ));
     }
-    let caller = ctx.caller.clone();
-    ctx.db
-        .read(move |conn| uploadable(conn, &caller, round_id, id).map(drop))
+    let (caller, if_match) = (ctx.caller.clone(), ctx.conditions.if_match.clone());
+    // The version `If-Match` names, checked before the bytes are read and again by the write.
+    let expected = ctx
+        .db
+        .read(move |conn| {
+            let material = uploadable(conn, &caller, round_id, id)?;
+            matched_version(if_match.as_ref(), &material)
+        })
         .await?;
     let key = files::new_key(&format!("{KEY_PREFIX}/{id}")).map_err(ApiError::Internal)?;
     let stored = files
@@ -909,7 +917,15 @@ pub async fn upload_file(
     let (caller, written_key) = (ctx.caller.clone(), key.clone());
     let written = ctx
         .write(granted, move |conn, author| {
-            attach(conn, author, &caller, round_id, id, &written_key, &stored)
+            attach(
+                conn,
+                author,
+                &caller,
+                (round_id, id),
+                expected,
+                &written_key,
+                &stored,
+            )
         })
         .await;
     match written {
@@ -936,12 +952,17 @@ fn attach(
     conn: &mut DbConnection,
     author: Author<'_>,
     caller: &Caller,
-    round_id: i32,
-    id: i32,
+    (round_id, id): (i32, i32),
+    expected: Option<i64>,
     key: &str,
     stored: &Stored,
 ) -> Result<(Material, Option<String>), ApiError> {
     let before = uploadable(conn, caller, round_id, id)?;
+    if expected.is_some_and(|version| version != before.audit.version) {
+        return Err(ApiError::PreconditionFailed {
+            current: Some(http::record_etag(before.audit.version, true)),
+        });
+    }
     let changes = (
         materials::file_key.eq(key),
         materials::file_content_type.eq(stored.content_type.as_str()),
@@ -976,11 +997,13 @@ pub async fn delete_file(
     settings: web::Data<MaterialSettings>,
 ) -> Result<HttpResponse, ApiError> {
     let granted = ctx.authorize::<Materials>(Access::Change)?;
+    ctx.require_if_match()?;
     let (round_id, id) = path.into_inner();
-    let caller = ctx.caller.clone();
+    let (caller, if_match) = (ctx.caller.clone(), ctx.conditions.if_match.clone());
     let key = ctx
         .write(granted, move |conn, author| {
             let before = find_visible(conn, round_id, id, &caller)?;
+            matched_version(if_match.as_ref(), &before)?;
             let Some(key) = before.file_key.clone() else {
                 return Err(ApiError::NotFound(format!("material {id} has no file")));
             };

@@ -16,7 +16,8 @@ use crate::platform::db::DbConnection;
 use crate::platform::error::{ApiError, FieldError, WriteErrors};
 use crate::platform::fields::{Id, LocalDate, LocalTimestamp, Name, Timestamp};
 use crate::platform::http::JsonBody;
-use crate::platform::resource::{Author, Ctx, Keyed, New, Resource, Update};
+use crate::platform::idempotency::StoredAnswer;
+use crate::platform::resource::{self, Author, Ctx, Keyed, New, Resource, Update};
 use crate::platform::schema::{rounds, series as series_table};
 use crate::platform::timezone::{self, Zone};
 use crate::platform::validate::{Doc, Input};
@@ -491,20 +492,25 @@ fn make_round(
 #[post("/series/plan")]
 pub async fn plan_series(ctx: Ctx, body: JsonBody) -> Result<HttpResponse, ApiError> {
     let granted = ctx.authorize_with(ctx.caller.require(Role::Organizer))?;
-    let input = ctx
-        .validators
-        .body::<PlanInput>(body.value()?)
-        .into_result()?;
-    let result = if input.preview {
+    let body = body.value()?;
+    let request = serde_json::to_vec(&body)?;
+    let input = ctx.validators.body::<PlanInput>(body).into_result()?;
+    if input.preview {
         // One snapshot, no transaction that writes: a preview changes nothing.
-        ctx.db
+        let result = ctx
+            .db
             .read_snapshot(move |conn| plan(conn, &input, None))
-            .await?
-    } else {
-        ctx.write(granted, move |conn, author| {
-            plan(conn, &input, Some(author))
+            .await?;
+        return Ok(HttpResponse::Ok().json(result));
+    }
+    resource::write_idempotent(&ctx, granted, &request, move |conn, author| {
+        let result = plan(conn, &input, Some(author))?;
+        Ok(StoredAnswer {
+            status: 200,
+            location: None,
+            etag: None,
+            body: serde_json::to_string(&result)?,
         })
-        .await?
-    };
-    Ok(HttpResponse::Ok().json(result))
+    })
+    .await
 }

@@ -567,6 +567,44 @@ async fn a_material_with_a_file_does_not_become_a_link(app: TestApp) {
     )
     .await;
     assert_problem(upload(&app, round, link, pdf(2000)).await, 409).await;
+
+    // An upload honours If-Match as every PUT does.
+    let stale = app
+        .client
+        .put(app.url(&format!("/api/v1/rounds/{round}/materials/{id}/file")))
+        .bearer_auth(app.admin_token.as_deref().unwrap())
+        .header("if-match", "\"v1-p\"")
+        .body(pdf(3000))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(stale, 412).await;
+    // A creation sent twice with one Idempotency-Key makes one material.
+    let twice = |key: &'static str| {
+        app.client
+            .post(app.url(&format!("/api/v1/rounds/{round}/materials")))
+            .bearer_auth(app.admin_token.as_deref().unwrap())
+            .header("idempotency-key", key)
+            .json(&json!({"kind": "handout", "title": "Once"}))
+            .send()
+    };
+    let first = twice("material-once").await.unwrap();
+    assert_eq!(first.status(), 201);
+    let again = twice("material-once").await.unwrap();
+    assert_eq!(again.status(), 201);
+    assert_eq!(again.headers()["idempotency-replayed"], "true");
+    let (first, again): (Value, Value) = (first.json().await.unwrap(), again.json().await.unwrap());
+    assert_eq!(first["id"], again["id"]);
+    // A blank link is no link.
+    let blank = app
+        .post(
+            &format!("/api/v1/rounds/{round}/materials"),
+            &json!({"kind": "slides", "title": "Blank", "url": "  "}),
+        )
+        .await;
+    assert_eq!(blank.status(), 201);
+    let blank: Value = blank.json().await.unwrap();
+    assert_eq!(blank["url"], Value::Null);
 }
 
 async fn public_materials_are_linked_from_the_rounds_calendar_event(app: TestApp) {
@@ -598,4 +636,38 @@ async fn public_materials_are_linked_from_the_rounds_calendar_event(app: TestApp
     );
     assert!(ics.contains("The article (article)"), "{ics}");
     assert!(!ics.contains("staff-only"), "{ics}");
+}
+
+/// PostgreSQL has no default place for files: without `LHS_MATERIALS_URL` links work and an
+/// upload is refused, naming the setting, with nothing kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_without_a_file_store_uploads_are_refused_naming_the_setting() {
+    let Some(app) = spawn_app_with(crate::helpers::Backend::Postgres, |settings| {
+        settings.materials_url = None;
+    })
+    .await
+    else {
+        return;
+    };
+    let round = id_of(&app.round("2027-02-18", json!({})).await);
+    let link = material(
+        &app,
+        round,
+        json!({"kind": "link", "title": "Elsewhere", "url": "https://example.org/"}),
+    )
+    .await;
+    assert_eq!(
+        app.get_ok(&format!("/api/v1/rounds/{round}/materials/{link}"))
+            .await["url"],
+        "https://example.org/"
+    );
+    let pending = material(&app, round, json!({"kind": "slides", "title": "Slides"})).await;
+    let refused = assert_problem(upload(&app, round, pending, pdf(1000)).await, 409).await;
+    assert!(
+        refused["detail"]
+            .as_str()
+            .unwrap()
+            .contains("LHS_MATERIALS_URL"),
+        "{refused}"
+    );
 }
