@@ -1242,8 +1242,8 @@ mod tests {
 
     #[test]
     fn a_text_head_may_end_inside_a_character() {
+        // The head is read chunk by chunk until it holds HEAD_BYTES: it may hold more.
         let mut head = "é".repeat(files::HEAD_BYTES / 2).into_bytes();
-        head.truncate(files::HEAD_BYTES - 1);
         head.push(0xc3);
         assert_eq!(sniff(&head).as_deref(), Ok(TEXT_PLAIN));
         assert!(sniff(&head[..101]).is_err(), "a short file is whole");
