@@ -257,6 +257,7 @@ pub const BLOCKERS_MAX: usize = 20;
 /// A round that needs attention, with why.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AttentionItem {
+    pub round_id: Id,
     /// The round, as organizers see it (every speaker, with their status).
     pub round: Round,
     /// What keeps it from being ready, the most basic first.
@@ -333,7 +334,11 @@ pub fn attention_at(conn: &mut DbConnection, now: NaiveDateTime) -> Result<Atten
         .into_iter()
         .filter_map(|round| {
             let blockers = blockers(&round, now);
-            (!blockers.is_empty()).then_some(AttentionItem { round, blockers })
+            (!blockers.is_empty()).then_some(AttentionItem {
+                round_id: round.id,
+                round,
+                blockers,
+            })
         })
         .collect();
     Ok(Attention {

@@ -437,6 +437,7 @@ async fn the_attention_list_names_what_keeps_each_upcoming_round_from_being_read
         .map(|i| i["round"]["id"].as_i64().unwrap())
         .collect();
     assert_eq!(ids, [i64::from(waiting), i64::from(bare)], "soonest first");
+    assert_eq!(items[0]["round_id"], waiting);
     let kinds = |item: &Value| -> Vec<String> {
         item["blockers"]
             .as_array()
