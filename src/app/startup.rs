@@ -27,9 +27,11 @@ use crate::operations::shutdown::{self, Draining, ShutdownSettings};
 use crate::platform::auth::Auth;
 use crate::platform::cache::ReadCache;
 use crate::platform::config::Settings;
+use crate::platform::db::DatabaseUrl;
 use crate::platform::db::{Backend, Database};
 use crate::platform::error::ApiError;
 use crate::platform::fields::RefKind;
+use crate::platform::files::{self, Files};
 use crate::platform::http::{self, AllowedMethods, CorsOrigins};
 use crate::platform::idempotency;
 use crate::platform::ratelimit::{self, Limits, Rate};
@@ -37,6 +39,7 @@ use crate::platform::resource::WritePolicy;
 use crate::platform::telemetry::{self, RequestId, TokenSubject};
 use crate::platform::validate::Validators;
 use crate::schedule::calendar::CalendarSettings;
+use crate::schedule::materials::MaterialSettings;
 use crate::schedule::{departments, rounds, speakers};
 use crate::{app::demo, app::openapi};
 
@@ -59,6 +62,8 @@ pub struct ServeOptions {
     pub limits: web::Data<Limits>,
     /// Where calendar feeds point.
     pub calendar: CalendarSettings,
+    /// Where materials' files go, how large they may be, and where links may be plain http.
+    pub materials: MaterialSettings,
     /// How long the change log is kept.
     pub retention: Retention,
     /// Where webhooks may point and how their deliveries are retried.
@@ -92,6 +97,14 @@ impl ServeOptions {
         .ok_or("LHS_AUTH_FAILURE_RATE_LIMIT cannot be off: refused tokens are always limited")?;
         let trusted = ratelimit::parse_networks(&settings.trusted_proxies)
             .map_err(|e| format!("LHS_TRUSTED_PROXIES: {e}"))?;
+        let database = DatabaseUrl::parse(&settings.database_url);
+        let default_dir =
+            (database.backend == Backend::Sqlite).then(|| files::default_dir(&database.target));
+        let files = Files::open(
+            settings.materials_url.as_deref(),
+            default_dir.as_deref(),
+            settings.material_max_mb,
+        )?;
         Ok(ServeOptions {
             workers: settings.workers,
             docs: settings.docs,
@@ -107,6 +120,7 @@ impl ServeOptions {
                 settings.public_url.as_deref(),
                 settings.calendar_domain.as_deref(),
             ),
+            materials: MaterialSettings::new(files, &settings.material_http_hosts),
             retention: Retention {
                 audit_days: settings.audit_retention_days,
                 feed_days: settings.changes_retention_days,
@@ -239,6 +253,18 @@ impl Application {
         let limits = options.limits.clone();
         let cors = web::Data::new(options.cors.clone());
         let calendar = web::Data::new(options.calendar.clone());
+        if options.materials.files.is_configured() {
+            log::info!(
+                "materials: files are kept in {} (at most {} MiB each)",
+                options.materials.files.location(),
+                options.materials.files.max_bytes >> 20
+            );
+        } else {
+            log::warn!(
+                "materials: no file store (set LHS_MATERIALS_URL): links work, uploads are refused"
+            );
+        }
+        let materials = web::Data::new(options.materials.clone());
         let retention = web::Data::new(options.retention);
         let webhook_settings = web::Data::new(options.webhooks.clone());
         let metrics = options.metrics.clone();
@@ -294,6 +320,7 @@ impl Application {
                 .app_data(limits.clone())
                 .app_data(cors.clone())
                 .app_data(calendar.clone())
+                .app_data(materials.clone())
                 .app_data(retention.clone())
                 .app_data(webhook_settings.clone())
                 .app_data(app_draining.clone())
@@ -658,15 +685,21 @@ impl RouteTable {
                         .all(|(segment, part)| segment.matches(part))
             })
             // `/rounds/{id}.ics` over `/rounds/{id}`, which matches `5.ics` too: the route whose
-            // parameters must be followed by the most text is the most specific.
+            // parameters must be followed by the most text is the most specific; then the one
+            // with the most literal segments (`/rounds/attention` over `/rounds/{id}`).
             .max_by_key(|(segments, _)| {
-                segments
+                let suffixes = segments
                     .iter()
                     .map(|segment| match segment {
                         Segment::Parameter { suffix } => suffix.len(),
                         Segment::Literal(_) => 0,
                     })
-                    .sum::<usize>()
+                    .sum::<usize>();
+                let literals = segments
+                    .iter()
+                    .filter(|segment| matches!(segment, Segment::Literal(_)))
+                    .count();
+                (suffixes, literals)
             })
             .map(|(_, methods)| methods.clone())
     }
@@ -701,6 +734,10 @@ mod tests {
         );
         assert_eq!(
             table.allowed("/api/v1/rounds/12.ics"),
+            Some(vec![Method::GET, Method::HEAD])
+        );
+        assert_eq!(
+            table.allowed("/api/v1/rounds/attention"),
             Some(vec![Method::GET, Method::HEAD])
         );
         assert_eq!(table.allowed("/api/v1/nothing"), None);

@@ -30,7 +30,8 @@
 //! | `LHS_DB_CONNECT_TIMEOUT` | `--db-connect-timeout` | `30s` (retrying PostgreSQL at start-up) |
 //!
 //! Token settings (`LHS_JWT_*`, `LHS_PUBLIC_READ`, `LHS_ANONYMOUS_FEEDBACK`) are listed in
-//! the `auth` module.
+//! the `auth` module; the file store's (`LHS_MATERIALS_URL`, `LHS_MATERIAL_MAX_MB`,
+//! `LHS_MATERIAL_HTTP_HOSTS`) in the `files` module.
 
 use clap::{Args, Parser, Subcommand};
 
@@ -65,9 +66,14 @@ pub enum Command {
         /// The copy to write; it must not exist yet.
         file: std::path::PathBuf,
     },
-    /// Check the database's integrity and its foreign keys; print what is wrong, exit 1 if
-    /// anything is.
-    Check,
+    /// Check the database's integrity and its foreign keys, and the file store against the
+    /// materials that name its files; print what is wrong, exit 1 if anything is.
+    Check {
+        /// Also remove the files no material names (orphans left by a crash between a
+        /// deletion's commit and its file's removal, or by an upload whose write failed).
+        #[arg(long)]
+        repair: bool,
+    },
     /// Mint a bearer token with the configured shared secret (HS256) and print it.
     Token {
         /// The token's subject, such as an e-mail address.
@@ -251,6 +257,23 @@ pub struct Settings {
     /// With `serve`: also load the demo schedule before serving.
     #[arg(long, global = true)]
     pub demo: bool,
+    /// Where round materials' files are kept: a directory (a path or file:///path), or
+    /// s3://bucket/prefix with the usual AWS_* variables. Default: beside a SQLite database;
+    /// none on PostgreSQL (uploads are refused until it is set).
+    #[arg(long, env = "LHS_MATERIALS_URL", global = true)]
+    pub materials_url: Option<String>,
+    /// The largest file a material may have, in MiB.
+    #[arg(long, env = "LHS_MATERIAL_MAX_MB", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=102400), global = true)]
+    pub material_max_mb: u32,
+    /// Hosts whose material links may be plain `http://` (comma-separated); every other link
+    /// must be `https://`.
+    #[arg(
+        long,
+        env = "LHS_MATERIAL_HTTP_HOSTS",
+        default_value = "",
+        global = true
+    )]
+    pub material_http_hosts: String,
 }
 
 impl Settings {
@@ -294,6 +317,9 @@ impl Settings {
             shutdown_timeout: std::time::Duration::from_secs(30).into(),
             db_connect_timeout: std::time::Duration::from_secs(30).into(),
             demo: false,
+            materials_url: None,
+            material_max_mb: 100,
+            material_http_hosts: String::new(),
         }
     }
 }

@@ -111,6 +111,9 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// A `Range` past the end of a file (416).
+    #[error("{0}")]
+    RangeNotSatisfiable(String),
     /// `If-Match` does not name the current version; `current` is its ETag (none if the record
     /// is gone).
     #[error("{}", match current { Some(etag) => format!("the record has changed: its current ETag is {etag}; read it again and retry with If-Match: {etag}"), None => "there is no current version of this record to match".to_owned() })]
@@ -218,6 +221,7 @@ impl ResponseError for ApiError {
             ApiError::Conflict(_) | ApiError::DanglingReference => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             ApiError::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,

@@ -314,6 +314,76 @@ impl ToSchema for LocalTime {
     scalar_name!("LocalTime");
 }
 
+/// A calendar date, `YYYY-MM-DD` (RFC 3339's full-date), with no time and no zone: a local date
+/// in the series' time zone wherever the service reads one (a plan's range, a skipped date).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LocalDate(pub jiff::civil::Date);
+
+impl LocalDate {
+    /// Exactly `YYYY-MM-DD`, a real date (no 2019-02-30), years 0001 to 9999.
+    pub fn parse(text: &str) -> Option<LocalDate> {
+        let well_formed = text.len() == 10
+            && text.bytes().enumerate().all(|(i, b)| {
+                matches!(i, 4 | 7) == (b == b'-') && (matches!(i, 4 | 7) || b.is_ascii_digit())
+            });
+        if !well_formed {
+            return None;
+        }
+        text.parse::<jiff::civil::Date>()
+            .ok()
+            .filter(|d| d.year() >= 1)
+            .map(LocalDate)
+    }
+
+    /// The check behind the schema's `format: date`.
+    pub fn is_valid(text: &str) -> bool {
+        LocalDate::parse(text).is_some()
+    }
+
+    pub fn date(self) -> jiff::civil::Date {
+        self.0
+    }
+}
+
+impl fmt::Display for LocalDate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:04}-{:02}-{:02}",
+            self.0.year(),
+            self.0.month(),
+            self.0.day()
+        )
+    }
+}
+
+impl Serialize for LocalDate {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+impl<'de> Deserialize<'de> for LocalDate {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        LocalDate::parse(&raw).ok_or_else(|| {
+            serde::de::Error::custom(format!("{raw:?} is not a date such as 2019-03-21"))
+        })
+    }
+}
+impl PartialSchema for LocalDate {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date)))
+            .max_length(Some(10))
+            .examples(["2019-03-21"])
+            .into()
+    }
+}
+impl ToSchema for LocalDate {
+    scalar_name!("LocalDate");
+}
+
 /// An RFC 3339 date-time in a time zone's local time, with that zone's offset
 /// (`2019-04-25T12:00:00-04:00`): what a front-end shows without a time-zone library.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -677,6 +747,24 @@ mod tests {
         assert!(!Timestamp::is_valid("0000-01-01T00:00:00+01:00"));
         assert!(!Timestamp::is_valid("9999-12-31T23:00:00-05:00"));
         assert!(!Timestamp::is_valid("2019-04-25 12:00"));
+    }
+
+    #[test]
+    fn a_local_date_is_exactly_a_real_yyyy_mm_dd() {
+        assert_eq!(
+            LocalDate::parse("2019-03-21").map(|d| d.to_string()),
+            Some("2019-03-21".to_owned())
+        );
+        for bad in [
+            "2019-02-30",
+            "2019-3-21",
+            "20190321",
+            "2019-03-21T12:00",
+            "0000-01-01",
+            "+2019-03-21",
+        ] {
+            assert_eq!(LocalDate::parse(bad), None, "{bad}");
+        }
     }
 
     #[test]

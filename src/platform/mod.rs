@@ -5,6 +5,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod fields;
+pub mod files;
 pub mod http;
 pub mod idempotency;
 pub mod pagination;

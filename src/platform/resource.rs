@@ -711,6 +711,50 @@ pub async fn create_with<R: Resource>(
     Ok(answer.response(replayed))
 }
 
+/// A `POST` that is not a resource's creation (a plan, a record under another's path) written
+/// in one transaction, its answer kept under the request's `Idempotency-Key` as
+/// [`create_with`] keeps a creation's: a retry with the key and the same body (`request`, as
+/// sent) gets the first answer again, the key with another request is 422.
+pub async fn write_idempotent<F>(
+    ctx: &Ctx,
+    granted: Granted,
+    request: &[u8],
+    write: F,
+) -> Result<HttpResponse, ApiError>
+where
+    F: Fn(&mut DbConnection, Author<'_>) -> Result<StoredAnswer, ApiError> + Clone + Send + 'static,
+{
+    let key = ctx.idempotency.0.clone();
+    let fingerprint = Fingerprint::new(ctx.caller.subject.as_deref(), "POST", &ctx.path, request);
+    let ttl = ctx.policy.idempotency_ttl;
+    let attempt = || {
+        let (key, fingerprint, write) = (key.clone(), fingerprint.clone(), write.clone());
+        move |conn: &mut DbConnection,
+              author: Author<'_>|
+              -> Result<(StoredAnswer, bool), ApiError> {
+            if let Some(key) = &key {
+                if let Some(stored) = idempotency::replay(conn, key, &fingerprint)? {
+                    return Ok((stored, true));
+                }
+            }
+            let answer = write(conn, author)?;
+            if let Some(key) = &key {
+                idempotency::remember(conn, key, &fingerprint, &answer, ttl)?;
+            }
+            Ok((answer, false))
+        }
+    };
+    let mut key_retried = false;
+    let (answer, replayed) = loop {
+        match ctx.write(granted, attempt()).await {
+            // Another request with the same key committed first: now its answer replays.
+            Err(ApiError::Conflict(_)) if key.is_some() && !key_retried => key_retried = true,
+            other => break other?,
+        }
+    };
+    Ok(answer.response(replayed))
+}
+
 /// A resource whose creation can also be written, with its change-log entry, in one statement
 /// without a transaction: an opt-in fast path (PostgreSQL's `changelog::Logged`) for the one
 /// resource where it was measured to matter (see BENCHMARKS.md). It writes what
@@ -814,6 +858,18 @@ pub async fn replace<R: Resource>(
     let granted = ctx.authorize::<R>(Access::Change)?;
     ctx.require_if_match()?;
     let checked = ctx.validators.body::<R::Change>(body.value()?);
+    change::<R>(ctx, granted, id, move |_current| Ok(checked.clone())).await
+}
+
+/// [`replace`] of a body the handler looked at after authorizing.
+pub async fn replace_granted<R: Resource>(
+    ctx: Ctx,
+    granted: Granted,
+    id: i32,
+    body: Value,
+) -> Result<HttpResponse, ApiError> {
+    ctx.require_if_match()?;
+    let checked = ctx.validators.body::<R::Change>(body);
     change::<R>(ctx, granted, id, move |_current| Ok(checked.clone())).await
 }
 
@@ -935,6 +991,19 @@ fn existing<R: Resource>(
 /// `DELETE /{collection}/{id}`.
 pub async fn delete<R: Resource>(ctx: Ctx, id: i32) -> Result<HttpResponse, ApiError> {
     let granted = ctx.authorize::<R>(Access::Delete)?;
+    delete_with::<R, ()>(ctx, granted, id, |_, _| Ok(())).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// [`delete`] with `first` run in the same transaction, after the record's version is checked
+/// and before it is deleted (what refers to it goes with it, say); what `first` returns comes
+/// back once the transaction has committed.
+pub async fn delete_with<R: Resource, T: Send + 'static>(
+    ctx: Ctx,
+    granted: Granted,
+    id: i32,
+    first: impl FnOnce(&mut DbConnection, Author<'_>) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
     ctx.require_if_match()?;
     let if_match = ctx.conditions.if_match.clone();
     let private = ctx.caller.sees_private_fields();
@@ -944,14 +1013,14 @@ pub async fn delete<R: Resource>(ctx: Ctx, id: i32) -> Result<HttpResponse, ApiE
             Some(_) => expected_version::<R>(if_match.as_ref(), &current, private)?,
             None => None,
         };
+        let done = first(conn, author)?;
         if !R::delete(conn, id, expected)? {
             return Err(changed_since::<R>(conn, id, private));
         }
         author.record(conn, R::NAME, id, Some(&current), None)?;
-        Ok(())
+        Ok(done)
     })
-    .await?;
-    Ok(HttpResponse::NoContent().finish())
+    .await
 }
 
 /// The handlers of a resource's collection and records, declared once: each operation is a

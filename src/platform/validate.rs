@@ -31,7 +31,9 @@ use serde_json::{Map, Value};
 
 use crate::platform::db::DbConnection;
 use crate::platform::error::{ApiError, FieldError};
-use crate::platform::fields::{pattern_message, Email, RefKind, Timestamp, REFERENCES_KEYWORD};
+use crate::platform::fields::{
+    pattern_message, Email, LocalDate, RefKind, Timestamp, REFERENCES_KEYWORD,
+};
 
 /// The most errors one answer lists (the schema bounds `errors` for clients).
 pub const MAX_ERRORS: usize = 100;
@@ -282,6 +284,7 @@ fn compile(root: &Value, schema: Value) -> Result<jsonschema::Validator, String>
         // The checks behind the formats, declared with the types that use them.
         .with_format("email", Email::is_valid)
         .with_format("date-time", Timestamp::is_valid)
+        .with_format("date", LocalDate::is_valid)
         .build(&document)
         .map_err(|e| format!("cannot compile a schema of the OpenAPI document: {e}"))
 }
@@ -1026,6 +1029,7 @@ fn message(kind: &ValidationErrorKind, instance: &Value) -> Option<String> {
                  and 9999 in UTC",
                 Timestamp::EXAMPLE
             ),
+            "date" => "must be a real date written YYYY-MM-DD, such as 2019-03-21".to_owned(),
             other => format!("must be in the {other} format"),
         },
         ValidationErrorKind::FalseSchema => "is not allowed".to_owned(),

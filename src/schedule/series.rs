@@ -1,6 +1,6 @@
 //! The series: the one record that describes LHS Rounds as a whole, as the hospital's page
 //! does: its name, what it is about, the time zone its rounds are held in, where and when they
-//! usually are, and whom to contact about topics and feedback.
+//! usually are, how they recur, and whom to contact about topics and feedback.
 
 use actix_web::{get, patch, put, HttpResponse};
 use diesel::prelude::*;
@@ -10,12 +10,13 @@ use utoipa::ToSchema;
 use crate::platform::auth::{Role, Subject};
 use crate::platform::db::{self, DbConnection};
 use crate::platform::error::{ApiError, FieldError, ReadErrors, WriteErrors};
-use crate::platform::fields::{Email, Int, LocalTime, Name, Text, Timestamp};
+use crate::platform::fields::{Email, Int, Line, LocalDate, LocalTime, Name, Text, Timestamp};
 use crate::platform::http::JsonBody;
 use crate::platform::resource::{self, Allowed, Ctx, NoFilter, Resource, Update};
 use crate::platform::schema::series;
 use crate::platform::timezone::{self, Zone};
 use crate::platform::validate::{Doc, Input};
+use crate::schedule::recurrence::rule::{Rule, MAX_RULE_LEN};
 
 /// The series' one record.
 pub const ID: i32 = 1;
@@ -38,6 +39,16 @@ fn default_feedback_window() -> FeedbackWindowDays {
     FeedbackWindowDays::clamped(DEFAULT_FEEDBACK_WINDOW_DAYS)
 }
 pub type ContactRole = Text<200>;
+/// RFC 5545 RRULE text, such as `FREQ=MONTHLY;BYDAY=3TH`.
+pub type RecurrenceText = Line<MAX_RULE_LEN>;
+/// How many days ahead `GET /rounds/attention` looks: a day to a year.
+pub type AttentionDays = Int<1, 366>;
+/// What `attention_days` is when it is not given.
+pub const DEFAULT_ATTENTION_DAYS: i64 = 45;
+
+fn default_attention_days() -> AttentionDays {
+    AttentionDays::clamped(DEFAULT_ATTENTION_DAYS)
+}
 
 /// Someone to contact about the series. Their e-mail address is public by design: the series'
 /// page publishes it.
@@ -56,6 +67,31 @@ crate::list_type!(
     max = 10
 );
 
+/// Why a date is skipped, such as "Thanksgiving" or "summer break".
+pub type SkipReason = Name<200>;
+
+/// A date the series holds no round on, and why: `POST /series/plan` leaves it out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SkippedDate {
+    /// A local date in the series' time zone.
+    pub date: LocalDate,
+    pub reason: SkipReason,
+}
+
+crate::list_type!(
+    /// The dates plans skip, by date; each date once.
+    pub SkippedDates(SkippedDate),
+    max = 1000
+);
+
+impl SkippedDates {
+    /// The reason `date` is skipped, if it is.
+    pub fn reason_for(&self, date: LocalDate) -> Option<&SkipReason> {
+        self.0.iter().find(|s| s.date == date).map(|s| &s.reason)
+    }
+}
+
 /// The series, as answered.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(example = json!({
@@ -63,6 +99,8 @@ crate::list_type!(
     "description": "The Learning Health System (LHS) is a novel and rapidly evolving approach...",
     "timezone": "America/New_York", "default_location": "BMC – MassMutual 5",
     "default_start_time": "12:00", "default_duration_minutes": 60, "feedback_window_days": 30,
+    "recurrence": "FREQ=MONTHLY;BYDAY=3TH", "recurrence_start": null, "attention_days": 45,
+    "skipped_dates": [{"date": "2019-08-15", "reason": "No round in August"}],
     "contacts": [{"name": "Dr. Mihaela Stefan", "email": "mihaela.stefan@example.org",
         "role": "topics, suggestions and feedback"}],
     "updated_at": "2026-11-27T15:00:00Z"
@@ -82,6 +120,16 @@ pub struct Series {
     /// from the round's start until this many days after its end (calendar days in the
     /// series' time zone), never for a cancelled round.
     pub feedback_window_days: FeedbackWindowDays,
+    /// How the rounds recur, as an RFC 5545 RRULE read in `timezone` (written back in one
+    /// canonical spelling); `POST /series/plan` lays rounds out by it.
+    pub recurrence: Option<RecurrenceText>,
+    /// The date the rule's INTERVAL and COUNT count from (RFC 5545's DTSTART); without it, a
+    /// plan counts from its own first day.
+    pub recurrence_start: Option<LocalDate>,
+    /// How many days ahead `GET /rounds/attention` looks.
+    pub attention_days: AttentionDays,
+    /// The dates plans skip, with why, by date.
+    pub skipped_dates: SkippedDates,
     pub contacts: Contacts,
     /// The token subject that last changed it; shown to organizers and admins only.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -110,6 +158,7 @@ crate::record!(Series, key |_: &Series| ID, version |s: &Series| s.version, hide
     "name": "Learning Health System Rounds", "timezone": "America/New_York",
     "default_location": "BMC – MassMutual 5", "default_start_time": "12:00",
     "default_duration_minutes": 60, "feedback_window_days": 30,
+    "recurrence": "FREQ=MONTHLY;BYDAY=3TH",
     "contacts": [{"name": "Aubri Drake", "email": "aubri.drake@example.org",
         "role": "topics, suggestions and feedback"}]
 }))]
@@ -126,23 +175,82 @@ pub struct SeriesInput {
     #[serde(default = "default_feedback_window")]
     #[schema(default = 30)]
     pub feedback_window_days: FeedbackWindowDays,
+    /// An RFC 5545 RRULE of the subset a series needs: FREQ=WEEKLY or MONTHLY, INTERVAL, BYDAY
+    /// (with an ordinal such as `3TH` or `-1TH` in a MONTHLY rule), BYSETPOS, BYMONTH, and
+    /// UNTIL or COUNT. Anything else is refused, naming the part.
+    pub recurrence: Option<RecurrenceText>,
+    /// What INTERVAL and COUNT count from (and, for a rule without BYDAY, its weekday or day of
+    /// the month); a plan's first day when left out.
+    pub recurrence_start: Option<LocalDate>,
+    /// Defaults to 45.
+    #[serde(default = "default_attention_days")]
+    #[schema(default = 45)]
+    pub attention_days: AttentionDays,
+    /// The dates plans skip, each once; a plan adds the skips it is given. Take one out to let
+    /// the next plan make its round.
+    #[serde(default)]
+    pub skipped_dates: SkippedDates,
     #[serde(default)]
     pub contacts: Contacts,
 }
 
 impl Input for SeriesInput {
-    /// The time zone is one the tz database knows.
+    /// The time zone is one the tz database knows; the recurrence is a rule of the subset.
     fn rules(doc: &Doc<'_>) -> Vec<FieldError> {
-        match doc.get::<String>("timezone") {
-            Some(zone) if timezone::named(zone.trim()).is_none() => vec![FieldError::new(
-                "timezone",
-                format!(
-                    "{zone:?} is not a time zone of the tz database; use an IANA name such as \
-                     America/New_York"
-                ),
-            )],
-            _ => Vec::new(),
+        let mut errors = Vec::new();
+        if let Some(zone) = doc.get::<String>("timezone") {
+            if timezone::named(zone.trim()).is_none() {
+                errors.push(FieldError::new(
+                    "timezone",
+                    format!(
+                        "{zone:?} is not a time zone of the tz database; use an IANA name such \
+                         as America/New_York"
+                    ),
+                ));
+            }
         }
+        if let Some(text) = doc.get::<String>("recurrence") {
+            if let Err(error) = parse_recurrence(&text) {
+                errors.push(error);
+            }
+        }
+        let mut seen: Vec<(LocalDate, usize)> = Vec::new();
+        for (i, skip) in doc
+            .items::<SkippedDate>("skipped_dates")
+            .into_iter()
+            .enumerate()
+        {
+            let Some(skip) = skip else {
+                continue;
+            };
+            match seen.iter().find(|(date, _)| *date == skip.date) {
+                Some((_, first)) => errors.push(FieldError::new(
+                    format!("skipped_dates[{i}].date"),
+                    format!("{} is already skipped (skipped_dates[{first}])", skip.date),
+                )),
+                None => seen.push((skip.date, i)),
+            }
+        }
+        errors
+    }
+}
+
+/// The rule of `text` (blank: none), or the 422 error that names the part at fault.
+pub fn parse_recurrence(text: &str) -> Result<Option<Rule>, FieldError> {
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    Rule::parse(text)
+        .map(Some)
+        .map_err(|e| FieldError::new("recurrence", format!("{} {}", e.part, e.message)))
+}
+
+impl Series {
+    /// The series' rule, if it has one (checked when written).
+    pub fn rule(&self) -> Option<Rule> {
+        self.recurrence
+            .as_ref()
+            .and_then(|text| Rule::parse(text.as_str()).ok())
     }
 }
 
@@ -160,6 +268,10 @@ struct SeriesRow {
     updated_at: chrono::NaiveDateTime,
     updated_by: Option<String>,
     feedback_window_days: i32,
+    recurrence: Option<String>,
+    recurrence_start: Option<String>,
+    attention_days: i32,
+    skipped_dates: String,
 }
 
 impl From<SeriesRow> for Series {
@@ -173,6 +285,10 @@ impl From<SeriesRow> for Series {
                 .unwrap_or(LocalTime::NOON),
             default_duration_minutes: Minutes::clamped(i64::from(row.default_duration_minutes)),
             feedback_window_days: FeedbackWindowDays::clamped(i64::from(row.feedback_window_days)),
+            recurrence: row.recurrence.map(Line::stored),
+            recurrence_start: row.recurrence_start.as_deref().and_then(LocalDate::parse),
+            attention_days: AttentionDays::clamped(i64::from(row.attention_days)),
+            skipped_dates: serde_json::from_str(&row.skipped_dates).unwrap_or_default(),
             contacts: serde_json::from_str(&row.contacts).unwrap_or_default(),
             updated_by: row.updated_by.map(Text::stored),
             updated_at: Timestamp::from_naive(row.updated_at),
@@ -228,6 +344,10 @@ impl Resource for SeriesRecord {
             default_start_time: record.default_start_time,
             default_duration_minutes: record.default_duration_minutes,
             feedback_window_days: record.feedback_window_days,
+            recurrence: record.recurrence.clone(),
+            recurrence_start: record.recurrence_start,
+            attention_days: record.attention_days,
+            skipped_dates: record.skipped_dates.clone(),
             contacts: record.contacts.clone(),
         }
     }
@@ -236,7 +356,20 @@ impl Resource for SeriesRecord {
     fn update(conn: &mut DbConnection, update: Update<Self>) -> Result<Option<Series>, ApiError> {
         let input = &update.change;
         let contacts = serde_json::to_string(&input.contacts)?;
+        let mut skipped = input.skipped_dates.0.clone();
+        skipped.sort_by_key(|s| s.date);
+        let skipped = serde_json::to_string(&skipped)?;
         let start = serde_json::to_value(input.default_start_time)?;
+        // Stored as the canonical text: `rrule:freq=monthly;byday=3th` reads back as
+        // `FREQ=MONTHLY;BYDAY=3TH`. The rules checked it, so a refusal here is a defect.
+        let recurrence = match &input.recurrence {
+            Some(text) => parse_recurrence(text.as_str())
+                .map_err(|e| {
+                    ApiError::Internal(format!("a recurrence the rules let pass: {}", e.message))
+                })?
+                .map(|rule| rule.to_string()),
+            None => None,
+        };
         let target = series::table
             .find(ID)
             .filter(series::version.eq(update.expected));
@@ -250,6 +383,10 @@ impl Resource for SeriesRecord {
                 series::default_duration_minutes.eq(input.default_duration_minutes.get() as i32),
                 series::feedback_window_days.eq(input.feedback_window_days.get() as i32),
                 series::contacts.eq(&contacts),
+                series::recurrence.eq(recurrence.as_deref()),
+                series::recurrence_start.eq(input.recurrence_start.map(|d| d.to_string())),
+                series::attention_days.eq(input.attention_days.get() as i32),
+                series::skipped_dates.eq(&skipped),
                 series::updated_at.eq(db::now()),
                 series::updated_by.eq(update.actor),
                 series::version.eq(series::version + 1),

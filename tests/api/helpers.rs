@@ -40,6 +40,10 @@ pub struct TestApp {
     /// Sent by `get`, `post`... : an admin's token, so that tests of other rules can do anything.
     pub admin_token: Option<String>,
     pub auth: web::Data<Auth>,
+    /// Where the app keeps materials' files: beside a SQLite file, or a directory of the test's
+    /// own on PostgreSQL (which has no default).
+    pub materials_dir: std::path::PathBuf,
+    _materials: Option<tempfile::TempDir>,
     /// Last, so that the database goes after the pool that uses it.
     _scratch: Option<Scratch>,
 }
@@ -145,7 +149,18 @@ async fn spawn_on(
 ) -> TestApp {
     let mut settings = Settings::for_database(database_url.clone());
     settings.jwt_secret = Some(SECRET.to_owned());
+    // PostgreSQL has no default place for files: a directory of the test's own.
+    let materials = database_url
+        .starts_with("postgres")
+        .then(|| tempfile::tempdir().expect("a temporary directory"));
+    settings.materials_url = materials
+        .as_ref()
+        .map(|dir| dir.path().to_string_lossy().into_owned());
     configure(&mut settings);
+    let materials_dir = match &settings.materials_url {
+        Some(dir) => std::path::PathBuf::from(dir),
+        None => std::path::PathBuf::from(format!("{database_url}.materials")),
+    };
     let database =
         Database::open(&settings.database_url, POOL_SIZE).expect("open the test database");
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a port");
@@ -171,6 +186,8 @@ async fn spawn_on(
         database_url,
         admin_token,
         auth,
+        materials_dir,
+        _materials: materials,
         _scratch: scratch,
     }
 }

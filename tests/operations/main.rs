@@ -15,6 +15,7 @@ mod server;
 mod backups;
 mod connections;
 mod logs;
+mod materials;
 mod postgres_faults;
 mod shutdown;
 mod slow_clients;
