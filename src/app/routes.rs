@@ -12,9 +12,9 @@ use utoipa_actix_web::OpenApiFactory;
 
 pub use crate::platform::resource::API_PREFIX;
 use crate::{
-    integration::changes, integration::webhooks, operations::health, schedule::calendar,
-    schedule::departments, schedule::feedback, schedule::rounds, schedule::series,
-    schedule::speakers,
+    integration::changes, integration::webhooks, operations::health, platform::me,
+    schedule::calendar, schedule::departments, schedule::feedback, schedule::rounds,
+    schedule::series, schedule::speakers,
 };
 
 /// Something handlers are registered with: actix's service configuration, or the OpenAPI
@@ -84,5 +84,6 @@ pub fn api<R: Router>(r: &mut R) {
         .service(webhooks::delete_webhook)
         .service(webhooks::rotate_secret)
         .service(webhooks::list_deliveries)
-        .service(webhooks::retry_delivery);
+        .service(webhooks::retry_delivery)
+        .service(me::me);
 }

@@ -7,6 +7,7 @@ pub mod error;
 pub mod fields;
 pub mod http;
 pub mod idempotency;
+pub mod me;
 pub mod pagination;
 pub mod persistence;
 pub mod ratelimit;
