@@ -41,6 +41,7 @@ mod errors;
 mod feedback;
 mod helpers;
 mod http;
+mod oidc;
 mod openapi;
 mod operations;
 mod rounds;

@@ -12,6 +12,7 @@ mod server;
 
 mod backups;
 mod connections;
+mod identity_provider;
 mod logs;
 mod postgres_faults;
 mod shutdown;
