@@ -301,8 +301,12 @@ impl Auth {
 impl KeyMode {
     fn from_settings(settings: &Settings) -> Result<KeyMode, String> {
         let mut secret_source = None;
-        let (algorithm, decoding, encoding) = match (&settings.jwt_public_key, &settings.jwt_secret)
-        {
+        // An empty path sets no mode, as `Auth::oidc_settings` counts it.
+        let public_key = settings
+            .jwt_public_key
+            .as_ref()
+            .filter(|path| !path.as_os_str().is_empty());
+        let (algorithm, decoding, encoding) = match (public_key, &settings.jwt_secret) {
             (Some(path), _) => {
                 let (algorithm, key) = read_public_key(path)?;
                 (algorithm, key, None)
@@ -609,7 +613,8 @@ fn settle(req: &HttpRequest, result: Result<Caller, ApiError>) -> Result<Caller,
             }
         }
         Err(unavailable @ ApiError::IdentityProviderUnavailable { .. }) => {
-            log::warn!("bearer token not checked: the identity provider can't be reached");
+            // The access log has the 503, and the verifier's thread says why each fetch failed.
+            log::debug!("bearer token not checked: the identity provider can't be reached");
             Err(unavailable)
         }
         Err(other) => Err(other),
