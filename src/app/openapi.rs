@@ -78,13 +78,15 @@ struct BearerScheme;
 
 /// What the service checks in a token (RFC 8725, JSON Web Token Best Current Practices).
 const BEARER_DESCRIPTION: &str = "A JWT (RFC 7519) in `Authorization: Bearer <token>`, checked \
-as RFC 8725 recommends: exactly one algorithm is accepted, the one the service is configured \
-with (HS256 with a shared secret of at least 32 bytes, or RS256/ES256 with the identity \
-provider's public key), and a token signed any other way, or unsigned, is refused; `exp` is \
-required and `nbf` honoured, with 30 seconds of clock leeway; `iss` and `aud` are required and \
-must match when the service is configured with an issuer and an audience. The subject is `sub`; \
-the roles are the `roles` array claim (`viewer`, `organizer`, `admin`; unknown roles grant \
-nothing). Mint a token with `lhs-rounds token` when the service holds a shared secret.";
+as RFC 8725 recommends, with the one algorithm its key allows: HS256 with a shared secret of at \
+least 32 bytes, RS256/ES256 with the identity provider's public key, or, with OpenID Connect, \
+RS256, PS256 or ES256 as the key of the provider's JWKS that the token's `kid` names declares; a \
+token signed any other way, or unsigned, is refused. `exp` is required and `nbf` honoured, with \
+30 seconds of clock leeway; `iss` must be the configured issuer, and `aud` (a string or an array) \
+must contain the configured audience. The subject is `sub`; the role comes from the `roles` claim \
+(`viewer`, `organizer`, `admin`; unknown roles grant nothing) or, with OpenID Connect, from the \
+provider's groups or roles as the service maps them; `GET /api/v1/me` says what the service read. \
+Mint a token with `lhs-rounds token` when the service holds a shared secret.";
 
 impl utoipa::Modify for BearerScheme {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
