@@ -131,8 +131,9 @@ pub struct Settings {
     /// The public client the API docs (Swagger UI) sign in with (authorization code + PKCE).
     #[arg(long, env = "LHS_OIDC_CLIENT_ID", global = true)]
     pub oidc_client_id: Option<String>,
-    /// Least time between two fetches of the provider's keys, such as 30s (the default).
-    #[arg(long, env = "LHS_OIDC_REFRESH_MIN", global = true)]
+    /// Least time between two fetches of the provider's keys, such as 30s (the default); a bare
+    /// number is seconds.
+    #[arg(long, env = "LHS_OIDC_REFRESH_MIN", value_parser = duration_or_seconds, global = true)]
     pub oidc_refresh_min: Option<humantime::Duration>,
     /// Where the roles or groups are in a token: a dotted path such as realm_access.roles
     /// (default: roles).
@@ -265,6 +266,18 @@ pub struct Settings {
     /// With `serve`: also load the demo schedule before serving.
     #[arg(long, global = true)]
     pub demo: bool,
+}
+
+/// A duration such as `30s` or `2m`, or a bare number of seconds (`30`), as a setting named
+/// after a minimum interval invites.
+fn duration_or_seconds(text: &str) -> Result<humantime::Duration, String> {
+    let text = text.trim();
+    match text.parse::<u64>() {
+        Ok(seconds) => Ok(std::time::Duration::from_secs(seconds).into()),
+        Err(_) => text
+            .parse::<humantime::Duration>()
+            .map_err(|e| format!("`{text}` is not a duration like 30s or 2m: {e}")),
+    }
 }
 
 impl Settings {

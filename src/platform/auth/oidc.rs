@@ -181,7 +181,7 @@ impl OidcSettings {
             oidc.role_map = RoleMap::parse(&map).map_err(|e| format!("{ROLE_MAP}: {e}"))?;
         }
         if let Some(default) = text(&settings.oidc_default_role) {
-            oidc.default_role = match default.as_str() {
+            oidc.default_role = match default.to_ascii_lowercase().as_str() {
                 "viewer" => Some(Role::Viewer),
                 "none" => None,
                 // A default above viewer would let everyone the provider knows write.
@@ -1168,6 +1168,30 @@ mod tests {
         assert_eq!(s.default_role, None);
         assert_eq!(s.client_id.as_deref(), Some("lhs-rounds-docs"));
         assert_eq!(s.scopes, ["openid", "api://lhs-rounds/access_as_user"]);
+    }
+
+    #[test]
+    fn the_refresh_interval_is_a_duration_or_seconds_and_the_default_role_any_case() {
+        use clap::Parser;
+        let parse = |value: &str| {
+            crate::platform::config::Cli::try_parse_from([
+                "lhs-rounds",
+                "--oidc-issuer",
+                ISS,
+                "--oidc-refresh-min",
+                value,
+                "--oidc-default-role",
+                "None",
+            ])
+            .map(|cli| OidcSettings::from_settings(&cli.settings))
+        };
+        for (value, seconds) in [("45", 45), ("45s", 45), ("2m", 120)] {
+            let s = parse(value).expect("parsed").expect("valid").expect("on");
+            assert_eq!(s.refresh_min, Duration::from_secs(seconds), "{value}");
+            assert_eq!(s.default_role, None);
+        }
+        assert!(parse("soon").is_err());
+        assert!(parse("0").expect("parsed").is_err(), "at least 1s");
     }
 
     #[test]

@@ -92,7 +92,8 @@ impl RoleMap {
             if name.is_empty() {
                 return Err(format!("`{entry}` names no group or role of the provider"));
             }
-            let Some(role) = Role::parse(role) else {
+            // The service's role names in any case (`Admin`); the provider's names exactly.
+            let Some(role) = Role::parse(&role.to_ascii_lowercase()) else {
                 return Err(format!(
                     "`{entry}`: the role must be viewer, organizer or admin"
                 ));
@@ -194,6 +195,10 @@ mod tests {
         assert!(RoleMap::parse("Admins=root").is_err());
         assert!(RoleMap::parse("A=admin,A=viewer").is_err());
         assert!(RoleMap::parse("A=admin,A=admin").is_ok());
+        assert_eq!(
+            RoleMap::parse("A=Organizer").expect("valid").get("A"),
+            Some(Role::Organizer)
+        );
         assert_eq!(
             RoleMap::parse("cn=x=admin").expect("valid").get("cn=x"),
             Some(Role::Admin)
