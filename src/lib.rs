@@ -93,6 +93,14 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Token { sub, roles, ttl } => {
+            // Before the token checker starts: with OpenID Connect it would start fetching keys.
+            if auth::Auth::oidc_settings(&settings)?.is_some() {
+                return Err(
+                    "tokens are issued by the identity provider (LHS_OIDC_ISSUER); \
+                     `lhs-rounds token` mints them only with a shared secret"
+                        .to_owned(),
+                );
+            }
             let auth = auth::Auth::from_settings(&settings)?;
             let roles: Vec<auth::Role> =
                 roles.iter().filter_map(|r| auth::Role::parse(r)).collect();

@@ -68,6 +68,7 @@ use crate::platform::error::{FieldError, Problem};
         (name = "changes", description = "The change feed other systems sync from, and the audit trail"),
         (name = "webhooks", description = "Signed messages (Standard Webhooks) about changes, sent to other systems"),
         (name = "calendar", description = "iCalendar (RFC 5545) feeds of the rounds, for Outlook, Google Calendar and others"),
+        (name = "me", description = "Who the caller is, as the bearer token says"),
         (name = "health", description = "Liveness and readiness probes")
     )
 )]
@@ -80,14 +81,15 @@ struct BearerScheme;
 /// What the service checks in a token (RFC 8725, JSON Web Token Best Current Practices; the
 /// OWASP ruleset looks for the RFC's name spelled `RFC8725`).
 const BEARER_DESCRIPTION: &str = "A JWT (RFC 7519) in `Authorization: Bearer <token>`, checked \
-as RFC8725 (JSON Web Token Best Current Practices) recommends: exactly one algorithm is \
-accepted, the one the service is configured with (HS256 with a shared secret of at least 32 \
-bytes, or RS256/ES256 with the identity provider's public key), and a token signed any other \
-way, or unsigned, is refused; `exp` is required and `nbf` honoured, with 30 seconds of clock \
-leeway; `iss` and `aud` are required and must match when the service is configured with an \
-issuer and an audience. The subject is `sub`; the roles are the `roles` array claim (`viewer`, \
-`organizer`, `admin`; unknown roles grant nothing). Mint a token with `lhs-rounds token` when \
-the service holds a shared secret.";
+as RFC8725 (JSON Web Token Best Current Practices) recommends, with the one algorithm its key allows: HS256 with a shared secret of at \
+least 32 bytes, RS256/ES256 with the identity provider's public key, or, with OpenID Connect, \
+RS256, PS256 or ES256 as the key of the provider's JWKS that the token's `kid` names declares; a \
+token signed any other way, or unsigned, is refused. `exp` is required and `nbf` honoured, with \
+30 seconds of clock leeway; `iss` must be the configured issuer, and `aud` (a string or an array) \
+must contain the configured audience. The subject is `sub`; the role comes from the `roles` claim \
+(`viewer`, `organizer`, `admin`; unknown roles grant nothing) or, with OpenID Connect, from the \
+provider's groups or roles as the service maps them; `GET /api/v1/me` says what the service read. \
+Mint a token with `lhs-rounds token` when the service holds a shared secret.";
 
 impl utoipa::Modify for BearerScheme {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
@@ -137,6 +139,56 @@ impl Router for Collector {
 /// `the_committed_openapi_document_matches_the_code` fails whenever the copy differs from what
 /// the code generates, and says how to write it again.
 pub const SERVED: &str = include_str!("../../openapi/openapi.json");
+
+/// The scheme the served document adds when the API docs sign in with the identity provider.
+pub const SIGN_IN_SCHEME: &str = "oidc";
+
+/// [`SERVED`] with the identity provider declared, for a service whose API docs sign in with it
+/// (`LHS_OIDC_ISSUER` and `LHS_OIDC_CLIENT_ID`): an `openIdConnect` scheme at `discovery_url`,
+/// offered wherever the bearer scheme is (its tokens are bearer tokens, checked the same way).
+/// Built at start-up from the committed copy, which stays what the code generates: the
+/// provider is a setting of one deployment, not part of the API.
+pub fn with_sign_in(discovery_url: &str) -> Result<String, String> {
+    let mut document: Value = serde_json::from_str(SERVED)
+        .map_err(|e| format!("the compiled-in openapi/openapi.json cannot be read: {e}"))?;
+    let scheme = json!({
+        "type": "openIdConnect",
+        "openIdConnectUrl": discovery_url,
+        "description": "Sign in with the hospital's identity provider (OpenID Connect, \
+            authorization code with PKCE). Its access token is sent as a bearer token and \
+            checked as the `bearer` scheme says; the role comes from the groups or roles the \
+            provider puts in the token, as the service maps them."
+    });
+    let Some(schemes) = document
+        .pointer_mut("/components/securitySchemes")
+        .and_then(Value::as_object_mut)
+    else {
+        return Err("the committed document declares no security schemes".to_owned());
+    };
+    schemes.insert(SIGN_IN_SCHEME.to_owned(), scheme);
+    offer_sign_in(document.get_mut("security"));
+    if let Some(Value::Object(paths)) = document.get_mut("paths") {
+        for operation in paths
+            .values_mut()
+            .filter_map(Value::as_object_mut)
+            .flat_map(|item| item.values_mut())
+        {
+            offer_sign_in(operation.get_mut("security"));
+        }
+    }
+    Ok(to_json(&document).trim_end().to_owned())
+}
+
+/// Adds `{"oidc": []}` to a list of security requirements that accepts a bearer token. Its
+/// scopes stay empty: roles are not OAuth scopes, and the sign-in asks for the configured ones.
+fn offer_sign_in(requirements: Option<&mut Value>) {
+    let Some(Value::Array(alternatives)) = requirements else {
+        return;
+    };
+    if alternatives.iter().any(|a| a.get("bearer").is_some()) {
+        alternatives.push(json!({ SIGN_IN_SCHEME: [] }));
+    }
+}
 
 /// What start-up reads of [`SERVED`]: each operation's parameters (the query validators and
 /// the table of allowed methods) and the component schemas (the body validators), in the
@@ -796,6 +848,49 @@ mod tests {
             json!({"type": ["string", "null"], "maxLength": 300, "description": "The topic"})
         );
         assert!(doc["components"]["schemas"].get("Text_300").is_none());
+    }
+
+    #[test]
+    fn sign_in_adds_the_identity_provider_wherever_a_bearer_token_is_accepted() {
+        let url = "https://login.example.org/realms/hospital/.well-known/openid-configuration";
+        let committed: Value = serde_json::from_str(SERVED).expect("JSON");
+        let signed: Value = serde_json::from_str(&with_sign_in(url).expect("built")).expect("JSON");
+        assert_eq!(
+            signed["components"]["securitySchemes"][SIGN_IN_SCHEME]["openIdConnectUrl"],
+            url
+        );
+        assert_eq!(
+            signed["components"]["securitySchemes"]["bearer"],
+            committed["components"]["securitySchemes"]["bearer"]
+        );
+        assert_eq!(signed["security"], json!([{"bearer": []}, {"oidc": []}]));
+        let mut compared = 0;
+        for (path, item) in committed["paths"].as_object().expect("paths") {
+            for (method, operation) in item.as_object().expect("operations") {
+                let before = operation["security"].as_array().expect("security");
+                let after = signed["paths"][path][method]["security"]
+                    .as_array()
+                    .expect("security");
+                let bearer = before.iter().any(|a| a.get("bearer").is_some());
+                assert_eq!(&after[..before.len()], &before[..], "{method} {path}");
+                assert_eq!(
+                    after.len(),
+                    before.len() + usize::from(bearer),
+                    "{method} {path}"
+                );
+                compared += 1;
+            }
+        }
+        assert!(compared > 40);
+        // Everything else is as committed.
+        let mut stripped = signed.clone();
+        stripped["components"]["securitySchemes"]
+            .as_object_mut()
+            .expect("schemes")
+            .remove(SIGN_IN_SCHEME);
+        assert_ne!(stripped, committed, "the requirements differ");
+        assert_eq!(stripped["components"], committed["components"]);
+        assert_eq!(stripped["info"], committed["info"]);
     }
 
     #[test]

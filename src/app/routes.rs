@@ -12,9 +12,10 @@ use utoipa_actix_web::OpenApiFactory;
 
 pub use crate::platform::resource::API_PREFIX;
 use crate::{
-    integration::changes, integration::webhooks, operations::health, schedule::calendar,
-    schedule::confirmations, schedule::departments, schedule::feedback, schedule::materials,
-    schedule::planning, schedule::rounds, schedule::series, schedule::speakers,
+    integration::changes, integration::webhooks, operations::health, platform::me,
+    schedule::calendar, schedule::confirmations, schedule::departments, schedule::feedback,
+    schedule::materials, schedule::planning, schedule::rounds, schedule::series,
+    schedule::speakers,
 };
 
 /// Something handlers are registered with: actix's service configuration, or the OpenAPI
@@ -98,5 +99,6 @@ pub fn api<R: Router>(r: &mut R) {
         .service(webhooks::rotate_secret)
         .service(webhooks::list_deliveries)
         .service(webhooks::get_delivery)
-        .service(webhooks::retry_delivery);
+        .service(webhooks::retry_delivery)
+        .service(me::me);
 }

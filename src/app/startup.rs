@@ -229,8 +229,34 @@ impl Application {
             routes_table.add(METRICS_PATH, vec![Method::GET]);
         }
         let routes_table = web::Data::new(routes_table);
-        let spec = web::Data::new(OpenApiJson(openapi::SERVED.trim_end()));
         drop(document);
+        // With sign-in from the API docs, the served document also declares the identity
+        // provider's `openIdConnect` scheme, and the docs' page may call the provider.
+        let sign_in = options.auth.oidc().filter(|oidc| oidc.client_id.is_some());
+        let spec = web::Data::new(OpenApiJson(match sign_in {
+            Some(oidc) => web::Bytes::from(openapi::with_sign_in(&oidc.discovery_url())?),
+            None => web::Bytes::from_static(openapi::SERVED.trim_end().as_bytes()),
+        }));
+        let docs_policy = web::Data::new(http::DocsPolicy::new(
+            sign_in.and_then(|oidc| oidc.origin()).as_deref(),
+        )?);
+        let oauth = sign_in.map(|oidc| {
+            utoipa_swagger_ui::oauth::Config::new()
+                .client_id(oidc.client_id.as_deref().unwrap_or_default())
+                .scopes(oidc.scopes.clone())
+                .use_pkce_with_authorization_code_grant(true)
+        });
+        if let Some(oidc) = options.auth.oidc() {
+            log::info!(
+                "bearer tokens: checked with the keys of the identity provider {}{}",
+                oidc.issuer,
+                if sign_in.is_some() {
+                    "; the API docs sign in with it"
+                } else {
+                    ""
+                }
+            );
+        }
         // actix's own default: one worker per core (2 when the count is unknown).
         let workers = options.workers.map(usize::from).unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
@@ -305,7 +331,7 @@ impl Application {
                 // pattern would otherwise be tried on every API request.
                 .configure(|cfg| {
                     if docs {
-                        docs_routes(cfg);
+                        docs_routes(cfg, oauth.clone());
                     }
                 })
                 .app_data(data.clone())
@@ -316,6 +342,7 @@ impl Application {
                 .app_data(web::QueryConfig::default().error_handler(query_error))
                 .app_data(routes_table.clone())
                 .app_data(spec.clone())
+                .app_data(docs_policy.clone())
                 .app_data(policy.clone())
                 .app_data(limits.clone())
                 .app_data(cors.clone())
@@ -391,17 +418,23 @@ fn resident_memory() -> String {
 /// Where the OpenAPI document is served.
 pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
 
-struct OpenApiJson(&'static str);
+/// The served document: the committed one as it is, or with the identity provider's scheme.
+struct OpenApiJson(web::Bytes);
 
 async fn serve_openapi(spec: web::Data<OpenApiJson>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
-        .body(spec.0)
+        .body(spec.0.clone())
 }
 
 /// Swagger UI, from files compiled into the binary (no CDN: hospital networks are closed),
-/// reading the document at [`OPENAPI_PATH`].
-fn docs_routes(cfg: &mut web::ServiceConfig) {
+/// reading the document at [`OPENAPI_PATH`]; with `oauth`, its sign-in uses the authorization
+/// code flow with PKCE (a public client: the page holds no secret).
+fn docs_routes(cfg: &mut web::ServiceConfig, oauth: Option<utoipa_swagger_ui::oauth::Config>) {
+    let config = match oauth {
+        Some(oauth) => utoipa_swagger_ui::Config::with_oauth_config([OPENAPI_PATH], oauth),
+        None => utoipa_swagger_ui::Config::new([OPENAPI_PATH]),
+    };
     cfg.route(
         "/docs",
         web::get().to(|| async {
@@ -410,10 +443,7 @@ fn docs_routes(cfg: &mut web::ServiceConfig) {
                 .finish()
         }),
     )
-    .service(
-        utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")
-            .config(utoipa_swagger_ui::Config::new([OPENAPI_PATH])),
-    );
+    .service(utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}").config(config));
 }
 
 /// Around every request: its id (the client's `X-Request-Id` or a new one) on the answer, in
@@ -448,11 +478,19 @@ async fn observe<B: MessageBody + 'static>(
             .set_connection_type(ConnectionType::Close);
     }
     let path = response.request().path().to_owned();
+    let docs_policy = if http::is_docs(&path) {
+        response
+            .request()
+            .app_data::<web::Data<http::DocsPolicy>>()
+            .map(|policy| policy.get_ref().clone())
+    } else {
+        None
+    };
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&key) {
         headers.insert(HeaderName::from_static(RequestId::HEADER), value);
     }
-    http::add_security_headers(&path, headers);
+    http::add_security_headers(&path, headers, &docs_policy.unwrap_or_default());
     let request = response.request();
     let route = request.match_pattern();
     let sub = request

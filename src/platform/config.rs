@@ -29,8 +29,8 @@
 //! | `LHS_SHUTDOWN_TIMEOUT` | `--shutdown-timeout` | `30s` (for requests in flight to finish) |
 //! | `LHS_DB_CONNECT_TIMEOUT` | `--db-connect-timeout` | `30s` (retrying PostgreSQL at start-up) |
 //!
-//! Token settings (`LHS_JWT_*`, `LHS_PUBLIC_READ`, `LHS_ANONYMOUS_FEEDBACK`) are listed in
-//! the `auth` module; the file store's (`LHS_MATERIALS_URL`, `LHS_MATERIAL_MAX_MB`,
+//! Token settings (`LHS_JWT_*`, `LHS_OIDC_*`, `LHS_PUBLIC_READ`, `LHS_ANONYMOUS_FEEDBACK`) are
+//! listed in the `auth` module; the file store's (`LHS_MATERIALS_URL`, `LHS_MATERIAL_MAX_MB`,
 //! `LHS_MATERIAL_HTTP_HOSTS`) in the `files` module.
 
 use clap::{Args, Parser, Subcommand};
@@ -128,9 +128,34 @@ pub struct Settings {
     /// Required issuer (`iss`) of tokens.
     #[arg(long, env = "LHS_JWT_ISSUER", global = true)]
     pub jwt_issuer: Option<String>,
-    /// Required audience (`aud`) of tokens.
+    /// Required audience (`aud`) of tokens: a string, or an array that contains it.
     #[arg(long, env = "LHS_JWT_AUDIENCE", global = true)]
     pub jwt_audience: Option<String>,
+    /// The OpenID Connect issuer, such as https://login.example.org/realms/hospital: tokens are
+    /// checked with the keys its discovery document names, refreshed as they rotate.
+    #[arg(long, env = "LHS_OIDC_ISSUER", global = true)]
+    pub oidc_issuer: Option<String>,
+    /// The public client the API docs (Swagger UI) sign in with (authorization code + PKCE).
+    #[arg(long, env = "LHS_OIDC_CLIENT_ID", global = true)]
+    pub oidc_client_id: Option<String>,
+    /// Least time between two fetches of the provider's keys, such as 30s (the default); a bare
+    /// number is seconds.
+    #[arg(long, env = "LHS_OIDC_REFRESH_MIN", value_parser = duration_or_seconds, global = true)]
+    pub oidc_refresh_min: Option<humantime::Duration>,
+    /// Where the roles or groups are in a token: a dotted path such as realm_access.roles
+    /// (default: roles).
+    #[arg(long, env = "LHS_OIDC_ROLES_CLAIM", global = true)]
+    pub oidc_roles_claim: Option<String>,
+    /// The provider's groups or roles and the role each grants, such as
+    /// LHS-Rounds-Admins=admin,LHS-Rounds-Organizers=organizer.
+    #[arg(long, env = "LHS_OIDC_ROLE_MAP", global = true)]
+    pub oidc_role_map: Option<String>,
+    /// The role of a signed-in person with no mapped group: viewer (the default) or none.
+    #[arg(long, env = "LHS_OIDC_DEFAULT_ROLE", global = true)]
+    pub oidc_default_role: Option<String>,
+    /// The scopes the API docs ask for when signing in (default: openid profile email).
+    #[arg(long, env = "LHS_OIDC_SCOPES", global = true)]
+    pub oidc_scopes: Option<String>,
     /// Whether anyone may read rounds, speakers, departments and feedback summaries.
     #[arg(long, env = "LHS_PUBLIC_READ", default_value = "true", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set, global = true)]
     pub public_read: bool,
@@ -276,6 +301,18 @@ pub struct Settings {
     pub material_http_hosts: String,
 }
 
+/// A duration such as `30s` or `2m`, or a bare number of seconds (`30`), as a setting named
+/// after a minimum interval invites.
+fn duration_or_seconds(text: &str) -> Result<humantime::Duration, String> {
+    let text = text.trim();
+    match text.parse::<u64>() {
+        Ok(seconds) => Ok(std::time::Duration::from_secs(seconds).into()),
+        Err(_) => text
+            .parse::<humantime::Duration>()
+            .map_err(|e| format!("`{text}` is not a duration like 30s or 2m: {e}")),
+    }
+}
+
 impl Settings {
     pub fn cache_bytes(&self) -> usize {
         (self.cache_mb as usize) << 20
@@ -294,6 +331,13 @@ impl Settings {
             jwt_public_key: None,
             jwt_issuer: None,
             jwt_audience: None,
+            oidc_issuer: None,
+            oidc_client_id: None,
+            oidc_refresh_min: None,
+            oidc_roles_claim: None,
+            oidc_role_map: None,
+            oidc_default_role: None,
+            oidc_scopes: None,
             public_read: true,
             anonymous_feedback: true,
             cache_mb: 16,

@@ -142,6 +142,10 @@ pub enum ApiError {
     /// The database cannot be reached or is overloaded; worth retrying.
     #[error("the database is unavailable")]
     Unavailable(String),
+    /// A token names a key that is not cached, and the identity provider that would say
+    /// whether it is one of its keys cannot be reached; worth retrying.
+    #[error("the identity provider can't be reached to check the bearer token; retry later")]
+    IdentityProviderUnavailable { retry_after: u64 },
     /// This process is stopping (readiness only: requests are still served meanwhile).
     #[error("this instance is shutting down; requests go to another one")]
     ShuttingDown,
@@ -229,7 +233,9 @@ impl ResponseError for ApiError {
             ApiError::Validation(_) | ApiError::IdempotencyKeyReused(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            ApiError::Unavailable(_) | ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_)
+            | ApiError::IdentityProviderUnavailable { .. }
+            | ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -263,6 +269,9 @@ impl ResponseError for ApiError {
         }
         if let ApiError::Unavailable(_) = self {
             response.insert_header((header::RETRY_AFTER, "1"));
+        }
+        if let ApiError::IdentityProviderUnavailable { retry_after } = self {
+            response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
         }
         if let ApiError::PreconditionFailed {
             current: Some(etag),
@@ -367,7 +376,7 @@ impl IntoResponses for ReadErrors {
                 "429",
                 "Too many refused tokens from this client; see `Retry-After`",
             ),
-            ("503", "The database is unavailable; retry"),
+            ("503", "The database, or the identity provider a token needs checking with, is unavailable; retry"),
         ])
     }
 }
@@ -388,7 +397,7 @@ impl IntoResponses for WriteErrors {
             ("415", "The body is not JSON (`Content-Type: application/json`)"),
             ("422", "A field is invalid (each one is named in `errors`)"),
             ("429", "Too many requests from this client (refused tokens, or anonymous feedback); see `Retry-After`"),
-            ("503", "The database is unavailable; retry"),
+            ("503", "The database, or the identity provider a token needs checking with, is unavailable; retry"),
         ])
     }
 }

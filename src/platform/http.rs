@@ -313,13 +313,9 @@ pub async fn head_as_get<B: MessageBody + 'static>(
 /// The headers every answer carries: no content sniffing, no referrer, and a content security
 /// policy. API answers are data that no browser should render or frame; Swagger UI at `/docs/`
 /// runs its vendored scripts and styles from this origin (the UI sets inline styles, and its
-/// icons are `data:` images).
-pub fn add_security_headers(path: &str, headers: &mut HeaderMap) {
+/// icons are `data:` images) under `docs_policy`.
+pub fn add_security_headers(path: &str, headers: &mut HeaderMap, docs_policy: &DocsPolicy) {
     const API_POLICY: &str = "default-src 'none'; frame-ancestors 'none'";
-    const DOCS_POLICY: &str =
-        "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
-         img-src 'self' data:; connect-src 'self'; font-src 'self'; base-uri 'none'; \
-         form-action 'none'; frame-ancestors 'none'";
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -328,11 +324,50 @@ pub fn add_security_headers(path: &str, headers: &mut HeaderMap) {
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
-    let docs = path == "/docs" || path.starts_with("/docs/");
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(if docs { DOCS_POLICY } else { API_POLICY }),
-    );
+    let policy = if is_docs(path) {
+        docs_policy.0.clone()
+    } else {
+        HeaderValue::from_static(API_POLICY)
+    };
+    headers.insert(header::CONTENT_SECURITY_POLICY, policy);
+}
+
+/// Whether `path` is the API docs' (Swagger UI).
+pub fn is_docs(path: &str) -> bool {
+    path == "/docs" || path.starts_with("/docs/")
+}
+
+/// The content security policy of the API docs: their own scripts, styles and images, and calls
+/// to this origin; with sign-in from the docs, also to the identity provider's origin, where
+/// Swagger UI reads the discovery document and exchanges the code for a token.
+#[derive(Debug, Clone)]
+pub struct DocsPolicy(HeaderValue);
+
+impl DocsPolicy {
+    pub fn new(identity_provider: Option<&str>) -> Result<DocsPolicy, String> {
+        let connect = match identity_provider {
+            Some(origin) => format!("'self' {origin}"),
+            None => "'self'".to_owned(),
+        };
+        let policy = format!(
+            "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+             img-src 'self' data:; connect-src {connect}; font-src 'self'; base-uri 'none'; \
+             form-action 'none'; frame-ancestors 'none'"
+        );
+        HeaderValue::from_str(&policy)
+            .map(DocsPolicy)
+            .map_err(|_| format!("the identity provider's origin {connect} cannot be a header"))
+    }
+}
+
+impl Default for DocsPolicy {
+    fn default() -> Self {
+        DocsPolicy(HeaderValue::from_static(
+            "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+             img-src 'self' data:; connect-src 'self'; font-src 'self'; base-uri 'none'; \
+             form-action 'none'; frame-ancestors 'none'",
+        ))
+    }
 }
 
 /// The longest origin `LHS_CORS_ORIGINS` takes (a scheme, a DNS name of at most 253

@@ -8,6 +8,7 @@ pub mod fields;
 pub mod files;
 pub mod http;
 pub mod idempotency;
+pub mod me;
 pub mod pagination;
 pub mod persistence;
 pub mod ratelimit;

@@ -475,6 +475,13 @@ impl Ctx {
         Ok(self.respond(answer))
     }
 
+    /// Answers a read rendered without the database (its `ETag` is a hash of its body), or 304
+    /// when `If-None-Match` names it.
+    pub fn answer(&self, _: Granted, rendered: Rendered) -> Result<HttpResponse, ApiError> {
+        let answer = Answer::of(rendered, self.conditions.if_none_match.as_ref())?;
+        Ok(self.respond(answer))
+    }
+
     fn respond(&self, answer: Answer) -> HttpResponse {
         match answer {
             Answer::Fresh {

@@ -314,7 +314,10 @@ async fn tokens_signed_by_an_rs256_or_es256_identity_provider_are_accepted() {
 
 // Every operation against the role table, without a token and with each role: see
 // `authorization::every_operation_is_authorized_before_anything_else`.
-on_both_backends!(private_fields_are_shown_to_organisers_only);
+on_both_backends!(
+    private_fields_are_shown_to_organisers_only,
+    an_aud_array_must_contain_the_audience
+);
 
 async fn private_fields_are_shown_to_organisers_only(app: TestApp) {
     let organizer = app.token("olga@example.org", &[Role::Organizer]);
@@ -580,4 +583,84 @@ fn the_token_command_names_its_secret_and_warns_when_it_created_one() {
         stderr_of_token(Some(SECRET)),
         "lhs-rounds token: signed with LHS_JWT_SECRET\n"
     );
+}
+
+/// RFC 7519 allows `aud` as an array, and Keycloak-style providers send one
+/// (`["lhs-rounds","account"]`): the shared-secret and PEM modes take it when it contains the
+/// audience.
+async fn an_aud_array_must_contain_the_audience(app: TestApp) {
+    let app = spawn_app_with(app.backend(), |s| {
+        s.jwt_audience = Some("lhs-rounds".into())
+    })
+    .await
+    .unwrap();
+    let mut claims = admin_claims();
+    for (aud, status) in [
+        (json!(["lhs-rounds", "account"]), 200),
+        (json!(["account", "lhs-rounds"]), 200),
+        (json!("lhs-rounds"), 200),
+        (json!(["account", "billing"]), 401),
+        (json!([]), 401),
+        (json!("account"), 401),
+    ] {
+        claims["aud"] = aud.clone();
+        let token = hs256(&claims, SECRET.as_bytes());
+        assert_eq!(
+            app.request_as(Some(&token), Method::GET, "/api/v1/feedback", None)
+                .await
+                .status(),
+            status,
+            "{aud}"
+        );
+    }
+    // The minted token, with the audience as a string, still passes.
+    assert_eq!(app.get("/api/v1/feedback").await.status(), 200);
+}
+
+#[test]
+fn two_token_modes_at_once_stop_start_up_naming_both() {
+    let issuer = "https://login.example.org/realms/hospital";
+    let mut both = Settings::for_database("/tmp/unused.db");
+    both.jwt_secret = Some(SECRET.into());
+    both.oidc_issuer = Some(issuer.into());
+    let error = Auth::from_settings(&both).err().unwrap();
+    assert!(
+        error.contains("LHS_OIDC_ISSUER") && error.contains("LHS_JWT_SECRET"),
+        "{error}"
+    );
+
+    let mut pem = Settings::for_database("/tmp/unused.db");
+    pem.jwt_public_key = Some("/tmp/unused.pem".into());
+    pem.oidc_issuer = Some(issuer.into());
+    let error = Auth::from_settings(&pem).err().unwrap();
+    assert!(
+        error.contains("LHS_OIDC_ISSUER") && error.contains("LHS_JWT_PUBLIC_KEY"),
+        "{error}"
+    );
+
+    let mut key_and_secret = Settings::for_database("/tmp/unused.db");
+    key_and_secret.jwt_public_key = Some("/tmp/unused.pem".into());
+    key_and_secret.jwt_secret = Some(SECRET.into());
+    let error = Auth::from_settings(&key_and_secret).err().unwrap();
+    assert!(
+        error.contains("LHS_JWT_SECRET") && error.contains("LHS_JWT_PUBLIC_KEY"),
+        "{error}"
+    );
+
+    // An empty value (`LHS_JWT_SECRET=` in a compose file) sets no mode.
+    let mut empty_secret = both.clone();
+    empty_secret.jwt_secret = Some(String::new());
+    assert_eq!(
+        Auth::oidc_settings(&empty_secret)
+            .unwrap()
+            .map(|oidc| oidc.issuer),
+        Some(issuer.to_owned())
+    );
+
+    let mut all = both.clone();
+    all.jwt_public_key = Some("/tmp/unused.pem".into());
+    let error = Auth::from_settings(&all).err().unwrap();
+    for name in ["LHS_OIDC_ISSUER", "LHS_JWT_SECRET", "LHS_JWT_PUBLIC_KEY"] {
+        assert!(error.contains(name), "{error}");
+    }
 }

@@ -390,3 +390,90 @@ fn postgres_cluster() -> Result<&'static str, String> {
         .as_deref()
         .map_err(Clone::clone)
 }
+
+
+/// The service's log lines, captured in this process (the API tests run the application
+/// in-process): those written for requests whose id starts with [`logs::WATCHED_PREFIX`], and
+/// every line of the token checks (`lhs_rounds::platform::auth`), at debug level.
+pub mod logs {
+    use std::sync::{Mutex, OnceLock};
+
+    /// Requests sent with an `X-Request-Id` starting with this have their log lines kept.
+    pub const WATCHED_PREFIX: &str = "logged-";
+
+    /// (the request id, if any; the line: level, target, message, key-values).
+    static LINES: Mutex<Vec<(Option<String>, String)>> = Mutex::new(Vec::new());
+
+    struct Capture;
+
+    impl log::Log for Capture {
+        fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+            metadata.level() <= log::Level::Debug
+        }
+
+        fn log(&self, record: &log::Record<'_>) {
+            let id = lhs_rounds::platform::telemetry::current_request_id().map(|id| id.to_string());
+            let watched = id
+                .as_deref()
+                .is_some_and(|id| id.starts_with(WATCHED_PREFIX));
+            if !watched && !record.target().starts_with("lhs_rounds::platform::auth") {
+                return;
+            }
+            struct Pairs(String);
+            impl<'kvs> log::kv::VisitSource<'kvs> for Pairs {
+                fn visit_pair(
+                    &mut self,
+                    key: log::kv::Key<'kvs>,
+                    value: log::kv::Value<'kvs>,
+                ) -> Result<(), log::kv::Error> {
+                    self.0.push_str(&format!(" {key}={value}"));
+                    Ok(())
+                }
+            }
+            let mut pairs = Pairs(String::new());
+            let _ = record.key_values().visit(&mut pairs);
+            let line = format!(
+                "{} {} {}{}",
+                record.level(),
+                record.target(),
+                record.args(),
+                pairs.0
+            );
+            LINES.lock().unwrap().push((id, line));
+        }
+
+        fn flush(&self) {}
+    }
+
+    /// Installs the capture (once per test process). Fails if another logger came first: then
+    /// nothing could be checked.
+    pub fn capture() {
+        static INSTALLED: OnceLock<()> = OnceLock::new();
+        INSTALLED.get_or_init(|| {
+            log::set_boxed_logger(Box::new(Capture))
+                .expect("no other logger is installed in the API tests");
+            log::set_max_level(log::LevelFilter::Debug);
+        });
+    }
+
+    /// The lines logged for the request `id`.
+    pub fn of_request(id: &str) -> Vec<String> {
+        LINES
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(line_id, _)| line_id.as_deref() == Some(id))
+            .map(|(_, line)| line.clone())
+            .collect()
+    }
+
+    /// Every line kept so far.
+    pub fn all() -> Vec<String> {
+        LINES
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, line)| line.clone())
+            .collect()
+    }
+}

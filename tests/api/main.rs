@@ -44,6 +44,7 @@ mod feedback;
 mod helpers;
 mod http;
 mod materials;
+mod oidc;
 mod openapi;
 mod operations;
 mod planning;

@@ -14,6 +14,7 @@ mod server;
 
 mod backups;
 mod connections;
+mod identity_provider;
 mod logs;
 mod materials;
 mod postgres_faults;
