@@ -36,6 +36,7 @@ mod auth;
 mod cache;
 mod calendar;
 mod changes;
+mod compression;
 mod departments;
 mod errors;
 mod feedback;

@@ -14,6 +14,7 @@ mod backups;
 mod connections;
 mod logs;
 mod postgres_faults;
+mod rate_limits;
 mod shutdown;
 mod slow_clients;
 mod sqlite_faults;
