@@ -249,7 +249,10 @@ async fn answers_made_per_request_and_the_calendars_are_compressed_too(app: Test
     for (accept, coding) in [("gzip", "gzip"), ("br, gzip", "br")] {
         let metrics = get_with(&app, "/metrics", Some(accept), &[]).await;
         assert_eq!(metrics.status(), 200);
-        assert_eq!(header(metrics.headers(), "content-encoding").as_deref(), Some(coding));
+        assert_eq!(
+            header(metrics.headers(), "content-encoding").as_deref(),
+            Some(coding)
+        );
         assert!(varies_on_encoding(metrics.headers()));
         let text = decoded(Some(coding), &metrics.bytes().await.unwrap());
         assert!(String::from_utf8_lossy(&text).contains("lhs_build_info"));

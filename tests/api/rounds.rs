@@ -525,7 +525,7 @@ async fn the_copies_of_a_rounds_links_match_the_links(app: TestApp) {
             ),
             format!("UPDATE speakers SET full_name = 'Doug B. Salvador' WHERE id = {reordered}"),
             format!("UPDATE round_speakers SET position = position + 100 WHERE round_id = {last}"),
-            format!("UPDATE departments SET abbreviation = 'EPI' WHERE name = 'Epidemiology'"),
+            "UPDATE departments SET abbreviation = 'EPI' WHERE name = 'Epidemiology'".to_owned(),
         ];
         for statement in sql {
             diesel::sql_query(&statement)
