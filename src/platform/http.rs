@@ -6,7 +6,7 @@
 //! lines of RFC 9110 grammar), and CORS preflights are answered here with the methods of the
 //! route asked about, which `actix-cors` cannot know; `actix-cors` answers the actual requests.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::hash_map::DefaultHasher;
 use std::future::{ready, Future, Ready};
 use std::hash::{Hash, Hasher};
@@ -15,7 +15,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use actix_web::body::{BoxBody, MessageBody};
+use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::error::PayloadError;
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -104,6 +104,10 @@ fn timed_out(error: &actix_web::Error) -> bool {
 /// 408 problem+json whatever the handler made of the failure, and the connection is closed
 /// (the rest of the body may still be on its way). A client dripping its body a byte at a time
 /// holds a connection that long at most. Requests without a body are passed on untouched.
+///
+/// A body that was not read in full (timed out, or never read by its handler) is kept until the
+/// answer is sent: actix then closes the connection rather than reading on, for ever, a
+/// chunked body that a client may never end.
 pub async fn body_deadline<B: MessageBody + 'static>(
     mut req: ServiceRequest,
     next: Next<B>,
@@ -116,8 +120,9 @@ pub async fn body_deadline<B: MessageBody + 'static>(
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
     let expired = Rc::new(Cell::new(false));
+    let payload = Rc::new(RefCell::new(req.take_payload()));
     let body = Deadline {
-        body: req.take_payload(),
+        body: payload.clone(),
         at: tokio::time::Instant::now() + timeout,
         timer: None,
         expired: expired.clone(),
@@ -134,7 +139,35 @@ pub async fn body_deadline<B: MessageBody + 'static>(
             .head_mut()
             .set_connection_type(ConnectionType::Close);
     }
-    Ok(response)
+    Ok(response.map_body(|_, body| {
+        BoxBody::new(KeepingRequestBody {
+            body,
+            _request_body: payload,
+        })
+    }))
+}
+
+/// An answer's body that keeps its request's body alive until it is sent in full: actix reads
+/// on a chunked request body whose reader is gone (to reuse the connection), and closes the
+/// connection instead while the reader is still there (see [`body_deadline`]).
+struct KeepingRequestBody {
+    body: BoxBody,
+    _request_body: Rc<RefCell<Payload>>,
+}
+
+impl MessageBody for KeepingRequestBody {
+    type Error = <BoxBody as MessageBody>::Error;
+
+    fn size(&self) -> BodySize {
+        self.body.size()
+    }
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<web::Bytes, Self::Error>>> {
+        Pin::new(&mut self.body).poll_next(cx)
+    }
 }
 
 /// Whether a request says it has a body: a `Content-Length` above zero, or a
@@ -152,7 +185,7 @@ type BoxedBody = Pin<Box<dyn Stream<Item = Result<web::Bytes, PayloadError>>>>;
 /// A request body that fails with `TimedOut` once its deadline has passed. The timer is only
 /// started when the body is read and not all there yet.
 struct Deadline {
-    body: Payload,
+    body: Rc<RefCell<Payload>>,
     at: tokio::time::Instant,
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
     expired: Rc<Cell<bool>>,
@@ -165,7 +198,7 @@ impl Stream for Deadline {
         if self.expired.get() {
             return Poll::Ready(None);
         }
-        if let Poll::Ready(item) = Pin::new(&mut self.body).poll_next(cx) {
+        if let Poll::Ready(item) = Pin::new(&mut *self.body.borrow_mut()).poll_next(cx) {
             return Poll::Ready(item);
         }
         let at = self.at;

@@ -597,40 +597,42 @@ async fn a_body_that_does_not_arrive_in_time_is_408_and_the_connection_closed(ap
     .await
     .unwrap();
     let address = app.address.trim_start_matches("http://").to_owned();
-    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
-    let started = std::time::Instant::now();
-    stream
-        .write_all(
-            b"POST /api/v1/feedback HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n\
-              Content-Length: 40\r\n\r\n{\"kind\": ",
+    // A body of a declared length, and a chunked one (of no declared end).
+    for start in [
+        &b"POST /api/v1/feedback HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n\
+           Content-Length: 40\r\n\r\n{\"kind\": "[..],
+        &b"POST /api/v1/feedback HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n\
+           Transfer-Encoding: chunked\r\n\r\n9\r\n{\"kind\": \r\n"[..],
+    ] {
+        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        let started = std::time::Instant::now();
+        stream.write_all(start).await.unwrap();
+        // The rest never comes: the answer must, and then the end of the connection.
+        let mut answer = Vec::new();
+        tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            stream.read_to_end(&mut answer),
         )
         .await
+        .expect("the server answers and closes the connection")
         .unwrap();
-    // The rest never comes: the answer must, and then the end of the connection.
-    let mut answer = Vec::new();
-    tokio::time::timeout(
-        std::time::Duration::from_secs(10),
-        stream.read_to_end(&mut answer),
-    )
-    .await
-    .expect("the server answers and closes the connection")
-    .unwrap();
-    let elapsed = started.elapsed();
-    let answer = String::from_utf8_lossy(&answer);
-    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
-    assert!(
-        answer.contains("content-type: application/problem+json"),
-        "{answer}"
-    );
-    assert!(
-        answer.to_ascii_lowercase().contains("connection: close"),
-        "{answer}"
-    );
-    assert!(answer.contains("\"status\":408"), "{answer}");
-    assert!(
-        elapsed >= std::time::Duration::from_millis(900),
-        "not before the timeout: {elapsed:?}"
-    );
+        let elapsed = started.elapsed();
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        assert!(
+            answer.contains("content-type: application/problem+json"),
+            "{answer}"
+        );
+        assert!(
+            answer.to_ascii_lowercase().contains("connection: close"),
+            "{answer}"
+        );
+        assert!(answer.contains("\"status\":408"), "{answer}");
+        assert!(
+            elapsed >= std::time::Duration::from_millis(900),
+            "not before the timeout: {elapsed:?}"
+        );
+    }
     // A body sent in time is read as ever.
     let sent = app
         .request_as(
