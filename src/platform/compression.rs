@@ -459,6 +459,15 @@ mod tests {
     }
 
     #[test]
+    fn the_etag_of_every_coding_is_read_back_as_the_identity_one() {
+        for coding in [Coding::Gzip, Coding::Brotli] {
+            let tag = coded(&HeaderValue::from_static("\"v7\""), coding);
+            let list = http::TagList::parse(tag.to_str().expect("text")).expect("a tag");
+            assert!(list.matches_strongly("\"v7\""), "{tag:?}");
+        }
+    }
+
+    #[test]
     fn a_coded_etag_carries_the_coding_inside_its_quotes() {
         let etag = HeaderValue::from_static("\"v3-p\"");
         assert_eq!(coded(&etag, Coding::Identity), "\"v3-p\"");
