@@ -109,19 +109,29 @@ pub enum Effort {
 }
 
 /// Whether answers of this media type are worth compressing (text; images and archives are
-/// compressed already).
+/// compressed already). Asked of every answer, so it allocates nothing.
 pub fn compressible(content_type: &str) -> bool {
     let essence = content_type
         .split(';')
         .next()
         .unwrap_or_default()
         .trim()
-        .to_ascii_lowercase();
-    essence.starts_with("text/")
-        || essence == "application/json"
-        || essence.ends_with("+json")
-        || essence == "application/javascript"
-        || essence == "image/svg+xml"
+        .as_bytes();
+    let is = |name: &str| essence.eq_ignore_ascii_case(name.as_bytes());
+    let starts = |prefix: &str| {
+        essence
+            .get(..prefix.len())
+            .is_some_and(|start| start.eq_ignore_ascii_case(prefix.as_bytes()))
+    };
+    let ends = |suffix: &str| {
+        essence.len() >= suffix.len()
+            && essence[essence.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
+    };
+    starts("text/")
+        || is("application/json")
+        || ends("+json")
+        || is("application/javascript")
+        || is("image/svg+xml")
 }
 
 /// `body` in `coding`.
@@ -438,6 +448,9 @@ mod tests {
         assert!(compressible("application/problem+json"));
         assert!(compressible("application/javascript"));
         assert!(!compressible("image/png"));
+        assert!(compressible("Application/JSON"));
+        assert!(!compressible("application/octet-stream"));
+        assert!(!compressible(""));
     }
 
     #[test]
