@@ -327,7 +327,6 @@ pub async fn compress<B: MessageBody + 'static>(
     req: ServiceRequest,
     next: Next<B>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let preferred = Coding::preferred(req.headers());
     let mut response = next.call(req).await?.map_into_boxed_body();
     let headers = response.headers();
     if headers.contains_key(header::CONTENT_ENCODING) {
@@ -343,7 +342,12 @@ pub async fn compress<B: MessageBody + 'static>(
     add_vary(response.headers_mut());
     let large =
         matches!(response.response().body().size(), BodySize::Sized(n) if n >= MIN_BYTES as u64);
-    if preferred == Coding::Identity || !large {
+    if !large {
+        return Ok(response);
+    }
+    // Read only now: most answers never get this far.
+    let preferred = Coding::preferred(response.request().headers());
+    if preferred == Coding::Identity {
         return Ok(response);
     }
     let (request, answer) = response.into_parts();
