@@ -380,6 +380,21 @@ fn conditions_and_idempotency(document: &mut Value) {
                             string(100),
                         ),
                     );
+                    headers.insert(
+                        "Vary".to_owned(),
+                        header(
+                            "What changes the answer: `Authorization`, and `Accept-Encoding`",
+                            string(100),
+                        ),
+                    );
+                    headers.insert(
+                        "Content-Encoding".to_owned(),
+                        header(
+                            "`br` or `gzip` when the request accepted it and the answer is 1 kB \
+                             or more (its ETag then ends in `-br` or `-gzip`); absent otherwise",
+                            json!({"type": "string", "enum": ["br", "gzip"]}),
+                        ),
+                    );
                 }
                 if method == "post" {
                     headers.insert(

@@ -109,6 +109,9 @@ pub enum ApiError {
     DanglingReference,
     #[error("the request body is larger than the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    /// The body did not arrive in full within `LHS_BODY_TIMEOUT` (the connection is closed).
+    #[error("the request body did not arrive in full within {}", humantime::format_duration(*.0))]
+    BodyTimeout(std::time::Duration),
     #[error("{0}")]
     UnsupportedMediaType(String),
     /// A `Range` past the end of a file (416).
@@ -224,6 +227,7 @@ impl ResponseError for ApiError {
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) | ApiError::DanglingReference => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
@@ -272,6 +276,10 @@ impl ResponseError for ApiError {
         }
         if let ApiError::IdentityProviderUnavailable { retry_after } = self {
             response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
+        }
+        if let ApiError::BodyTimeout(_) = self {
+            // The rest of the body may still be on its way: the connection cannot be reused.
+            response.force_close();
         }
         if let ApiError::PreconditionFailed {
             current: Some(etag),

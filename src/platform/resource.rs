@@ -35,6 +35,7 @@ use serde_json::Value;
 use crate::platform::auth::{Caller, Role, Subject, Visible};
 use crate::platform::cache::{Answer, Key, ReadCache, Rendered};
 use crate::platform::changelog::{self, Action, Change};
+use crate::platform::compression::{self, Coding};
 use crate::platform::db::{Database, DbConnection};
 use crate::platform::error::ApiError;
 use crate::platform::fields::{Text, Timestamp};
@@ -359,6 +360,8 @@ pub struct Ctx {
     pub client: IpAddr,
     /// Whether the request carried a token: then its answers are for that caller only.
     pub private: bool,
+    /// The content coding the client prefers (`Accept-Encoding`).
+    pub coding: Coding,
     /// The request's id (`X-Request-Id`), recorded in the change log.
     pub request_id: Option<Arc<str>>,
     /// A malformed `If-Match`, `If-None-Match` or `Idempotency-Key`: reported after the caller's
@@ -389,6 +392,7 @@ impl FromRequest for Ctx {
         let private = req
             .headers()
             .contains_key(actix_web::http::header::AUTHORIZATION);
+        let coding = Coding::preferred(req.headers());
         Box::pin(async move {
             let (db, cache, validators, policy, limits) =
                 data.ok_or_else(|| ApiError::Internal("application data is missing".to_owned()))?;
@@ -409,6 +413,7 @@ impl FromRequest for Ctx {
                 idempotency: idempotency.unwrap_or(IdempotencyKey(None)),
                 client: client.unwrap_or(IpAddr::from([0, 0, 0, 0])),
                 private,
+                coding,
                 request_id,
                 header_error,
             })
@@ -484,12 +489,10 @@ impl Ctx {
 
     fn respond(&self, answer: Answer) -> HttpResponse {
         match answer {
-            Answer::Fresh {
-                body,
-                etag,
-                content_type,
-            } => http::ok(body, content_type, etag, self.private),
-            Answer::NotModified { etag } => http::not_modified(etag, self.private),
+            Answer::Fresh { body, etag } => body.ok(self.coding, &etag, self.private),
+            Answer::NotModified { etag, compressible } => {
+                compression::not_modified(compressible, self.coding, &etag, self.private)
+            }
         }
     }
 

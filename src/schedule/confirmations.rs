@@ -71,14 +71,34 @@ pub struct SpeakerPlace {
     pub responded_at: Option<Timestamp>,
 }
 
-/// 404 unless the speaker is on the round; 403 unless the caller is an organizer or the speaker
-/// signed in (their record's `sub` is the token's).
-fn check_place(
+/// 403 unless the caller is an organizer or the speaker `speaker_id` signed in (their record's
+/// `sub` is the token's). Decided before anything about the round or the place is looked up:
+/// whether a speaker exists, or is on a round (an invited or declined speaker is shown to
+/// organizers only), is no one else's to learn from the difference between a 403 and a 404.
+fn authorize_place(
     conn: &mut DbConnection,
     caller: &Caller,
-    round_id: i32,
     speaker_id: i32,
-) -> Result<Round, ApiError> {
+) -> Result<(), ApiError> {
+    if caller.can(Role::Organizer) {
+        return Ok(());
+    }
+    let sub = speakers::table
+        .find(speaker_id)
+        .select(speakers::sub)
+        .first::<Option<String>>(conn)
+        .optional()?
+        .flatten();
+    match (sub, caller.subject.as_deref()) {
+        (Some(theirs), Some(mine)) if theirs == mine => Ok(()),
+        _ => Err(ApiError::Forbidden(
+            "a speaker may answer only for their own place: this place is not yours".to_owned(),
+        )),
+    }
+}
+
+/// The round, once the caller may answer for the place: 404 unless the speaker is on it.
+fn find_place(conn: &mut DbConnection, round_id: i32, speaker_id: i32) -> Result<Round, ApiError> {
     let round = found(Rounds::find(conn, round_id)?, Rounds::NAME, round_id)?;
     if !round
         .speakers
@@ -90,22 +110,7 @@ fn check_place(
             "speaker {speaker_id} is not on round {round_id}"
         )));
     }
-    if caller.can(Role::Organizer) {
-        return Ok(round);
-    }
-    let sub = speakers::table
-        .find(speaker_id)
-        .select(speakers::sub)
-        .first::<Option<String>>(conn)
-        .optional()?
-        .flatten();
-    match (sub, caller.subject.as_deref()) {
-        (Some(theirs), Some(mine)) if theirs == mine => Ok(round),
-        _ => Err(ApiError::Forbidden(
-            "a speaker may answer only for their own place: this place is another speaker's"
-                .to_owned(),
-        )),
-    }
+    Ok(round)
 }
 
 /// Writes the answer to the place, with the time it was given, and records the round's change.
@@ -188,17 +193,19 @@ pub async fn respond(
     path: web::Path<(i32, i32)>,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    // Any signed-in person may ask; whether the place is theirs is decided in the write, before
-    // the body is read.
+    // Any signed-in person may ask; whether the place is theirs is decided first in the write,
+    // before the round is looked up, a missing `If-Match` told or the body read.
     let granted = ctx.authorize_with(signed_in(&ctx.caller))?;
-    ctx.require_if_match()?;
+    let if_match_required = ctx.require_if_match();
     let (round_id, speaker_id) = path.into_inner();
     let caller = ctx.caller.clone();
     let validators = ctx.validators.clone();
     let if_match = ctx.conditions.if_match.clone();
     let place = ctx
         .write(granted, move |conn, author| {
-            let round = check_place(conn, &caller, round_id, speaker_id)?;
+            authorize_place(conn, &caller, speaker_id)?;
+            if_match_required?;
+            let round = find_place(conn, round_id, speaker_id)?;
             // `If-Match` names the round's version as this caller sees the round.
             if let Some(tags) = &if_match {
                 let etag = http::record_etag(round.audit.version, caller.sees_private_fields());

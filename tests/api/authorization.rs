@@ -6,14 +6,17 @@
 //! has a plausible example in `plausible_body`).
 //!
 //! A caller who may not make a request gets 401 or 403 whatever body it sends, malformed or
-//! not (the body is never parsed for it), and nothing is stored, changed or logged as a change:
-//! the change log's newest number, every table's rows and the schedule's revision are the same
-//! after as before. A caller who may gets 400 for a malformed body, 422 for one its schema
-//! refuses (nothing stored either), and a 2xx the document lists for a plausible one.
+//! not (the body is never parsed for it), and whatever its path names, existing or not (nothing
+//! is looked up for it), and nothing is stored, changed or logged as a change: the change log's
+//! newest number, every table's rows, the schedule's revision and the files of the file store
+//! are the same after as before. A caller who may gets 400 for a malformed body, 422 for one
+//! its schema refuses (nothing stored either), and a 2xx the document lists for a plausible one.
+//! An upload's body is a file's bytes: no bytes at all and a file of a kind the service does
+//! not take are both 415 (nothing stored), a small PDF is taken.
 
 use std::collections::BTreeMap;
 
-use chrono::{Duration, SecondsFormat, Utc};
+use chrono::{Datelike, Duration, NaiveDate, SecondsFormat, Utc};
 use lhs_rounds::platform::auth::Role;
 use reqwest::{Method, Response};
 use serde_json::{json, Value};
@@ -32,6 +35,20 @@ enum Rule {
     SignedIn,
     /// `[{"bearer": [role, and each role above it]}]`.
     Role(Role),
+    /// Declared `[{"bearer": []}]` (any signed-in caller may ask), and then granted to the
+    /// speaker of the place the path names (their record's `sub` is the token's) or to a caller
+    /// with the role: what the route decides before it looks anything else up.
+    SpeakerOr(Role),
+}
+
+impl Rule {
+    /// What the document's `security` says of this rule: it cannot name the speaker.
+    fn declared(self) -> Rule {
+        match self {
+            Rule::SpeakerOr(_) => Rule::SignedIn,
+            other => other,
+        }
+    }
 }
 
 /// The rule of an operation's `security`, failing on any other form: the scopes of a role
@@ -75,6 +92,16 @@ fn role_table(method: &str, template: &str) -> Rule {
         ("GET", "/speakers" | "/speakers/{id}" | "/speakers/{id}/rounds") => Rule::Open,
         ("GET", "/departments" | "/departments/{id}" | "/series") => Rule::Open,
         ("GET", "/rounds/{id}/feedback/summary" | "/changes") => Rule::Open,
+        // Materials: anyone reads them (LHS_PUBLIC_READ); what each caller may see of them is
+        // their visibility's to decide (one they may not see is 404, in lists left out).
+        (
+            "GET",
+            "/rounds/{id}/materials"
+            | "/rounds/{id}/materials/{material_id}"
+            | "/rounds/{id}/materials/{material_id}/file",
+        ) => Rule::Open,
+        // Who the token says the caller is: any signed-in caller, even one granted no role.
+        ("GET", "/me") => Rule::SignedIn,
         // Feedback: anyone sends it (LHS_ANONYMOUS_FEEDBACK); organizers read and triage it.
         ("POST", "/feedback" | "/rounds/{id}/feedback") => Rule::Open,
         ("GET", "/feedback" | "/feedback/{id}" | "/rounds/{id}/feedback") => organizer,
@@ -84,6 +111,16 @@ fn role_table(method: &str, template: &str) -> Rule {
         ("POST", "/rounds" | "/speakers") => organizer,
         ("PUT" | "PATCH" | "DELETE", "/rounds/{id}" | "/speakers/{id}") => organizer,
         ("PUT" | "PATCH", "/series") => organizer,
+        // Planning: the year's rounds and what needs attention, organizers.
+        ("POST", "/series/plan") => organizer,
+        ("GET", "/rounds/attention") => organizer,
+        // A speaker answers for their own place (signed in, any role or none); organizers for
+        // anyone's.
+        ("PUT", "/rounds/{id}/speakers/{speaker_id}/response") => Rule::SpeakerOr(Role::Organizer),
+        // Materials and their files: organizers.
+        ("POST", "/rounds/{id}/materials") => organizer,
+        ("PUT" | "PATCH" | "DELETE", "/rounds/{id}/materials/{material_id}") => organizer,
+        ("PUT" | "DELETE", "/rounds/{id}/materials/{material_id}/file") => organizer,
         // Departments, webhooks and the audit trail: admins.
         ("POST", "/departments") => admin,
         ("PUT" | "PATCH" | "DELETE", "/departments/{id}") => admin,
@@ -93,20 +130,27 @@ fn role_table(method: &str, template: &str) -> Rule {
     }
 }
 
-/// A caller of the test: its name, its token and its roles (`None`: no token).
+/// The `sub` of the speaker on the test's rounds: the caller with a token of no role.
+const SPEAKER_SUB: &str = "nobody@example.org";
+
+/// A caller of the test: its name, its token and its roles (`None`: no token), and whether it
+/// is the speaker whose places the test's paths name.
 struct Caller {
     name: &'static str,
     token: Option<String>,
     roles: Option<Vec<Role>>,
+    speaker: bool,
 }
 
 impl Caller {
     fn may(&self, rule: Rule) -> bool {
+        let has = |needed: Role, roles: &[Role]| roles.iter().any(|role| *role >= needed);
         match (rule, &self.roles) {
             (Rule::Open, _) => true,
             (_, None) => false,
             (Rule::SignedIn, Some(_)) => true,
-            (Rule::Role(needed), Some(roles)) => roles.iter().any(|role| *role >= needed),
+            (Rule::Role(needed), Some(roles)) => has(needed, roles),
+            (Rule::SpeakerOr(needed), Some(roles)) => self.speaker || has(needed, roles),
         }
     }
 
@@ -121,16 +165,28 @@ impl Caller {
 }
 
 /// Records for an operation's path to name, made by the admin: each of a kind the path's ids
-/// can name, none referring to another (so each may be deleted), and a round held an hour ago
-/// (so it takes session feedback).
+/// can name, none referring to another (so each may be deleted) but the round's own: a round
+/// held an hour ago (so it takes session feedback) with the test's speaker invited to it (the
+/// place `{speaker_id}` names, which its speaker may answer) and a public material with a file
+/// (so that anyone finds it, and its file may be downloaded, replaced or deleted).
 #[derive(Debug, Clone, Copy)]
 struct Records {
     department: i32,
     speaker: i32,
     round: i32,
+    /// The speaker invited to `round`, whose `sub` is [`SPEAKER_SUB`]: one for the whole run
+    /// (a `sub` names one speaker).
+    speaker_on_round: i32,
+    material: i32,
     feedback: i32,
     webhook: Option<(i32, i64)>,
 }
+
+/// A small PDF: a file the service takes.
+const PDF: &[u8] =
+    b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
+/// A 1x1 GIF: a file of a kind the service does not take (415).
+const GIF: &[u8] = b"GIF89a\x01\x00\x01\x00\x80\x00\x00\xff\xff\xff\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;";
 
 /// Everything a request of the test may have changed, by name.
 type Snapshot = BTreeMap<&'static str, String>;
@@ -138,6 +194,8 @@ type Snapshot = BTreeMap<&'static str, String>;
 struct Run {
     app: TestApp,
     receiver: Receiver,
+    /// The speaker whose `sub` is [`SPEAKER_SUB`], invited to every round of `records`.
+    speaker_on_rounds: i32,
     /// Makes the names of new records unique.
     serial: std::cell::Cell<u32>,
 }
@@ -159,10 +217,32 @@ impl Run {
             false => None,
         };
         let now = Utc::now();
+        let mut round = held_round(now);
+        round["speakers"] = json!([{"speaker_id": self.speaker_on_rounds, "status": "invited"}]);
+        let round = id_of(&app.create("/api/v1/rounds", round).await);
+        let material = id_of(
+            &app.create(
+                &format!("/api/v1/rounds/{round}/materials"),
+                json!({"kind": "slides", "title": format!("Slides {n}"), "visibility": "public"}),
+            )
+            .await,
+        );
+        let upload = app
+            .client
+            .put(app.url(&format!("/api/v1/rounds/{round}/materials/{material}/file")))
+            .bearer_auth(app.admin_token.as_deref().unwrap())
+            .header("content-type", "application/pdf")
+            .body(PDF)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(upload.status(), 200, "{}", upload.text().await.unwrap());
         Records {
             department: app.department(&format!("Unit {n}")).await,
             speaker: app.speaker(&format!("Speaker {n}"), &["MD"]).await,
-            round: id_of(&app.create("/api/v1/rounds", held_round(now)).await),
+            round,
+            speaker_on_round: self.speaker_on_rounds,
+            material,
             feedback: id_of(
                 &app.create(
                     "/api/v1/feedback",
@@ -198,13 +278,15 @@ impl Run {
         (webhook, delivery)
     }
 
-    /// The change log's newest number, the rows of every table, the schedule's revision and
-    /// the last write to each table with an `updated_at`.
+    /// The change log's newest number, the rows of every table, the schedule's revision, the
+    /// last write to each table with an `updated_at`, the speakers' answers, the series'
+    /// planning, the materials' files and the files in the file store.
     async fn snapshot(&self) -> Snapshot {
         use diesel::dsl::{count_star, max};
         use diesel::prelude::*;
         use lhs_rounds::platform::schema::*;
         let database = self.app.database.clone();
+        let materials_dir = self.app.materials_dir.clone();
         tokio::task::spawn_blocking(move || {
             let mut conn = database.connection().unwrap();
             let conn = &mut *conn;
@@ -225,7 +307,8 @@ impl Run {
                 idempotency_keys,
                 changes,
                 webhooks,
-                webhook_messages
+                webhook_messages,
+                materials
             );
             macro_rules! last_write {
                 ($($table:ident),*) => {$(
@@ -236,7 +319,40 @@ impl Run {
                     seen.insert(concat!(stringify!($table), ".updated_at"), format!("{at:?}"));
                 )*};
             }
-            last_write!(departments, speakers, rounds, feedback, webhooks, series);
+            last_write!(
+                departments,
+                speakers,
+                rounds,
+                feedback,
+                webhooks,
+                series,
+                materials
+            );
+            // A speaker's answer changes a place, not the number of places.
+            let answers: (i64, Option<chrono::NaiveDateTime>) = round_speakers::table
+                .filter(round_speakers::status.ne("invited"))
+                .select((count_star(), max(round_speakers::responded_at)))
+                .get_result(conn)
+                .unwrap();
+            seen.insert("round_speakers.answered", format!("{answers:?}"));
+            // An upload or a file deleted changes a material's file, not the materials.
+            let files: (i64, Option<chrono::NaiveDateTime>) = materials::table
+                .filter(materials::file_key.is_not_null())
+                .select((count_star(), max(materials::file_uploaded_at)))
+                .get_result(conn)
+                .unwrap();
+            seen.insert("materials.files", format!("{files:?}"));
+            // What plans read and keep: the rule, how far ahead attention looks, the skips.
+            let planning: (Option<String>, i32, String) = series::table
+                .select((
+                    series::recurrence,
+                    series::attention_days,
+                    series::skipped_dates,
+                ))
+                .get_result(conn)
+                .unwrap();
+            seen.insert("series.planning", format!("{planning:?}"));
+            seen.insert("file store", stored_files(&materials_dir));
             let seq: Option<i64> = changes::table
                 .select(max(changes::seq))
                 .get_result(conn)
@@ -259,6 +375,32 @@ impl Run {
     }
 }
 
+/// The files under `dir` (the local file store, staging files included): how many, and a
+/// digest of their names and sizes.
+fn stored_files(dir: &std::path::Path) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(folder) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        for entry in entries.map(Result::unwrap) {
+            let path = entry.path();
+            let meta = entry.metadata().unwrap();
+            if meta.is_dir() {
+                pending.push(path);
+            } else {
+                found.push((path, meta.len()));
+            }
+        }
+    }
+    found.sort();
+    let mut digest = std::collections::hash_map::DefaultHasher::new();
+    found.hash(&mut digest);
+    format!("{} files, digest {:x}", found.len(), digest.finish())
+}
+
 /// A round held from two hours ago to an hour ago: inside its session feedback window.
 fn held_round(now: chrono::DateTime<Utc>) -> Value {
     let at = |hours: i64| (now - Duration::hours(hours)).to_rfc3339_opts(SecondsFormat::Secs, true);
@@ -266,7 +408,8 @@ fn held_round(now: chrono::DateTime<Utc>) -> Value {
 }
 
 /// The path with its ids filled from `records`: `{id}` names a record of the collection
-/// before it, `{delivery_id}` the webhook's delivery.
+/// before it, `{delivery_id}` the webhook's delivery, `{material_id}` the round's material and
+/// `{speaker_id}` the speaker on the round.
 fn fill(template: &str, records: &Records) -> String {
     let segments: Vec<&str> = template.split('/').collect();
     let mut path = Vec::new();
@@ -290,7 +433,9 @@ fn fill(template: &str, records: &Records) -> String {
         path.push(
             segment
                 .replace("{id}", &id)
-                .replace("{delivery_id}", &delivery),
+                .replace("{delivery_id}", &delivery)
+                .replace("{material_id}", &records.material.to_string())
+                .replace("{speaker_id}", &records.speaker_on_round.to_string()),
         );
     }
     let path = path.join("/");
@@ -298,6 +443,20 @@ fn fill(template: &str, records: &Records) -> String {
         !path.contains('{'),
         "{template}: an id this test does not fill"
     );
+    path
+}
+
+/// The path with every id naming nothing: what a caller might send to learn what exists.
+fn fill_missing(template: &str) -> String {
+    let mut path = String::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        let close = rest[open..].find('}').expect("a closed parameter") + open;
+        path.push_str(&rest[..open]);
+        path.push_str("999999");
+        rest = &rest[close + 1..];
+    }
+    path.push_str(rest);
     path
 }
 
@@ -321,7 +480,33 @@ fn plausible_body(component: &str, records: &Records, receiver: &str, n: u32) ->
         "SeriesInput" => json!({"name": "Learning Health System Rounds",
                                 "description": format!("Revision {n}"),
                                 "timezone": "America/New_York", "default_start_time": "12:00",
-                                "default_duration_minutes": 60, "feedback_window_days": 30}),
+                                "default_duration_minutes": 60, "feedback_window_days": 30,
+                                "recurrence": "FREQ=MONTHLY;BYDAY=3TH"}),
+        // A range of its own each time, of 71 days: two or three third Thursdays, the first
+        // skipped (a skip must be a date the recurrence gives; kept in the series), so that at
+        // least one round is made.
+        "PlanInput" => {
+            let from =
+                NaiveDate::from_ymd_opt(2030, 1, 1).unwrap() + Duration::days(71 * i64::from(n));
+            let to = from + Duration::days(70);
+            let third_thursday = |date: NaiveDate| {
+                let first = date.with_day(1).unwrap();
+                let to_thursday = (7 + 3 - first.weekday().num_days_from_monday()) % 7;
+                first + Duration::days(i64::from(to_thursday) + 14)
+            };
+            let mut skipped = third_thursday(from);
+            if skipped < from {
+                skipped = third_thursday(skipped + Duration::days(31));
+            }
+            json!({"from": from.to_string(), "to": to.to_string(),
+                   "skip": [{"date": skipped.to_string(), "reason": format!("Holiday {n}")}]})
+        }
+        // The test's speaker is invited: confirming changes their place.
+        "ResponseInput" => json!({"status": "confirmed"}),
+        // No `url`: the material has a file, and a link would be 409.
+        "MaterialInput" => json!({"kind": "handout", "title": format!("Handout {n}"),
+                                  "visibility": "public"}),
+        "MaterialPatch" => json!({"title": format!("Slides, revised {n}")}),
         "SeriesPatch" => json!({"default_duration_minutes": 30 + n % 60}),
         "WebhookInput" => json!({"url": receiver, "events": ["round.deleted"]}),
         "WebhookPatch" => json!({"description": "Changed"}),
@@ -329,26 +514,51 @@ fn plausible_body(component: &str, records: &Records, receiver: &str, n: u32) ->
     }
 }
 
+/// What an operation's request body is, as its document says.
+#[derive(Debug, Clone)]
+enum Payload {
+    None,
+    /// JSON of a component, sent as this content type.
+    Json {
+        content_type: String,
+        component: String,
+    },
+    /// A file's bytes (`format: binary`), whatever they are sent as.
+    File,
+}
+
 /// What a request carries: a body and its content type, or nothing.
 #[derive(Debug, Clone)]
 enum Body {
     None,
-    /// Not JSON at all.
+    /// Not JSON at all; for a file, no bytes at all (an empty upload).
     Malformed,
-    /// Well-formed JSON the schema refuses.
+    /// Well-formed JSON the schema refuses; for a file, one of a kind the service does not
+    /// take (a GIF).
     Refused,
     Plausible(Value),
+    /// A file the service takes: a small PDF, sent as `application/pdf`.
+    File,
     /// What a caller might send to learn where a name resolves.
     Probe(Value),
 }
 
 impl Body {
-    fn bytes(&self) -> Option<Vec<u8>> {
+    /// The bytes and the content type sent for this body of `payload`.
+    fn encoded(&self, payload: &Payload) -> Option<(Vec<u8>, String)> {
+        let file = matches!(payload, Payload::File);
+        let json = |bytes: Vec<u8>| match payload {
+            Payload::Json { content_type, .. } => Some((bytes, content_type.clone())),
+            _ => panic!("{self:?} for a body that is not JSON: {payload:?}"),
+        };
         match self {
             Body::None => None,
-            Body::Malformed => Some(b"{\"comment\": ".to_vec()),
-            Body::Refused => Some(br#"{"no_such_field": [1, 2, 3]}"#.to_vec()),
-            Body::Plausible(value) | Body::Probe(value) => Some(value.to_string().into_bytes()),
+            Body::Malformed if file => Some((Vec::new(), "application/octet-stream".to_owned())),
+            Body::Refused if file => Some((GIF.to_vec(), "image/gif".to_owned())),
+            Body::File => Some((PDF.to_vec(), "application/pdf".to_owned())),
+            Body::Malformed => json(b"{\"comment\": ".to_vec()),
+            Body::Refused => json(br#"{"no_such_field": [1, 2, 3]}"#.to_vec()),
+            Body::Plausible(value) | Body::Probe(value) => json(value.to_string().into_bytes()),
         }
     }
 }
@@ -358,7 +568,7 @@ async fn send(
     caller: &Caller,
     method: &Method,
     path: &str,
-    content_type: Option<&str>,
+    payload: &Payload,
     body: &Body,
 ) -> Response {
     let app = &run.app;
@@ -366,7 +576,7 @@ async fn send(
     if let Some(token) = &caller.token {
         request = request.bearer_auth(token);
     }
-    if let (Some(bytes), Some(content_type)) = (body.bytes(), content_type) {
+    if let Some((bytes, content_type)) = body.encoded(payload) {
         request = request.header("content-type", content_type).body(bytes);
     }
     if *method == Method::POST {
@@ -388,31 +598,52 @@ async fn every_operation_is_authorized_before_anything_else(app: TestApp) {
             name: "anonymous",
             token: None,
             roles: None,
+            speaker: false,
         },
         Caller {
-            name: "a token with no role",
-            token: Some(app.token("nobody@example.org", &[])),
+            name: "a token with no role (the speaker on the rounds)",
+            token: Some(app.token(SPEAKER_SUB, &[])),
             roles: Some(Vec::new()),
+            speaker: true,
         },
         Caller {
             name: "a viewer",
             token: Some(app.token("vera@example.org", &[Role::Viewer])),
             roles: Some(vec![Role::Viewer]),
+            speaker: false,
         },
         Caller {
             name: "an organizer",
             token: Some(app.token("olga@example.org", &[Role::Organizer])),
             roles: Some(vec![Role::Organizer]),
+            speaker: false,
         },
         Caller {
             name: "an admin",
             token: Some(app.token("ada@example.org", &[Role::Admin])),
             roles: Some(vec![Role::Admin]),
+            speaker: false,
         },
     ];
+    // The series has a recurrence to plan by, and the speaker of every round a sign-in.
+    let recurrence = app
+        .patch(
+            "/api/v1/series",
+            &json!({"recurrence": "FREQ=MONTHLY;BYDAY=3TH"}),
+        )
+        .await;
+    assert_eq!(recurrence.status(), 200);
+    let speaker_on_rounds = id_of(
+        &app.create(
+            "/api/v1/speakers",
+            json!({"full_name": "Sam Okafor", "credentials": ["MD"], "sub": SPEAKER_SUB}),
+        )
+        .await,
+    );
     let run = Run {
         app,
         receiver,
+        speaker_on_rounds,
         serial: std::cell::Cell::new(0),
     };
     let document = lhs_rounds::app::openapi::document();
@@ -424,10 +655,10 @@ async fn every_operation_is_authorized_before_anything_else(app: TestApp) {
         for (method_name, operation) in item.as_object().unwrap() {
             let method = Method::from_bytes(method_name.to_uppercase().as_bytes()).unwrap();
             let what = format!("{method} {template}");
-            let rule = rule_of(&what, &operation["security"]);
+            let rule = role_table(method.as_str(), template);
             assert_eq!(
-                rule,
-                role_table(method.as_str(), template),
+                rule_of(&what, &operation["security"]),
+                rule.declared(),
                 "{what}: the document's security and the role table differ"
             );
             *rules.entry(format!("{rule:?}")).or_insert(0) += 1;
@@ -444,17 +675,20 @@ async fn every_operation_is_authorized_before_anything_else(app: TestApp) {
                 .filter_map(|status| status.parse().ok())
                 .filter(|status| (200..300).contains(status))
                 .collect();
-            let (content_type, component) = match operation["requestBody"]["content"].as_object() {
+            let payload = match operation["requestBody"]["content"].as_object() {
                 Some(content) => {
                     let (content_type, media) = content.iter().next().unwrap();
-                    let component = media["schema"]["$ref"]
-                        .as_str()
-                        .and_then(|r| r.rsplit('/').next())
-                        .unwrap_or_else(|| panic!("{what}: a request body that is a component"))
-                        .to_owned();
-                    (Some(content_type.clone()), Some(component))
+                    let schema = &media["schema"];
+                    match schema["$ref"].as_str().and_then(|r| r.rsplit('/').next()) {
+                        Some(component) => Payload::Json {
+                            content_type: content_type.clone(),
+                            component: component.to_owned(),
+                        },
+                        None if schema["format"] == "binary" => Payload::File,
+                        None => panic!("{what}: a request body that is a component or a file"),
+                    }
                 }
-                None => (None, None),
+                None => Payload::None,
             };
             let webhooks = template.contains("/webhooks");
             let base = run.records(webhooks).await;
@@ -468,37 +702,51 @@ async fn every_operation_is_authorized_before_anything_else(app: TestApp) {
                 };
                 let path = fill(template, &records);
                 let n = run.next();
-                let plausible = component
-                    .as_deref()
-                    .map(|c| plausible_body(c, &records, &run.receiver.url, n));
-                let mut bodies = match &plausible {
-                    Some(plausible) => vec![
-                        Body::Malformed,
-                        Body::Refused,
-                        Body::Plausible(plausible.clone()),
-                    ],
-                    None => vec![Body::None],
+                let (mut bodies, takes_url) = match &payload {
+                    Payload::Json { component, .. } => (
+                        vec![
+                            Body::Malformed,
+                            Body::Refused,
+                            Body::Plausible(plausible_body(
+                                component,
+                                &records,
+                                &run.receiver.url,
+                                n,
+                            )),
+                        ],
+                        document["components"]["schemas"][component]["properties"]
+                            .get("url")
+                            .is_some(),
+                    ),
+                    Payload::File => (vec![Body::Malformed, Body::Refused, Body::File], false),
+                    Payload::None => (vec![Body::None], false),
                 };
-                let takes_url = component.is_some()
-                    && document["components"]["schemas"][component.as_deref().unwrap()]
-                        ["properties"]
-                        .get("url")
-                        .is_some();
-                if takes_url && !allowed {
-                    for url in ["http://nonexistent.invalid/", "http://localhost/"] {
-                        bodies.insert(0, Body::Probe(json!({"url": url, "events": ["*"]})));
+                let mut attempts: Vec<(String, Body)> = Vec::new();
+                if !allowed {
+                    if takes_url {
+                        for url in ["http://nonexistent.invalid/", "http://localhost/"] {
+                            attempts.push((
+                                path.clone(),
+                                Body::Probe(json!({"url": url, "events": ["*"]})),
+                            ));
+                        }
+                    }
+                    // Ids that name nothing: refused the same, before anything is looked up.
+                    if template.contains('{') {
+                        let plausible = bodies.last().unwrap().clone();
+                        attempts.push((fill_missing(template), plausible));
                     }
                 }
-                for body in bodies {
+                attempts.extend(bodies.drain(..).map(|body| (path.clone(), body)));
+                for (path, body) in attempts {
                     let before = run.snapshot().await;
-                    let response =
-                        send(&run, caller, &method, &path, content_type.as_deref(), &body).await;
+                    let response = send(&run, caller, &method, &path, &payload, &body).await;
                     let status = response.status().as_u16();
                     let headers = response.headers().clone();
                     let text = response.text().await.unwrap_or_default();
                     let after = run.snapshot().await;
                     let attempt = format!(
-                        "{what} as {caller_name} with {body:?}: {status} {text}",
+                        "{what} ({path}) as {caller_name} with {body:?}: {status} {text}",
                         caller_name = caller.name
                     );
                     let unchanged = || {
@@ -523,6 +771,17 @@ async fn every_operation_is_authorized_before_anything_else(app: TestApp) {
                             );
                             unchanged();
                         }
+                        // No file, or a file of a kind not taken: 415, and no file kept.
+                        (Body::Malformed | Body::Refused, true)
+                            if matches!(payload, Payload::File) =>
+                        {
+                            assert_eq!(status, 415, "{attempt}");
+                            assert_eq!(
+                                headers["content-type"], "application/problem+json",
+                                "{attempt}"
+                            );
+                            unchanged();
+                        }
                         (Body::Malformed, true) => {
                             assert_eq!(status, 400, "{attempt}");
                             unchanged();
@@ -533,7 +792,7 @@ async fn every_operation_is_authorized_before_anything_else(app: TestApp) {
                             assert!(!problem["errors"][0]["field"].is_null(), "{attempt}");
                             unchanged();
                         }
-                        (Body::Plausible(_) | Body::None, true) => {
+                        (Body::Plausible(_) | Body::File | Body::None, true) => {
                             assert!(
                                 successes.contains(&status),
                                 "{attempt}: not one of {successes:?}"
@@ -555,7 +814,7 @@ async fn every_operation_is_authorized_before_anything_else(app: TestApp) {
         }
     }
     assert!(
-        operations >= 43,
+        operations >= 57,
         "every operation of the document: {operations}"
     );
     assert!(refused >= 150, "refused calls: {refused}");
@@ -563,6 +822,7 @@ async fn every_operation_is_authorized_before_anything_else(app: TestApp) {
         Rule::Open,
         Rule::Role(Role::Organizer),
         Rule::Role(Role::Admin),
+        Rule::SpeakerOr(Role::Organizer),
     ] {
         assert!(
             rules.contains_key(&format!("{rule:?}")),
@@ -578,7 +838,10 @@ async fn every_operation_is_authorized_before_anything_else(app: TestApp) {
         &callers[0],
         &Method::PATCH,
         "/api/v1/webhooks/1",
-        Some("application/merge-patch+json"),
+        &Payload::Json {
+            content_type: "application/merge-patch+json".to_owned(),
+            component: "WebhookPatch".to_owned(),
+        },
         &probe,
     )
     .await;

@@ -37,6 +37,7 @@ mod authorization;
 mod cache;
 mod calendar;
 mod changes;
+mod compression;
 mod confirmations;
 mod departments;
 mod errors;
