@@ -47,9 +47,20 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             println!("{}", backup::backup(&url, &file)?);
             Ok(())
         }
-        Command::Check => {
+        Command::Check { repair } => {
             let url = db::DatabaseUrl::parse(&settings.database_url);
-            let report = backup::check(&url)?;
+            let mut report = backup::check(&url)?;
+            // A check changes nothing: the directory beside the database is read if it is there,
+            // never made.
+            let default_dir = (url.backend == db::Backend::Sqlite)
+                .then(|| platform::files::default_dir(&url.target))
+                .filter(|dir| dir.is_dir());
+            let files = platform::files::Files::open(
+                settings.materials_url.as_deref(),
+                default_dir.as_deref(),
+                settings.material_max_mb,
+            )?;
+            backup::check_files(&url, &files, repair, &mut report).await?;
             for note in &report.notes {
                 println!("note: {note}");
             }
@@ -84,6 +95,14 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Token { sub, roles, ttl } => {
+            // Before the token checker starts: with OpenID Connect it would start fetching keys.
+            if auth::Auth::oidc_settings(&settings)?.is_some() {
+                return Err(
+                    "tokens are issued by the identity provider (LHS_OIDC_ISSUER); \
+                     `lhs-rounds token` mints them only with a shared secret"
+                        .to_owned(),
+                );
+            }
             let auth = auth::Auth::from_settings(&settings)?;
             let roles: Vec<auth::Role> =
                 roles.iter().filter_map(|r| auth::Role::parse(r)).collect();

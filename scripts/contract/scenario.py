@@ -575,6 +575,22 @@ def run(base_url: str, suffix: str, token: str | None) -> None:
         expect(f"{what}: same as the patch answered", patched.to_dict(), response.parsed.to_dict())
         panel = patched
 
+    with step("a round takes session feedback from its start: 422 naming round_id before, then the panel is held"):
+        what = "create_round_feedback before the panel starts"
+        problem = call_problem(what, create_round_feedback, HTTPStatus.UNPROCESSABLE_ENTITY, id=panel.id,
+                               client=client,
+                               body=RoundSessionFeedbackInput(kind=RoundSessionFeedbackInputKind.SESSION_FEEDBACK,
+                                                              rating=5))
+        expect_field_error(what, problem, "round_id")
+        # The panel is moved to an hour ago, as if it had just been held: inside its window (from its
+        # start to the series' feedback_window_days after its end).
+        held_starts = started - dt.timedelta(hours=2)
+        held_ends = started - dt.timedelta(hours=1)
+        what = "patch_round to an hour ago"
+        panel = call_ok(what, patch_round, HTTPStatus.OK, Round, id=panel.id, client=client,
+                        body=RoundPatch(starts_at=held_starts, ends_at=held_ends)).parsed
+        expect(f"{what}: starts_at", held_starts, panel.starts_at)
+
     feedback: list[Feedback] = []
     with step("submit session feedback on the panel: ratings 5, 4, 3"):
         # The body is a union on `kind`; the generated client has one model per variant. Two ratings

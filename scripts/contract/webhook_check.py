@@ -11,7 +11,9 @@ and checks that the messages arrive in order, each verified, with the right `typ
 `data.id`; that a tampered message fails verification; that the deliveries are listed as
 delivered; that after `rotate-secret` messages verify with the new secret only; that a failed
 attempt is retried on the schedule and `.../retry` sends a message again under the same id; and
-that a disabled or deleted webhook gets nothing.
+that a disabled or deleted webhook gets nothing. Each message's `webhook-id` is
+`msg_<UUIDv7>_<webhook id>`, the `message_id` of its delivery, whose attempts
+`GET /webhooks/{id}/deliveries/{delivery_id}` lists.
 
     python scripts/contract/webhook_check.py --base-url http://127.0.0.1:8080
 
@@ -269,9 +271,15 @@ def run(api: Api, receiver: Receiver) -> None:
         expect(f"delivery {d['id']}: last_status_code", 204, d.get("last_status_code"))
         if not d.get("delivered_at"):
             fail(f"delivery {d['id']}: delivered_at", "a date-time", d)
-    expect("the deliveries' ids are the messages' webhook-ids",
-           sorted(f"msg_{d['id']}" for d in items), sorted(m.id for m in messages))
-    ok("GET .../deliveries lists the 4 messages as delivered at the first attempt")
+    expect("the deliveries' message_ids are the messages' webhook-ids",
+           sorted(d["message_id"] for d in items), sorted(m.id for m in messages))
+    for m in messages:
+        prefix, _, rest = m.id.partition("_")
+        uuid, _, webhook = rest.partition("_")
+        if prefix != "msg" or len(uuid) != 32 or uuid[12] != "7" or webhook != str(hook):
+            fail("webhook-id is msg_<UUIDv7>_<webhook id>", f"msg_<32 hex>_{hook}", m.id)
+    ok("GET .../deliveries lists the 4 messages as delivered at the first attempt, under their "
+       "webhook-ids (msg_<UUIDv7>_<webhook id>)")
 
     # -- rotate-secret ------------------------------------------------------------------------------
     rotated = api.call("POST", f"/webhooks/{hook}/rotate-secret", 200)
@@ -298,17 +306,26 @@ def run(api: Api, receiver: Receiver) -> None:
     check_message("round.created, retried", retried, "round.created", round3["id"], "second",
                   ["first"])
     expect("the retry's body is the same message", failed.body, retried.body)
-    delivery_id = int(retried.id.removeprefix("msg_"))
     # the worker records the attempt right after the answer
     deadline = time.monotonic() + 10
     while True:
         item = next(d for d in api.call("GET", f"/webhooks/{hook}/deliveries", 200)["items"]
-                    if d["id"] == delivery_id)
+                    if d["message_id"] == retried.id)
         if item["status"] == "delivered" or time.monotonic() > deadline:
             break
         time.sleep(0.2)
+    delivery_id = item["id"]
     expect("the retried delivery: status", "delivered", item["status"])
     expect("the retried delivery: attempts", 2, item["attempts"])
+    detail = api.call("GET", f"/webhooks/{hook}/deliveries/{delivery_id}", 200)
+    expect("GET .../deliveries/{id}: the message_id", retried.id, detail["message_id"])
+    log = detail["attempt_log"]
+    expect("GET .../deliveries/{id}: every attempt's status code, oldest first", [500, 204],
+           [a["status_code"] for a in log])
+    expect("GET .../deliveries/{id}: the failed attempt's error", "answered 500", log[0]["error"])
+    for attempt in log:
+        if not isinstance(attempt["duration_ms"], int) or not attempt.get("attempted_at"):
+            fail("each attempt has its time and duration", "attempted_at, duration_ms", attempt)
     again = api.call("POST", f"/webhooks/{hook}/deliveries/{delivery_id}/retry", 200)
     expect("POST .../retry: the delivery's id", delivery_id, again["id"])
     messages = receiver.wait_for(9)

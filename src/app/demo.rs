@@ -2,6 +2,11 @@
 //! (`shared/reference/lhs-rounds-page.txt`), loaded by `seed-demo` and `serve --demo`, and the
 //! next three rounds generated from the series' defaults (the page's rounds are all past).
 //! Loading it twice adds nothing.
+//!
+//! The series recurs on the third Thursday of the month (`FREQ=MONTHLY;BYDAY=3TH`), as most
+//! of the page's 2019 rounds do; the page moved some (February 14, April 25, May 23,
+//! September 26, October 24) and held none in August, which the series keeps as a skipped
+//! date. A plan's preview over 2019 shows exactly that (see `tests/api/planning.rs`).
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use diesel::prelude::*;
@@ -10,7 +15,7 @@ use crate::platform::changelog::{self, Action, Change};
 use crate::platform::db::{write_transaction, DbConnection};
 use crate::platform::error::ApiError;
 use crate::platform::fields::{
-    Credential, DepartmentRef, Email, LocalTime, Name, SpeakerRef, Text, Timestamp,
+    Credential, DepartmentRef, Email, Line, LocalDate, LocalTime, Name, SpeakerRef, Text, Timestamp,
 };
 use crate::platform::resource::{Keyed, New, Resource};
 use crate::platform::schema::rounds as rounds_table;
@@ -20,7 +25,8 @@ use crate::schedule::rounds::{
     DepartmentIds, Panel, RoundInput, RoundStatus, Rounds, SpeakerRole, SpeakerSlot,
 };
 use crate::schedule::series::{
-    self, Contact, Contacts, Minutes, Series, SeriesInput, SeriesRecord,
+    self, AttentionDays, Contact, Contacts, Minutes, Series, SeriesInput, SeriesRecord,
+    SkippedDate, SkippedDates, DEFAULT_ATTENTION_DAYS,
 };
 use crate::schedule::speakers::{self, Credentials, SpeakerInput, Speakers};
 
@@ -232,6 +238,7 @@ pub fn seed(conn: &mut DbConnection) -> Result<SeedReport, ApiError> {
                             ),
                             title: None,
                             email: None,
+                            sub: None,
                             department_id: None,
                             bio: None,
                         };
@@ -241,6 +248,7 @@ pub fn seed(conn: &mut DbConnection) -> Result<SeedReport, ApiError> {
                 slots.push(SpeakerSlot {
                     speaker_id: SpeakerRef(speaker_id),
                     role,
+                    status: None,
                 });
             }
             let input = RoundInput {
@@ -379,6 +387,21 @@ fn page_series() -> SeriesInput {
         default_location: Some(Text::stored("BMC – MassMutual 5")),
         default_start_time: LocalTime::NOON,
         default_duration_minutes: Minutes::clamped(60),
+        feedback_window_days: series::FeedbackWindowDays::clamped(
+            series::DEFAULT_FEEDBACK_WINDOW_DAYS,
+        ),
+        recurrence: Some(Line::stored(DEMO_RECURRENCE)),
+        recurrence_start: None,
+        attention_days: AttentionDays::clamped(DEFAULT_ATTENTION_DAYS),
+        skipped_dates: SkippedDates(
+            LocalDate::parse("2019-08-15")
+                .map(|date| SkippedDate {
+                    date,
+                    reason: Name::stored("No round in August"),
+                })
+                .into_iter()
+                .collect(),
+        ),
         contacts: Contacts(vec![
             contact("Dr. Mihaela Stefan", "mihaela.stefan@example.org"),
             contact("Aubri Drake", "aubri.drake@example.org"),
@@ -386,6 +409,9 @@ fn page_series() -> SeriesInput {
         loop_alert_days: series::LoopAlertDays::clamped(series::DEFAULT_LOOP_ALERT_DAYS),
     }
 }
+
+/// How the page's rounds recur: the third Thursday of the month.
+pub const DEMO_RECURRENCE: &str = "FREQ=MONTHLY;BYDAY=3TH";
 
 /// The page's "What is a Learning Health System?", in Markdown.
 const PAGE_DESCRIPTION: &str = "## What is a Learning Health System?

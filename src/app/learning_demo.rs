@@ -27,8 +27,8 @@ use crate::platform::changelog::{self, Action, Change};
 use crate::platform::db::DbConnection;
 use crate::platform::error::ApiError;
 use crate::platform::fields::{
-    CalendarDate, DepartmentRef, Email, InitiativeRef, Name, PdsaCycleRef, RoundRef, SpeakerRef,
-    Text, Timestamp,
+    DepartmentRef, Email, InitiativeRef, LocalDate, Name, PdsaCycleRef, RoundRef, SpeakerRef, Text,
+    Timestamp,
 };
 use crate::platform::resource::{Author, Keyed, New, Resource};
 use crate::platform::schema::{initiative_rounds, initiatives, pdsa_cycles, round_outcomes};
@@ -170,7 +170,7 @@ pub fn seed(conn: &mut DbConnection) -> Result<LearningReport, ApiError> {
              by the unit they are about within 14 days (from about a third in 2018-2019).",
         )),
         aim_target: AimTarget::new(80.0),
-        aim_target_date: Some(CalendarDate(date(2020, 6, 30)?)),
+        aim_target_date: Some(LocalDate::from_naive(date(2020, 6, 30)?)),
         stage: Stage::Implementation,
         status: InitiativeStatus::Active,
         closing_note: None,
@@ -376,8 +376,8 @@ pub fn seed(conn: &mut DbConnection) -> Result<LearningReport, ApiError> {
                     improvement_direction: ImprovementDirection::Increase,
                     target: Value::new(80.0),
                     baseline: Some(BaselineRange {
-                        from: CalendarDate(date(2018, 7, 1)?),
-                        to: CalendarDate(date(2019, 6, 1)?),
+                        from: LocalDate::from_naive(date(2018, 7, 1)?),
+                        to: LocalDate::from_naive(date(2019, 6, 1)?),
                     }),
                     phases: Phases(Vec::new()),
                     rules: RuleSet::Ihi,
@@ -426,7 +426,7 @@ pub fn seed(conn: &mut DbConnection) -> Result<LearningReport, ApiError> {
             _ => (None, None),
         };
         points.push(PointInput {
-            period: CalendarDate(period),
+            period: LocalDate::from_naive(period),
             value: None,
             numerator: Numerator::new(numerator),
             denominator: Denominator::new(denominator),
@@ -480,7 +480,7 @@ pub fn seed(conn: &mut DbConnection) -> Result<LearningReport, ApiError> {
                   done: Option<NaiveDateTime>,
                   about: bool| OutcomeInput {
         owner: who,
-        due_date: Some(CalendarDate(due)),
+        due_date: Some(LocalDate::from_naive(due)),
         status: Some(status),
         completed_at: done.map(Timestamp::from_naive),
         ..outcome(OutcomeKind::ActionItem, text, None, about)

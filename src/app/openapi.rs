@@ -35,7 +35,9 @@ use crate::platform::error::{FieldError, Problem};
             Every error is an RFC 9457 `application/problem+json` body.",
         license(name = "MIT OR Apache-2.0")
     ),
-    servers((url = "/", description = "The server this document is served by")),
+    // Whatever environment it runs in (OWASP API9: the description names it).
+    servers((url = "/", description = "The server this document is served by: production, \
+        staging or a local test server alike")),
     // HeaderText is named only by answer headers (Location, RateLimit), and the rest only by
     // query parameters: registered here so that they are written out where they are used, like
     // every other scalar (see `inline_parameter_refs`; a test fails on a `$ref` that names no
@@ -69,6 +71,7 @@ use crate::platform::error::{FieldError, Problem};
         (name = "initiatives", description = "The improvement work the rounds take on: aims, stages, teams, round links, PDSA cycles and a SQUIRE 2.0 report"),
         (name = "measures", description = "An initiative's measures, their data points (aggregate numbers only) and run charts (IHI or Anhøj rules)"),
         (name = "outcomes", description = "What each round decided: information, decisions and action items, carried over until done"),
+        (name = "me", description = "Who the caller is, as the bearer token says"),
         (name = "health", description = "Liveness and readiness probes")
     )
 )]
@@ -78,15 +81,18 @@ struct ApiDoc;
 /// scopes (OpenAPI 3.1 allows role names there); an empty alternative means no token is needed.
 struct BearerScheme;
 
-/// What the service checks in a token (RFC 8725, JSON Web Token Best Current Practices).
+/// What the service checks in a token (RFC 8725, JSON Web Token Best Current Practices; the
+/// OWASP ruleset looks for the RFC's name spelled `RFC8725`).
 const BEARER_DESCRIPTION: &str = "A JWT (RFC 7519) in `Authorization: Bearer <token>`, checked \
-as RFC 8725 recommends: exactly one algorithm is accepted, the one the service is configured \
-with (HS256 with a shared secret of at least 32 bytes, or RS256/ES256 with the identity \
-provider's public key), and a token signed any other way, or unsigned, is refused; `exp` is \
-required and `nbf` honoured, with 30 seconds of clock leeway; `iss` and `aud` are required and \
-must match when the service is configured with an issuer and an audience. The subject is `sub`; \
-the roles are the `roles` array claim (`viewer`, `organizer`, `admin`; unknown roles grant \
-nothing). Mint a token with `lhs-rounds token` when the service holds a shared secret.";
+as RFC8725 (JSON Web Token Best Current Practices) recommends, with the one algorithm its key allows: HS256 with a shared secret of at \
+least 32 bytes, RS256/ES256 with the identity provider's public key, or, with OpenID Connect, \
+RS256, PS256 or ES256 as the key of the provider's JWKS that the token's `kid` names declares; a \
+token signed any other way, or unsigned, is refused. `exp` is required and `nbf` honoured, with \
+30 seconds of clock leeway; `iss` must be the configured issuer, and `aud` (a string or an array) \
+must contain the configured audience. The subject is `sub`; the role comes from the `roles` claim \
+(`viewer`, `organizer`, `admin`; unknown roles grant nothing) or, with OpenID Connect, from the \
+provider's groups or roles as the service maps them; `GET /api/v1/me` says what the service read. \
+Mint a token with `lhs-rounds token` when the service holds a shared secret.";
 
 impl utoipa::Modify for BearerScheme {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
@@ -136,6 +142,56 @@ impl Router for Collector {
 /// `the_committed_openapi_document_matches_the_code` fails whenever the copy differs from what
 /// the code generates, and says how to write it again.
 pub const SERVED: &str = include_str!("../../openapi/openapi.json");
+
+/// The scheme the served document adds when the API docs sign in with the identity provider.
+pub const SIGN_IN_SCHEME: &str = "oidc";
+
+/// [`SERVED`] with the identity provider declared, for a service whose API docs sign in with it
+/// (`LHS_OIDC_ISSUER` and `LHS_OIDC_CLIENT_ID`): an `openIdConnect` scheme at `discovery_url`,
+/// offered wherever the bearer scheme is (its tokens are bearer tokens, checked the same way).
+/// Built at start-up from the committed copy, which stays what the code generates: the
+/// provider is a setting of one deployment, not part of the API.
+pub fn with_sign_in(discovery_url: &str) -> Result<String, String> {
+    let mut document: Value = serde_json::from_str(SERVED)
+        .map_err(|e| format!("the compiled-in openapi/openapi.json cannot be read: {e}"))?;
+    let scheme = json!({
+        "type": "openIdConnect",
+        "openIdConnectUrl": discovery_url,
+        "description": "Sign in with the hospital's identity provider (OpenID Connect, \
+            authorization code with PKCE). Its access token is sent as a bearer token and \
+            checked as the `bearer` scheme says; the role comes from the groups or roles the \
+            provider puts in the token, as the service maps them."
+    });
+    let Some(schemes) = document
+        .pointer_mut("/components/securitySchemes")
+        .and_then(Value::as_object_mut)
+    else {
+        return Err("the committed document declares no security schemes".to_owned());
+    };
+    schemes.insert(SIGN_IN_SCHEME.to_owned(), scheme);
+    offer_sign_in(document.get_mut("security"));
+    if let Some(Value::Object(paths)) = document.get_mut("paths") {
+        for operation in paths
+            .values_mut()
+            .filter_map(Value::as_object_mut)
+            .flat_map(|item| item.values_mut())
+        {
+            offer_sign_in(operation.get_mut("security"));
+        }
+    }
+    Ok(to_json(&document).trim_end().to_owned())
+}
+
+/// Adds `{"oidc": []}` to a list of security requirements that accepts a bearer token. Its
+/// scopes stay empty: roles are not OAuth scopes, and the sign-in asks for the configured ones.
+fn offer_sign_in(requirements: Option<&mut Value>) {
+    let Some(Value::Array(alternatives)) = requirements else {
+        return;
+    };
+    if alternatives.iter().any(|a| a.get("bearer").is_some()) {
+        alternatives.push(json!({ SIGN_IN_SCHEME: [] }));
+    }
+}
 
 /// What start-up reads of [`SERVED`]: each operation's parameters (the query validators and
 /// the table of allowed methods) and the component schemas (the body validators), in the
@@ -201,13 +257,34 @@ pub fn document() -> Value {
     refer_page_items(&mut document);
     open_operations(&mut document);
     http_semantics(&mut document);
+    audience_of_servers(&mut document);
     document
 }
 
-/// What [`crate::platform::resource`] does for every operation of the API, said once for all of them:
-/// reads answer with an `ETag` and honour `If-None-Match` (304); PUT, PATCH and DELETE honour
-/// `If-Match` (412, 428); a POST may carry an `Idempotency-Key` and be replayed.
+/// Every server is for the audience the whole document is written for, the hospital's
+/// front-ends and the systems that integrate with it: none is internal (`x-internal`, which
+/// the OWASP ruleset asks each server to declare).
+fn audience_of_servers(document: &mut Value) {
+    let Some(Value::Array(servers)) = document.get_mut("servers") else {
+        return;
+    };
+    for server in servers.iter_mut().filter_map(Value::as_object_mut) {
+        server.insert("x-internal".to_owned(), Value::Bool(false));
+    }
+}
+
+/// The HTTP semantics every operation shares, said once for all of them: see
+/// [`conditions_and_idempotency`], [`retry_headers`] and [`cors_headers`].
 fn http_semantics(document: &mut Value) {
+    conditions_and_idempotency(document);
+    retry_headers(document);
+    cors_headers(document);
+}
+
+/// What [`crate::platform::resource`] does for every operation of the API, said once for all of
+/// them: reads answer with an `ETag` and honour `If-None-Match` (304); PUT, PATCH and DELETE
+/// honour `If-Match` (412, 428); a POST may carry an `Idempotency-Key` and be replayed.
+fn conditions_and_idempotency(document: &mut Value) {
     let string = |max: u64| json!({"type": "string", "maxLength": max});
     let tag_list = json!({"type": "string", "maxLength": 1000, "pattern": crate::platform::http::TagList::PATTERN});
     let header =
@@ -286,29 +363,6 @@ fn http_semantics(document: &mut Value) {
             for (status, response) in responses {
                 answers.insert(status.to_owned(), response);
             }
-            let retry_after = header(
-                "Seconds to wait before retrying",
-                json!({"type": "integer", "minimum": 1, "maximum": 86400}),
-            );
-            for (status, response) in answers.iter_mut() {
-                let extra: Vec<(&str, Value)> = match status.as_str() {
-                    "429" => vec![
-                        ("Retry-After", retry_after.clone()),
-                        ("RateLimit-Policy", header("The limit (IETF RateLimit headers draft): `\"name\";q=<requests>;w=<seconds>`", string(200))),
-                        ("RateLimit", header("What is left of it: `\"name\";r=<remaining>;t=<seconds until whole>`", string(200))),
-                    ],
-                    "503" => vec![("Retry-After", retry_after.clone())],
-                    _ => continue,
-                };
-                if let Some(Value::Object(headers)) = response
-                    .as_object_mut()
-                    .map(|r| r.entry("headers").or_insert_with(|| json!({})))
-                {
-                    for (name, value) in extra {
-                        headers.insert(name.to_owned(), value);
-                    }
-                }
-            }
             for (status, response) in answers.iter_mut() {
                 if !status.starts_with('2') || status == "204" {
                     continue;
@@ -329,6 +383,21 @@ fn http_semantics(document: &mut Value) {
                             string(100),
                         ),
                     );
+                    headers.insert(
+                        "Vary".to_owned(),
+                        header(
+                            "What changes the answer: `Authorization`, and `Accept-Encoding`",
+                            string(100),
+                        ),
+                    );
+                    headers.insert(
+                        "Content-Encoding".to_owned(),
+                        header(
+                            "`br` or `gzip` when the request accepted it and the answer is 1 kB \
+                             or more (its ETag then ends in `-br` or `-gzip`); absent otherwise",
+                            json!({"type": "string", "enum": ["br", "gzip"]}),
+                        ),
+                    );
                 }
                 if method == "post" {
                     headers.insert(
@@ -340,6 +409,96 @@ fn http_semantics(document: &mut Value) {
                         ),
                     );
                 }
+            }
+        }
+    }
+}
+
+/// `Retry-After` on every 429 and 503 answer (of any path: the probes' too), and the
+/// `RateLimit` headers on every 429.
+fn retry_headers(document: &mut Value) {
+    let header =
+        |description: &str, schema: Value| json!({"description": description, "schema": schema});
+    let string = |max: u64| json!({"type": "string", "maxLength": max});
+    let retry_after = header(
+        "Seconds to wait before retrying",
+        json!({"type": "integer", "format": "int32", "minimum": 1, "maximum": 86400}),
+    );
+    let Some(Value::Object(paths)) = document.get_mut("paths") else {
+        return;
+    };
+    let answers = paths
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+        .filter_map(|operation| operation.get_mut("responses"))
+        .filter_map(Value::as_object_mut)
+        .flat_map(|responses| responses.iter_mut());
+    for (status, response) in answers {
+        let extra: Vec<(&str, Value)> = match status.as_str() {
+            "429" => vec![
+                ("Retry-After", retry_after.clone()),
+                ("RateLimit-Policy", header("The limit (IETF RateLimit headers draft): `\"name\";q=<requests>;w=<seconds>`", string(200))),
+                ("RateLimit", header("What is left of it: `\"name\";r=<remaining>;t=<seconds until whole>`", string(200))),
+            ],
+            "503" => vec![("Retry-After", retry_after.clone())],
+            _ => continue,
+        };
+        if let Some(Value::Object(headers)) = response
+            .as_object_mut()
+            .map(|r| r.entry("headers").or_insert_with(|| json!({})))
+        {
+            for (name, value) in extra {
+                headers.insert(name.to_owned(), value);
+            }
+        }
+    }
+}
+
+/// The CORS headers of an actual request (`startup::actual_request_cors`), declared once among
+/// the components and named by every answer of every operation, probes and errors included: any
+/// answer to a request from an origin listed in `LHS_CORS_ORIGINS` carries them, and none other
+/// does.
+fn cors_headers(document: &mut Value) {
+    const HEADERS: [&str; 2] = [
+        "Access-Control-Allow-Origin",
+        "Access-Control-Expose-Headers",
+    ];
+    let declared = json!({
+        "Access-Control-Allow-Origin": {
+            "description": "The request's `Origin`, echoed when it is one of \
+                `LHS_CORS_ORIGINS`: a script on that origin may read this answer. Absent for \
+                other origins and for requests without `Origin`.",
+            "schema": {"type": "string", "format": "uri",
+                       "maxLength": crate::platform::http::ORIGIN_MAX_LENGTH},
+        },
+        "Access-Control-Expose-Headers": {
+            "description": "With `Access-Control-Allow-Origin`: the answer headers that script \
+                may read besides the safelisted ones (`ETag`, `Location`, `Retry-After`, the \
+                `RateLimit` headers, `Idempotency-Replayed`, `X-Request-Id`).",
+            "schema": {"type": "string", "maxLength": 1000,
+                       "pattern": "^[!#$%&'*+.^_`|~0-9A-Za-z-]+(, *[!#$%&'*+.^_`|~0-9A-Za-z-]+)*$"},
+        },
+    });
+    if let Some(Value::Object(components)) = document.get_mut("components") {
+        components.insert("headers".to_owned(), declared);
+    }
+    let Some(Value::Object(paths)) = document.get_mut("paths") else {
+        return;
+    };
+    let answers = paths
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+        .filter_map(|operation| operation.get_mut("responses"))
+        .filter_map(Value::as_object_mut)
+        .flat_map(|responses| responses.values_mut())
+        .filter_map(Value::as_object_mut);
+    for answer in answers {
+        if let Value::Object(headers) = answer.entry("headers").or_insert_with(|| json!({})) {
+            for name in HEADERS {
+                let reference = json!({ "$ref": format!("#/components/headers/{name}") });
+                headers.insert(name.to_owned(), reference);
             }
         }
     }
@@ -707,6 +866,49 @@ mod tests {
             json!({"type": ["string", "null"], "maxLength": 300, "description": "The topic"})
         );
         assert!(doc["components"]["schemas"].get("Text_300").is_none());
+    }
+
+    #[test]
+    fn sign_in_adds_the_identity_provider_wherever_a_bearer_token_is_accepted() {
+        let url = "https://login.example.org/realms/hospital/.well-known/openid-configuration";
+        let committed: Value = serde_json::from_str(SERVED).expect("JSON");
+        let signed: Value = serde_json::from_str(&with_sign_in(url).expect("built")).expect("JSON");
+        assert_eq!(
+            signed["components"]["securitySchemes"][SIGN_IN_SCHEME]["openIdConnectUrl"],
+            url
+        );
+        assert_eq!(
+            signed["components"]["securitySchemes"]["bearer"],
+            committed["components"]["securitySchemes"]["bearer"]
+        );
+        assert_eq!(signed["security"], json!([{"bearer": []}, {"oidc": []}]));
+        let mut compared = 0;
+        for (path, item) in committed["paths"].as_object().expect("paths") {
+            for (method, operation) in item.as_object().expect("operations") {
+                let before = operation["security"].as_array().expect("security");
+                let after = signed["paths"][path][method]["security"]
+                    .as_array()
+                    .expect("security");
+                let bearer = before.iter().any(|a| a.get("bearer").is_some());
+                assert_eq!(&after[..before.len()], &before[..], "{method} {path}");
+                assert_eq!(
+                    after.len(),
+                    before.len() + usize::from(bearer),
+                    "{method} {path}"
+                );
+                compared += 1;
+            }
+        }
+        assert!(compared > 40);
+        // Everything else is as committed.
+        let mut stripped = signed.clone();
+        stripped["components"]["securitySchemes"]
+            .as_object_mut()
+            .expect("schemes")
+            .remove(SIGN_IN_SCHEME);
+        assert_ne!(stripped, committed, "the requirements differ");
+        assert_eq!(stripped["components"], committed["components"]);
+        assert_eq!(stripped["info"], committed["info"]);
     }
 
     #[test]

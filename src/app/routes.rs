@@ -13,8 +13,9 @@ use utoipa_actix_web::OpenApiFactory;
 use crate::learning::{initiatives, measures, outcomes, pdsa, report};
 pub use crate::platform::resource::API_PREFIX;
 use crate::{
-    integration::changes, integration::webhooks, operations::health, schedule::calendar,
-    schedule::departments, schedule::feedback, schedule::rounds, schedule::series,
+    integration::changes, integration::webhooks, operations::health, platform::me,
+    schedule::calendar, schedule::confirmations, schedule::departments, schedule::feedback,
+    schedule::materials, schedule::planning, schedule::rounds, schedule::series,
     schedule::speakers,
 };
 
@@ -43,16 +44,28 @@ pub fn probes<R: Router>(r: &mut R) {
 /// The API, under [`API_PREFIX`]. Rounds first: actix tries routes in order, matching each
 /// `{id}` pattern with a regular expression, and the schedule is what front-ends read most.
 pub fn api<R: Router>(r: &mut R) {
-    // The feeds before `/rounds/{id}`, whose `{id}` would take `5.ics` too.
+    // The feeds and the attention list before `/rounds/{id}`, whose `{id}` would take `5.ics`
+    // and `attention` too.
     r.service(calendar::rounds_feed)
         .service(calendar::round_event)
+        .service(confirmations::attention)
         .service(rounds::list_rounds)
         .service(rounds::create_round)
         .service(rounds::get_round)
         .service(rounds::replace_round)
         .service(rounds::patch_round)
-        .service(rounds::delete_round)
+        .service(materials::delete_round)
         .service(rounds::list_speaker_rounds)
+        .service(confirmations::respond)
+        .service(materials::list_materials)
+        .service(materials::create_material)
+        .service(materials::get_material)
+        .service(materials::replace_material)
+        .service(materials::patch_material)
+        .service(materials::delete_material)
+        .service(materials::upload_file)
+        .service(materials::download_file)
+        .service(materials::delete_file)
         .service(feedback::list_feedback)
         .service(feedback::create_feedback)
         .service(feedback::get_feedback)
@@ -76,6 +89,7 @@ pub fn api<R: Router>(r: &mut R) {
         .service(series::get_series)
         .service(series::replace_series)
         .service(series::patch_series)
+        .service(planning::plan_series)
         .service(changes::change_feed)
         .service(changes::list_audit)
         .service(webhooks::create_webhook)
@@ -85,7 +99,9 @@ pub fn api<R: Router>(r: &mut R) {
         .service(webhooks::delete_webhook)
         .service(webhooks::rotate_secret)
         .service(webhooks::list_deliveries)
-        .service(webhooks::retry_delivery);
+        .service(webhooks::get_delivery)
+        .service(webhooks::retry_delivery)
+        .service(me::me);
     learning(r);
 }
 

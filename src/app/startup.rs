@@ -21,16 +21,19 @@ use std::time::Instant;
 
 use crate::app::routes::{self, API_PREFIX};
 use crate::integration::changes::{self, Retention};
-use crate::integration::webhooks::{WebhookSettings, Worker};
+use crate::integration::webhooks::{self, WebhookSettings, Worker};
 use crate::learning::{initiatives, outcomes, pdsa};
 use crate::operations::health::{self, MetricsEndpoint, METRICS_PATH};
 use crate::operations::shutdown::{self, Draining, ShutdownSettings};
 use crate::platform::auth::Auth;
 use crate::platform::cache::ReadCache;
+use crate::platform::compression::{self, Coding, Effort, Variants};
 use crate::platform::config::Settings;
+use crate::platform::db::DatabaseUrl;
 use crate::platform::db::{Backend, Database};
 use crate::platform::error::ApiError;
 use crate::platform::fields::RefKind;
+use crate::platform::files::{self, Files};
 use crate::platform::http::{self, AllowedMethods, CorsOrigins};
 use crate::platform::idempotency;
 use crate::platform::ratelimit::{self, Limits, Rate};
@@ -38,6 +41,7 @@ use crate::platform::resource::WritePolicy;
 use crate::platform::telemetry::{self, RequestId, TokenSubject};
 use crate::platform::validate::Validators;
 use crate::schedule::calendar::CalendarSettings;
+use crate::schedule::materials::MaterialSettings;
 use crate::schedule::{departments, rounds, speakers};
 use crate::{app::demo, app::openapi};
 
@@ -60,12 +64,16 @@ pub struct ServeOptions {
     pub limits: web::Data<Limits>,
     /// Where calendar feeds point.
     pub calendar: CalendarSettings,
+    /// Where materials' files go, how large they may be, and where links may be plain http.
+    pub materials: MaterialSettings,
     /// How long the change log is kept.
     pub retention: Retention,
     /// Where webhooks may point and how their deliveries are retried.
     pub webhooks: WebhookSettings,
     /// The Prometheus scrape at `/metrics`; `None` when metrics are off.
     pub metrics: Option<web::Data<MetricsEndpoint>>,
+    /// How long a request's body may take to arrive (`LHS_BODY_TIMEOUT`).
+    pub body_timeout: std::time::Duration,
     /// How the server stops.
     pub shutdown: ShutdownSettings,
     /// Whether SIGTERM and SIGINT stop the server gracefully (the binary); tests embedding the
@@ -93,6 +101,14 @@ impl ServeOptions {
         .ok_or("LHS_AUTH_FAILURE_RATE_LIMIT cannot be off: refused tokens are always limited")?;
         let trusted = ratelimit::parse_networks(&settings.trusted_proxies)
             .map_err(|e| format!("LHS_TRUSTED_PROXIES: {e}"))?;
+        let database = DatabaseUrl::parse(&settings.database_url);
+        let default_dir =
+            (database.backend == Backend::Sqlite).then(|| files::default_dir(&database.target));
+        let files = Files::open(
+            settings.materials_url.as_deref(),
+            default_dir.as_deref(),
+            settings.material_max_mb,
+        )?;
         Ok(ServeOptions {
             workers: settings.workers,
             docs: settings.docs,
@@ -108,6 +124,7 @@ impl ServeOptions {
                 settings.public_url.as_deref(),
                 settings.calendar_domain.as_deref(),
             ),
+            materials: MaterialSettings::new(files, &settings.material_http_hosts),
             retention: Retention {
                 audit_days: settings.audit_retention_days,
                 feed_days: settings.changes_retention_days,
@@ -115,6 +132,7 @@ impl ServeOptions {
             webhooks: WebhookSettings::parse(
                 &settings.webhook_allowed_hosts,
                 &settings.webhook_retry_schedule,
+                &settings.webhook_retention,
             )?,
             metrics: if settings.metrics {
                 let handle = telemetry::install_metrics()?;
@@ -123,6 +141,7 @@ impl ServeOptions {
             } else {
                 None
             },
+            body_timeout: settings.body_timeout.into(),
             shutdown: ShutdownSettings {
                 grace: settings.shutdown_grace.into(),
                 timeout: settings.shutdown_timeout.into(),
@@ -141,6 +160,7 @@ fn parse_origins(text: &str) -> Result<CorsOrigins, String> {
             .or_else(|| origin.strip_prefix("http://"));
         let valid = rest.is_some_and(|host| {
             !host.is_empty()
+                && origin.len() <= http::ORIGIN_MAX_LENGTH
                 && host
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
@@ -148,7 +168,8 @@ fn parse_origins(text: &str) -> Result<CorsOrigins, String> {
         if !valid {
             return Err(format!(
                 "LHS_CORS_ORIGINS: {origin:?} is not an origin such as https://intranet.example.org \
-                 (a scheme and a host, an optional port, no path)"
+                 (a scheme and a host, an optional port, no path; at most {} characters)",
+                http::ORIGIN_MAX_LENGTH
             ));
         }
         origins.push(origin.to_owned());
@@ -216,8 +237,39 @@ impl Application {
             routes_table.add(METRICS_PATH, vec![Method::GET]);
         }
         let routes_table = web::Data::new(routes_table);
-        let spec = web::Data::new(OpenApiJson(openapi::SERVED.trim_end()));
         drop(document);
+        // With sign-in from the API docs, the served document also declares the identity
+        // provider's `openIdConnect` scheme, and the docs' page may call the provider.
+        let sign_in = options.auth.oidc().filter(|oidc| oidc.client_id.is_some());
+        let spec = web::Data::new(OpenApiJson(Arc::new(Variants::new(
+            match sign_in {
+                Some(oidc) => web::Bytes::from(openapi::with_sign_in(&oidc.discovery_url())?),
+                None => web::Bytes::from_static(openapi::SERVED.trim_end().as_bytes()),
+            },
+            "application/json",
+            Effort::Static,
+        ))));
+        let docs_policy = web::Data::new(http::DocsPolicy::new(
+            sign_in.and_then(|oidc| oidc.origin()).as_deref(),
+        )?);
+        let oauth = sign_in.map(|oidc| {
+            utoipa_swagger_ui::oauth::Config::new()
+                .client_id(oidc.client_id.as_deref().unwrap_or_default())
+                .scopes(oidc.scopes.clone())
+                .use_pkce_with_authorization_code_grant(true)
+        });
+        let docs_files = web::Data::new(DocsFiles::new(oauth));
+        if let Some(oidc) = options.auth.oidc() {
+            log::info!(
+                "bearer tokens: checked with the keys of the identity provider {}{}",
+                oidc.issuer,
+                if sign_in.is_some() {
+                    "; the API docs sign in with it"
+                } else {
+                    ""
+                }
+            );
+        }
         // actix's own default: one worker per core (2 when the count is unknown).
         let workers = options.workers.map(usize::from).unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
@@ -240,11 +292,24 @@ impl Application {
         let limits = options.limits.clone();
         let cors = web::Data::new(options.cors.clone());
         let calendar = web::Data::new(options.calendar.clone());
+        if options.materials.files.is_configured() {
+            log::info!(
+                "materials: files are kept in {} (at most {} MiB each)",
+                options.materials.files.location(),
+                options.materials.files.max_bytes >> 20
+            );
+        } else {
+            log::warn!(
+                "materials: no file store (set LHS_MATERIALS_URL): links work, uploads are refused"
+            );
+        }
+        let materials = web::Data::new(options.materials.clone());
         let retention = web::Data::new(options.retention);
         let webhook_settings = web::Data::new(options.webhooks.clone());
         let metrics = options.metrics.clone();
         let draining = web::Data::new(Draining::default());
         let app_draining = draining.clone();
+        let body_timeout = web::Data::new(http::BodyTimeout(options.body_timeout));
         telemetry::record_build_info(match database.backend() {
             Backend::Postgres => "postgres",
             Backend::Sqlite => "sqlite",
@@ -258,8 +323,8 @@ impl Application {
         )?);
         spawn_maintenance(
             database.clone(),
-            limits.clone(),
             options.retention,
+            options.webhooks.retention,
             Arc::downgrade(&alive),
         );
         let server = HttpServer::new(move || {
@@ -290,23 +355,30 @@ impl Application {
                 .app_data(web::QueryConfig::default().error_handler(query_error))
                 .app_data(routes_table.clone())
                 .app_data(spec.clone())
+                .app_data(docs_policy.clone())
                 .app_data(policy.clone())
                 .app_data(limits.clone())
                 .app_data(cors.clone())
                 .app_data(calendar.clone())
+                .app_data(materials.clone())
                 .app_data(retention.clone())
                 .app_data(webhook_settings.clone())
                 .app_data(app_draining.clone())
+                .app_data(body_timeout.clone())
+                .app_data(docs_files.clone())
                 .default_service(web::to(fallback))
                 // Innermost first: CORS headers on actual requests, HEAD as GET, preflights
-                // answered before anything else sees them, then request ids, security
-                // headers, the access log and metrics around all.
+                // answered before anything else sees them, compression of what was not
+                // compressed where it was made, the deadline of request bodies,
+                // then request ids, security headers, the access log and metrics around all.
                 .wrap(Condition::new(
                     !cors.0.is_empty(),
                     actual_request_cors(&cors),
                 ))
                 .wrap(from_fn(http::head_as_get))
                 .wrap(from_fn(answer_options))
+                .wrap(from_fn(compression::compress))
+                .wrap(from_fn(http::body_deadline))
                 .wrap(from_fn(observe))
         })
         .workers(workers)
@@ -364,16 +436,35 @@ fn resident_memory() -> String {
 /// Where the OpenAPI document is served.
 pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
 
-struct OpenApiJson(&'static str);
+/// The served document (the committed one, or with the identity provider's scheme), with its
+/// compressed copies once asked for.
+struct OpenApiJson(Arc<Variants>);
 
-async fn serve_openapi(spec: web::Data<OpenApiJson>) -> HttpResponse {
-    HttpResponse::Ok()
+async fn serve_openapi(
+    req: HttpRequest,
+    spec: web::Data<OpenApiJson>,
+) -> Result<HttpResponse, ApiError> {
+    let coding = spec.0.coding_for(Coding::preferred(req.headers()));
+    let body = compressed_once(&spec.0, coding).await?;
+    let mut response = HttpResponse::Ok()
         .content_type("application/json")
-        .body(spec.0)
+        .body(body);
+    spec.0.describe(coding, response.headers_mut());
+    Ok(response)
+}
+
+/// A static file's body in `coding`: compressed on the blocking pool the first time (the
+/// Swagger UI bundle takes a while), then the same bytes for every request.
+async fn compressed_once(variants: &Arc<Variants>, coding: Coding) -> Result<web::Bytes, ApiError> {
+    if variants.ready(coding) {
+        return Ok(variants.body(coding));
+    }
+    let variants = variants.clone();
+    Ok(web::block(move || variants.body(coding)).await?)
 }
 
 /// Swagger UI, from files compiled into the binary (no CDN: hospital networks are closed),
-/// reading the document at [`OPENAPI_PATH`].
+/// reading the document at [`OPENAPI_PATH`] (see [`DocsFiles`]).
 fn docs_routes(cfg: &mut web::ServiceConfig) {
     cfg.route(
         "/docs",
@@ -383,10 +474,108 @@ fn docs_routes(cfg: &mut web::ServiceConfig) {
                 .finish()
         }),
     )
-    .service(
-        utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")
-            .config(utoipa_swagger_ui::Config::new([OPENAPI_PATH])),
-    );
+    .route("/docs/{file:.*}", web::get().to(docs_file));
+}
+
+/// The files of Swagger UI (vendored by utoipa-swagger-ui), each read once and kept with its
+/// compressed copies and ETag: served from memory, compressed once per process.
+pub struct DocsFiles {
+    config: Arc<utoipa_swagger_ui::Config<'static>>,
+    /// Only files that exist are kept: a handful.
+    files: std::sync::Mutex<std::collections::HashMap<String, Arc<DocsFile>>>,
+}
+
+struct DocsFile {
+    body: Arc<Variants>,
+    etag: HeaderValue,
+}
+
+impl DocsFiles {
+    /// With `oauth`, the page's sign-in uses the authorization code flow with PKCE (a public
+    /// client: the page holds no secret).
+    fn new(oauth: Option<utoipa_swagger_ui::oauth::Config>) -> DocsFiles {
+        let config = match oauth {
+            Some(oauth) => utoipa_swagger_ui::Config::with_oauth_config([OPENAPI_PATH], oauth),
+            None => utoipa_swagger_ui::Config::new([OPENAPI_PATH]),
+        };
+        DocsFiles {
+            config: Arc::new(config),
+            files: Default::default(),
+        }
+    }
+
+    fn file(&self, name: &str) -> Result<Option<Arc<DocsFile>>, ApiError> {
+        let mut files = self
+            .files
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(file) = files.get(name) {
+            return Ok(Some(file.clone()));
+        }
+        let served = utoipa_swagger_ui::serve(name, self.config.clone())
+            .map_err(|e| ApiError::Internal(format!("Swagger UI file {name}: {e}")))?;
+        let Some(served) = served else {
+            return Ok(None);
+        };
+        let mut bytes = served.bytes.into_owned();
+        if served.gzpipped {
+            // utoipa-swagger-ui's `gzip` feature (not used here) keeps files gzipped.
+            let mut plain = Vec::new();
+            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut plain)
+                .map_err(|e| ApiError::Internal(format!("Swagger UI file {name}: {e}")))?;
+            bytes = plain;
+        }
+        let etag = http::etag_value(http::body_etag(&bytes))?;
+        let file = Arc::new(DocsFile {
+            body: Arc::new(Variants::new(
+                web::Bytes::from(bytes),
+                static_media_type(&served.content_type),
+                Effort::Static,
+            )),
+            etag,
+        });
+        files.insert(name.to_owned(), file.clone());
+        Ok(Some(file))
+    }
+}
+
+/// The media types of Swagger UI's files, as the `&'static str` answers are built with.
+fn static_media_type(guessed: &str) -> &'static str {
+    match guessed {
+        "text/html" => "text/html",
+        "text/css" => "text/css",
+        "application/javascript" => "application/javascript",
+        "text/javascript" => "text/javascript",
+        "application/json" => "application/json",
+        "image/png" => "image/png",
+        "image/svg+xml" => "image/svg+xml",
+        _ => "application/octet-stream",
+    }
+}
+
+async fn docs_file(
+    req: HttpRequest,
+    name: web::Path<String>,
+    docs: web::Data<DocsFiles>,
+) -> Result<HttpResponse, ApiError> {
+    let name = name.into_inner();
+    let file = docs
+        .file(&name)?
+        .ok_or_else(|| ApiError::NotFound(format!("there is nothing at {}", req.path())))?;
+    let preferred = Coding::preferred(req.headers());
+    let if_none_match = http::Conditions::from_headers(req.headers())?.if_none_match;
+    if if_none_match
+        .is_some_and(|tags| file.etag.to_str().is_ok_and(|tag| tags.matches_weakly(tag)))
+    {
+        return Ok(compression::not_modified(
+            file.body.compressible(),
+            preferred,
+            &file.etag,
+            false,
+        ));
+    }
+    compressed_once(&file.body, file.body.coding_for(preferred)).await?;
+    Ok(file.body.ok(preferred, &file.etag, false))
 }
 
 /// Around every request: its id (the client's `X-Request-Id` or a new one) on the answer, in
@@ -421,11 +610,19 @@ async fn observe<B: MessageBody + 'static>(
             .set_connection_type(ConnectionType::Close);
     }
     let path = response.request().path().to_owned();
+    let docs_policy = if http::is_docs(&path) {
+        response
+            .request()
+            .app_data::<web::Data<http::DocsPolicy>>()
+            .map(|policy| policy.get_ref().clone())
+    } else {
+        None
+    };
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&key) {
         headers.insert(HeaderName::from_static(RequestId::HEADER), value);
     }
-    http::add_security_headers(&path, headers);
+    http::add_security_headers(&path, headers, &docs_policy.unwrap_or_default());
     let request = response.request();
     let route = request.match_pattern();
     let sub = request
@@ -509,13 +706,13 @@ async fn answer_options<B: MessageBody + 'static>(
     Ok(req.into_response(response))
 }
 
-/// Work no request waits for: expired idempotency keys are purged, and clients whose rate
-/// limit is whole again forgotten. Every replica does it; deleting what is expired twice is
-/// harmless.
+/// Work no request waits for: expired idempotency keys, changes past the audit retention and
+/// settled webhook messages past theirs are purged (rate limits bound their own memory: see
+/// `platform::ratelimit`). Every replica does it; deleting what is expired twice is harmless.
 fn spawn_maintenance(
     database: Database,
-    limits: web::Data<Limits>,
     retention: Retention,
+    webhook_retention: Option<std::time::Duration>,
     alive: std::sync::Weak<()>,
 ) {
     const EVERY: std::time::Duration = std::time::Duration::from_secs(600);
@@ -530,7 +727,6 @@ fn spawn_maintenance(
                 }
                 std::thread::sleep(NAP);
             }
-            limits.forget_idle();
             match database.run(idempotency::purge_expired) {
                 Ok(0) => {}
                 Ok(n) => log::info!("purged {n} expired idempotency keys"),
@@ -540,6 +736,13 @@ fn spawn_maintenance(
                 Ok(0) => {}
                 Ok(n) => log::info!("purged {n} changes older than the audit retention"),
                 Err(e) => log::warn!("cannot purge the change log: {e}"),
+            }
+            if let Some(keep) = webhook_retention {
+                match database.run(|conn| webhooks::purge(conn, keep)) {
+                    Ok(0) => {}
+                    Ok(n) => log::info!("purged {n} settled webhook messages past their retention"),
+                    Err(e) => log::warn!("cannot purge webhook messages: {e}"),
+                }
             }
         });
     if let Err(e) = spawned {
@@ -650,15 +853,21 @@ impl RouteTable {
                         .all(|(segment, part)| segment.matches(part))
             })
             // `/rounds/{id}.ics` over `/rounds/{id}`, which matches `5.ics` too: the route whose
-            // parameters must be followed by the most text is the most specific.
+            // parameters must be followed by the most text is the most specific; then the one
+            // with the most literal segments (`/rounds/attention` over `/rounds/{id}`).
             .max_by_key(|(segments, _)| {
-                segments
+                let suffixes = segments
                     .iter()
                     .map(|segment| match segment {
                         Segment::Parameter { suffix } => suffix.len(),
                         Segment::Literal(_) => 0,
                     })
-                    .sum::<usize>()
+                    .sum::<usize>();
+                let literals = segments
+                    .iter()
+                    .filter(|segment| matches!(segment, Segment::Literal(_)))
+                    .count();
+                (suffixes, literals)
             })
             .map(|(_, methods)| methods.clone())
     }
@@ -695,7 +904,32 @@ mod tests {
             table.allowed("/api/v1/rounds/12.ics"),
             Some(vec![Method::GET, Method::HEAD])
         );
+        assert_eq!(
+            table.allowed("/api/v1/rounds/attention"),
+            Some(vec![Method::GET, Method::HEAD])
+        );
         assert_eq!(table.allowed("/api/v1/nothing"), None);
         assert_eq!(table.allowed("/api/v1/rounds//feedback"), None);
+    }
+
+    /// What the document declares of `Access-Control-Allow-Origin` holds for every origin
+    /// start-up takes.
+    #[test]
+    fn a_cors_origin_is_a_scheme_and_a_host_of_bounded_length() {
+        let longest = format!("https://{}.org", "a".repeat(http::ORIGIN_MAX_LENGTH - 12));
+        assert_eq!(longest.len(), http::ORIGIN_MAX_LENGTH);
+        let taken = parse_origins(&format!(
+            "https://intranet.example.org, http://[::1]:8080, {longest}"
+        ))
+        .map(|o| o.0.len());
+        assert_eq!(taken, Ok(3));
+        for refused in [
+            format!("{longest}a"),
+            "intranet.example.org".to_owned(),
+            "https://example.org/path".to_owned(),
+            "https://".to_owned(),
+        ] {
+            assert!(parse_origins(&refused).is_err(), "{refused}");
+        }
     }
 }

@@ -24,6 +24,7 @@ use crate::platform::schema::{change_log_floor, changes};
 use crate::platform::validate::Query;
 use crate::schedule::departments::Departments;
 use crate::schedule::feedback::Feedbacks;
+use crate::schedule::materials::{self, Visibility};
 use crate::schedule::rounds::Rounds;
 use crate::schedule::series::SeriesRecord;
 use crate::schedule::speakers::Speakers;
@@ -47,6 +48,7 @@ crate::text_enum! {
         Measure = "measure",
         DataPoint = "data_point",
         Outcome = "outcome",
+        Material = "material",
     }
 }
 
@@ -198,8 +200,9 @@ pub fn audit(
     Ok(paging.page(items, total))
 }
 
-/// The resources `caller` sees in the feed: the schedule and the learning loop (their private
-/// fields hidden as their reads hide them), and feedback for organizers.
+/// The resources `caller` sees in the feed: the schedule with its materials (each by its
+/// visibility) and the learning loop (their private fields hidden as their reads hide them), and
+/// feedback for organizers.
 fn visible_resources(caller: &Caller) -> Vec<&'static str> {
     let mut names = vec![
         "round",
@@ -211,6 +214,7 @@ fn visible_resources(caller: &Caller) -> Vec<&'static str> {
         "measure",
         "data_point",
         "outcome",
+        "material",
     ];
     if caller.sees_private_fields() {
         names.push("feedback");
@@ -248,7 +252,37 @@ fn current(
         ResourceName::DataPoint => measures::find_point(conn, id)?
             .map(|point| serde_json::to_value(point.visible_to(caller)).map_err(ApiError::from))
             .transpose(),
+        ResourceName::Material => materials::shown_to(conn, id, caller)?
+            .map(|m| serde_json::to_value(m).map_err(ApiError::from))
+            .transpose(),
     }
+}
+
+/// Whether a material's change at `seq` is the caller's to know of: it was visible to them
+/// before the change or after it. A material they never saw does not exist for them, not even
+/// as a deletion; one that became hidden from them is, for them, deleted.
+fn material_change_shown(
+    conn: &mut DbConnection,
+    seq: i64,
+    caller: &Caller,
+) -> Result<bool, ApiError> {
+    let (data, changed) = changes::table
+        .find(seq)
+        .select((changes::data, changes::changed_fields))
+        .first::<(Option<String>, String)>(conn)?;
+    let visibility = |value: Option<&Value>| {
+        value
+            .and_then(Value::as_str)
+            .and_then(|v| v.parse::<Visibility>().ok())
+    };
+    let data: Option<Value> = data.and_then(|d| serde_json::from_str(&d).ok());
+    let changed: Value = serde_json::from_str(&changed).unwrap_or(Value::Null);
+    let then = [
+        visibility(data.as_ref().and_then(|d| d.get("visibility"))),
+        visibility(changed.pointer("/visibility/0")),
+        visibility(changed.pointer("/visibility/1")),
+    ];
+    Ok(then.into_iter().flatten().any(|v| v.shows_to(caller)))
 }
 
 /// The oldest `after` the feed still answers: changes up to it may have been purged, or be
@@ -286,7 +320,7 @@ pub fn feed(
                  lists again, then continue from resync_after",
                 retention.feed_days
             ),
-            resync_after: newest,
+            resync_after: Some(newest),
         });
     }
     let resources = visible_resources(caller);
@@ -314,6 +348,9 @@ pub fn feed(
         let Ok(name) = resource.parse::<ResourceName>() else {
             continue;
         };
+        if name == ResourceName::Material && !material_change_shown(conn, *seq, caller)? {
+            continue;
+        }
         let (at, action) = changes::table
             .find(*seq)
             .select((changes::at, changes::action))
@@ -335,7 +372,8 @@ pub fn feed(
     // A page that is not full showed every change after `after` this caller may see: the ones
     // it may not see, up to the newest, need not be read again. (Numbers are given in commit
     // order without gaps, so no change below the newest can still appear.)
-    let last = items.last().map_or(after, |item| item.seq.get());
+    // The last change read, shown or not: one this caller may not see need not be read again.
+    let last = latest.last().map_or(after, |(seq, _, _)| *seq);
     let next_after = if full {
         last
     } else {

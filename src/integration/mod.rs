@@ -1,2 +1,3 @@
 pub mod changes;
+pub mod destinations;
 pub mod webhooks;

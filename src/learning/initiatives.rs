@@ -22,7 +22,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::platform::auth::{Caller, Role, Visible};
 use crate::platform::db::{self, DbConnection, MultiBackend};
 use crate::platform::error::{ApiError, FieldError, ReadErrors, WriteErrors};
-use crate::platform::fields::{CalendarDate, Email, Id, SpeakerRef, Text, Timestamp};
+use crate::platform::fields::{Email, Id, LocalDate, SpeakerRef, Text, Timestamp};
 use crate::platform::http::{JsonBody, TagList};
 use crate::platform::pagination::{Count, Page, Paging};
 use crate::platform::resource::{
@@ -231,7 +231,7 @@ pub struct Initiative {
     pub problem_statement: Option<ProblemStatement>,
     pub aim_statement: Option<AimStatement>,
     pub aim_target: Option<AimTarget>,
-    pub aim_target_date: Option<CalendarDate>,
+    pub aim_target_date: Option<LocalDate>,
     pub stage: Stage,
     /// Follows from `stage`: problem, evidence and design are knowledge; testing and
     /// implementation practice; evaluation and sustain data.
@@ -301,7 +301,7 @@ pub struct InitiativeInput {
     /// The number the aim reaches; required while `active`.
     pub aim_target: Option<AimTarget>,
     /// The date the aim reaches it by; required while `active`.
-    pub aim_target_date: Option<CalendarDate>,
+    pub aim_target_date: Option<LocalDate>,
     /// Defaults to `problem`.
     #[serde(default)]
     pub stage: Stage,
@@ -604,7 +604,7 @@ fn initiatives_of(
                 problem_statement: row.problem_statement.clone().map(Text::stored),
                 aim_statement: row.aim_statement.clone().map(Text::stored),
                 aim_target: row.aim_target.map(AimTarget::stored),
-                aim_target_date: row.aim_target_date.map(CalendarDate),
+                aim_target_date: row.aim_target_date.map(LocalDate::from_naive),
                 stage: row.stage,
                 lhs_phase: row.stage.lhs_phase(),
                 status: row.status,
@@ -664,7 +664,7 @@ macro_rules! written_columns {
             initiatives::problem_statement.eq(Text::non_blank($input.problem_statement.as_ref())),
             initiatives::aim_statement.eq(Text::non_blank($input.aim_statement.as_ref())),
             initiatives::aim_target.eq($input.aim_target.map(AimTarget::get)),
-            initiatives::aim_target_date.eq($input.aim_target_date.map(CalendarDate::naive)),
+            initiatives::aim_target_date.eq($input.aim_target_date.map(LocalDate::naive)),
             initiatives::stage.eq($input.stage),
             initiatives::status.eq($input.status),
             initiatives::closing_note.eq(Text::non_blank($input.closing_note.as_ref())),

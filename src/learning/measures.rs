@@ -29,7 +29,7 @@ use crate::platform::auth::{Role, Visible};
 use crate::platform::cache::Rendered;
 use crate::platform::db::{DbConnection, MultiBackend};
 use crate::platform::error::{ApiError, FieldError, ReadErrors, WriteErrors};
-use crate::platform::fields::{CalendarDate, Id, Name, PdsaCycleRef, Text};
+use crate::platform::fields::{Id, LocalDate, Name, PdsaCycleRef, Text};
 use crate::platform::http::JsonBody;
 use crate::platform::pagination::{Count, Page, Paging};
 use crate::platform::resource::{
@@ -92,8 +92,8 @@ impl DataType {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BaselineRange {
-    pub from: CalendarDate,
-    pub to: CalendarDate,
+    pub from: LocalDate,
+    pub to: LocalDate,
 }
 
 /// A re-baseline at a known change, decided by a person: from `start_period` on, a new phase
@@ -102,7 +102,7 @@ pub struct BaselineRange {
 #[serde(deny_unknown_fields)]
 pub struct PhaseInput {
     /// The first period of the new phase.
-    pub start_period: CalendarDate,
+    pub start_period: LocalDate,
     /// Why: the known change (a new process, a new definition).
     pub reason: PhaseReason,
 }
@@ -145,8 +145,8 @@ pub struct Measure {
     pub rules: RuleSet,
     /// How many data points it has.
     pub points: Count,
-    pub first_period: Option<CalendarDate>,
-    pub last_period: Option<CalendarDate>,
+    pub first_period: Option<LocalDate>,
+    pub last_period: Option<LocalDate>,
     /// The signals its run chart shows now, under `rules`.
     #[schema(max_items = 10000)]
     pub signals: Vec<PhaseSignal>,
@@ -196,7 +196,7 @@ pub struct MeasureInput {
 }
 
 /// What `period_rules` says of a date that is not the first day of its period.
-fn misaligned(frequency: Frequency, date: CalendarDate) -> String {
+fn misaligned(frequency: Frequency, date: LocalDate) -> String {
     match align(frequency, date.naive()) {
         Ok(start) => format!(
             "must be {} (the first day of its period); the period of {date} starts on {start}",
@@ -241,7 +241,7 @@ impl Input for MeasureInput {
                 ));
             }
         }
-        let mut previous: Option<CalendarDate> = None;
+        let mut previous: Option<LocalDate> = None;
         for (i, phase) in doc.items::<PhaseInput>("phases").into_iter().enumerate() {
             let Some(phase) = phase else { continue };
             let field = format!("phases[{i}].start_period");
@@ -269,7 +269,7 @@ pub struct DataPoint {
     pub id: Id,
     pub measure_id: Id,
     /// The first day of its period.
-    pub period: CalendarDate,
+    pub period: LocalDate,
     /// What the chart plots: as given, or numerator / denominator × multiplier.
     pub value: Value,
     pub numerator: Option<Numerator>,
@@ -293,7 +293,7 @@ crate::record!(DataPoint);
 pub struct PointInput {
     /// The first day of its period: a Monday for weekly measures, the 1st of the month, the
     /// 1st of January, April, July or October.
-    pub period: CalendarDate,
+    pub period: LocalDate,
     /// For counts (a whole number, not negative) and continuous measures.
     pub value: Option<Value>,
     /// For proportions (not more than the denominator) and rates.
@@ -334,7 +334,7 @@ impl Input for PointsInput {
     /// Each period once; an excluded point says why.
     fn rules(doc: &Doc<'_>) -> Vec<FieldError> {
         let mut errors = Vec::new();
-        let mut seen: HashMap<CalendarDate, usize> = HashMap::new();
+        let mut seen: HashMap<LocalDate, usize> = HashMap::new();
         for (i, point) in doc.items::<PointInput>("points").into_iter().enumerate() {
             let Some(point) = point else { continue };
             let first = *seen.entry(point.period).or_insert(i);
@@ -450,7 +450,7 @@ impl From<PointRow> for DataPoint {
         DataPoint {
             id: Id(row.id),
             measure_id: Id(row.measure_id),
-            period: CalendarDate(row.period),
+            period: LocalDate::from_naive(row.period),
             value: Value::stored(row.value),
             numerator: row.numerator.map(Numerator::stored),
             denominator: row.denominator.map(Denominator::stored),
@@ -545,14 +545,14 @@ fn measure_of(row: MeasureRow, points: &[PointRow]) -> Result<Measure, ApiError>
             .baseline_from
             .zip(row.baseline_to)
             .map(|(from, to)| BaselineRange {
-                from: CalendarDate(from),
-                to: CalendarDate(to),
+                from: LocalDate::from_naive(from),
+                to: LocalDate::from_naive(to),
             }),
         phases: Phases(phases),
         rules: stored(&row.rules)?,
         points: Count::clamped(points.len() as i64),
-        first_period: points.first().map(|p| CalendarDate(p.period)),
-        last_period: points.last().map(|p| CalendarDate(p.period)),
+        first_period: points.first().map(|p| LocalDate::from_naive(p.period)),
+        last_period: points.last().map(|p| LocalDate::from_naive(p.period)),
         signals: Vec::new(),
         audit: crate::audit!(row),
     };
@@ -1167,7 +1167,7 @@ pub fn upsert(
     security(("bearer" = ["organizer", "admin"])),
     params(
         ("id" = Id, Path, description = "The measure's id"),
-        ("period" = CalendarDate, Path, description = "The first day of the point's period")
+        ("period" = LocalDate, Path, description = "The first day of the point's period")
     ),
     responses((status = 204, description = "Deleted"), WriteErrors)
 )]
@@ -1179,7 +1179,7 @@ pub async fn delete_point(
     let granted = ctx.authorize::<Measures>(Access::Change)?;
     ctx.require_if_match()?;
     let (id, period) = path.into_inner();
-    let period = CalendarDate::parse(&period).ok_or_else(|| {
+    let period = LocalDate::parse(&period).ok_or_else(|| {
         ApiError::NotFound(format!(
             "{period:?} is not a period (a date such as 2019-05-01)"
         ))

@@ -23,7 +23,7 @@ use crate::platform::cache::Rendered;
 use crate::platform::db::{self, DbConnection, MultiBackend};
 use crate::platform::error::{ApiError, FieldError, ReadErrors, WriteErrors};
 use crate::platform::fields::{
-    CalendarDate, Email, Id, InitiativeRef, Name, OutcomeRef, PdsaCycleRef, SpeakerRef, Text,
+    Email, Id, InitiativeRef, LocalDate, Name, OutcomeRef, PdsaCycleRef, SpeakerRef, Text,
     Timestamp,
 };
 use crate::platform::http::JsonBody;
@@ -118,7 +118,7 @@ pub struct Outcome {
     /// Action items only.
     pub owner: Option<OwnerView>,
     /// Action items only.
-    pub due_date: Option<CalendarDate>,
+    pub due_date: Option<LocalDate>,
     /// Action items only.
     pub status: Option<ActionStatus>,
     /// When an action item was done.
@@ -174,7 +174,7 @@ pub struct OutcomeInput {
     /// Required for an action item; only for action items.
     pub owner: Option<Owner>,
     /// Required for an action item; only for action items.
-    pub due_date: Option<CalendarDate>,
+    pub due_date: Option<LocalDate>,
     /// Action items only; `open` when left out.
     pub status: Option<ActionStatus>,
     /// When a `done` action item was done; now when left out.
@@ -275,7 +275,7 @@ fn outcome_of(row: OutcomeRow, today: NaiveDate) -> Outcome {
         pdsa_cycle_id: row.pdsa_cycle_id.map(Id),
         corrects_id: row.corrects_id.map(Id),
         owner,
-        due_date: row.due_date.map(CalendarDate),
+        due_date: row.due_date.map(LocalDate::from_naive),
         status: row.status,
         completed_at: row.completed_at.map(Timestamp::from_naive),
         overdue,
@@ -302,7 +302,7 @@ pub struct ActionItemFilter {
     pub owner_email: Option<Email>,
     pub initiative_id: Option<Id>,
     /// Due before this date.
-    pub due_before: Option<CalendarDate>,
+    pub due_before: Option<LocalDate>,
     /// `true`: open or in progress after the due date; `false`: every other action item.
     pub overdue: Option<bool>,
 }
@@ -407,7 +407,7 @@ macro_rules! written_columns {
                 .owner
                 .as_ref()
                 .and_then(|o| o.speaker_id.map(|s| s.0))),
-            round_outcomes::due_date.eq($input.due_date.map(CalendarDate::naive)),
+            round_outcomes::due_date.eq($input.due_date.map(LocalDate::naive)),
             round_outcomes::status.eq(status_of($input)),
         )
     };

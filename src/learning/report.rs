@@ -26,7 +26,7 @@ use crate::platform::auth::{Caller, Visible};
 use crate::platform::cache::Rendered;
 use crate::platform::db::DbConnection;
 use crate::platform::error::{ApiError, ReadErrors};
-use crate::platform::fields::{CalendarDate, Id, Timestamp};
+use crate::platform::fields::{Id, LocalDate, Timestamp};
 use crate::platform::resource::{Access, Ctx};
 use crate::platform::schema::{departments, rounds};
 use crate::schedule::departments::DepartmentName;
@@ -66,7 +66,7 @@ pub struct ReportAims {
     pub problem_statement: Option<initiatives::ProblemStatement>,
     pub aim_statement: Option<initiatives::AimStatement>,
     pub aim_target: Option<initiatives::AimTarget>,
-    pub aim_target_date: Option<CalendarDate>,
+    pub aim_target_date: Option<LocalDate>,
     pub stage: initiatives::Stage,
     pub lhs_phase: initiatives::LhsPhase,
     pub status: initiatives::InitiativeStatus,
@@ -92,7 +92,7 @@ pub struct ReportPhase {
     pub status: Status,
     #[schema(minimum = -1e15, maximum = 1e15)]
     pub centre: Option<f64>,
-    #[schema(minimum = 0, maximum = 5000)]
+    #[schema(minimum = 0, maximum = 5000, format = Int32)]
     pub useful_points: usize,
     #[schema(max_items = 10000)]
     pub signals: Vec<Signal>,

@@ -266,22 +266,22 @@ pub struct Signal {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, ToSchema)]
 pub struct Counts {
     /// Points in the phase that count (not excluded).
-    #[schema(minimum = 0, maximum = 5000)]
+    #[schema(minimum = 0, maximum = 5000, format = Int32)]
     pub points: usize,
     /// Excluded points in the phase.
-    #[schema(minimum = 0, maximum = 5000)]
+    #[schema(minimum = 0, maximum = 5000, format = Int32)]
     pub excluded_points: usize,
     /// Counted points not on the median.
-    #[schema(minimum = 0, maximum = 5000)]
+    #[schema(minimum = 0, maximum = 5000, format = Int32)]
     pub useful_points: usize,
     /// Runs of useful points on one side of the median (crossings + 1).
-    #[schema(minimum = 0, maximum = 5000)]
+    #[schema(minimum = 0, maximum = 5000, format = Int32)]
     pub runs: usize,
     /// Times the line of useful points crosses the median.
-    #[schema(minimum = 0, maximum = 5000)]
+    #[schema(minimum = 0, maximum = 5000, format = Int32)]
     pub crossings: usize,
     /// The most useful points in one run.
-    #[schema(minimum = 0, maximum = 5000)]
+    #[schema(minimum = 0, maximum = 5000, format = Int32)]
     pub longest_run: usize,
 }
 
@@ -338,7 +338,7 @@ pub struct ChartPoint {
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct PhaseResult {
     /// 0 for the first phase.
-    #[schema(minimum = 0, maximum = 20)]
+    #[schema(minimum = 0, maximum = 20, format = Int32)]
     pub index: usize,
     /// The re-baseline's first period; `null` for the phase before any re-baseline.
     #[schema(value_type = Option<String>, format = Date, max_length = 10)]
@@ -404,7 +404,7 @@ pub enum AnalysisError {
 /// A signal with the phase it belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct PhaseSignal {
-    #[schema(minimum = 0, maximum = 20)]
+    #[schema(minimum = 0, maximum = 20, format = Int32)]
     pub phase_index: usize,
     /// The phase's [`PhaseResult::start_period`]: what identifies a phase across upserts.
     #[schema(value_type = Option<String>, format = Date, max_length = 10)]

@@ -1,4 +1,5 @@
-//! Backups and integrity checks, for the `backup` and `check` commands.
+//! Backups and integrity checks, for the `backup` and `check` commands: the database, and the
+//! file store against the materials that name its files.
 //!
 //! A SQLite backup is `VACUUM INTO`: one read transaction copies the whole database into a new
 //! file, so the copy is consistent (every write committed before it began, none after) while
@@ -13,6 +14,13 @@ use diesel::r2d2::ManageConnection;
 use diesel::sql_types::{BigInt, Nullable, Text};
 
 use crate::platform::db::{self, Backend, ConnectionManager, DatabaseUrl, DbConnection};
+use crate::platform::files::Files;
+use crate::schedule::materials;
+
+/// How old a file no material names must be before `check --repair` removes it: an upload
+/// stores its file a moment before the write that names it commits, and that file is not an
+/// orphan.
+pub const ORPHAN_GRACE: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Copies the SQLite database at `url` to `file` (which must not exist); returns what was done.
 pub fn backup(url: &DatabaseUrl, file: &Path) -> Result<String, String> {
@@ -120,6 +128,75 @@ pub fn check(url: &DatabaseUrl) -> Result<Report, String> {
         );
     }
     Ok(report)
+}
+
+/// Checks the file store against the materials: a file no material names is an orphan (left
+/// by a crash between a deletion's commit and its file's removal, or by an upload whose write
+/// failed), reported and, with `repair`, removed once older than [`ORPHAN_GRACE`]; a material
+/// naming a file the store does not have is a problem nothing here can mend.
+pub async fn check_files(
+    url: &DatabaseUrl,
+    files: &Files,
+    repair: bool,
+    report: &mut Report,
+) -> Result<(), String> {
+    if !files.is_configured() {
+        report
+            .notes
+            .push("files not checked: there is no file store (LHS_MATERIALS_URL, or the directory beside a SQLite database)".to_owned());
+        return Ok(());
+    }
+    let mut conn = open_existing(url)?;
+    let named = match materials::file_keys(&mut conn) {
+        Ok(keys) => keys,
+        Err(e) => {
+            report.notes.push(format!(
+                "files not checked: the materials cannot be read ({e}); apply the migrations first"
+            ));
+            return Ok(());
+        }
+    };
+    drop(conn);
+    let named: std::collections::HashSet<String> = named.into_iter().collect();
+    let stored = files.list(materials::KEY_PREFIX).await?;
+    let kept: std::collections::HashSet<&str> = stored.iter().map(|f| f.key.as_str()).collect();
+    let now = chrono::Utc::now();
+    let grace = chrono::Duration::from_std(ORPHAN_GRACE).unwrap_or_default();
+    for file in stored.iter().filter(|f| !named.contains(&f.key)) {
+        let recent = now - file.last_modified < grace;
+        if repair && !recent {
+            files.delete(&file.key).await?;
+            report.notes.push(format!(
+                "removed the orphan file {} ({} bytes), which no material names",
+                file.key, file.size
+            ));
+        } else if repair {
+            report.notes.push(format!(
+                "kept the file {} for now: no material names it, but it is younger than {} \
+                 minutes (an upload may be finishing); run check --repair again later",
+                file.key,
+                ORPHAN_GRACE.as_secs() / 60
+            ));
+        } else {
+            report.problems.push(format!(
+                "orphan file {} ({} bytes): no material names it (check --repair removes it)",
+                file.key, file.size
+            ));
+        }
+    }
+    for key in named.iter().filter(|k| !kept.contains(k.as_str())) {
+        report.problems.push(format!(
+            "a material names the file {key}, which is not in the file store ({})",
+            files.location()
+        ));
+    }
+    report.checked.push(format!(
+        "files ({} in {}, {} named by materials)",
+        stored.len(),
+        files.location(),
+        named.len()
+    ));
+    Ok(())
 }
 
 fn check_postgres(pg: &mut diesel::PgConnection, report: &mut Report) -> Result<(), String> {

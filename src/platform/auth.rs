@@ -1,27 +1,46 @@
 //! Who may do what: `Authorization: Bearer <JWT>` and three roles.
 //!
+//! Tokens are checked one of three ways, set by exactly one setting (two at once stop start-up):
+//!
 //! | variable | flag | meaning |
 //! |---|---|---|
 //! | `LHS_JWT_SECRET` | `--jwt-secret` | HS256 secret, at least 32 bytes |
 //! | `LHS_JWT_PUBLIC_KEY` | `--jwt-public-key` | PEM file of the identity provider's public key: RSA means RS256, EC P-256 means ES256 |
-//! | `LHS_JWT_ISSUER` | `--jwt-issuer` | when set, `iss` is required and must match |
-//! | `LHS_JWT_AUDIENCE` | `--jwt-audience` | when set, `aud` is required and must match |
+//! | `LHS_OIDC_ISSUER` | `--oidc-issuer` | OpenID Connect: the provider's keys from its discovery document, refreshed as they rotate ([`oidc`]) |
+//!
+//! and, whatever the mode:
+//!
+//! | variable | flag | meaning |
+//! |---|---|---|
+//! | `LHS_JWT_ISSUER` | `--jwt-issuer` | when set, `iss` is required and must match (with OpenID Connect: unset or the issuer) |
+//! | `LHS_JWT_AUDIENCE` | `--jwt-audience` | when set, `aud` (a string, or an array) is required and must contain it |
 //! | `LHS_PUBLIC_READ` | `--public-read` | `true` (default): anyone may read rounds, speakers, departments, summaries |
 //! | `LHS_ANONYMOUS_FEEDBACK` | `--anonymous-feedback` | `true` (default): anyone may send feedback |
 //!
-//! With neither key on SQLite, a random 256-bit HS256 secret is created in a file beside the
-//! database (mode 0600) and reused; on PostgreSQL the service refuses to start without a key.
+//! The OpenID Connect settings (`LHS_OIDC_CLIENT_ID`, `LHS_OIDC_REFRESH_MIN`,
+//! `LHS_OIDC_ROLES_CLAIM`, `LHS_OIDC_ROLE_MAP`, `LHS_OIDC_DEFAULT_ROLE`, `LHS_OIDC_SCOPES`) are
+//! read in [`oidc`]. With no mode on SQLite, a random 256-bit HS256 secret is created in a file
+//! beside the database (mode 0600) and reused; on PostgreSQL the service refuses to start without
+//! one.
 
-use std::future::{ready, Ready};
+pub mod oidc;
+pub mod roles;
+
+use std::future::Future;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use actix_web::dev::Payload;
 use actix_web::http::header::{HeaderValue, AUTHORIZATION};
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use serde_json::Value;
 
+use crate::platform::auth::oidc::{Identity, OidcSettings, Verifier, VerifyError};
+use crate::platform::auth::roles::{ClaimPath, RoleMap};
 use crate::platform::config::Settings;
 use crate::platform::db::{Backend, DatabaseUrl};
 use crate::platform::error::ApiError;
@@ -29,64 +48,50 @@ use crate::platform::fields::Text;
 use crate::platform::ratelimit::Limits;
 use crate::platform::telemetry;
 
+pub use crate::platform::auth::roles::Role;
+
 /// Who created or changed a record: a token's subject, at most 255 characters.
 pub type Subject = Text<255>;
-const SUBJECT_MAX: usize = 255;
 
 /// Clock skew tolerated on `exp` and `nbf`.
-pub const LEEWAY_SECONDS: u64 = 30;
+pub const LEEWAY_SECONDS: u64 = oidc::LEEWAY_SECONDS;
 pub const MIN_SECRET_BYTES: usize = 32;
 
-/// Roles, each granting what the ones before it grant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Role {
-    Viewer,
-    Organizer,
-    Admin,
-}
-
-impl Role {
-    pub const ALL: [Role; 3] = [Role::Viewer, Role::Organizer, Role::Admin];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "viewer",
-            Role::Organizer => "organizer",
-            Role::Admin => "admin",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| r.as_str() == name)
-    }
-}
-
-/// The claims the service reads; anything else in a token is ignored.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Claims {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sub: Option<String>,
-    /// Unknown roles grant nothing.
-    #[serde(default)]
-    pub roles: Vec<String>,
-    pub exp: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub iat: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub iss: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aud: Option<String>,
+/// What `lhs-rounds token` signs; the checks read the claims as JSON, so that `aud` may be a
+/// string or an array and `name` and `email` come along (see [`oidc::identity`]).
+#[derive(Debug, Serialize)]
+struct MintedClaims<'a> {
+    sub: &'a str,
+    roles: Vec<&'static str>,
+    exp: u64,
+    iat: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iss: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aud: Option<&'a str>,
 }
 
 /// How tokens are checked (and, with a shared secret, minted).
 pub struct Auth {
+    mode: Mode,
+    pub public_read: bool,
+    pub anonymous_feedback: bool,
+}
+
+enum Mode {
+    /// A shared secret or one PEM public key, read once at start (boxed: the checks and keys
+    /// are large beside the verifier's handle).
+    Key(Box<KeyMode>),
+    /// The identity provider's rotating keys.
+    Oidc(Verifier),
+}
+
+struct KeyMode {
     decoding: DecodingKey,
     encoding: Option<EncodingKey>,
     validation: Validation,
     issuer: Option<String>,
     audience: Option<String>,
-    pub public_read: bool,
-    pub anonymous_feedback: bool,
     secret_source: Option<SecretSource>,
 }
 
@@ -101,15 +106,208 @@ pub enum SecretSource {
     File { path: PathBuf, created: bool },
 }
 
+/// What checking a bearer token came to without waiting: a caller (or a refusal), or a token
+/// whose key is not cached, which [`Auth::authenticate_fetching`] must finish.
+enum Checked {
+    Done(Result<Caller, ApiError>),
+    Pending(String),
+}
+
 impl Auth {
+    /// The token mode the settings name, started: with OpenID Connect, the verifier's refresh
+    /// thread, which never waits for the provider.
     pub fn from_settings(settings: &Settings) -> Result<Auth, String> {
-        let mut secret_source = None;
-        let (algorithm, decoding, encoding) = match (&settings.jwt_public_key, &settings.jwt_secret)
-        {
-            (Some(_), Some(_)) => {
-                return Err("set LHS_JWT_SECRET or LHS_JWT_PUBLIC_KEY, not both".to_owned())
+        let mode = match Self::oidc_settings(settings)? {
+            Some(oidc) => Mode::Oidc(Verifier::start(oidc)?),
+            None => Mode::Key(Box::new(KeyMode::from_settings(settings)?)),
+        };
+        Ok(Auth {
+            mode,
+            public_read: settings.public_read,
+            anonymous_feedback: settings.anonymous_feedback,
+        })
+    }
+
+    /// The OpenID Connect settings, when that is the mode; an error when two modes are set,
+    /// naming them. An empty value (`LHS_JWT_SECRET=` in a compose file) sets no mode.
+    pub fn oidc_settings(settings: &Settings) -> Result<Option<OidcSettings>, String> {
+        let given = |value: Option<&str>| value.is_some_and(|v| !v.trim().is_empty());
+        let set: Vec<&str> = [
+            (oidc::ISSUER, given(settings.oidc_issuer.as_deref())),
+            ("LHS_JWT_SECRET", given(settings.jwt_secret.as_deref())),
+            (
+                "LHS_JWT_PUBLIC_KEY",
+                settings
+                    .jwt_public_key
+                    .as_ref()
+                    .is_some_and(|path| !path.as_os_str().is_empty()),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect();
+        if let [first @ .., last] = set.as_slice() {
+            if !first.is_empty() {
+                return Err(format!(
+                    "{} and {last} are both set, but tokens are checked one way: set only one \
+                     of them",
+                    first.join(", ")
+                )
+                .replace(
+                    "both set",
+                    if first.len() > 1 {
+                        "all set"
+                    } else {
+                        "both set"
+                    },
+                ));
             }
-            (Some(path), None) => {
+        }
+        OidcSettings::from_settings(settings)
+    }
+
+    /// Where the shared secret came from; `None` with a public key or OpenID Connect.
+    pub fn secret_source(&self) -> Option<&SecretSource> {
+        match &self.mode {
+            Mode::Key(key) => key.secret_source.as_ref(),
+            Mode::Oidc(_) => None,
+        }
+    }
+
+    /// The OpenID Connect settings, in that mode (the API docs sign in with them).
+    pub fn oidc(&self) -> Option<&OidcSettings> {
+        match &self.mode {
+            Mode::Oidc(verifier) => Some(verifier.settings()),
+            Mode::Key(_) => None,
+        }
+    }
+
+    /// The OpenID Connect verifier, in that mode.
+    pub fn verifier(&self) -> Option<&Verifier> {
+        match &self.mode {
+            Mode::Oidc(verifier) => Some(verifier),
+            Mode::Key(_) => None,
+        }
+    }
+
+    /// Mints a token (`lhs-rounds token`); only with a shared secret.
+    pub fn mint(
+        &self,
+        subject: &str,
+        roles: &[Role],
+        ttl: std::time::Duration,
+    ) -> Result<String, String> {
+        let minting = match &self.mode {
+            Mode::Key(mode) => mode.encoding.as_ref().map(|key| (key, &**mode)),
+            Mode::Oidc(_) => None,
+        };
+        let Some((
+            key,
+            KeyMode {
+                issuer, audience, ..
+            },
+        )) = minting
+        else {
+            return Err("tokens are minted with a shared secret (HS256); with \
+                 LHS_JWT_PUBLIC_KEY or LHS_OIDC_ISSUER the identity provider issues them"
+                .to_owned());
+        };
+        let now = jsonwebtoken::get_current_timestamp();
+        let claims = MintedClaims {
+            sub: subject,
+            roles: roles.iter().map(|r| r.as_str()).collect(),
+            exp: now + ttl.as_secs(),
+            iat: now,
+            iss: issuer.as_deref(),
+            aud: audience.as_deref(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, key)
+            .map_err(|e| format!("cannot sign the token: {e}"))
+    }
+
+    fn anonymous(&self) -> Caller {
+        Caller {
+            subject: None,
+            name: None,
+            email: None,
+            role: None,
+            signed_in: false,
+            public_read: self.public_read,
+            anonymous_feedback: self.anonymous_feedback,
+        }
+    }
+
+    fn signed_in(&self, identity: Identity) -> Caller {
+        Caller {
+            subject: identity.sub,
+            name: identity.name,
+            email: identity.email,
+            role: identity.role,
+            signed_in: true,
+            ..self.anonymous()
+        }
+    }
+
+    /// Checks the `Authorization` header with what is at hand: the key, or the identity
+    /// provider's keys cached now. Never waits.
+    fn authenticate(&self, header: Option<&HeaderValue>) -> Checked {
+        let Some(header) = header else {
+            return Checked::Done(Ok(self.anonymous()));
+        };
+        let token = match bearer_token(header) {
+            Ok(token) => token,
+            Err(refused) => return Checked::Done(Err(refused)),
+        };
+        match &self.mode {
+            Mode::Key(key) => Checked::Done(
+                key.check(token)
+                    .map(|identity| self.signed_in(identity))
+                    .map_err(|why| invalid_token(&why)),
+            ),
+            Mode::Oidc(verifier) => match verifier.verify_cached(token) {
+                Some(result) => Checked::Done(self.verified(result)),
+                None => Checked::Pending(token.to_owned()),
+            },
+        }
+    }
+
+    /// Finishes a check that needs the identity provider's keys fetched: waits for the refresh
+    /// (on the verifier's own thread), never blocking the worker.
+    async fn authenticate_fetching(&self, token: &str) -> Result<Caller, ApiError> {
+        match &self.mode {
+            Mode::Oidc(verifier) => self.verified(verifier.verify(token).await),
+            Mode::Key(_) => Err(ApiError::Internal(
+                "a token was left to fetch keys for without OpenID Connect".to_owned(),
+            )),
+        }
+    }
+
+    fn verified(&self, result: Result<Identity, VerifyError>) -> Result<Caller, ApiError> {
+        match result {
+            Ok(identity) => Ok(self.signed_in(identity)),
+            Err(VerifyError::Unauthorized(why)) => Err(invalid_token(&why)),
+            Err(VerifyError::ProviderUnavailable) => {
+                let retry_after = self
+                    .oidc()
+                    .map_or(oidc::DEFAULT_REFRESH_MIN, |s| s.refresh_min)
+                    .as_secs()
+                    .max(1);
+                Err(ApiError::IdentityProviderUnavailable { retry_after })
+            }
+        }
+    }
+}
+
+impl KeyMode {
+    fn from_settings(settings: &Settings) -> Result<KeyMode, String> {
+        let mut secret_source = None;
+        // An empty path sets no mode, as `Auth::oidc_settings` counts it.
+        let public_key = settings
+            .jwt_public_key
+            .as_ref()
+            .filter(|path| !path.as_os_str().is_empty());
+        let (algorithm, decoding, encoding) = match (public_key, &settings.jwt_secret) {
+            (Some(path), _) => {
                 let (algorithm, key) = read_public_key(path)?;
                 (algorithm, key, None)
             }
@@ -144,6 +342,7 @@ impl Auth {
             required.push("iss");
         }
         match &settings.jwt_audience {
+            // jsonwebtoken takes a string `aud` or an array that contains the audience.
             Some(audience) => {
                 validation.set_audience(&[audience]);
                 required.push("aud");
@@ -151,113 +350,51 @@ impl Auth {
             None => validation.validate_aud = false,
         }
         validation.set_required_spec_claims(&required);
-        Ok(Auth {
+        Ok(KeyMode {
             decoding,
             encoding,
             validation,
             issuer: settings.jwt_issuer.clone(),
             audience: settings.jwt_audience.clone(),
-            public_read: settings.public_read,
-            anonymous_feedback: settings.anonymous_feedback,
             secret_source,
         })
     }
 
-    /// Where the shared secret came from; `None` with a public key.
-    pub fn secret_source(&self) -> Option<&SecretSource> {
-        self.secret_source.as_ref()
-    }
-
-    /// Mints a token (`lhs-rounds token`); only with a shared secret.
-    pub fn mint(
-        &self,
-        subject: &str,
-        roles: &[Role],
-        ttl: std::time::Duration,
-    ) -> Result<String, String> {
-        let key = self.encoding.as_ref().ok_or(
-            "tokens are minted with a shared secret (HS256); with LHS_JWT_PUBLIC_KEY the identity \
-             provider issues them",
-        )?;
-        let now = jsonwebtoken::get_current_timestamp();
-        let claims = Claims {
-            sub: Some(subject.to_owned()),
-            roles: roles.iter().map(|r| r.as_str().to_owned()).collect(),
-            exp: now + ttl.as_secs(),
-            iat: Some(now),
-            iss: self.issuer.clone(),
-            aud: self.audience.clone(),
-        };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, key)
-            .map_err(|e| format!("cannot sign the token: {e}"))
-    }
-
-    fn authenticate(&self, header: Option<&HeaderValue>) -> Result<Caller, ApiError> {
-        let anonymous = Caller {
-            subject: None,
-            roles: Vec::new(),
-            public_read: self.public_read,
-            anonymous_feedback: self.anonymous_feedback,
-        };
-        let Some(header) = header else {
-            return Ok(anonymous);
-        };
-        let value = header
-            .to_str()
-            .map_err(|_| invalid_token("the Authorization header is not text"))?;
-        let token = match value.split_once(' ') {
-            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
-            _ if value.eq_ignore_ascii_case("bearer") => "",
-            _ => return Err(invalid_token("expected Authorization: Bearer <token>")),
-        };
-        if token.is_empty() {
-            return Err(invalid_token("the bearer token is empty"));
+    /// The token's identity, its roles read literally from its `roles` claim.
+    fn check(&self, token: &str) -> Result<Identity, String> {
+        let data = jsonwebtoken::decode::<Value>(token, &self.decoding, &self.validation)
+            .map_err(|e| oidc::describe(&e))?;
+        if !data.claims.is_object() {
+            return Err("the token's claims are not a JSON object".to_owned());
         }
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|e| invalid_token(&describe(&e)))?;
-        if let Some(sub) = &data.claims.sub {
-            // Recorded as `created_by` and shown to organizers: one line of bounded length.
-            if sub.chars().count() > SUBJECT_MAX || sub.chars().any(char::is_control) {
-                return Err(invalid_token(
-                    "the sub claim must be at most 255 characters with no control characters",
-                ));
-            }
-        }
-        Ok(Caller {
-            subject: data.claims.sub,
-            roles: data
-                .claims
-                .roles
-                .iter()
-                .filter_map(|r| Role::parse(r))
-                .collect(),
-            ..anonymous
-        })
+        oidc::identity(
+            &data.claims,
+            &ClaimPath::default(),
+            &RoleMap::default(),
+            None,
+        )
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` header.
+fn bearer_token(header: &HeaderValue) -> Result<&str, ApiError> {
+    let value = header
+        .to_str()
+        .map_err(|_| invalid_token("the Authorization header is not text"))?;
+    let token = match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+        _ if value.eq_ignore_ascii_case("bearer") => "",
+        _ => return Err(invalid_token("expected Authorization: Bearer <token>")),
+    };
+    if token.is_empty() {
+        return Err(invalid_token("the bearer token is empty"));
+    }
+    Ok(token)
 }
 
 fn invalid_token(description: &str) -> ApiError {
     ApiError::Unauthorized {
         invalid_token: Some(description.to_owned()),
-    }
-}
-
-/// Why a token was refused, in words safe to send back (never the token or the key).
-fn describe(error: &jsonwebtoken::errors::Error) -> String {
-    use jsonwebtoken::errors::ErrorKind;
-    match error.kind() {
-        ErrorKind::ExpiredSignature => "the token has expired".to_owned(),
-        ErrorKind::ImmatureSignature => "the token is not valid yet (nbf)".to_owned(),
-        ErrorKind::InvalidSignature => "the signature does not verify".to_owned(),
-        ErrorKind::InvalidAlgorithm => {
-            "the token is signed with an algorithm this service does not accept".to_owned()
-        }
-        ErrorKind::MissingRequiredClaim(claim) => format!("the token has no {claim} claim"),
-        ErrorKind::InvalidClaimFormat(claim) => format!("the {claim} claim has the wrong type"),
-        ErrorKind::InvalidIssuer => "the token is from another issuer".to_owned(),
-        ErrorKind::InvalidAudience => "the token is for another audience".to_owned(),
-        ErrorKind::Json(_) => "the token's claims are not the expected JSON".to_owned(),
-        _ => "the token is not a valid JWT".to_owned(),
     }
 }
 
@@ -287,8 +424,9 @@ fn default_secret(database_url: &str) -> Result<(Vec<u8>, SecretSource), String>
     let url = DatabaseUrl::parse(database_url);
     if url.backend == Backend::Postgres {
         return Err(
-            "no token key is configured: on PostgreSQL set LHS_JWT_SECRET (at least 32 bytes) or \
-             LHS_JWT_PUBLIC_KEY (the identity provider's PEM public key)"
+            "no token key is configured: on PostgreSQL set LHS_JWT_SECRET (at least 32 bytes), \
+             LHS_JWT_PUBLIC_KEY (the identity provider's PEM public key) or LHS_OIDC_ISSUER (the \
+             identity provider's OpenID Connect issuer)"
                 .to_owned(),
         );
     }
@@ -325,23 +463,37 @@ fn default_secret(database_url: &str) -> Result<(Vec<u8>, SecretSource), String>
     }
 }
 
-/// Who is calling: anonymous, or a token's subject and roles.
+/// Who is calling: anonymous, or who a verified token says (its subject, name, e-mail address
+/// and role).
 #[derive(Debug, Clone)]
 pub struct Caller {
+    /// `sub`; `None` for an anonymous caller, or a token without one.
     pub subject: Option<String>,
-    roles: Vec<Role>,
+    /// `name` (or `preferred_username`).
+    pub name: Option<String>,
+    pub email: Option<String>,
+    /// The highest role the token grants.
+    role: Option<Role>,
+    /// Whether a token was verified (a valid token may grant no role).
+    signed_in: bool,
     public_read: bool,
     anonymous_feedback: bool,
 }
 
 impl Caller {
+    /// No token was sent.
     pub fn is_anonymous(&self) -> bool {
-        self.subject.is_none() && self.roles.is_empty()
+        !self.signed_in
+    }
+
+    /// The highest role the caller's token grants.
+    pub fn role(&self) -> Option<Role> {
+        self.role
     }
 
     /// Whether the caller has `role` or one above it.
     pub fn can(&self, role: Role) -> bool {
-        self.roles.iter().any(|r| *r >= role)
+        self.role.is_some_and(|r| r >= role)
     }
 
     /// 401 for an anonymous caller, 403 for one without the role.
@@ -357,6 +509,17 @@ impl Caller {
                 "this needs the {} role (or one above it)",
                 role.as_str()
             )))
+        }
+    }
+
+    /// 401 for an anonymous caller; any verified token will do, whatever its role.
+    pub fn require_signed_in(&self) -> Result<(), ApiError> {
+        if self.is_anonymous() {
+            Err(ApiError::Unauthorized {
+                invalid_token: None,
+            })
+        } else {
+            Ok(())
         }
     }
 
@@ -384,35 +547,84 @@ impl Caller {
     }
 }
 
+/// The caller of a request: at once with a key at hand, or once the identity provider's keys
+/// are fetched (a token naming a key not cached yet).
+pub enum CallerFuture {
+    Ready(Option<Result<Caller, ApiError>>),
+    Fetching(Pin<Box<dyn Future<Output = Result<Caller, ApiError>>>>),
+}
+
+impl Future for CallerFuture {
+    type Output = Result<Caller, ApiError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.get_mut() {
+            CallerFuture::Ready(result) => Poll::Ready(result.take().unwrap_or_else(|| {
+                Err(ApiError::Internal(
+                    "the caller was asked for twice".to_owned(),
+                ))
+            })),
+            CallerFuture::Fetching(future) => future.as_mut().poll(cx),
+        }
+    }
+}
+
 impl FromRequest for Caller {
     type Error = ApiError;
-    type Future = Ready<Result<Caller, ApiError>>;
+    type Future = CallerFuture;
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        let result = match req.app_data::<web::Data<Auth>>() {
-            Some(auth) => auth.authenticate(req.headers().get(AUTHORIZATION)),
-            None => Err(ApiError::Internal(
+        let Some(auth) = req.app_data::<web::Data<Auth>>() else {
+            return CallerFuture::Ready(Some(Err(ApiError::Internal(
                 "the token checker is not configured".to_owned(),
-            )),
+            ))));
         };
-        // Refused tokens count against the client's quota: guessing is slowed down.
-        let result = match (result, req.app_data::<web::Data<Limits>>()) {
-            (Err(refused @ ApiError::Unauthorized { .. }), Some(limits)) => {
-                match limits.failed_authentication.take(limits.client(req)) {
+        match auth.authenticate(req.headers().get(AUTHORIZATION)) {
+            Checked::Done(result) => CallerFuture::Ready(Some(settle(req, result))),
+            Checked::Pending(token) => {
+                let (auth, req) = (auth.clone(), req.clone());
+                CallerFuture::Fetching(Box::pin(async move {
+                    let result = auth.authenticate_fetching(&token).await;
+                    settle(&req, result)
+                }))
+            }
+        }
+    }
+}
+
+/// What every checked token leads to: a refusal logged with its reason only (never the token
+/// or its claims) and counted against the client's quota, so that guessing is slowed down; an
+/// accepted token's subject kept for the access log.
+fn settle(req: &HttpRequest, result: Result<Caller, ApiError>) -> Result<Caller, ApiError> {
+    match result {
+        Err(refused @ ApiError::Unauthorized { .. }) => {
+            if let ApiError::Unauthorized {
+                invalid_token: Some(why),
+            } = &refused
+            {
+                log::info!("bearer token refused: {why}");
+            }
+            match req.app_data::<web::Data<Limits>>() {
+                Some(limits) => match limits.failed_authentication.take(limits.client(req)) {
                     Ok(_) => Err(refused),
                     Err(too_many) => Err(too_many),
-                }
+                },
+                None => Err(refused),
             }
-            (result, _) => result,
-        };
-        if let Ok(Caller {
-            subject: Some(sub), ..
-        }) = &result
-        {
-            req.extensions_mut()
-                .insert(telemetry::TokenSubject(sub.clone()));
         }
-        ready(result)
+        Err(unavailable @ ApiError::IdentityProviderUnavailable { .. }) => {
+            // The access log has the 503, and the verifier's thread says why each fetch failed.
+            log::debug!("bearer token not checked: the identity provider can't be reached");
+            Err(unavailable)
+        }
+        Err(other) => Err(other),
+        Ok(caller) => {
+            if let Some(sub) = &caller.subject {
+                req.extensions_mut()
+                    .insert(telemetry::TokenSubject(sub.clone()));
+            }
+            Ok(caller)
+        }
     }
 }
 

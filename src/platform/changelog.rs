@@ -16,7 +16,9 @@
 //! A change made by hand in SQL is not recorded: only writes through the service are.
 
 use chrono::NaiveDateTime;
+use diesel::pg::Pg;
 use diesel::prelude::*;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types as sql;
 use serde_json::{Map, Value};
 
@@ -242,6 +244,11 @@ struct Entry {
     message: String,
     /// See [`subscription_patterns`].
     patterns: Vec<String>,
+    /// The start of its messages' `webhook-id`s: `msg_`, a UUIDv7 new for this change, and `_`;
+    /// each message's id ends with its webhook's id. Made here rather than from the row's
+    /// number, which a database restored from a backup hands out again, to ids receivers have
+    /// already seen (and would drop, as Standard Webhooks tells them to).
+    message_prefix: String,
 }
 
 impl Entry {
@@ -274,13 +281,15 @@ impl Entry {
             message,
             patterns: subscription_patterns(&event),
             event,
+            message_prefix: format!("msg_{}_", uuid::Uuid::now_v7().simple()),
         }
     }
 }
 
 /// Records `change` and writes its webhook messages to the outbox, in the caller's transaction;
 /// returns the entry's number. The same three statements on both backends: the number, the
-/// entry, and one message for each enabled webhook whose subscription lists the event.
+/// entry, and one message for each enabled webhook whose subscription lists the event (its
+/// `message_id`: the entry's `message_prefix` and the webhook's id).
 ///
 /// The number comes from `change_log_head` by `UPDATE ... RETURNING`, whose row lock (on
 /// PostgreSQL) is held until the writer's transaction ends: see the module's comment. Call it as
@@ -320,6 +329,11 @@ pub fn record(conn: &mut DbConnection, change: Change<'_>) -> Result<i64, ApiErr
             )
             .select((
                 webhooks::id,
+                entry
+                    .message_prefix
+                    .as_str()
+                    .into_sql::<sql::Text>()
+                    .concat(webhooks::id.cast::<sql::Text>()),
                 seq.into_sql::<sql::BigInt>(),
                 entry.event.as_str().into_sql::<sql::Text>(),
                 entry.message.as_str().into_sql::<sql::Text>(),
@@ -331,6 +345,7 @@ pub fn record(conn: &mut DbConnection, change: Change<'_>) -> Result<i64, ApiErr
             .values(subscribed.clone())
             .into_columns((
                 webhook_messages::webhook_id,
+                webhook_messages::message_id,
                 webhook_messages::change_seq,
                 webhook_messages::event_type,
                 webhook_messages::payload,
@@ -342,6 +357,158 @@ pub fn record(conn: &mut DbConnection, change: Change<'_>) -> Result<i64, ApiErr
     }
     Ok(seq)
 }
+
+/// The id a record has in the texts of a [`Created`] until the database gives it one.
+pub const PENDING_ID: i32 = i32::MIN;
+
+/// A text of an entry in two parts, which go either side of the id of the record the same
+/// statement creates.
+struct AroundId(String, String);
+
+impl AroundId {
+    /// `text` split at its one mention of [`PENDING_ID`]; `None` if it has none or several.
+    fn of(text: &str) -> Option<AroundId> {
+        let pending = PENDING_ID.to_string();
+        if text.matches(&pending).count() != 1 {
+            return None;
+        }
+        let (head, tail) = text.split_once(&pending)?;
+        Some(AroundId(head.to_owned(), tail.to_owned()))
+    }
+
+    fn walk<'b>(&'b self, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("(");
+        out.push_bind_param::<sql::Text, _>(&self.0)?;
+        out.push_sql(" || written.id || ");
+        out.push_bind_param::<sql::Text, _>(&self.1)?;
+        out.push_sql(")");
+        Ok(())
+    }
+}
+
+/// The change-log entry of a creation, for the PostgreSQL fast path that writes a record and its
+/// entry in one statement ([`Logged`]): the same [`Entry`] that [`record`] writes, with the id to
+/// come spliced into its texts.
+pub struct Created {
+    entry: Entry,
+    /// The entry's subscription patterns as `LIKE` patterns, as [`record`] matches them.
+    likes: Vec<String>,
+    changes: AroundId,
+    data: AroundId,
+    message: AroundId,
+}
+
+impl Created {
+    /// The entry of the creation of `after`, the record as it will be with [`PENDING_ID`] for
+    /// its id. `None` where that number also appears elsewhere in the texts (a comment that says
+    /// it, say), where it could not be told from the id: then the write takes the usual way.
+    pub fn new(
+        resource: &'static str,
+        after: Value,
+        actor: Option<&str>,
+        request_id: Option<&str>,
+        at: NaiveDateTime,
+    ) -> Option<Created> {
+        let change = Change {
+            resource,
+            id: PENDING_ID,
+            action: Action::Created,
+            before: None,
+            after: Some(after),
+            actor,
+            request_id,
+        };
+        let entry = Entry::of(&change, at);
+        Some(Created {
+            likes: entry
+                .patterns
+                .iter()
+                .map(|p| db::contains_pattern(p))
+                .collect(),
+            changes: AroundId::of(&entry.changes)?,
+            data: AroundId::of(entry.data.as_deref()?)?,
+            message: AroundId::of(&entry.message)?,
+            entry,
+        })
+    }
+}
+
+/// A creation and its change-log entry in one statement, which needs no transaction
+/// (PostgreSQL): `write` is an `INSERT ... RETURNING` the record's columns (`id` among them),
+/// and the statement answers what it returns. The same three writes as [`record`] (the number,
+/// the entry, the messages), as common table expressions after the record's own; the test
+/// `feedback::the_one_statement_creation_logs_what_the_usual_way_logs` compares the two.
+pub struct Logged<'a, W> {
+    write: W,
+    created: &'a Created,
+}
+
+impl<'a, W> Logged<'a, W> {
+    pub fn new(write: W, created: &'a Created) -> Self {
+        Logged { write, created }
+    }
+}
+
+impl<W: QueryFragment<Pg>> QueryFragment<Pg> for Logged<'_, W> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        let (created, entry) = (self.created, &self.created.entry);
+        out.push_sql("WITH written AS (");
+        self.write.walk_ast(out.reborrow())?;
+        out.push_sql(
+            "), head AS (UPDATE change_log_head SET seq = seq + 1 \
+             WHERE id = 1 AND EXISTS (SELECT FROM written) RETURNING seq), \
+             entry AS (INSERT INTO changes (seq, at, actor, resource, record_id, action, \
+             changes, data, request_id) SELECT head.seq, ",
+        );
+        out.push_bind_param::<sql::Timestamp, _>(&entry.at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<sql::Text, _>(&entry.actor)?;
+        out.push_sql(", ");
+        out.push_bind_param::<sql::Text, _>(entry.resource)?;
+        out.push_sql(", written.id, ");
+        out.push_bind_param::<sql::Text, _>(&entry.action)?;
+        out.push_sql(", ");
+        created.changes.walk(&mut out)?;
+        out.push_sql(", ");
+        created.data.walk(&mut out)?;
+        out.push_sql(", ");
+        out.push_bind_param::<sql::Nullable<sql::Text>, _>(&entry.request_id)?;
+        out.push_sql(
+            " FROM head, written RETURNING seq), outbox AS (INSERT INTO webhook_messages \
+             (webhook_id, message_id, change_seq, event_type, payload, status, next_attempt_at, \
+             created_at) SELECT w.id, ",
+        );
+        out.push_bind_param::<sql::Text, _>(&entry.message_prefix)?;
+        out.push_sql(" || CAST(w.id AS TEXT), entry.seq, ");
+        out.push_bind_param::<sql::Text, _>(&entry.event)?;
+        out.push_sql(", ");
+        created.message.walk(&mut out)?;
+        out.push_sql(", 'pending', ");
+        out.push_bind_param::<sql::Timestamp, _>(&entry.at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<sql::Timestamp, _>(&entry.at)?;
+        out.push_sql(" FROM webhooks AS w, entry, written WHERE w.enabled AND (false");
+        for pattern in &created.likes {
+            out.push_sql(" OR w.events LIKE ");
+            out.push_bind_param::<sql::Text, _>(pattern)?;
+            out.push_sql(" ESCAPE '\\'");
+        }
+        out.push_sql(")) SELECT written.* FROM written");
+        Ok(())
+    }
+}
+
+impl<W> QueryId for Logged<'_, W> {
+    type QueryId = ();
+    // The text varies with the number of patterns: cached by its text.
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<W: Query> Query for Logged<'_, W> {
+    type SqlType = W::SqlType;
+}
+
+impl<W> RunQueryDsl<PgConnection> for Logged<'_, W> {}
 
 /// The newest entry's number (0 when the log is empty).
 pub fn newest(conn: &mut DbConnection) -> Result<i64, ApiError> {

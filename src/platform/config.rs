@@ -20,16 +20,19 @@
 //! | `LHS_CHANGES_RETENTION_DAYS` | `--changes-retention-days` | `90` |
 //! | `LHS_WEBHOOK_RETRY_SCHEDULE` | `--webhook-retry-schedule` | `5s,5m,30m,2h,5h,10h,10h` |
 //! | `LHS_WEBHOOK_ALLOWED_HOSTS` | `--webhook-allowed-hosts` | empty |
+//! | `LHS_WEBHOOK_RETENTION` | `--webhook-retention` | `30d` (delivered and failed messages; `off` keeps them) |
 //! | `LHS_CALENDAR_DOMAIN` | `--calendar-domain` | the public URL's host, or `lhs-rounds.invalid` |
 //! | `LHS_METRICS` | `--metrics` | `on` (Prometheus metrics at `/metrics`; `off` turns them off) |
 //! | `LHS_METRICS_TOKEN` | `--metrics-token` | unset (when set, `/metrics` needs `Authorization: Bearer <it>`) |
 //! | `LHS_LOG_FORMAT` | `--log-format` | `text` (`json`: one JSON object per line) |
+//! | `LHS_BODY_TIMEOUT` | `--body-timeout` | `10s` (for a request's body to arrive in full, then 408) |
 //! | `LHS_SHUTDOWN_GRACE` | `--shutdown-grace` | `5s` (serving on after SIGTERM, not ready) |
 //! | `LHS_SHUTDOWN_TIMEOUT` | `--shutdown-timeout` | `30s` (for requests in flight to finish) |
 //! | `LHS_DB_CONNECT_TIMEOUT` | `--db-connect-timeout` | `30s` (retrying PostgreSQL at start-up) |
 //!
-//! Token settings (`LHS_JWT_*`, `LHS_PUBLIC_READ`, `LHS_ANONYMOUS_FEEDBACK`) are listed in
-//! the `auth` module.
+//! Token settings (`LHS_JWT_*`, `LHS_OIDC_*`, `LHS_PUBLIC_READ`, `LHS_ANONYMOUS_FEEDBACK`) are
+//! listed in the `auth` module; the file store's (`LHS_MATERIALS_URL`, `LHS_MATERIAL_MAX_MB`,
+//! `LHS_MATERIAL_HTTP_HOSTS`) in the `files` module.
 
 use clap::{Args, Parser, Subcommand};
 
@@ -64,9 +67,14 @@ pub enum Command {
         /// The copy to write; it must not exist yet.
         file: std::path::PathBuf,
     },
-    /// Check the database's integrity and its foreign keys; print what is wrong, exit 1 if
-    /// anything is.
-    Check,
+    /// Check the database's integrity and its foreign keys, and the file store against the
+    /// materials that name its files; print what is wrong, exit 1 if anything is.
+    Check {
+        /// Also remove the files no material names (orphans left by a crash between a
+        /// deletion's commit and its file's removal, or by an upload whose write failed).
+        #[arg(long)]
+        repair: bool,
+    },
     /// Mint a bearer token with the configured shared secret (HS256) and print it.
     Token {
         /// The token's subject, such as an e-mail address.
@@ -121,9 +129,34 @@ pub struct Settings {
     /// Required issuer (`iss`) of tokens.
     #[arg(long, env = "LHS_JWT_ISSUER", global = true)]
     pub jwt_issuer: Option<String>,
-    /// Required audience (`aud`) of tokens.
+    /// Required audience (`aud`) of tokens: a string, or an array that contains it.
     #[arg(long, env = "LHS_JWT_AUDIENCE", global = true)]
     pub jwt_audience: Option<String>,
+    /// The OpenID Connect issuer, such as https://login.example.org/realms/hospital: tokens are
+    /// checked with the keys its discovery document names, refreshed as they rotate.
+    #[arg(long, env = "LHS_OIDC_ISSUER", global = true)]
+    pub oidc_issuer: Option<String>,
+    /// The public client the API docs (Swagger UI) sign in with (authorization code + PKCE).
+    #[arg(long, env = "LHS_OIDC_CLIENT_ID", global = true)]
+    pub oidc_client_id: Option<String>,
+    /// Least time between two fetches of the provider's keys, such as 30s (the default); a bare
+    /// number is seconds.
+    #[arg(long, env = "LHS_OIDC_REFRESH_MIN", value_parser = duration_or_seconds, global = true)]
+    pub oidc_refresh_min: Option<humantime::Duration>,
+    /// Where the roles or groups are in a token: a dotted path such as realm_access.roles
+    /// (default: roles).
+    #[arg(long, env = "LHS_OIDC_ROLES_CLAIM", global = true)]
+    pub oidc_roles_claim: Option<String>,
+    /// The provider's groups or roles and the role each grants, such as
+    /// LHS-Rounds-Admins=admin,LHS-Rounds-Organizers=organizer.
+    #[arg(long, env = "LHS_OIDC_ROLE_MAP", global = true)]
+    pub oidc_role_map: Option<String>,
+    /// The role of a signed-in person with no mapped group: viewer (the default) or none.
+    #[arg(long, env = "LHS_OIDC_DEFAULT_ROLE", global = true)]
+    pub oidc_default_role: Option<String>,
+    /// The scopes the API docs ask for when signing in (default: openid profile email).
+    #[arg(long, env = "LHS_OIDC_SCOPES", global = true)]
+    pub oidc_scopes: Option<String>,
     /// Whether anyone may read rounds, speakers, departments and feedback summaries.
     #[arg(long, env = "LHS_PUBLIC_READ", default_value = "true", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set, global = true)]
     pub public_read: bool,
@@ -203,6 +236,15 @@ pub struct Settings {
         global = true
     )]
     pub webhook_allowed_hosts: String,
+    /// How long delivered and failed webhook messages (and their attempts) are kept after
+    /// their last attempt, such as 30d; `off` keeps them. Pending messages are always kept.
+    #[arg(
+        long,
+        env = "LHS_WEBHOOK_RETENTION",
+        default_value = "30d",
+        global = true
+    )]
+    pub webhook_retention: String,
     /// Prometheus metrics at /metrics: on or off.
     #[arg(long, env = "LHS_METRICS", default_value = "on", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set, global = true)]
     pub metrics: bool,
@@ -218,6 +260,10 @@ pub struct Settings {
         global = true
     )]
     pub log_format: LogFormat,
+    /// How long a request's body may take to arrive in full, such as 10s; then 408, and the
+    /// connection is closed.
+    #[arg(long, env = "LHS_BODY_TIMEOUT", default_value = "10s", value_parser = parse_body_timeout, global = true)]
+    pub body_timeout: humantime::Duration,
     /// After SIGTERM or SIGINT: how long to keep serving (not ready) before refusing new
     /// connections, so that load balancers notice.
     #[arg(long, env = "LHS_SHUTDOWN_GRACE", default_value = "5s", global = true)]
@@ -241,6 +287,44 @@ pub struct Settings {
     /// With `serve`: also load the demo schedule before serving.
     #[arg(long, global = true)]
     pub demo: bool,
+    /// Where round materials' files are kept: a directory (a path or file:///path), or
+    /// s3://bucket/prefix with the usual AWS_* variables. Default: beside a SQLite database;
+    /// none on PostgreSQL (uploads are refused until it is set).
+    #[arg(long, env = "LHS_MATERIALS_URL", global = true)]
+    pub materials_url: Option<String>,
+    /// The largest file a material may have, in MiB.
+    #[arg(long, env = "LHS_MATERIAL_MAX_MB", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=102400), global = true)]
+    pub material_max_mb: u32,
+    /// Hosts whose material links may be plain `http://` (comma-separated); every other link
+    /// must be `https://`.
+    #[arg(
+        long,
+        env = "LHS_MATERIAL_HTTP_HOSTS",
+        default_value = "",
+        global = true
+    )]
+    pub material_http_hosts: String,
+}
+
+/// A duration such as `30s` or `2m`, or a bare number of seconds (`30`), as a setting named
+/// after a minimum interval invites.
+fn duration_or_seconds(text: &str) -> Result<humantime::Duration, String> {
+    let text = text.trim();
+    match text.parse::<u64>() {
+        Ok(seconds) => Ok(std::time::Duration::from_secs(seconds).into()),
+        Err(_) => text
+            .parse::<humantime::Duration>()
+            .map_err(|e| format!("`{text}` is not a duration like 30s or 2m: {e}")),
+    }
+}
+
+/// `LHS_BODY_TIMEOUT`: a duration longer than zero (a body may always take some time).
+fn parse_body_timeout(text: &str) -> Result<humantime::Duration, String> {
+    let duration: humantime::Duration = text.parse().map_err(|e| format!("{e}"))?;
+    if std::time::Duration::from(duration).is_zero() {
+        return Err("the body timeout must be longer than zero, such as 10s".to_owned());
+    }
+    Ok(duration)
 }
 
 impl Settings {
@@ -261,6 +345,13 @@ impl Settings {
             jwt_public_key: None,
             jwt_issuer: None,
             jwt_audience: None,
+            oidc_issuer: None,
+            oidc_client_id: None,
+            oidc_refresh_min: None,
+            oidc_roles_claim: None,
+            oidc_role_map: None,
+            oidc_default_role: None,
+            oidc_scopes: None,
             public_read: true,
             anonymous_feedback: true,
             cache_mb: 16,
@@ -276,13 +367,18 @@ impl Settings {
             changes_retention_days: 90,
             webhook_retry_schedule: "5s,5m,30m,2h,5h,10h,10h".to_owned(),
             webhook_allowed_hosts: String::new(),
+            webhook_retention: "30d".to_owned(),
             metrics: true,
             metrics_token: None,
             log_format: LogFormat::Text,
+            body_timeout: std::time::Duration::from_secs(10).into(),
             shutdown_grace: std::time::Duration::from_secs(5).into(),
             shutdown_timeout: std::time::Duration::from_secs(30).into(),
             db_connect_timeout: std::time::Duration::from_secs(30).into(),
             demo: false,
+            materials_url: None,
+            material_max_mb: 100,
+            material_http_hosts: String::new(),
         }
     }
 }

@@ -109,8 +109,14 @@ pub enum ApiError {
     DanglingReference,
     #[error("the request body is larger than the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    /// The body did not arrive in full within `LHS_BODY_TIMEOUT` (the connection is closed).
+    #[error("the request body did not arrive in full within {}", humantime::format_duration(*.0))]
+    BodyTimeout(std::time::Duration),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// A `Range` past the end of a file (416).
+    #[error("{0}")]
+    RangeNotSatisfiable(String),
     /// `If-Match` does not name the current version; `current` is its ETag (none if the record
     /// is gone).
     #[error("{}", match current { Some(etag) => format!("the record has changed: its current ETag is {etag}; read it again and retry with If-Match: {etag}"), None => "there is no current version of this record to match".to_owned() })]
@@ -129,12 +135,20 @@ pub enum ApiError {
     /// An `Idempotency-Key` already used for another request (the message says which).
     #[error("this Idempotency-Key was already used for another request")]
     IdempotencyKeyReused(String),
-    /// What was asked for is no longer kept (the change feed before its retention).
+    /// What was asked for is no longer kept (the change feed before its retention, with the
+    /// change to resync after; a record deleted since).
     #[error("{detail}")]
-    Gone { detail: String, resync_after: i64 },
+    Gone {
+        detail: String,
+        resync_after: Option<i64>,
+    },
     /// The database cannot be reached or is overloaded; worth retrying.
     #[error("the database is unavailable")]
     Unavailable(String),
+    /// A token names a key that is not cached, and the identity provider that would say
+    /// whether it is one of its keys cannot be reached; worth retrying.
+    #[error("the identity provider can't be reached to check the bearer token; retry later")]
+    IdentityProviderUnavailable { retry_after: u64 },
     /// This process is stopping (readiness only: requests are still served meanwhile).
     #[error("this instance is shutting down; requests go to another one")]
     ShuttingDown,
@@ -195,7 +209,7 @@ impl ApiError {
             detail: truncated(detail, 2000),
             errors,
             resync_after: match self {
-                ApiError::Gone { resync_after, .. } => Some(*resync_after),
+                ApiError::Gone { resync_after, .. } => *resync_after,
                 _ => None,
             },
             request_id: telemetry::current_request_id().map(|id| id.to_string()),
@@ -213,7 +227,9 @@ impl ResponseError for ApiError {
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) | ApiError::DanglingReference => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             ApiError::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -221,7 +237,9 @@ impl ResponseError for ApiError {
             ApiError::Validation(_) | ApiError::IdempotencyKeyReused(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            ApiError::Unavailable(_) | ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_)
+            | ApiError::IdentityProviderUnavailable { .. }
+            | ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -255,6 +273,13 @@ impl ResponseError for ApiError {
         }
         if let ApiError::Unavailable(_) = self {
             response.insert_header((header::RETRY_AFTER, "1"));
+        }
+        if let ApiError::IdentityProviderUnavailable { retry_after } = self {
+            response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
+        }
+        if let ApiError::BodyTimeout(_) = self {
+            // The rest of the body may still be on its way: the connection cannot be reused.
+            response.force_close();
         }
         if let ApiError::PreconditionFailed {
             current: Some(etag),
@@ -359,7 +384,7 @@ impl IntoResponses for ReadErrors {
                 "429",
                 "Too many refused tokens from this client; see `Retry-After`",
             ),
-            ("503", "The database is unavailable; retry"),
+            ("503", "The database, or the identity provider a token needs checking with, is unavailable; retry"),
         ])
     }
 }
@@ -380,7 +405,7 @@ impl IntoResponses for WriteErrors {
             ("415", "The body is not JSON (`Content-Type: application/json`)"),
             ("422", "A field is invalid (each one is named in `errors`)"),
             ("429", "Too many requests from this client (refused tokens, or anonymous feedback); see `Retry-After`"),
-            ("503", "The database is unavailable; retry"),
+            ("503", "The database, or the identity provider a token needs checking with, is unavailable; retry"),
         ])
     }
 }

@@ -265,59 +265,6 @@ impl ToSchema for Timestamp {
     scalar_name!("Timestamp");
 }
 
-/// A calendar date, `YYYY-MM-DD` (RFC 3339 `full-date`): a due date, a target date, the first
-/// day of a measure's period. No time and no zone: a date is the same day wherever it is read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct CalendarDate(pub chrono::NaiveDate);
-
-impl CalendarDate {
-    pub const EXAMPLE: &'static str = "2019-05-23";
-
-    /// A date of the years 0001 to 9999 (PostgreSQL has no year 0).
-    pub fn parse(text: &str) -> Option<CalendarDate> {
-        chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
-            .ok()
-            .filter(|date| text.len() == 10 && (1..=9999).contains(&date.year()))
-            .map(CalendarDate)
-    }
-
-    pub fn naive(self) -> chrono::NaiveDate {
-        self.0
-    }
-}
-
-impl fmt::Display for CalendarDate {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0.format("%Y-%m-%d"))
-    }
-}
-
-impl Serialize for CalendarDate {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.to_string())
-    }
-}
-impl<'de> Deserialize<'de> for CalendarDate {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let raw = String::deserialize(deserializer)?;
-        CalendarDate::parse(&raw).ok_or_else(|| {
-            serde::de::Error::custom(format!("{raw:?} is not a date such as 2019-05-23"))
-        })
-    }
-}
-impl PartialSchema for CalendarDate {
-    fn schema() -> RefOr<Schema> {
-        ObjectBuilder::new()
-            .schema_type(Type::String)
-            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date)))
-            .max_length(Some(10))
-            .into()
-    }
-}
-impl ToSchema for CalendarDate {
-    scalar_name!("CalendarDate");
-}
-
 /// Declares a number type: an `f64` from `min` to `max` (and, optionally, more than
 /// `exclusive_min`, and a multiple of `multiple_of`), finite, with its schema, its serde and
 /// its check declared once. JSON Schema states the whole rule, so the document is its validator.
@@ -444,6 +391,105 @@ impl PartialSchema for LocalTime {
 }
 impl ToSchema for LocalTime {
     scalar_name!("LocalTime");
+}
+
+/// A calendar date, `YYYY-MM-DD` (RFC 3339's full-date), with no time and no zone: a local date
+/// in the series' time zone wherever the service reads one (a plan's range, a skipped date), and
+/// the same day wherever it is read otherwise (a due date, a target date, the first day of a
+/// measure's period). One type for every date of the API, so each is checked and written alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LocalDate(pub jiff::civil::Date);
+
+impl LocalDate {
+    /// Exactly `YYYY-MM-DD`, a real date (no 2019-02-30), years 0001 to 9999.
+    pub fn parse(text: &str) -> Option<LocalDate> {
+        let well_formed = text.len() == 10
+            && text.bytes().enumerate().all(|(i, b)| {
+                matches!(i, 4 | 7) == (b == b'-') && (matches!(i, 4 | 7) || b.is_ascii_digit())
+            });
+        if !well_formed {
+            return None;
+        }
+        text.parse::<jiff::civil::Date>()
+            .ok()
+            .filter(|d| d.year() >= 1)
+            .map(LocalDate)
+    }
+
+    /// The check behind the schema's `format: date`.
+    pub fn is_valid(text: &str) -> bool {
+        LocalDate::parse(text).is_some()
+    }
+
+    pub fn date(self) -> jiff::civil::Date {
+        self.0
+    }
+
+    /// The date as diesel's `Date` columns hold it.
+    pub fn naive(self) -> chrono::NaiveDate {
+        chrono::NaiveDate::from_ymd_opt(
+            i32::from(self.0.year()),
+            u32::from(self.0.month().unsigned_abs()),
+            u32::from(self.0.day().unsigned_abs()),
+        )
+        .unwrap_or_default()
+    }
+
+    /// A date read from a `Date` column. The service writes years 0001 to 9999 only; a year
+    /// beyond what jiff holds (±9999) is read as its nearest end rather than refused.
+    pub fn from_naive(date: chrono::NaiveDate) -> LocalDate {
+        let year = date.year().clamp(-9999, 9999);
+        let civil = i16::try_from(year)
+            .ok()
+            .and_then(|year| {
+                jiff::civil::Date::new(year, date.month() as i8, date.day() as i8).ok()
+            })
+            .unwrap_or(if year < 1 {
+                jiff::civil::Date::MIN
+            } else {
+                jiff::civil::Date::MAX
+            });
+        LocalDate(civil)
+    }
+}
+
+impl fmt::Display for LocalDate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:04}-{:02}-{:02}",
+            self.0.year(),
+            self.0.month(),
+            self.0.day()
+        )
+    }
+}
+
+impl Serialize for LocalDate {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+impl<'de> Deserialize<'de> for LocalDate {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        LocalDate::parse(&raw).ok_or_else(|| {
+            serde::de::Error::custom(format!("{raw:?} is not a date such as 2019-03-21"))
+        })
+    }
+}
+impl PartialSchema for LocalDate {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date)))
+            .max_length(Some(10))
+            .examples(["2019-03-21"])
+            .into()
+    }
+}
+impl ToSchema for LocalDate {
+    scalar_name!("LocalDate");
 }
 
 /// An RFC 3339 date-time in a time zone's local time, with that zone's offset
@@ -840,6 +886,24 @@ mod tests {
     }
 
     #[test]
+    fn a_local_date_is_exactly_a_real_yyyy_mm_dd() {
+        assert_eq!(
+            LocalDate::parse("2019-03-21").map(|d| d.to_string()),
+            Some("2019-03-21".to_owned())
+        );
+        for bad in [
+            "2019-02-30",
+            "2019-3-21",
+            "20190321",
+            "2019-03-21T12:00",
+            "0000-01-01",
+            "+2019-03-21",
+        ] {
+            assert_eq!(LocalDate::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
     fn pattern_messages_say_what_to_fix() {
         assert_eq!(pattern_message(patterns::NAME, "   "), "must not be blank");
         assert_eq!(
@@ -851,12 +915,12 @@ mod tests {
 
     #[test]
     fn a_date_is_a_full_date_of_the_years_1_to_9999() {
-        assert!(CalendarDate::parse("2019-05-23").is_some());
-        assert!(CalendarDate::parse("0001-01-01").is_some());
-        assert!(CalendarDate::parse("0000-12-31").is_none());
-        assert!(CalendarDate::parse("2019-02-30").is_none());
-        assert!(CalendarDate::parse("2019-5-23").is_none());
-        assert!(CalendarDate::parse("2019-05-23T00:00:00Z").is_none());
+        assert!(LocalDate::parse("2019-05-23").is_some());
+        assert!(LocalDate::parse("0001-01-01").is_some());
+        assert!(LocalDate::parse("0000-12-31").is_none());
+        assert!(LocalDate::parse("2019-02-30").is_none());
+        assert!(LocalDate::parse("2019-5-23").is_none());
+        assert!(LocalDate::parse("2019-05-23T00:00:00Z").is_none());
     }
 
     #[test]

@@ -1,12 +1,15 @@
 pub mod auth;
 pub mod cache;
 pub mod changelog;
+pub mod compression;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod fields;
+pub mod files;
 pub mod http;
 pub mod idempotency;
+pub mod me;
 pub mod pagination;
 pub mod persistence;
 pub mod ratelimit;

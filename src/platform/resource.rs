@@ -35,6 +35,7 @@ use serde_json::Value;
 use crate::platform::auth::{Caller, Role, Subject, Visible};
 use crate::platform::cache::{Answer, Key, ReadCache, Rendered};
 use crate::platform::changelog::{self, Action, Change};
+use crate::platform::compression::{self, Coding};
 use crate::platform::db::{Database, DbConnection};
 use crate::platform::error::ApiError;
 use crate::platform::fields::{Text, Timestamp};
@@ -209,6 +210,19 @@ pub trait Resource: 'static {
     fn created_answer(record: &Self::Record, caller: &Caller) -> Result<Value, ApiError> {
         Ok(serde_json::to_value(record.clone().visible_to(caller))?)
     }
+
+    /// What an `Idempotency-Key` keeps of the answer to the POST that created a record: the
+    /// answer, unless it shows what must be kept nowhere but in the record's own row (a
+    /// webhook's secret); [`Resource::replayed`] then reads that back from the row.
+    fn kept_answer(answer: &StoredAnswer) -> Result<StoredAnswer, ApiError> {
+        Ok(answer.clone())
+    }
+
+    /// A kept answer, replayed to a retry of its POST: as kept, or completed from the record
+    /// as it is now (or refused, when the record no longer is what the answer showed).
+    fn replayed(_conn: &mut DbConnection, kept: StoredAnswer) -> Result<StoredAnswer, ApiError> {
+        Ok(kept)
+    }
 }
 
 /// What every record shows of its writes: who made and last changed it (to organizers and
@@ -346,6 +360,8 @@ pub struct Ctx {
     pub client: IpAddr,
     /// Whether the request carried a token: then its answers are for that caller only.
     pub private: bool,
+    /// The content coding the client prefers (`Accept-Encoding`).
+    pub coding: Coding,
     /// The request's id (`X-Request-Id`), recorded in the change log.
     pub request_id: Option<Arc<str>>,
     /// A malformed `If-Match`, `If-None-Match` or `Idempotency-Key`: reported after the caller's
@@ -376,6 +392,7 @@ impl FromRequest for Ctx {
         let private = req
             .headers()
             .contains_key(actix_web::http::header::AUTHORIZATION);
+        let coding = Coding::preferred(req.headers());
         Box::pin(async move {
             let (db, cache, validators, policy, limits) =
                 data.ok_or_else(|| ApiError::Internal("application data is missing".to_owned()))?;
@@ -396,6 +413,7 @@ impl FromRequest for Ctx {
                 idempotency: idempotency.unwrap_or(IdempotencyKey(None)),
                 client: client.unwrap_or(IpAddr::from([0, 0, 0, 0])),
                 private,
+                coding,
                 request_id,
                 header_error,
             })
@@ -462,14 +480,19 @@ impl Ctx {
         Ok(self.respond(answer))
     }
 
+    /// Answers a read rendered without the database (its `ETag` is a hash of its body), or 304
+    /// when `If-None-Match` names it.
+    pub fn answer(&self, _: Granted, rendered: Rendered) -> Result<HttpResponse, ApiError> {
+        let answer = Answer::of(rendered, self.conditions.if_none_match.as_ref())?;
+        Ok(self.respond(answer))
+    }
+
     fn respond(&self, answer: Answer) -> HttpResponse {
         match answer {
-            Answer::Fresh {
-                body,
-                etag,
-                content_type,
-            } => http::ok(body, content_type, etag, self.private),
-            Answer::NotModified { etag } => http::not_modified(etag, self.private),
+            Answer::Fresh { body, etag } => body.ok(self.coding, &etag, self.private),
+            Answer::NotModified { etag, compressible } => {
+                compression::not_modified(compressible, self.coding, &etag, self.private)
+            }
         }
     }
 
@@ -657,7 +680,7 @@ pub async fn create_with<R: Resource>(
             precheck(conn)?;
             if let Some(key) = &key {
                 if let Some(stored) = idempotency::replay(conn, key, &fingerprint)? {
-                    return Ok((stored, true));
+                    return Ok((R::replayed(conn, stored)?, true));
                 }
             }
             let input = if look_up || checked.is_refused() {
@@ -677,7 +700,7 @@ pub async fn create_with<R: Resource>(
             author.record(conn, R::NAME, record.id(), None, Some(&record))?;
             let answer = created::<R>(&record, &caller)?;
             if let Some(key) = &key {
-                idempotency::remember(conn, key, &fingerprint, &answer, ttl)?;
+                idempotency::remember(conn, key, &fingerprint, &R::kept_answer(&answer)?, ttl)?;
             }
             Ok((answer, false))
         }
@@ -696,6 +719,105 @@ pub async fn create_with<R: Resource>(
         }
     };
     Ok(answer.response(replayed))
+}
+
+/// A `POST` that is not a resource's creation (a plan, a record under another's path) written
+/// in one transaction, its answer kept under the request's `Idempotency-Key` as
+/// [`create_with`] keeps a creation's: a retry with the key and the same body (`request`, as
+/// sent) gets the first answer again, the key with another request is 422.
+pub async fn write_idempotent<F>(
+    ctx: &Ctx,
+    granted: Granted,
+    request: &[u8],
+    write: F,
+) -> Result<HttpResponse, ApiError>
+where
+    F: Fn(&mut DbConnection, Author<'_>) -> Result<StoredAnswer, ApiError> + Clone + Send + 'static,
+{
+    let key = ctx.idempotency.0.clone();
+    let fingerprint = Fingerprint::new(ctx.caller.subject.as_deref(), "POST", &ctx.path, request);
+    let ttl = ctx.policy.idempotency_ttl;
+    let attempt = || {
+        let (key, fingerprint, write) = (key.clone(), fingerprint.clone(), write.clone());
+        move |conn: &mut DbConnection,
+              author: Author<'_>|
+              -> Result<(StoredAnswer, bool), ApiError> {
+            if let Some(key) = &key {
+                if let Some(stored) = idempotency::replay(conn, key, &fingerprint)? {
+                    return Ok((stored, true));
+                }
+            }
+            let answer = write(conn, author)?;
+            if let Some(key) = &key {
+                idempotency::remember(conn, key, &fingerprint, &answer, ttl)?;
+            }
+            Ok((answer, false))
+        }
+    };
+    let mut key_retried = false;
+    let (answer, replayed) = loop {
+        match ctx.write(granted, attempt()).await {
+            // Another request with the same key committed first: now its answer replays.
+            Err(ApiError::Conflict(_)) if key.is_some() && !key_retried => key_retried = true,
+            other => break other?,
+        }
+    };
+    Ok(answer.response(replayed))
+}
+
+/// A resource whose creation can also be written, with its change-log entry, in one statement
+/// without a transaction: an opt-in fast path (PostgreSQL's `changelog::Logged`) for the one
+/// resource where it was measured to matter (see BENCHMARKS.md). It writes what
+/// [`Resource::insert`] and the change log write; a test of the resource compares the two.
+pub trait LoggedInsert: Resource {
+    /// The record created, or `None` where this creation cannot be one statement (on SQLite,
+    /// say): then the usual way is taken.
+    fn insert_logged(
+        conn: &mut DbConnection,
+        new: &New<Self>,
+        author: Author<'_>,
+    ) -> Result<Option<Self::Record>, ApiError>;
+}
+
+/// [`create_with`] through [`LoggedInsert`] first, when nothing else must happen in the write:
+/// no `Idempotency-Key` (its replay and storage are statements of their own) and a body that
+/// passed. A reference that names no record sends it the usual way, which names each one, as
+/// does a body [`LoggedInsert::insert_logged`] declines; `precheck` runs in that usual way only,
+/// so a body that needs one must be declined by `insert_logged`.
+pub async fn create_logged<R: LoggedInsert>(
+    ctx: Ctx,
+    granted: Granted,
+    checked: Checked<R::Input>,
+    request: &[u8],
+    precheck: impl Fn(&mut DbConnection) -> Result<(), ApiError> + Clone + Send + 'static,
+) -> Result<HttpResponse, ApiError> {
+    if ctx.idempotency.0.is_none() && !checked.is_refused() {
+        let input = checked.clone().into_result()?;
+        let (caller, request_id) = (ctx.caller.clone(), ctx.request_id.clone());
+        let written = ctx
+            .db
+            .read(move |conn| {
+                let new = New {
+                    input,
+                    actor: caller.subject.as_deref(),
+                };
+                let author = Author {
+                    actor: caller.subject.as_deref(),
+                    request_id: request_id.as_deref(),
+                };
+                match R::insert_logged(conn, &new, author)? {
+                    Some(record) => Ok(Some(created::<R>(&record, &caller)?)),
+                    None => Ok(None),
+                }
+            })
+            .await;
+        match written {
+            Ok(Some(answer)) => return Ok(answer.response(false)),
+            Ok(None) | Err(ApiError::DanglingReference) => {}
+            Err(error) => return Err(error),
+        }
+    }
+    create_with::<R>(ctx, granted, checked, request, precheck).await
 }
 
 /// `GET /{collection}/{id}`.
@@ -746,6 +868,18 @@ pub async fn replace<R: Resource>(
     let granted = ctx.authorize::<R>(Access::Change)?;
     ctx.require_if_match()?;
     let checked = ctx.validators.body::<R::Change>(body.value()?);
+    change::<R>(ctx, granted, id, move |_current| Ok(checked.clone())).await
+}
+
+/// [`replace`] of a body the handler looked at after authorizing.
+pub async fn replace_granted<R: Resource>(
+    ctx: Ctx,
+    granted: Granted,
+    id: i32,
+    body: Value,
+) -> Result<HttpResponse, ApiError> {
+    ctx.require_if_match()?;
+    let checked = ctx.validators.body::<R::Change>(body);
     change::<R>(ctx, granted, id, move |_current| Ok(checked.clone())).await
 }
 
@@ -867,6 +1001,19 @@ fn existing<R: Resource>(
 /// `DELETE /{collection}/{id}`.
 pub async fn delete<R: Resource>(ctx: Ctx, id: i32) -> Result<HttpResponse, ApiError> {
     let granted = ctx.authorize::<R>(Access::Delete)?;
+    delete_with::<R, ()>(ctx, granted, id, |_, _| Ok(())).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// [`delete`] with `first` run in the same transaction, after the record's version is checked
+/// and before it is deleted (what refers to it goes with it, say); what `first` returns comes
+/// back once the transaction has committed.
+pub async fn delete_with<R: Resource, T: Send + 'static>(
+    ctx: Ctx,
+    granted: Granted,
+    id: i32,
+    first: impl FnOnce(&mut DbConnection, Author<'_>) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
     ctx.require_if_match()?;
     let if_match = ctx.conditions.if_match.clone();
     let private = ctx.caller.sees_private_fields();
@@ -876,14 +1023,14 @@ pub async fn delete<R: Resource>(ctx: Ctx, id: i32) -> Result<HttpResponse, ApiE
             Some(_) => expected_version::<R>(if_match.as_ref(), &current, private)?,
             None => None,
         };
+        let done = first(conn, author)?;
         if !R::delete(conn, id, expected)? {
             return Err(changed_since::<R>(conn, id, private));
         }
         author.record(conn, R::NAME, id, Some(&current), None)?;
-        Ok(())
+        Ok(done)
     })
-    .await?;
-    Ok(HttpResponse::NoContent().finish())
+    .await
 }
 
 /// The handlers of a resource's collection and records, declared once: each operation is a

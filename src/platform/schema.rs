@@ -26,6 +26,9 @@ diesel::table! {
         department_id -> Nullable<Integer>,
         bio -> Nullable<Text>,
         search_text -> Text,
+        /// The identity provider's subject of the speaker, who may then answer for their own
+        /// places on rounds; unique.
+        sub -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
         created_by -> Nullable<Text>,
@@ -51,8 +54,8 @@ diesel::table! {
         version -> BigInt,
         sequence -> Integer,
         /// A copy of the round's speakers, kept by the database's triggers from
-        /// `round_speakers` and `speakers`: `[[speaker_id, full_name, credentials, role], ...]`
-        /// in their order. The link tables are the record; `rounds::links_copies_*` tests
+        /// `round_speakers` and `speakers`: `[[speaker_id, full_name, credentials, role, status,
+        /// invited_at, responded_at], ...]` in their order. The link tables are the record; `rounds::links_copies_*` tests
         /// rebuild the copies from them and compare.
         speakers_doc -> Text,
         /// A copy of the round's departments, kept as `speakers_doc` is:
@@ -70,6 +73,10 @@ diesel::table! {
         speaker_id -> Integer,
         position -> Integer,
         role -> Text,
+        /// `invited`, `confirmed` (the default) or `declined`.
+        status -> Text,
+        invited_at -> Nullable<Timestamp>,
+        responded_at -> Nullable<Timestamp>,
     }
 }
 
@@ -104,6 +111,7 @@ diesel::joinable!(round_speakers -> speakers (speaker_id));
 diesel::joinable!(round_departments -> rounds (round_id));
 diesel::joinable!(round_departments -> departments (department_id));
 diesel::joinable!(feedback -> rounds (round_id));
+diesel::joinable!(materials -> rounds (round_id));
 
 diesel::table! {
     /// Bumped by trigger on every change to the schedule; see `cache`.
@@ -144,7 +152,40 @@ diesel::table! {
         version -> BigInt,
         updated_at -> Timestamp,
         updated_by -> Nullable<Text>,
+        feedback_window_days -> Integer,
         loop_alert_days -> Integer,
+        /// RFC 5545 RRULE text, canonical (see `recurrence::rule`).
+        recurrence -> Nullable<Text>,
+        /// `YYYY-MM-DD`: what INTERVAL and COUNT count from.
+        recurrence_start -> Nullable<Text>,
+        attention_days -> Integer,
+        /// `[{"date": "YYYY-MM-DD", "reason": ...}, ...]` by date: what plans skip.
+        skipped_dates -> Text,
+    }
+}
+
+diesel::table! {
+    /// The materials of rounds (see `materials`): a link, or a file in the file store.
+    materials (id) {
+        id -> Integer,
+        round_id -> Integer,
+        kind -> Text,
+        title -> Text,
+        url -> Nullable<Text>,
+        visibility -> Text,
+        position -> Integer,
+        /// The file's key in the store; `NULL` until a file is uploaded.
+        file_key -> Nullable<Text>,
+        file_content_type -> Nullable<Text>,
+        file_size -> Nullable<BigInt>,
+        /// Hex SHA-256 of the file: its strong ETag.
+        file_sha256 -> Nullable<Text>,
+        file_uploaded_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        created_by -> Nullable<Text>,
+        updated_by -> Nullable<Text>,
+        version -> BigInt,
     }
 }
 
@@ -200,6 +241,8 @@ diesel::table! {
 diesel::table! {
     webhook_messages (id) {
         id -> BigInt,
+        /// The `webhook-id` of every attempt: `msg_<UUIDv7 of the change>_<webhook id>`.
+        message_id -> Text,
         webhook_id -> Integer,
         change_seq -> BigInt,
         event_type -> Text,
@@ -414,4 +457,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     measures,
     data_points,
     round_outcomes,
+    materials,
 );

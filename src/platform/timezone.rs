@@ -58,6 +58,18 @@ pub fn from_local(zone: &Zone, local: NaiveDateTime) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(at.as_second(), local.and_utc().timestamp_subsec_nanos())
 }
 
+/// The instant `days` calendar days after `at` in the zone: the same time on the zone's
+/// clocks, so a day across a change to or from daylight saving time is 23 or 25 hours (a
+/// local time the clocks skip is taken as the clocks show it after the change). `None` past
+/// the year 9999.
+pub fn add_days(zone: &Zone, at: DateTime<Utc>, days: i64) -> Option<DateTime<Utc>> {
+    let later = instant(at)?
+        .to_zoned_datetime(zone.clone())
+        .checked_add(jiff::Span::new().try_days(days).ok()?)
+        .ok()?;
+    DateTime::from_timestamp(later.timestamp().as_second(), at.timestamp_subsec_nanos())
+}
+
 /// What the zone's clocks are at an instant: the offset from UTC in seconds, whether it is
 /// daylight saving time, and its abbreviation (`EDT`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -180,6 +192,35 @@ mod tests {
         assert_eq!(from_local(&zone, at(8, 2)), None);
         assert_eq!(from_local(&zone, at(1, 1)), None);
         assert!(from_local(&zone, at(8, 3)).is_some());
+    }
+
+    #[test]
+    fn days_are_added_on_the_zones_clocks() {
+        let zone = named_or_default(None);
+        // 2026-03-08: New York's clocks go from 2:00 to 3:00; 2026-11-01: from 2:00 back to 1:00.
+        assert_eq!(
+            add_days(&zone, utc(2026, 3, 7, 17), 1),
+            Some(utc(2026, 3, 8, 16)),
+            "noon to noon across the spring change: 23 hours"
+        );
+        assert_eq!(
+            add_days(&zone, utc(2026, 10, 31, 16), 1),
+            Some(utc(2026, 11, 1, 17)),
+            "noon to noon across the autumn change: 25 hours"
+        );
+        assert_eq!(
+            add_days(&TimeZone::UTC, utc(2026, 1, 31, 13), 30),
+            Some(utc(2026, 3, 2, 13))
+        );
+        assert_eq!(
+            add_days(&zone, utc(2026, 1, 1, 0), 0),
+            Some(utc(2026, 1, 1, 0))
+        );
+        let with_micros = utc(2026, 1, 1, 0) + chrono::Duration::microseconds(7);
+        assert_eq!(
+            add_days(&zone, with_micros, 2),
+            Some(utc(2026, 1, 3, 0) + chrono::Duration::microseconds(7))
+        );
     }
 
     #[test]

@@ -32,7 +32,7 @@ use serde_json::{Map, Value};
 use crate::platform::db::DbConnection;
 use crate::platform::error::{ApiError, FieldError};
 use crate::platform::fields::{
-    pattern_message, CalendarDate, Email, RefKind, Timestamp, REFERENCES_KEYWORD,
+    pattern_message, Email, LocalDate, RefKind, Timestamp, REFERENCES_KEYWORD,
 };
 
 /// The most errors one answer lists (the schema bounds `errors` for clients).
@@ -73,6 +73,11 @@ impl<T> Checked<T> {
     /// Whether the body is refused whatever its references turn out to be.
     pub fn is_refused(&self) -> bool {
         !self.errors.is_empty() || self.value.is_none()
+    }
+
+    /// The value, if the body passed its schema and rules (its references not looked up yet).
+    pub fn value(&self) -> Option<&T> {
+        self.value.as_ref().filter(|_| self.errors.is_empty())
     }
 
     /// The references to check; see [`Checked::finish`].
@@ -334,7 +339,7 @@ fn compile(root: &Value, schema: Value) -> Result<jsonschema::Validator, String>
         // The checks behind the formats, declared with the types that use them.
         .with_format("email", Email::is_valid)
         .with_format("date-time", Timestamp::is_valid)
-        .with_format("date", |text: &str| CalendarDate::parse(text).is_some())
+        .with_format("date", LocalDate::is_valid)
         .build(&document)
         .map_err(|e| format!("cannot compile a schema of the OpenAPI document: {e}"))
 }
@@ -1076,7 +1081,7 @@ fn message(kind: &ValidationErrorKind, instance: &Value) -> Option<String> {
                  and 9999 in UTC",
                 Timestamp::EXAMPLE
             ),
-            "date" => format!("must be a date such as {}", CalendarDate::EXAMPLE),
+            "date" => "must be a real date written YYYY-MM-DD, such as 2019-03-21".to_owned(),
             other => format!("must be in the {other} format"),
         },
         ValidationErrorKind::FalseSchema => "is not allowed".to_owned(),

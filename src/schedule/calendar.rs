@@ -19,7 +19,8 @@ use crate::platform::error::{ApiError, ReadErrors};
 use crate::platform::fields::{Id, Timestamp};
 use crate::platform::resource::{Access, Ctx, Resource};
 use crate::platform::timezone::{self, Observance, Transition, Zone};
-use crate::schedule::rounds::{self, Round, RoundFilter, RoundStatus, Rounds};
+use crate::schedule::materials::{self, Material};
+use crate::schedule::rounds::{self, Round, RoundFilter, RoundStatus, Rounds, SpeakerStatus};
 use crate::schedule::series::{Series, SeriesRecord};
 
 /// The media type of the feeds.
@@ -218,17 +219,33 @@ fn write_timezone(out: &mut String, zone: &Zone, first: i32, last: i32) {
     out.push_str("END:VTIMEZONE\r\n");
 }
 
-/// What an event says of its round beyond the title: the speakers with their roles, the
-/// organising departments, the description.
-fn event_description(round: &Round) -> String {
+/// Where a public material is: its link, or its file's download on the public URL (a file
+/// has no address a calendar could use without one).
+fn material_address(material: &Material, settings: &CalendarSettings) -> Option<String> {
+    match (&material.url, &material.file, &settings.public_url) {
+        (Some(url), _, _) => Some(url.as_str().to_owned()),
+        (None, Some(file), Some(base)) => Some(format!("{base}{}", file.download_url)),
+        _ => None,
+    }
+}
+
+/// What an event says of its round beyond the title: the confirmed speakers with their roles
+/// (none, to be announced, when no one has confirmed), the organising departments, the
+/// description and the public materials.
+fn event_description(
+    round: &Round,
+    materials: &[&Material],
+    settings: &CalendarSettings,
+) -> String {
     let mut parts = Vec::new();
-    if !round.speakers.0.is_empty() {
-        let speakers: Vec<String> = round
-            .speakers
-            .0
-            .iter()
-            .map(|s| format!("{} ({})", s.display_name, s.role.as_str()))
-            .collect();
+    let speakers: Vec<String> = round
+        .speakers
+        .0
+        .iter()
+        .filter(|s| s.status == SpeakerStatus::Confirmed)
+        .map(|s| format!("{} ({})", s.display_name, s.role.as_str()))
+        .collect();
+    if !speakers.is_empty() {
         parts.push(format!("Speakers: {}", speakers.join("; ")));
     }
     if !round.departments.0.is_empty() {
@@ -245,10 +262,25 @@ fn event_description(round: &Round) -> String {
             parts.push(description.to_owned());
         }
     }
+    let linked: Vec<String> = materials
+        .iter()
+        .filter_map(|m| {
+            material_address(m, settings).map(|at| format!("{} ({}): {at}", m.title, m.kind))
+        })
+        .collect();
+    if !linked.is_empty() {
+        parts.push(format!("Materials:\n{}", linked.join("\n")));
+    }
     parts.join("\n\n")
 }
 
-fn write_event(out: &mut String, round: &Round, zone: &Zone, settings: &CalendarSettings) {
+fn write_event(
+    out: &mut String,
+    round: &Round,
+    materials: &[&Material],
+    zone: &Zone,
+    settings: &CalendarSettings,
+) {
     let tzid = format!("DTSTART;TZID={}", param_value(timezone::name(zone)));
     let tzid_end = format!("DTEND;TZID={}", param_value(timezone::name(zone)));
     let updated = round.audit.updated_at.0;
@@ -278,9 +310,22 @@ fn write_event(out: &mut String, round: &Round, zone: &Zone, settings: &Calendar
     };
     line(out, "SUMMARY", &escape_text(&summary));
     line(out, "LOCATION", &escape_text(round.location.as_str()));
-    let description = event_description(round);
+    let description = event_description(round, materials, settings);
     if !description.is_empty() {
         line(out, "DESCRIPTION", &escape_text(&description));
+    }
+    // The public materials, as RFC 5545 attachments by reference (a URI value needs no
+    // escaping; a link's characters were checked when it was written).
+    for material in materials {
+        if let Some(address) = material_address(material, settings) {
+            let params = match &material.file {
+                Some(file) if material.url.is_none() => {
+                    format!("ATTACH;FMTTYPE={}", param_value(file.content_type.as_str()))
+                }
+                _ => "ATTACH".to_owned(),
+            };
+            line(out, &params, &address);
+        }
     }
     if let Some(base) = &settings.public_url {
         line(
@@ -302,8 +347,13 @@ fn write_event(out: &mut String, round: &Round, zone: &Zone, settings: &Calendar
     out.push_str("END:VEVENT\r\n");
 }
 
-/// The whole calendar object of `rounds`.
-pub fn render(series: &Series, rounds: &[Round], settings: &CalendarSettings) -> String {
+/// The whole calendar object of `rounds`, each event with the public `materials` of its round.
+pub fn render(
+    series: &Series,
+    rounds: &[Round],
+    materials: &[Material],
+    settings: &CalendarSettings,
+) -> String {
     let zone = series.zone();
     let mut out = String::with_capacity(1024 + rounds.len() * 700);
     out.push_str("BEGIN:VCALENDAR\r\n");
@@ -344,7 +394,11 @@ pub fn render(series: &Series, rounds: &[Round], settings: &CalendarSettings) ->
         last.unwrap_or(this_year),
     );
     for round in rounds {
-        write_event(&mut out, round, &zone, settings);
+        let attached: Vec<&Material> = materials
+            .iter()
+            .filter(|m| m.round_id == round.id)
+            .collect();
+        write_event(&mut out, round, &attached, &zone, settings);
     }
     out.push_str("END:VCALENDAR\r\n");
     out
@@ -403,7 +457,13 @@ pub async fn rounds_feed(
     ctx.read(granted, true, true, Some(&query), move |conn| {
         let series = found_series(conn)?;
         let (rounds, valid_until) = feed_rounds(conn, &filter)?;
-        Ok(Rendered::text(render(&series, &rounds, &settings), CONTENT_TYPE).until(valid_until))
+        let ids: Vec<i32> = rounds.iter().map(|r| r.id.0).collect();
+        let materials = materials::public_of_rounds(conn, &ids)?;
+        Ok(Rendered::text(
+            render(&series, &rounds, &materials, &settings),
+            CONTENT_TYPE,
+        )
+        .until(valid_until))
     })
     .await
 }
@@ -431,8 +491,9 @@ pub async fn round_event(
     ctx.read(granted, true, true, None, move |conn| {
         let series = found_series(conn)?;
         let round = crate::platform::resource::found(Rounds::find(conn, id)?, Rounds::NAME, id)?;
+        let materials = materials::public_of_rounds(conn, &[id])?;
         Ok(Rendered::text(
-            render(&series, std::slice::from_ref(&round), &settings),
+            render(&series, std::slice::from_ref(&round), &materials, &settings),
             CONTENT_TYPE,
         ))
     })

@@ -8,6 +8,7 @@
 use std::borrow::Cow;
 
 use actix_web::{delete, get, post, web, HttpResponse};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
@@ -17,18 +18,20 @@ use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 use crate::platform::auth::{Role, Subject};
 use crate::platform::cache::Rendered;
+use crate::platform::changelog;
 use crate::platform::db::{self, DbConnection, MultiBackend};
-use crate::platform::error::{ApiError, ReadErrors, WriteErrors};
+use crate::platform::error::{ApiError, FieldError, ReadErrors, WriteErrors};
 use crate::platform::fields::{Email, Id, Int, Name, RoundRef, Text, Timestamp};
 use crate::platform::http::JsonBody;
 use crate::platform::pagination::{Count, Page, Paging};
 use crate::platform::ratelimit::Quotum;
 use crate::platform::resource::{
-    self, Access, Allowed, Ctx, Granted, HeaderText, New, Resource, Update,
+    self, Access, Allowed, Author, Ctx, Granted, HeaderText, LoggedInsert, New, Resource, Update,
 };
 use crate::platform::schema::feedback;
-use crate::platform::validate::{Input, Query};
-use crate::schedule::rounds::{self, Rounds};
+use crate::platform::timezone;
+use crate::platform::validate::{Checked, Input, Query};
+use crate::schedule::rounds::{self, FeedbackTerms, RoundStatus, Rounds};
 
 const COMMENT_MAX: usize = 5000;
 /// A comment that may be left out.
@@ -408,7 +411,16 @@ type Columns<'a> = (
     diesel::dsl::Eq<feedback::author_email, Option<&'a str>>,
 );
 
-fn columns(input: &FeedbackInput) -> Columns<'_> {
+/// What a piece of feedback stores of what was sent.
+struct Stored<'a> {
+    round_id: Option<i32>,
+    rating: Option<i32>,
+    comment: Option<&'a str>,
+    author_name: Option<&'a str>,
+    author_email: Option<&'a str>,
+}
+
+fn stored(input: &FeedbackInput) -> Stored<'_> {
     let (round_id, rating, comment, author_name, author_email) = match input {
         FeedbackInput::SessionFeedback(f) => (
             Some(f.round_id.0),
@@ -425,13 +437,24 @@ fn columns(input: &FeedbackInput) -> Columns<'_> {
             &f.author_email,
         ),
     };
+    Stored {
+        round_id,
+        rating,
+        comment,
+        author_name: Text::non_blank(author_name.as_ref()),
+        author_email: author_email.as_ref().map(Email::as_str),
+    }
+}
+
+fn columns(input: &FeedbackInput) -> Columns<'_> {
+    let s = stored(input);
     (
         feedback::kind.eq(input.kind()),
-        feedback::round_id.eq(round_id),
-        feedback::rating.eq(rating),
-        feedback::comment.eq(comment),
-        feedback::author_name.eq(Text::non_blank(author_name.as_ref())),
-        feedback::author_email.eq(author_email.as_ref().map(Email::as_str)),
+        feedback::round_id.eq(s.round_id),
+        feedback::rating.eq(s.rating),
+        feedback::comment.eq(s.comment),
+        feedback::author_name.eq(s.author_name),
+        feedback::author_email.eq(s.author_email),
     )
 }
 
@@ -482,6 +505,147 @@ impl Resource for Feedbacks {
         }
         Ok(deleted == 1)
     }
+}
+
+/// PostgreSQL: the feedback and its change-log entry in one statement (see
+/// [`changelog::Logged`]), from the same columns as [`Resource::insert`] and the same entry as
+/// [`changelog::record`]; `feedback::the_one_statement_creation_logs_what_the_usual_way_logs`
+/// (tests/api) compares them. Topic suggestions and general comments only: session feedback
+/// is checked against its round's window first.
+impl LoggedInsert for Feedbacks {
+    fn insert_logged(
+        conn: &mut DbConnection,
+        new: &New<Self>,
+        author: Author<'_>,
+    ) -> Result<Option<Feedback>, ApiError> {
+        let DbConnection::Postgresql(pg) = conn else {
+            return Ok(None);
+        };
+        // Session feedback reads its round first, for its window (see `admit_rating`): the
+        // usual way, in a transaction.
+        if matches!(new.input, FeedbackInput::SessionFeedback(_)) {
+            return Ok(None);
+        }
+        let now = db::now();
+        let values = (
+            columns(&new.input),
+            feedback::status.eq(FeedbackStatus::New),
+            feedback::submitted_by.eq(new.actor),
+            (feedback::created_at.eq(now), feedback::updated_at.eq(now)),
+        );
+        let s = stored(&new.input);
+        let pending = FeedbackRow {
+            id: changelog::PENDING_ID,
+            kind: new.input.kind(),
+            round_id: s.round_id,
+            rating: s.rating,
+            comment: s.comment.map(str::to_owned),
+            author_name: s.author_name.map(str::to_owned),
+            author_email: s.author_email.map(str::to_owned),
+            status: FeedbackStatus::New,
+            submitted_by: new.actor.map(str::to_owned),
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        let after = serde_json::to_value(Feedback::from(pending))?;
+        let Some(created) =
+            changelog::Created::new(Feedbacks::NAME, after, author.actor, author.request_id, now)
+        else {
+            return Ok(None);
+        };
+        let write = diesel::insert_into(feedback::table)
+            .values(values)
+            .returning(FeedbackRow::as_returning());
+        let row: FeedbackRow = changelog::Logged::new(write, &created).get_result(pg)?;
+        Ok(Some(Feedback::from(row)))
+    }
+}
+
+/// When a round takes session feedback: from its start until `feedback_window_days` (a series
+/// setting) after its end, counted in calendar days in the series' zone; `closes` itself is
+/// outside. Checked when a rating is sent, in the transaction that stores it: a rating already
+/// stored stays, whatever later becomes of the round or the setting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedbackWindow {
+    pub opens: DateTime<Utc>,
+    pub closes: DateTime<Utc>,
+}
+
+impl FeedbackWindow {
+    pub fn of(terms: &FeedbackTerms) -> FeedbackWindow {
+        let (opens, ends) = (terms.starts_at.and_utc(), terms.ends_at.and_utc());
+        FeedbackWindow {
+            opens,
+            // Past the year 9999: the window never closes before the calendar does.
+            closes: timezone::add_days(&terms.zone, ends, terms.window_days)
+                .unwrap_or(DateTime::<Utc>::MAX_UTC),
+        }
+    }
+}
+
+/// Whether round `round_id` takes a rating at `now`: the error naming `round_id` if it was
+/// cancelled or `now` is outside its [`FeedbackWindow`], whose ends it gives in the series'
+/// zone, with their offset.
+pub fn admit_rating(
+    round_id: i32,
+    terms: &FeedbackTerms,
+    now: DateTime<Utc>,
+) -> Result<(), FieldError> {
+    if terms.status == RoundStatus::Cancelled {
+        return Err(FieldError::new(
+            "round_id",
+            format!(
+                "round {round_id} was cancelled: it takes no session feedback (a topic \
+                 suggestion or a general comment is still welcome)"
+            ),
+        ));
+    }
+    let window = FeedbackWindow::of(terms);
+    let state = if now < window.opens {
+        "has not started yet"
+    } else if now >= window.closes {
+        "is past its session feedback window"
+    } else {
+        return Ok(());
+    };
+    let local =
+        |at| timezone::local(&terms.zone, at).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+    let until = match terms.window_days {
+        0 => "its end".to_owned(),
+        1 => "a day after its end".to_owned(),
+        days => format!("{days} days after its end"),
+    };
+    Err(FieldError::new(
+        "round_id",
+        format!(
+            "round {round_id} {state}: it takes session feedback from its start until {until}, \
+             from {opens} until {closes} ({zone})",
+            opens = local(window.opens),
+            closes = local(window.closes),
+            zone = timezone::name(&terms.zone),
+        ),
+    ))
+}
+
+/// The round a body rates, if it is session feedback that passed its schema and rules.
+fn rated_round(checked: &Checked<FeedbackInput>) -> Option<i32> {
+    match checked.value()? {
+        FeedbackInput::SessionFeedback(fields) => Some(fields.round_id.0),
+        _ => None,
+    }
+}
+
+/// Session feedback on round `round_id`, checked in the write's transaction with the round's
+/// row read once: 422 (see [`admit_rating`]) for a cancelled round or outside its window,
+/// `Ok(false)` if there is no such round.
+fn round_takes_rating(conn: &mut DbConnection, round_id: i32) -> Result<bool, ApiError> {
+    let Some(terms) = rounds::feedback_terms(conn, round_id)? else {
+        return Ok(false);
+    };
+    admit_rating(round_id, &terms, db::now().and_utc())
+        .map_err(|refused| ApiError::Validation(vec![refused]))?;
+    Ok(true)
 }
 
 pub fn summary(conn: &mut DbConnection, round_id: i32) -> Result<FeedbackSummary, ApiError> {
@@ -543,7 +707,19 @@ crate::resource_handlers! {
 #[post("/feedback")]
 pub async fn create_feedback(ctx: Ctx, body: JsonBody) -> Result<HttpResponse, ApiError> {
     let (granted, quotum) = limit_anonymous(&ctx)?;
-    let response = resource::create_granted::<Feedbacks>(ctx, granted, body).await;
+    let response = async {
+        let body = body.value()?;
+        let request = serde_json::to_vec(&body)?;
+        let checked = ctx.validators.body::<FeedbackInput>(body);
+        let rated = rated_round(&checked);
+        // A round that does not exist is left to the foreign key, which names `round_id`.
+        let precheck = move |conn: &mut DbConnection| match rated {
+            Some(round_id) => round_takes_rating(conn, round_id).map(drop),
+            None => Ok(()),
+        };
+        resource::create_logged::<Feedbacks>(ctx, granted, checked, &request, precheck).await
+    }
+    .await;
     with_quotum(response, quotum)
 }
 
@@ -693,8 +869,11 @@ async fn create_on_round(
             ),
         );
     }
-    resource::create_with::<Feedbacks>(ctx, granted, checked, &request, move |conn| {
-        round_exists(conn, round_id)
+    let rates = rated_round(&checked).is_some();
+    resource::create_with::<Feedbacks>(ctx, granted, checked, &request, move |conn| match rates {
+        true if round_takes_rating(conn, round_id)? => Ok(()),
+        true => Err(ApiError::not_found(Rounds::NAME, round_id)),
+        false => round_exists(conn, round_id),
     })
     .await
 }
@@ -717,4 +896,85 @@ pub async fn round_feedback_summary(
         Rendered::json(&summary(conn, round_id)?)
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration, NaiveDate, NaiveDateTime};
+
+    use super::*;
+
+    fn at(y: i32, m: u32, d: u32, h: u32, min: u32) -> NaiveDateTime {
+        NaiveDate::from_ymd_opt(y, m, d)
+            .and_then(|day| day.and_hms_opt(h, min, 0))
+            .unwrap_or_default()
+    }
+
+    /// A round of 2026-10-15, noon to 1 pm in New York (16:00 to 17:00 UTC).
+    fn terms(days: i64, status: RoundStatus) -> FeedbackTerms {
+        FeedbackTerms {
+            starts_at: at(2026, 10, 15, 16, 0),
+            ends_at: at(2026, 10, 15, 17, 0),
+            status,
+            zone: timezone::named_or_default(None),
+            window_days: days,
+        }
+    }
+
+    #[test]
+    fn a_rating_is_taken_from_the_start_until_the_window_closes() {
+        let round = terms(30, RoundStatus::Scheduled);
+        let window = FeedbackWindow::of(&round);
+        // 30 days after 1 pm on 15 October is 1 pm on 14 November in New York, which by then is
+        // on standard time again (-05:00): 18:00 UTC, not 17:00.
+        assert_eq!(window.opens, at(2026, 10, 15, 16, 0).and_utc());
+        assert_eq!(window.closes, at(2026, 11, 14, 18, 0).and_utc());
+        let tick = Duration::microseconds(1);
+        for (now, taken) in [
+            (window.opens - tick, false),
+            (window.opens, true),
+            (at(2026, 10, 15, 17, 0).and_utc(), true),
+            (window.closes - tick, true),
+            (window.closes, false),
+        ] {
+            assert_eq!(admit_rating(3, &round, now).is_ok(), taken, "at {now}");
+        }
+    }
+
+    #[test]
+    fn a_refusal_names_the_round_and_its_window_in_the_series_zone() {
+        let round = terms(30, RoundStatus::Scheduled);
+        let early = admit_rating(3, &round, at(2026, 10, 1, 0, 0).and_utc());
+        let late = admit_rating(3, &round, at(2027, 1, 1, 0, 0).and_utc());
+        let window = "from 2026-10-15T12:00:00-04:00 until 2026-11-14T13:00:00-05:00 \
+                      (America/New_York)";
+        for (refused, state) in [
+            (early, "has not started yet"),
+            (late, "is past its session feedback window"),
+        ] {
+            let refused = refused.expect_err("outside the window");
+            assert_eq!(refused.field, "round_id");
+            assert!(refused.message.contains(state), "{}", refused.message);
+            assert!(refused.message.contains(window), "{}", refused.message);
+            assert!(refused.message.contains("30 days"), "{}", refused.message);
+        }
+    }
+
+    #[test]
+    fn a_cancelled_round_takes_no_rating_even_in_its_window() {
+        let round = terms(30, RoundStatus::Cancelled);
+        let refused =
+            admit_rating(3, &round, at(2026, 10, 15, 16, 30).and_utc()).expect_err("cancelled");
+        assert_eq!(refused.field, "round_id");
+        assert!(refused.message.contains("cancelled"), "{}", refused.message);
+    }
+
+    #[test]
+    fn a_window_of_no_days_closes_when_the_round_ends() {
+        let round = terms(0, RoundStatus::Scheduled);
+        let end = at(2026, 10, 15, 17, 0).and_utc();
+        assert_eq!(FeedbackWindow::of(&round).closes, end);
+        assert!(admit_rating(3, &round, end - Duration::microseconds(1)).is_ok());
+        assert!(admit_rating(3, &round, end).is_err());
+    }
 }

@@ -1,6 +1,10 @@
 pub mod calendar;
+pub mod confirmations;
 pub mod departments;
 pub mod feedback;
+pub mod materials;
+pub mod planning;
+pub mod recurrence;
 pub mod rounds;
 pub mod series;
 pub mod speakers;

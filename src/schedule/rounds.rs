@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use diesel::dsl::Eq;
 
-use crate::platform::auth::Role;
+use crate::platform::auth::{Caller, Role, Visible};
 use crate::platform::db::{self, DbConnection, MultiBackend};
 use crate::platform::error::{ApiError, FieldError, ReadErrors};
 use crate::platform::fields::{
@@ -60,6 +60,25 @@ crate::text_enum! {
 }
 
 crate::text_enum! {
+    /// Where a speaker's place on a round stands: `invited` and waiting for an answer,
+    /// `confirmed`, or `declined`. Only confirmed speakers are shown to anyone but organizers.
+    #[derive(Default)]
+    pub enum SpeakerStatus {
+        Invited = "invited",
+        #[default]
+        Confirmed = "confirmed",
+        Declined = "declined",
+    }
+}
+
+impl SpeakerRole {
+    /// Whether the role presents (a presenter or a panelist; a moderator does not).
+    pub fn presents(self) -> bool {
+        matches!(self, SpeakerRole::Presenter | SpeakerRole::Panelist)
+    }
+}
+
+crate::text_enum! {
     /// Time window of the round list: `upcoming` is rounds not yet ended, soonest first; `past`
     /// is rounds that have ended, most recent first.
     pub enum When { Upcoming = "upcoming", Past = "past" }
@@ -78,9 +97,16 @@ pub struct SpeakerSlot {
     /// Defaults to `presenter`.
     #[serde(default)]
     pub role: SpeakerRole,
+    /// Set by organizers. Left out: the speaker's status stays as it is, and a speaker new to
+    /// the round is `confirmed`. The service sets `invited_at` and `responded_at` when it
+    /// changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub status: Option<SpeakerStatus>,
 }
 
-/// A speaker on a round, with what the schedule prints about them.
+/// A speaker on a round, with what the schedule prints about them. Anyone but organizers sees
+/// confirmed speakers only, without the times of their invitation.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RoundSpeaker {
     pub speaker_id: Id,
@@ -89,6 +115,15 @@ pub struct RoundSpeaker {
     pub credentials: Credentials,
     #[schema(example = "Tara Lagu, MD, MPH")]
     pub display_name: DisplayName,
+    pub status: SpeakerStatus,
+    /// When the speaker was last invited (status set to `invited`); organizers only.
+    // Outer `None`: hidden from this caller; `Some(None)`: never invited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invited_at: Option<Option<Timestamp>>,
+    /// When the invitation was answered (status set to `confirmed` or `declined` after it);
+    /// organizers only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub responded_at: Option<Option<Timestamp>>,
 }
 
 /// An organising department, as shown on a round.
@@ -143,7 +178,8 @@ crate::list_type!(
     "starts_at_local": "2019-04-25T12:00:00-04:00", "ends_at_local": "2019-04-25T13:00:00-04:00",
     "location": "BMC – MassMutual 5", "status": "scheduled",
     "speakers": [{"speaker_id": 7, "role": "presenter", "full_name": "Tara Lagu",
-        "credentials": ["MD", "MPH"], "display_name": "Tara Lagu, MD, MPH"}],
+        "credentials": ["MD", "MPH"], "display_name": "Tara Lagu, MD, MPH",
+        "status": "confirmed"}],
     "department_ids": [1],
     "departments": [{"id": 1, "name": "Division of Healthcare Quality", "abbreviation": "DHQ"}],
     "initiatives": [{"id": 1, "title": "Using patient comments to improve care"}],
@@ -162,6 +198,8 @@ pub struct Round {
     pub ends_at_local: LocalTimestamp,
     pub location: Location,
     pub status: RoundStatus,
+    /// Confirmed speakers only, but for organizers, who see every invited, confirmed and
+    /// declined speaker with the times of their invitation.
     pub speakers: PanelView,
     pub department_ids: DepartmentIds,
     pub departments: DepartmentSummaries,
@@ -290,7 +328,35 @@ pub struct RoundFilter {
     pub sort: Option<RoundSort>,
 }
 
-crate::record!(Round);
+crate::record!(@keyed Round, |r: &Round| r.id.0, |r: &Round| r.audit.version);
+
+impl Visible for Round {
+    /// Organizers see every speaker; everyone else the confirmed ones, without the times of
+    /// their invitations (a round whose only presenters declined shows none: to be announced).
+    fn visible_to(mut self, caller: &Caller) -> Self {
+        if !caller.sees_private_fields() {
+            self.speakers
+                .0
+                .retain(|s| s.status == SpeakerStatus::Confirmed);
+            for speaker in &mut self.speakers.0 {
+                speaker.invited_at = None;
+                speaker.responded_at = None;
+            }
+        }
+        self.audit = self.audit.visible_to(caller);
+        self
+    }
+}
+
+impl Round {
+    /// Whether a confirmed speaker presents (see [`SpeakerRole::presents`]).
+    pub fn has_confirmed_presenter(&self) -> bool {
+        self.speakers
+            .0
+            .iter()
+            .any(|s| s.status == SpeakerStatus::Confirmed && s.role.presents())
+    }
+}
 
 // ---- persistence -------------------------------------------------------------------------
 
@@ -432,6 +498,52 @@ pub fn exists(conn: &mut DbConnection, id: i32) -> Result<bool, ApiError> {
     .is_some())
 }
 
+/// What decides whether a round takes session feedback: its times and status, with the series'
+/// zone and feedback window (`feedback_window_days`).
+#[derive(Debug, Clone)]
+pub struct FeedbackTerms {
+    pub starts_at: NaiveDateTime,
+    pub ends_at: NaiveDateTime,
+    pub status: RoundStatus,
+    pub zone: Zone,
+    pub window_days: i64,
+}
+
+/// The [`FeedbackTerms`] of round `id` in one statement (the round's row, with the series' row
+/// joined), or `None` if there is no such round.
+pub fn feedback_terms(conn: &mut DbConnection, id: i32) -> Result<Option<FeedbackTerms>, ApiError> {
+    type Terms = (
+        NaiveDateTime,
+        NaiveDateTime,
+        RoundStatus,
+        Option<String>,
+        Option<i32>,
+    );
+    let terms = crate::on_backend!(conn, |c| with_zone()
+        .filter(rounds::id.eq(id))
+        .select((
+            rounds::starts_at,
+            rounds::ends_at,
+            rounds::status,
+            series::timezone.nullable(),
+            series::feedback_window_days.nullable(),
+        ))
+        .first::<Terms>(c)
+        .optional())?;
+    Ok(
+        terms.map(|(starts_at, ends_at, status, zone, days)| FeedbackTerms {
+            starts_at,
+            ends_at,
+            status,
+            zone: crate::schedule::series::zone_named(zone.as_deref()),
+            window_days: days.map_or(
+                crate::schedule::series::DEFAULT_FEEDBACK_WINDOW_DAYS,
+                i64::from,
+            ),
+        }),
+    )
+}
+
 /// The rounds of lines read together: they share the series' zone.
 fn rounds_of(lines: Vec<RoundLine>) -> Result<Vec<Round>, ApiError> {
     let Some((_, zone)) = lines.first() else {
@@ -450,32 +562,53 @@ fn document<T: serde::de::DeserializeOwned>(text: &str, column: &str) -> Result<
         .map_err(|error| ApiError::Internal(format!("round with a bad {column}: {error}")))
 }
 
-fn round_speaker(
-    speaker_id: i32,
-    role: SpeakerRole,
-    full_name: String,
-    credentials: &str,
-) -> RoundSpeaker {
-    let credentials = decode_credentials(credentials);
-    RoundSpeaker {
+/// One speaker of a round's `speakers_doc`: `[speaker_id, full_name, credentials, role,
+/// status, invited_at, responded_at]`.
+type SpeakerItem = (
+    i32,
+    String,
+    String,
+    SpeakerRole,
+    SpeakerStatus,
+    Option<String>,
+    Option<String>,
+);
+
+/// A time the copy carries as its backend writes one: `2019-04-25 16:00:00.5` (SQLite's column
+/// text) or `2019-04-25T16:00:00.5` (PostgreSQL's JSON).
+fn document_time(text: Option<&str>) -> Result<Option<NaiveDateTime>, ApiError> {
+    let Some(text) = text else {
+        return Ok(None);
+    };
+    NaiveDateTime::parse_from_str(&text.replacen('T', " ", 1), "%Y-%m-%d %H:%M:%S%.f")
+        .map(Some)
+        .map_err(|e| ApiError::Internal(format!("round with a bad time in speakers_doc: {e}")))
+}
+
+fn round_speaker(item: SpeakerItem) -> Result<RoundSpeaker, ApiError> {
+    let (speaker_id, full_name, credentials, role, status, invited_at, responded_at) = item;
+    let credentials = decode_credentials(&credentials);
+    Ok(RoundSpeaker {
         speaker_id: Id(speaker_id),
         role,
         display_name: Text::stored(display_name(&full_name, &credentials)),
         full_name: Name::stored(full_name),
         credentials,
-    }
+        status,
+        invited_at: Some(document_time(invited_at.as_deref())?.map(Timestamp::from_naive)),
+        responded_at: Some(document_time(responded_at.as_deref())?.map(Timestamp::from_naive)),
+    })
 }
 
 fn round_of(row: RoundRow, zone: &Zone) -> Result<Round, ApiError> {
-    let speakers: Vec<(i32, String, String, SpeakerRole)> =
-        document(&row.speakers_doc, "speakers_doc")?;
+    let speakers: Vec<SpeakerItem> = document(&row.speakers_doc, "speakers_doc")?;
     let departments: Vec<(i32, String, Option<String>)> =
         document(&row.departments_doc, "departments_doc")?;
     let initiatives: Vec<(i32, String)> = document(&row.initiatives_doc, "initiatives_doc")?;
     let speakers = speakers
         .into_iter()
-        .map(|(id, name, credentials, role)| round_speaker(id, role, name, &credentials))
-        .collect();
+        .map(round_speaker)
+        .collect::<Result<Vec<_>, _>>()?;
     let departments: Vec<DepartmentSummary> = departments
         .into_iter()
         .map(|(id, name, abbreviation)| DepartmentSummary {
@@ -530,21 +663,9 @@ fn insert_links(
     round_id: i32,
     input: &RoundInput,
 ) -> Result<(), ApiError> {
-    if !input.speakers.0.is_empty() {
-        let rows: Vec<_> = input
-            .speakers
-            .0
-            .iter()
-            .enumerate()
-            .map(|(position, slot)| {
-                (
-                    round_speakers::round_id.eq(round_id),
-                    round_speakers::speaker_id.eq(slot.speaker_id.0),
-                    round_speakers::position.eq(position as i32),
-                    round_speakers::role.eq(slot.role),
-                )
-            })
-            .collect();
+    let speakers = input_speaker_links(input, None, db::now());
+    if !speakers.is_empty() {
+        let rows: Vec<_> = speakers.iter().map(|link| link.values(round_id)).collect();
         crate::on_backend!(conn, |c| diesel::insert_into(round_speakers::table)
             .values(&rows)
             .execute(c))?;
@@ -570,17 +691,131 @@ fn insert_links(
     Ok(())
 }
 
-/// A speaker link as stored: speaker, place, role.
-type SpeakerLink = (i32, i32, SpeakerRole);
-/// A department link as stored: department, place.
-type DepartmentLink = (i32, i32);
+/// A speaker link as stored: speaker, place, role, status and the times of the invitation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SpeakerLink {
+    speaker: i32,
+    position: i32,
+    role: SpeakerRole,
+    status: SpeakerStatus,
+    invited_at: Option<NaiveDateTime>,
+    responded_at: Option<NaiveDateTime>,
+}
 
-fn speaker_links(slots: impl Iterator<Item = (i32, SpeakerRole)>) -> Vec<SpeakerLink> {
-    slots
+/// The columns of one `round_speakers` row.
+type SpeakerLinkValues = (
+    Eq<round_speakers::round_id, i32>,
+    Eq<round_speakers::speaker_id, i32>,
+    Eq<round_speakers::position, i32>,
+    Eq<round_speakers::role, SpeakerRole>,
+    Eq<round_speakers::status, SpeakerStatus>,
+    Eq<round_speakers::invited_at, Option<NaiveDateTime>>,
+    Eq<round_speakers::responded_at, Option<NaiveDateTime>>,
+);
+
+impl SpeakerLink {
+    fn values(&self, round_id: i32) -> SpeakerLinkValues {
+        (
+            round_speakers::round_id.eq(round_id),
+            round_speakers::speaker_id.eq(self.speaker),
+            round_speakers::position.eq(self.position),
+            round_speakers::role.eq(self.role),
+            round_speakers::status.eq(self.status),
+            round_speakers::invited_at.eq(self.invited_at),
+            round_speakers::responded_at.eq(self.responded_at),
+        )
+    }
+}
+
+/// The times of a place whose status goes from `before` (none: new to the round) to `status`
+/// at `now`: an invitation is sent when it becomes `invited` (and awaits its answer again), and
+/// answered when an invited place becomes `confirmed` or `declined`. A place that keeps its
+/// status keeps its times; a speaker put on the round as confirmed was never invited.
+pub fn invitation_times(
+    before: Option<(SpeakerStatus, Option<NaiveDateTime>, Option<NaiveDateTime>)>,
+    status: SpeakerStatus,
+    now: NaiveDateTime,
+) -> (Option<NaiveDateTime>, Option<NaiveDateTime>) {
+    match (before, status) {
+        (Some((old, invited, responded)), new) if old == new => (invited, responded),
+        (_, SpeakerStatus::Invited) => (Some(now), None),
+        (Some((_, invited, _)), _) => (invited, Some(now)),
+        (None, SpeakerStatus::Confirmed) => (None, None),
+        (None, SpeakerStatus::Declined) => (None, Some(now)),
+    }
+}
+
+/// A speaker's place on `round` as it is: status and times.
+type PlaceState = (SpeakerStatus, Option<NaiveDateTime>, Option<NaiveDateTime>);
+
+fn place_state(speaker: &RoundSpeaker) -> PlaceState {
+    (
+        speaker.status,
+        speaker.invited_at.flatten().map(Timestamp::naive),
+        speaker.responded_at.flatten().map(Timestamp::naive),
+    )
+}
+
+fn current_speaker_links(current: &Round) -> Vec<SpeakerLink> {
+    current
+        .speakers
+        .0
+        .iter()
         .enumerate()
-        .map(|(position, (speaker, role))| (speaker, position as i32, role))
+        .map(|(position, s)| {
+            let (status, invited_at, responded_at) = place_state(s);
+            SpeakerLink {
+                speaker: s.speaker_id.0,
+                position: position as i32,
+                role: s.role,
+                status,
+                invited_at,
+                responded_at,
+            }
+        })
         .collect()
 }
+
+/// The links `input` asks for over `current`'s: a slot without a status keeps its speaker's
+/// (a new speaker is confirmed), and the times follow the status ([`invitation_times`]).
+fn input_speaker_links(
+    input: &RoundInput,
+    current: Option<&Round>,
+    now: NaiveDateTime,
+) -> Vec<SpeakerLink> {
+    input
+        .speakers
+        .0
+        .iter()
+        .enumerate()
+        .map(|(position, slot)| {
+            let before = current
+                .and_then(|r| {
+                    r.speakers
+                        .0
+                        .iter()
+                        .find(|s| s.speaker_id.0 == slot.speaker_id.0)
+                })
+                .map(place_state);
+            let status = slot
+                .status
+                .or(before.map(|(status, _, _)| status))
+                .unwrap_or_default();
+            let (invited_at, responded_at) = invitation_times(before, status, now);
+            SpeakerLink {
+                speaker: slot.speaker_id.0,
+                position: position as i32,
+                role: slot.role,
+                status,
+                invited_at,
+                responded_at,
+            }
+        })
+        .collect()
+}
+
+/// A department link as stored: department, place.
+type DepartmentLink = (i32, i32);
 
 fn department_links(ids: impl Iterator<Item = i32>) -> Vec<DepartmentLink> {
     ids.enumerate()
@@ -588,40 +823,25 @@ fn department_links(ids: impl Iterator<Item = i32>) -> Vec<DepartmentLink> {
         .collect()
 }
 
-fn current_links(current: &Round) -> (Vec<SpeakerLink>, Vec<DepartmentLink>) {
-    (
-        speaker_links(current.speakers.0.iter().map(|s| (s.speaker_id.0, s.role))),
-        department_links(current.department_ids.0.iter().map(|d| d.0)),
-    )
-}
-
-fn input_links(input: &RoundInput) -> (Vec<SpeakerLink>, Vec<DepartmentLink>) {
-    (
-        speaker_links(input.speakers.0.iter().map(|s| (s.speaker_id.0, s.role))),
-        department_links(input.department_ids.0.iter().map(|d| d.0)),
-    )
-}
-
-fn links_differ(current: &Round, input: &RoundInput) -> bool {
-    current_links(current) != input_links(input)
-}
-
 /// Makes the links of round `id` those of `input`, touching only the rows that differ from
-/// `current`'s: a row that keeps its place (and role) stays; the others go and the new ones
-/// come, two statements at most for each kind. A move is a delete and an insert, since
-/// updating places one row at a time would collide on the unique (round, place) on the way.
+/// `current`'s: a row that keeps its place (role, status and times) stays; the others go and
+/// the new ones come, two statements at most for each kind. A move is a delete and an insert,
+/// since updating places one row at a time would collide on the unique (round, place) on the
+/// way.
 fn rewrite_links(
     conn: &mut DbConnection,
     id: i32,
     current: &Round,
     input: &RoundInput,
 ) -> Result<(), ApiError> {
-    let (old_speakers, old_departments) = current_links(current);
-    let (new_speakers, new_departments) = input_links(input);
+    let old_speakers = current_speaker_links(current);
+    let new_speakers = input_speaker_links(input, Some(current), db::now());
+    let old_departments = department_links(current.department_ids.0.iter().map(|d| d.0));
+    let new_departments = department_links(input.department_ids.0.iter().map(|d| d.0));
     let gone: Vec<i32> = old_speakers
         .iter()
         .filter(|link| !new_speakers.contains(link))
-        .map(|(speaker, _, _)| *speaker)
+        .map(|link| link.speaker)
         .collect();
     if !gone.is_empty() {
         diesel::delete(
@@ -634,14 +854,7 @@ fn rewrite_links(
     let added: Vec<_> = new_speakers
         .iter()
         .filter(|link| !old_speakers.contains(link))
-        .map(|(speaker, position, role)| {
-            (
-                round_speakers::round_id.eq(id),
-                round_speakers::speaker_id.eq(*speaker),
-                round_speakers::position.eq(*position),
-                round_speakers::role.eq(*role),
-            )
-        })
+        .map(|link| link.values(id))
         .collect();
     if !added.is_empty() {
         crate::on_backend!(conn, |c| diesel::insert_into(round_speakers::table)
@@ -765,6 +978,7 @@ impl Resource for Rounds {
                     .map(|s| SpeakerSlot {
                         speaker_id: SpeakerRef(s.speaker_id.0),
                         role: s.role,
+                        status: Some(s.status),
                     })
                     .collect(),
             ),
@@ -787,9 +1001,7 @@ impl Resource for Rounds {
         if diesel::update(target).set(changes).execute(conn)? == 0 {
             return Ok(None);
         }
-        if links_differ(current, input) {
-            rewrite_links(conn, id, current, input)?;
-        }
+        rewrite_links(conn, id, current, input)?;
         Rounds::find(conn, id)
     }
 
@@ -843,8 +1055,9 @@ crate::resource_handlers! {
     get get_round "/rounds/{id}" "Get a round";
     replace replace_round "/rounds/{id}" "Replace a round";
     patch patch_round "/rounds/{id}" "Change some fields of a round (JSON merge patch)";
-    delete delete_round "/rounds/{id}" "Delete a round that has no feedback";
 }
+// `DELETE /rounds/{id}` is `materials::delete_round`: a round's materials, and their files,
+// go with it.
 
 /// List the rounds a speaker is on
 #[utoipa::path(

@@ -1,6 +1,6 @@
 //! The series: the one record that describes LHS Rounds as a whole, as the hospital's page
 //! does: its name, what it is about, the time zone its rounds are held in, where and when they
-//! usually are, and whom to contact about topics and feedback.
+//! usually are, how they recur, and whom to contact about topics and feedback.
 
 use actix_web::{get, patch, put, HttpResponse};
 use diesel::prelude::*;
@@ -10,12 +10,13 @@ use utoipa::ToSchema;
 use crate::platform::auth::{Role, Subject};
 use crate::platform::db::{self, DbConnection};
 use crate::platform::error::{ApiError, FieldError, ReadErrors, WriteErrors};
-use crate::platform::fields::{Email, Int, LocalTime, Name, Text, Timestamp};
+use crate::platform::fields::{Email, Int, Line, LocalDate, LocalTime, Name, Text, Timestamp};
 use crate::platform::http::JsonBody;
 use crate::platform::resource::{self, Allowed, Ctx, NoFilter, Resource, Update};
 use crate::platform::schema::series;
 use crate::platform::timezone::{self, Zone};
 use crate::platform::validate::{Doc, Input};
+use crate::schedule::recurrence::rule::{Rule, MAX_RULE_LEN};
 
 /// The series' one record.
 pub const ID: i32 = 1;
@@ -38,7 +39,26 @@ pub const DEFAULT_LOOP_ALERT_DAYS: i64 = 90;
 fn default_loop_alert_days() -> LoopAlertDays {
     LoopAlertDays::clamped(DEFAULT_LOOP_ALERT_DAYS)
 }
+
+/// Days after a round's end that it still takes session feedback: 0 (until it ends) to a year.
+pub type FeedbackWindowDays = Int<0, 365>;
+/// What a series that does not say takes: a month.
+pub const DEFAULT_FEEDBACK_WINDOW_DAYS: i64 = 30;
+
+fn default_feedback_window() -> FeedbackWindowDays {
+    FeedbackWindowDays::clamped(DEFAULT_FEEDBACK_WINDOW_DAYS)
+}
 pub type ContactRole = Text<200>;
+/// RFC 5545 RRULE text, such as `FREQ=MONTHLY;BYDAY=3TH`.
+pub type RecurrenceText = Line<MAX_RULE_LEN>;
+/// How many days ahead `GET /rounds/attention` looks: a day to a year.
+pub type AttentionDays = Int<1, 366>;
+/// What `attention_days` is when it is not given.
+pub const DEFAULT_ATTENTION_DAYS: i64 = 45;
+
+fn default_attention_days() -> AttentionDays {
+    AttentionDays::clamped(DEFAULT_ATTENTION_DAYS)
+}
 
 /// Someone to contact about the series. Their e-mail address is public by design: the series'
 /// page publishes it.
@@ -57,13 +77,40 @@ crate::list_type!(
     max = 10
 );
 
+/// Why a date is skipped, such as "Thanksgiving" or "summer break".
+pub type SkipReason = Name<200>;
+
+/// A date the series holds no round on, and why: `POST /series/plan` leaves it out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SkippedDate {
+    /// A local date in the series' time zone.
+    pub date: LocalDate,
+    pub reason: SkipReason,
+}
+
+crate::list_type!(
+    /// The dates plans skip, by date; each date once.
+    pub SkippedDates(SkippedDate),
+    max = 1000
+);
+
+impl SkippedDates {
+    /// The reason `date` is skipped, if it is.
+    pub fn reason_for(&self, date: LocalDate) -> Option<&SkipReason> {
+        self.0.iter().find(|s| s.date == date).map(|s| &s.reason)
+    }
+}
+
 /// The series, as answered.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(example = json!({
     "name": "Learning Health System Rounds",
     "description": "The Learning Health System (LHS) is a novel and rapidly evolving approach...",
     "timezone": "America/New_York", "default_location": "BMC – MassMutual 5",
-    "default_start_time": "12:00", "default_duration_minutes": 60,
+    "default_start_time": "12:00", "default_duration_minutes": 60, "feedback_window_days": 30,
+    "recurrence": "FREQ=MONTHLY;BYDAY=3TH", "recurrence_start": null, "attention_days": 45,
+    "skipped_dates": [{"date": "2019-08-15", "reason": "No round in August"}],
     "contacts": [{"name": "Dr. Mihaela Stefan", "email": "mihaela.stefan@example.org",
         "role": "topics, suggestions and feedback"}],
     "loop_alert_days": 90,
@@ -80,6 +127,20 @@ pub struct Series {
     pub default_start_time: LocalTime,
     /// How long a round usually lasts.
     pub default_duration_minutes: Minutes,
+    /// How many days after a round ends it still takes session feedback: a rating is taken
+    /// from the round's start until this many days after its end (calendar days in the
+    /// series' time zone), never for a cancelled round.
+    pub feedback_window_days: FeedbackWindowDays,
+    /// How the rounds recur, as an RFC 5545 RRULE read in `timezone` (written back in one
+    /// canonical spelling); `POST /series/plan` lays rounds out by it.
+    pub recurrence: Option<RecurrenceText>,
+    /// The date the rule's INTERVAL and COUNT count from (RFC 5545's DTSTART); without it, a
+    /// plan counts from its own first day.
+    pub recurrence_start: Option<LocalDate>,
+    /// How many days ahead `GET /rounds/attention` looks.
+    pub attention_days: AttentionDays,
+    /// The dates plans skip, with why, by date.
+    pub skipped_dates: SkippedDates,
     pub contacts: Contacts,
     /// An active initiative with no PDSA decision, outcome or data point in this many days
     /// shows `unclosed_loop: true`.
@@ -110,7 +171,8 @@ crate::record!(Series, key |_: &Series| ID, version |s: &Series| s.version, hide
 #[schema(example = json!({
     "name": "Learning Health System Rounds", "timezone": "America/New_York",
     "default_location": "BMC – MassMutual 5", "default_start_time": "12:00",
-    "default_duration_minutes": 60,
+    "default_duration_minutes": 60, "feedback_window_days": 30,
+    "recurrence": "FREQ=MONTHLY;BYDAY=3TH",
     "contacts": [{"name": "Aubri Drake", "email": "aubri.drake@example.org",
         "role": "topics, suggestions and feedback"}]
 }))]
@@ -122,6 +184,26 @@ pub struct SeriesInput {
     pub default_location: Option<DefaultLocation>,
     pub default_start_time: LocalTime,
     pub default_duration_minutes: Minutes,
+    /// How many days after a round ends it still takes session feedback (from its start);
+    /// 30 when left out.
+    #[serde(default = "default_feedback_window")]
+    #[schema(default = 30)]
+    pub feedback_window_days: FeedbackWindowDays,
+    /// An RFC 5545 RRULE of the subset a series needs: FREQ=WEEKLY or MONTHLY, INTERVAL, BYDAY
+    /// (with an ordinal such as `3TH` or `-1TH` in a MONTHLY rule), BYSETPOS, BYMONTH, and
+    /// UNTIL or COUNT. Anything else is refused, naming the part.
+    pub recurrence: Option<RecurrenceText>,
+    /// What INTERVAL and COUNT count from (and, for a rule without BYDAY, its weekday or day of
+    /// the month); a plan's first day when left out.
+    pub recurrence_start: Option<LocalDate>,
+    /// Defaults to 45.
+    #[serde(default = "default_attention_days")]
+    #[schema(default = 45)]
+    pub attention_days: AttentionDays,
+    /// The dates plans skip, each once; a plan adds the skips it is given. Take one out to let
+    /// the next plan make its round.
+    #[serde(default)]
+    pub skipped_dates: SkippedDates,
     #[serde(default)]
     pub contacts: Contacts,
     /// Days an active initiative may go without a PDSA decision, an outcome or a data point
@@ -132,18 +214,62 @@ pub struct SeriesInput {
 }
 
 impl Input for SeriesInput {
-    /// The time zone is one the tz database knows.
+    /// The time zone is one the tz database knows; the recurrence is a rule of the subset.
     fn rules(doc: &Doc<'_>) -> Vec<FieldError> {
-        match doc.get::<String>("timezone") {
-            Some(zone) if timezone::named(zone.trim()).is_none() => vec![FieldError::new(
-                "timezone",
-                format!(
-                    "{zone:?} is not a time zone of the tz database; use an IANA name such as \
-                     America/New_York"
-                ),
-            )],
-            _ => Vec::new(),
+        let mut errors = Vec::new();
+        if let Some(zone) = doc.get::<String>("timezone") {
+            if timezone::named(zone.trim()).is_none() {
+                errors.push(FieldError::new(
+                    "timezone",
+                    format!(
+                        "{zone:?} is not a time zone of the tz database; use an IANA name such \
+                         as America/New_York"
+                    ),
+                ));
+            }
         }
+        if let Some(text) = doc.get::<String>("recurrence") {
+            if let Err(error) = parse_recurrence(&text) {
+                errors.push(error);
+            }
+        }
+        let mut seen: Vec<(LocalDate, usize)> = Vec::new();
+        for (i, skip) in doc
+            .items::<SkippedDate>("skipped_dates")
+            .into_iter()
+            .enumerate()
+        {
+            let Some(skip) = skip else {
+                continue;
+            };
+            match seen.iter().find(|(date, _)| *date == skip.date) {
+                Some((_, first)) => errors.push(FieldError::new(
+                    format!("skipped_dates[{i}].date"),
+                    format!("{} is already skipped (skipped_dates[{first}])", skip.date),
+                )),
+                None => seen.push((skip.date, i)),
+            }
+        }
+        errors
+    }
+}
+
+/// The rule of `text` (blank: none), or the 422 error that names the part at fault.
+pub fn parse_recurrence(text: &str) -> Result<Option<Rule>, FieldError> {
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    Rule::parse(text)
+        .map(Some)
+        .map_err(|e| FieldError::new("recurrence", format!("{} {}", e.part, e.message)))
+}
+
+impl Series {
+    /// The series' rule, if it has one (checked when written).
+    pub fn rule(&self) -> Option<Rule> {
+        self.recurrence
+            .as_ref()
+            .and_then(|text| Rule::parse(text.as_str()).ok())
     }
 }
 
@@ -160,7 +286,12 @@ struct SeriesRow {
     version: i64,
     updated_at: chrono::NaiveDateTime,
     updated_by: Option<String>,
+    feedback_window_days: i32,
     loop_alert_days: i32,
+    recurrence: Option<String>,
+    recurrence_start: Option<String>,
+    attention_days: i32,
+    skipped_dates: String,
 }
 
 impl From<SeriesRow> for Series {
@@ -173,6 +304,11 @@ impl From<SeriesRow> for Series {
             default_start_time: LocalTime::parse(&row.default_start_time)
                 .unwrap_or(LocalTime::NOON),
             default_duration_minutes: Minutes::clamped(i64::from(row.default_duration_minutes)),
+            feedback_window_days: FeedbackWindowDays::clamped(i64::from(row.feedback_window_days)),
+            recurrence: row.recurrence.map(Line::stored),
+            recurrence_start: row.recurrence_start.as_deref().and_then(LocalDate::parse),
+            attention_days: AttentionDays::clamped(i64::from(row.attention_days)),
+            skipped_dates: serde_json::from_str(&row.skipped_dates).unwrap_or_default(),
             contacts: serde_json::from_str(&row.contacts).unwrap_or_default(),
             loop_alert_days: LoopAlertDays::clamped(i64::from(row.loop_alert_days)),
             updated_by: row.updated_by.map(Text::stored),
@@ -228,6 +364,11 @@ impl Resource for SeriesRecord {
             default_location: record.default_location.clone(),
             default_start_time: record.default_start_time,
             default_duration_minutes: record.default_duration_minutes,
+            feedback_window_days: record.feedback_window_days,
+            recurrence: record.recurrence.clone(),
+            recurrence_start: record.recurrence_start,
+            attention_days: record.attention_days,
+            skipped_dates: record.skipped_dates.clone(),
             contacts: record.contacts.clone(),
             loop_alert_days: record.loop_alert_days,
         }
@@ -237,7 +378,20 @@ impl Resource for SeriesRecord {
     fn update(conn: &mut DbConnection, update: Update<Self>) -> Result<Option<Series>, ApiError> {
         let input = &update.change;
         let contacts = serde_json::to_string(&input.contacts)?;
+        let mut skipped = input.skipped_dates.0.clone();
+        skipped.sort_by_key(|s| s.date);
+        let skipped = serde_json::to_string(&skipped)?;
         let start = serde_json::to_value(input.default_start_time)?;
+        // Stored as the canonical text: `rrule:freq=monthly;byday=3th` reads back as
+        // `FREQ=MONTHLY;BYDAY=3TH`. The rules checked it, so a refusal here is a defect.
+        let recurrence = match &input.recurrence {
+            Some(text) => parse_recurrence(text.as_str())
+                .map_err(|e| {
+                    ApiError::Internal(format!("a recurrence the rules let pass: {}", e.message))
+                })?
+                .map(|rule| rule.to_string()),
+            None => None,
+        };
         let target = series::table
             .find(ID)
             .filter(series::version.eq(update.expected));
@@ -249,8 +403,13 @@ impl Resource for SeriesRecord {
                 series::default_location.eq(Text::non_blank(input.default_location.as_ref())),
                 series::default_start_time.eq(start.as_str().unwrap_or("12:00")),
                 series::default_duration_minutes.eq(input.default_duration_minutes.get() as i32),
+                series::feedback_window_days.eq(input.feedback_window_days.get() as i32),
                 series::contacts.eq(&contacts),
                 series::loop_alert_days.eq(input.loop_alert_days.get() as i32),
+                series::recurrence.eq(recurrence.as_deref()),
+                series::recurrence_start.eq(input.recurrence_start.map(|d| d.to_string())),
+                series::attention_days.eq(input.attention_days.get() as i32),
+                series::skipped_dates.eq(&skipped),
                 series::updated_at.eq(db::now()),
                 series::updated_by.eq(update.actor),
                 series::version.eq(series::version + 1),

@@ -4,7 +4,7 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::platform::auth::Role;
+use crate::platform::auth::{Role, Subject};
 use crate::platform::db::{self, DbConnection, MultiBackend};
 use crate::platform::error::ApiError;
 use crate::platform::fields::{Credential, DepartmentRef, Email, Id, Line, Name, Text};
@@ -34,7 +34,7 @@ crate::list_type!(
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(example = json!({
     "id": 7, "full_name": "Tara Lagu", "credentials": ["MD", "MPH"], "display_name": "Tara Lagu, MD, MPH",
-    "title": null, "email": null, "department_id": 5, "bio": null,
+    "title": null, "email": null, "sub": null, "department_id": 5, "bio": null,
     "created_at": "2019-01-02T15:00:00Z", "updated_at": "2019-01-02T15:00:00Z"
 }))]
 pub struct Speaker {
@@ -48,6 +48,10 @@ pub struct Speaker {
     // Outer `None`: hidden from this caller; `Some(None)`: the speaker has no address.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<Option<Email>>,
+    /// The identity provider's subject (the token's `sub`) of this speaker, who may then confirm
+    /// or decline their own places on rounds; shown to organizers and admins only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<Option<Subject>>,
     pub department_id: Option<Id>,
     pub bio: Option<Bio>,
     #[serde(flatten)]
@@ -67,6 +71,9 @@ pub struct SpeakerInput {
     /// Job title, such as "Chief Quality Officer".
     pub title: Option<JobTitle>,
     pub email: Option<Email>,
+    /// The identity provider's subject (`sub`) of the speaker, so that they may confirm or
+    /// decline their own places when signed in; unique.
+    pub sub: Option<Subject>,
     pub department_id: Option<DepartmentRef>,
     pub bio: Option<Bio>,
 }
@@ -122,6 +129,7 @@ struct SpeakerRow {
     email: Option<String>,
     department_id: Option<i32>,
     bio: Option<String>,
+    sub: Option<String>,
     created_at: chrono::NaiveDateTime,
     updated_at: chrono::NaiveDateTime,
     created_by: Option<String>,
@@ -139,6 +147,7 @@ impl From<SpeakerRow> for Speaker {
             credentials,
             title: row.title.map(Text::stored),
             email: Some(row.email.map(Email::stored)),
+            sub: Some(row.sub.map(Text::stored)),
             department_id: row.department_id.map(Id),
             bio: row.bio.map(Text::stored),
             audit: crate::audit!(row),
@@ -156,7 +165,7 @@ pub struct SpeakerFilter {
     pub department_id: Option<Id>,
 }
 
-crate::record!(Speaker, hides email);
+crate::record!(Speaker, hides email, sub);
 
 // ---- persistence -------------------------------------------------------------------------
 
@@ -184,6 +193,7 @@ type Columns<'a> = (
     diesel::dsl::Eq<speakers::department_id, Option<i32>>,
     diesel::dsl::Eq<speakers::bio, Option<&'a str>>,
     diesel::dsl::Eq<speakers::search_text, String>,
+    diesel::dsl::Eq<speakers::sub, Option<&'a str>>,
 );
 
 fn columns(input: &SpeakerInput) -> Columns<'_> {
@@ -195,6 +205,7 @@ fn columns(input: &SpeakerInput) -> Columns<'_> {
         speakers::department_id.eq(input.department_id.map(|d| d.0)),
         speakers::bio.eq(Text::non_blank(input.bio.as_ref())),
         speakers::search_text.eq(search_text(input)),
+        speakers::sub.eq(Text::non_blank(input.sub.as_ref())),
     )
 }
 
@@ -209,6 +220,7 @@ impl Resource for Speakers {
     }
 
     fn insert(conn: &mut DbConnection, new: New<Self>) -> Result<Speaker, ApiError> {
+        ensure_sub_is_free(conn, new.input.sub.as_ref(), None)?;
         let values = (
             columns(&new.input),
             crate::created_columns!(speakers, new.actor),
@@ -222,12 +234,14 @@ impl Resource for Speakers {
             credentials: record.credentials.clone(),
             title: record.title.clone(),
             email: record.email.clone().flatten(),
+            sub: record.sub.clone().flatten(),
             department_id: record.department_id.map(|d| DepartmentRef(d.0)),
             bio: record.bio.clone(),
         }
     }
 
     fn update(conn: &mut DbConnection, update: Update<Self>) -> Result<Option<Speaker>, ApiError> {
+        ensure_sub_is_free(conn, update.change.sub.as_ref(), Some(update.current.id.0))?;
         let changes = (
             columns(&update.change),
             crate::updated_columns!(speakers, update.actor),
@@ -254,6 +268,32 @@ impl Resource for Speakers {
         )?;
         Ok(crate::delete_row!(conn, speakers, id, expected)? == 1)
     }
+}
+
+/// 409 when another speaker has this `sub` already: a sign-in names one speaker.
+fn ensure_sub_is_free(
+    conn: &mut DbConnection,
+    sub: Option<&Subject>,
+    except: Option<i32>,
+) -> Result<(), ApiError> {
+    let Some(sub) = Text::non_blank(sub) else {
+        return Ok(());
+    };
+    match find_by_sub(conn, sub)? {
+        Some(id) if Some(id) != except => Err(ApiError::Conflict(format!(
+            "speaker {id} already has this sub: one speaker per sign-in"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The speaker whose `sub` is the identity provider's subject `sub`, if any.
+pub fn find_by_sub(conn: &mut DbConnection, sub: &str) -> Result<Option<i32>, ApiError> {
+    Ok(speakers::table
+        .filter(speakers::sub.eq(sub))
+        .select(speakers::id)
+        .first::<i32>(conn)
+        .optional()?)
 }
 
 /// The speaker with this exact name, if any (the demo loader reuses people across rounds).

@@ -312,179 +312,12 @@ async fn tokens_signed_by_an_rs256_or_es256_identity_provider_are_accepted() {
 
 // ---- who may do what ------------------------------------------------------------------------
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Need {
-    Nobody,
-    Viewer,
-    Organizer,
-    Admin,
-}
-
+// Every operation against the role table, without a token and with each role: see
+// `authorization::every_operation_is_authorized_before_anything_else`.
 on_both_backends!(
-    every_operation_follows_the_role_table,
-    private_fields_are_shown_to_organisers_only
+    private_fields_are_shown_to_organisers_only,
+    an_aud_array_must_contain_the_audience
 );
-
-async fn every_operation_follows_the_role_table(app: TestApp) {
-    let tokens = [
-        (Need::Nobody, None),
-        (
-            Need::Viewer,
-            Some(app.token("vera@example.org", &[Role::Viewer])),
-        ),
-        (
-            Need::Organizer,
-            Some(app.token("olga@example.org", &[Role::Organizer])),
-        ),
-        (
-            Need::Admin,
-            Some(app.token("adam@example.org", &[Role::Admin])),
-        ),
-    ];
-    let unknown_role = app.token("eve@example.org", &[]);
-    let operations: &[(Method, &str, Need)] = &[
-        (Method::GET, "/api/v1/rounds", Need::Nobody),
-        (Method::GET, "/api/v1/rounds/{round}", Need::Nobody),
-        (Method::GET, "/api/v1/speakers", Need::Nobody),
-        (Method::GET, "/api/v1/speakers/{speaker}", Need::Nobody),
-        (
-            Method::GET,
-            "/api/v1/speakers/{speaker}/rounds",
-            Need::Nobody,
-        ),
-        (Method::GET, "/api/v1/departments", Need::Nobody),
-        (
-            Method::GET,
-            "/api/v1/departments/{department}",
-            Need::Nobody,
-        ),
-        (
-            Method::GET,
-            "/api/v1/rounds/{round}/feedback/summary",
-            Need::Nobody,
-        ),
-        (Method::POST, "/api/v1/feedback", Need::Nobody),
-        (
-            Method::POST,
-            "/api/v1/rounds/{round}/feedback",
-            Need::Nobody,
-        ),
-        (Method::GET, "/api/v1/feedback", Need::Organizer),
-        (Method::GET, "/api/v1/feedback/{feedback}", Need::Organizer),
-        (
-            Method::GET,
-            "/api/v1/rounds/{round}/feedback",
-            Need::Organizer,
-        ),
-        (
-            Method::PATCH,
-            "/api/v1/feedback/{feedback}",
-            Need::Organizer,
-        ),
-        (Method::POST, "/api/v1/rounds", Need::Organizer),
-        (Method::PUT, "/api/v1/rounds/{round}", Need::Organizer),
-        (Method::PATCH, "/api/v1/rounds/{round}", Need::Organizer),
-        (Method::DELETE, "/api/v1/rounds/{round}", Need::Organizer),
-        (Method::POST, "/api/v1/speakers", Need::Organizer),
-        (Method::PUT, "/api/v1/speakers/{speaker}", Need::Organizer),
-        (Method::PATCH, "/api/v1/speakers/{speaker}", Need::Organizer),
-        (
-            Method::DELETE,
-            "/api/v1/speakers/{speaker}",
-            Need::Organizer,
-        ),
-        (Method::POST, "/api/v1/departments", Need::Admin),
-        (Method::PUT, "/api/v1/departments/{department}", Need::Admin),
-        (
-            Method::PATCH,
-            "/api/v1/departments/{department}",
-            Need::Admin,
-        ),
-        (
-            Method::DELETE,
-            "/api/v1/departments/{department}",
-            Need::Admin,
-        ),
-        (Method::DELETE, "/api/v1/feedback/{feedback}", Need::Admin),
-    ];
-    let mut n = 0;
-    for (method, template, need) in operations {
-        for (caller, token) in tokens
-            .iter()
-            .chain([(Need::Viewer, Some(unknown_role.clone()))].iter())
-        {
-            n += 1;
-            // Fresh records for every attempt, made by the admin, so each attempt can succeed.
-            let department = app.department(&format!("Department {n}")).await;
-            let speaker = app.speaker(&format!("Speaker {n}"), &["MD"]).await;
-            let round = id_of(&app.round("2027-03-18", json!({})).await);
-            let feedback = id_of(
-                &app.create(
-                    "/api/v1/feedback",
-                    json!({"kind": "general", "comment": "hello"}),
-                )
-                .await,
-            );
-            let path = template
-                .replace("{round}", &round.to_string())
-                .replace("{speaker}", &speaker.to_string())
-                .replace("{department}", &department.to_string())
-                .replace("{feedback}", &feedback.to_string());
-            let body = body_for(method, template, n);
-            let is_unknown_role = token.as_deref() == Some(unknown_role.as_str());
-
-            let response = app
-                .request_as(token.as_deref(), method.clone(), &path, body.as_ref())
-                .await;
-
-            let status = response.status().as_u16();
-            let allowed = !is_unknown_role && caller >= need || *need == Need::Nobody;
-            let what = format!(
-                "{method} {template} as {caller:?}{}",
-                if is_unknown_role {
-                    " (no known role)"
-                } else {
-                    ""
-                }
-            );
-            if allowed {
-                assert!((200..300).contains(&status), "{what} answered {status}");
-            } else if token.is_none() {
-                assert_eq!(status, 401, "{what}");
-                assert!(response.headers()["www-authenticate"]
-                    .to_str()
-                    .unwrap()
-                    .starts_with("Bearer"));
-            } else {
-                assert_eq!(status, 403, "{what}");
-            }
-        }
-    }
-}
-
-fn body_for(method: &Method, template: &str, n: usize) -> Option<Value> {
-    let round = json!({"starts_at": "2027-04-15T16:00:00Z", "ends_at": "2027-04-15T17:00:00Z", "location": "BMC – MassMutual 5"});
-    match (method.as_str(), template) {
-        ("POST", "/api/v1/feedback") => {
-            Some(json!({"kind": "topic_suggestion", "comment": "Sepsis"}))
-        }
-        ("POST", "/api/v1/rounds/{round}/feedback") => {
-            Some(json!({"kind": "session_feedback", "rating": 5}))
-        }
-        ("PATCH", "/api/v1/feedback/{feedback}") => Some(json!({"status": "reviewed"})),
-        ("POST" | "PUT", t) if t.starts_with("/api/v1/rounds") => Some(round),
-        ("PATCH", t) if t.starts_with("/api/v1/rounds") => Some(json!({"title": "Changed"})),
-        ("POST" | "PUT", t) if t.starts_with("/api/v1/speakers") => {
-            Some(json!({"full_name": format!("Person {n}")}))
-        }
-        ("PATCH", t) if t.starts_with("/api/v1/speakers") => Some(json!({"title": "Changed"})),
-        ("POST" | "PUT", t) if t.starts_with("/api/v1/departments") => {
-            Some(json!({"name": format!("Unit {n}")}))
-        }
-        ("PATCH", t) if t.starts_with("/api/v1/departments") => Some(json!({"abbreviation": "U"})),
-        _ => None,
-    }
-}
 
 async fn private_fields_are_shown_to_organisers_only(app: TestApp) {
     let organizer = app.token("olga@example.org", &[Role::Organizer]);
@@ -750,4 +583,84 @@ fn the_token_command_names_its_secret_and_warns_when_it_created_one() {
         stderr_of_token(Some(SECRET)),
         "lhs-rounds token: signed with LHS_JWT_SECRET\n"
     );
+}
+
+/// RFC 7519 allows `aud` as an array, and Keycloak-style providers send one
+/// (`["lhs-rounds","account"]`): the shared-secret and PEM modes take it when it contains the
+/// audience.
+async fn an_aud_array_must_contain_the_audience(app: TestApp) {
+    let app = spawn_app_with(app.backend(), |s| {
+        s.jwt_audience = Some("lhs-rounds".into())
+    })
+    .await
+    .unwrap();
+    let mut claims = admin_claims();
+    for (aud, status) in [
+        (json!(["lhs-rounds", "account"]), 200),
+        (json!(["account", "lhs-rounds"]), 200),
+        (json!("lhs-rounds"), 200),
+        (json!(["account", "billing"]), 401),
+        (json!([]), 401),
+        (json!("account"), 401),
+    ] {
+        claims["aud"] = aud.clone();
+        let token = hs256(&claims, SECRET.as_bytes());
+        assert_eq!(
+            app.request_as(Some(&token), Method::GET, "/api/v1/feedback", None)
+                .await
+                .status(),
+            status,
+            "{aud}"
+        );
+    }
+    // The minted token, with the audience as a string, still passes.
+    assert_eq!(app.get("/api/v1/feedback").await.status(), 200);
+}
+
+#[test]
+fn two_token_modes_at_once_stop_start_up_naming_both() {
+    let issuer = "https://login.example.org/realms/hospital";
+    let mut both = Settings::for_database("/tmp/unused.db");
+    both.jwt_secret = Some(SECRET.into());
+    both.oidc_issuer = Some(issuer.into());
+    let error = Auth::from_settings(&both).err().unwrap();
+    assert!(
+        error.contains("LHS_OIDC_ISSUER") && error.contains("LHS_JWT_SECRET"),
+        "{error}"
+    );
+
+    let mut pem = Settings::for_database("/tmp/unused.db");
+    pem.jwt_public_key = Some("/tmp/unused.pem".into());
+    pem.oidc_issuer = Some(issuer.into());
+    let error = Auth::from_settings(&pem).err().unwrap();
+    assert!(
+        error.contains("LHS_OIDC_ISSUER") && error.contains("LHS_JWT_PUBLIC_KEY"),
+        "{error}"
+    );
+
+    let mut key_and_secret = Settings::for_database("/tmp/unused.db");
+    key_and_secret.jwt_public_key = Some("/tmp/unused.pem".into());
+    key_and_secret.jwt_secret = Some(SECRET.into());
+    let error = Auth::from_settings(&key_and_secret).err().unwrap();
+    assert!(
+        error.contains("LHS_JWT_SECRET") && error.contains("LHS_JWT_PUBLIC_KEY"),
+        "{error}"
+    );
+
+    // An empty value (`LHS_JWT_SECRET=` in a compose file) sets no mode.
+    let mut empty_secret = both.clone();
+    empty_secret.jwt_secret = Some(String::new());
+    assert_eq!(
+        Auth::oidc_settings(&empty_secret)
+            .unwrap()
+            .map(|oidc| oidc.issuer),
+        Some(issuer.to_owned())
+    );
+
+    let mut all = both.clone();
+    all.jwt_public_key = Some("/tmp/unused.pem".into());
+    let error = Auth::from_settings(&all).err().unwrap();
+    for name in ["LHS_OIDC_ISSUER", "LHS_JWT_SECRET", "LHS_JWT_PUBLIC_KEY"] {
+        assert!(error.contains(name), "{error}");
+    }
 }

@@ -233,7 +233,7 @@ async fn a_round_leaves_the_upcoming_list_when_it_ends(app: TestApp) {
 }
 
 async fn feedback_does_not_disturb_the_schedule(app: TestApp) {
-    let round = app.round("2019-04-25", json!({})).await;
+    let round = app.held_round(json!({})).await;
     let before = revision(&app).await;
     app.create(
         "/api/v1/feedback",

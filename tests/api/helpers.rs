@@ -16,6 +16,10 @@ use serde_json::{json, Value};
 mod postgres;
 use postgres::Cluster;
 
+#[path = "../common/receiver.rs"]
+mod receiver;
+pub use receiver::Receiver;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -36,6 +40,10 @@ pub struct TestApp {
     /// Sent by `get`, `post`... : an admin's token, so that tests of other rules can do anything.
     pub admin_token: Option<String>,
     pub auth: web::Data<Auth>,
+    /// Where the app keeps materials' files: beside a SQLite file, or a directory of the test's
+    /// own on PostgreSQL (which has no default).
+    pub materials_dir: std::path::PathBuf,
+    _materials: Option<tempfile::TempDir>,
     /// Last, so that the database goes after the pool that uses it.
     _scratch: Option<Scratch>,
 }
@@ -109,23 +117,50 @@ pub async fn spawn_app_with(
     backend: Backend,
     configure: impl FnOnce(&mut Settings),
 ) -> Option<TestApp> {
+    spawn_app_with_options(backend, configure, |_| {}).await
+}
+
+/// [`spawn_app_with`], and then `options` changes what the settings gave (a webhook resolver
+/// of the test's own, say).
+pub async fn spawn_app_with_options(
+    backend: Backend,
+    configure: impl FnOnce(&mut Settings),
+    options: impl FnOnce(&mut ServeOptions),
+) -> Option<TestApp> {
     let (database_url, scratch) = fresh_database(backend)?;
-    Some(spawn_on(database_url, Some(scratch), configure).await)
+    Some(spawn_on(database_url, Some(scratch), configure, options).await)
 }
 
 /// Another replica of `app`: a second application serving the same database.
 pub async fn spawn_replica(app: &TestApp) -> TestApp {
-    spawn_on(app.database_url.clone(), None, |_| {}).await
+    spawn_on(app.database_url.clone(), None, |_| {}, |_| {}).await
+}
+
+/// [`spawn_replica`] with settings of its own.
+pub async fn spawn_replica_with(app: &TestApp, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_on(app.database_url.clone(), None, configure, |_| {}).await
 }
 
 async fn spawn_on(
     database_url: String,
     scratch: Option<Scratch>,
     configure: impl FnOnce(&mut Settings),
+    change_options: impl FnOnce(&mut ServeOptions),
 ) -> TestApp {
     let mut settings = Settings::for_database(database_url.clone());
     settings.jwt_secret = Some(SECRET.to_owned());
+    // PostgreSQL has no default place for files: a directory of the test's own.
+    let materials = database_url
+        .starts_with("postgres")
+        .then(|| tempfile::tempdir().expect("a temporary directory"));
+    settings.materials_url = materials
+        .as_ref()
+        .map(|dir| dir.path().to_string_lossy().into_owned());
     configure(&mut settings);
+    let materials_dir = match &settings.materials_url {
+        Some(dir) => std::path::PathBuf::from(dir),
+        None => std::path::PathBuf::from(format!("{database_url}.materials")),
+    };
     let database =
         Database::open(&settings.database_url, POOL_SIZE).expect("open the test database");
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a port");
@@ -139,6 +174,7 @@ async fn spawn_on(
         .ok();
     let mut options = ServeOptions::from_settings(&settings, auth.clone()).expect("valid settings");
     options.workers = Some(1);
+    change_options(&mut options);
     let app = Application::with_listener(listener, database.clone(), options)
         .expect("build the application");
     let address = format!("http://127.0.0.1:{}", app.port());
@@ -150,6 +186,8 @@ async fn spawn_on(
         database_url,
         admin_token,
         auth,
+        materials_dir,
+        _materials: materials,
         _scratch: scratch,
     }
 }
@@ -274,6 +312,24 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// A round held from two hours ago to an hour ago, merged with `extra`: one that takes
+    /// session feedback (its window runs from its start to 30 days after its end).
+    pub async fn held_round(&self, extra: Value) -> Value {
+        let at = |hours: i64| {
+            (chrono::Utc::now() - chrono::Duration::hours(hours))
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        };
+        let mut body = json!({
+            "starts_at": at(2),
+            "ends_at": at(1),
+            "location": "BMC – MassMutual 5",
+        });
+        json_patch::merge(&mut body, &extra);
+        self.create("/api/v1/rounds", body).await
+    }
+}
+
 pub fn id_of(record: &Value) -> i32 {
     record["id"].as_i64().expect("an integer id") as i32
 }
@@ -335,127 +391,88 @@ fn postgres_cluster() -> Result<&'static str, String> {
         .map_err(Clone::clone)
 }
 
-/// A webhook receiver for tests: records every request it gets and answers each with the next
-/// of `statuses` (then 204), so that a test can make it fail, succeed or say 410.
-pub struct Receiver {
-    pub url: String,
-    pub received: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
-    statuses: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<u16>>>,
-}
+/// The service's log lines, captured in this process (the API tests run the application
+/// in-process): those written for requests whose id starts with [`logs::WATCHED_PREFIX`], and
+/// every line of the token checks (`lhs_rounds::platform::auth`), at debug level.
+pub mod logs {
+    use std::sync::{Mutex, OnceLock};
 
-/// One request a [`Receiver`] got.
-#[derive(Debug, Clone)]
-pub struct Received {
-    pub headers: std::collections::HashMap<String, String>,
-    pub body: String,
-}
+    /// Requests sent with an `X-Request-Id` starting with this have their log lines kept.
+    pub const WATCHED_PREFIX: &str = "logged-";
 
-impl Receiver {
-    pub async fn start(statuses: &[u16]) -> Receiver {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a port");
-        Self::serve(listener, statuses)
-    }
+    /// (the request id, if any; the line: level, target, message, key-values).
+    static LINES: Mutex<Vec<(Option<String>, String)>> = Mutex::new(Vec::new());
 
-    /// A receiver on a given port (one that was free).
-    pub async fn start_on(port: u16) -> Receiver {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-            .await
-            .expect("bind the port");
-        Self::serve(listener, &[])
-    }
+    struct Capture;
 
-    fn serve(listener: tokio::net::TcpListener, statuses: &[u16]) -> Receiver {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let port = listener.local_addr().expect("an address").port();
-        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let statuses = std::sync::Arc::new(std::sync::Mutex::new(
-            statuses
-                .iter()
-                .copied()
-                .collect::<std::collections::VecDeque<u16>>(),
-        ));
-        let (log, answers) = (received.clone(), statuses.clone());
-        tokio::spawn(async move {
-            while let Ok((mut socket, _)) = listener.accept().await {
-                let (log, answers) = (log.clone(), answers.clone());
-                tokio::spawn(async move {
-                    let mut data = Vec::new();
-                    let mut buffer = [0u8; 4096];
-                    let (head_end, length) = loop {
-                        let Ok(n) = socket.read(&mut buffer).await else {
-                            return;
-                        };
-                        if n == 0 {
-                            return;
-                        }
-                        data.extend_from_slice(&buffer[..n]);
-                        if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
-                            let head = String::from_utf8_lossy(&data[..end]).to_string();
-                            let length = head
-                                .lines()
-                                .find_map(|l| {
-                                    let (name, value) = l.split_once(':')?;
-                                    name.eq_ignore_ascii_case("content-length")
-                                        .then(|| value.trim().parse::<usize>().ok())?
-                                })
-                                .unwrap_or(0);
-                            break (end + 4, length);
-                        }
-                    };
-                    while data.len() < head_end + length {
-                        let Ok(n) = socket.read(&mut buffer).await else {
-                            return;
-                        };
-                        if n == 0 {
-                            break;
-                        }
-                        data.extend_from_slice(&buffer[..n]);
-                    }
-                    let head = String::from_utf8_lossy(&data[..head_end]).to_string();
-                    let headers = head
-                        .lines()
-                        .skip(1)
-                        .filter_map(|l| l.split_once(':'))
-                        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
-                        .collect();
-                    let body = String::from_utf8_lossy(&data[head_end..]).to_string();
-                    let status = answers.lock().unwrap().pop_front().unwrap_or(204);
-                    log.lock().unwrap().push(Received { headers, body });
-                    let answer = format!(
-                        "HTTP/1.1 {status} Status\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-                    );
-                    let _ = socket.write_all(answer.as_bytes()).await;
-                });
+    impl log::Log for Capture {
+        fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+            metadata.level() <= log::Level::Debug
+        }
+
+        fn log(&self, record: &log::Record<'_>) {
+            let id = lhs_rounds::platform::telemetry::current_request_id().map(|id| id.to_string());
+            let watched = id
+                .as_deref()
+                .is_some_and(|id| id.starts_with(WATCHED_PREFIX));
+            if !watched && !record.target().starts_with("lhs_rounds::platform::auth") {
+                return;
             }
+            struct Pairs(String);
+            impl<'kvs> log::kv::VisitSource<'kvs> for Pairs {
+                fn visit_pair(
+                    &mut self,
+                    key: log::kv::Key<'kvs>,
+                    value: log::kv::Value<'kvs>,
+                ) -> Result<(), log::kv::Error> {
+                    self.0.push_str(&format!(" {key}={value}"));
+                    Ok(())
+                }
+            }
+            let mut pairs = Pairs(String::new());
+            let _ = record.key_values().visit(&mut pairs);
+            let line = format!(
+                "{} {} {}{}",
+                record.level(),
+                record.target(),
+                record.args(),
+                pairs.0
+            );
+            LINES.lock().unwrap().push((id, line));
+        }
+
+        fn flush(&self) {}
+    }
+
+    /// Installs the capture (once per test process). Fails if another logger came first: then
+    /// nothing could be checked.
+    pub fn capture() {
+        static INSTALLED: OnceLock<()> = OnceLock::new();
+        INSTALLED.get_or_init(|| {
+            log::set_boxed_logger(Box::new(Capture))
+                .expect("no other logger is installed in the API tests");
+            log::set_max_level(log::LevelFilter::Debug);
         });
-        Receiver {
-            url: format!("http://127.0.0.1:{port}/hook"),
-            received,
-            statuses,
-        }
     }
 
-    pub fn received(&self) -> Vec<Received> {
-        self.received.lock().unwrap().clone()
-    }
-
-    /// Waits until `count` requests have come (at most `seconds`).
-    pub async fn wait_for(&self, count: usize, seconds: u64) -> Vec<Received> {
-        for _ in 0..seconds * 20 {
-            if self.received().len() >= count {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        self.received()
-    }
-
-    pub fn answer_next(&self, statuses: &[u16]) {
-        self.statuses
+    /// The lines logged for the request `id`.
+    pub fn of_request(id: &str) -> Vec<String> {
+        LINES
             .lock()
             .unwrap()
-            .extend(statuses.iter().copied());
+            .iter()
+            .filter(|(line_id, _)| line_id.as_deref() == Some(id))
+            .map(|(_, line)| line.clone())
+            .collect()
+    }
+
+    /// Every line kept so far.
+    pub fn all() -> Vec<String> {
+        LINES
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, line)| line.clone())
+            .collect()
     }
 }

@@ -33,19 +33,26 @@ macro_rules! on_both_backends {
 
 mod architecture;
 mod auth;
+mod authorization;
 mod cache;
 mod calendar;
 mod changes;
+mod compression;
+mod confirmations;
 mod departments;
 mod errors;
 mod feedback;
 mod helpers;
 mod http;
 mod initiatives;
+mod materials;
 mod measures;
+mod oidc;
 mod openapi;
 mod operations;
 mod outcomes;
+mod planning;
+mod recurrence;
 mod rounds;
 mod speakers;
 mod storage;

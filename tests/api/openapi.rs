@@ -96,3 +96,67 @@ fn every_reference_in_the_document_names_a_component() {
     assert!(found.len() > 50, "the document refers to its components");
     assert!(dangling.is_empty(), "references to nothing: {dangling:?}");
 }
+
+/// What the OWASP ruleset for Spectral asks most often, checked here too so that `cargo test`
+/// catches it without npm (`scripts/contract-test` runs the ruleset itself): a `format` on every
+/// integer (int32 or int64), and the CORS headers the service sends declared on every answer.
+#[test]
+fn every_integer_has_a_format_and_every_answer_declares_the_cors_headers() {
+    fn integers_without_format(value: &serde_json::Value, at: &str, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                let integer = match map.get("type") {
+                    Some(serde_json::Value::String(t)) => t == "integer",
+                    Some(serde_json::Value::Array(ts)) => ts.iter().any(|t| t == "integer"),
+                    _ => false,
+                };
+                let format = map.get("format").and_then(serde_json::Value::as_str);
+                if integer && !matches!(format, Some("int32" | "int64")) {
+                    out.push(at.to_owned());
+                }
+                for (key, child) in map {
+                    if key != "example" && key != "examples" {
+                        integers_without_format(child, &format!("{at}/{key}"), out);
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    integers_without_format(item, &format!("{at}/{i}"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let document = lhs_rounds::app::openapi::document();
+    let mut missing = Vec::new();
+    integers_without_format(&document, "#", &mut missing);
+    assert!(
+        missing.is_empty(),
+        "integers without a format: {missing:#?}"
+    );
+
+    let mut answers = 0;
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            for (status, answer) in operation["responses"].as_object().unwrap() {
+                answers += 1;
+                for header in [
+                    "Access-Control-Allow-Origin",
+                    "Access-Control-Expose-Headers",
+                ] {
+                    let declared = &answer["headers"][header];
+                    let declared = match declared["$ref"].as_str() {
+                        Some(reference) => document.pointer(&reference[1..]).unwrap(),
+                        None => declared,
+                    };
+                    assert!(
+                        declared["schema"]["type"] == "string",
+                        "{method} {path} {status} does not declare {header}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(answers > 200, "every answer of every operation: {answers}");
+}

@@ -331,7 +331,7 @@ async fn put_replaces_the_speakers_and_patch_merges(app: TestApp) {
 }
 
 async fn a_round_with_feedback_cannot_be_deleted(app: TestApp) {
-    let round = id_of(&app.round("2019-04-25", json!({})).await);
+    let round = id_of(&app.held_round(json!({})).await);
     let feedback = app
         .create(
             "/api/v1/feedback",
@@ -458,6 +458,11 @@ async fn every_change_to_a_rounds_links_or_their_names_shows_in_its_reads(app: T
 /// kind: through the API, and by hand in SQL (a link removed, a name changed, links reordered).
 async fn the_copies_of_a_rounds_links_match_the_links(app: TestApp) {
     use diesel::prelude::*;
+    fn time(at: Option<chrono::NaiveDateTime>) -> Value {
+        at.map_or(Value::Null, |at| {
+            json!(at.format("%Y-%m-%dT%H:%M:%S%.6f").to_string())
+        })
+    }
     use lhs_rounds::platform::schema::{
         departments, round_departments, round_speakers, rounds, speakers,
     };
@@ -505,6 +510,11 @@ async fn the_copies_of_a_rounds_links_match_the_links(app: TestApp) {
             format!("/api/v1/rounds/{}", round_ids[2]),
             json!({"speakers": []}),
         ),
+        (
+            format!("/api/v1/rounds/{}", round_ids[1]),
+            json!({"speakers": [{"speaker_id": people[7], "status": "invited"},
+                                {"speaker_id": people[1], "role": "moderator", "status": "declined"}]}),
+        ),
     ];
     for (path, body) in &writes {
         assert_eq!(app.patch(path, body).await.status(), 200, "{path}");
@@ -526,6 +536,10 @@ async fn the_copies_of_a_rounds_links_match_the_links(app: TestApp) {
             format!("UPDATE speakers SET full_name = 'Doug B. Salvador' WHERE id = {reordered}"),
             format!("UPDATE round_speakers SET position = position + 100 WHERE round_id = {last}"),
             "UPDATE departments SET abbreviation = 'EPI' WHERE name = 'Epidemiology'".to_owned(),
+            format!(
+                "UPDATE round_speakers SET status = 'invited', invited_at = '2026-11-02 09:30:00.25' \
+                 WHERE round_id = {last} AND position = 101"
+            ),
         ];
         for statement in sql {
             diesel::sql_query(&statement)
@@ -544,7 +558,17 @@ async fn the_copies_of_a_rounds_links_match_the_links(app: TestApp) {
             .select((rounds::id, rounds::speakers_doc, rounds::departments_doc))
             .load(&mut *conn)
             .expect("the rounds");
-        let links: Vec<(i32, i32, String, String, String)> = round_speakers::table
+        type Link = (
+            i32,
+            i32,
+            String,
+            String,
+            String,
+            String,
+            Option<chrono::NaiveDateTime>,
+            Option<chrono::NaiveDateTime>,
+        );
+        let links: Vec<Link> = round_speakers::table
             .inner_join(speakers::table)
             .order((round_speakers::round_id, round_speakers::position))
             .select((
@@ -553,6 +577,9 @@ async fn the_copies_of_a_rounds_links_match_the_links(app: TestApp) {
                 speakers::full_name,
                 speakers::credentials,
                 round_speakers::role,
+                round_speakers::status,
+                round_speakers::invited_at,
+                round_speakers::responded_at,
             ))
             .load(&mut *conn)
             .expect("the speaker links");
@@ -573,7 +600,7 @@ async fn the_copies_of_a_rounds_links_match_the_links(app: TestApp) {
                 let speakers: Vec<Value> = links
                     .iter()
                     .filter(|l| l.0 == *id)
-                    .map(|l| json!([l.1, l.2, l.3, l.4]))
+                    .map(|l| json!([l.1, l.2, l.3, l.4, l.5, time(l.6), time(l.7)]))
                     .collect();
                 let departments: Vec<Value> = units
                     .iter()
@@ -586,9 +613,20 @@ async fn the_copies_of_a_rounds_links_match_the_links(app: TestApp) {
         let stored: Vec<(i32, Value, Value)> = stored
             .into_iter()
             .map(|(id, s, d)| {
+                let mut speakers: Value = serde_json::from_str(&s).expect("JSON speakers");
+                // Each backend writes a time in the copy as it writes the column: read back.
+                for item in speakers.as_array_mut().expect("a list") {
+                    for at in [5, 6] {
+                        let text = item[at].as_str().map(|t| t.replacen('T', " ", 1));
+                        item[at] = time(text.map(|t| {
+                            chrono::NaiveDateTime::parse_from_str(&t, "%Y-%m-%d %H:%M:%S%.f")
+                                .expect("a time in the copy")
+                        }));
+                    }
+                }
                 (
                     id,
-                    serde_json::from_str(&s).expect("JSON speakers"),
+                    speakers,
                     serde_json::from_str(&d).expect("JSON departments"),
                 )
             })
@@ -604,6 +642,18 @@ async fn the_copies_of_a_rounds_links_match_the_links(app: TestApp) {
             .iter()
             .any(|(_, s, _)| s.as_array().is_some_and(|s| s.len() > 2)),
         "the data set has panels"
+    );
+    assert!(
+        rebuilt.iter().any(|(_, s, _)| s
+            .as_array()
+            .is_some_and(|s| s.iter().any(|l| l[4] == "declined" && !l[6].is_null()))),
+        "the data set has answered invitations"
+    );
+    assert!(
+        rebuilt.iter().any(|(_, s, _)| s
+            .as_array()
+            .is_some_and(|s| s.iter().any(|l| l[5] == "2026-11-02T09:30:00.250000"))),
+        "the data set has an invitation written by hand"
     );
     assert_eq!(stored, rebuilt);
 }

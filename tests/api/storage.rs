@@ -178,6 +178,7 @@ async fn statements_per_request_are_pinned(app: TestApp) {
         );
     }
     let path = format!("/api/v1/rounds/{round}");
+    let held = id_of(&app.held_round(json!({})).await);
     let statements = Statements::attach(&app).await;
 
     let lists = [
@@ -187,7 +188,16 @@ async fn statements_per_request_are_pinned(app: TestApp) {
             .of(
                 app.post(
                     "/api/v1/feedback",
-                    &json!({"kind": "session_feedback", "round_id": round, "rating": 5}),
+                    &json!({"kind": "topic_suggestion", "comment": "Sepsis bundles"}),
+                ),
+                201,
+            )
+            .await,
+        statements
+            .of(
+                app.post(
+                    "/api/v1/feedback",
+                    &json!({"kind": "session_feedback", "round_id": held, "rating": 5}),
                 ),
                 201,
             )
@@ -198,11 +208,19 @@ async fn statements_per_request_are_pinned(app: TestApp) {
     ];
     let counts = lists.each_ref().map(Vec::len);
     // A round: one. A page: BEGIN, count, rows, COMMIT. POST: BEGIN, INSERT, the change log
-    // (3), COMMIT. PATCH: BEGIN, the round, UPDATE, the round again, the change log, COMMIT.
+    // (3), COMMIT; on PostgreSQL the feedback's one-statement path (`LoggedInsert`). A rating
+    // reads its round's window first, in the transaction: BEGIN, the round, INSERT, the change
+    // log, COMMIT, on both. PATCH: BEGIN, the round, UPDATE, the round again, the change log,
+    // COMMIT.
+    let feedback = match backend {
+        Backend::Postgres => 1,
+        Backend::Sqlite => 6,
+    };
     assert_eq!(
         counts,
-        [1, 4, 6, 8],
-        "GET a round, GET a page, POST /feedback, PATCH a title: {lists:?}"
+        [1, 4, feedback, 7, 8],
+        "GET a round, GET a page, POST /feedback (a suggestion, a rating), PATCH a title: \
+         {lists:?}"
     );
 
     // What the PATCH wrote without reading it back is what a read finds...
@@ -359,7 +377,7 @@ async fn listing_rounds_takes_the_same_number_of_queries_whatever_the_page_size(
 }
 
 async fn fifty_concurrent_writes_all_succeed(app: TestApp) {
-    let round = id_of(&app.round("2019-04-25", json!({})).await);
+    let round = id_of(&app.held_round(json!({})).await);
     let app = Arc::new(app);
 
     let writes: Vec<_> = (0..50)
@@ -499,6 +517,8 @@ async fn the_database_refuses_what_no_enumeration_allows(app: TestApp) {
     let feedback = "INSERT INTO feedback (kind, status, rating, created_at, updated_at) VALUES";
     let now = "CURRENT_TIMESTAMP";
     let allowed = [
+        "UPDATE series SET feedback_window_days = 365".to_owned(),
+        "UPDATE series SET feedback_window_days = 0".to_owned(),
         format!("{feedback} ('session_feedback', 'reviewed', 5, {now}, {now})"),
         format!("{feedback} ('general', 'new', NULL, {now}, {now})"),
         "UPDATE rounds SET status = 'cancelled' WHERE id = 1".to_owned(),
@@ -521,12 +541,14 @@ async fn the_database_refuses_what_no_enumeration_allows(app: TestApp) {
         "INSERT INTO changes (seq, at, actor, resource, record_id, action, changes) \
          VALUES (999, CURRENT_TIMESTAMP, 'someone', 'round', 1, 'renamed', '{}')"
             .to_owned(),
-        "INSERT INTO webhook_messages (webhook_id, change_seq, event_type, payload, status, \
-         next_attempt_at, created_at) SELECT id, 1, 'round.created', '{}', 'lost', \
-         CURRENT_TIMESTAMP, CURRENT_TIMESTAMP FROM webhooks"
+        "INSERT INTO webhook_messages (message_id, webhook_id, change_seq, event_type, \
+         payload, status, next_attempt_at, created_at) SELECT 'msg_by_hand', id, 1, \
+         'round.created', '{}', 'lost', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP FROM webhooks"
             .to_owned(),
         "UPDATE schedule_revision SET id = 2".to_owned(),
         "UPDATE series SET id = 2".to_owned(),
+        "UPDATE series SET feedback_window_days = 366".to_owned(),
+        "UPDATE series SET feedback_window_days = -1".to_owned(),
         "UPDATE change_log_floor SET id = 2".to_owned(),
     ];
     if backend == Backend::Postgres {

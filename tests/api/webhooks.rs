@@ -2,18 +2,26 @@
 //! survives the process being killed. (The official `standardwebhooks` Python package verifies
 //! the signatures in `scripts/contract-test`.)
 
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use hmac::{Hmac, Mac};
+use lhs_rounds::integration::destinations::Resolver;
 use lhs_rounds::platform::auth::Role;
+use lhs_rounds::platform::config::Settings;
+use lhs_rounds::platform::db::DbConnection;
 use reqwest::Method;
 use serde_json::{json, Value};
 use sha2::Sha256;
 
 use crate::helpers::{
-    assert_problem, error_fields, id_of, spawn_app_with, Receiver, TestApp, SECRET,
+    assert_problem, error_fields, id_of, spawn_app_with, spawn_app_with_options,
+    spawn_replica_with, Backend, Receiver, TestApp, SECRET,
 };
 
 on_both_backends!(
@@ -26,6 +34,14 @@ on_both_backends!(
     feedback_is_sent_only_where_it_is_listed,
     a_delivery_can_be_retried_by_hand,
     a_receiver_that_hangs_or_answers_10_mb_does_not_hold_up_the_others,
+    callers_without_the_admin_role_are_refused_before_any_name_is_resolved,
+    a_name_that_does_not_resolve_in_time_is_422_naming_url_and_holds_up_nothing,
+    the_guard_judges_the_host_the_client_connects_to_and_the_client_goes_nowhere_else,
+    a_replayed_creation_never_shows_a_secret_after_rotation_or_deletion,
+    message_ids_are_random_the_same_on_every_attempt_and_unique_after_a_restore,
+    every_attempt_of_a_delivery_is_shown_with_its_time_status_error_and_duration,
+    settled_messages_past_the_retention_are_purged_and_pending_ones_kept,
+    two_replicas_deliver_each_message_once_per_attempt_in_order,
 );
 
 /// An app whose webhooks may reach this machine (the receivers of the tests), retrying fast.
@@ -112,7 +128,10 @@ async fn urls_that_would_reach_the_service_or_its_machine_are_refused(app: TestA
     for url in [
         "http://127.0.0.1:8080/hook",
         "http://localhost/hook",
+        "http://2130706433/hook",
+        "http://[::ffff:127.0.0.1]/hook",
         "http://169.254.169.254/latest/meta-data",
+        "http://[fd00:ec2::254]/latest/meta-data",
         "http://[::1]/hook",
         "http://0.0.0.0/hook",
         "ftp://example.org/hook",
@@ -495,6 +514,714 @@ async fn a_delivery_can_be_retried_by_hand(app: TestApp) {
     panic!("the delivery retried by hand was not delivered");
 }
 
+/// A resolver for tests: `names` answered from the table (anything else does not resolve),
+/// each lookup counted.
+fn resolver_of(names: &[(&str, &str)], lookups: Arc<AtomicUsize>) -> Resolver {
+    let table: HashMap<String, IpAddr> = names
+        .iter()
+        .map(|(name, ip)| ((*name).to_owned(), ip.parse().unwrap()))
+        .collect();
+    Resolver::new(Duration::from_secs(2), move |name, port| {
+        lookups.fetch_add(1, Ordering::SeqCst);
+        table
+            .get(name)
+            .map(|ip| vec![SocketAddr::new(*ip, port)])
+            .ok_or_else(|| std::io::Error::other("no such name"))
+    })
+}
+
+/// The rows `f` reads, straight from the app's database.
+async fn read_db<T: Send + 'static>(
+    app: &TestApp,
+    f: impl FnOnce(&mut DbConnection) -> T + Send + 'static,
+) -> T {
+    let database = app.database.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = database.connection().unwrap();
+        f(&mut conn)
+    })
+    .await
+    .unwrap()
+}
+
+/// Polls the list of deliveries at `path` until there are `count`, with these statuses,
+/// newest first (at most 20 s).
+async fn deliveries_settled(app: &TestApp, path: &str, statuses: &[&str]) -> Value {
+    let mut listed = Value::Null;
+    for _ in 0..200 {
+        listed = app.get_ok(path).await;
+        let now: Vec<&str> = listed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["status"].as_str().unwrap())
+            .collect();
+        if now == statuses {
+            return listed;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the deliveries of {path} did not become {statuses:?}: {listed}");
+}
+
+/// Item 1 of the hardening issue: no one but an admin can make the service resolve a name (and
+/// so learn which internal names exist), store a webhook or log a change, whatever the URL.
+async fn callers_without_the_admin_role_are_refused_before_any_name_is_resolved(app: TestApp) {
+    let lookups = Arc::new(AtomicUsize::new(0));
+    let counted = lookups.clone();
+    let app = spawn_app_with_options(
+        app.backend(),
+        |_| {},
+        move |o| {
+            o.webhooks.guard.resolver =
+                resolver_of(&[("intranet.example.org", "10.1.2.3")], counted)
+        },
+    )
+    .await
+    .unwrap();
+    // A webhook at an address: made without a lookup.
+    let hook = register(&app, "https://10.20.30.40/hook", json!(["round.*"])).await;
+    let id = id_of(&hook);
+    app.round("2027-01-21", json!({})).await;
+    let delivery = app
+        .get_ok(&format!("/api/v1/webhooks/{id}/deliveries"))
+        .await["items"][0]["id"]
+        .as_i64()
+        .expect("a delivery");
+    let audit_before = app.get_ok("/api/v1/audit").await["total"].clone();
+    let hook_before = app.get_ok(&format!("/api/v1/webhooks/{id}")).await;
+    assert_eq!(lookups.load(Ordering::SeqCst), 0);
+
+    let callers = [
+        (None, 401),
+        (Some(app.token("vera@example.org", &[Role::Viewer])), 403),
+        (Some(app.token("olga@example.org", &[Role::Organizer])), 403),
+        (Some(app.token("eve@example.org", &[])), 403),
+    ];
+    let urls = [
+        "http://localhost/",
+        "http://nonexistent.invalid/",
+        "http://intranet.example.org/",
+        "http://169.254.169.254/",
+    ];
+    for (token, status) in &callers {
+        for url in urls {
+            let body = json!({"url": url, "events": ["round.*"]});
+            for (method, path) in [
+                (Method::POST, "/api/v1/webhooks".to_owned()),
+                (Method::PATCH, format!("/api/v1/webhooks/{id}")),
+            ] {
+                let response = app
+                    .request_as(token.as_deref(), method.clone(), &path, Some(&body))
+                    .await;
+                let problem = assert_problem(response, *status).await;
+                assert!(
+                    problem.get("errors").is_none(),
+                    "{method} {path}: {problem}"
+                );
+                let detail = problem["detail"].as_str().unwrap();
+                assert!(
+                    !detail.contains("resolve") && !detail.contains("points at"),
+                    "{method} {path} {url}: {detail}"
+                );
+            }
+        }
+        // Every other webhook operation, too.
+        for (method, path) in [
+            (Method::GET, "/api/v1/webhooks".to_owned()),
+            (Method::GET, format!("/api/v1/webhooks/{id}")),
+            (Method::DELETE, format!("/api/v1/webhooks/{id}")),
+            (Method::POST, format!("/api/v1/webhooks/{id}/rotate-secret")),
+            (Method::GET, format!("/api/v1/webhooks/{id}/deliveries")),
+            (
+                Method::GET,
+                format!("/api/v1/webhooks/{id}/deliveries/{delivery}"),
+            ),
+            (
+                Method::POST,
+                format!("/api/v1/webhooks/{id}/deliveries/{delivery}/retry"),
+            ),
+        ] {
+            let response = app
+                .request_as(token.as_deref(), method.clone(), &path, None)
+                .await;
+            assert_problem(response, *status).await;
+        }
+    }
+
+    assert_eq!(lookups.load(Ordering::SeqCst), 0, "nothing was resolved");
+    assert_eq!(
+        app.get_ok("/api/v1/webhooks").await["total"],
+        1,
+        "nothing stored"
+    );
+    assert_eq!(
+        app.get_ok(&format!("/api/v1/webhooks/{id}")).await,
+        hook_before,
+        "nothing changed"
+    );
+    assert_eq!(
+        app.get_ok("/api/v1/audit").await["total"],
+        audit_before,
+        "nothing logged as a change"
+    );
+    // An admin's request does look the name up: the count above could have moved.
+    let refused = app
+        .post(
+            "/api/v1/webhooks",
+            &json!({"url": "http://nonexistent.invalid/", "events": ["round.*"]}),
+        )
+        .await;
+    let problem = assert_problem(refused, 422).await;
+    assert_eq!(error_fields(&problem), vec!["url"]);
+    assert!(problem["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("does not resolve"));
+    assert_eq!(lookups.load(Ordering::SeqCst), 1);
+}
+
+/// A name whose DNS server never answers: refused (422 naming `url`) once the resolver's time is
+/// up, looked up on threads of its own, while the service goes on serving.
+async fn a_name_that_does_not_resolve_in_time_is_422_naming_url_and_holds_up_nothing(app: TestApp) {
+    let threads = Arc::new(Mutex::new(Vec::new()));
+    let seen = threads.clone();
+    let app = Arc::new(
+        spawn_app_with_options(
+            app.backend(),
+            |_| {},
+            move |o| {
+                o.webhooks.guard.resolver =
+                    Resolver::new(Duration::from_millis(300), move |_, port| {
+                        seen.lock()
+                            .unwrap()
+                            .push(std::thread::current().name().map(str::to_owned));
+                        std::thread::sleep(Duration::from_secs(5));
+                        Ok(vec![SocketAddr::from(([10, 1, 2, 3], port))])
+                    })
+            },
+        )
+        .await
+        .unwrap(),
+    );
+    let started = Instant::now();
+    let mut writes = tokio::task::JoinSet::new();
+    for i in 0..24 {
+        let app = app.clone();
+        writes.spawn(async move {
+            let body = json!({"url": format!("http://slow{i}.example.org/"), "events": ["*"]});
+            assert_problem(app.post("/api/v1/webhooks", &body).await, 422).await
+        });
+    }
+    // Meanwhile, reads and writes that need the database are served.
+    for i in 0..5 {
+        let asked = Instant::now();
+        app.department(&format!("Unit {i}")).await;
+        assert_eq!(app.get("/api/v1/rounds").await.status(), 200);
+        assert!(
+            asked.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            asked.elapsed()
+        );
+    }
+
+    while let Some(problem) = writes.join_next().await {
+        let problem = problem.unwrap();
+        assert_eq!(error_fields(&problem), vec!["url"]);
+        let message = problem["errors"][0]["message"].as_str().unwrap();
+        assert!(
+            message.contains("did not resolve within 0.3 s"),
+            "{message}"
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "every write answered once its lookup's time was up: {:?}",
+        started.elapsed()
+    );
+    let threads = threads.lock().unwrap().clone();
+    assert!(!threads.is_empty());
+    assert!(
+        threads.iter().all(|t| t.as_deref() == Some("lhs-dns")),
+        "looked up on the resolver's own threads, never the blocking pool: {threads:?}"
+    );
+    assert!(
+        threads.len() <= Resolver::THREADS,
+        "at most {} lookups at once: {}",
+        Resolver::THREADS,
+        threads.len()
+    );
+    assert_eq!(app.get_ok("/api/v1/webhooks").await["total"], 0);
+}
+
+/// The guard reads a URL as the client does, and the client connects only to the addresses the
+/// guard checked for that attempt: a name that resolves nowhere but in the service's resolver is
+/// delivered to, and once it resolves to a metadata address, nothing is sent.
+async fn the_guard_judges_the_host_the_client_connects_to_and_the_client_goes_nowhere_else(
+    app: TestApp,
+) {
+    let rebound = Arc::new(AtomicBool::new(false));
+    let switch = rebound.clone();
+    let names = move |o: &mut lhs_rounds::app::startup::ServeOptions| {
+        o.webhooks.guard.resolver = Resolver::new(Duration::from_secs(2), move |name, port| {
+            let ip: IpAddr = match name {
+                "hooks.invalid" if switch.load(Ordering::SeqCst) => "169.254.169.254",
+                "hooks.invalid" => "127.0.0.1",
+                "cloud.invalid" => "fd00:ec2::254",
+                "mapped.invalid" => "::ffff:127.0.0.1",
+                _ => return Err(std::io::Error::other("no such name")),
+            }
+            .parse()
+            .unwrap();
+            Ok(vec![SocketAddr::new(ip, port)])
+        })
+    };
+    let strict = spawn_app_with_options(app.backend(), |_| {}, names.clone())
+        .await
+        .unwrap();
+    for url in [
+        "http://2130706433/",
+        "http://0x7f.1/",
+        "http://0177.0.0.1/",
+        "http://[::ffff:127.0.0.1]/",
+        "http://localhost./",
+        "http://ｌｏｃａｌｈｏｓｔ/",
+        "http://127.0.0.1\\@10.20.30.40/",
+        "http://[fd00:ec2::254]/",
+        "http://169.254.170.2/v2/credentials",
+        "http://100.100.100.200/",
+        "http://metadata.google.internal/",
+        "http://hooks.invalid/",
+        "http://cloud.invalid/",
+        "http://mapped.invalid/",
+    ] {
+        let response = strict
+            .post("/api/v1/webhooks", &json!({"url": url, "events": ["*"]}))
+            .await;
+        assert_eq!(
+            error_fields(&assert_problem(response, 422).await),
+            vec!["url"],
+            "{url}"
+        );
+    }
+    assert_eq!(strict.get_ok("/api/v1/webhooks").await["total"], 0);
+
+    let app = spawn_app_with_options(
+        app.backend(),
+        |s| {
+            s.webhook_allowed_hosts = "127.0.0.1".into();
+            s.webhook_retry_schedule = "100ms".into();
+        },
+        names,
+    )
+    .await
+    .unwrap();
+    let receiver = Receiver::start(&[]).await;
+    let url = format!("http://hooks.invalid:{}/hook", receiver.port);
+    let hook = register(&app, &url, json!(["department.*"])).await;
+    app.department("Clinical Informatics").await;
+    let got = receiver.wait_for(1, 20).await;
+    assert_eq!(got.len(), 1, "delivered to the address the guard checked");
+    assert_eq!(got[0].path, "/hook");
+    assert_eq!(
+        got[0].headers["host"],
+        format!("hooks.invalid:{}", receiver.port)
+    );
+
+    rebound.store(true, Ordering::SeqCst);
+    app.department("Operations Excellence").await;
+    let path = format!("/api/v1/webhooks/{}/deliveries", id_of(&hook));
+    let listed = deliveries_settled(&app, &path, &["failed", "delivered"]).await;
+    let attempts = app
+        .get_ok(&format!("{path}/{}", listed["items"][0]["id"]))
+        .await["attempt_log"]
+        .clone();
+    assert_eq!(
+        attempts.as_array().unwrap().len(),
+        2,
+        "tried, then retried once"
+    );
+    for attempt in attempts.as_array().unwrap() {
+        assert_eq!(attempt["status_code"], Value::Null);
+        let error = attempt["error"].as_str().unwrap();
+        assert!(
+            error.contains("not sent") && error.contains("169.254.169.254"),
+            "{error}"
+        );
+    }
+    assert_eq!(receiver.received().len(), 1, "nothing sent once it rebound");
+}
+
+/// A POST of a webhook with an `Idempotency-Key`: the key keeps the answer without the secret,
+/// which a replay reads back from the webhook's row while the webhook is as the POST made it;
+/// after a rotation the replay is 409, after a deletion 410, and neither shows a secret.
+async fn a_replayed_creation_never_shows_a_secret_after_rotation_or_deletion(app: TestApp) {
+    let app = hooked(&app).await;
+    let create = |key: &'static str| {
+        app.client
+            .post(app.url("/api/v1/webhooks"))
+            .bearer_auth(app.admin_token.as_deref().unwrap())
+            .header("idempotency-key", key)
+            .json(&json!({"url": "https://10.20.30.40/hook", "events": ["round.*"]}))
+            .send()
+    };
+    let kept = || {
+        read_db(&app, |conn| {
+            use diesel::prelude::*;
+            use lhs_rounds::platform::schema::idempotency_keys;
+            lhs_rounds::on_backend!(conn, |c| idempotency_keys::table
+                .select(idempotency_keys::body)
+                .load::<String>(c))
+            .unwrap()
+        })
+    };
+
+    let first = create("hook-one").await.unwrap();
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+    let secret = first["secret"].as_str().unwrap().to_owned();
+    let stored = kept().await;
+    assert_eq!(stored.len(), 1);
+    assert!(
+        !stored[0].contains(&secret) && !stored[0].contains("whsec_"),
+        "{stored:?}"
+    );
+
+    let replayed = create("hook-one").await.unwrap();
+    assert_eq!(replayed.status(), 201);
+    assert_eq!(replayed.headers()["idempotency-replayed"], "true");
+    assert_eq!(
+        replayed.json::<Value>().await.unwrap(),
+        first,
+        "the same answer, secret included"
+    );
+    assert_eq!(app.get_ok("/api/v1/webhooks").await["total"], 1);
+
+    let path = format!("/api/v1/webhooks/{}", id_of(&first));
+    let rotated: Value = app
+        .post(&format!("{path}/rotate-secret"), &json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let new_secret = rotated["secret"].as_str().unwrap().to_owned();
+    let refused = create("hook-one").await.unwrap();
+    let text = refused.text().await.unwrap();
+    assert!(text.contains("\"status\":409"), "{text}");
+    assert!(!text.contains(&secret) && !text.contains(&new_secret) && !text.contains("whsec_"));
+
+    let second: Value = create("hook-two").await.unwrap().json().await.unwrap();
+    let second_secret = second["secret"].as_str().unwrap().to_owned();
+    let deleted = app
+        .delete(&format!("/api/v1/webhooks/{}", id_of(&second)))
+        .await;
+    assert_eq!(deleted.status(), 204);
+    let gone = create("hook-two").await.unwrap();
+    let problem = assert_problem(gone, 410).await;
+    assert!(!problem.to_string().contains("whsec_"), "{problem}");
+
+    let stored = kept().await;
+    assert_eq!(stored.len(), 2);
+    for body in &stored {
+        for s in [&secret, &new_secret, &second_secret] {
+            assert!(
+                !body.contains(s.as_str()),
+                "a secret kept with a key: {body}"
+            );
+        }
+    }
+    assert_eq!(
+        app.get_ok("/api/v1/webhooks").await["total"],
+        1,
+        "no replay made a webhook"
+    );
+}
+
+/// `webhook-id` is `msg_`, a UUIDv7 of the change and the webhook's id: the same on every attempt
+/// of a message, never the same for two messages, stored with the message (and shown in its
+/// delivery), and new even when the database hands out row ids it handed out before, as after a
+/// restore from a backup.
+async fn message_ids_are_random_the_same_on_every_attempt_and_unique_after_a_restore(app: TestApp) {
+    let app = hooked(&app).await;
+    let steady = Receiver::start(&[]).await;
+    let flaky = Receiver::start(&[500]).await;
+    let one = register(&app, &steady.url, json!(["department.*"])).await;
+    let two = register(&app, &flaky.url, json!(["department.*"])).await;
+
+    app.department("Clinical Informatics").await;
+    let steady_got = steady.wait_for(1, 20).await;
+    let flaky_got = flaky.wait_for(2, 20).await;
+
+    let (a, b) = (steady_got[0].id().to_owned(), flaky_got[0].id().to_owned());
+    assert_eq!(flaky_got[1].id(), b, "the same id on every attempt");
+    assert_ne!(a, b, "one id per message");
+    for (id, hook) in [(&a, &one), (&b, &two)] {
+        let rest = id.strip_prefix("msg_").unwrap();
+        let (uuid, webhook) = rest.split_once('_').unwrap();
+        assert_eq!(uuid.len(), 32, "{id}");
+        assert!(uuid.chars().all(|c| c.is_ascii_hexdigit()), "{id}");
+        assert_eq!(&uuid[12..13], "7", "a UUIDv7: {id}");
+        assert_eq!(webhook, id_of(hook).to_string());
+    }
+    let listed = deliveries_settled(
+        &app,
+        &format!("/api/v1/webhooks/{}/deliveries", id_of(&two)),
+        &["delivered"],
+    )
+    .await;
+    assert_eq!(listed["items"][0]["message_id"], b.as_str());
+    let before = message_rows(&app).await;
+
+    // As if restored from a backup taken before those messages: their rows are gone, and the
+    // database hands out the same row ids again.
+    let backend = app.backend();
+    read_db(&app, move |conn| {
+        use diesel::RunQueryDsl;
+        let statements: &[&str] = match backend {
+            Backend::Sqlite => &[
+                "DELETE FROM webhook_messages",
+                "UPDATE sqlite_sequence SET seq = 0 WHERE name = 'webhook_messages'",
+            ],
+            Backend::Postgres => &[
+                "DELETE FROM webhook_messages",
+                "SELECT setval(pg_get_serial_sequence('webhook_messages', 'id'), 1, false)",
+            ],
+        };
+        for sql in statements {
+            diesel::sql_query(*sql).execute(conn).unwrap();
+        }
+    })
+    .await;
+    app.department("Operations Excellence").await;
+    steady.wait_for(2, 20).await;
+    let after = message_rows(&app).await;
+
+    let ids = |rows: &[(i64, String)]| rows.iter().map(|r| r.0).collect::<Vec<_>>();
+    assert_eq!(
+        ids(&after),
+        ids(&before),
+        "the same row ids, handed out again"
+    );
+    for (_, id) in &after {
+        assert!(
+            before.iter().all(|(_, old)| old != id),
+            "{id} was sent before the restore"
+        );
+    }
+    let received: Vec<String> = steady
+        .received()
+        .iter()
+        .chain(flaky.received().iter())
+        .map(|m| m.id().to_owned())
+        .collect();
+    assert!(received.contains(&after[0].1) || received.contains(&after[1].1));
+}
+
+/// Every message's row id and `webhook-id`, by row id.
+async fn message_rows(app: &TestApp) -> Vec<(i64, String)> {
+    read_db(app, |conn| {
+        use diesel::prelude::*;
+        use lhs_rounds::platform::schema::webhook_messages;
+        lhs_rounds::on_backend!(conn, |c| webhook_messages::table
+            .order(webhook_messages::id)
+            .select((webhook_messages::id, webhook_messages::message_id))
+            .load::<(i64, String)>(c))
+        .unwrap()
+    })
+    .await
+}
+
+/// `GET /webhooks/{id}/deliveries/{delivery_id}` shows every attempt of a message, the failed
+/// ones too: when, the receiver's status code, the error and how long it took.
+async fn every_attempt_of_a_delivery_is_shown_with_its_time_status_error_and_duration(
+    app: TestApp,
+) {
+    let app = hooked(&app).await;
+    let receiver = Receiver::start(&[500, 503]).await;
+    let hook = register(&app, &receiver.url, json!(["department.*"])).await;
+    let other = register(&app, "https://10.20.30.40/hook", json!(["speaker.*"])).await;
+    let path = format!("/api/v1/webhooks/{}/deliveries", id_of(&hook));
+
+    app.department("Clinical Informatics").await;
+    let got = receiver.wait_for(3, 20).await;
+    let listed = deliveries_settled(&app, &path, &["delivered"]).await;
+    let id = listed["items"][0]["id"].clone();
+    let response = app.get(&format!("{path}/{id}")).await;
+
+    assert_eq!(response.status(), 200);
+    let delivery: Value = response.json().await.unwrap();
+    assert_eq!(delivery["id"], id);
+    assert_eq!(delivery["status"], "delivered");
+    assert_eq!(delivery["attempts"], 3);
+    assert_eq!(delivery["message_id"], got[0].id());
+    let log = delivery["attempt_log"].as_array().unwrap();
+    let codes: Vec<&Value> = log.iter().map(|a| &a["status_code"]).collect();
+    assert_eq!(codes, [&json!(500), &json!(503), &json!(204)]);
+    let errors: Vec<&Value> = log.iter().map(|a| &a["error"]).collect();
+    assert_eq!(
+        errors,
+        [&json!("answered 500"), &json!("answered 503"), &Value::Null]
+    );
+    let times: Vec<chrono::DateTime<chrono::FixedOffset>> = log
+        .iter()
+        .map(|a| chrono::DateTime::parse_from_rfc3339(a["attempted_at"].as_str().unwrap()).unwrap())
+        .collect();
+    assert!(
+        times.windows(2).all(|w| w[0] < w[1]),
+        "oldest first: {times:?}"
+    );
+    assert!(log.iter().all(|a| a["duration_ms"]
+        .as_i64()
+        .is_some_and(|ms| (0..10_000).contains(&ms))));
+
+    for missing in [
+        format!("{path}/2147483647"),
+        format!("/api/v1/webhooks/2147483647/deliveries/{id}"),
+        format!("/api/v1/webhooks/{}/deliveries/{id}", id_of(&other)),
+    ] {
+        assert_problem(app.get(&missing).await, 404).await;
+    }
+}
+
+/// Delivered and failed messages whose last attempt is older than the retention are purged with
+/// their attempts; pending ones stay, however old.
+async fn settled_messages_past_the_retention_are_purged_and_pending_ones_kept(app: TestApp) {
+    use lhs_rounds::integration::webhooks;
+    let app = spawn_app_with(app.backend(), |s| {
+        s.webhook_allowed_hosts = "127.0.0.1".into();
+        s.webhook_retry_schedule = "100ms".into();
+    })
+    .await
+    .unwrap();
+    let ok = Receiver::start(&[]).await;
+    let failing = Receiver::start(&[500; 20]).await;
+    let delivered = register(&app, &ok.url, json!(["department.*"])).await;
+    let failed = register(&app, &failing.url, json!(["department.*"])).await;
+    let pending = register(&app, &hanging_receiver().await, json!(["department.*"])).await;
+    let list = |hook: &Value| format!("/api/v1/webhooks/{}/deliveries", id_of(hook));
+    for name in ["Clinical Informatics", "Nursing Research", "Quality"] {
+        app.department(name).await;
+    }
+    deliveries_settled(&app, &list(&delivered), &["delivered"; 3]).await;
+    deliveries_settled(&app, &list(&failed), &["failed"; 3]).await;
+    let purge = |retention: Duration, batch: i64| {
+        read_db(&app, move |conn| {
+            webhooks::purge_in_batches(conn, retention, batch).unwrap()
+        })
+    };
+    let attempts = || {
+        read_db(&app, |conn| {
+            use diesel::prelude::*;
+            use lhs_rounds::platform::schema::webhook_attempts;
+            lhs_rounds::on_backend!(conn, |c| webhook_attempts::table
+                .select(webhook_attempts::message_id)
+                .load::<i64>(c))
+            .unwrap()
+        })
+    };
+    assert!(
+        attempts().await.len() >= 9,
+        "3 delivered once, 3 failed twice"
+    );
+
+    assert_eq!(
+        purge(Duration::from_secs(3600), 2).await,
+        0,
+        "all within an hour"
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let purged = purge(Duration::from_secs(1), 2).await;
+
+    assert_eq!(purged, 6, "the delivered and the failed, two at a time");
+    assert_eq!(app.get_ok(&list(&delivered)).await["total"], 0);
+    assert_eq!(app.get_ok(&list(&failed)).await["total"], 0);
+    let kept = app.get_ok(&list(&pending)).await;
+    assert_eq!(kept["total"], 3, "{kept}");
+    let kept_ids: Vec<i64> = kept["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_i64().unwrap())
+        .collect();
+    assert!(
+        attempts().await.iter().all(|m| kept_ids.contains(m)),
+        "the purged messages' attempts went with them"
+    );
+    assert_eq!(purge(Duration::from_secs(1), 2).await, 0);
+}
+
+/// Two replicas share the outbox: every message reaches its receiver once per attempt (as many
+/// times as the deliveries list counts attempts), and each receiver gets its messages in the
+/// order of the changes, retries included.
+async fn two_replicas_deliver_each_message_once_per_attempt_in_order(app: TestApp) {
+    let fast = |s: &mut Settings| {
+        s.webhook_allowed_hosts = "127.0.0.1".into();
+        s.webhook_retry_schedule = "50ms,50ms,50ms".into();
+    };
+    let a = Arc::new(spawn_app_with(app.backend(), fast).await.unwrap());
+    let b = Arc::new(spawn_replica_with(&a, fast).await);
+    let receivers = [
+        Receiver::start(&[500, 204, 204, 503, 204, 204, 500]).await,
+        Receiver::start(&[]).await,
+        Receiver::start(&[204, 500]).await,
+        Receiver::start(&[]).await,
+    ];
+    let mut hooks = Vec::new();
+    for receiver in &receivers {
+        hooks.push(id_of(
+            &register(&a, &receiver.url, json!(["department.*"])).await,
+        ));
+    }
+    const CHANGES: usize = 40;
+
+    let mut writers = tokio::task::JoinSet::new();
+    for (n, replica) in [a.clone(), b.clone()].into_iter().enumerate() {
+        writers.spawn(async move {
+            for i in 0..CHANGES / 2 {
+                replica.department(&format!("Unit {n}-{i}")).await;
+            }
+        });
+    }
+    while writers.join_next().await.is_some() {}
+
+    for (receiver, hook) in receivers.iter().zip(&hooks) {
+        let path = format!("/api/v1/webhooks/{hook}/deliveries?limit=100");
+        let listed = deliveries_settled(&a, &path, &["delivered"; CHANGES]).await;
+        let items = listed["items"].as_array().unwrap();
+        let attempts: HashMap<&str, i64> = items
+            .iter()
+            .map(|d| {
+                (
+                    d["message_id"].as_str().unwrap(),
+                    d["attempts"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        let seq: HashMap<&str, i64> = items
+            .iter()
+            .map(|d| {
+                (
+                    d["message_id"].as_str().unwrap(),
+                    d["change_seq"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        // The last answers are recorded a moment after the receiver has them.
+        let expected: i64 = attempts.values().sum();
+        let got = receiver.wait_for(expected as usize, 10).await;
+        let mut counted: HashMap<&str, i64> = HashMap::new();
+        for message in &got {
+            *counted.entry(message.id()).or_default() += 1;
+        }
+        assert_eq!(counted, attempts, "webhook {hook}: once per attempt");
+        let order: Vec<i64> = got.iter().map(|m| seq[m.id()]).collect();
+        assert!(
+            order.windows(2).all(|w| w[0] <= w[1]),
+            "webhook {hook}: in the order of the changes: {order:?}"
+        );
+    }
+}
+
 /// A service process on a SQLite file, with webhooks allowed to this machine.
 fn start_service(database: &std::path::Path, port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_lhs-rounds"))
@@ -579,7 +1306,7 @@ async fn a_message_survives_the_process_being_killed() {
 
     service.kill().expect("SIGKILL");
     service.wait().expect("the process ended");
-    let receiver = Receiver::start_on(receiver_port).await;
+    let receiver = Receiver::start_on(receiver_port, &[]).await;
     let mut restarted = start_service(&database, port);
     wait_until_ready(&client, &base).await;
 

@@ -53,10 +53,15 @@ async fn a_full_run(format: &str) -> (String, Vec<String>) {
     .json()
     .await
     .unwrap();
+    // Held an hour ago: a round takes session feedback from its start.
+    let hours_ago = |hours: i64| {
+        (chrono::Utc::now() - chrono::Duration::hours(hours))
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
     let round: Value = post(
         "/api/v1/rounds",
         json!({
-            "starts_at": "2031-06-19T16:00:00Z", "ends_at": "2031-06-19T17:00:00Z",
+            "starts_at": hours_ago(2), "ends_at": hours_ago(1),
             "location": "Hospital A", "speakers": [{"speaker_id": speaker["id"]}],
         }),
     )

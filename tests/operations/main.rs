@@ -8,15 +8,21 @@
 mod load;
 #[path = "../common/postgres.rs"]
 mod postgres;
+#[path = "../common/receiver.rs"]
+mod receiver;
 mod server;
 
 mod backups;
 mod connections;
+mod identity_provider;
 mod logs;
+mod materials;
 mod postgres_faults;
+mod rate_limits;
 mod shutdown;
 mod slow_clients;
 mod sqlite_faults;
+mod webhooks;
 
 use std::sync::OnceLock;
 

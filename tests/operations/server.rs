@@ -158,3 +158,9 @@ pub fn admin_token(subject: &str) -> String {
         .trim()
         .to_owned()
 }
+
+/// base64url without padding, as JWTs are written.
+pub fn b64url(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}

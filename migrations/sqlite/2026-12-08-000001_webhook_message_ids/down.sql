@@ -1,0 +1,5 @@
+-- The secrets taken out of kept answers are not put back (they were never to be kept).
+DROP TRIGGER webhook_messages_message_id_update;
+DROP TRIGGER webhook_messages_message_id_insert;
+DROP INDEX webhook_messages_message_id;
+ALTER TABLE webhook_messages DROP COLUMN message_id;
