@@ -15,6 +15,7 @@ pub mod learning;
 pub mod operations;
 pub mod platform;
 pub mod schedule;
+pub mod site;
 
 use app::{demo, openapi, startup};
 use operations::backup;

@@ -12,6 +12,7 @@ use utoipa_actix_web::OpenApiFactory;
 
 use crate::learning::{initiatives, measures, outcomes, pdsa, report};
 pub use crate::platform::resource::API_PREFIX;
+use crate::site::{assets, forms, pages};
 use crate::{
     integration::changes, integration::webhooks, operations::health, platform::me,
     schedule::calendar, schedule::confirmations, schedule::departments, schedule::feedback,
@@ -34,6 +35,22 @@ impl Router for web::ServiceConfig {
     {
         web::ServiceConfig::service(self, handler)
     }
+}
+
+/// The series' own pages and their forms, at the root (`LHS_SITE`): HTML for people, not part
+/// of the API or its document.
+pub fn site(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(pages::home))
+        .route("/embed/upcoming", web::get().to(pages::embed_upcoming))
+        .route("/rounds/{id}", web::get().to(pages::round))
+        .route("/rounds/{id}/feedback", web::post().to(forms::rate))
+        .route(
+            "/rounds/{id}/feedback/sent",
+            web::get().to(forms::feedback_sent),
+        )
+        .route("/suggestions", web::post().to(forms::suggest))
+        .route("/suggestions/sent", web::get().to(forms::suggestion_sent))
+        .route("/assets/{name}", web::get().to(assets::asset));
 }
 
 /// The probes, at the root.

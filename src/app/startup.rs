@@ -43,6 +43,7 @@ use crate::platform::validate::Validators;
 use crate::schedule::calendar::CalendarSettings;
 use crate::schedule::materials::MaterialSettings;
 use crate::schedule::{departments, rounds, speakers};
+use crate::site::pages::SiteSettings;
 use crate::{app::demo, app::openapi};
 
 /// How to serve, beyond the database and the listener.
@@ -58,6 +59,8 @@ pub struct ServeOptions {
     pub cache_bytes: usize,
     /// Origins allowed to call the API from a browser.
     pub cors: CorsOrigins,
+    /// Whether the series' pages are served, and who may frame the embedded fragment.
+    pub site: SiteSettings,
     /// How writes are checked (`If-Match`, idempotency keys).
     pub policy: WritePolicy,
     /// Rate limits of this process.
@@ -115,6 +118,12 @@ impl ServeOptions {
             auth,
             cache_bytes: settings.cache_bytes(),
             cors: parse_origins(&settings.cors_origins)?,
+            site: SiteSettings::new(
+                settings.site,
+                &parse_origins(&settings.embed_origins)
+                    .map_err(|e| e.replace("LHS_CORS_ORIGINS", "LHS_EMBED_ORIGINS"))?
+                    .0,
+            )?,
             policy: WritePolicy {
                 require_if_match: settings.require_if_match,
                 idempotency_ttl: settings.idempotency_ttl.into(),
@@ -292,6 +301,7 @@ impl Application {
         let limits = options.limits.clone();
         let cors = web::Data::new(options.cors.clone());
         let calendar = web::Data::new(options.calendar.clone());
+        let site = web::Data::new(options.site.clone());
         if options.materials.files.is_configured() {
             log::info!(
                 "materials: files are kept in {} (at most {} MiB each)",
@@ -347,6 +357,13 @@ impl Application {
                         docs_routes(cfg);
                     }
                 })
+                // Last: the pages' paths are tried after every API and docs path.
+                .configure(|cfg| {
+                    if site.enabled {
+                        routes::site(cfg);
+                    }
+                })
+                .app_data(site.clone())
                 .app_data(data.clone())
                 .app_data(cache.clone())
                 .app_data(auth.clone())

@@ -170,6 +170,15 @@ pub struct Settings {
     /// browser sends it (`https://intranet.example.org`); empty: same-origin only.
     #[arg(long, env = "LHS_CORS_ORIGINS", default_value = "", global = true)]
     pub cors_origins: String,
+    /// Serve the series' own pages (`/`, `/rounds/{id}`, `/embed/upcoming`) and their forms:
+    /// on or off (off: the API alone).
+    #[arg(long, env = "LHS_SITE", default_value = "on", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set, global = true)]
+    pub site: bool,
+    /// Origins allowed to frame `/embed/upcoming` (`frame-ancestors`), comma-separated, each
+    /// as a browser sends it (`https://www.example.org`); empty: no one. Every other page
+    /// refuses framing.
+    #[arg(long, env = "LHS_EMBED_ORIGINS", default_value = "", global = true)]
+    pub embed_origins: String,
     /// Whether PUT, PATCH and DELETE must send If-Match (428 without it).
     #[arg(long, env = "LHS_REQUIRE_IF_MATCH", default_value = "false", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set, global = true)]
     pub require_if_match: bool,
@@ -356,6 +365,8 @@ impl Settings {
             anonymous_feedback: true,
             cache_mb: 16,
             cors_origins: String::new(),
+            site: true,
+            embed_origins: String::new(),
             require_if_match: false,
             idempotency_ttl: std::time::Duration::from_secs(24 * 3600).into(),
             feedback_rate_limit: "120/minute".to_owned(),

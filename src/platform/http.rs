@@ -486,6 +486,11 @@ pub fn add_security_headers(path: &str, headers: &mut HeaderMap, docs_policy: &D
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    // The service's own pages set their policy and referrer policy themselves (`site::pages`);
+    // nothing else does, so every API answer gets the strict ones.
+    if headers.contains_key(header::CONTENT_SECURITY_POLICY) && !is_docs(path) {
+        return;
+    }
     headers.insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),

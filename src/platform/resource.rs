@@ -480,6 +480,32 @@ impl Ctx {
         Ok(self.respond(answer))
     }
 
+    /// A read of the schedule as the public sees it, whoever asks (the service's own pages):
+    /// kept in the read cache under the path and `variant` (what else the answer depends on,
+    /// such as the host a link names), rendered in one snapshot.
+    pub async fn read_public<F>(
+        &self,
+        _: Granted,
+        variant: String,
+        render: F,
+    ) -> Result<HttpResponse, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<Rendered, ApiError> + Send + 'static,
+    {
+        let key = Key::new(&self.path, variant, false);
+        let answer = self
+            .cache
+            .answer(
+                &self.db,
+                key,
+                self.conditions.if_none_match.as_ref(),
+                true,
+                render,
+            )
+            .await?;
+        Ok(self.respond(answer))
+    }
+
     /// Answers a read rendered without the database (its `ETag` is a hash of its body), or 304
     /// when `If-None-Match` names it.
     pub fn answer(&self, _: Granted, rendered: Rendered) -> Result<HttpResponse, ApiError> {

@@ -51,6 +51,7 @@ mod oidc;
 mod openapi;
 mod operations;
 mod outcomes;
+mod pages;
 mod planning;
 mod recurrence;
 mod rounds;
