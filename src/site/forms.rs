@@ -91,7 +91,16 @@ pub struct Errors {
 impl Errors {
     fn of(errors: Vec<FieldError>) -> Errors {
         let mut out = Errors::default();
-        for error in errors {
+        for mut error in errors {
+            // The API's words name the body's variant ("is required for topic_suggestion"); a
+            // person filling in a form needs the form's.
+            if error.message.starts_with("is required") {
+                error.message = match error.field.as_str() {
+                    "rating" => "Please choose a rating from 1 to 5.".to_owned(),
+                    "comment" => "Please write your suggestion.".to_owned(),
+                    _ => "Please fill this in.".to_owned(),
+                };
+            }
             let slot = match error.field.as_str() {
                 "comment" => &mut out.comment,
                 "author_name" => &mut out.author_name,
@@ -108,6 +117,20 @@ impl Errors {
             });
         }
         out
+    }
+
+    /// The fields with an error, in the form's order: their id, their name, and the error,
+    /// for the summary at the top of the form (each a link to its field).
+    fn summary(&self) -> Vec<(&'static str, &'static str, String)> {
+        [
+            ("rating-1", "Rating", &self.rating),
+            ("comment", "Comment", &self.comment),
+            ("author_name", "Name", &self.author_name),
+            ("author_email", "E-mail", &self.author_email),
+        ]
+        .into_iter()
+        .filter_map(|(id, name, error)| error.clone().map(|e| (id, name, e)))
+        .collect()
     }
 
     fn count(&self) -> usize {
@@ -136,6 +159,7 @@ struct FormPage<'a> {
     fields: Fields,
     errors: Errors,
     error_count: usize,
+    summary: Vec<(&'static str, &'static str, String)>,
     comment_max: usize,
 }
 
@@ -206,6 +230,7 @@ fn outcome(
             let errors = Errors::of(errors);
             let mut page = form(errors);
             page.error_count = page.errors.count();
+            page.summary = page.errors.summary();
             match page.render() {
                 Ok(html) => pages::page(StatusCode::UNPROCESSABLE_ENTITY, html),
                 Err(e) => error_page(&ApiError::Internal(format!("a form template failed: {e}"))),
@@ -242,6 +267,7 @@ pub async fn suggest(
         fields,
         errors,
         error_count: 0,
+        summary: Vec::new(),
         comment_max: COMMENT_MAX,
     })
 }
@@ -278,6 +304,7 @@ pub async fn rate(
         fields,
         errors,
         error_count: 0,
+        summary: Vec::new(),
         comment_max: COMMENT_MAX,
     })
 }

@@ -482,6 +482,12 @@ async fn a_form_with_errors_comes_back_with_each_error_tied_to_its_field(app: Te
     );
     assert!(html.contains("value=\"not an address\""));
     assert!(html.contains("2 things need"));
+    // The summary links each error to its field, in the form's words.
+    assert!(html.contains("href=\"#author_email\""), "{html}");
+    assert!(
+        html.contains("href=\"#comment\">Comment: Please write your suggestion.</a>"),
+        "{html}"
+    );
     assert_eq!(feedback_total(&app).await, 0);
 }
 
