@@ -132,7 +132,7 @@ pub fn error_page(error: &ApiError) -> HttpResponse {
         ),
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => (
             "Not allowed",
-            "This service takes this form only from people who are signed in.",
+            "This service shows this only to people who are signed in.",
         ),
         StatusCode::SERVICE_UNAVAILABLE => (
             "Unavailable",
