@@ -6,7 +6,7 @@ use lhs_rounds::platform::auth::Role;
 use reqwest::header;
 use serde_json::json;
 
-use crate::helpers::{id_of, spawn_app_with, Backend, TestApp};
+use crate::helpers::{id_of, spawn_app_with, TestApp};
 
 on_both_backends!(
     the_demo_s_page_shows_every_round_of_the_reference_page_in_its_format,
@@ -19,6 +19,7 @@ on_both_backends!(
     session_feedback_is_sent_from_the_round_s_page_inside_its_window_only,
     a_script_in_the_description_comes_out_inert,
     pages_are_kept_in_the_read_cache_until_what_they_show_changes,
+    a_round_s_page_shows_its_initiatives_run_charts_as_soon_as_a_measure_is_added,
     pages_refuse_framing_and_the_fragment_is_framed_only_by_the_embed_origins,
     the_stylesheet_is_fingerprinted_and_cached_immutably,
     an_unknown_round_is_a_page_that_says_so,
@@ -672,7 +673,6 @@ async fn pages_refuse_framing_and_the_fragment_is_framed_only_by_the_embed_origi
         assert_eq!(response.status(), 404, "LHS_SITE=off: {path}");
     }
     assert_eq!(api_only.get("/api/v1/series").await.status(), 200);
-    let _ = Backend::Sqlite;
 }
 
 async fn the_stylesheet_is_fingerprinted_and_cached_immutably(app: TestApp) {
@@ -734,4 +734,56 @@ async fn an_unknown_round_is_a_page_that_says_so(app: TestApp) {
         );
         assert!(response.text().await.unwrap().contains("Not found"));
     }
+}
+
+async fn a_round_s_page_shows_its_initiatives_run_charts_as_soon_as_a_measure_is_added(
+    app: TestApp,
+) {
+    let round = id_of(
+        &app.round("2019-04-25", json!({"title": "Patient comments"}))
+            .await,
+    );
+    let initiative = id_of(
+        &crate::initiatives::initiative(&app, "Using patient comments to improve care", json!({}))
+            .await,
+    );
+    let linked = app
+        .put(
+            &format!("/api/v1/initiatives/{initiative}/rounds/{round}"),
+            &json!({"purpose": "introduce"}),
+        )
+        .await;
+    assert!(linked.status().is_success(), "{}", linked.status());
+    let path = format!("/rounds/{round}");
+    let (before, html) = page(&app, &path).await;
+    assert!(html.contains("Using patient comments to improve care"));
+    assert!(!html.contains("run-chart.svg"));
+
+    // A measure is not a schedule table of old: its trigger (the pages' migration) moves the
+    // revision, so the kept page is not served again.
+    let measure = app
+        .create(
+            &format!("/api/v1/initiatives/{initiative}/measures"),
+            json!({"name": "Comments answered within 14 days", "type": "process",
+                   "data_type": "continuous", "frequency": "month",
+                   "improvement_direction": "increase"}),
+        )
+        .await;
+    let measure = id_of(&measure);
+    let (after, html) = page(&app, &path).await;
+
+    assert_ne!(before[header::ETAG], after[header::ETAG]);
+    assert!(
+        html.contains(&format!(
+            "<img src=\"/api/v1/measures/{measure}/run-chart.svg\" alt=\"Run chart of Comments answered within 14 days\""
+        )),
+        "{html}"
+    );
+    let chart = app
+        .client
+        .get(app.url(&format!("/api/v1/measures/{measure}/run-chart.svg")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(chart.status(), 200, "the picture the page shows is public");
 }
