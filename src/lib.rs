@@ -2,13 +2,15 @@
 //!
 //! The folders are the layers, lowest first: [`platform`] (what every resource shares:
 //! configuration, errors, the database, HTTP semantics, sign-in, validation, the CRUD
-//! plumbing), [`schedule`] (the series and its rounds), [`integration`] (the change feed and
+//! plumbing), [`schedule`] (the series and its rounds), [`disclosure`] (financial relationships,
+//! judged and disclosed to learners), [`integration`] (the change feed and
 //! webhooks), [`operations`] (probes, backups, shutdown) and [`app`] (the route table, the
 //! OpenAPI document, start-up). `ARCHITECTURE.md` is the map, and a test holds the code to it.
 
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod disclosure;
 pub mod integration;
 pub mod operations;
 pub mod platform;

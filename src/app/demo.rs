@@ -386,6 +386,10 @@ fn page_series() -> SeriesInput {
         recurrence: Some(Line::stored(DEMO_RECURRENCE)),
         recurrence_start: None,
         attention_days: AttentionDays::clamped(DEFAULT_ATTENTION_DAYS),
+        planners: series::Planners::default(),
+        disclosure_valid_months: series::DisclosureValidMonths::clamped(
+            series::DEFAULT_DISCLOSURE_VALID_MONTHS,
+        ),
         skipped_dates: SkippedDates(
             LocalDate::parse("2019-08-15")
                 .map(|date| SkippedDate {

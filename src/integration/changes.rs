@@ -40,6 +40,9 @@ crate::text_enum! {
         Series = "series",
         Webhook = "webhook",
         Material = "material",
+        Disclosure = "disclosure",
+        DisclosureReview = "disclosure_review",
+        DisclosureStatement = "disclosure_statement",
     }
 }
 
@@ -223,7 +226,12 @@ fn current(
         ResourceName::Department => shown::<Departments>(conn, id, caller),
         ResourceName::Feedback => shown::<Feedbacks>(conn, id, caller),
         ResourceName::Series => shown::<SeriesRecord>(conn, id, caller),
-        ResourceName::Webhook => Ok(None),
+        // Not in the feed: disclosures and their judgements are private, and a statement is
+        // read from its round (`disclosure_statement_url`) and announced by its webhook event.
+        ResourceName::Webhook
+        | ResourceName::Disclosure
+        | ResourceName::DisclosureReview
+        | ResourceName::DisclosureStatement => Ok(None),
         ResourceName::Material => materials::shown_to(conn, id, caller)?
             .map(|m| serde_json::to_value(m).map_err(ApiError::from))
             .transpose(),

@@ -85,6 +85,10 @@ pub fn event_type(change: &Change<'_>) -> String {
     {
         return "round.cancelled".to_owned();
     }
+    // A statement is only ever published (each version a record of its own, never changed).
+    if change.resource == "disclosure_statement" && change.action == Action::Created {
+        return "disclosure_statement.published".to_owned();
+    }
     format!("{}.{}", change.resource, change.action.as_str())
 }
 
@@ -104,6 +108,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "feedback.created",
     "feedback.updated",
     "feedback.deleted",
+    "disclosure_statement.published",
 ];
 
 /// What may be subscribed to: an event type, `<resource>.*`, or `*` for every event of the
