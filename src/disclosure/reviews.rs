@@ -399,13 +399,14 @@ struct Judgements {
     judgements: Vec<(i32, Judgement)>,
 }
 
-/// Writes `input` as `round`'s judgements: a judgement unchanged keeps who made it and when;
-/// one left out is taken back. Records the change if there was one.
+/// Writes `input` as `round`'s judgements, made at `now`: a judgement unchanged keeps who made
+/// it and when; one left out is taken back. Records the change if there was one.
 pub fn judge(
     conn: &mut DbConnection,
     author: Author<'_>,
     round: &Round,
     input: &ReviewInput,
+    now: NaiveDateTime,
 ) -> Result<RoundReview, ApiError> {
     let round_id = round.id.0;
     let people = disclosures_of(conn, round)?;
@@ -434,7 +435,6 @@ pub fn judge(
         return Err(ApiError::Validation(errors));
     }
     let before = judgements(conn, round_id)?;
-    let now = db::now();
     let mut after: HashMap<i32, Judgement> = HashMap::new();
     for j in &input.judgements.0 {
         let note = Text::non_blank(j.note.as_ref()).map(Text::stored);
@@ -485,11 +485,13 @@ pub fn judge(
                 judgements: list,
             }
         };
+        // A round's first judgements create its review.
+        let before = (!before.is_empty()).then(|| sorted(&before));
         author.record(
             conn,
             "disclosure_review",
             round_id,
-            Some(&sorted(&before)),
+            before.as_ref(),
             Some(&sorted(&after)),
         )?;
     }
@@ -624,7 +626,7 @@ pub async fn put_review(
             let input = validators
                 .body::<ReviewInput>(body.value()?)
                 .into_result()?;
-            judge(conn, author, &round, &input)
+            judge(conn, author, &round, &input, db::now())
         })
         .await?;
     Ok(HttpResponse::Ok().json(review))

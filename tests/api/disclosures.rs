@@ -497,6 +497,19 @@ async fn a_review_judges_each_relationship_of_each_person_and_planner(app: TestA
         "second-reviewer@example.org"
     );
 
+    // Who judged what, and when, is in the audit trail: the first judgements, then the change.
+    let audit = app
+        .get_ok(&format!(
+            "/api/v1/audit?resource=disclosure_review&id={round}"
+        ))
+        .await;
+    let entries = audit["items"].as_array().unwrap();
+    assert_eq!(entries.len(), 2, "{audit}");
+    assert_eq!(entries[0]["actor"], "second-reviewer@example.org");
+    assert_eq!(entries[0]["action"], "updated");
+    assert_eq!(entries[1]["action"], "created");
+    assert_eq!(entries[1]["actor"], "admin@example.org");
+
     // Organizers only, and a round that exists.
     let viewer = app.token("viewer@example.org", &[Role::Viewer]);
     assert_problem(
