@@ -235,10 +235,14 @@ impl StatementRow {
 /// When `round_id`'s first statement was published; `None` if none has been.
 ///
 /// Credit needs a timely statement: attendance on a credit-bearing round whose first statement
-/// was published after the round started is `not_creditable` (reason: disclosure after the
-/// start), unless an organizer overrides it with a written reason. Attendance asks this, and
-/// [`published_in_time`], when it records a check-in; the override is the attendance record's
-/// to store (its reason, who gave it, when), since it is about that record and not the statement.
+/// was published after the round started is recorded `not_creditable` (reason: disclosure after
+/// the start), unless an organizer overrides it with a written reason. Attendance asks this (or
+/// [`published_in_time`]) in the transaction that records a check-in, and again when it reports
+/// credit, since a statement may be published after the first check-in. The override is the
+/// attendance record's to store, since it is about that record and not the statement: the
+/// written reason (required, non-blank text, like a review's note), the organizer's `sub` and
+/// the time, recorded through the change log like any write. Later versions never move the
+/// first publication: what counts is when learners were first told.
 pub fn first_published_at(
     conn: &mut DbConnection,
     round_id: i32,
