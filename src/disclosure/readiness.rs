@@ -19,23 +19,41 @@ use crate::schedule::rounds::{Round, Rounds};
 use super::reviews;
 use super::statements;
 
-/// What keeps `round` from being ready for learners: [`reviews::publishing_blockers`], and no published
-/// statement.
+/// What keeps `round` from being ready for learners: [`reviews::publishing_blockers`], and no
+/// published statement, or one that no longer says what would be published now.
 pub fn blockers(conn: &mut DbConnection, round: &Round) -> Result<Vec<Blocker>, ApiError> {
     let mut out = reviews::publishing_blockers(conn, round)?;
-    if statements::first_published_at(conn, round.id.0)?.is_none() {
+    let statement = match statements::find(conn, round.id.0, None)? {
+        None => Some(Blocker::new(
+            BlockerKind::NoPublishedStatement,
+            "no disclosure statement has been published for learners".to_owned(),
+            None,
+        )),
+        // Learners would read what is no longer so: a speaker added, a relationship judged
+        // anew, the round moved. Only once it could be published again.
+        Some(latest)
+            if out.is_empty()
+                && serde_json::to_value(&latest.content)?
+                    != serde_json::to_value(statements::content_of(conn, round)?)? =>
+        {
+            Some(Blocker::new(
+                BlockerKind::StatementOutOfDate,
+                format!(
+                    "the published statement (version {}) no longer says what the round's \
+                     disclosures do: publish it again",
+                    latest.version.get()
+                ),
+                None,
+            ))
+        }
+        Some(_) => None,
+    };
+    if let Some(blocker) = statement {
         let at = out
             .iter()
             .position(|b| b.kind == BlockerKind::NoCreditDesignated)
             .unwrap_or(out.len());
-        out.insert(
-            at,
-            Blocker::new(
-                BlockerKind::NoPublishedStatement,
-                "no disclosure statement has been published for learners".to_owned(),
-                None,
-            ),
-        );
+        out.insert(at, blocker);
     }
     out.truncate(BLOCKERS_MAX);
     Ok(out)
@@ -53,7 +71,8 @@ pub struct Readiness {
     /// `true` when `blockers` is empty.
     pub ready: bool,
     /// In order: each person's (no current disclosure, a relationship not judged, a relevant
-    /// one not mitigated), then `no_published_statement`, then `no_credit_designated`.
+    /// one not mitigated), then `no_published_statement` (or `statement_out_of_date`), then
+    /// `no_credit_designated`.
     #[schema(max_items = 200)]
     pub blockers: Vec<Blocker>,
 }
@@ -64,8 +83,9 @@ pub struct Readiness {
 /// it concerns: someone without a disclosure current when the round starts
 /// (`no_current_disclosure`), a relationship not judged (`relationship_not_judged`), a relevant
 /// one without a mitigation (`relevant_without_mitigation`), no published statement
-/// (`no_published_statement`), no credit designated (`no_credit_designated`). An empty list
-/// means ready. Organizers only.
+/// (`no_published_statement`) or one that no longer says what the round's disclosures do
+/// (`statement_out_of_date`: publish again), no credit designated (`no_credit_designated`). An
+/// empty list means ready. Organizers only.
 #[utoipa::path(
     tag = "disclosures",
     security(("bearer" = ["organizer", "admin"])),

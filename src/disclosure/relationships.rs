@@ -380,14 +380,21 @@ fn with_relationships(
         .collect())
 }
 
-/// The attestations of `speaker_id`, newest first (by `attested_at`, then as written).
-pub fn history(
+/// The attestations of `speaker_id` made at or before `until` (all of them: `None`), newest
+/// first (by `attested_at`, then as written).
+fn attested(
     conn: &mut DbConnection,
     speaker_id: i32,
+    until: Option<NaiveDateTime>,
     limit: i64,
 ) -> Result<Vec<Disclosure>, ApiError> {
-    let rows: Vec<DisclosureRow> = disclosures::table
+    let mut query = disclosures::table
         .filter(disclosures::speaker_id.eq(speaker_id))
+        .into_boxed();
+    if let Some(until) = until {
+        query = query.filter(disclosures::attested_at.le(until));
+    }
+    let rows: Vec<DisclosureRow> = query
         .order((disclosures::attested_at.desc(), disclosures::id.desc()))
         .limit(limit)
         .select(DisclosureRow::as_select())
@@ -396,9 +403,31 @@ pub fn history(
     with_relationships(conn, rows, months, db::now())
 }
 
-/// The attestation that counts for `speaker_id`: their latest, current or not.
+/// The attestations of `speaker_id`, newest first (by `attested_at`, then as written).
+pub fn history(
+    conn: &mut DbConnection,
+    speaker_id: i32,
+    limit: i64,
+) -> Result<Vec<Disclosure>, ApiError> {
+    attested(conn, speaker_id, None, limit)
+}
+
+/// The attestation that counts for `speaker_id` now: their latest, current or not.
 pub fn latest(conn: &mut DbConnection, speaker_id: i32) -> Result<Option<Disclosure>, ApiError> {
     Ok(history(conn, speaker_id, 1)?.into_iter().next())
+}
+
+/// The attestation that counts for a round starting at `starts_at`: the latest made by then.
+/// One attested after the round started came too late for it, and a later one never changes
+/// what a past round was judged and published on.
+pub fn latest_at(
+    conn: &mut DbConnection,
+    speaker_id: i32,
+    starts_at: NaiveDateTime,
+) -> Result<Option<Disclosure>, ApiError> {
+    Ok(attested(conn, speaker_id, Some(starts_at), 1)?
+        .into_iter()
+        .next())
 }
 
 /// Writes a new attestation of `speaker_id` (who exists) and records it in the change log.

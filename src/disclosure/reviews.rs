@@ -1,8 +1,8 @@
 //! A round's review of disclosures (`GET/PUT /api/v1/rounds/{id}/disclosure-review`): for each
 //! person who controls the round's content (its speakers, but those who declined, and the
-//! series' planners and reviewers), each relationship of their latest attestation judged
-//! relevant to the round's content or not, and how each relevant one is mitigated; who judged
-//! it, and when.
+//! series' planners and reviewers), each relationship of their latest attestation made by the
+//! round's start, judged relevant to the round's content or not, and how each relevant one is
+//! mitigated; who judged it, and when.
 //!
 //! A judgement belongs to a relationship of one attestation: a new attestation has relationships
 //! of its own, judged afresh, since what a person attests is what the judgement was about.
@@ -178,7 +178,7 @@ pub struct ReviewedPerson {
     pub speaker_id: Id,
     pub display_name: DisplayName,
     pub roles: PersonRoles,
-    /// Their latest attestation; `null` if they have attested none.
+    /// Their latest attestation made by the round's start; `null` if they made none by then.
     pub disclosure: Option<AttestationSummary>,
     pub relationships: ReviewedRelationships,
 }
@@ -251,7 +251,8 @@ fn judgements(conn: &mut DbConnection, round_id: i32) -> Result<HashMap<i32, Jud
         .collect())
 }
 
-/// Everyone on `round` with their latest attestation and its judgements.
+/// Everyone on `round` with the attestation that counts for it (their latest made by its start)
+/// and its judgements.
 pub fn disclosures_of(
     conn: &mut DbConnection,
     round: &Round,
@@ -260,7 +261,7 @@ pub fn disclosures_of(
     let starts_at = round.starts_at.naive();
     let mut out = Vec::new();
     for person in people(conn, round)? {
-        let disclosure = relationships::latest(conn, person.speaker_id)?;
+        let disclosure = relationships::latest_at(conn, person.speaker_id, starts_at)?;
         let current_at_start = disclosure
             .as_ref()
             .is_some_and(|d| starts_at < d.current_until.naive());
@@ -325,7 +326,7 @@ pub fn review_of(conn: &mut DbConnection, round: &Round) -> Result<RoundReview, 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JudgementInput {
-    /// A relationship of the latest attestation of someone on the round.
+    /// A relationship of the latest attestation (by the round's start) of someone on the round.
     pub relationship_id: Id,
     pub relevant: bool,
     /// Only for a relevant relationship; leave it out until it is mitigated.
@@ -424,8 +425,8 @@ pub fn judge(
             FieldError::new(
                 format!("judgements[{i}].relationship_id"),
                 format!(
-                    "relationship {} is not in the latest disclosure of anyone on round \
-                     {round_id}",
+                    "relationship {} is not in the disclosure of anyone on round {round_id} (the \
+                     latest each attested by its start)",
                     j.relationship_id.0
                 ),
             )
@@ -516,7 +517,9 @@ fn person_blockers(p: &PersonDisclosure, round: &Round, out: &mut Vec<Blocker>) 
     let speaker = Some(Id(p.person.speaker_id));
     if p.disclosure.is_none() || !p.current_at_start {
         let why = match &p.disclosure {
-            None => format!("{name} has attested no disclosure of financial relationships"),
+            None => format!(
+                "{name} has attested no disclosure of financial relationships by the round's start"
+            ),
             Some(d) => format!(
                 "{name}'s disclosure (attested {}) is current only until {}, before the round \
                  starts ({})",
@@ -578,8 +581,8 @@ pub fn publishing_blockers(
 /// Get a round's review of disclosures
 ///
 /// Each person who controls the round's content (its speakers but those who declined, then the
-/// series' planners), their latest attestation and whether it is current when the round
-/// starts, and each relationship with its judgement (`null` until judged). Organizers only.
+/// series' planners), their latest attestation made by the round's start and whether it is
+/// current then, and each relationship with its judgement (`null` until judged). Organizers only.
 #[utoipa::path(
     tag = "disclosures",
     security(("bearer" = ["organizer", "admin"])),
@@ -599,8 +602,9 @@ pub async fn get_review(ctx: Ctx, id: web::Path<i32>) -> Result<HttpResponse, Ap
 
 /// Judge a round's disclosures: relevant or not, and how each relevant one is mitigated
 ///
-/// Every judgement of the round at once: each relationship of the latest attestation of someone
-/// on the round, `relevant` or not, and for a relevant one its `mitigation`
+/// Every judgement of the round at once: each relationship of the latest attestation (made by
+/// the round's start) of someone on the round, `relevant` or not, and for a relevant one its
+/// `mitigation`
 /// (`peer_review_of_content`, `attestation_of_evidence_base`, `recusal`, `divestiture`, or
 /// `other` with a `note`). A judgement sent unchanged keeps who made it and when; one left out
 /// is taken back. Organizers only.

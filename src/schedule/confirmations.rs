@@ -247,6 +247,7 @@ crate::text_enum! {
         RelationshipNotJudged = "relationship_not_judged",
         RelevantWithoutMitigation = "relevant_without_mitigation",
         NoPublishedStatement = "no_published_statement",
+        StatementOutOfDate = "statement_out_of_date",
         NoCreditDesignated = "no_credit_designated",
     }
 }

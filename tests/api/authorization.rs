@@ -245,11 +245,13 @@ impl Run {
             .await
             .unwrap();
         assert_eq!(upload.status(), 200, "{}", upload.text().await.unwrap());
-        // The test's speaker has a current disclosure, and the round a published statement.
+        // The test's speaker has a disclosure attested before the round, and the round a
+        // published statement.
         let attested = app
             .put(
                 &format!("/api/v1/speakers/{}/disclosure", self.speaker_on_rounds),
-                &json!({"no_relationships": true}),
+                &json!({"no_relationships": true, "attested_at": (now - Duration::days(1))
+                    .to_rfc3339_opts(SecondsFormat::Secs, true)}),
             )
             .await;
         assert_eq!(attested.status(), 200, "{}", attested.text().await.unwrap());

@@ -25,6 +25,7 @@ on_both_backends!(
     a_panel_of_eight_where_one_disclosure_expires_the_day_before_the_round,
     the_first_publication_says_whether_learners_were_told_before_the_start,
     the_attention_list_carries_the_disclosure_blockers,
+    what_counts_for_a_round_is_the_attestation_made_by_its_start,
     publishing_is_a_webhook_event_and_every_step_is_in_the_audit_trail,
 );
 
@@ -739,6 +740,13 @@ async fn every_version_of_a_statement_is_kept_and_returned(app: TestApp) {
         .collect();
     app.patch(&round_path, &json!({ "speakers": speakers }))
         .await;
+    // Until it is published again, learners would read what is no longer so.
+    let stale = readiness(&app, round).await;
+    assert_eq!(kinds(&stale), ["statement_out_of_date"]);
+    assert!(stale["blockers"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("version 1"));
     let response = publish(&app, round).await;
     assert_eq!(response.status(), 201);
     assert_eq!(
@@ -749,6 +757,7 @@ async fn every_version_of_a_statement_is_kept_and_returned(app: TestApp) {
     assert_eq!(second["version"], 2);
     assert_eq!(second["people"].as_array().unwrap().len(), 2);
 
+    assert_eq!(readiness(&app, round).await["ready"], true);
     let latest: Value = app
         .request_as(None, Method::GET, &path, None)
         .await
@@ -1052,4 +1061,52 @@ async fn publishing_is_a_webhook_event_and_every_step_is_in_the_audit_trail(app:
         .await;
     assert_eq!(audit["items"].as_array().unwrap().len(), 1);
     assert_eq!(audit["items"][0]["action"], "created");
+}
+
+async fn what_counts_for_a_round_is_the_attestation_made_by_its_start(app: TestApp) {
+    let speaker = app.speaker("Howard Goldberg", &["MD"]).await;
+    let started = Utc::now() - Duration::hours(2);
+    let held = round_at(&app, started, json!([{"speaker_id": speaker}])).await;
+    // Attested only after the round started: too late for it.
+    none_since(&app, speaker, Utc::now()).await;
+    let late = readiness(&app, held).await;
+    assert_eq!(kinds(&late)[0], "no_current_disclosure");
+    assert!(late["blockers"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("by the round's start"));
+
+    // One made before it counts; a later one, with a relationship, changes nothing for it.
+    let before = none_since(&app, speaker, started - Duration::days(3)).await;
+    assert_eq!(
+        kinds(&readiness(&app, held).await),
+        ["no_published_statement"]
+    );
+    assert_eq!(publish(&app, held).await.status(), 201);
+    attest(
+        &app,
+        speaker,
+        json!({"relationships": [relationship("Example Pharma", "employee")]}),
+    )
+    .await;
+    let review = app
+        .get_ok(&format!("/api/v1/rounds/{held}/disclosure-review"))
+        .await;
+    assert_eq!(
+        review["people"][0]["disclosure"]["disclosure_id"],
+        before["id"]
+    );
+    assert_eq!(review["people"][0]["relationships"], json!([]));
+    assert_eq!(readiness(&app, held).await["ready"], true);
+    // An upcoming round judges the newest.
+    let upcoming = round_at(
+        &app,
+        Utc::now() + Duration::days(3),
+        json!([{"speaker_id": speaker}]),
+    )
+    .await;
+    assert_eq!(
+        kinds(&readiness(&app, upcoming).await),
+        ["relationship_not_judged", "no_published_statement"]
+    );
 }
