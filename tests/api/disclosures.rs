@@ -26,6 +26,7 @@ on_both_backends!(
     the_first_publication_says_whether_learners_were_told_before_the_start,
     the_attention_list_carries_the_disclosure_blockers,
     what_counts_for_a_round_is_the_attestation_made_by_its_start,
+    the_series_planners_are_speakers_each_once_in_order,
     publishing_is_a_webhook_event_and_every_step_is_in_the_audit_trail,
 );
 
@@ -1108,5 +1109,69 @@ async fn what_counts_for_a_round_is_the_attestation_made_by_its_start(app: TestA
     assert_eq!(
         kinds(&readiness(&app, upcoming).await),
         ["relationship_not_judged", "no_published_statement"]
+    );
+}
+
+async fn the_series_planners_are_speakers_each_once_in_order(app: TestApp) {
+    let series = app.get_ok("/api/v1/series").await;
+    assert_eq!(series["planners"], json!([]));
+    assert_eq!(series["disclosure_valid_months"], 12);
+    let first = app.speaker("Mihaela Stefan", &["MD", "PhD"]).await;
+    let second = app.speaker("Aubri Drake", &[]).await;
+    let problem = assert_problem(
+        app.patch(
+            "/api/v1/series",
+            &json!({"planners": [{"speaker_id": first}, {"speaker_id": first, "role": "reviewer"},
+                {"speaker_id": 999_999}]}),
+        )
+        .await,
+        422,
+    )
+    .await;
+    assert_eq!(
+        error_fields(&problem),
+        ["planners[1].speaker_id", "planners[2].speaker_id"]
+    );
+    let problem = assert_problem(
+        app.patch("/api/v1/series", &json!({"disclosure_valid_months": 0}))
+            .await,
+        422,
+    )
+    .await;
+    assert_eq!(error_fields(&problem), ["disclosure_valid_months"]);
+    let response = app
+        .patch(
+            "/api/v1/series",
+            &json!({"planners": [{"speaker_id": second, "role": "reviewer"}, {"speaker_id": first}]}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let series: Value = response.json().await.unwrap();
+    assert_eq!(
+        series["planners"],
+        json!([{"speaker_id": second, "role": "reviewer"}, {"speaker_id": first, "role": "planner"}])
+    );
+    // A planner who also speaks is listed once on the round's review, with both roles.
+    let round = round_at(
+        &app,
+        Utc::now() + Duration::days(4),
+        json!([{"speaker_id": first}]),
+    )
+    .await;
+    let review = app
+        .get_ok(&format!("/api/v1/rounds/{round}/disclosure-review"))
+        .await;
+    let people: Vec<(Value, Value)> = review["people"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["speaker_id"].clone(), p["roles"].clone()))
+        .collect();
+    assert_eq!(
+        people,
+        [
+            (json!(first), json!(["presenter", "planner"])),
+            (json!(second), json!(["reviewer"]))
+        ]
     );
 }
