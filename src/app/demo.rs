@@ -142,6 +142,8 @@ pub struct SeedReport {
     pub generated: usize,
     /// Disclosure statements published (for the page's 2019 rounds).
     pub statements: usize,
+    /// The learning loop (`app::learning_demo`).
+    pub learning: crate::app::learning_demo::LearningReport,
 }
 
 impl std::fmt::Display for SeedReport {
@@ -160,7 +162,11 @@ impl std::fmt::Display for SeedReport {
             self.rounds,
             self.generated,
             self.statements
-        )
+        )?;
+        if self.learning.initiatives > 0 {
+            write!(f, "; the learning loop: {}", self.learning)?;
+        }
+        Ok(())
     }
 }
 
@@ -290,6 +296,7 @@ pub fn seed(conn: &mut DbConnection) -> Result<SeedReport, ApiError> {
             report.generated += 1;
         }
         report.statements = seed_disclosures(conn)?;
+        report.learning = crate::app::learning_demo::seed(conn)?;
         Ok(report)
     })
 }
@@ -525,6 +532,7 @@ fn page_series() -> SeriesInput {
             contact("Dr. Mihaela Stefan", "mihaela.stefan@example.org"),
             contact("Aubri Drake", "aubri.drake@example.org"),
         ]),
+        loop_alert_days: series::LoopAlertDays::clamped(series::DEFAULT_LOOP_ALERT_DAYS),
     }
 }
 

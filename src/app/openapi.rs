@@ -69,6 +69,9 @@ use crate::platform::error::{FieldError, Problem};
         (name = "changes", description = "The change feed other systems sync from, and the audit trail"),
         (name = "webhooks", description = "Signed messages (Standard Webhooks) about changes, sent to other systems"),
         (name = "calendar", description = "iCalendar (RFC 5545) feeds of the rounds, for Outlook, Google Calendar and others"),
+        (name = "initiatives", description = "The improvement work the rounds take on: aims, stages, teams, round links, PDSA cycles and a SQUIRE 2.0 report"),
+        (name = "measures", description = "An initiative's measures, their data points (aggregate numbers only) and run charts (IHI or Anhøj rules)"),
+        (name = "outcomes", description = "What each round decided: information, decisions and action items, carried over until done"),
         (name = "me", description = "Who the caller is, as the bearer token says"),
         (name = "health", description = "Liveness and readiness probes")
     )

@@ -10,6 +10,7 @@ use actix_web::dev::HttpServiceFactory;
 use actix_web::web;
 use utoipa_actix_web::OpenApiFactory;
 
+use crate::learning::{initiatives, measures, outcomes, pdsa, report};
 pub use crate::platform::resource::API_PREFIX;
 use crate::{
     disclosure::readiness, disclosure::relationships, disclosure::reviews, disclosure::statements,
@@ -110,4 +111,47 @@ pub fn api<R: Router>(r: &mut R) {
         .service(webhooks::get_delivery)
         .service(webhooks::retry_delivery)
         .service(me::me);
+    learning(r);
+}
+
+/// The learning loop: initiatives and their round links, PDSA cycles, measures with their
+/// points and run charts, and what each round decided. Each feed or picture (`.ics`, `.svg`)
+/// comes before the route whose last segment would take it.
+fn learning<R: Router>(r: &mut R) {
+    r.service(initiatives::list_initiatives)
+        .service(initiatives::create_initiative)
+        .service(initiatives::get_initiative)
+        .service(initiatives::replace_initiative)
+        .service(initiatives::patch_initiative)
+        .service(initiatives::delete_initiative)
+        .service(initiatives::link_round)
+        .service(initiatives::unlink_round)
+        .service(initiatives::list_round_initiatives)
+        .service(report::initiative_report)
+        .service(pdsa::list_pdsa_cycles)
+        .service(pdsa::create_pdsa_cycle)
+        .service(pdsa::get_pdsa_cycle)
+        .service(pdsa::replace_pdsa_cycle)
+        .service(pdsa::patch_pdsa_cycle)
+        .service(pdsa::delete_pdsa_cycle)
+        .service(measures::list_measures)
+        .service(measures::create_measure)
+        .service(measures::get_measure)
+        .service(measures::replace_measure)
+        .service(measures::patch_measure)
+        .service(measures::delete_measure)
+        .service(measures::list_points)
+        .service(measures::upsert_points)
+        .service(measures::delete_point)
+        .service(measures::run_chart_svg)
+        .service(measures::run_chart)
+        .service(outcomes::list_round_outcomes)
+        .service(outcomes::create_outcome)
+        .service(outcomes::get_outcome)
+        .service(outcomes::replace_outcome)
+        .service(outcomes::patch_outcome)
+        .service(outcomes::delete_outcome)
+        .service(outcomes::carried_over)
+        .service(outcomes::action_items_feed)
+        .service(outcomes::list_action_items);
 }

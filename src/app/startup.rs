@@ -22,6 +22,7 @@ use std::time::Instant;
 use crate::app::routes::{self, API_PREFIX};
 use crate::integration::changes::{self, Retention};
 use crate::integration::webhooks::{self, WebhookSettings, Worker};
+use crate::learning::{initiatives, outcomes, pdsa};
 use crate::operations::health::{self, MetricsEndpoint, METRICS_PATH};
 use crate::operations::shutdown::{self, Draining, ShutdownSettings};
 use crate::platform::auth::Auth;
@@ -225,6 +226,9 @@ impl Application {
                 (RefKind::Department, departments::EXISTING),
                 (RefKind::Speaker, speakers::EXISTING),
                 (RefKind::Round, rounds::EXISTING),
+                (RefKind::Initiative, initiatives::EXISTING),
+                (RefKind::PdsaCycle, pdsa::EXISTING),
+                (RefKind::Outcome, outcomes::EXISTING),
             ]));
         log::debug!("resident memory with its validators: {}", resident_memory());
         let mut routes_table = RouteTable::from_document(&document);

@@ -8,6 +8,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
+use crate::learning::initiatives::Initiatives;
+use crate::learning::measures::{self, Measures};
+use crate::learning::outcomes::Outcomes;
+use crate::learning::pdsa::PdsaCycles;
 use crate::platform::auth::{Caller, Role, Subject, Visible};
 use crate::platform::cache::Rendered;
 use crate::platform::changelog::{self, Action};
@@ -39,6 +43,11 @@ crate::text_enum! {
         Feedback = "feedback",
         Series = "series",
         Webhook = "webhook",
+        Initiative = "initiative",
+        PdsaCycle = "pdsa_cycle",
+        Measure = "measure",
+        DataPoint = "data_point",
+        Outcome = "outcome",
         Material = "material",
         Disclosure = "disclosure",
         DisclosureReview = "disclosure_review",
@@ -195,9 +204,21 @@ pub fn audit(
 }
 
 /// The resources `caller` sees in the feed: the schedule with its materials (each by its
-/// visibility), and feedback for organizers.
+/// visibility) and the learning loop (their private fields hidden as their reads hide them), and
+/// feedback for organizers.
 fn visible_resources(caller: &Caller) -> Vec<&'static str> {
-    let mut names = vec!["round", "speaker", "department", "series", "material"];
+    let mut names = vec![
+        "round",
+        "speaker",
+        "department",
+        "series",
+        "initiative",
+        "pdsa_cycle",
+        "measure",
+        "data_point",
+        "outcome",
+        "material",
+    ];
     if caller.sees_private_fields() {
         names.push("feedback");
     }
@@ -232,6 +253,13 @@ fn current(
         | ResourceName::Disclosure
         | ResourceName::DisclosureReview
         | ResourceName::DisclosureStatement => Ok(None),
+        ResourceName::Initiative => shown::<Initiatives>(conn, id, caller),
+        ResourceName::PdsaCycle => shown::<PdsaCycles>(conn, id, caller),
+        ResourceName::Measure => shown::<Measures>(conn, id, caller),
+        ResourceName::Outcome => shown::<Outcomes>(conn, id, caller),
+        ResourceName::DataPoint => measures::find_point(conn, id)?
+            .map(|point| serde_json::to_value(point.visible_to(caller)).map_err(ApiError::from))
+            .transpose(),
         ResourceName::Material => materials::shown_to(conn, id, caller)?
             .map(|m| serde_json::to_value(m).map_err(ApiError::from))
             .transpose(),

@@ -32,6 +32,16 @@ pub type DefaultLocation = Text<200>;
 /// 1 minute to a day.
 pub type Minutes = Int<1, 1440>;
 pub type ContactName = Name<200>;
+/// Days an active initiative may go without a PDSA decision, an outcome or a data point before
+/// its loop is flagged as unclosed (`learning::initiatives`).
+pub type LoopAlertDays = Int<1, 3650>;
+/// What `loop_alert_days` is unless the series says otherwise.
+pub const DEFAULT_LOOP_ALERT_DAYS: i64 = 90;
+
+fn default_loop_alert_days() -> LoopAlertDays {
+    LoopAlertDays::clamped(DEFAULT_LOOP_ALERT_DAYS)
+}
+
 /// Days after a round's end that it still takes session feedback: 0 (until it ends) to a year.
 pub type FeedbackWindowDays = Int<0, 365>;
 /// What a series that does not say takes: a month.
@@ -139,6 +149,7 @@ impl SkippedDates {
     "contacts": [{"name": "Dr. Mihaela Stefan", "email": "mihaela.stefan@example.org",
         "role": "topics, suggestions and feedback"}],
     "planners": [{"speaker_id": 3, "role": "planner"}], "disclosure_valid_months": 12,
+    "loop_alert_days": 90,
     "updated_at": "2026-11-27T15:00:00Z"
 }))]
 pub struct Series {
@@ -172,6 +183,9 @@ pub struct Series {
     pub planners: Planners,
     /// How many months a speaker's disclosure stays current after `attested_at`.
     pub disclosure_valid_months: DisclosureValidMonths,
+    /// An active initiative with no PDSA decision, outcome or data point in this many days
+    /// shows `unclosed_loop: true`.
+    pub loop_alert_days: LoopAlertDays,
     /// The token subject that last changed it; shown to organizers and admins only.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
@@ -240,6 +254,11 @@ pub struct SeriesInput {
     #[serde(default = "default_disclosure_valid_months")]
     #[schema(default = 12)]
     pub disclosure_valid_months: DisclosureValidMonths,
+    /// Days an active initiative may go without a PDSA decision, an outcome or a data point
+    /// before its loop is flagged (`unclosed_loop`); 90 when left out.
+    #[serde(default = "default_loop_alert_days")]
+    #[schema(default = 90)]
+    pub loop_alert_days: LoopAlertDays,
 }
 
 impl Input for SeriesInput {
@@ -332,6 +351,7 @@ struct SeriesRow {
     updated_at: chrono::NaiveDateTime,
     updated_by: Option<String>,
     feedback_window_days: i32,
+    loop_alert_days: i32,
     recurrence: Option<String>,
     recurrence_start: Option<String>,
     attention_days: i32,
@@ -360,6 +380,7 @@ impl From<SeriesRow> for Series {
             disclosure_valid_months: DisclosureValidMonths::clamped(i64::from(
                 row.disclosure_valid_months,
             )),
+            loop_alert_days: LoopAlertDays::clamped(i64::from(row.loop_alert_days)),
             updated_by: row.updated_by.map(Text::stored),
             updated_at: Timestamp::from_naive(row.updated_at),
             version: row.version,
@@ -421,6 +442,7 @@ impl Resource for SeriesRecord {
             contacts: record.contacts.clone(),
             planners: record.planners.clone(),
             disclosure_valid_months: record.disclosure_valid_months,
+            loop_alert_days: record.loop_alert_days,
         }
     }
 
@@ -456,6 +478,7 @@ impl Resource for SeriesRecord {
                 series::default_duration_minutes.eq(input.default_duration_minutes.get() as i32),
                 series::feedback_window_days.eq(input.feedback_window_days.get() as i32),
                 series::contacts.eq(&contacts),
+                series::loop_alert_days.eq(input.loop_alert_days.get() as i32),
                 series::recurrence.eq(recurrence.as_deref()),
                 series::recurrence_start.eq(input.recurrence_start.map(|d| d.to_string())),
                 series::attention_days.eq(input.attention_days.get() as i32),

@@ -100,6 +100,39 @@ fn role_table(method: &str, template: &str) -> Rule {
             | "/rounds/{id}/materials/{material_id}"
             | "/rounds/{id}/materials/{material_id}/file",
         ) => Rule::Open,
+        // The learning loop: anyone reads it (LHS_PUBLIC_READ; team members' and owners' e-mail
+        // addresses are organizers'); organizers write it and list action items across rounds.
+        (
+            "GET",
+            "/initiatives"
+            | "/initiatives/{id}"
+            | "/initiatives/{id}/report"
+            | "/initiatives/{id}/pdsa-cycles"
+            | "/initiatives/{id}/measures"
+            | "/rounds/{id}/initiatives"
+            | "/pdsa-cycles/{id}"
+            | "/measures/{id}"
+            | "/measures/{id}/points"
+            | "/measures/{id}/run-chart"
+            | "/measures/{id}/run-chart.svg"
+            | "/rounds/{id}/outcomes"
+            | "/rounds/{id}/carried-over"
+            | "/outcomes/{id}"
+            | "/action-items.ics",
+        ) => Rule::Open,
+        ("GET", "/action-items") => organizer,
+        (
+            "POST",
+            "/initiatives" | "/initiatives/{id}/pdsa-cycles" | "/initiatives/{id}/measures",
+        ) => organizer,
+        ("POST", "/rounds/{id}/outcomes") => organizer,
+        (
+            "PUT" | "PATCH" | "DELETE",
+            "/initiatives/{id}" | "/pdsa-cycles/{id}" | "/measures/{id}" | "/outcomes/{id}",
+        ) => organizer,
+        ("PUT" | "DELETE", "/initiatives/{id}/rounds/{round_id}") => organizer,
+        ("PUT", "/measures/{id}/points") => organizer,
+        ("DELETE", "/measures/{id}/points/{period}") => organizer,
         // Who the token says the caller is: any signed-in caller, even one granted no role.
         ("GET", "/me") => Rule::SignedIn,
         // Feedback: anyone sends it (LHS_ANONYMOUS_FEEDBACK); organizers read and triage it.
@@ -188,7 +221,19 @@ struct Records {
     material: i32,
     feedback: i32,
     webhook: Option<(i32, i64)>,
+    /// An initiative with nothing of its own but a link to `linked_round` (so it may be
+    /// deleted, and the link too).
+    initiative: i32,
+    linked_round: i32,
+    /// A PDSA cycle and a measure (with a point for [`PERIOD`]) of another initiative, and an
+    /// outcome of another round: what each is part of stays deletable.
+    cycle: i32,
+    measure: i32,
+    outcome: i32,
 }
+
+/// The period of the point of `Records::measure`.
+const PERIOD: &str = "2023-01-01";
 
 /// A small PDF: a file the service takes.
 const PDF: &[u8] =
@@ -267,7 +312,62 @@ impl Run {
             "{}",
             published.text().await.unwrap()
         );
+        let initiative = id_of(
+            &app.create(
+                "/api/v1/initiatives",
+                json!({"title": format!("Initiative {n}")}),
+            )
+            .await,
+        );
+        let linked_round = id_of(&app.create("/api/v1/rounds", held_round(now)).await);
+        let link = app
+            .put(
+                &format!("/api/v1/initiatives/{initiative}/rounds/{linked_round}"),
+                &json!({"purpose": "introduce"}),
+            )
+            .await;
+        assert!(link.status().is_success(), "{}", link.status());
+        let host = id_of(
+            &app.create("/api/v1/initiatives", json!({"title": format!("Host {n}")}))
+                .await,
+        );
+        let cycle = id_of(
+            &app.create(
+                &format!("/api/v1/initiatives/{host}/pdsa-cycles"),
+                json!({"change_idea": format!("Idea {n}")}),
+            )
+            .await,
+        );
+        let measure = id_of(
+            &app.create(
+                &format!("/api/v1/initiatives/{host}/measures"),
+                json!({"name": format!("Measure {n}"), "type": "process",
+                       "data_type": "count", "frequency": "month",
+                       "improvement_direction": "increase"}),
+            )
+            .await,
+        );
+        let point = app
+            .put(
+                &format!("/api/v1/measures/{measure}/points"),
+                &json!({"points": [{"period": PERIOD, "value": 1}]}),
+            )
+            .await;
+        assert_eq!(point.status(), 200);
+        let outcome_round = id_of(&app.create("/api/v1/rounds", held_round(now)).await);
+        let outcome = id_of(
+            &app.create(
+                &format!("/api/v1/rounds/{outcome_round}/outcomes"),
+                json!({"kind": "information", "text": format!("Noted {n}")}),
+            )
+            .await,
+        );
         Records {
+            initiative,
+            linked_round,
+            cycle,
+            measure,
+            outcome,
             department: app.department(&format!("Unit {n}")).await,
             speaker: app.speaker(&format!("Speaker {n}"), &["MD"]).await,
             round,
@@ -342,7 +442,15 @@ impl Run {
                 disclosures,
                 disclosure_relationships,
                 disclosure_reviews,
-                disclosure_statements
+                disclosure_statements,
+                initiatives,
+                initiative_team,
+                initiative_departments,
+                initiative_rounds,
+                pdsa_cycles,
+                measures,
+                data_points,
+                round_outcomes
             );
             macro_rules! last_write {
                 ($($table:ident),*) => {$(
@@ -360,7 +468,12 @@ impl Run {
                 feedback,
                 webhooks,
                 series,
-                materials
+                materials,
+                initiatives,
+                pdsa_cycles,
+                measures,
+                data_points,
+                round_outcomes
             );
             // A speaker's answer changes a place, not the number of places.
             let answers: (i64, Option<chrono::NaiveDateTime>) = round_speakers::table
@@ -442,8 +555,9 @@ fn held_round(now: chrono::DateTime<Utc>) -> Value {
 }
 
 /// The path with its ids filled from `records`: `{id}` names a record of the collection
-/// before it, `{delivery_id}` the webhook's delivery, `{material_id}` the round's material and
-/// `{speaker_id}` the speaker on the round.
+/// before it, `{delivery_id}` the webhook's delivery, `{material_id}` the round's material,
+/// `{speaker_id}` the speaker on the round, `{round_id}` the round linked to the initiative and
+/// `{period}` the measure's point.
 fn fill(template: &str, records: &Records) -> String {
     let segments: Vec<&str> = template.split('/').collect();
     let mut path = Vec::new();
@@ -461,6 +575,10 @@ fn fill(template: &str, records: &Records) -> String {
             (true, Some("departments")) => records.department.to_string(),
             (true, Some("feedback")) => records.feedback.to_string(),
             (true, Some("webhooks")) => records.webhook.expect("a webhook").0.to_string(),
+            (true, Some("initiatives")) => records.initiative.to_string(),
+            (true, Some("pdsa-cycles")) => records.cycle.to_string(),
+            (true, Some("measures")) => records.measure.to_string(),
+            (true, Some("outcomes")) => records.outcome.to_string(),
             (true, collection) => panic!("{template}: what does {{id}} name after {collection:?}?"),
             (false, _) => String::new(),
         };
@@ -473,7 +591,9 @@ fn fill(template: &str, records: &Records) -> String {
                 .replace("{id}", &id)
                 .replace("{delivery_id}", &delivery)
                 .replace("{material_id}", &records.material.to_string())
-                .replace("{speaker_id}", &records.speaker_on_round.to_string()),
+                .replace("{speaker_id}", &records.speaker_on_round.to_string())
+                .replace("{round_id}", &records.linked_round.to_string())
+                .replace("{period}", PERIOD),
         );
     }
     let path = path.join("/");
@@ -552,6 +672,19 @@ fn plausible_body(component: &str, records: &Records, receiver: &str, n: u32) ->
         "SeriesPatch" => json!({"default_duration_minutes": 30 + n % 60}),
         "WebhookInput" => json!({"url": receiver, "events": ["round.deleted"]}),
         "WebhookPatch" => json!({"description": "Changed"}),
+        "InitiativeInput" => json!({"title": format!("Initiative {n}")}),
+        "InitiativePatch" => json!({"problem_statement": format!("Revision {n}")}),
+        "InitiativeRoundInput" => json!({"purpose": "review"}),
+        "PdsaCycleInput" => json!({"change_idea": format!("Idea {n}")}),
+        "PdsaCyclePatch" => json!({"objective": format!("Objective {n}")}),
+        "MeasureInput" => json!({"name": format!("Measure {n}"), "type": "process",
+                                 "data_type": "count", "frequency": "month",
+                                 "improvement_direction": "increase"}),
+        "MeasurePatch" => json!({"unit": format!("comments {n}")}),
+        // A new value for the measure's point: the same value changes nothing.
+        "PointsInput" => json!({"points": [{"period": PERIOD, "value": 1 + n}]}),
+        "OutcomeInput" => json!({"kind": "information", "text": format!("Noted {n}")}),
+        "OutcomePatch" => json!({"text": format!("Revised {n}")}),
         other => panic!("no plausible body for {other}: add one to `plausible_body`"),
     }
 }

@@ -421,7 +421,8 @@ async fn the_demo_schedule_loads_once_with_its_panel_in_order(app: TestApp) {
     assert_eq!(
         reports.0,
         "described the series, added 5 departments, 8 speakers, 13 rounds (3 of them \
-         upcoming, generated from the series' defaults), 3 disclosure statements"
+         upcoming, generated from the series' defaults), 3 disclosure statements; the learning \
+         loop: 1 initiative, 2 PDSA cycles, 1 measure with 24 points, 12 round outcomes"
     );
     assert_eq!(
         reports.1,
@@ -441,16 +442,22 @@ async fn the_demo_schedule_loads_once_with_its_panel_in_order(app: TestApp) {
     assert_eq!(july["ends_at_local"], "2019-07-18T13:00:00-04:00");
     assert_eq!(july["title"], Value::Null);
 
-    // Like any write, the demo data is in the change log: 1 series, 5 + 8 + 13 records; and
-    // the disclosures, which the public feed leaves out: 8 speakers' of 2018 and Tara Lagu's
+    // Like any write, the demo data is in the change log: 1 series, 5 + 8 + 13 records of the
+    // schedule; 1 initiative, 2 PDSA cycles, 1 measure, its 24 points and their entry on the
+    // measure (the shift they created), and 12 outcomes of the learning loop; and the
+    // disclosures, which the public feed leaves out: 8 speakers' of 2018 and Tara Lagu's
     // current one, two reviews (Peter Lindenauer's relationship, on two rounds), three
     // statements.
     let audit = app.get_ok("/api/v1/audit?limit=100").await;
     let entries = audit["items"].as_array().unwrap();
-    assert_eq!(entries.len(), 27 + 9 + 2 + 3, "{}", entries.len());
+    assert_eq!(entries.len(), 27 + 41 + 9 + 2 + 3, "{audit}");
     assert!(entries.iter().all(|e| e["actor"] == "demo"));
     let feed = app.get_ok("/api/v1/changes?after=0&limit=1000").await;
-    assert_eq!(feed["items"].as_array().unwrap().len(), 27);
+    assert_eq!(
+        feed["items"].as_array().unwrap().len(),
+        27 + 40,
+        "each record once"
+    );
 
     let upcoming = app.get_ok("/api/v1/rounds?when=upcoming").await;
     assert_eq!(upcoming["total"], 3, "the next three, generated");
