@@ -146,8 +146,8 @@ def check_escaped(what: str, text: str, name: str, value: str) -> None:
         expect(f"{what}: the {name} content line, escaped", [f"{name}:{escaped(value)}"], lines)
         return
     expect(f"{what}: one {name} content line", 1, len(lines))
-    expect_true(f"{what}: the {name} content line holds the description, escaped",
-                escaped(value) in lines[0], lines[0])
+    if escaped(value) not in lines[0]:
+        fail(f"{what}: the {name} content line holds the description, escaped", escaped(value), lines[0])
 
 
 # ---- what the feeds must contain --------------------------------------------------------------
