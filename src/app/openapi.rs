@@ -63,6 +63,7 @@ use crate::platform::error::{FieldError, Problem};
         (name = "rounds", description = "Sessions of the series: topic, time, place, speakers, organisers"),
         (name = "speakers", description = "People who present, with their credentials"),
         (name = "departments", description = "Units that organise rounds and employ speakers"),
+        (name = "disclosures", description = "Financial relationships of the people who control content (ACCME Standard 3): attested, judged per round, mitigated, and disclosed to learners"),
         (name = "feedback", description = "Ratings, topic suggestions and comments for the organisers"),
         (name = "series", description = "The series as a whole: name, description, time zone, defaults, contacts"),
         (name = "changes", description = "The change feed other systems sync from, and the audit trail"),

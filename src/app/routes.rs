@@ -14,6 +14,7 @@ use crate::learning::{initiatives, measures, outcomes, pdsa, report};
 pub use crate::platform::resource::API_PREFIX;
 use crate::site::{assets, forms, pages};
 use crate::{
+    disclosure::readiness, disclosure::relationships, disclosure::reviews, disclosure::statements,
     integration::changes, integration::webhooks, operations::health, platform::me,
     schedule::calendar, schedule::confirmations, schedule::departments, schedule::feedback,
     schedule::materials, schedule::planning, schedule::rounds, schedule::series,
@@ -65,7 +66,7 @@ pub fn api<R: Router>(r: &mut R) {
     // and `attention` too.
     r.service(calendar::rounds_feed)
         .service(calendar::round_event)
-        .service(confirmations::attention)
+        .service(readiness::attention)
         .service(rounds::list_rounds)
         .service(rounds::create_round)
         .service(rounds::get_round)
@@ -74,6 +75,11 @@ pub fn api<R: Router>(r: &mut R) {
         .service(materials::delete_round)
         .service(rounds::list_speaker_rounds)
         .service(confirmations::respond)
+        .service(reviews::get_review)
+        .service(reviews::put_review)
+        .service(readiness::readiness)
+        .service(statements::publish)
+        .service(statements::get_statement)
         .service(materials::list_materials)
         .service(materials::create_material)
         .service(materials::get_material)
@@ -97,6 +103,9 @@ pub fn api<R: Router>(r: &mut R) {
         .service(speakers::replace_speaker)
         .service(speakers::patch_speaker)
         .service(speakers::delete_speaker)
+        .service(relationships::get_disclosure)
+        .service(relationships::put_disclosure)
+        .service(relationships::disclosure_history)
         .service(departments::list_departments)
         .service(departments::create_department)
         .service(departments::get_department)

@@ -49,6 +49,9 @@ crate::text_enum! {
         DataPoint = "data_point",
         Outcome = "outcome",
         Material = "material",
+        Disclosure = "disclosure",
+        DisclosureReview = "disclosure_review",
+        DisclosureStatement = "disclosure_statement",
     }
 }
 
@@ -244,7 +247,12 @@ fn current(
         ResourceName::Department => shown::<Departments>(conn, id, caller),
         ResourceName::Feedback => shown::<Feedbacks>(conn, id, caller),
         ResourceName::Series => shown::<SeriesRecord>(conn, id, caller),
-        ResourceName::Webhook => Ok(None),
+        // Not in the feed: disclosures and their judgements are private, and a statement is
+        // read from its round (`disclosure_statement_url`) and announced by its webhook event.
+        ResourceName::Webhook
+        | ResourceName::Disclosure
+        | ResourceName::DisclosureReview
+        | ResourceName::DisclosureStatement => Ok(None),
         ResourceName::Initiative => shown::<Initiatives>(conn, id, caller),
         ResourceName::PdsaCycle => shown::<PdsaCycles>(conn, id, caller),
         ResourceName::Measure => shown::<Measures>(conn, id, caller),

@@ -861,4 +861,4 @@ fn trends(values: &[f64]) -> Vec<Trend> {
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-mod tests;
+pub(crate) mod tests;

@@ -104,6 +104,8 @@ pub fn event_type(change: &Change<'_>) -> String {
         {
             Some("measure.signal_detected")
         }
+        // A statement is only ever published (each version a record of its own, never changed).
+        ("disclosure_statement", Action::Created) => Some("disclosure_statement.published"),
         ("outcome", action) if field(&change.after, "kind") == "action_item" => match action {
             Action::Created => Some("action_item.assigned"),
             Action::Updated if became("status", "done") => Some("action_item.completed"),
@@ -155,6 +157,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "feedback.created",
     "feedback.updated",
     "feedback.deleted",
+    "disclosure_statement.published",
     "initiative.created",
     "initiative.updated",
     "initiative.stage_changed",

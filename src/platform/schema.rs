@@ -112,6 +112,8 @@ diesel::joinable!(round_departments -> rounds (round_id));
 diesel::joinable!(round_departments -> departments (department_id));
 diesel::joinable!(feedback -> rounds (round_id));
 diesel::joinable!(materials -> rounds (round_id));
+diesel::joinable!(disclosure_relationships -> disclosures (disclosure_id));
+diesel::joinable!(disclosures -> speakers (speaker_id));
 
 diesel::table! {
     /// Bumped by trigger on every change to the schedule; see `cache`.
@@ -161,6 +163,62 @@ diesel::table! {
         attention_days -> Integer,
         /// `[{"date": "YYYY-MM-DD", "reason": ...}, ...]` by date: what plans skip.
         skipped_dates -> Text,
+        /// `[{"speaker_id": 7, "role": "planner"}, ...]` in order (see `series`).
+        planners -> Text,
+        disclosure_valid_months -> Integer,
+    }
+}
+
+diesel::table! {
+    /// Every attestation of a speaker's financial relationships (see `disclosure::relationships`).
+    disclosures (id) {
+        id -> Integer,
+        speaker_id -> Integer,
+        attested_at -> Timestamp,
+        no_relationships -> Bool,
+        created_at -> Timestamp,
+        created_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    disclosure_relationships (id) {
+        id -> Integer,
+        disclosure_id -> Integer,
+        position -> Integer,
+        company -> Text,
+        nature -> Text,
+        other_detail -> Nullable<Text>,
+        /// `YYYY-MM-DD`.
+        started_on -> Text,
+        ended_on -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// A round's judgement of one relationship (see `disclosure::reviews`).
+    disclosure_reviews (round_id, relationship_id) {
+        round_id -> Integer,
+        relationship_id -> Integer,
+        relevant -> Bool,
+        mitigation -> Nullable<Text>,
+        note -> Nullable<Text>,
+        reviewed_at -> Timestamp,
+        reviewed_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// The published versions of rounds' disclosure statements, frozen (see
+    /// `disclosure::statements`).
+    disclosure_statements (id) {
+        id -> Integer,
+        round_id -> Integer,
+        version -> Integer,
+        published_at -> Timestamp,
+        published_by -> Nullable<Text>,
+        text -> Text,
+        content -> Text,
     }
 }
 
@@ -458,4 +516,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     data_points,
     round_outcomes,
     materials,
+    disclosures,
+    disclosure_relationships,
+    disclosure_reviews,
+    disclosure_statements,
 );

@@ -230,8 +230,8 @@ fn material_address(material: &Material, settings: &CalendarSettings) -> Option<
 }
 
 /// What an event says of its round beyond the title: the confirmed speakers with their roles
-/// (none, to be announced, when no one has confirmed), the organising departments, the
-/// description and the public materials.
+/// (none, to be announced, when no one has confirmed), the organising departments, where its
+/// disclosure statement is, the description and the public materials.
 fn event_description(
     round: &Round,
     materials: &[&Material],
@@ -257,6 +257,16 @@ fn event_description(
             .collect();
         parts.push(format!("Organised by: {}", departments.join("; ")));
     }
+    // Learners must be able to read the disclosures before the session (ACCME Standard 3): the
+    // event names where. Without a public URL the path is all there is to name.
+    let statement = round.disclosure_statement_url.as_str();
+    let statement = match &settings.public_url {
+        Some(base) => format!("{base}{statement}"),
+        None => statement.to_owned(),
+    };
+    parts.push(format!(
+        "Disclosures of financial relationships: {statement}"
+    ));
     if let Some(description) = round.description.as_ref().map(|d| d.as_str()) {
         if !description.is_empty() {
             parts.push(description.to_owned());

@@ -1,22 +1,22 @@
 //! Speakers who confirm: a signed-in speaker's answer to an invitation
-//! (`PUT /api/v1/rounds/{id}/speakers/{speaker_id}/response`), and the upcoming rounds that need
-//! an organizer's attention before they can go ahead (`GET /api/v1/rounds/attention`).
+//! (`PUT /api/v1/rounds/{id}/speakers/{speaker_id}/response`), and the planning blockers of the
+//! upcoming rounds that need an organizer's attention before they can go ahead (`GET
+//! /api/v1/rounds/attention`, served by `disclosure::readiness`, which adds the disclosure's).
 //!
 //! A speaker is matched to a sign-in by the identity provider's subject stored on their record
 //! (`speakers.sub`, which only organizers see or set): the caller whose token's `sub` it is may
 //! confirm or decline their own places, and nothing else. Organizers set any place's status
 //! through the round itself (`speakers[].status`).
 
-use actix_web::{get, put, web, HttpResponse};
+use actix_web::{put, web, HttpResponse};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::platform::auth::{Caller, Role};
-use crate::platform::cache::Rendered;
 use crate::platform::db::{self, DbConnection};
-use crate::platform::error::{ApiError, ReadErrors, WriteErrors};
+use crate::platform::error::{ApiError, WriteErrors};
 use crate::platform::fields::{Id, Int, Text, Timestamp};
 use crate::platform::http::{self, JsonBody};
 use crate::platform::resource::{found, Author, Ctx, Resource};
@@ -243,6 +243,12 @@ crate::text_enum! {
         NoTitle = "no_title",
         NoConfirmedPresenter = "no_confirmed_presenter",
         InvitationUnanswered = "invitation_unanswered",
+        NoCurrentDisclosure = "no_current_disclosure",
+        RelationshipNotJudged = "relationship_not_judged",
+        RelevantWithoutMitigation = "relevant_without_mitigation",
+        NoPublishedStatement = "no_published_statement",
+        StatementOutOfDate = "statement_out_of_date",
+        NoCreditDesignated = "no_credit_designated",
     }
 }
 
@@ -256,10 +262,27 @@ pub struct Blocker {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub speaker_id: Option<Id>,
+    /// The financial relationship it is about (`GET /speakers/{speaker_id}/disclosure`), when
+    /// it is about one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub relationship_id: Option<Id>,
 }
 
-/// The most blockers one round lists.
-pub const BLOCKERS_MAX: usize = 20;
+impl Blocker {
+    pub fn new(kind: BlockerKind, message: String, speaker_id: Option<Id>) -> Blocker {
+        Blocker {
+            kind,
+            message: Text::stored(message),
+            speaker_id,
+            relationship_id: None,
+        }
+    }
+}
+
+/// The most blockers one round lists: a panel of eight and the planners, each with a few
+/// relationships.
+pub const BLOCKERS_MAX: usize = 200;
 
 /// A round that needs attention, with why.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -267,8 +290,9 @@ pub struct AttentionItem {
     pub round_id: Id,
     /// The round, as organizers see it (every speaker, with their status).
     pub round: Round,
-    /// What keeps it from being ready, the most basic first.
-    #[schema(max_items = 20)]
+    /// What keeps it from being ready, the most basic first: the planning blockers, then those
+    /// of its disclosures.
+    #[schema(max_items = 200)]
     pub blockers: Vec<Blocker>,
 }
 
@@ -286,11 +310,7 @@ pub struct Attention {
 
 /// What keeps `round` from being ready at `now`.
 pub fn blockers(round: &Round, now: NaiveDateTime) -> Vec<Blocker> {
-    let blocker = |kind, message: String, speaker_id| Blocker {
-        kind,
-        message: Text::stored(message),
-        speaker_id,
-    };
+    let blocker = Blocker::new;
     let mut found = Vec::new();
     if Text::non_blank(round.title.as_ref()).is_none() {
         found.push(blocker(
@@ -324,8 +344,16 @@ pub fn blockers(round: &Round, now: NaiveDateTime) -> Vec<Blocker> {
     found
 }
 
-/// The rounds that need attention as of `now`, soonest first.
-pub fn attention_at(conn: &mut DbConnection, now: NaiveDateTime) -> Result<Attention, ApiError> {
+/// What a later layer adds to a round's planning blockers (the disclosure's, say).
+pub type MoreBlockers = fn(&mut DbConnection, &Round) -> Result<Vec<Blocker>, ApiError>;
+
+/// The rounds that need attention as of `now`, soonest first, with the blockers `more` adds
+/// after the planning ones.
+pub fn attention_at(
+    conn: &mut DbConnection,
+    now: NaiveDateTime,
+    more: MoreBlockers,
+) -> Result<Attention, ApiError> {
     let current = SeriesRecord::find(conn, series::ID)?
         .ok_or_else(|| ApiError::Internal("the series row is missing".to_owned()))?;
     let days = current.attention_days;
@@ -337,46 +365,24 @@ pub fn attention_at(conn: &mut DbConnection, now: NaiveDateTime) -> Result<Atten
         ..RoundFilter::default()
     };
     let upcoming = rounds::list_all(conn, &filter, ATTENTION_MAX as i64, now)?;
-    let items = upcoming
-        .into_iter()
-        .filter_map(|round| {
-            let blockers = blockers(&round, now);
-            (!blockers.is_empty()).then_some(AttentionItem {
+    let mut items = Vec::new();
+    for round in upcoming {
+        let mut found = blockers(&round, now);
+        found.extend(more(conn, &round)?);
+        found.truncate(BLOCKERS_MAX);
+        if !found.is_empty() {
+            items.push(AttentionItem {
                 round_id: round.id,
                 round,
-                blockers,
-            })
-        })
-        .collect();
+                blockers: found,
+            });
+        }
+    }
     Ok(Attention {
         attention_days: days,
         until: Timestamp::from_naive(until),
         items,
     })
-}
-
-/// Rounds that need attention: no title, no confirmed presenter, an invitation unanswered
-///
-/// The scheduled rounds not yet over that start within the series' `attention_days`, soonest
-/// first, each with its blockers: `no_title`, `no_confirmed_presenter` (no presenter or
-/// panelist has confirmed), `invitation_unanswered` (an invitation older than 14 days, with the
-/// speaker's id). Rounds with nothing in the way are left out. Organizers only.
-#[utoipa::path(
-    tag = "rounds",
-    security(("bearer" = ["organizer", "admin"])),
-    responses(
-        (status = 200, description = "The rounds that need attention", body = Attention),
-        ReadErrors
-    )
-)]
-#[get("/rounds/attention")]
-pub async fn attention(ctx: Ctx) -> Result<HttpResponse, ApiError> {
-    let granted = ctx.authorize_with(ctx.caller.require(Role::Organizer))?;
-    // Not from the read cache: the answer moves with the clock, not only with the schedule.
-    ctx.read(granted, false, true, None, |conn| {
-        Rendered::json(&attention_at(conn, db::now())?)
-    })
-    .await
 }
 
 #[cfg(test)]

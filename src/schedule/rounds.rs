@@ -13,11 +13,11 @@ use crate::platform::auth::{Caller, Role, Visible};
 use crate::platform::db::{self, DbConnection, MultiBackend};
 use crate::platform::error::{ApiError, FieldError, ReadErrors};
 use crate::platform::fields::{
-    DepartmentRef, Id, LocalTimestamp, Name, SpeakerRef, Text, Timestamp,
+    DepartmentRef, Id, Line, LocalTimestamp, Name, SpeakerRef, Text, Timestamp,
 };
 use crate::platform::pagination::{Page, Paging};
 use crate::platform::resource::{
-    self, found, Access, Allowed, Audit, Ctx, Listing, New, Resource, Update,
+    self, found, Access, Allowed, Audit, Ctx, Listing, New, Resource, Update, API_PREFIX,
 };
 use crate::platform::schema::{round_departments, round_speakers, rounds, series};
 use crate::platform::timezone::Zone;
@@ -182,6 +182,7 @@ crate::list_type!(
         "status": "confirmed"}],
     "department_ids": [1],
     "departments": [{"id": 1, "name": "Division of Healthcare Quality", "abbreviation": "DHQ"}],
+    "disclosure_statement_url": "/api/v1/rounds/3/disclosure-statement",
     "initiatives": [{"id": 1, "title": "Using patient comments to improve care"}],
     "created_at": "2019-01-02T15:00:00Z", "updated_at": "2019-01-02T15:00:00Z"
 }))]
@@ -203,6 +204,11 @@ pub struct Round {
     pub speakers: PanelView,
     pub department_ids: DepartmentIds,
     pub departments: DepartmentSummaries,
+    /// Where learners read the round's disclosure statement (who controls its content and their
+    /// relevant financial relationships), relative to the API's origin; it answers 404 until
+    /// the first statement is published.
+    #[schema(example = "/api/v1/rounds/3/disclosure-statement")]
+    pub disclosure_statement_url: Line<100>,
     /// The initiatives the round discussed (linked with `PUT /initiatives/{id}/rounds/{round_id}`).
     pub initiatives: RoundInitiatives,
     #[serde(flatten)]
@@ -634,6 +640,7 @@ fn round_of(row: RoundRow, zone: &Zone) -> Result<Round, ApiError> {
         speakers: PanelView(speakers),
         department_ids: DepartmentIds(departments.iter().map(|d| DepartmentRef(d.id.0)).collect()),
         departments: DepartmentSummaries(departments),
+        disclosure_statement_url: Line::stored(disclosure_statement_url(row.id)),
         initiatives: RoundInitiatives(
             initiatives
                 .into_iter()
@@ -647,6 +654,11 @@ fn round_of(row: RoundRow, zone: &Zone) -> Result<Round, ApiError> {
         sequence: row.sequence,
         zone: zone.clone(),
     })
+}
+
+/// The path of a round's disclosure statement (`disclosure::statements` serves it).
+pub fn disclosure_statement_url(round_id: i32) -> String {
+    format!("{API_PREFIX}/rounds/{round_id}/disclosure-statement")
 }
 
 /// Whether the list is in the order of latest first.

@@ -10,7 +10,9 @@ use utoipa::ToSchema;
 use crate::platform::auth::{Role, Subject};
 use crate::platform::db::{self, DbConnection};
 use crate::platform::error::{ApiError, FieldError, ReadErrors, WriteErrors};
-use crate::platform::fields::{Email, Int, Line, LocalDate, LocalTime, Name, Text, Timestamp};
+use crate::platform::fields::{
+    Email, Int, Line, LocalDate, LocalTime, Name, SpeakerRef, Text, Timestamp,
+};
 use crate::platform::http::JsonBody;
 use crate::platform::resource::{self, Allowed, Ctx, NoFilter, Resource, Update};
 use crate::platform::schema::series;
@@ -59,6 +61,39 @@ pub const DEFAULT_ATTENTION_DAYS: i64 = 45;
 fn default_attention_days() -> AttentionDays {
     AttentionDays::clamped(DEFAULT_ATTENTION_DAYS)
 }
+
+/// How many months a speaker's disclosure stays current after it is attested: 1 to 24.
+pub type DisclosureValidMonths = Int<1, 24>;
+/// What `disclosure_valid_months` is when it is not given: a year, as CME offices ask.
+pub const DEFAULT_DISCLOSURE_VALID_MONTHS: i64 = 12;
+
+fn default_disclosure_valid_months() -> DisclosureValidMonths {
+    DisclosureValidMonths::clamped(DEFAULT_DISCLOSURE_VALID_MONTHS)
+}
+
+crate::text_enum! {
+    /// What a planner does for the series: plans its content, or reviews it.
+    #[derive(Default)]
+    pub enum PlannerRole { #[default] Planner = "planner", Reviewer = "reviewer" }
+}
+
+/// Someone who controls the series' content without presenting: their disclosure is judged on
+/// every round, as the speakers' are. They are speakers' records, so that one disclosure serves
+/// both.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Planner {
+    pub speaker_id: SpeakerRef,
+    /// Defaults to `planner`.
+    #[serde(default)]
+    pub role: PlannerRole,
+}
+
+crate::list_type!(
+    /// The series' planners and reviewers, in order; each speaker once.
+    pub Planners(Planner),
+    max = 50
+);
 
 /// Someone to contact about the series. Their e-mail address is public by design: the series'
 /// page publishes it.
@@ -113,6 +148,7 @@ impl SkippedDates {
     "skipped_dates": [{"date": "2019-08-15", "reason": "No round in August"}],
     "contacts": [{"name": "Dr. Mihaela Stefan", "email": "mihaela.stefan@example.org",
         "role": "topics, suggestions and feedback"}],
+    "planners": [{"speaker_id": 3, "role": "planner"}], "disclosure_valid_months": 12,
     "loop_alert_days": 90,
     "updated_at": "2026-11-27T15:00:00Z"
 }))]
@@ -142,6 +178,11 @@ pub struct Series {
     /// The dates plans skip, with why, by date.
     pub skipped_dates: SkippedDates,
     pub contacts: Contacts,
+    /// The people who plan or review the series' content (speakers' ids, in order): each one's
+    /// disclosure is judged on every round, as the speakers' are.
+    pub planners: Planners,
+    /// How many months a speaker's disclosure stays current after `attested_at`.
+    pub disclosure_valid_months: DisclosureValidMonths,
     /// An active initiative with no PDSA decision, outcome or data point in this many days
     /// shows `unclosed_loop: true`.
     pub loop_alert_days: LoopAlertDays,
@@ -206,6 +247,13 @@ pub struct SeriesInput {
     pub skipped_dates: SkippedDates,
     #[serde(default)]
     pub contacts: Contacts,
+    /// Speakers' ids with their role (`planner` or `reviewer`), in order, each once.
+    #[serde(default)]
+    pub planners: Planners,
+    /// Defaults to 12.
+    #[serde(default = "default_disclosure_valid_months")]
+    #[schema(default = 12)]
+    pub disclosure_valid_months: DisclosureValidMonths,
     /// Days an active initiative may go without a PDSA decision, an outcome or a data point
     /// before its loop is flagged (`unclosed_loop`); 90 when left out.
     #[serde(default = "default_loop_alert_days")]
@@ -250,6 +298,22 @@ impl Input for SeriesInput {
                 None => seen.push((skip.date, i)),
             }
         }
+        let mut planners: Vec<(i32, usize)> = Vec::new();
+        for (i, planner) in doc.items::<Planner>("planners").into_iter().enumerate() {
+            let Some(planner) = planner else {
+                continue;
+            };
+            match planners.iter().find(|(id, _)| *id == planner.speaker_id.0) {
+                Some((_, first)) => errors.push(FieldError::new(
+                    format!("planners[{i}].speaker_id"),
+                    format!(
+                        "speaker {} is already listed (planners[{first}])",
+                        planner.speaker_id.0
+                    ),
+                )),
+                None => planners.push((planner.speaker_id.0, i)),
+            }
+        }
         errors
     }
 }
@@ -292,6 +356,8 @@ struct SeriesRow {
     recurrence_start: Option<String>,
     attention_days: i32,
     skipped_dates: String,
+    planners: String,
+    disclosure_valid_months: i32,
 }
 
 impl From<SeriesRow> for Series {
@@ -310,6 +376,10 @@ impl From<SeriesRow> for Series {
             attention_days: AttentionDays::clamped(i64::from(row.attention_days)),
             skipped_dates: serde_json::from_str(&row.skipped_dates).unwrap_or_default(),
             contacts: serde_json::from_str(&row.contacts).unwrap_or_default(),
+            planners: serde_json::from_str(&row.planners).unwrap_or_default(),
+            disclosure_valid_months: DisclosureValidMonths::clamped(i64::from(
+                row.disclosure_valid_months,
+            )),
             loop_alert_days: LoopAlertDays::clamped(i64::from(row.loop_alert_days)),
             updated_by: row.updated_by.map(Text::stored),
             updated_at: Timestamp::from_naive(row.updated_at),
@@ -370,6 +440,8 @@ impl Resource for SeriesRecord {
             attention_days: record.attention_days,
             skipped_dates: record.skipped_dates.clone(),
             contacts: record.contacts.clone(),
+            planners: record.planners.clone(),
+            disclosure_valid_months: record.disclosure_valid_months,
             loop_alert_days: record.loop_alert_days,
         }
     }
@@ -378,6 +450,7 @@ impl Resource for SeriesRecord {
     fn update(conn: &mut DbConnection, update: Update<Self>) -> Result<Option<Series>, ApiError> {
         let input = &update.change;
         let contacts = serde_json::to_string(&input.contacts)?;
+        let planners = serde_json::to_string(&input.planners)?;
         let mut skipped = input.skipped_dates.0.clone();
         skipped.sort_by_key(|s| s.date);
         let skipped = serde_json::to_string(&skipped)?;
@@ -410,6 +483,8 @@ impl Resource for SeriesRecord {
                 series::recurrence_start.eq(input.recurrence_start.map(|d| d.to_string())),
                 series::attention_days.eq(input.attention_days.get() as i32),
                 series::skipped_dates.eq(&skipped),
+                series::planners.eq(&planners),
+                series::disclosure_valid_months.eq(input.disclosure_valid_months.get() as i32),
                 series::updated_at.eq(db::now()),
                 series::updated_by.eq(update.actor),
                 series::version.eq(series::version + 1),

@@ -150,6 +150,14 @@ fn role_table(method: &str, template: &str) -> Rule {
         // A speaker answers for their own place (signed in, any role or none); organizers for
         // anyone's.
         ("PUT", "/rounds/{id}/speakers/{speaker_id}/response") => Rule::SpeakerOr(Role::Organizer),
+        // Disclosures: the speaker's own (signed in, any role or none), organizers anyone's; a
+        // round's review, readiness and publishing, organizers; its statement, anyone.
+        ("GET" | "PUT", "/speakers/{id}/disclosure") => Rule::SpeakerOr(Role::Organizer),
+        ("GET", "/speakers/{id}/disclosure/history") => Rule::SpeakerOr(Role::Organizer),
+        ("GET" | "PUT", "/rounds/{id}/disclosure-review") => organizer,
+        ("GET", "/rounds/{id}/readiness") => organizer,
+        ("POST", "/rounds/{id}/disclosure-statement") => organizer,
+        ("GET", "/rounds/{id}/disclosure-statement") => Rule::Open,
         // Materials and their files: organizers.
         ("POST", "/rounds/{id}/materials") => organizer,
         ("PUT" | "PATCH" | "DELETE", "/rounds/{id}/materials/{material_id}") => organizer,
@@ -282,6 +290,28 @@ impl Run {
             .await
             .unwrap();
         assert_eq!(upload.status(), 200, "{}", upload.text().await.unwrap());
+        // The test's speaker has a disclosure attested before the round, and the round a
+        // published statement.
+        let attested = app
+            .put(
+                &format!("/api/v1/speakers/{}/disclosure", self.speaker_on_rounds),
+                &json!({"no_relationships": true, "attested_at": (now - Duration::days(1))
+                    .to_rfc3339_opts(SecondsFormat::Secs, true)}),
+            )
+            .await;
+        assert_eq!(attested.status(), 200, "{}", attested.text().await.unwrap());
+        let published = app
+            .post(
+                &format!("/api/v1/rounds/{round}/disclosure-statement"),
+                &json!({}),
+            )
+            .await;
+        assert_eq!(
+            published.status(),
+            201,
+            "{}",
+            published.text().await.unwrap()
+        );
         let initiative = id_of(
             &app.create(
                 "/api/v1/initiatives",
@@ -409,6 +439,10 @@ impl Run {
                 webhooks,
                 webhook_messages,
                 materials,
+                disclosures,
+                disclosure_relationships,
+                disclosure_reviews,
+                disclosure_statements,
                 initiatives,
                 initiative_team,
                 initiative_departments,
@@ -533,6 +567,10 @@ fn fill(template: &str, records: &Records) -> String {
             i.checked_sub(1).map(|j| segments[j]),
         ) {
             (true, Some("rounds")) => records.round.to_string(),
+            // A disclosure's path names the test's speaker, who may read and write their own.
+            (true, Some("speakers")) if template.contains("/disclosure") => {
+                records.speaker_on_round.to_string()
+            }
             (true, Some("speakers")) => records.speaker.to_string(),
             (true, Some("departments")) => records.department.to_string(),
             (true, Some("feedback")) => records.feedback.to_string(),
@@ -621,6 +659,10 @@ fn plausible_body(component: &str, records: &Records, receiver: &str, n: u32) ->
             json!({"from": from.to_string(), "to": to.to_string(),
                    "skip": [{"date": skipped.to_string(), "reason": format!("Holiday {n}")}]})
         }
+        // Each PUT is a new attestation.
+        "DisclosureInput" => json!({"no_relationships": true}),
+        // The test's speaker has no relationships: nothing to judge (and so nothing logged).
+        "ReviewInput" => json!({"judgements": []}),
         // The test's speaker is invited: confirming changes their place.
         "ResponseInput" => json!({"status": "confirmed"}),
         // No `url`: the material has a file, and a link would be 409.
@@ -935,6 +977,9 @@ async fn every_operation_is_authorized_before_anything_else(app: TestApp) {
                                 (false, _) => unchanged(),
                                 // A delivery's state is the outbox's, not a record's.
                                 (true, Some("retry_delivery")) => {}
+                                // A review sent unchanged, and a statement published again with
+                                // nothing changed (200, the latest version), write nothing.
+                                (true, Some("put_review" | "publish")) if status == 200 => {}
                                 (true, _) => assert!(logged, "{attempt}: a write not logged"),
                             }
                         }

@@ -40,6 +40,7 @@ mod changes;
 mod compression;
 mod confirmations;
 mod departments;
+mod disclosures;
 mod errors;
 mod feedback;
 mod helpers;

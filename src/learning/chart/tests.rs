@@ -1,25 +1,6 @@
 use super::*;
-use crate::learning::runchart::{run_chart, Baseline, MeasureSettings, PhaseStart, Point};
-use chrono::Months;
-
-fn month(i: usize) -> NaiveDate {
-    NaiveDate::from_ymd_opt(2023, 1, 1).unwrap() + Months::new(u32::try_from(i).unwrap())
-}
-
-fn points(values: &[f64]) -> Vec<Point> {
-    values
-        .iter()
-        .enumerate()
-        .map(|(i, &value)| Point {
-            period: month(i),
-            value,
-            excluded: false,
-            astronomical: false,
-            note: None,
-            pdsa_cycle_id: None,
-        })
-        .collect()
-}
+use crate::learning::runchart::tests::{month, points};
+use crate::learning::runchart::{run_chart, Baseline, MeasureSettings, PhaseStart};
 
 fn settings() -> MeasureSettings {
     MeasureSettings {

@@ -6,12 +6,14 @@ const L: f64 = 1.0;
 /// On the median of a baseline of equally many `H` and `L` values.
 const M: f64 = 5.0;
 
-fn month(i: usize) -> NaiveDate {
+/// The first day of the `i`-th month from January 2023 (shared with the picture's tests).
+pub(crate) fn month(i: usize) -> NaiveDate {
     let start = NaiveDate::from_ymd_opt(2023, 1, 1).unwrap();
     start + Months::new(u32::try_from(i).unwrap())
 }
 
-fn points(values: &[f64]) -> Vec<Point> {
+/// Monthly points of these values, from January 2023, none excluded.
+pub(crate) fn points(values: &[f64]) -> Vec<Point> {
     values
         .iter()
         .enumerate()
