@@ -11,13 +11,15 @@
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use diesel::prelude::*;
 
+use crate::credit::attendance;
+use crate::credit::attendees::{AttendeeDetails, Profession};
 use crate::platform::changelog::{self, Action, Change};
 use crate::platform::db::{write_transaction, DbConnection};
 use crate::platform::error::ApiError;
 use crate::platform::fields::{
     Credential, DepartmentRef, Email, Line, LocalDate, LocalTime, Name, SpeakerRef, Text, Timestamp,
 };
-use crate::platform::resource::{Keyed, New, Resource};
+use crate::platform::resource::{Author, Keyed, New, Resource};
 use crate::platform::schema::rounds as rounds_table;
 use crate::platform::timezone;
 use crate::schedule::departments::{self, DepartmentInput, Departments};
@@ -140,6 +142,8 @@ pub struct SeedReport {
     pub rounds: usize,
     /// Of `rounds`, those generated from the series' defaults.
     pub generated: usize,
+    /// Attendance records of the past rounds.
+    pub attendance: usize,
 }
 
 impl std::fmt::Display for SeedReport {
@@ -147,7 +151,7 @@ impl std::fmt::Display for SeedReport {
         write!(
             f,
             "{}added {} departments, {} speakers, {} rounds ({} of them upcoming, generated from \
-             the series' defaults)",
+             the series' defaults), {} attendance records",
             if self.series {
                 "described the series, "
             } else {
@@ -156,7 +160,8 @@ impl std::fmt::Display for SeedReport {
             self.departments,
             self.speakers,
             self.rounds,
-            self.generated
+            self.generated,
+            self.attendance
         )
     }
 }
@@ -254,9 +259,11 @@ pub fn seed(conn: &mut DbConnection) -> Result<SeedReport, ApiError> {
                 status: RoundStatus::Scheduled,
                 speakers: Panel(slots),
                 department_ids: DepartmentIds(department_ids.clone()),
+                credit_hours: None,
             };
-            created::<Rounds>(conn, input)?;
+            let made = created::<Rounds>(conn, input)?;
             report.rounds += 1;
+            report.attendance += attend(conn, made.id.0, report.rounds)?;
         }
         // Generated, not taken from the page: the next three rounds by the series' defaults
         // (a Thursday each month, the usual time and room, the topic to be announced), so that
@@ -281,6 +288,7 @@ pub fn seed(conn: &mut DbConnection) -> Result<SeedReport, ApiError> {
                 status: RoundStatus::Scheduled,
                 speakers: Panel(Vec::new()),
                 department_ids: DepartmentIds(department_ids.clone()),
+                credit_hours: None,
             };
             created::<Rounds>(conn, input)?;
             report.rounds += 1;
@@ -292,6 +300,94 @@ pub fn seed(conn: &mut DbConnection) -> Result<SeedReport, ApiError> {
 
 /// Who the audit trail says wrote the demo data.
 const DEMO: &str = "demo";
+
+/// Made-up learners (addresses at example.org) who attended the past rounds, so that the yearly
+/// report and the transcripts have something to show: physicians and other learners.
+const LEARNERS: &[(&str, &str, Profession)] = &[
+    (
+        "Dr. Avery Quinn",
+        "avery.quinn@example.org",
+        Profession::Physician,
+    ),
+    (
+        "Dr. Blake Morgan",
+        "blake.morgan@example.org",
+        Profession::Physician,
+    ),
+    (
+        "Dr. Casey Rivera",
+        "casey.rivera@example.org",
+        Profession::Physician,
+    ),
+    (
+        "Dr. Devon Patel",
+        "devon.patel@example.org",
+        Profession::Physician,
+    ),
+    (
+        "Emery Chen, RN",
+        "emery.chen@example.org",
+        Profession::Nurse,
+    ),
+    (
+        "Finley Brooks, NP",
+        "finley.brooks@example.org",
+        Profession::NursePractitioner,
+    ),
+    (
+        "Gray Sullivan, PA-C",
+        "gray.sullivan@example.org",
+        Profession::PhysicianAssistant,
+    ),
+    (
+        "Harper Okafor, PharmD",
+        "harper.okafor@example.org",
+        Profession::Pharmacist,
+    ),
+    (
+        "Indigo Nakamura, PhD",
+        "indigo.nakamura@example.org",
+        Profession::Psychologist,
+    ),
+    (
+        "Jordan Silva",
+        "jordan.silva@example.org",
+        Profession::Other,
+    ),
+    (
+        "Kai Lindqvist",
+        "kai.lindqvist@example.org",
+        Profession::Student,
+    ),
+    (
+        "Dr. Logan Mensah",
+        "logan.mensah@example.org",
+        Profession::Physician,
+    ),
+];
+
+/// The sign-in sheet of the `nth` past round: most learners, a different few missing each time.
+fn attend(conn: &mut DbConnection, round_id: i32, nth: usize) -> Result<usize, ApiError> {
+    let author = Author {
+        actor: Some(DEMO),
+        request_id: None,
+    };
+    let mut made = 0;
+    for (i, (full_name, email, profession)) in LEARNERS.iter().enumerate() {
+        if (i + nth).is_multiple_of(4) {
+            continue;
+        }
+        let details = AttendeeDetails {
+            full_name: Name::stored(*full_name),
+            email: Email::stored(*email),
+            profession: *profession,
+        };
+        if attendance::record_from_sheet(conn, round_id, &details, "demo sign-in sheet", author)? {
+            made += 1;
+        }
+    }
+    Ok(made)
+}
 
 /// The demo data goes through the change log like any other write: the audit trail says the
 /// demo wrote it, and a system following the change feed from the start sees it.
@@ -395,6 +491,15 @@ fn page_series() -> SeriesInput {
                 .into_iter()
                 .collect(),
         ),
+        credit_type: Some(series::CreditType::AmaPraCategory1),
+        default_credit_hours: None,
+        checkin_opens_minutes: series::CheckinOpensMinutes::clamped(
+            series::DEFAULT_CHECKIN_OPENS_MINUTES,
+        ),
+        checkin_closes_minutes: series::CheckinClosesMinutes::clamped(
+            series::DEFAULT_CHECKIN_CLOSES_MINUTES,
+        ),
+        evaluation_required: false,
         contacts: Contacts(vec![
             contact("Dr. Mihaela Stefan", "mihaela.stefan@example.org"),
             contact("Aubri Drake", "aubri.drake@example.org"),
