@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod credit;
 pub mod integration;
 pub mod operations;
 pub mod platform;

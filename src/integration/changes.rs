@@ -40,6 +40,9 @@ crate::text_enum! {
         Series = "series",
         Webhook = "webhook",
         Material = "material",
+        Attendee = "attendee",
+        Attendance = "attendance",
+        CheckinCode = "checkin_code",
     }
 }
 
@@ -223,7 +226,11 @@ fn current(
         ResourceName::Department => shown::<Departments>(conn, id, caller),
         ResourceName::Feedback => shown::<Feedbacks>(conn, id, caller),
         ResourceName::Series => shown::<SeriesRecord>(conn, id, caller),
-        ResourceName::Webhook => Ok(None),
+        // Never in the feed (see `visible_resources`): private to organizers.
+        ResourceName::Webhook
+        | ResourceName::Attendee
+        | ResourceName::Attendance
+        | ResourceName::CheckinCode => Ok(None),
         ResourceName::Material => materials::shown_to(conn, id, caller)?
             .map(|m| serde_json::to_value(m).map_err(ApiError::from))
             .transpose(),

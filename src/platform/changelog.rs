@@ -85,6 +85,20 @@ pub fn event_type(change: &Change<'_>) -> String {
     {
         return "round.cancelled".to_owned();
     }
+    // Attendance is recorded, changed (a claim, a credit decision) and voided, never deleted.
+    if change.resource == "attendance" {
+        let voided = |v: &Option<Value>| {
+            v.as_ref()
+                .and_then(|r| r.get("voided_at"))
+                .is_some_and(|at| !at.is_null())
+        };
+        return match change.action {
+            Action::Created => "attendance.recorded",
+            _ if voided(&change.after) && !voided(&change.before) => "attendance.voided",
+            _ => "attendance.updated",
+        }
+        .to_owned();
+    }
     format!("{}.{}", change.resource, change.action.as_str())
 }
 
@@ -104,7 +118,16 @@ pub const EVENT_TYPES: &[&str] = &[
     "feedback.created",
     "feedback.updated",
     "feedback.deleted",
+    "attendance.recorded",
+    "attendance.updated",
+    "attendance.voided",
 ];
+
+/// Events sent only to webhooks that list them (or their `<resource>.*`), never to `*`: what
+/// people wrote, and who attended.
+fn listed_only(event: &str) -> bool {
+    event.starts_with("feedback.") || event.starts_with("attendance.")
+}
 
 /// What may be subscribed to: an event type, `<resource>.*`, or `*` for every event of the
 /// schedule. Feedback is sent only where `feedback.…` is listed explicitly (it carries what
@@ -125,10 +148,10 @@ pub fn subscribes(patterns: &[String], event: &str) -> bool {
     if !EVENT_TYPES.contains(&event) {
         return false;
     }
-    let feedback = event.starts_with("feedback.");
+    let private = listed_only(event);
     patterns.iter().any(|pattern| {
         pattern == event
-            || (pattern == "*" && !feedback)
+            || (pattern == "*" && !private)
             || pattern.strip_suffix(".*").is_some_and(|resource| {
                 event
                     .strip_prefix(resource)
@@ -151,7 +174,7 @@ fn subscription_patterns(event: &str) -> Vec<String> {
     if let Some((resource, _)) = event.split_once('.') {
         patterns.push(format!("{resource}.*"));
     }
-    if !event.starts_with("feedback.") {
+    if !listed_only(event) {
         patterns.push("*".to_owned());
     }
     patterns.into_iter().map(|p| format!("\"{p}\"")).collect()
@@ -462,6 +485,51 @@ mod tests {
         assert_eq!(
             Value::Object(changed_fields(None, Some(&json!({"title": "A"})))),
             json!({"title": [null, "A"]})
+        );
+    }
+
+    #[test]
+    fn attendance_goes_only_where_it_is_listed_and_is_named_by_what_happened() {
+        let all = vec!["*".to_owned()];
+        for event in [
+            "attendance.recorded",
+            "attendance.updated",
+            "attendance.voided",
+        ] {
+            assert!(!subscribes(&all, event), "{event}");
+            assert!(subscribes(&["attendance.*".to_owned()], event), "{event}");
+            assert!(!subscription_patterns(event).contains(&"\"*\"".to_owned()));
+        }
+        assert!(subscribes(
+            &["attendance.voided".to_owned()],
+            "attendance.voided"
+        ));
+        assert!(!subscribes(
+            &["attendance.voided".to_owned()],
+            "attendance.recorded"
+        ));
+        let change = |action, before: Option<Value>, after: Option<Value>| Change {
+            resource: "attendance",
+            id: 1,
+            action,
+            before,
+            after,
+            actor: None,
+            request_id: None,
+        };
+        let open = json!({"id": 1, "voided_at": null});
+        let voided = json!({"id": 1, "voided_at": "2019-01-17T17:00:00Z"});
+        assert_eq!(
+            event_type(&change(Action::Created, None, Some(open.clone()))),
+            "attendance.recorded"
+        );
+        assert_eq!(
+            event_type(&change(Action::Updated, Some(open.clone()), Some(voided))),
+            "attendance.voided"
+        );
+        assert_eq!(
+            event_type(&change(Action::Updated, Some(open.clone()), Some(open))),
+            "attendance.updated"
         );
     }
 

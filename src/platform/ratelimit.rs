@@ -156,6 +156,8 @@ pub struct Limits {
     pub anonymous_feedback: Option<Limit>,
     /// Requests whose bearer token was refused.
     pub failed_authentication: Limit,
+    /// Check-ins with a round's code, by anyone but organizers; `None` when unlimited.
+    pub checkin: Option<Limit>,
     trusted_proxies: Vec<IpNet>,
 }
 
@@ -164,8 +166,15 @@ impl Limits {
         Limits {
             anonymous_feedback: feedback.map(|rate| Limit::new("feedback", rate)),
             failed_authentication: Limit::new("authentication", failed_authentication),
+            checkin: None,
             trusted_proxies: trusted,
         }
+    }
+
+    /// With a limit on check-ins (`LHS_CHECKIN_RATE_LIMIT`); `None`: unlimited.
+    pub fn with_checkin(mut self, rate: Option<Rate>) -> Self {
+        self.checkin = rate.map(|rate| Limit::new("checkin", rate));
+        self
     }
 
     fn trusted(&self, address: IpAddr) -> bool {
@@ -202,6 +211,9 @@ impl Limits {
             limit.forget_idle();
         }
         self.failed_authentication.forget_idle();
+        if let Some(limit) = &self.checkin {
+            limit.forget_idle();
+        }
     }
 }
 

@@ -391,7 +391,6 @@ fn postgres_cluster() -> Result<&'static str, String> {
         .map_err(Clone::clone)
 }
 
-
 /// The service's log lines, captured in this process (the API tests run the application
 /// in-process): those written for requests whose id starts with [`logs::WATCHED_PREFIX`], and
 /// every line of the token checks (`lhs_rounds::platform::auth`), at debug level.
