@@ -917,6 +917,18 @@ async fn transcripts_and_the_yearly_report_count_as_pars_does(app: TestApp) {
 
 async fn attendance_is_never_public(app: TestApp) {
     credit_series(&app, json!({})).await;
+    let everything = app
+        .create(
+            "/api/v1/webhooks",
+            json!({"url": "https://10.20.30.40/all", "events": ["*"]}),
+        )
+        .await;
+    let listed = app
+        .create(
+            "/api/v1/webhooks",
+            json!({"url": "https://10.20.30.40/attendance", "events": ["attendance.*"]}),
+        )
+        .await;
     let round = id_of(&round_at(&app, 5, 65).await);
     let code = code_of(&app, round).await["code"]
         .as_str()
@@ -950,4 +962,32 @@ async fn attendance_is_never_public(app: TestApp) {
     // The anonymous check-in's own answer holds no one's address.
     let (_, again) = post_as(&app, None, &path, &body).await;
     assert!(!again.to_string().contains("private.person"));
+    // Webhooks: only one that lists attendance hears of it, and without the address.
+    let void = format!("{path}/{}/void", id_of(&again));
+    assert_eq!(
+        app.post(&void, &json!({"reason": "test"})).await.status(),
+        200
+    );
+    let events = |webhook: &Value| {
+        let path = format!("/api/v1/webhooks/{}/deliveries?limit=100", id_of(webhook));
+        let app = &app;
+        async move {
+            let deliveries = app.get_ok(&path).await;
+            deliveries["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d["event_type"].as_str().unwrap_or_default().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    let all = events(&everything).await;
+    assert!(all.contains(&"round.created".to_owned()), "{all:?}");
+    assert!(all.iter().all(|e| !e.starts_with("attendance")), "{all:?}");
+    let heard = events(&listed).await;
+    assert!(
+        heard.contains(&"attendance.recorded".to_owned()),
+        "{heard:?}"
+    );
+    assert!(heard.contains(&"attendance.voided".to_owned()), "{heard:?}");
 }
