@@ -7,7 +7,7 @@ use lhs_rounds::platform::auth::Role;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_problem, error_fields, id_of, spawn_replica, TestApp};
+use crate::helpers::{assert_problem, error_fields, id_of, spawn_app_with, spawn_replica, TestApp};
 
 on_both_backends!(
     attendees_are_organizers_with_unique_addresses_and_checked_npis,
@@ -23,6 +23,7 @@ on_both_backends!(
     claims_wait_for_the_evaluation_and_never_exceed_the_designation,
     transcripts_and_the_yearly_report_count_as_pars_does,
     attendance_is_never_public,
+    checkins_are_rate_limited_per_client_but_organizers_are_not,
 );
 
 fn at(offset: Duration) -> String {
@@ -801,6 +802,17 @@ async fn claims_wait_for_the_evaluation_and_never_exceed_the_designation(app: Te
         .unwrap();
     assert_eq!(now["credit_status"], "awarded");
     assert_eq!(now["claimed_hours"], 0.5);
+    // Their own transcript.
+    let mine: Value = app
+        .request_as(Some(&token), Method::GET, "/api/v1/me/transcript", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(mine["totals"]["sessions"], 1);
+    assert_eq!(mine["totals"]["awarded_hours"], 0.5);
+    assert_eq!(mine["items"][0]["credit_status"], "awarded");
+    assert_eq!(mine["attendee"]["email"], "eve@example.org");
 }
 
 async fn transcripts_and_the_yearly_report_count_as_pars_does(app: TestApp) {
@@ -990,4 +1002,30 @@ async fn attendance_is_never_public(app: TestApp) {
         "{heard:?}"
     );
     assert!(heard.contains(&"attendance.voided".to_owned()), "{heard:?}");
+}
+
+async fn checkins_are_rate_limited_per_client_but_organizers_are_not(app: TestApp) {
+    let app = spawn_app_with(app.backend(), |s| s.checkin_rate_limit = "2/minute".into())
+        .await
+        .expect("the backend of the app given");
+    let round = id_of(&round_at(&app, 5, 65).await);
+    let code = code_of(&app, round).await["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/api/v1/rounds/{round}/attendance");
+    for n in 0..2 {
+        let body = json!({"code": code, "nonce": format!("r-{n}"), "attendee": someone(n)});
+        let response = app.request_as(None, Method::POST, &path, Some(&body)).await;
+        assert_eq!(response.status(), 201);
+        assert!(response.headers().contains_key("ratelimit"));
+    }
+    let body = json!({"code": code, "nonce": "r-2", "attendee": someone(2)});
+    let refused = app.request_as(None, Method::POST, &path, Some(&body)).await;
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+    let organizer = app.token("organizer", &[Role::Organizer]);
+    let marked = json!({"attendee": someone(2), "reason": "at the door"});
+    let (status, _) = post_as(&app, Some(&organizer), &path, &marked).await;
+    assert_eq!(status, 201);
 }
