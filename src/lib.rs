@@ -2,9 +2,9 @@
 //!
 //! The folders are the layers, lowest first: [`platform`] (what every resource shares:
 //! configuration, errors, the database, HTTP semantics, sign-in, validation, the CRUD
-//! plumbing), [`schedule`] (the series and its rounds), [`integration`] (the change feed and
-//! webhooks), [`operations`] (probes, backups, shutdown) and [`app`] (the route table, the
-//! OpenAPI document, start-up). `ARCHITECTURE.md` is the map, and a test holds the code to it.
+//! plumbing), [`schedule`] (the series and its rounds), [`credit`] (attendance and CME
+//! credit), [`integration`] (the change feed and webhooks), [`operations`] (probes, backups,
+//! shutdown) and [`app`] (the route table, the OpenAPI document, start-up). `ARCHITECTURE.md` is the map, and a test holds the code to it.
 
 #![forbid(unsafe_code)]
 
