@@ -138,9 +138,16 @@ def content_lines(text: str) -> list[str]:
 
 
 def check_escaped(what: str, text: str, name: str, value: str) -> None:
-    """Parsers forgive an unescaped `;` or `,`; the text itself must have them escaped."""
+    """Parsers forgive an unescaped `;` or `,`; the text itself must have them escaped. A
+    DESCRIPTION holds the round's description among its other parts (speakers, the disclosures'
+    address), each part apart from the next by an empty line."""
     lines = [line for line in content_lines(text) if line.startswith(f"{name}:")]
-    expect(f"{what}: the {name} content line, escaped", [f"{name}:{escaped(value)}"], lines)
+    if name != "DESCRIPTION":
+        expect(f"{what}: the {name} content line, escaped", [f"{name}:{escaped(value)}"], lines)
+        return
+    expect(f"{what}: one {name} content line", 1, len(lines))
+    if escaped(value) not in lines[0]:
+        fail(f"{what}: the {name} content line holds the description, escaped", escaped(value), lines[0])
 
 
 # ---- what the feeds must contain --------------------------------------------------------------
@@ -174,12 +181,12 @@ def event_of(round_: dict[str, Any], zone: str, **extra: Any) -> dict[str, Any]:
     }
     contains = [f"{s['display_name']} ({s['role']})" for s in round_["speakers"]]
     contains += [d["name"] for d in round_["departments"]]
-    if round_.get("description"):
-        contains.append(round_["description"])
-    if contains:
-        event["description_contains"] = contains
-    elif "description" not in extra:
-        event["description"] = None  # no DESCRIPTION property at all
+    # Every event names where learners read the round's disclosures (ACCME Standard 3).
+    contains.append(f"Disclosures of financial relationships: {PUBLIC_URL}{round_['disclosure_statement_url']}")
+    description = extra.pop("description", round_.get("description"))
+    if description:
+        contains.append(description)
+    event["description_contains"] = contains
     event.update(extra)
     return event
 

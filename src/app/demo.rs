@@ -144,6 +144,10 @@ pub struct SeedReport {
     pub generated: usize,
     /// Attendance records of the past rounds.
     pub attendance: usize,
+    /// Disclosure statements published (for the page's 2019 rounds).
+    pub statements: usize,
+    /// The learning loop (`app::learning_demo`).
+    pub learning: crate::app::learning_demo::LearningReport,
 }
 
 impl std::fmt::Display for SeedReport {
@@ -151,7 +155,7 @@ impl std::fmt::Display for SeedReport {
         write!(
             f,
             "{}added {} departments, {} speakers, {} rounds ({} of them upcoming, generated from \
-             the series' defaults), {} attendance records",
+             the series' defaults), {} disclosure statements, {} attendance records",
             if self.series {
                 "described the series, "
             } else {
@@ -161,8 +165,13 @@ impl std::fmt::Display for SeedReport {
             self.speakers,
             self.rounds,
             self.generated,
+            self.statements,
             self.attendance
-        )
+        )?;
+        if self.learning.initiatives > 0 {
+            write!(f, "; the learning loop: {}", self.learning)?;
+        }
+        Ok(())
     }
 }
 
@@ -207,6 +216,8 @@ pub fn seed(conn: &mut DbConnection) -> Result<SeedReport, ApiError> {
             };
             department_ids.push(DepartmentRef(id));
         }
+        // The page's rounds as made, with their place in it, for their attendance.
+        let mut held = Vec::new();
         for round in ROUNDS {
             let (year, month, day) = round.date;
             let (starts_at, ends_at) = noon_hour(year, month, day)
@@ -263,7 +274,7 @@ pub fn seed(conn: &mut DbConnection) -> Result<SeedReport, ApiError> {
             };
             let made = created::<Rounds>(conn, input)?;
             report.rounds += 1;
-            report.attendance += attend(conn, made.id.0, report.rounds)?;
+            held.push((made.id.0, report.rounds));
         }
         // Generated, not taken from the page: the next three rounds by the series' defaults
         // (a Thursday each month, the usual time and room, the topic to be announced), so that
@@ -294,8 +305,133 @@ pub fn seed(conn: &mut DbConnection) -> Result<SeedReport, ApiError> {
             report.rounds += 1;
             report.generated += 1;
         }
+        report.statements = seed_disclosures(conn)?;
+        // Attendance after the statements: a record's credit depends on whether its round's
+        // disclosures were published before it started.
+        for (round_id, nth) in held {
+            report.attendance += attend(conn, round_id, nth)?;
+        }
+        report.learning = crate::app::learning_demo::seed(conn)?;
         Ok(report)
     })
+}
+
+/// When the demo's speakers attested the disclosures the 2019 rounds were published with.
+const ATTESTED_2018: (i32, u32, u32) = (2018, 12, 3);
+/// How long before each 2019 round its statement was published.
+const PUBLISHED_DAYS_BEFORE: i64 = 7;
+/// The speaker whose disclosure has a relevant relationship, mitigated by peer review.
+const WITH_RELATIONSHIP: &str = "Peter Lindenauer";
+/// A company invented for the demo: no real speaker's relationships are known to it, and none
+/// is implied.
+const DEMO_COMPANY: &str = "Example Analytics Co. (fictional, demo data)";
+
+/// The disclosures of the demo, once (nothing if any disclosure exists): every speaker of the
+/// page's 2019 rounds attested in December 2018 that they had no relationships, but Peter
+/// Lindenauer, who disclosed one (with a fictional company), judged relevant to the round and
+/// mitigated by peer review; each 2019 round with speakers had its statement published a week
+/// before it started; and Tara Lagu has a current disclosure, with no relationships, attested a
+/// month ago (her 2018 one stays as history). Returns the statements published.
+fn seed_disclosures(conn: &mut DbConnection) -> Result<usize, ApiError> {
+    use crate::disclosure::relationships::{self, DisclosureInput, Nature, RelationshipInput};
+    use crate::disclosure::reviews::{
+        self, JudgementInput, JudgementInputs, Mitigation, ReviewInput,
+    };
+    use crate::disclosure::statements;
+    use crate::platform::resource::Author;
+    use crate::platform::schema::disclosures;
+
+    let any: i64 = disclosures::table.count().get_result(conn)?;
+    if any > 0 {
+        return Ok(0);
+    }
+    let author = Author {
+        actor: Some(DEMO),
+        request_id: None,
+    };
+    let (year, month, day) = ATTESTED_2018;
+    let attested = NaiveDate::from_ymd_opt(year, month, day)
+        .and_then(|d| d.and_hms_opt(17, 0, 0))
+        .ok_or_else(|| ApiError::Internal("bad demo attestation date".to_owned()))?;
+    let mut attested_ids = Vec::new();
+    let mut published = 0;
+    for page_round in ROUNDS
+        .iter()
+        .filter(|r| r.date.0 == 2019 && !r.speakers.is_empty())
+    {
+        let (year, month, day) = page_round.date;
+        let Some((starts_at, _)) = noon_hour(year, month, day) else {
+            continue;
+        };
+        let Some(round_id) = rounds_table::table
+            .filter(rounds_table::starts_at.eq(starts_at.naive_utc()))
+            .select(rounds_table::id)
+            .first::<i32>(conn)
+            .optional()?
+        else {
+            continue;
+        };
+        let Some(round) = Rounds::find(conn, round_id)? else {
+            continue;
+        };
+        for speaker in &round.speakers.0 {
+            let id = speaker.speaker_id.0;
+            if attested_ids.contains(&id) {
+                continue;
+            }
+            attested_ids.push(id);
+            let related = speaker.full_name.as_str() == WITH_RELATIONSHIP;
+            let input = DisclosureInput {
+                attested_at: Some(Timestamp::from_naive(attested)),
+                no_relationships: !related,
+                relationships: relationships::RelationshipInputs(if related {
+                    vec![RelationshipInput {
+                        company: Name::stored(DEMO_COMPANY),
+                        nature: Nature::Advisor,
+                        other_detail: None,
+                        started_on: LocalDate::parse("2018-01-15").ok_or_else(|| {
+                            ApiError::Internal("bad demo relationship date".to_owned())
+                        })?,
+                        ended_on: None,
+                    }]
+                } else {
+                    Vec::new()
+                }),
+            };
+            relationships::attest(conn, author, id, &input)?;
+        }
+        let published_at = starts_at.naive_utc() - chrono::Duration::days(PUBLISHED_DAYS_BEFORE);
+        let judgements: Vec<JudgementInput> = reviews::disclosures_of(conn, &round)?
+            .iter()
+            .flat_map(|p| p.judged.iter())
+            .map(|(relationship, _)| JudgementInput {
+                relationship_id: relationship.id,
+                relevant: true,
+                mitigation: Some(Mitigation::PeerReviewOfContent),
+                note: Some(Text::stored(
+                    "Slides reviewed by a planner without relationships before the round.",
+                )),
+            })
+            .collect();
+        if !judgements.is_empty() {
+            let input = ReviewInput {
+                judgements: JudgementInputs(judgements),
+            };
+            let reviewed_at = published_at - chrono::Duration::days(1);
+            reviews::judge(conn, author, &round, &input, reviewed_at)?;
+        }
+        statements::publish_at(conn, author, &round, published_at)?;
+        published += 1;
+    }
+    if let Some(lagu) = speakers::find_by_name(conn, LAGU.0)? {
+        let input = DisclosureInput {
+            attested_at: Some(Timestamp(chrono::Utc::now() - chrono::Duration::days(30))),
+            no_relationships: true,
+            relationships: relationships::RelationshipInputs(Vec::new()),
+        };
+        relationships::attest(conn, author, lagu, &input)?;
+    }
+    Ok(published)
 }
 
 /// Who the audit trail says wrote the demo data.
@@ -482,6 +618,10 @@ fn page_series() -> SeriesInput {
         recurrence: Some(Line::stored(DEMO_RECURRENCE)),
         recurrence_start: None,
         attention_days: AttentionDays::clamped(DEFAULT_ATTENTION_DAYS),
+        planners: series::Planners::default(),
+        disclosure_valid_months: series::DisclosureValidMonths::clamped(
+            series::DEFAULT_DISCLOSURE_VALID_MONTHS,
+        ),
         skipped_dates: SkippedDates(
             LocalDate::parse("2019-08-15")
                 .map(|date| SkippedDate {
@@ -504,6 +644,7 @@ fn page_series() -> SeriesInput {
             contact("Dr. Mihaela Stefan", "mihaela.stefan@example.org"),
             contact("Aubri Drake", "aubri.drake@example.org"),
         ]),
+        loop_alert_days: series::LoopAlertDays::clamped(series::DEFAULT_LOOP_ALERT_DAYS),
     }
 }
 

@@ -1,4 +1,5 @@
 pub mod demo;
+pub mod learning_demo;
 pub mod openapi;
 pub mod routes;
 pub mod startup;

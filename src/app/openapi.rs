@@ -63,11 +63,15 @@ use crate::platform::error::{FieldError, Problem};
         (name = "rounds", description = "Sessions of the series: topic, time, place, speakers, organisers"),
         (name = "speakers", description = "People who present, with their credentials"),
         (name = "departments", description = "Units that organise rounds and employ speakers"),
+        (name = "disclosures", description = "Financial relationships of the people who control content (ACCME Standard 3): attested, judged per round, mitigated, and disclosed to learners"),
         (name = "feedback", description = "Ratings, topic suggestions and comments for the organisers"),
         (name = "series", description = "The series as a whole: name, description, time zone, defaults, contacts"),
         (name = "changes", description = "The change feed other systems sync from, and the audit trail"),
         (name = "webhooks", description = "Signed messages (Standard Webhooks) about changes, sent to other systems"),
         (name = "calendar", description = "iCalendar (RFC 5545) feeds of the rounds, for Outlook, Google Calendar and others"),
+        (name = "initiatives", description = "The improvement work the rounds take on: aims, stages, teams, round links, PDSA cycles and a SQUIRE 2.0 report"),
+        (name = "measures", description = "An initiative's measures, their data points (aggregate numbers only) and run charts (IHI or Anhøj rules)"),
+        (name = "outcomes", description = "What each round decided: information, decisions and action items, carried over until done"),
         (name = "me", description = "Who the caller is, as the bearer token says"),
         (name = "health", description = "Liveness and readiness probes")
     )
@@ -378,6 +382,21 @@ fn conditions_and_idempotency(document: &mut Value) {
                             "`no-cache` (stored copies must be revalidated); `private, no-cache` \
                              when the request carried a token",
                             string(100),
+                        ),
+                    );
+                    headers.insert(
+                        "Vary".to_owned(),
+                        header(
+                            "What changes the answer: `Authorization`, and `Accept-Encoding`",
+                            string(100),
+                        ),
+                    );
+                    headers.insert(
+                        "Content-Encoding".to_owned(),
+                        header(
+                            "`br` or `gzip` when the request accepted it and the answer is 1 kB \
+                             or more (its ETag then ends in `-br` or `-gzip`); absent otherwise",
+                            json!({"type": "string", "enum": ["br", "gzip"]}),
                         ),
                     );
                 }

@@ -10,9 +10,12 @@ use actix_web::dev::HttpServiceFactory;
 use actix_web::web;
 use utoipa_actix_web::OpenApiFactory;
 
+use crate::learning::{initiatives, measures, outcomes, pdsa, report};
 pub use crate::platform::resource::API_PREFIX;
+use crate::site::{assets, forms, pages};
 use crate::{
     credit::attendance, credit::attendees, credit::checkin, credit::transcripts,
+    disclosure::readiness, disclosure::relationships, disclosure::reviews, disclosure::statements,
     integration::changes, integration::webhooks, operations::health, platform::me,
     schedule::calendar, schedule::confirmations, schedule::departments, schedule::feedback,
     schedule::materials, schedule::planning, schedule::rounds, schedule::series,
@@ -36,6 +39,22 @@ impl Router for web::ServiceConfig {
     }
 }
 
+/// The series' own pages and their forms, at the root (`LHS_SITE`): HTML for people, not part
+/// of the API or its document.
+pub fn site(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(pages::home))
+        .route("/embed/upcoming", web::get().to(pages::embed_upcoming))
+        .route("/rounds/{id}", web::get().to(pages::round))
+        .route("/rounds/{id}/feedback", web::post().to(forms::rate))
+        .route(
+            "/rounds/{id}/feedback/sent",
+            web::get().to(forms::feedback_sent),
+        )
+        .route("/suggestions", web::post().to(forms::suggest))
+        .route("/suggestions/sent", web::get().to(forms::suggestion_sent))
+        .route("/assets/{name}", web::get().to(assets::asset));
+}
+
 /// The probes, at the root.
 pub fn probes<R: Router>(r: &mut R) {
     r.service(health::healthz).service(health::readyz);
@@ -48,7 +67,7 @@ pub fn api<R: Router>(r: &mut R) {
     // and `attention` too.
     r.service(calendar::rounds_feed)
         .service(calendar::round_event)
-        .service(confirmations::attention)
+        .service(readiness::attention)
         .service(checkin::checkin_svg)
         .service(rounds::list_rounds)
         .service(rounds::create_round)
@@ -58,6 +77,11 @@ pub fn api<R: Router>(r: &mut R) {
         .service(materials::delete_round)
         .service(rounds::list_speaker_rounds)
         .service(confirmations::respond)
+        .service(reviews::get_review)
+        .service(reviews::put_review)
+        .service(readiness::readiness)
+        .service(statements::publish)
+        .service(statements::get_statement)
         .service(materials::list_materials)
         .service(materials::create_material)
         .service(materials::get_material)
@@ -90,6 +114,9 @@ pub fn api<R: Router>(r: &mut R) {
         .service(speakers::replace_speaker)
         .service(speakers::patch_speaker)
         .service(speakers::delete_speaker)
+        .service(relationships::get_disclosure)
+        .service(relationships::put_disclosure)
+        .service(relationships::disclosure_history)
         .service(departments::list_departments)
         .service(departments::create_department)
         .service(departments::get_department)
@@ -123,4 +150,47 @@ pub fn api<R: Router>(r: &mut R) {
         .service(attendees::patch_my_attendee)
         .service(transcripts::my_transcript)
         .service(me::me);
+    learning(r);
+}
+
+/// The learning loop: initiatives and their round links, PDSA cycles, measures with their
+/// points and run charts, and what each round decided. Each feed or picture (`.ics`, `.svg`)
+/// comes before the route whose last segment would take it.
+fn learning<R: Router>(r: &mut R) {
+    r.service(initiatives::list_initiatives)
+        .service(initiatives::create_initiative)
+        .service(initiatives::get_initiative)
+        .service(initiatives::replace_initiative)
+        .service(initiatives::patch_initiative)
+        .service(initiatives::delete_initiative)
+        .service(initiatives::link_round)
+        .service(initiatives::unlink_round)
+        .service(initiatives::list_round_initiatives)
+        .service(report::initiative_report)
+        .service(pdsa::list_pdsa_cycles)
+        .service(pdsa::create_pdsa_cycle)
+        .service(pdsa::get_pdsa_cycle)
+        .service(pdsa::replace_pdsa_cycle)
+        .service(pdsa::patch_pdsa_cycle)
+        .service(pdsa::delete_pdsa_cycle)
+        .service(measures::list_measures)
+        .service(measures::create_measure)
+        .service(measures::get_measure)
+        .service(measures::replace_measure)
+        .service(measures::patch_measure)
+        .service(measures::delete_measure)
+        .service(measures::list_points)
+        .service(measures::upsert_points)
+        .service(measures::delete_point)
+        .service(measures::run_chart_svg)
+        .service(measures::run_chart)
+        .service(outcomes::list_round_outcomes)
+        .service(outcomes::create_outcome)
+        .service(outcomes::get_outcome)
+        .service(outcomes::replace_outcome)
+        .service(outcomes::patch_outcome)
+        .service(outcomes::delete_outcome)
+        .service(outcomes::carried_over)
+        .service(outcomes::action_items_feed)
+        .service(outcomes::list_action_items);
 }

@@ -22,10 +22,12 @@ use std::time::Instant;
 use crate::app::routes::{self, API_PREFIX};
 use crate::integration::changes::{self, Retention};
 use crate::integration::webhooks::{self, WebhookSettings, Worker};
+use crate::learning::{initiatives, outcomes, pdsa};
 use crate::operations::health::{self, MetricsEndpoint, METRICS_PATH};
 use crate::operations::shutdown::{self, Draining, ShutdownSettings};
 use crate::platform::auth::Auth;
 use crate::platform::cache::ReadCache;
+use crate::platform::compression::{self, Coding, Effort, Variants};
 use crate::platform::config::Settings;
 use crate::platform::db::DatabaseUrl;
 use crate::platform::db::{Backend, Database};
@@ -41,6 +43,7 @@ use crate::platform::validate::Validators;
 use crate::schedule::calendar::CalendarSettings;
 use crate::schedule::materials::MaterialSettings;
 use crate::schedule::{departments, rounds, speakers};
+use crate::site::pages::SiteSettings;
 use crate::{app::demo, app::openapi};
 
 /// How to serve, beyond the database and the listener.
@@ -56,6 +59,8 @@ pub struct ServeOptions {
     pub cache_bytes: usize,
     /// Origins allowed to call the API from a browser.
     pub cors: CorsOrigins,
+    /// Whether the series' pages are served, and who may frame the embedded fragment.
+    pub site: SiteSettings,
     /// How writes are checked (`If-Match`, idempotency keys).
     pub policy: WritePolicy,
     /// Rate limits of this process.
@@ -70,6 +75,8 @@ pub struct ServeOptions {
     pub webhooks: WebhookSettings,
     /// The Prometheus scrape at `/metrics`; `None` when metrics are off.
     pub metrics: Option<web::Data<MetricsEndpoint>>,
+    /// How long a request's body may take to arrive (`LHS_BODY_TIMEOUT`).
+    pub body_timeout: std::time::Duration,
     /// How the server stops.
     pub shutdown: ShutdownSettings,
     /// Whether SIGTERM and SIGINT stop the server gracefully (the binary); tests embedding the
@@ -112,6 +119,12 @@ impl ServeOptions {
             auth,
             cache_bytes: settings.cache_bytes(),
             cors: parse_origins(&settings.cors_origins)?,
+            site: SiteSettings::new(
+                settings.site,
+                &parse_origins(&settings.embed_origins)
+                    .map_err(|e| e.replace("LHS_CORS_ORIGINS", "LHS_EMBED_ORIGINS"))?
+                    .0,
+            )?,
             policy: WritePolicy {
                 require_if_match: settings.require_if_match,
                 idempotency_ttl: settings.idempotency_ttl.into(),
@@ -138,6 +151,7 @@ impl ServeOptions {
             } else {
                 None
             },
+            body_timeout: settings.body_timeout.into(),
             shutdown: ShutdownSettings {
                 grace: settings.shutdown_grace.into(),
                 timeout: settings.shutdown_timeout.into(),
@@ -222,6 +236,9 @@ impl Application {
                 (RefKind::Department, departments::EXISTING),
                 (RefKind::Speaker, speakers::EXISTING),
                 (RefKind::Round, rounds::EXISTING),
+                (RefKind::Initiative, initiatives::EXISTING),
+                (RefKind::PdsaCycle, pdsa::EXISTING),
+                (RefKind::Outcome, outcomes::EXISTING),
             ]));
         log::debug!("resident memory with its validators: {}", resident_memory());
         let mut routes_table = RouteTable::from_document(&document);
@@ -234,10 +251,14 @@ impl Application {
         // With sign-in from the API docs, the served document also declares the identity
         // provider's `openIdConnect` scheme, and the docs' page may call the provider.
         let sign_in = options.auth.oidc().filter(|oidc| oidc.client_id.is_some());
-        let spec = web::Data::new(OpenApiJson(match sign_in {
-            Some(oidc) => web::Bytes::from(openapi::with_sign_in(&oidc.discovery_url())?),
-            None => web::Bytes::from_static(openapi::SERVED.trim_end().as_bytes()),
-        }));
+        let spec = web::Data::new(OpenApiJson(Arc::new(Variants::new(
+            match sign_in {
+                Some(oidc) => web::Bytes::from(openapi::with_sign_in(&oidc.discovery_url())?),
+                None => web::Bytes::from_static(openapi::SERVED.trim_end().as_bytes()),
+            },
+            "application/json",
+            Effort::Static,
+        ))));
         let docs_policy = web::Data::new(http::DocsPolicy::new(
             sign_in.and_then(|oidc| oidc.origin()).as_deref(),
         )?);
@@ -247,6 +268,7 @@ impl Application {
                 .scopes(oidc.scopes.clone())
                 .use_pkce_with_authorization_code_grant(true)
         });
+        let docs_files = web::Data::new(DocsFiles::new(oauth));
         if let Some(oidc) = options.auth.oidc() {
             log::info!(
                 "bearer tokens: checked with the keys of the identity provider {}{}",
@@ -280,6 +302,7 @@ impl Application {
         let limits = options.limits.clone();
         let cors = web::Data::new(options.cors.clone());
         let calendar = web::Data::new(options.calendar.clone());
+        let site = web::Data::new(options.site.clone());
         if options.materials.files.is_configured() {
             log::info!(
                 "materials: files are kept in {} (at most {} MiB each)",
@@ -297,6 +320,7 @@ impl Application {
         let metrics = options.metrics.clone();
         let draining = web::Data::new(Draining::default());
         let app_draining = draining.clone();
+        let body_timeout = web::Data::new(http::BodyTimeout(options.body_timeout));
         telemetry::record_build_info(match database.backend() {
             Backend::Postgres => "postgres",
             Backend::Sqlite => "sqlite",
@@ -310,7 +334,6 @@ impl Application {
         )?);
         spawn_maintenance(
             database.clone(),
-            limits.clone(),
             options.retention,
             options.webhooks.retention,
             Arc::downgrade(&alive),
@@ -332,9 +355,16 @@ impl Application {
                 // pattern would otherwise be tried on every API request.
                 .configure(|cfg| {
                     if docs {
-                        docs_routes(cfg, oauth.clone());
+                        docs_routes(cfg);
                     }
                 })
+                // Last: the pages' paths are tried after every API and docs path.
+                .configure(|cfg| {
+                    if site.enabled {
+                        routes::site(cfg);
+                    }
+                })
+                .app_data(site.clone())
                 .app_data(data.clone())
                 .app_data(cache.clone())
                 .app_data(auth.clone())
@@ -352,16 +382,21 @@ impl Application {
                 .app_data(retention.clone())
                 .app_data(webhook_settings.clone())
                 .app_data(app_draining.clone())
+                .app_data(body_timeout.clone())
+                .app_data(docs_files.clone())
                 .default_service(web::to(fallback))
                 // Innermost first: CORS headers on actual requests, HEAD as GET, preflights
-                // answered before anything else sees them, then request ids, security
-                // headers, the access log and metrics around all.
+                // answered before anything else sees them, compression of what was not
+                // compressed where it was made, the deadline of request bodies,
+                // then request ids, security headers, the access log and metrics around all.
                 .wrap(Condition::new(
                     !cors.0.is_empty(),
                     actual_request_cors(&cors),
                 ))
                 .wrap(from_fn(http::head_as_get))
                 .wrap(from_fn(answer_options))
+                .wrap(from_fn(compression::compress))
+                .wrap(from_fn(http::body_deadline))
                 .wrap(from_fn(observe))
         })
         .workers(workers)
@@ -419,23 +454,36 @@ fn resident_memory() -> String {
 /// Where the OpenAPI document is served.
 pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
 
-/// The served document: the committed one as it is, or with the identity provider's scheme.
-struct OpenApiJson(web::Bytes);
+/// The served document (the committed one, or with the identity provider's scheme), with its
+/// compressed copies once asked for.
+struct OpenApiJson(Arc<Variants>);
 
-async fn serve_openapi(spec: web::Data<OpenApiJson>) -> HttpResponse {
-    HttpResponse::Ok()
+async fn serve_openapi(
+    req: HttpRequest,
+    spec: web::Data<OpenApiJson>,
+) -> Result<HttpResponse, ApiError> {
+    let coding = spec.0.coding_for(Coding::preferred(req.headers()));
+    let body = compressed_once(&spec.0, coding).await?;
+    let mut response = HttpResponse::Ok()
         .content_type("application/json")
-        .body(spec.0.clone())
+        .body(body);
+    spec.0.describe(coding, response.headers_mut());
+    Ok(response)
+}
+
+/// A static file's body in `coding`: compressed on the blocking pool the first time (the
+/// Swagger UI bundle takes a while), then the same bytes for every request.
+async fn compressed_once(variants: &Arc<Variants>, coding: Coding) -> Result<web::Bytes, ApiError> {
+    if variants.ready(coding) {
+        return Ok(variants.body(coding));
+    }
+    let variants = variants.clone();
+    Ok(web::block(move || variants.body(coding)).await?)
 }
 
 /// Swagger UI, from files compiled into the binary (no CDN: hospital networks are closed),
-/// reading the document at [`OPENAPI_PATH`]; with `oauth`, its sign-in uses the authorization
-/// code flow with PKCE (a public client: the page holds no secret).
-fn docs_routes(cfg: &mut web::ServiceConfig, oauth: Option<utoipa_swagger_ui::oauth::Config>) {
-    let config = match oauth {
-        Some(oauth) => utoipa_swagger_ui::Config::with_oauth_config([OPENAPI_PATH], oauth),
-        None => utoipa_swagger_ui::Config::new([OPENAPI_PATH]),
-    };
+/// reading the document at [`OPENAPI_PATH`] (see [`DocsFiles`]).
+fn docs_routes(cfg: &mut web::ServiceConfig) {
     cfg.route(
         "/docs",
         web::get().to(|| async {
@@ -444,7 +492,108 @@ fn docs_routes(cfg: &mut web::ServiceConfig, oauth: Option<utoipa_swagger_ui::oa
                 .finish()
         }),
     )
-    .service(utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}").config(config));
+    .route("/docs/{file:.*}", web::get().to(docs_file));
+}
+
+/// The files of Swagger UI (vendored by utoipa-swagger-ui), each read once and kept with its
+/// compressed copies and ETag: served from memory, compressed once per process.
+pub struct DocsFiles {
+    config: Arc<utoipa_swagger_ui::Config<'static>>,
+    /// Only files that exist are kept: a handful.
+    files: std::sync::Mutex<std::collections::HashMap<String, Arc<DocsFile>>>,
+}
+
+struct DocsFile {
+    body: Arc<Variants>,
+    etag: HeaderValue,
+}
+
+impl DocsFiles {
+    /// With `oauth`, the page's sign-in uses the authorization code flow with PKCE (a public
+    /// client: the page holds no secret).
+    fn new(oauth: Option<utoipa_swagger_ui::oauth::Config>) -> DocsFiles {
+        let config = match oauth {
+            Some(oauth) => utoipa_swagger_ui::Config::with_oauth_config([OPENAPI_PATH], oauth),
+            None => utoipa_swagger_ui::Config::new([OPENAPI_PATH]),
+        };
+        DocsFiles {
+            config: Arc::new(config),
+            files: Default::default(),
+        }
+    }
+
+    fn file(&self, name: &str) -> Result<Option<Arc<DocsFile>>, ApiError> {
+        let mut files = self
+            .files
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(file) = files.get(name) {
+            return Ok(Some(file.clone()));
+        }
+        let served = utoipa_swagger_ui::serve(name, self.config.clone())
+            .map_err(|e| ApiError::Internal(format!("Swagger UI file {name}: {e}")))?;
+        let Some(served) = served else {
+            return Ok(None);
+        };
+        let mut bytes = served.bytes.into_owned();
+        if served.gzpipped {
+            // utoipa-swagger-ui's `gzip` feature (not used here) keeps files gzipped.
+            let mut plain = Vec::new();
+            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut plain)
+                .map_err(|e| ApiError::Internal(format!("Swagger UI file {name}: {e}")))?;
+            bytes = plain;
+        }
+        let etag = http::etag_value(http::body_etag(&bytes))?;
+        let file = Arc::new(DocsFile {
+            body: Arc::new(Variants::new(
+                web::Bytes::from(bytes),
+                static_media_type(&served.content_type),
+                Effort::Static,
+            )),
+            etag,
+        });
+        files.insert(name.to_owned(), file.clone());
+        Ok(Some(file))
+    }
+}
+
+/// The media types of Swagger UI's files, as the `&'static str` answers are built with.
+fn static_media_type(guessed: &str) -> &'static str {
+    match guessed {
+        "text/html" => "text/html",
+        "text/css" => "text/css",
+        "application/javascript" => "application/javascript",
+        "text/javascript" => "text/javascript",
+        "application/json" => "application/json",
+        "image/png" => "image/png",
+        "image/svg+xml" => "image/svg+xml",
+        _ => "application/octet-stream",
+    }
+}
+
+async fn docs_file(
+    req: HttpRequest,
+    name: web::Path<String>,
+    docs: web::Data<DocsFiles>,
+) -> Result<HttpResponse, ApiError> {
+    let name = name.into_inner();
+    let file = docs
+        .file(&name)?
+        .ok_or_else(|| ApiError::NotFound(format!("there is nothing at {}", req.path())))?;
+    let preferred = Coding::preferred(req.headers());
+    let if_none_match = http::Conditions::from_headers(req.headers())?.if_none_match;
+    if if_none_match
+        .is_some_and(|tags| file.etag.to_str().is_ok_and(|tag| tags.matches_weakly(tag)))
+    {
+        return Ok(compression::not_modified(
+            file.body.compressible(),
+            preferred,
+            &file.etag,
+            false,
+        ));
+    }
+    compressed_once(&file.body, file.body.coding_for(preferred)).await?;
+    Ok(file.body.ok(preferred, &file.etag, false))
 }
 
 /// Around every request: its id (the client's `X-Request-Id` or a new one) on the answer, in
@@ -576,11 +725,10 @@ async fn answer_options<B: MessageBody + 'static>(
 }
 
 /// Work no request waits for: expired idempotency keys, changes past the audit retention and
-/// settled webhook messages past theirs are purged, and clients whose rate limit is whole again
-/// forgotten. Every replica does it; deleting what is expired twice is harmless.
+/// settled webhook messages past theirs are purged (rate limits bound their own memory: see
+/// `platform::ratelimit`). Every replica does it; deleting what is expired twice is harmless.
 fn spawn_maintenance(
     database: Database,
-    limits: web::Data<Limits>,
     retention: Retention,
     webhook_retention: Option<std::time::Duration>,
     alive: std::sync::Weak<()>,
@@ -597,7 +745,6 @@ fn spawn_maintenance(
                 }
                 std::thread::sleep(NAP);
             }
-            limits.forget_idle();
             match database.run(idempotency::purge_expired) {
                 Ok(0) => {}
                 Ok(n) => log::info!("purged {n} expired idempotency keys"),

@@ -16,6 +16,7 @@ use utoipa::ToSchema;
 
 use crate::credit::attendees::{self, Attendee, AttendeeDetails, Npi, Profession};
 use crate::credit::checkin::{self, Refused, RoundCredit};
+use crate::disclosure::statements;
 use crate::platform::auth::{Caller, Role};
 use crate::platform::cache::Rendered;
 use crate::platform::db::{self, DbConnection};
@@ -309,21 +310,38 @@ fn evaluated(
     Ok(count > 0)
 }
 
-/// The credit a new record starts with: the designation claimed whole, awarded unless the
-/// series requires an evaluation not yet sent; none where the round designates none.
+/// Why a record of a round whose learners were not shown its disclosures in time carries no
+/// credit.
+pub const LATE_DISCLOSURE: &str = "disclosure after the start: the round's first disclosure \
+     statement was not published before it started (ACCME Standard 3)";
+
+/// The credit a new record starts with, and the note that explains it: the designation claimed
+/// whole, awarded unless the series requires an evaluation not yet sent; none where the round
+/// designates none; `not_creditable` where the round's first disclosure statement was not
+/// published by its start (an organizer may override it, with a written reason). A record made
+/// before the start while no statement is published yet is not judged by it: the statement may
+/// still come in time.
 fn initial_credit(
     conn: &mut DbConnection,
     round: &RoundCredit,
     attendee: &Attendee,
-) -> Result<(QuarterHours, CreditStatus), ApiError> {
+    at: NaiveDateTime,
+) -> Result<(QuarterHours, CreditStatus, Option<&'static str>), ApiError> {
     let designated = round.designated();
     if designated == QuarterHours::ZERO {
-        return Ok((QuarterHours::ZERO, CreditStatus::None));
+        return Ok((QuarterHours::ZERO, CreditStatus::None, None));
+    }
+    if at >= round.starts_at && !statements::published_in_time(conn, round.id, round.starts_at)? {
+        return Ok((
+            designated,
+            CreditStatus::NotCreditable,
+            Some(LATE_DISCLOSURE),
+        ));
     }
     if round.evaluation_required && !evaluated(conn, round.id, attendee)? {
-        return Ok((designated, CreditStatus::PendingEvaluation));
+        return Ok((designated, CreditStatus::PendingEvaluation, None));
     }
-    Ok((designated, CreditStatus::Awarded))
+    Ok((designated, CreditStatus::Awarded, None))
 }
 
 /// What a new record holds.
@@ -347,7 +365,7 @@ fn insert(
     if let Some(existing) = active_of(conn, new.round.id, new.attendee.id.0)? {
         return Ok((existing, false));
     }
-    let (claimed, status) = initial_credit(conn, new.round, new.attendee)?;
+    let (claimed, status, note) = initial_credit(conn, new.round, new.attendee, new.received_at)?;
     let now = new.received_at;
     let values = (
         (
@@ -362,6 +380,7 @@ fn insert(
         (
             attendance::claimed_quarter_hours.eq(claimed.quarters()),
             attendance::credit_status.eq(status),
+            attendance::credit_note.eq(note),
             attendance::evaluated_at.eq((status == CreditStatus::Awarded
                 && new.round.evaluation_required)
                 .then_some(now)),
@@ -899,18 +918,25 @@ pub async fn list_attendance(
     .await
 }
 
-/// Whether the caller may see and claim on `record`: an organizer, or its attendee.
+/// Whether the caller may see and claim on record `aid`: an organizer, or its attendee.
+/// Decided before the record is looked up for them: a caller who is neither gets 403 whether
+/// or not the record exists, so that no one learns who attended from a 403 and a 404.
 fn owns(
     conn: &mut DbConnection,
     caller: &Caller,
-    record: &AttendanceRecord,
+    aid: i32,
     author: Author<'_>,
 ) -> Result<(), ApiError> {
     if caller.can(Role::Organizer) {
         return Ok(());
     }
-    match attendees::of_caller(conn, caller, author)? {
-        Some(me) if me.id == record.attendee_id => Ok(()),
+    let attendee: Option<i32> = attendance::table
+        .find(aid)
+        .select(attendance::attendee_id)
+        .first(conn)
+        .optional()?;
+    match (attendees::of_caller(conn, caller, author)?, attendee) {
+        (Some(me), Some(attendee)) if me.id.0 == attendee => Ok(()),
         _ => Err(ApiError::Forbidden(
             "only the record's attendee or an organizer may do this".to_owned(),
         )),
@@ -936,9 +962,8 @@ pub async fn get_attendance(
     let caller = ctx.caller.clone();
     let record = ctx
         .write(granted, move |conn, author| {
-            let record = find_on_round(conn, round_id, aid)?;
-            owns(conn, &caller, &record, author)?;
-            Ok(record)
+            owns(conn, &caller, aid, author)?;
+            find_on_round(conn, round_id, aid)
         })
         .await?;
     ctx.answer(granted, Rendered::json(&record)?)
@@ -963,14 +988,14 @@ pub async fn claim_credit(
 ) -> Result<HttpResponse, ApiError> {
     let granted = ctx.authorize_with(ctx.caller.require_signed_in())?;
     let (round_id, aid) = path.into_inner();
-    let body = body.value()?;
     let caller = ctx.caller.clone();
     let validators = ctx.validators.clone();
     let record = ctx
         .write(granted, move |conn, author| {
+            // Whose record it is, before the body is read or the record looked up.
+            owns(conn, &caller, aid, author)?;
+            let claim = validators.body::<ClaimInput>(body.value()?).into_result()?;
             let current = find_on_round(conn, round_id, aid)?;
-            owns(conn, &caller, &current, author)?;
-            let claim = validators.body::<ClaimInput>(body).into_result()?;
             if current.voided_at.is_some() {
                 return Err(ApiError::Conflict(format!(
                     "attendance record {aid} was voided: it claims nothing"

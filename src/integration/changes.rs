@@ -8,6 +8,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
+use crate::learning::initiatives::Initiatives;
+use crate::learning::measures::{self, Measures};
+use crate::learning::outcomes::Outcomes;
+use crate::learning::pdsa::PdsaCycles;
 use crate::platform::auth::{Caller, Role, Subject, Visible};
 use crate::platform::cache::Rendered;
 use crate::platform::changelog::{self, Action};
@@ -39,10 +43,18 @@ crate::text_enum! {
         Feedback = "feedback",
         Series = "series",
         Webhook = "webhook",
+        Initiative = "initiative",
+        PdsaCycle = "pdsa_cycle",
+        Measure = "measure",
+        DataPoint = "data_point",
+        Outcome = "outcome",
         Material = "material",
         Attendee = "attendee",
         Attendance = "attendance",
         CheckinCode = "checkin_code",
+        Disclosure = "disclosure",
+        DisclosureReview = "disclosure_review",
+        DisclosureStatement = "disclosure_statement",
     }
 }
 
@@ -195,9 +207,21 @@ pub fn audit(
 }
 
 /// The resources `caller` sees in the feed: the schedule with its materials (each by its
-/// visibility), and feedback for organizers.
+/// visibility) and the learning loop (their private fields hidden as their reads hide them), and
+/// feedback for organizers.
 fn visible_resources(caller: &Caller) -> Vec<&'static str> {
-    let mut names = vec!["round", "speaker", "department", "series", "material"];
+    let mut names = vec![
+        "round",
+        "speaker",
+        "department",
+        "series",
+        "initiative",
+        "pdsa_cycle",
+        "measure",
+        "data_point",
+        "outcome",
+        "material",
+    ];
     if caller.sees_private_fields() {
         names.push("feedback");
     }
@@ -226,11 +250,23 @@ fn current(
         ResourceName::Department => shown::<Departments>(conn, id, caller),
         ResourceName::Feedback => shown::<Feedbacks>(conn, id, caller),
         ResourceName::Series => shown::<SeriesRecord>(conn, id, caller),
-        // Never in the feed (see `visible_resources`): private to organizers.
+        // Never in the feed (see `visible_resources`): private to organizers. Disclosures and
+        // their judgements are private too, and a statement is read from its round
+        // (`disclosure_statement_url`) and announced by its webhook event.
         ResourceName::Webhook
         | ResourceName::Attendee
         | ResourceName::Attendance
-        | ResourceName::CheckinCode => Ok(None),
+        | ResourceName::CheckinCode
+        | ResourceName::Disclosure
+        | ResourceName::DisclosureReview
+        | ResourceName::DisclosureStatement => Ok(None),
+        ResourceName::Initiative => shown::<Initiatives>(conn, id, caller),
+        ResourceName::PdsaCycle => shown::<PdsaCycles>(conn, id, caller),
+        ResourceName::Measure => shown::<Measures>(conn, id, caller),
+        ResourceName::Outcome => shown::<Outcomes>(conn, id, caller),
+        ResourceName::DataPoint => measures::find_point(conn, id)?
+            .map(|point| serde_json::to_value(point.visible_to(caller)).map_err(ApiError::from))
+            .transpose(),
         ResourceName::Material => materials::shown_to(conn, id, caller)?
             .map(|m| serde_json::to_value(m).map_err(ApiError::from))
             .transpose(),

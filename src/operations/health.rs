@@ -1,17 +1,20 @@
 //! What operators and their tools ask: liveness and readiness probes for load balancers and
 //! orchestrators, and the Prometheus scrape at `/metrics`.
 
-use actix_web::http::header::{self, HeaderValue};
+use std::net::IpAddr;
+
+use actix_web::http::header::{self, HeaderMap};
 use actix_web::{get, web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
 
 use crate::operations::shutdown::Draining;
 use crate::platform::cache::ReadCache;
 use crate::platform::db::{self, Backend, Database, DbConnection};
 use crate::platform::error::{ApiError, ReadErrors};
-use crate::platform::ratelimit::Limits;
+use crate::platform::ratelimit::{self, Limits};
 use crate::{integration::webhooks, platform::changelog, platform::telemetry};
 
 #[derive(Serialize, ToSchema)]
@@ -56,7 +59,8 @@ pub async fn readyz(
 /// token is not a bearer token of the API).
 pub const METRICS_PATH: &str = "/metrics";
 
-/// The Prometheus scrape, and who may read it.
+/// The Prometheus scrape, and who may read it: with `LHS_METRICS_TOKEN`, whoever sends it as a
+/// bearer token; without it, only a scraper on this host (see [`from_this_host`]).
 pub struct MetricsEndpoint {
     pub handle: metrics_exporter_prometheus::PrometheusHandle,
     /// SHA-256 of `LHS_METRICS_TOKEN`, when set.
@@ -74,22 +78,36 @@ impl MetricsEndpoint {
         }
     }
 
-    /// Whether `header` carries the metrics token (anything goes when none is set). The
-    /// digests are compared, not the tokens, so the time taken says nothing about the token.
-    fn admits(&self, header: Option<&HeaderValue>) -> Result<(), ApiError> {
+    /// Whether `req` may read the metrics: 401 without the token when one is set, 403 from
+    /// another host when none is.
+    fn admits(&self, req: &HttpRequest) -> Result<(), ApiError> {
         let Some(expected) = &self.token_digest else {
-            return Ok(());
+            return if from_this_host(req.peer_addr().map(|a| a.ip()), req.headers()) {
+                Ok(())
+            } else {
+                Err(ApiError::Forbidden(
+                    "without LHS_METRICS_TOKEN, /metrics answers only clients on this host \
+                     (a loopback address, not relayed by a proxy)"
+                        .to_owned(),
+                ))
+            };
         };
-        let given = header
+        let given = req
+            .headers()
+            .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.split_once(' '))
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, token)| token.trim());
+        // Digests of equal length, compared in constant time: the time taken says nothing
+        // about the token, not even its length.
         match given {
             None => Err(ApiError::Unauthorized {
                 invalid_token: None,
             }),
-            Some(token) if <[u8; 32]>::from(Sha256::digest(token.as_bytes())) == *expected => {
+            Some(token)
+                if bool::from(Sha256::digest(token.as_bytes())[..].ct_eq(&expected[..])) =>
+            {
                 Ok(())
             }
             Some(_) => Err(ApiError::Unauthorized {
@@ -97,6 +115,35 @@ impl MetricsEndpoint {
             }),
         }
     }
+}
+
+/// Whether a request comes from a process on this host: its peer (the TCP connection's other
+/// end, never a header) is a loopback address, IPv4-mapped ones included, and it was not
+/// relayed by a proxy for another client. A proxy on this host forwarding outside requests
+/// connects from loopback too; what it says in `X-Forwarded-For`, `X-Real-IP` or `Forwarded`
+/// can only take the request off this host, never bring it on: every address named there must
+/// be loopback as well, and anything unreadable (or `Forwarded` at all) counts as elsewhere.
+pub fn from_this_host(peer: Option<IpAddr>, headers: &HeaderMap) -> bool {
+    let Some(peer) = peer.map(ratelimit::canonical) else {
+        return false;
+    };
+    if !peer.is_loopback() || headers.contains_key(header::FORWARDED) {
+        return false;
+    }
+    ["x-forwarded-for", "x-real-ip"].into_iter().all(|name| {
+        headers.get_all(name).all(|line| {
+            line.to_str().is_ok_and(|line| {
+                line.split(',')
+                    .map(str::trim)
+                    .filter(|entry| !entry.is_empty())
+                    .all(|entry| {
+                        entry
+                            .parse::<IpAddr>()
+                            .is_ok_and(|address| ratelimit::canonical(address).is_loopback())
+                    })
+            })
+        })
+    })
 }
 
 /// Prometheus metrics, in the text exposition format.
@@ -107,9 +154,11 @@ pub async fn metrics(
     cache: web::Data<ReadCache>,
     limits: web::Data<Limits>,
 ) -> Result<HttpResponse, ApiError> {
-    if let Err(refused) = endpoint.admits(req.headers().get(header::AUTHORIZATION)) {
-        // Guessing the token is slowed down like guessing an API token.
-        limits.failed_authentication.take(limits.client(&req))?;
+    if let Err(refused) = endpoint.admits(&req) {
+        if matches!(refused, ApiError::Unauthorized { .. }) {
+            // Guessing the token is slowed down like guessing an API token.
+            limits.failed_authentication.take(limits.client(&req))?;
+        }
         return Err(refused);
     }
     let (size, in_use, idle) = db.pool_state();
@@ -164,4 +213,61 @@ fn database_state(conn: &mut DbConnection) -> Result<DatabaseState, ApiError> {
         outbox_oldest_age,
         newest_seq: changelog::newest(conn)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::http::header::{HeaderName, HeaderValue};
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(
+                HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            );
+        }
+        map
+    }
+
+    fn peer(text: &str) -> Option<IpAddr> {
+        Some(text.parse().expect("an address"))
+    }
+
+    #[test]
+    fn only_a_loopback_peer_that_no_proxy_relays_is_on_this_host() {
+        let none = HeaderMap::new();
+        assert!(from_this_host(peer("127.0.0.1"), &none));
+        assert!(from_this_host(peer("127.8.9.10"), &none));
+        assert!(from_this_host(peer("::1"), &none));
+        assert!(from_this_host(peer("::ffff:127.0.0.1"), &none));
+        assert!(!from_this_host(None, &none));
+        for elsewhere in [
+            "10.0.0.5",
+            "192.0.2.2",
+            "::ffff:10.0.0.5",
+            "2001:db8::1",
+            "fd00::2",
+        ] {
+            assert!(!from_this_host(peer(elsewhere), &none), "{elsewhere}");
+            // A header never brings a request from elsewhere onto this host.
+            let claims = headers(&[("x-forwarded-for", "127.0.0.1"), ("x-real-ip", "::1")]);
+            assert!(!from_this_host(peer(elsewhere), &claims), "{elsewhere}");
+        }
+        // A proxy on this host relaying another client's request.
+        for relayed in [
+            headers(&[("x-forwarded-for", "203.0.113.7")]),
+            headers(&[("x-forwarded-for", "127.0.0.1, 203.0.113.7")]),
+            headers(&[("x-forwarded-for", "garbage")]),
+            headers(&[("x-forwarded-for", "127.0.0.1:5000")]),
+            headers(&[("x-real-ip", "203.0.113.7")]),
+            headers(&[("forwarded", "for=127.0.0.1")]),
+        ] {
+            assert!(!from_this_host(peer("127.0.0.1"), &relayed), "{relayed:?}");
+        }
+        // Relayed by a local proxy for a local client: still this host.
+        let local = headers(&[("x-forwarded-for", "127.0.0.1, ::1")]);
+        assert!(from_this_host(peer("127.0.0.1"), &local));
+    }
 }

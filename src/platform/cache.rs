@@ -31,6 +31,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use serde::Serialize;
 
+use crate::platform::compression::{Effort, Variants};
 use crate::platform::db::{self, Backend, Database, DbConnection};
 use crate::platform::error::ApiError;
 use crate::platform::http::{self, TagList};
@@ -114,16 +115,17 @@ impl Rendered {
 /// The media type of most answers.
 const JSON: &str = "application/json";
 
-/// What a read answers: the body with its ETag and media type, or that the caller's copy is
-/// current.
+/// What a read answers: the body (with its compressed copies) and its ETag, or that the
+/// caller's copy is current.
 pub enum Answer {
     Fresh {
-        body: Bytes,
+        body: Arc<Variants>,
         etag: HeaderValue,
-        content_type: &'static str,
     },
     NotModified {
         etag: HeaderValue,
+        /// Whether the answer would have been sent compressed to a client that accepts it.
+        compressible: bool,
     },
 }
 
@@ -134,28 +136,25 @@ impl Answer {
             .etag
             .unwrap_or_else(|| http::body_etag(&rendered.body));
         Ok(Answer::checked(
-            rendered.body,
+            Arc::new(Variants::new(
+                rendered.body,
+                rendered.content_type,
+                Effort::Answer,
+            )),
             http::etag_value(etag)?,
-            rendered.content_type,
             if_none_match,
         ))
     }
 
-    fn checked(
-        body: Bytes,
-        etag: HeaderValue,
-        content_type: &'static str,
-        if_none_match: Option<&TagList>,
-    ) -> Answer {
+    fn checked(body: Arc<Variants>, etag: HeaderValue, if_none_match: Option<&TagList>) -> Answer {
         if if_none_match.is_some_and(|tags| etag.to_str().is_ok_and(|tag| tags.matches_weakly(tag)))
         {
-            Answer::NotModified { etag }
-        } else {
-            Answer::Fresh {
-                body,
+            Answer::NotModified {
                 etag,
-                content_type,
+                compressible: body.compressible(),
             }
+        } else {
+            Answer::Fresh { body, etag }
         }
     }
 }
@@ -163,9 +162,9 @@ impl Answer {
 struct Entry {
     revision: i64,
     valid_until: Option<NaiveDateTime>,
-    body: Bytes,
+    /// The rendered answer, and its compressed copies once a client asked for them.
+    body: Arc<Variants>,
     etag: HeaderValue,
-    content_type: &'static str,
 }
 
 /// The cache of one process. Cloning it is cheap and shares it.
@@ -324,8 +323,14 @@ impl ReadCache {
             moka::sync::Cache::builder()
                 .max_capacity(budget as u64)
                 .weigher(|key: &Key, entry: &Arc<Entry>| {
-                    u32::try_from(key.size() + entry.body.len() + entry.etag.len() + ENTRY_OVERHEAD)
-                        .unwrap_or(u32::MAX)
+                    u32::try_from(
+                        key.size()
+                            + entry.body.identity().len()
+                            + entry.body.expected_extra()
+                            + entry.etag.len()
+                            + ENTRY_OVERHEAD,
+                    )
+                    .unwrap_or(u32::MAX)
                 })
                 // foldhash rather than SipHash: keys come from clients, and a randomly seeded
                 // foldhash resists flooding at a fraction of SipHash's cost per lookup.
@@ -375,7 +380,6 @@ impl ReadCache {
                 return Ok(Answer::checked(
                     entry.body.clone(),
                     entry.etag.clone(),
-                    entry.content_type,
                     if_none_match,
                 ));
             }
@@ -397,12 +401,9 @@ impl ReadCache {
         telemetry::record_cache_lookup(matches!(revised, Revised::Unchanged));
         Ok(match revised {
             Revised::Unchanged => match kept {
-                Some(entry) => Answer::checked(
-                    entry.body.clone(),
-                    entry.etag.clone(),
-                    entry.content_type,
-                    if_none_match,
-                ),
+                Some(entry) => {
+                    Answer::checked(entry.body.clone(), entry.etag.clone(), if_none_match)
+                }
                 None => {
                     return Err(ApiError::Internal(
                         "a render found the revision of an answer that is not kept".to_owned(),
@@ -426,9 +427,8 @@ impl ReadCache {
                         .clone()
                         .unwrap_or_else(|| list_etag(revision, &key, rendered.valid_until)),
                 )?;
-                let (body, content_type) = (rendered.body.clone(), rendered.content_type);
-                self.store(key, revision, rendered, etag.clone());
-                Answer::checked(body, etag, content_type, if_none_match)
+                let body = self.store(key, revision, rendered, etag.clone());
+                Answer::checked(body, etag, if_none_match)
             }
         })
     }
@@ -482,27 +482,39 @@ impl ReadCache {
             .then_some(entry)
     }
 
-    fn store(&self, key: Key, revision: i64, rendered: Rendered, etag: HeaderValue) {
+    /// Keeps `rendered` for `key` at `revision`, unless a later one is kept; its body, to send.
+    fn store(
+        &self,
+        key: Key,
+        revision: i64,
+        rendered: Rendered,
+        etag: HeaderValue,
+    ) -> Arc<Variants> {
+        let body = Arc::new(Variants::new(
+            rendered.body,
+            rendered.content_type,
+            Effort::Answer,
+        ));
         let Some(entries) = &self.inner.entries else {
-            return;
+            return body;
         };
         if entries
             .get(&key)
             .is_some_and(|kept| kept.revision > revision)
         {
             // A request that read a later revision already kept its answer.
-            return;
+            return body;
         }
         entries.insert(
             key,
             Arc::new(Entry {
                 revision,
                 valid_until: rendered.valid_until,
-                body: rendered.body,
+                body: body.clone(),
                 etag,
-                content_type: rendered.content_type,
             }),
         );
+        body
     }
 }
 
@@ -543,7 +555,8 @@ mod tests {
         }
 
         fn body(&self, key: &Key, revision: i64) -> Option<Bytes> {
-            self.lookup(key, revision).map(|entry| entry.body.clone())
+            self.lookup(key, revision)
+                .map(|entry| entry.body.identity().clone())
         }
     }
 

@@ -69,37 +69,85 @@ pub fn changed_fields(before: Option<&Value>, after: Option<&Value>) -> Map<Stri
     fields
 }
 
-/// The webhook event a change is: `round.updated`, or `round.cancelled` when the round's
-/// status became `cancelled`.
+/// The webhook event a change is: `<resource>.<action>`, or the event the change means when
+/// there is one, read from the record before and after:
+/// - `round.cancelled`: a round's status became `cancelled`;
+/// - `initiative.stage_changed`: an initiative's `stage` changed;
+/// - `pdsa_cycle.decided`: a PDSA cycle's `act_decision` was made (or made again otherwise);
+/// - `measure.signal_detected`: a measure's entry carries `signals_added` (its points created a
+///   signal of its run chart that was not there: see `learning::measures`);
+/// - `action_item.assigned`: an action item was recorded, or given another owner;
+/// - `action_item.completed`: an action item's status became `done`;
+/// - `attendance.recorded`, `attendance.voided` (its `voided_at` was set) and
+///   `attendance.updated` (a claim, a credit decision): attendance is never deleted.
 pub fn event_type(change: &Change<'_>) -> String {
-    let status = |v: &Option<Value>| {
+    let field = |v: &Option<Value>, name: &str| -> Value {
         v.as_ref()
-            .and_then(|r| r.get("status"))
-            .and_then(Value::as_str)
-            .map(str::to_owned)
+            .and_then(|r| r.get(name))
+            .cloned()
+            .unwrap_or(Value::Null)
     };
-    if change.resource == "round"
-        && change.action == Action::Updated
-        && status(&change.after).as_deref() == Some("cancelled")
-        && status(&change.before).as_deref() != Some("cancelled")
-    {
-        return "round.cancelled".to_owned();
-    }
-    // Attendance is recorded, changed (a claim, a credit decision) and voided, never deleted.
-    if change.resource == "attendance" {
-        let voided = |v: &Option<Value>| {
-            v.as_ref()
-                .and_then(|r| r.get("voided_at"))
-                .is_some_and(|at| !at.is_null())
-        };
-        return match change.action {
-            Action::Created => "attendance.recorded",
-            _ if voided(&change.after) && !voided(&change.before) => "attendance.voided",
-            _ => "attendance.updated",
+    let changed = |name: &str| field(&change.before, name) != field(&change.after, name);
+    let became = |name: &str, value: &str| {
+        field(&change.after, name) == value && field(&change.before, name) != value
+    };
+    let became_set =
+        |name: &str| !field(&change.after, name).is_null() && field(&change.before, name).is_null();
+    let special = match (change.resource, change.action) {
+        ("round", Action::Updated) if became("status", "cancelled") => Some("round.cancelled"),
+        ("initiative", Action::Updated) if changed("stage") => Some("initiative.stage_changed"),
+        ("pdsa_cycle", Action::Created | Action::Updated)
+            if !field(&change.after, "act_decision").is_null() && changed("act_decision") =>
+        {
+            Some("pdsa_cycle.decided")
         }
-        .to_owned();
+        ("measure", Action::Updated)
+            if field(&change.after, "signals_added")
+                .as_array()
+                .is_some_and(|added| !added.is_empty()) =>
+        {
+            Some("measure.signal_detected")
+        }
+        // A statement is only ever published (each version a record of its own, never changed).
+        ("disclosure_statement", Action::Created) => Some("disclosure_statement.published"),
+        // Attendance is recorded, changed (a claim, a credit decision) and voided, never deleted.
+        ("attendance", Action::Created) => Some("attendance.recorded"),
+        ("attendance", _) if became_set("voided_at") => Some("attendance.voided"),
+        ("attendance", _) => Some("attendance.updated"),
+        ("outcome", action) if field(&change.after, "kind") == "action_item" => match action {
+            Action::Created => Some("action_item.assigned"),
+            Action::Updated if became("status", "done") => Some("action_item.completed"),
+            Action::Updated if changed("owner") => Some("action_item.assigned"),
+            _ => None,
+        },
+        _ => None,
+    };
+    match special {
+        Some(event) => event.to_owned(),
+        None => format!("{}.{}", change.resource, change.action.as_str()),
     }
-    format!("{}.{}", change.resource, change.action.as_str())
+}
+
+/// The resources whose events are sent only where a subscription names them (the event, or
+/// `<resource>.*`), never for `*`, which stays the schedule's: feedback carries what people
+/// wrote, and the learning loop's records carry people's e-mail addresses (teams, owners) and
+/// a data point each; attendance says who came.
+const NAMED_ONLY: &[&str] = &[
+    "feedback",
+    "attendance",
+    "initiative",
+    "pdsa_cycle",
+    "measure",
+    "data_point",
+    "outcome",
+    "action_item",
+];
+
+/// Whether `event` is sent only where it is named (see [`NAMED_ONLY`]).
+fn named_only(event: &str) -> bool {
+    event
+        .split_once('.')
+        .is_some_and(|(resource, _)| NAMED_ONLY.contains(&resource))
 }
 
 /// The events a webhook may subscribe to.
@@ -121,17 +169,32 @@ pub const EVENT_TYPES: &[&str] = &[
     "attendance.recorded",
     "attendance.updated",
     "attendance.voided",
+    "disclosure_statement.published",
+    "initiative.created",
+    "initiative.updated",
+    "initiative.stage_changed",
+    "initiative.deleted",
+    "pdsa_cycle.created",
+    "pdsa_cycle.updated",
+    "pdsa_cycle.decided",
+    "pdsa_cycle.deleted",
+    "measure.created",
+    "measure.updated",
+    "measure.signal_detected",
+    "measure.deleted",
+    "data_point.created",
+    "data_point.updated",
+    "data_point.deleted",
+    "outcome.created",
+    "outcome.updated",
+    "outcome.deleted",
+    "action_item.assigned",
+    "action_item.completed",
 ];
 
-/// Events sent only to webhooks that list them (or their `<resource>.*`), never to `*`: what
-/// people wrote, and who attended.
-fn listed_only(event: &str) -> bool {
-    event.starts_with("feedback.") || event.starts_with("attendance.")
-}
-
 /// What may be subscribed to: an event type, `<resource>.*`, or `*` for every event of the
-/// schedule. Feedback is sent only where `feedback.…` is listed explicitly (it carries what
-/// people wrote).
+/// schedule. Feedback and the learning loop's events are sent only where they are named (see
+/// [`NAMED_ONLY`]).
 pub fn is_known_pattern(pattern: &str) -> bool {
     pattern == "*"
         || EVENT_TYPES.contains(&pattern)
@@ -148,10 +211,10 @@ pub fn subscribes(patterns: &[String], event: &str) -> bool {
     if !EVENT_TYPES.contains(&event) {
         return false;
     }
-    let private = listed_only(event);
+    let named = named_only(event);
     patterns.iter().any(|pattern| {
         pattern == event
-            || (pattern == "*" && !private)
+            || (pattern == "*" && !named)
             || pattern.strip_suffix(".*").is_some_and(|resource| {
                 event
                     .strip_prefix(resource)
@@ -161,7 +224,8 @@ pub fn subscribes(patterns: &[String], event: &str) -> bool {
 }
 
 /// The quoted patterns a subscription to `event` lists one of (see [`subscribes`]): the event,
-/// its resource's `.*`, and `*` unless it is feedback; none for an event that is never sent.
+/// its resource's `.*`, and `*` unless it is sent only where named; none for an event that is
+/// never sent.
 ///
 /// The subscriptions are matched in SQL by their quoted patterns in the `events` text, which the
 /// service writes with serde_json: a pattern is a word of `[a-z_.*]`, written as it is, so the
@@ -174,7 +238,7 @@ fn subscription_patterns(event: &str) -> Vec<String> {
     if let Some((resource, _)) = event.split_once('.') {
         patterns.push(format!("{resource}.*"));
     }
-    if !listed_only(event) {
+    if !named_only(event) {
         patterns.push("*".to_owned());
     }
     patterns.into_iter().map(|p| format!("\"{p}\"")).collect()
@@ -593,6 +657,119 @@ mod tests {
             "data": {"id": 3, "title": "B \"quoted\""},
         });
         assert_eq!(message, expected.to_string());
+    }
+
+    fn event(resource: &'static str, action: Action, before: Value, after: Value) -> String {
+        event_type(&Change {
+            resource,
+            id: 1,
+            action,
+            before: (!before.is_null()).then_some(before),
+            after: (!after.is_null()).then_some(after),
+            actor: None,
+            request_id: None,
+        })
+    }
+
+    #[test]
+    fn the_learning_loop_events_are_read_from_the_records() {
+        let stage = |from: &str, to: &str| {
+            event(
+                "initiative",
+                Action::Updated,
+                json!({"stage": from}),
+                json!({"stage": to}),
+            )
+        };
+        assert_eq!(stage("design", "testing"), "initiative.stage_changed");
+        assert_eq!(stage("testing", "testing"), "initiative.updated");
+        let decided = |from: Value, to: Value| {
+            event(
+                "pdsa_cycle",
+                Action::Updated,
+                json!({"act_decision": from}),
+                json!({"act_decision": to}),
+            )
+        };
+        assert_eq!(decided(Value::Null, json!("adopt")), "pdsa_cycle.decided");
+        assert_eq!(
+            decided(json!("adopt"), json!("adopt")),
+            "pdsa_cycle.updated"
+        );
+        assert_eq!(decided(json!("adopt"), Value::Null), "pdsa_cycle.updated");
+        assert_eq!(
+            event(
+                "measure",
+                Action::Updated,
+                json!({}),
+                json!({"signals_added": [{}]})
+            ),
+            "measure.signal_detected"
+        );
+        assert_eq!(
+            event(
+                "measure",
+                Action::Updated,
+                json!({}),
+                json!({"signals_added": []})
+            ),
+            "measure.updated"
+        );
+        let item = |status: &str, owner: &str| json!({"kind": "action_item", "status": status, "owner": {"name": owner}});
+        assert_eq!(
+            event("outcome", Action::Created, Value::Null, item("open", "A")),
+            "action_item.assigned"
+        );
+        assert_eq!(
+            event(
+                "outcome",
+                Action::Updated,
+                item("open", "A"),
+                item("done", "A")
+            ),
+            "action_item.completed"
+        );
+        assert_eq!(
+            event(
+                "outcome",
+                Action::Updated,
+                item("open", "A"),
+                item("open", "B")
+            ),
+            "action_item.assigned"
+        );
+        assert_eq!(
+            event(
+                "outcome",
+                Action::Updated,
+                item("open", "A"),
+                item("in_progress", "A")
+            ),
+            "outcome.updated"
+        );
+        assert_eq!(
+            event(
+                "outcome",
+                Action::Created,
+                Value::Null,
+                json!({"kind": "decision"})
+            ),
+            "outcome.created"
+        );
+        for name in [
+            "initiative.stage_changed",
+            "pdsa_cycle.decided",
+            "measure.signal_detected",
+            "action_item.assigned",
+            "action_item.completed",
+        ] {
+            assert!(EVENT_TYPES.contains(&name), "{name}");
+            assert!(!subscribes(&["*".to_owned()], name), "{name} is named only");
+        }
+        assert!(subscribes(
+            &["action_item.*".to_owned()],
+            "action_item.completed"
+        ));
     }
 
     #[test]

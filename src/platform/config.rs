@@ -26,6 +26,7 @@
 //! | `LHS_METRICS` | `--metrics` | `on` (Prometheus metrics at `/metrics`; `off` turns them off) |
 //! | `LHS_METRICS_TOKEN` | `--metrics-token` | unset (when set, `/metrics` needs `Authorization: Bearer <it>`) |
 //! | `LHS_LOG_FORMAT` | `--log-format` | `text` (`json`: one JSON object per line) |
+//! | `LHS_BODY_TIMEOUT` | `--body-timeout` | `10s` (for a request's body to arrive in full, then 408) |
 //! | `LHS_SHUTDOWN_GRACE` | `--shutdown-grace` | `5s` (serving on after SIGTERM, not ready) |
 //! | `LHS_SHUTDOWN_TIMEOUT` | `--shutdown-timeout` | `30s` (for requests in flight to finish) |
 //! | `LHS_DB_CONNECT_TIMEOUT` | `--db-connect-timeout` | `30s` (retrying PostgreSQL at start-up) |
@@ -170,6 +171,15 @@ pub struct Settings {
     /// browser sends it (`https://intranet.example.org`); empty: same-origin only.
     #[arg(long, env = "LHS_CORS_ORIGINS", default_value = "", global = true)]
     pub cors_origins: String,
+    /// Serve the series' own pages (`/`, `/rounds/{id}`, `/embed/upcoming`) and their forms:
+    /// on or off (off: the API alone).
+    #[arg(long, env = "LHS_SITE", default_value = "on", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set, global = true)]
+    pub site: bool,
+    /// Origins allowed to frame `/embed/upcoming` (`frame-ancestors`), comma-separated, each
+    /// as a browser sends it (`https://www.example.org`); empty: no one. Every other page
+    /// refuses framing.
+    #[arg(long, env = "LHS_EMBED_ORIGINS", default_value = "", global = true)]
+    pub embed_origins: String,
     /// Whether PUT, PATCH and DELETE must send If-Match (428 without it).
     #[arg(long, env = "LHS_REQUIRE_IF_MATCH", default_value = "false", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set, global = true)]
     pub require_if_match: bool,
@@ -269,6 +279,10 @@ pub struct Settings {
         global = true
     )]
     pub log_format: LogFormat,
+    /// How long a request's body may take to arrive in full, such as 10s; then 408, and the
+    /// connection is closed.
+    #[arg(long, env = "LHS_BODY_TIMEOUT", default_value = "10s", value_parser = parse_body_timeout, global = true)]
+    pub body_timeout: humantime::Duration,
     /// After SIGTERM or SIGINT: how long to keep serving (not ready) before refusing new
     /// connections, so that load balancers notice.
     #[arg(long, env = "LHS_SHUTDOWN_GRACE", default_value = "5s", global = true)]
@@ -323,6 +337,15 @@ fn duration_or_seconds(text: &str) -> Result<humantime::Duration, String> {
     }
 }
 
+/// `LHS_BODY_TIMEOUT`: a duration longer than zero (a body may always take some time).
+fn parse_body_timeout(text: &str) -> Result<humantime::Duration, String> {
+    let duration: humantime::Duration = text.parse().map_err(|e| format!("{e}"))?;
+    if std::time::Duration::from(duration).is_zero() {
+        return Err("the body timeout must be longer than zero, such as 10s".to_owned());
+    }
+    Ok(duration)
+}
+
 impl Settings {
     pub fn cache_bytes(&self) -> usize {
         (self.cache_mb as usize) << 20
@@ -352,6 +375,8 @@ impl Settings {
             anonymous_feedback: true,
             cache_mb: 16,
             cors_origins: String::new(),
+            site: true,
+            embed_origins: String::new(),
             require_if_match: false,
             idempotency_ttl: std::time::Duration::from_secs(24 * 3600).into(),
             feedback_rate_limit: "120/minute".to_owned(),
@@ -368,6 +393,7 @@ impl Settings {
             metrics: true,
             metrics_token: None,
             log_format: LogFormat::Text,
+            body_timeout: std::time::Duration::from_secs(10).into(),
             shutdown_grace: std::time::Duration::from_secs(5).into(),
             shutdown_timeout: std::time::Duration::from_secs(30).into(),
             db_connect_timeout: std::time::Duration::from_secs(30).into(),

@@ -74,6 +74,11 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false, minimum = 0, maximum = 9007199254740991_i64)]
     pub resync_after: Option<i64>,
+    /// With 409 from an operation that waits for a record to be ready (a round's disclosure
+    /// statement, say): what still stands in the way, each as that record's readiness lists it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, value_type = Option<Vec<Object>>, max_items = 200)]
+    pub blockers: Option<Vec<serde_json::Value>>,
     /// The request's id, as in the `X-Request-Id` header and the logs: quote it when asking
     /// for help.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -102,6 +107,13 @@ pub enum ApiError {
     MethodNotAllowed { method: Method, allow: Vec<Method> },
     #[error("{0}")]
     Conflict(String),
+    /// 409: the record is not ready for what was asked; `blockers` say why, as its readiness
+    /// does.
+    #[error("{detail}")]
+    NotReady {
+        detail: String,
+        blockers: Vec<serde_json::Value>,
+    },
     /// A foreign key refused a write: it refers to a record that does not exist. The resource
     /// plumbing turns it into a 422 naming each such reference (see `resource::create_with`);
     /// what reaches a client unturned is the race it cannot settle.
@@ -109,6 +121,9 @@ pub enum ApiError {
     DanglingReference,
     #[error("the request body is larger than the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    /// The body did not arrive in full within `LHS_BODY_TIMEOUT` (the connection is closed).
+    #[error("the request body did not arrive in full within {}", humantime::format_duration(*.0))]
+    BodyTimeout(std::time::Duration),
     #[error("{0}")]
     UnsupportedMediaType(String),
     /// A `Range` past the end of a file (416).
@@ -209,6 +224,10 @@ impl ApiError {
                 ApiError::Gone { resync_after, .. } => *resync_after,
                 _ => None,
             },
+            blockers: match self {
+                ApiError::NotReady { blockers, .. } => Some(blockers.clone()),
+                _ => None,
+            },
             request_id: telemetry::current_request_id().map(|id| id.to_string()),
         }
     }
@@ -222,8 +241,11 @@ impl ResponseError for ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Conflict(_) | ApiError::DanglingReference => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::NotReady { .. } | ApiError::DanglingReference => {
+                StatusCode::CONFLICT
+            }
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
@@ -272,6 +294,10 @@ impl ResponseError for ApiError {
         }
         if let ApiError::IdentityProviderUnavailable { retry_after } = self {
             response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
+        }
+        if let ApiError::BodyTimeout(_) = self {
+            // The rest of the body may still be on its way: the connection cannot be reused.
+            response.force_close();
         }
         if let ApiError::PreconditionFailed {
             current: Some(etag),

@@ -265,6 +265,85 @@ impl ToSchema for Timestamp {
     scalar_name!("Timestamp");
 }
 
+/// Declares a number type: an `f64` from `min` to `max` (and, optionally, more than
+/// `exclusive_min`, and a multiple of `multiple_of`), finite, with its schema, its serde and
+/// its check declared once. JSON Schema states the whole rule, so the document is its validator.
+#[macro_export]
+macro_rules! number_type {
+    (
+        $(#[$meta:meta])* $vis:vis $name:ident, min = $min:expr, max = $max:expr
+        $(, exclusive_min = $exclusive:expr)? $(, multiple_of = $step:expr)? $(,)?
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+        $vis struct $name(f64);
+
+        impl $name {
+            pub const MIN: f64 = $min;
+            pub const MAX: f64 = $max;
+
+            /// The value, if the type allows it.
+            pub fn new(value: f64) -> Option<Self> {
+                let ok = value.is_finite()
+                    && (Self::MIN..=Self::MAX).contains(&value)
+                    $(&& value > $exclusive)?
+                    $(&& (value / $step).fract() == 0.0)?;
+                ok.then_some($name(value))
+            }
+
+            /// Wraps a value read back from the database (it was checked when written).
+            pub fn stored(value: f64) -> Self {
+                $name(value)
+            }
+
+            pub fn get(self) -> f64 {
+                self.0
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_f64(self.0)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let value = f64::deserialize(deserializer)?;
+                $name::new(value).ok_or_else(|| {
+                    serde::de::Error::custom(format!(
+                        "{value} is not a {} number from {} to {}",
+                        stringify!($name),
+                        $name::MIN,
+                        $name::MAX
+                    ))
+                })
+            }
+        }
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::Number)
+                    .format(Some(utoipa::openapi::schema::SchemaFormat::KnownFormat(
+                        utoipa::openapi::KnownFormat::Double,
+                    )))
+                    .minimum(Some($name::MIN))
+                    .maximum(Some($name::MAX))
+                    $(.exclusive_minimum(Some($exclusive)))?
+                    $(.multiple_of(Some($step)))?
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {
+            fn name() -> std::borrow::Cow<'static, str> {
+                std::borrow::Cow::Borrowed(stringify!($name))
+            }
+        }
+    };
+}
+
 /// A local time of day, `HH:MM` (24-hour clock).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LocalTime(chrono::NaiveTime);
@@ -315,7 +394,9 @@ impl ToSchema for LocalTime {
 }
 
 /// A calendar date, `YYYY-MM-DD` (RFC 3339's full-date), with no time and no zone: a local date
-/// in the series' time zone wherever the service reads one (a plan's range, a skipped date).
+/// in the series' time zone wherever the service reads one (a plan's range, a skipped date), and
+/// the same day wherever it is read otherwise (a due date, a target date, the first day of a
+/// measure's period). One type for every date of the API, so each is checked and written alike.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct LocalDate(pub jiff::civil::Date);
 
@@ -342,6 +423,33 @@ impl LocalDate {
 
     pub fn date(self) -> jiff::civil::Date {
         self.0
+    }
+
+    /// The date as diesel's `Date` columns hold it.
+    pub fn naive(self) -> chrono::NaiveDate {
+        chrono::NaiveDate::from_ymd_opt(
+            i32::from(self.0.year()),
+            u32::from(self.0.month().unsigned_abs()),
+            u32::from(self.0.day().unsigned_abs()),
+        )
+        .unwrap_or_default()
+    }
+
+    /// A date read from a `Date` column. The service writes years 0001 to 9999 only; a year
+    /// beyond what jiff holds (±9999) is read as its nearest end rather than refused.
+    pub fn from_naive(date: chrono::NaiveDate) -> LocalDate {
+        let year = date.year().clamp(-9999, 9999);
+        let civil = i16::try_from(year)
+            .ok()
+            .and_then(|year| {
+                jiff::civil::Date::new(year, date.month() as i8, date.day() as i8).ok()
+            })
+            .unwrap_or(if year < 1 {
+                jiff::civil::Date::MIN
+            } else {
+                jiff::civil::Date::MAX
+            });
+        LocalDate(civil)
     }
 }
 
@@ -620,16 +728,29 @@ pub enum RefKind {
     Department,
     Speaker,
     Round,
+    Initiative,
+    PdsaCycle,
+    Outcome,
 }
 
 impl RefKind {
-    pub const ALL: [RefKind; 3] = [RefKind::Department, RefKind::Speaker, RefKind::Round];
+    pub const ALL: [RefKind; 6] = [
+        RefKind::Department,
+        RefKind::Speaker,
+        RefKind::Round,
+        RefKind::Initiative,
+        RefKind::PdsaCycle,
+        RefKind::Outcome,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             RefKind::Department => "department",
             RefKind::Speaker => "speaker",
             RefKind::Round => "round",
+            RefKind::Initiative => "initiative",
+            RefKind::PdsaCycle => "PDSA cycle",
+            RefKind::Outcome => "outcome",
         }
     }
 
@@ -677,6 +798,21 @@ reference!(
     /// The id of a round that must exist.
     RoundRef,
     RefKind::Round
+);
+reference!(
+    /// The id of an initiative that must exist.
+    InitiativeRef,
+    RefKind::Initiative
+);
+reference!(
+    /// The id of a PDSA cycle that must exist.
+    PdsaCycleRef,
+    RefKind::PdsaCycle
+);
+reference!(
+    /// The id of a round outcome that must exist.
+    OutcomeRef,
+    RefKind::Outcome
 );
 
 /// Declares a list type: a `Vec` of `$item` with at most `max` items (and, with `unique`, no
@@ -877,6 +1013,16 @@ mod tests {
             "must not contain control characters"
         );
         assert!(pattern_message(patterns::CREDENTIAL, "MD, MPH").contains("comma"));
+    }
+
+    #[test]
+    fn a_date_is_a_full_date_of_the_years_1_to_9999() {
+        assert!(LocalDate::parse("2019-05-23").is_some());
+        assert!(LocalDate::parse("0001-01-01").is_some());
+        assert!(LocalDate::parse("0000-12-31").is_none());
+        assert!(LocalDate::parse("2019-02-30").is_none());
+        assert!(LocalDate::parse("2019-5-23").is_none());
+        assert!(LocalDate::parse("2019-05-23T00:00:00Z").is_none());
     }
 
     #[test]

@@ -6,16 +6,23 @@
 //! lines of RFC 9110 grammar), and CORS preflights are answered here with the methods of the
 //! route asked about, which `actix-cors` cannot know; `actix-cors` answers the actual requests.
 
+use std::cell::{Cell, RefCell};
 use std::collections::hash_map::DefaultHasher;
-use std::future::{ready, Ready};
+use std::future::{ready, Future, Ready};
 use std::hash::{Hash, Hasher};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
-use actix_web::body::{BoxBody, MessageBody};
+use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::error::PayloadError;
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use actix_web::http::Method;
+use actix_web::http::{ConnectionType, Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest, HttpResponse, HttpResponseBuilder};
+use futures_core::Stream;
 
 use crate::platform::error::ApiError;
 
@@ -47,6 +54,7 @@ impl FromRequest for JsonBody {
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<usize>().ok());
+        let timeout = req.app_data::<web::Data<BodyTimeout>>().map(|t| t.0);
         let payload = web::Payload::from_request(req, payload).into_inner();
         Box::pin(async move {
             if declared.is_some_and(|length| length > BODY_LIMIT) {
@@ -58,7 +66,10 @@ impl FromRequest for JsonBody {
                 .to_bytes_limited(BODY_LIMIT)
                 .await
                 .map_err(|_| ApiError::PayloadTooLarge { limit: BODY_LIMIT })?
-                .map_err(|e| ApiError::BadRequest(format!("the body could not be read: {e}")))?;
+                .map_err(|e| match (timed_out(&e), timeout) {
+                    (true, Some(timeout)) => ApiError::BodyTimeout(timeout),
+                    _ => ApiError::BadRequest(format!("the body could not be read: {e}")),
+                })?;
             Ok(JsonBody { bytes, not_json })
         })
     }
@@ -72,6 +83,138 @@ impl JsonBody {
         }
         serde_json::from_slice(&self.bytes)
             .map_err(|e| ApiError::BadRequest(format!("the body is not well-formed JSON: {e}")))
+    }
+}
+
+/// How long a request's body may take to arrive in full (`LHS_BODY_TIMEOUT`), from the moment
+/// its head was read (the head has a timeout of its own).
+#[derive(Debug, Clone, Copy)]
+pub struct BodyTimeout(pub Duration);
+
+/// Whether an error reading a body is [`body_deadline`]'s.
+fn timed_out(error: &actix_web::Error) -> bool {
+    matches!(
+        error.as_error::<PayloadError>(),
+        Some(PayloadError::Io(e)) if e.kind() == std::io::ErrorKind::TimedOut
+    )
+}
+
+/// Puts a deadline on the body of every request that has one, whoever reads it (`JsonBody`
+/// or any other extractor): once [`BodyTimeout`] has passed, reading it fails, the answer is
+/// 408 problem+json whatever the handler made of the failure, and the connection is closed
+/// (the rest of the body may still be on its way). A client dripping its body a byte at a time
+/// holds a connection that long at most. Requests without a body are passed on untouched.
+///
+/// A body that was not read in full (timed out, or never read by its handler) is kept until the
+/// answer is sent: actix then closes the connection rather than reading on, for ever, a
+/// chunked body that a client may never end.
+pub async fn body_deadline<B: MessageBody + 'static>(
+    mut req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let timeout = req
+        .app_data::<web::Data<BodyTimeout>>()
+        .map(|t| t.0)
+        .filter(|_| has_body(req.headers()));
+    let Some(timeout) = timeout else {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    };
+    let expired = Rc::new(Cell::new(false));
+    let payload = Rc::new(RefCell::new(req.take_payload()));
+    let body = Deadline {
+        body: payload.clone(),
+        at: tokio::time::Instant::now() + timeout,
+        timer: None,
+        expired: expired.clone(),
+    };
+    req.set_payload(Payload::from(Box::pin(body) as BoxedBody));
+    let mut response = next.call(req).await?.map_into_boxed_body();
+    if expired.get() {
+        if response.status() != StatusCode::REQUEST_TIMEOUT {
+            let answer = actix_web::ResponseError::error_response(&ApiError::BodyTimeout(timeout));
+            response = response.into_response(answer);
+        }
+        response
+            .response_mut()
+            .head_mut()
+            .set_connection_type(ConnectionType::Close);
+    }
+    Ok(response.map_body(|_, body| {
+        BoxBody::new(KeepingRequestBody {
+            body,
+            _request_body: payload,
+        })
+    }))
+}
+
+/// An answer's body that keeps its request's body alive until it is sent in full: actix reads
+/// on a chunked request body whose reader is gone (to reuse the connection), and closes the
+/// connection instead while the reader is still there (see [`body_deadline`]).
+struct KeepingRequestBody {
+    body: BoxBody,
+    _request_body: Rc<RefCell<Payload>>,
+}
+
+impl MessageBody for KeepingRequestBody {
+    type Error = <BoxBody as MessageBody>::Error;
+
+    fn size(&self) -> BodySize {
+        self.body.size()
+    }
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<web::Bytes, Self::Error>>> {
+        Pin::new(&mut self.body).poll_next(cx)
+    }
+}
+
+/// Whether a request says it has a body: a `Content-Length` above zero, or a
+/// `Transfer-Encoding` (chunked, of unknown length).
+fn has_body(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|length| length.to_str().map_or(true, |l| l.trim() != "0"))
+}
+
+/// The payload type actix takes from a stream of its own.
+type BoxedBody = Pin<Box<dyn Stream<Item = Result<web::Bytes, PayloadError>>>>;
+
+/// A request body that fails with `TimedOut` once its deadline has passed. The timer is only
+/// started when the body is read and not all there yet.
+struct Deadline {
+    body: Rc<RefCell<Payload>>,
+    at: tokio::time::Instant,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    expired: Rc<Cell<bool>>,
+}
+
+impl Stream for Deadline {
+    type Item = Result<web::Bytes, PayloadError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.expired.get() {
+            return Poll::Ready(None);
+        }
+        if let Poll::Ready(item) = Pin::new(&mut *self.body.borrow_mut()).poll_next(cx) {
+            return Poll::Ready(item);
+        }
+        let at = self.at;
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+        match timer.as_mut().poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(()) => {
+                self.expired.set(true);
+                Poll::Ready(Some(Err(PayloadError::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the body did not arrive in time",
+                )))))
+            }
+        }
     }
 }
 
@@ -143,7 +286,7 @@ impl TagList {
             }
             tags.push(EntityTag {
                 weak,
-                tag: format!("\"{opaque}\""),
+                tag: format!("\"{}\"", without_coding(opaque)),
             });
             rest = &inner[end + 1..];
             let trimmed = rest.trim_start_matches([' ', '\t']);
@@ -217,6 +360,29 @@ impl FromRequest for Conditions {
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
         ready(Conditions::from_headers(req.headers()))
     }
+}
+
+/// The suffixes, inside the quotes, of the ETags of compressed answers (`"v3-gzip"`): one per
+/// content coding sent (see `platform::compression`). No ETag made here ends with one otherwise.
+const CODING_SUFFIXES: [&str; 2] = ["-gzip", "-br"];
+
+/// The ETag of an answer in the content coding `token` (`gzip`, `br`), from the identity one's
+/// (`"v3"` → `"v3-gzip"`, `W/"x"` → `W/"x-gzip"`).
+pub fn coded_etag(etag: &str, token: &str) -> String {
+    match etag.strip_suffix('"') {
+        Some(open) => format!("{open}-{token}\""),
+        None => etag.to_owned(),
+    }
+}
+
+/// An opaque tag as the identity answer's: a compressed answer and its identity answer are
+/// one resource's one state, so a client may send back the tag of either in `If-None-Match`
+/// (304) or `If-Match` (the write goes ahead).
+fn without_coding(opaque: &str) -> &str {
+    CODING_SUFFIXES
+        .iter()
+        .find_map(|suffix| opaque.strip_suffix(suffix))
+        .unwrap_or(opaque)
 }
 
 /// The strong ETag of one record at `version`, as the caller sees it: organizers see more
@@ -320,6 +486,11 @@ pub fn add_security_headers(path: &str, headers: &mut HeaderMap, docs_policy: &D
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    // The service's own pages set their policy and referrer policy themselves (`site::pages`);
+    // nothing else does, so every API answer gets the strict ones.
+    if headers.contains_key(header::CONTENT_SECURITY_POLICY) && !is_docs(path) {
+        return;
+    }
     headers.insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
@@ -494,6 +665,15 @@ mod tests {
         assert_eq!(TagList::parse(r#""a b""#), None);
         assert_eq!(TagList::parse(r#""a" junk"#), None);
         assert_eq!(TagList::parse(""), None);
+    }
+
+    #[test]
+    fn the_tag_of_a_compressed_answer_is_read_as_the_identity_ones() {
+        let list = TagList::parse(r#""v4-gzip", W/"r9-abc-br""#).expect("a valid list");
+        assert!(list.matches_strongly("\"v4\""));
+        assert!(list.matches_weakly("\"r9-abc\""));
+        assert_eq!(coded_etag("\"v4-p\"", "br"), "\"v4-p-br\"");
+        assert_eq!(coded_etag("W/\"x\"", "gzip"), "W/\"x-gzip\"");
     }
 
     #[test]

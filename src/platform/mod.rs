@@ -1,6 +1,7 @@
 pub mod auth;
 pub mod cache;
 pub mod changelog;
+pub mod compression;
 pub mod config;
 pub mod db;
 pub mod error;

@@ -35,6 +35,7 @@ use serde_json::Value;
 use crate::platform::auth::{Caller, Role, Subject, Visible};
 use crate::platform::cache::{Answer, Key, ReadCache, Rendered};
 use crate::platform::changelog::{self, Action, Change};
+use crate::platform::compression::{self, Coding};
 use crate::platform::db::{Database, DbConnection};
 use crate::platform::error::ApiError;
 use crate::platform::fields::{Text, Timestamp};
@@ -359,6 +360,8 @@ pub struct Ctx {
     pub client: IpAddr,
     /// Whether the request carried a token: then its answers are for that caller only.
     pub private: bool,
+    /// The content coding the client prefers (`Accept-Encoding`).
+    pub coding: Coding,
     /// The request's id (`X-Request-Id`), recorded in the change log.
     pub request_id: Option<Arc<str>>,
     /// A malformed `If-Match`, `If-None-Match` or `Idempotency-Key`: reported after the caller's
@@ -389,6 +392,7 @@ impl FromRequest for Ctx {
         let private = req
             .headers()
             .contains_key(actix_web::http::header::AUTHORIZATION);
+        let coding = Coding::preferred(req.headers());
         Box::pin(async move {
             let (db, cache, validators, policy, limits) =
                 data.ok_or_else(|| ApiError::Internal("application data is missing".to_owned()))?;
@@ -409,6 +413,7 @@ impl FromRequest for Ctx {
                 idempotency: idempotency.unwrap_or(IdempotencyKey(None)),
                 client: client.unwrap_or(IpAddr::from([0, 0, 0, 0])),
                 private,
+                coding,
                 request_id,
                 header_error,
             })
@@ -475,6 +480,32 @@ impl Ctx {
         Ok(self.respond(answer))
     }
 
+    /// A read of the schedule as the public sees it, whoever asks (the service's own pages):
+    /// kept in the read cache under the path and `variant` (what else the answer depends on,
+    /// such as the host a link names), rendered in one snapshot.
+    pub async fn read_public<F>(
+        &self,
+        _: Granted,
+        variant: String,
+        render: F,
+    ) -> Result<HttpResponse, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<Rendered, ApiError> + Send + 'static,
+    {
+        let key = Key::new(&self.path, variant, false);
+        let answer = self
+            .cache
+            .answer(
+                &self.db,
+                key,
+                self.conditions.if_none_match.as_ref(),
+                true,
+                render,
+            )
+            .await?;
+        Ok(self.respond(answer))
+    }
+
     /// Answers a read rendered without the database (its `ETag` is a hash of its body), or 304
     /// when `If-None-Match` names it.
     pub fn answer(&self, _: Granted, rendered: Rendered) -> Result<HttpResponse, ApiError> {
@@ -484,12 +515,10 @@ impl Ctx {
 
     fn respond(&self, answer: Answer) -> HttpResponse {
         match answer {
-            Answer::Fresh {
-                body,
-                etag,
-                content_type,
-            } => http::ok(body, content_type, etag, self.private),
-            Answer::NotModified { etag } => http::not_modified(etag, self.private),
+            Answer::Fresh { body, etag } => body.ok(self.coding, &etag, self.private),
+            Answer::NotModified { etag, compressible } => {
+                compression::not_modified(compressible, self.coding, &etag, self.private)
+            }
         }
     }
 

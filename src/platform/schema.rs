@@ -61,6 +61,9 @@ diesel::table! {
         /// A copy of the round's departments, kept as `speakers_doc` is:
         /// `[[department_id, name, abbreviation], ...]` in their order.
         departments_doc -> Text,
+        /// A copy of the round's initiatives, kept as `speakers_doc` is from
+        /// `initiative_rounds` and `initiatives`: `[[initiative_id, title], ...]` by id.
+        initiatives_doc -> Text,
         /// The designated credit, in quarter hours (see `credit_hours_set`).
         credit_quarter_hours -> Integer,
         /// Whether an organizer chose `credit_quarter_hours`; else it is the series' default.
@@ -113,6 +116,8 @@ diesel::joinable!(round_departments -> rounds (round_id));
 diesel::joinable!(round_departments -> departments (department_id));
 diesel::joinable!(feedback -> rounds (round_id));
 diesel::joinable!(materials -> rounds (round_id));
+diesel::joinable!(disclosure_relationships -> disclosures (disclosure_id));
+diesel::joinable!(disclosures -> speakers (speaker_id));
 
 diesel::table! {
     /// Bumped by trigger on every change to the schedule; see `cache`.
@@ -154,6 +159,7 @@ diesel::table! {
         updated_at -> Timestamp,
         updated_by -> Nullable<Text>,
         feedback_window_days -> Integer,
+        loop_alert_days -> Integer,
         /// RFC 5545 RRULE text, canonical (see `recurrence::rule`).
         recurrence -> Nullable<Text>,
         /// `YYYY-MM-DD`: what INTERVAL and COUNT count from.
@@ -161,6 +167,9 @@ diesel::table! {
         attention_days -> Integer,
         /// `[{"date": "YYYY-MM-DD", "reason": ...}, ...]` by date: what plans skip.
         skipped_dates -> Text,
+        /// `[{"speaker_id": 7, "role": "planner"}, ...]` in order (see `series`).
+        planners -> Text,
+        disclosure_valid_months -> Integer,
         /// `ama_pra_category_1`, `ancc_contact_hours`, `participation`; `NULL`: none.
         credit_type -> Nullable<Text>,
         /// `NULL`: a round's length, rounded to the quarter hour.
@@ -168,6 +177,59 @@ diesel::table! {
         checkin_opens_minutes -> Integer,
         checkin_closes_minutes -> Integer,
         evaluation_required -> Bool,
+    }
+}
+
+diesel::table! {
+    /// Every attestation of a speaker's financial relationships (see `disclosure::relationships`).
+    disclosures (id) {
+        id -> Integer,
+        speaker_id -> Integer,
+        attested_at -> Timestamp,
+        no_relationships -> Bool,
+        created_at -> Timestamp,
+        created_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    disclosure_relationships (id) {
+        id -> Integer,
+        disclosure_id -> Integer,
+        position -> Integer,
+        company -> Text,
+        nature -> Text,
+        other_detail -> Nullable<Text>,
+        /// `YYYY-MM-DD`.
+        started_on -> Text,
+        ended_on -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// A round's judgement of one relationship (see `disclosure::reviews`).
+    disclosure_reviews (round_id, relationship_id) {
+        round_id -> Integer,
+        relationship_id -> Integer,
+        relevant -> Bool,
+        mitigation -> Nullable<Text>,
+        note -> Nullable<Text>,
+        reviewed_at -> Timestamp,
+        reviewed_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// The published versions of rounds' disclosure statements, frozen (see
+    /// `disclosure::statements`).
+    disclosure_statements (id) {
+        id -> Integer,
+        round_id -> Integer,
+        version -> Integer,
+        published_at -> Timestamp,
+        published_by -> Nullable<Text>,
+        text -> Text,
+        content -> Text,
     }
 }
 
@@ -277,6 +339,166 @@ diesel::table! {
 }
 
 diesel::table! {
+    initiatives (id) {
+        id -> Integer,
+        title -> Text,
+        problem_statement -> Nullable<Text>,
+        aim_statement -> Nullable<Text>,
+        aim_target -> Nullable<Double>,
+        aim_target_date -> Nullable<Date>,
+        stage -> Text,
+        status -> Text,
+        closing_note -> Nullable<Text>,
+        progress_score -> Nullable<Double>,
+        determination -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        created_by -> Nullable<Text>,
+        updated_by -> Nullable<Text>,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    initiative_team (initiative_id, position) {
+        initiative_id -> Integer,
+        position -> Integer,
+        name -> Text,
+        email -> Text,
+        speaker_id -> Nullable<Integer>,
+        role -> Text,
+    }
+}
+
+diesel::table! {
+    initiative_departments (initiative_id, department_id) {
+        initiative_id -> Integer,
+        department_id -> Integer,
+        position -> Integer,
+    }
+}
+
+diesel::table! {
+    initiative_rounds (initiative_id, round_id) {
+        initiative_id -> Integer,
+        round_id -> Integer,
+        purpose -> Text,
+        note -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    pdsa_cycles (id) {
+        id -> Integer,
+        initiative_id -> Integer,
+        number -> Integer,
+        change_idea -> Text,
+        objective -> Nullable<Text>,
+        prediction -> Nullable<Text>,
+        /// `{who, what, when, where, data_collection}` as JSON.
+        plan -> Nullable<Text>,
+        do_notes -> Nullable<Text>,
+        carried_out_as_planned -> Nullable<Bool>,
+        study_notes -> Nullable<Text>,
+        prediction_confirmed -> Nullable<Text>,
+        act_decision -> Nullable<Text>,
+        next_steps -> Nullable<Text>,
+        round_id -> Nullable<Integer>,
+        stage -> Text,
+        decided_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        created_by -> Nullable<Text>,
+        updated_by -> Nullable<Text>,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    measures (id) {
+        id -> Integer,
+        initiative_id -> Integer,
+        name -> Text,
+        #[sql_name = "type"]
+        measure_type -> Text,
+        operational_definition -> Nullable<Text>,
+        data_type -> Text,
+        unit -> Nullable<Text>,
+        multiplier -> Double,
+        frequency -> Text,
+        improvement_direction -> Text,
+        target -> Nullable<Double>,
+        baseline_from -> Nullable<Date>,
+        baseline_to -> Nullable<Date>,
+        /// `[{start_period, reason}, ...]` as JSON.
+        phases -> Text,
+        rules -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        created_by -> Nullable<Text>,
+        updated_by -> Nullable<Text>,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    data_points (id) {
+        id -> Integer,
+        measure_id -> Integer,
+        period -> Date,
+        value -> Double,
+        numerator -> Nullable<Double>,
+        denominator -> Nullable<Double>,
+        excluded -> Bool,
+        exclusion_reason -> Nullable<Text>,
+        astronomical -> Bool,
+        note -> Nullable<Text>,
+        pdsa_cycle_id -> Nullable<Integer>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        created_by -> Nullable<Text>,
+        updated_by -> Nullable<Text>,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    round_outcomes (id) {
+        id -> Integer,
+        round_id -> Integer,
+        position -> Integer,
+        kind -> Text,
+        text -> Text,
+        rationale -> Nullable<Text>,
+        initiative_id -> Nullable<Integer>,
+        pdsa_cycle_id -> Nullable<Integer>,
+        corrects_id -> Nullable<Integer>,
+        owner_name -> Nullable<Text>,
+        owner_email -> Nullable<Text>,
+        owner_email_key -> Nullable<Text>,
+        owner_speaker_id -> Nullable<Integer>,
+        due_date -> Nullable<Date>,
+        status -> Nullable<Text>,
+        completed_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        created_by -> Nullable<Text>,
+        updated_by -> Nullable<Text>,
+        version -> BigInt,
+    }
+}
+
+diesel::joinable!(initiative_team -> initiatives (initiative_id));
+diesel::joinable!(initiative_departments -> initiatives (initiative_id));
+diesel::joinable!(initiative_rounds -> initiatives (initiative_id));
+diesel::joinable!(initiative_rounds -> rounds (round_id));
+diesel::joinable!(pdsa_cycles -> initiatives (initiative_id));
+diesel::joinable!(measures -> initiatives (initiative_id));
+diesel::joinable!(data_points -> measures (measure_id));
+diesel::joinable!(round_outcomes -> rounds (round_id));
+
+diesel::table! {
     /// The people who attend rounds (see `credit::attendees`).
     attendees (id) {
         id -> Integer,
@@ -358,7 +580,19 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhooks,
     webhook_messages,
     webhook_attempts,
+    initiatives,
+    initiative_team,
+    initiative_departments,
+    initiative_rounds,
+    pdsa_cycles,
+    measures,
+    data_points,
+    round_outcomes,
     materials,
+    disclosures,
+    disclosure_relationships,
+    disclosure_reviews,
+    disclosure_statements,
     attendees,
     checkin_codes,
     attendance,

@@ -17,7 +17,7 @@
 //! A component with a `discriminator` (a union such as the feedback body) is checked against
 //! the variant its discriminating property names, as OpenAPI tools read it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use actix_web::dev::Payload;
@@ -105,18 +105,29 @@ impl<T> Checked<T> {
     pub fn into_result(self) -> Result<T, ApiError> {
         self.finish(&[])
     }
+
+    /// The same check, of the value made into another type: a body completed with what the
+    /// request's path says (the initiative a new PDSA cycle belongs to, say).
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Checked<U> {
+        Checked {
+            value: self.value.map(f),
+            errors: self.errors,
+            references: self.references,
+        }
+    }
 }
 
 /// The fields of a body as the rules read them: a field that failed the schema reads as absent,
 /// so a rule never reports a field twice.
 pub struct Doc<'a> {
     value: &'a Value,
-    errors: &'a [FieldError],
+    /// The fields the schema found wrong.
+    errors: HashSet<&'a str>,
 }
 
 impl Doc<'_> {
     fn has_error_at(&self, path: &str) -> bool {
-        self.errors.iter().any(|e| covers(&e.field, path))
+        covered(&self.errors, path)
     }
 
     /// The field, if present and valid.
@@ -133,7 +144,7 @@ impl Doc<'_> {
         let Some(Value::Array(items)) = self.value.get(field) else {
             return Vec::new();
         };
-        if self.errors.iter().any(|e| e.field == field) {
+        if self.errors.contains(field) {
             return Vec::new();
         }
         items
@@ -150,12 +161,24 @@ impl Doc<'_> {
     }
 }
 
+/// `path` and the fields that contain it: `speakers[1].speaker_id`, `speakers[1]`, `speakers`.
+fn containing(path: &str) -> impl Iterator<Item = &str> {
+    path.char_indices()
+        .filter(|&(_, c)| c == '.' || c == '[')
+        .map(|(i, _)| &path[..i])
+        .chain(std::iter::once(path))
+}
+
 /// Whether an error at `error_field` is about `path` or something that contains it.
+#[cfg(test)]
 fn covers(error_field: &str, path: &str) -> bool {
-    path == error_field
-        || path
-            .strip_prefix(error_field)
-            .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
+    containing(path).any(|field| field == error_field)
+}
+
+/// Whether one of the errors at `error_fields` is about `path` or something that contains it
+/// (a set, so that checking every item of a long array against every error stays linear).
+fn covered(error_fields: &HashSet<&str>, path: &str) -> bool {
+    containing(path).any(|field| error_fields.contains(field))
 }
 
 /// One compiled body schema.
@@ -227,7 +250,8 @@ fn reachable(root: &Value, schema: &Value) -> Value {
             continue;
         }
         if let Some(component) = all.and_then(|a| a.get(&name)) {
-            let component = without_annotations(component);
+            let mut component = without_annotations(component);
+            nullable_refs(&mut component);
             refs(&component, &mut pending);
             kept.insert(name, component);
         }
@@ -267,8 +291,39 @@ fn without_annotations(schema: &Value) -> Value {
     }
 }
 
+/// A nullable object (`oneOf: [{$ref: X}, {type: null}]`, as utoipa writes `Option<X>`) made
+/// `if not null then X` for the validator only: a `oneOf` answers one error at the field
+/// (`owner`), the `then` the errors of its members (`owner.email`). The document keeps its
+/// form; what it accepts is the same.
+fn nullable_refs(schema: &mut Value) {
+    match schema {
+        Value::Object(map) => {
+            let branch = match map.get("oneOf") {
+                Some(Value::Array(branches)) if branches.len() == 2 => {
+                    let null = serde_json::json!({"type": "null"});
+                    let other = branches.iter().find(|b| **b != null);
+                    let has_null = branches.contains(&null);
+                    other
+                        .filter(|b| has_null && b.get("$ref").is_some())
+                        .cloned()
+                }
+                _ => None,
+            };
+            if let Some(branch) = branch {
+                map.remove("oneOf");
+                map.insert("if".to_owned(), serde_json::json!({"type": "null"}));
+                map.insert("else".to_owned(), branch);
+            }
+            map.values_mut().for_each(nullable_refs);
+        }
+        Value::Array(items) => items.iter_mut().for_each(nullable_refs),
+        _ => {}
+    }
+}
+
 fn compile(root: &Value, schema: Value) -> Result<jsonschema::Validator, String> {
     let mut document = without_annotations(&schema);
+    nullable_refs(&mut document);
     let components = reachable(root, &document);
     if let Value::Object(map) = &mut document {
         map.insert("components".to_owned(), components);
@@ -413,15 +468,17 @@ impl Validators {
             };
         };
         let (mut errors, references) = self.check(schema, &body);
-        errors.extend(T::rules(&Doc {
+        let rules = T::rules(&Doc {
             value: &body,
-            errors: &errors,
-        }));
+            errors: errors.iter().map(|e| e.field.as_str()).collect(),
+        });
+        errors.extend(rules);
         let mut errors = dedupe(errors);
         self.sort(schema, &body, &mut errors);
+        let wrong: HashSet<&str> = errors.iter().map(|e| e.field.as_str()).collect();
         let references = references
             .into_iter()
-            .filter(|r| !errors.iter().any(|e| covers(&e.field, &r.field)))
+            .filter(|r| !covered(&wrong, &r.field))
             .collect();
         let value = if errors.is_empty() {
             match serde_json::from_value::<T>(body) {
@@ -529,7 +586,9 @@ impl Validators {
                 .and_then(|value| variants.iter().find(|(v, _)| v == value))
                 .map(|(_, plain)| &plain.schema),
         };
-        errors.sort_by_cached_key(|e| sort_key(&self.components, root, &fields, &e.field));
+        let no_schemas = Map::new();
+        let schemas = self.components.as_object().unwrap_or(&no_schemas);
+        errors.sort_by_cached_key(|e| sort_key(schemas, root, &fields, &e.field));
     }
 
     /// Checks a query string against the parameters of the operation at `method` and `path`
@@ -575,7 +634,7 @@ impl Validators {
         }
         let mut errors = dedupe(errors);
         let order: Vec<String> = schema.params.iter().map(|(n, _)| n.clone()).collect();
-        errors.sort_by_cached_key(|e| sort_key(&self.components, None, &order, &e.field));
+        errors.sort_by_cached_key(|e| sort_key(&Map::new(), None, &order, &e.field));
         let _ = &schema.schema;
         if errors.is_empty() {
             let Value::Object(values) = instance else {
@@ -668,7 +727,7 @@ fn query_schema(
             .get("schema")
             .cloned()
             .unwrap_or(Value::Bool(true));
-        let kind = scalar_type(&resolve(schemas, &schema));
+        let kind = scalar_type(resolve(schemas, &schema));
         properties.insert(name.to_owned(), schema);
         params.push((name.to_owned(), kind));
     }
@@ -773,8 +832,8 @@ fn scalar_type(schema: &Value) -> Option<&'static str> {
 }
 
 /// A schema with its `$ref` (and a nullable `oneOf: [X, null]`) followed.
-fn resolve(schemas: &Map<String, Value>, schema: &Value) -> Value {
-    let mut current = schema.clone();
+fn resolve<'a>(schemas: &'a Map<String, Value>, schema: &'a Value) -> &'a Value {
+    let mut current = schema;
     for _ in 0..8 {
         if let Some(name) = current
             .get("$ref")
@@ -782,7 +841,7 @@ fn resolve(schemas: &Map<String, Value>, schema: &Value) -> Value {
             .and_then(|r| r.strip_prefix("#/components/schemas/"))
         {
             match schemas.get(name) {
-                Some(target) => current = target.clone(),
+                Some(target) => current = target,
                 None => break,
             }
             continue;
@@ -793,7 +852,7 @@ fn resolve(schemas: &Map<String, Value>, schema: &Value) -> Value {
                 .filter(|b| b.get("type") != Some(&Value::from("null")))
                 .collect();
             if let [only] = not_null[..] {
-                current = only.clone();
+                current = only;
                 continue;
             }
         }
@@ -812,37 +871,37 @@ fn property_names(schema: &Value) -> Vec<String> {
 
 /// Where a field's error goes in the answer: by each segment's declared position.
 fn sort_key(
-    components: &Value,
+    schemas: &Map<String, Value>,
     root: Option<&Value>,
     top_level: &[String],
     field: &str,
 ) -> Vec<(usize, String)> {
-    let schemas = components.as_object().cloned().unwrap_or_default();
     let segments = split_path(field);
     let mut key = Vec::with_capacity(segments.len());
-    let mut schema = root.cloned();
+    let mut schema = root;
     for (depth, segment) in segments.iter().enumerate() {
         match segment {
             Segment::Index(i) => {
                 key.push((*i, String::new()));
-                schema = schema
-                    .map(|s| resolve(&schemas, &s))
-                    .and_then(|s| s.get("items").cloned());
+                schema = schema.and_then(|s| resolve(schemas, s).get("items"));
             }
             Segment::Name(name) => {
-                let names = if depth == 0 {
-                    top_level.to_vec()
+                let position = if depth == 0 {
+                    top_level.iter().position(|n| n == name)
                 } else {
-                    schema
-                        .as_ref()
-                        .map(|s| property_names(&resolve(&schemas, s)))
-                        .unwrap_or_default()
+                    schema.and_then(|s| {
+                        resolve(schemas, s)
+                            .get("properties")
+                            .and_then(Value::as_object)
+                            .and_then(|p| p.keys().position(|n| n == name))
+                    })
                 };
-                let position = names.iter().position(|n| n == name);
                 key.push((position.unwrap_or(usize::MAX), name.clone()));
-                schema = schema
-                    .map(|s| resolve(&schemas, &s))
-                    .and_then(|s| s.get("properties").and_then(|p| p.get(name)).cloned());
+                schema = schema.and_then(|s| {
+                    resolve(schemas, s)
+                        .get("properties")
+                        .and_then(|p| p.get(name))
+                });
             }
         }
     }
@@ -877,17 +936,10 @@ fn split_path(field: &str) -> Vec<Segment> {
 /// One error per field: the first said is the one that matters (a wrong type before the
 /// values that type would allow).
 fn dedupe(errors: Vec<FieldError>) -> Vec<FieldError> {
-    let mut seen: Vec<String> = Vec::with_capacity(errors.len());
+    let mut seen: HashSet<String> = HashSet::with_capacity(errors.len());
     errors
         .into_iter()
-        .filter(|e| {
-            if seen.contains(&e.field) {
-                false
-            } else {
-                seen.push(e.field.clone());
-                true
-            }
-        })
+        .filter(|e| seen.insert(e.field.clone()))
         .collect()
 }
 
@@ -1251,6 +1303,11 @@ mod tests {
         assert!(covers("speakers[1]", "speakers[1].speaker_id"));
         assert!(!covers("speakers[1].role", "speakers[1].speaker_id"));
         assert!(!covers("speaker", "speakers"));
+        let wrong: HashSet<&str> = ["points[3]", "title"].into_iter().collect();
+        assert!(covered(&wrong, "points[3].pdsa_cycle_id"));
+        assert!(covered(&wrong, "title"));
+        assert!(!covered(&wrong, "points[30].pdsa_cycle_id"));
+        assert!(!covered(&wrong, "points"));
     }
 
     #[test]

@@ -26,7 +26,7 @@ use crate::schedule::series::{Series, SeriesRecord};
 /// The media type of the feeds.
 pub const CONTENT_TYPE: &str = "text/calendar; charset=utf-8";
 /// How often subscribed calendars should fetch the feed again.
-const REFRESH: &str = "PT1H";
+pub const REFRESH: &str = "PT1H";
 /// The most rounds one feed holds (a feed has no pages).
 const FEED_MAX: i64 = 5000;
 /// How far back the feed reaches when `from` is not given.
@@ -70,7 +70,7 @@ impl CalendarSettings {
 }
 
 /// One content line: `NAME;PARAMS:VALUE`, folded.
-fn line(out: &mut String, name_and_params: &str, value: &str) {
+pub fn line(out: &mut String, name_and_params: &str, value: &str) {
     let mut unfolded = String::with_capacity(name_and_params.len() + value.len() + 1);
     unfolded.push_str(name_and_params);
     unfolded.push(':');
@@ -126,7 +126,7 @@ pub fn escape_text(text: &str) -> String {
 }
 
 /// A parameter value: quoted when it holds a character that would end it.
-fn param_value(value: &str) -> String {
+pub fn param_value(value: &str) -> String {
     let clean: String = value
         .chars()
         .filter(|c| *c != '"' && !c.is_control())
@@ -138,7 +138,8 @@ fn param_value(value: &str) -> String {
     }
 }
 
-fn utc_stamp(at: DateTime<Utc>) -> String {
+/// A UTC date-time value (`20190425T160000Z`).
+pub fn utc_stamp(at: DateTime<Utc>) -> String {
     at.format("%Y%m%dT%H%M%SZ").to_string()
 }
 
@@ -229,8 +230,8 @@ fn material_address(material: &Material, settings: &CalendarSettings) -> Option<
 }
 
 /// What an event says of its round beyond the title: the confirmed speakers with their roles
-/// (none, to be announced, when no one has confirmed), the organising departments, the
-/// description and the public materials.
+/// (none, to be announced, when no one has confirmed), the organising departments, where its
+/// disclosure statement is, the description and the public materials.
 fn event_description(
     round: &Round,
     materials: &[&Material],
@@ -256,6 +257,16 @@ fn event_description(
             .collect();
         parts.push(format!("Organised by: {}", departments.join("; ")));
     }
+    // Learners must be able to read the disclosures before the session (ACCME Standard 3): the
+    // event names where. Without a public URL the path is all there is to name.
+    let statement = round.disclosure_statement_url.as_str();
+    let statement = match &settings.public_url {
+        Some(base) => format!("{base}{statement}"),
+        None => statement.to_owned(),
+    };
+    parts.push(format!(
+        "Disclosures of financial relationships: {statement}"
+    ));
     if let Some(description) = round.description.as_ref().map(|d| d.as_str()) {
         if !description.is_empty() {
             parts.push(description.to_owned());

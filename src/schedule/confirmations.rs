@@ -1,22 +1,22 @@
 //! Speakers who confirm: a signed-in speaker's answer to an invitation
-//! (`PUT /api/v1/rounds/{id}/speakers/{speaker_id}/response`), and the upcoming rounds that need
-//! an organizer's attention before they can go ahead (`GET /api/v1/rounds/attention`).
+//! (`PUT /api/v1/rounds/{id}/speakers/{speaker_id}/response`), and the planning blockers of the
+//! upcoming rounds that need an organizer's attention before they can go ahead (`GET
+//! /api/v1/rounds/attention`, served by `disclosure::readiness`, which adds the disclosure's).
 //!
 //! A speaker is matched to a sign-in by the identity provider's subject stored on their record
 //! (`speakers.sub`, which only organizers see or set): the caller whose token's `sub` it is may
 //! confirm or decline their own places, and nothing else. Organizers set any place's status
 //! through the round itself (`speakers[].status`).
 
-use actix_web::{get, put, web, HttpResponse};
+use actix_web::{put, web, HttpResponse};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::platform::auth::{Caller, Role};
-use crate::platform::cache::Rendered;
 use crate::platform::db::{self, DbConnection};
-use crate::platform::error::{ApiError, ReadErrors, WriteErrors};
+use crate::platform::error::{ApiError, WriteErrors};
 use crate::platform::fields::{Id, Int, Text, Timestamp};
 use crate::platform::http::{self, JsonBody};
 use crate::platform::resource::{found, Author, Ctx, Resource};
@@ -71,14 +71,34 @@ pub struct SpeakerPlace {
     pub responded_at: Option<Timestamp>,
 }
 
-/// 404 unless the speaker is on the round; 403 unless the caller is an organizer or the speaker
-/// signed in (their record's `sub` is the token's).
-fn check_place(
+/// 403 unless the caller is an organizer or the speaker `speaker_id` signed in (their record's
+/// `sub` is the token's). Decided before anything about the round or the place is looked up:
+/// whether a speaker exists, or is on a round (an invited or declined speaker is shown to
+/// organizers only), is no one else's to learn from the difference between a 403 and a 404.
+fn authorize_place(
     conn: &mut DbConnection,
     caller: &Caller,
-    round_id: i32,
     speaker_id: i32,
-) -> Result<Round, ApiError> {
+) -> Result<(), ApiError> {
+    if caller.can(Role::Organizer) {
+        return Ok(());
+    }
+    let sub = speakers::table
+        .find(speaker_id)
+        .select(speakers::sub)
+        .first::<Option<String>>(conn)
+        .optional()?
+        .flatten();
+    match (sub, caller.subject.as_deref()) {
+        (Some(theirs), Some(mine)) if theirs == mine => Ok(()),
+        _ => Err(ApiError::Forbidden(
+            "a speaker may answer only for their own place: this place is not yours".to_owned(),
+        )),
+    }
+}
+
+/// The round, once the caller may answer for the place: 404 unless the speaker is on it.
+fn find_place(conn: &mut DbConnection, round_id: i32, speaker_id: i32) -> Result<Round, ApiError> {
     let round = found(Rounds::find(conn, round_id)?, Rounds::NAME, round_id)?;
     if !round
         .speakers
@@ -90,22 +110,7 @@ fn check_place(
             "speaker {speaker_id} is not on round {round_id}"
         )));
     }
-    if caller.can(Role::Organizer) {
-        return Ok(round);
-    }
-    let sub = speakers::table
-        .find(speaker_id)
-        .select(speakers::sub)
-        .first::<Option<String>>(conn)
-        .optional()?
-        .flatten();
-    match (sub, caller.subject.as_deref()) {
-        (Some(theirs), Some(mine)) if theirs == mine => Ok(round),
-        _ => Err(ApiError::Forbidden(
-            "a speaker may answer only for their own place: this place is another speaker's"
-                .to_owned(),
-        )),
-    }
+    Ok(round)
 }
 
 /// Writes the answer to the place, with the time it was given, and records the round's change.
@@ -188,17 +193,19 @@ pub async fn respond(
     path: web::Path<(i32, i32)>,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    // Any signed-in person may ask; whether the place is theirs is decided in the write, before
-    // the body is read.
+    // Any signed-in person may ask; whether the place is theirs is decided first in the write,
+    // before the round is looked up, a missing `If-Match` told or the body read.
     let granted = ctx.authorize_with(signed_in(&ctx.caller))?;
-    ctx.require_if_match()?;
+    let if_match_required = ctx.require_if_match();
     let (round_id, speaker_id) = path.into_inner();
     let caller = ctx.caller.clone();
     let validators = ctx.validators.clone();
     let if_match = ctx.conditions.if_match.clone();
     let place = ctx
         .write(granted, move |conn, author| {
-            let round = check_place(conn, &caller, round_id, speaker_id)?;
+            authorize_place(conn, &caller, speaker_id)?;
+            if_match_required?;
+            let round = find_place(conn, round_id, speaker_id)?;
             // `If-Match` names the round's version as this caller sees the round.
             if let Some(tags) = &if_match {
                 let etag = http::record_etag(round.audit.version, caller.sees_private_fields());
@@ -236,6 +243,12 @@ crate::text_enum! {
         NoTitle = "no_title",
         NoConfirmedPresenter = "no_confirmed_presenter",
         InvitationUnanswered = "invitation_unanswered",
+        NoCurrentDisclosure = "no_current_disclosure",
+        RelationshipNotJudged = "relationship_not_judged",
+        RelevantWithoutMitigation = "relevant_without_mitigation",
+        NoPublishedStatement = "no_published_statement",
+        StatementOutOfDate = "statement_out_of_date",
+        NoCreditDesignated = "no_credit_designated",
     }
 }
 
@@ -249,10 +262,27 @@ pub struct Blocker {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub speaker_id: Option<Id>,
+    /// The financial relationship it is about (`GET /speakers/{speaker_id}/disclosure`), when
+    /// it is about one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub relationship_id: Option<Id>,
 }
 
-/// The most blockers one round lists.
-pub const BLOCKERS_MAX: usize = 20;
+impl Blocker {
+    pub fn new(kind: BlockerKind, message: String, speaker_id: Option<Id>) -> Blocker {
+        Blocker {
+            kind,
+            message: Text::stored(message),
+            speaker_id,
+            relationship_id: None,
+        }
+    }
+}
+
+/// The most blockers one round lists: a panel of eight and the planners, each with a few
+/// relationships.
+pub const BLOCKERS_MAX: usize = 200;
 
 /// A round that needs attention, with why.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -260,8 +290,9 @@ pub struct AttentionItem {
     pub round_id: Id,
     /// The round, as organizers see it (every speaker, with their status).
     pub round: Round,
-    /// What keeps it from being ready, the most basic first.
-    #[schema(max_items = 20)]
+    /// What keeps it from being ready, the most basic first: the planning blockers, then those
+    /// of its disclosures.
+    #[schema(max_items = 200)]
     pub blockers: Vec<Blocker>,
 }
 
@@ -279,11 +310,7 @@ pub struct Attention {
 
 /// What keeps `round` from being ready at `now`.
 pub fn blockers(round: &Round, now: NaiveDateTime) -> Vec<Blocker> {
-    let blocker = |kind, message: String, speaker_id| Blocker {
-        kind,
-        message: Text::stored(message),
-        speaker_id,
-    };
+    let blocker = Blocker::new;
     let mut found = Vec::new();
     if Text::non_blank(round.title.as_ref()).is_none() {
         found.push(blocker(
@@ -317,8 +344,16 @@ pub fn blockers(round: &Round, now: NaiveDateTime) -> Vec<Blocker> {
     found
 }
 
-/// The rounds that need attention as of `now`, soonest first.
-pub fn attention_at(conn: &mut DbConnection, now: NaiveDateTime) -> Result<Attention, ApiError> {
+/// What a later layer adds to a round's planning blockers (the disclosure's, say).
+pub type MoreBlockers = fn(&mut DbConnection, &Round) -> Result<Vec<Blocker>, ApiError>;
+
+/// The rounds that need attention as of `now`, soonest first, with the blockers `more` adds
+/// after the planning ones.
+pub fn attention_at(
+    conn: &mut DbConnection,
+    now: NaiveDateTime,
+    more: MoreBlockers,
+) -> Result<Attention, ApiError> {
     let current = SeriesRecord::find(conn, series::ID)?
         .ok_or_else(|| ApiError::Internal("the series row is missing".to_owned()))?;
     let days = current.attention_days;
@@ -330,46 +365,24 @@ pub fn attention_at(conn: &mut DbConnection, now: NaiveDateTime) -> Result<Atten
         ..RoundFilter::default()
     };
     let upcoming = rounds::list_all(conn, &filter, ATTENTION_MAX as i64, now)?;
-    let items = upcoming
-        .into_iter()
-        .filter_map(|round| {
-            let blockers = blockers(&round, now);
-            (!blockers.is_empty()).then_some(AttentionItem {
+    let mut items = Vec::new();
+    for round in upcoming {
+        let mut found = blockers(&round, now);
+        found.extend(more(conn, &round)?);
+        found.truncate(BLOCKERS_MAX);
+        if !found.is_empty() {
+            items.push(AttentionItem {
                 round_id: round.id,
                 round,
-                blockers,
-            })
-        })
-        .collect();
+                blockers: found,
+            });
+        }
+    }
     Ok(Attention {
         attention_days: days,
         until: Timestamp::from_naive(until),
         items,
     })
-}
-
-/// Rounds that need attention: no title, no confirmed presenter, an invitation unanswered
-///
-/// The scheduled rounds not yet over that start within the series' `attention_days`, soonest
-/// first, each with its blockers: `no_title`, `no_confirmed_presenter` (no presenter or
-/// panelist has confirmed), `invitation_unanswered` (an invitation older than 14 days, with the
-/// speaker's id). Rounds with nothing in the way are left out. Organizers only.
-#[utoipa::path(
-    tag = "rounds",
-    security(("bearer" = ["organizer", "admin"])),
-    responses(
-        (status = 200, description = "The rounds that need attention", body = Attention),
-        ReadErrors
-    )
-)]
-#[get("/rounds/attention")]
-pub async fn attention(ctx: Ctx) -> Result<HttpResponse, ApiError> {
-    let granted = ctx.authorize_with(ctx.caller.require(Role::Organizer))?;
-    // Not from the read cache: the answer moves with the clock, not only with the schedule.
-    ctx.read(granted, false, true, None, |conn| {
-        Rendered::json(&attention_at(conn, db::now())?)
-    })
-    .await
 }
 
 #[cfg(test)]

@@ -146,9 +146,14 @@ impl Resource for Departments {
         found(Departments::find(conn, id)?, Departments::NAME, id)?;
         let speakers = crate::count_rows!(conn, speakers, department_id, id)?;
         let rounds = crate::count_rows!(conn, round_departments, department_id, id)?;
+        let initiatives = crate::count_rows!(conn, initiative_departments, department_id, id)?;
         db::refuse_while_used(
             &format!("department {id} is still used by"),
-            &[(speakers, "speaker"), (rounds, "round")],
+            &[
+                (speakers, "speaker"),
+                (rounds, "round"),
+                (initiatives, "initiative"),
+            ],
             "change or delete them first",
         )?;
         Ok(crate::delete_row!(conn, departments, id, expected)? == 1)

@@ -33,7 +33,7 @@ use crate::platform::timezone;
 use crate::platform::validate::{Checked, Input, Query};
 use crate::schedule::rounds::{self, FeedbackTerms, RoundStatus, Rounds};
 
-const COMMENT_MAX: usize = 5000;
+pub const COMMENT_MAX: usize = 5000;
 /// A comment that may be left out.
 pub type OptionalComment = Text<COMMENT_MAX>;
 /// A comment that must be given.
@@ -709,18 +709,35 @@ pub async fn create_feedback(ctx: Ctx, body: JsonBody) -> Result<HttpResponse, A
     let (granted, quotum) = limit_anonymous(&ctx)?;
     let response = async {
         let body = body.value()?;
-        let request = serde_json::to_vec(&body)?;
-        let checked = ctx.validators.body::<FeedbackInput>(body);
-        let rated = rated_round(&checked);
-        // A round that does not exist is left to the foreign key, which names `round_id`.
-        let precheck = move |conn: &mut DbConnection| match rated {
-            Some(round_id) => round_takes_rating(conn, round_id).map(drop),
-            None => Ok(()),
-        };
-        resource::create_logged::<Feedbacks>(ctx, granted, checked, &request, precheck).await
+        create_checked(ctx, granted, body).await
     }
     .await;
     with_quotum(response, quotum)
+}
+
+/// Feedback as `POST /feedback` takes it, from a caller already authorized (and counted
+/// against the anonymous quota) by [`authorize_sending`]: checked against its schema and the
+/// round's window, and written, alike. The service's own pages send their forms here.
+pub async fn create_checked(
+    ctx: Ctx,
+    granted: Granted,
+    body: Value,
+) -> Result<HttpResponse, ApiError> {
+    let request = serde_json::to_vec(&body)?;
+    let checked = ctx.validators.body::<FeedbackInput>(body);
+    let rated = rated_round(&checked);
+    // A round that does not exist is left to the foreign key, which names `round_id`.
+    let precheck = move |conn: &mut DbConnection| match rated {
+        Some(round_id) => round_takes_rating(conn, round_id).map(drop),
+        None => Ok(()),
+    };
+    resource::create_logged::<Feedbacks>(ctx, granted, checked, &request, precheck).await
+}
+
+/// Whether the caller may send feedback, as `POST /feedback` decides it: anonymous feedback
+/// counts against the client's quota (`LHS_FEEDBACK_RATE_LIMIT`).
+pub fn authorize_sending(ctx: &Ctx) -> Result<Granted, ApiError> {
+    limit_anonymous(ctx).map(|(granted, _)| granted)
 }
 
 /// Feedback sent without a token counts against the client's quota

@@ -13,11 +13,11 @@ use crate::platform::auth::{Caller, Role, Visible};
 use crate::platform::db::{self, DbConnection, MultiBackend};
 use crate::platform::error::{ApiError, FieldError, ReadErrors};
 use crate::platform::fields::{
-    DepartmentRef, Id, LocalTimestamp, Name, QuarterHours, SpeakerRef, Text, Timestamp,
+    DepartmentRef, Id, Line, LocalTimestamp, Name, QuarterHours, SpeakerRef, Text, Timestamp,
 };
 use crate::platform::pagination::{Page, Paging};
 use crate::platform::resource::{
-    self, found, Access, Allowed, Audit, Ctx, Listing, New, Resource, Update,
+    self, found, Access, Allowed, Audit, Ctx, Listing, New, Resource, Update, API_PREFIX,
 };
 use crate::platform::schema::{round_departments, round_speakers, rounds, series};
 use crate::platform::timezone::Zone;
@@ -36,6 +36,11 @@ pub type Location = Name<200>;
 pub const PANEL_MAX: usize = 8;
 /// Departments that organise one round.
 pub const ORGANISERS_MAX: usize = 20;
+/// An initiative's title (declared here, where a round shows it, and used by
+/// `learning::initiatives`).
+pub type InitiativeTitle = Name<300>;
+/// Initiatives one round shows.
+pub const ROUND_INITIATIVES_MAX: usize = 100;
 
 crate::text_enum! {
     /// Whether a round goes ahead.
@@ -151,6 +156,20 @@ crate::list_type!(
     max = ORGANISERS_MAX
 );
 
+/// An initiative a round discussed, as shown on the round (`GET /rounds/{id}/initiatives`
+/// answers the initiatives whole).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RoundInitiative {
+    pub id: Id,
+    pub title: InitiativeTitle,
+}
+
+crate::list_type!(
+    /// The initiatives linked to a round, by id.
+    pub RoundInitiatives(RoundInitiative),
+    max = ROUND_INITIATIVES_MAX
+);
+
 /// A round, as answered.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(example = json!({
@@ -164,6 +183,8 @@ crate::list_type!(
     "department_ids": [1],
     "departments": [{"id": 1, "name": "Division of Healthcare Quality", "abbreviation": "DHQ"}],
     "credit_hours": 1.0,
+    "disclosure_statement_url": "/api/v1/rounds/3/disclosure-statement",
+    "initiatives": [{"id": 1, "title": "Using patient comments to improve care"}],
     "created_at": "2019-01-02T15:00:00Z", "updated_at": "2019-01-02T15:00:00Z"
 }))]
 pub struct Round {
@@ -187,6 +208,13 @@ pub struct Round {
     /// The credit designated in advance for attending it, in hours (0.25 steps; see the
     /// series' `credit_type`); 0 for a cancelled round, which designates none.
     pub credit_hours: QuarterHours,
+    /// Where learners read the round's disclosure statement (who controls its content and their
+    /// relevant financial relationships), relative to the API's origin; it answers 404 until
+    /// the first statement is published.
+    #[schema(example = "/api/v1/rounds/3/disclosure-statement")]
+    pub disclosure_statement_url: Line<100>,
+    /// The initiatives the round discussed (linked with `PUT /initiatives/{id}/rounds/{round_id}`).
+    pub initiatives: RoundInitiatives,
     #[serde(flatten)]
     pub audit: Audit,
     /// The designation as stored (a cancelled round keeps it, should it go ahead after all),
@@ -316,6 +344,7 @@ struct RoundRow {
     departments_doc: String,
     credit_quarter_hours: i32,
     credit_hours_set: bool,
+    initiatives_doc: String,
 }
 
 /// Filters and order of the round list.
@@ -614,6 +643,7 @@ fn round_of(row: RoundRow, zone: &Zone) -> Result<Round, ApiError> {
     let speakers: Vec<SpeakerItem> = document(&row.speakers_doc, "speakers_doc")?;
     let departments: Vec<(i32, String, Option<String>)> =
         document(&row.departments_doc, "departments_doc")?;
+    let initiatives: Vec<(i32, String)> = document(&row.initiatives_doc, "initiatives_doc")?;
     let speakers = speakers
         .into_iter()
         .map(round_speaker)
@@ -649,10 +679,25 @@ fn round_of(row: RoundRow, zone: &Zone) -> Result<Round, ApiError> {
             RoundStatus::Scheduled => designated,
         },
         designation: (designated, row.credit_hours_set),
+        disclosure_statement_url: Line::stored(disclosure_statement_url(row.id)),
+        initiatives: RoundInitiatives(
+            initiatives
+                .into_iter()
+                .map(|(id, title)| RoundInitiative {
+                    id: Id(id),
+                    title: Name::stored(title),
+                })
+                .collect(),
+        ),
         audit: crate::audit!(row),
         sequence: row.sequence,
         zone: zone.clone(),
     })
+}
+
+/// The path of a round's disclosure statement (`disclosure::statements` serves it).
+pub fn disclosure_statement_url(round_id: i32) -> String {
+    format!("{API_PREFIX}/rounds/{round_id}/disclosure-statement")
 }
 
 /// Whether the list is in the order of latest first.
@@ -1039,6 +1084,19 @@ impl Resource for Rounds {
             &format!("round {id} still has"),
             &[(feedback, "feedback item")],
             "feedback is kept unless an admin deletes it: delete the feedback first",
+        )?;
+        // What the learning loop recorded of the round is kept too (`learning`).
+        let outcomes = crate::count_rows!(conn, round_outcomes, round_id, id)?;
+        let initiatives = crate::count_rows!(conn, initiative_rounds, round_id, id)?;
+        let cycles = crate::count_rows!(conn, pdsa_cycles, round_id, Some(id))?;
+        db::refuse_while_used(
+            &format!("round {id} still has"),
+            &[
+                (outcomes, "outcome"),
+                (initiatives, "initiative link"),
+                (cycles, "PDSA cycle"),
+            ],
+            "delete them, or unlink them from the round, first",
         )?;
         if let Some(version) = expected {
             // Taking the links away bumps the version, so the version is checked first, by a

@@ -11,7 +11,7 @@ use crate::platform::auth::{Role, Subject};
 use crate::platform::db::{self, DbConnection};
 use crate::platform::error::{ApiError, FieldError, ReadErrors, WriteErrors};
 use crate::platform::fields::{
-    Email, Int, Line, LocalDate, LocalTime, Name, QuarterHours, Text, Timestamp,
+    Email, Int, Line, LocalDate, LocalTime, Name, QuarterHours, SpeakerRef, Text, Timestamp,
 };
 use crate::platform::http::JsonBody;
 use crate::platform::resource::{self, Allowed, Ctx, NoFilter, Resource, Update};
@@ -32,6 +32,16 @@ pub type DefaultLocation = Text<200>;
 /// 1 minute to a day.
 pub type Minutes = Int<1, 1440>;
 pub type ContactName = Name<200>;
+/// Days an active initiative may go without a PDSA decision, an outcome or a data point before
+/// its loop is flagged as unclosed (`learning::initiatives`).
+pub type LoopAlertDays = Int<1, 3650>;
+/// What `loop_alert_days` is unless the series says otherwise.
+pub const DEFAULT_LOOP_ALERT_DAYS: i64 = 90;
+
+fn default_loop_alert_days() -> LoopAlertDays {
+    LoopAlertDays::clamped(DEFAULT_LOOP_ALERT_DAYS)
+}
+
 /// Days after a round's end that it still takes session feedback: 0 (until it ends) to a year.
 pub type FeedbackWindowDays = Int<0, 365>;
 /// What a series that does not say takes: a month.
@@ -78,6 +88,38 @@ fn default_checkin_opens() -> CheckinOpensMinutes {
 fn default_checkin_closes() -> CheckinClosesMinutes {
     CheckinClosesMinutes::clamped(DEFAULT_CHECKIN_CLOSES_MINUTES)
 }
+/// How many months a speaker's disclosure stays current after it is attested: 1 to 24.
+pub type DisclosureValidMonths = Int<1, 24>;
+/// What `disclosure_valid_months` is when it is not given: a year, as CME offices ask.
+pub const DEFAULT_DISCLOSURE_VALID_MONTHS: i64 = 12;
+
+fn default_disclosure_valid_months() -> DisclosureValidMonths {
+    DisclosureValidMonths::clamped(DEFAULT_DISCLOSURE_VALID_MONTHS)
+}
+
+crate::text_enum! {
+    /// What a planner does for the series: plans its content, or reviews it.
+    #[derive(Default)]
+    pub enum PlannerRole { #[default] Planner = "planner", Reviewer = "reviewer" }
+}
+
+/// Someone who controls the series' content without presenting: their disclosure is judged on
+/// every round, as the speakers' are. They are speakers' records, so that one disclosure serves
+/// both.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Planner {
+    pub speaker_id: SpeakerRef,
+    /// Defaults to `planner`.
+    #[serde(default)]
+    pub role: PlannerRole,
+}
+
+crate::list_type!(
+    /// The series' planners and reviewers, in order; each speaker once.
+    pub Planners(Planner),
+    max = 50
+);
 
 /// Someone to contact about the series. Their e-mail address is public by design: the series'
 /// page publishes it.
@@ -134,6 +176,8 @@ impl SkippedDates {
     "checkin_opens_minutes": 15, "checkin_closes_minutes": 60, "evaluation_required": false,
     "contacts": [{"name": "Dr. Mihaela Stefan", "email": "mihaela.stefan@example.org",
         "role": "topics, suggestions and feedback"}],
+    "planners": [{"speaker_id": 3, "role": "planner"}], "disclosure_valid_months": 12,
+    "loop_alert_days": 90,
     "updated_at": "2026-11-27T15:00:00Z"
 }))]
 pub struct Series {
@@ -174,6 +218,14 @@ pub struct Series {
     /// Whether a claim of credit waits for the attendee's session feedback on the round.
     pub evaluation_required: bool,
     pub contacts: Contacts,
+    /// The people who plan or review the series' content (speakers' ids, in order): each one's
+    /// disclosure is judged on every round, as the speakers' are.
+    pub planners: Planners,
+    /// How many months a speaker's disclosure stays current after `attested_at`.
+    pub disclosure_valid_months: DisclosureValidMonths,
+    /// An active initiative with no PDSA decision, outcome or data point in this many days
+    /// shows `unclosed_loop: true`.
+    pub loop_alert_days: LoopAlertDays,
     /// The token subject that last changed it; shown to organizers and admins only.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
@@ -252,6 +304,18 @@ pub struct SeriesInput {
     pub evaluation_required: bool,
     #[serde(default)]
     pub contacts: Contacts,
+    /// Speakers' ids with their role (`planner` or `reviewer`), in order, each once.
+    #[serde(default)]
+    pub planners: Planners,
+    /// Defaults to 12.
+    #[serde(default = "default_disclosure_valid_months")]
+    #[schema(default = 12)]
+    pub disclosure_valid_months: DisclosureValidMonths,
+    /// Days an active initiative may go without a PDSA decision, an outcome or a data point
+    /// before its loop is flagged (`unclosed_loop`); 90 when left out.
+    #[serde(default = "default_loop_alert_days")]
+    #[schema(default = 90)]
+    pub loop_alert_days: LoopAlertDays,
 }
 
 impl Input for SeriesInput {
@@ -291,6 +355,22 @@ impl Input for SeriesInput {
                 None => seen.push((skip.date, i)),
             }
         }
+        let mut planners: Vec<(i32, usize)> = Vec::new();
+        for (i, planner) in doc.items::<Planner>("planners").into_iter().enumerate() {
+            let Some(planner) = planner else {
+                continue;
+            };
+            match planners.iter().find(|(id, _)| *id == planner.speaker_id.0) {
+                Some((_, first)) => errors.push(FieldError::new(
+                    format!("planners[{i}].speaker_id"),
+                    format!(
+                        "speaker {} is already listed (planners[{first}])",
+                        planner.speaker_id.0
+                    ),
+                )),
+                None => planners.push((planner.speaker_id.0, i)),
+            }
+        }
         errors
     }
 }
@@ -328,6 +408,7 @@ struct SeriesRow {
     updated_at: chrono::NaiveDateTime,
     updated_by: Option<String>,
     feedback_window_days: i32,
+    loop_alert_days: i32,
     recurrence: Option<String>,
     recurrence_start: Option<String>,
     attention_days: i32,
@@ -337,6 +418,8 @@ struct SeriesRow {
     checkin_opens_minutes: i32,
     checkin_closes_minutes: i32,
     evaluation_required: bool,
+    planners: String,
+    disclosure_valid_months: i32,
 }
 
 impl From<SeriesRow> for Series {
@@ -366,6 +449,11 @@ impl From<SeriesRow> for Series {
             )),
             evaluation_required: row.evaluation_required,
             contacts: serde_json::from_str(&row.contacts).unwrap_or_default(),
+            planners: serde_json::from_str(&row.planners).unwrap_or_default(),
+            disclosure_valid_months: DisclosureValidMonths::clamped(i64::from(
+                row.disclosure_valid_months,
+            )),
+            loop_alert_days: LoopAlertDays::clamped(i64::from(row.loop_alert_days)),
             updated_by: row.updated_by.map(Text::stored),
             updated_at: Timestamp::from_naive(row.updated_at),
             version: row.version,
@@ -468,6 +556,9 @@ impl Resource for SeriesRecord {
             checkin_closes_minutes: record.checkin_closes_minutes,
             evaluation_required: record.evaluation_required,
             contacts: record.contacts.clone(),
+            planners: record.planners.clone(),
+            disclosure_valid_months: record.disclosure_valid_months,
+            loop_alert_days: record.loop_alert_days,
         }
     }
 
@@ -475,6 +566,7 @@ impl Resource for SeriesRecord {
     fn update(conn: &mut DbConnection, update: Update<Self>) -> Result<Option<Series>, ApiError> {
         let input = &update.change;
         let contacts = serde_json::to_string(&input.contacts)?;
+        let planners = serde_json::to_string(&input.planners)?;
         let mut skipped = input.skipped_dates.0.clone();
         skipped.sort_by_key(|s| s.date);
         let skipped = serde_json::to_string(&skipped)?;
@@ -502,6 +594,7 @@ impl Resource for SeriesRecord {
                 series::default_duration_minutes.eq(input.default_duration_minutes.get() as i32),
                 series::feedback_window_days.eq(input.feedback_window_days.get() as i32),
                 series::contacts.eq(&contacts),
+                series::loop_alert_days.eq(input.loop_alert_days.get() as i32),
                 series::recurrence.eq(recurrence.as_deref()),
                 series::recurrence_start.eq(input.recurrence_start.map(|d| d.to_string())),
                 series::attention_days.eq(input.attention_days.get() as i32),
@@ -514,6 +607,8 @@ impl Resource for SeriesRecord {
                     series::checkin_closes_minutes.eq(input.checkin_closes_minutes.get() as i32),
                     series::evaluation_required.eq(input.evaluation_required),
                 ),
+                series::planners.eq(&planners),
+                series::disclosure_valid_months.eq(input.disclosure_valid_months.get() as i32),
                 series::updated_at.eq(db::now()),
                 series::updated_by.eq(update.actor),
                 series::version.eq(series::version + 1),

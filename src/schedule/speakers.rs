@@ -254,9 +254,16 @@ impl Resource for Speakers {
     fn delete(conn: &mut DbConnection, id: i32, expected: Option<i64>) -> Result<bool, ApiError> {
         found(Speakers::find(conn, id)?, Speakers::NAME, id)?;
         let rounds = crate::count_rows!(conn, round_speakers, speaker_id, id)?;
+        // Initiative teams and action items link people to speakers too (`learning`).
+        let teams = crate::count_rows!(conn, initiative_team, speaker_id, Some(id))?;
+        let owners = crate::count_rows!(conn, round_outcomes, owner_speaker_id, Some(id))?;
         db::refuse_while_used(
             &format!("speaker {id} is still on"),
-            &[(rounds, "round")],
+            &[
+                (rounds, "round"),
+                (teams, "initiative team"),
+                (owners, "owned action item"),
+            ],
             "take them off first",
         )?;
         Ok(crate::delete_row!(conn, speakers, id, expected)? == 1)

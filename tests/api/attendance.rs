@@ -22,6 +22,7 @@ on_both_backends!(
     a_sheet_is_imported_whole_or_not_at_all,
     claims_wait_for_the_evaluation_and_never_exceed_the_designation,
     transcripts_and_the_yearly_report_count_as_pars_does,
+    credit_needs_the_disclosures_published_before_the_start,
     attendance_is_never_public,
     checkins_are_rate_limited_per_client_but_organizers_are_not,
 );
@@ -50,6 +51,41 @@ async fn round_at(app: &TestApp, start: i64, end: i64) -> Value {
         }),
     )
     .await
+}
+
+/// Publishes the round's disclosure statement (a round with no speakers and no planners has
+/// nothing to disclose but the statement), dated `before` the round's start: as if published
+/// then (the API publishes at the time of the request).
+async fn disclosed(app: &TestApp, round: i32, before: Duration) {
+    use diesel::RunQueryDsl;
+    let published = app
+        .post(
+            &format!("/api/v1/rounds/{round}/disclosure-statement"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(
+        published.status(),
+        201,
+        "{}",
+        published.text().await.unwrap()
+    );
+    let starts = app.get_ok(&format!("/api/v1/rounds/{round}")).await["starts_at"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let at = (chrono::DateTime::parse_from_rfc3339(&starts).unwrap() - before)
+        .naive_utc()
+        .format("%Y-%m-%d %H:%M:%S");
+    let statement =
+        format!("UPDATE disclosure_statements SET published_at = '{at}' WHERE round_id = {round}");
+    let database = app.database.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = database.connection().unwrap();
+        diesel::sql_query(&statement).execute(&mut *conn).unwrap();
+    })
+    .await
+    .unwrap();
 }
 
 async fn code_of(app: &TestApp, round: i32) -> Value {
@@ -729,6 +765,7 @@ async fn claims_wait_for_the_evaluation_and_never_exceed_the_designation(app: Te
     credit_series(&app, json!({"evaluation_required": true})).await;
     // Held: started 30 minutes ago, so it takes session feedback and check-ins.
     let round = id_of(&round_at(&app, -30, 30).await);
+    disclosed(&app, round, Duration::days(1)).await;
     let code = code_of(&app, round).await["code"]
         .as_str()
         .unwrap()
@@ -822,6 +859,7 @@ async fn transcripts_and_the_yearly_report_count_as_pars_does(app: TestApp) {
     let mut rounds = Vec::new();
     for days in [3, 2] {
         let round = id_of(&round_at(&app, -60 * 24 * days, -60 * 24 * days + 90).await);
+        disclosed(&app, round, Duration::days(7)).await;
         rounds.push(round);
         for n in 0..4 {
             let (status, _) = post_as(
@@ -1028,4 +1066,91 @@ async fn checkins_are_rate_limited_per_client_but_organizers_are_not(app: TestAp
     let marked = json!({"attendee": someone(2), "reason": "at the door"});
     let (status, _) = post_as(&app, Some(&organizer), &path, &marked).await;
     assert_eq!(status, 201);
+}
+
+/// ACCME Standard 3: learners are told of the relevant financial relationships before the
+/// session. Attendance on a credit-bearing round whose first statement was published after it
+/// started is `not_creditable`, with the reason, unless an organizer overrides it in writing; a
+/// statement published in time leaves credit to the other rules, and a later version never
+/// moves the first.
+async fn credit_needs_the_disclosures_published_before_the_start(app: TestApp) {
+    credit_series(&app, json!({})).await;
+    let organizer = app.token("organizer", &[Role::Organizer]);
+    let mark = |round: i32, n: usize| {
+        let (app, organizer) = (&app, organizer.clone());
+        async move {
+            let (status, record) = post_as(
+                app,
+                Some(&organizer),
+                &format!("/api/v1/rounds/{round}/attendance"),
+                &json!({"attendee": someone(n), "reason": "sign-in sheet"}),
+            )
+            .await;
+            assert_eq!(status, 201, "{record}");
+            record
+        }
+    };
+    // No statement at all: the session went ahead without one.
+    let undisclosed = id_of(&round_at(&app, -60, 0).await);
+    let record = mark(undisclosed, 0).await;
+    assert_eq!(record["credit_status"], "not_creditable");
+    assert!(
+        record["credit_note"]
+            .as_str()
+            .unwrap()
+            .starts_with("disclosure after the start"),
+        "{record}"
+    );
+    // Published after the start (now, with the round an hour old): still too late.
+    let late = app
+        .post(
+            &format!("/api/v1/rounds/{undisclosed}/disclosure-statement"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(late.status(), 201);
+    let record = mark(undisclosed, 1).await;
+    assert_eq!(record["credit_status"], "not_creditable");
+    // An organizer overrides it, in writing; the transcript counts it then.
+    let (status, decided) = post_as(
+        &app,
+        Some(&organizer),
+        &format!(
+            "/api/v1/rounds/{undisclosed}/attendance/{}/credit",
+            id_of(&record)
+        ),
+        &json!({"credit_status": "awarded",
+                "reason": "Disclosed aloud at the start; the CME office accepted the minutes"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{decided}");
+    assert_eq!(decided["credit_status"], "awarded");
+    assert!(decided["credit_note"]
+        .as_str()
+        .unwrap()
+        .starts_with("Disclosed aloud"));
+    let transcript = app
+        .get_ok(&format!(
+            "/api/v1/attendees/{}/transcript",
+            decided["attendee_id"]
+        ))
+        .await;
+    assert_eq!(
+        transcript["items"][0]["credit_status"], "awarded",
+        "{transcript}"
+    );
+    // Published the day before: credit as the other rules give it.
+    let disclosed_round = id_of(&round_at(&app, -60, 0).await);
+    disclosed(&app, disclosed_round, Duration::days(1)).await;
+    let record = mark(disclosed_round, 2).await;
+    assert_eq!(record["credit_status"], "awarded", "{record}");
+    assert_eq!(record["credit_note"], Value::Null);
+    // A round with no credit designated carries none, statement or not.
+    let none = app
+        .patch("/api/v1/series", &json!({"credit_type": null}))
+        .await;
+    assert_eq!(none.status(), 200);
+    let no_credit = id_of(&round_at(&app, -60, 0).await);
+    let record = mark(no_credit, 3).await;
+    assert_eq!(record["credit_status"], "none", "{record}");
 }

@@ -393,6 +393,14 @@ async fn invitations_sent_days_ago(app: &TestApp, round: i32, days: i64) {
 }
 
 async fn the_attention_list_names_what_keeps_each_upcoming_round_from_being_ready(app: TestApp) {
+    // The series offers credit, so that a round's disclosures are all that may keep it back.
+    let offered = app
+        .patch(
+            "/api/v1/series",
+            &json!({"credit_type": "ama_pra_category_1"}),
+        )
+        .await;
+    assert_eq!(offered.status(), 200);
     let day = |ahead: i64| {
         (chrono::Utc::now() + chrono::Duration::days(ahead))
             .format("%Y-%m-%d")
@@ -417,12 +425,28 @@ async fn the_attention_list_names_what_keeps_each_upcoming_round_from_being_read
         &json!({"speakers": [{"speaker_id": slow}, {"speaker_id": fresh, "role": "panelist", "status": "invited"}]}),
     )
     .await;
-    // Ready: a title and a confirmed presenter.
-    app.round(
-        &day(20),
-        json!({"title": "Ready", "speakers": [{"speaker_id": ready_speaker}]}),
-    )
-    .await;
+    // Ready: a title and a confirmed presenter, whose disclosure is current and published.
+    let ready = id_of(
+        &app.round(
+            &day(20),
+            json!({"title": "Ready", "speakers": [{"speaker_id": ready_speaker}]}),
+        )
+        .await,
+    );
+    let attested = app
+        .put(
+            &format!("/api/v1/speakers/{ready_speaker}/disclosure"),
+            &json!({"no_relationships": true}),
+        )
+        .await;
+    assert_eq!(attested.status(), 200);
+    let published = app
+        .post(
+            &format!("/api/v1/rounds/{ready}/disclosure-statement"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(published.status(), 201);
     // Cancelled, past, and beyond 45 days: none of them listed.
     app.round(&day(5), json!({"status": "cancelled"})).await;
     app.round(&day(-3), json!({})).await;
@@ -446,9 +470,17 @@ async fn the_attention_list_names_what_keeps_each_upcoming_round_from_being_read
             .map(|b| b["kind"].as_str().unwrap().to_owned())
             .collect()
     };
-    assert_eq!(kinds(&items[1]), ["no_title", "no_confirmed_presenter"]);
+    // The planning blockers first, then the disclosure's (see tests/api/disclosures.rs).
     assert_eq!(
-        kinds(&items[0]),
+        kinds(&items[1]),
+        [
+            "no_title",
+            "no_confirmed_presenter",
+            "no_published_statement"
+        ]
+    );
+    assert_eq!(
+        kinds(&items[0])[..2],
         ["no_confirmed_presenter", "invitation_unanswered"]
     );
     assert_eq!(items[0]["blockers"][1]["speaker_id"], slow);

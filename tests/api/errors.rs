@@ -82,7 +82,7 @@ async fn bad_query_parameters_are_400_naming_each_one(app: TestApp) {
 
 async fn an_unknown_route_is_a_404_problem(app: TestApp) {
     assert_problem(app.get("/api/v1/lectures").await, 404).await;
-    assert_problem(app.get("/").await, 404).await;
+    assert_problem(app.get("/nothing-here").await, 404).await;
 }
 
 async fn a_wrong_method_is_a_405_problem_with_allow(app: TestApp) {

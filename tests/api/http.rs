@@ -27,6 +27,8 @@ on_both_backends!(
     anonymous_feedback_past_the_limit_is_429_with_retry_after,
     a_room_of_a_hundred_behind_one_proxy_gets_through_by_default,
     refused_tokens_past_the_limit_are_429,
+    a_client_cannot_pick_a_fresh_budget_behind_a_proxy,
+    a_body_that_does_not_arrive_in_time_is_408_and_the_connection_closed,
 );
 
 fn header(response: &reqwest::Response, name: &str) -> Option<String> {
@@ -534,4 +536,111 @@ async fn refused_tokens_past_the_limit_are_429(app: TestApp) {
         200,
         "a valid token is never limited"
     );
+}
+
+async fn a_client_cannot_pick_a_fresh_budget_behind_a_proxy(app: TestApp) {
+    let app = spawn_app_with(app.backend(), |s| {
+        s.auth_failure_rate_limit = "3/minute".into();
+        s.trusted_proxies = "127.0.0.1/32, 10.0.0.0/8".into();
+    })
+    .await
+    .unwrap();
+    let guess = |forwarded: String| {
+        let app = &app;
+        async move {
+            app.client
+                .get(app.url("/api/v1/rounds"))
+                .bearer_auth("not-a-token")
+                .header("x-forwarded-for", forwarded)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    // Each way of writing a fresh address into the header gets one budget of 3 between them.
+    let ways: [fn(u32) -> String; 5] = [
+        // Other addresses of one IPv6 /64.
+        |n| format!("2001:db8:5:6::{n:x}"),
+        // The same address as IPv4-mapped IPv6 and as IPv4.
+        |n| {
+            if n % 2 == 0 {
+                "203.0.113.9".to_owned()
+            } else {
+                "::ffff:203.0.113.9".to_owned()
+            }
+        },
+        // A port that changes with every connection.
+        |n| format!("198.51.100.4:{}", 40000 + n),
+        // Garbage written by the client before an unreadable entry ends the chain.
+        |n| format!("192.0.2.{n}, not-an-address"),
+        // Whatever the client puts left of what a trusted proxy (10.0.0.7) appended.
+        |n| format!("192.0.2.{n}, 198.51.100.77, 10.0.0.7"),
+    ];
+    for (way, forwarded) in ways.iter().enumerate() {
+        for n in 0..3 {
+            assert_eq!(guess(forwarded(n)).await, 401, "way {way}, guess {n}");
+        }
+        for n in 3..6 {
+            assert_eq!(guess(forwarded(n)).await, 429, "way {way}, guess {n}");
+        }
+    }
+    // Another client, another budget.
+    assert_eq!(guess("2001:db8:5:7::1".to_owned()).await, 401);
+}
+
+async fn a_body_that_does_not_arrive_in_time_is_408_and_the_connection_closed(app: TestApp) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app_with(app.backend(), |s| {
+        s.body_timeout = std::time::Duration::from_secs(1).into();
+    })
+    .await
+    .unwrap();
+    let address = app.address.trim_start_matches("http://").to_owned();
+    // A body of a declared length, and a chunked one (of no declared end).
+    for start in [
+        &b"POST /api/v1/feedback HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n\
+           Content-Length: 40\r\n\r\n{\"kind\": "[..],
+        &b"POST /api/v1/feedback HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n\
+           Transfer-Encoding: chunked\r\n\r\n9\r\n{\"kind\": \r\n"[..],
+    ] {
+        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        let started = std::time::Instant::now();
+        stream.write_all(start).await.unwrap();
+        // The rest never comes: the answer must, and then the end of the connection.
+        let mut answer = Vec::new();
+        tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            stream.read_to_end(&mut answer),
+        )
+        .await
+        .expect("the server answers and closes the connection")
+        .unwrap();
+        let elapsed = started.elapsed();
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        assert!(
+            answer.contains("content-type: application/problem+json"),
+            "{answer}"
+        );
+        assert!(
+            answer.to_ascii_lowercase().contains("connection: close"),
+            "{answer}"
+        );
+        assert!(answer.contains("\"status\":408"), "{answer}");
+        assert!(
+            elapsed >= std::time::Duration::from_millis(900),
+            "not before the timeout: {elapsed:?}"
+        );
+    }
+    // A body sent in time is read as ever.
+    let sent = app
+        .request_as(
+            None,
+            Method::POST,
+            "/api/v1/feedback",
+            Some(&json!({"kind": "general", "comment": "In time"})),
+        )
+        .await;
+    assert_eq!(sent.status(), 201);
 }

@@ -10,6 +10,8 @@ on_both_backends!(
     metrics_count_requests_by_route_template_never_by_raw_path,
     every_answer_carries_its_request_id_and_the_security_headers,
     a_problem_body_names_the_request_id,
+    without_a_token_metrics_answer_only_this_host,
+    with_a_token_metrics_need_it_from_anywhere,
 );
 
 /// The text of `GET /metrics`, asserting 200 and the Prometheus content type.
@@ -194,4 +196,75 @@ async fn metrics_turned_off_are_not_served() {
         .expect("SQLite is always available");
     assert_problem(app.get("/metrics").await, 404).await;
     assert_eq!(app.get("/healthz").await.status(), 200);
+}
+
+async fn without_a_token_metrics_answer_only_this_host(app: TestApp) {
+    // From loopback, as a scraper on this host: served.
+    scrape(&app, None).await;
+    // A proxy on this host relaying another client's request: refused, whatever it trusts.
+    for (name, value) in [
+        ("x-forwarded-for", "203.0.113.7"),
+        ("x-forwarded-for", "127.0.0.1, 198.51.100.2"),
+        ("x-real-ip", "198.51.100.2"),
+        ("forwarded", "for=198.51.100.2"),
+    ] {
+        let relayed = app
+            .client
+            .get(app.url("/metrics"))
+            .header(name, value)
+            .send()
+            .await
+            .unwrap();
+        let problem = assert_problem(relayed, 403).await;
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("LHS_METRICS_TOKEN"),
+            "{problem}"
+        );
+    }
+}
+
+async fn with_a_token_metrics_need_it_from_anywhere(app: TestApp) {
+    let app = spawn_app_with(app.backend(), |s| {
+        s.metrics_token = Some("a-scrape-token-of-the-compose-file".to_owned());
+    })
+    .await
+    .unwrap();
+    // Loopback is not enough once a token is set.
+    assert_problem(
+        app.request_as(None, Method::GET, "/metrics", None).await,
+        401,
+    )
+    .await;
+    assert_problem(
+        app.request_as(
+            Some("a-scrape-token-of-the-compose-filX"),
+            Method::GET,
+            "/metrics",
+            None,
+        )
+        .await,
+        401,
+    )
+    .await;
+    assert_problem(
+        app.request_as(Some("a-scrape-token"), Method::GET, "/metrics", None)
+            .await,
+        401,
+    )
+    .await;
+    // The token is what counts, relayed or not.
+    let relayed = app
+        .client
+        .get(app.url("/metrics"))
+        .bearer_auth("a-scrape-token-of-the-compose-file")
+        .header("x-forwarded-for", "203.0.113.7")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(relayed.status(), 200);
+    let text = scrape(&app, Some("a-scrape-token-of-the-compose-file")).await;
+    assert!(text.contains("lhs_build_info"));
 }

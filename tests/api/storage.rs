@@ -421,12 +421,14 @@ async fn the_demo_schedule_loads_once_with_its_panel_in_order(app: TestApp) {
     assert_eq!(
         reports.0,
         "described the series, added 5 departments, 8 speakers, 13 rounds (3 of them \
-         upcoming, generated from the series' defaults), 90 attendance records"
+         upcoming, generated from the series' defaults), 3 disclosure statements, 90 attendance \
+         records; the learning loop: 1 initiative, 2 PDSA cycles, 1 measure with 24 points, 12 \
+         round outcomes"
     );
     assert_eq!(
         reports.1,
         "added 0 departments, 0 speakers, 0 rounds (0 of them upcoming, generated from the \
-         series' defaults), 0 attendance records"
+         series' defaults), 0 disclosure statements, 0 attendance records"
     );
 
     let past = app.get_ok("/api/v1/rounds?when=past&limit=100").await;
@@ -441,14 +443,22 @@ async fn the_demo_schedule_loads_once_with_its_panel_in_order(app: TestApp) {
     assert_eq!(july["ends_at_local"], "2019-07-18T13:00:00-04:00");
     assert_eq!(july["title"], Value::Null);
 
-    // Like any write, the demo data is in the change log: 1 series, 5 + 8 + 13 records, and
-    // 12 attendees with 90 attendance records, which the public feed never shows.
+    // Like any write, the demo data is in the change log: 1 series, 5 + 8 + 13 records of the
+    // schedule; 1 initiative, 2 PDSA cycles, 1 measure, its 24 points and their entry on the
+    // measure (the shift they created), and 12 outcomes of the learning loop; the
+    // disclosures, which the public feed leaves out: 8 speakers' of 2018 and Tara Lagu's
+    // current one, two reviews (Peter Lindenauer's relationship, on two rounds), three
+    // statements; and 12 attendees with 90 attendance records, which it never shows.
     let audit = app.get_ok("/api/v1/audit?limit=100").await;
     let entries = audit["items"].as_array().unwrap();
-    assert_eq!(audit["total"], 27 + 12 + 90, "{audit}");
+    assert_eq!(audit["total"], 27 + 41 + 9 + 2 + 3 + 12 + 90, "{audit}");
     assert!(entries.iter().all(|e| e["actor"] == "demo"));
     let feed = app.get_ok("/api/v1/changes?after=0&limit=1000").await;
-    assert_eq!(feed["items"].as_array().unwrap().len(), 27);
+    assert_eq!(
+        feed["items"].as_array().unwrap().len(),
+        27 + 40,
+        "each record once"
+    );
 
     let upcoming = app.get_ok("/api/v1/rounds?when=upcoming").await;
     assert_eq!(upcoming["total"], 3, "the next three, generated");
@@ -460,6 +470,55 @@ async fn the_demo_schedule_loads_once_with_its_panel_in_order(app: TestApp) {
         assert_eq!(round["title"], Value::Null, "topic to be announced");
         assert_eq!(round["location"], "BMC – MassMutual 5");
     }
+    // The 2019 rounds with speakers had their statements published a week before they started.
+    for round in past["items"].as_array().unwrap() {
+        if round["speakers"].as_array().unwrap().is_empty() {
+            continue;
+        }
+        let path = round["disclosure_statement_url"].as_str().unwrap();
+        let statement = app.get_ok(path).await;
+        assert_eq!(statement["version"], 1);
+        let starts =
+            chrono::DateTime::parse_from_rfc3339(round["starts_at"].as_str().unwrap()).unwrap();
+        let published =
+            chrono::DateTime::parse_from_rfc3339(statement["published_at"].as_str().unwrap())
+                .unwrap();
+        assert_eq!(starts - published, chrono::Duration::days(7), "{path}");
+        let relevant: Vec<&Value> = statement["people"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["relevant_relationships"] != json!([]))
+            .collect();
+        // Peter Lindenauer's one relationship, relevant wherever he speaks; no one else's.
+        let his = round["speakers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["full_name"] == "Peter Lindenauer");
+        let names: Vec<&Value> = relevant.iter().map(|p| &p["full_name"]).collect();
+        match his {
+            true => assert_eq!(names, [&json!("Peter Lindenauer")], "{path}"),
+            false => assert!(names.is_empty(), "{path}"),
+        }
+    }
+    let lagu = past["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["speakers"].as_array().unwrap().iter())
+        .find(|s| s["full_name"] == "Tara Lagu")
+        .unwrap()["speaker_id"]
+        .clone();
+    let current = app
+        .get_ok(&format!("/api/v1/speakers/{lagu}/disclosure"))
+        .await;
+    assert_eq!(current["current"], true);
+    assert_eq!(current["no_relationships"], true);
+    let history = app
+        .get_ok(&format!("/api/v1/speakers/{lagu}/disclosure/history"))
+        .await;
+    assert_eq!(history["items"].as_array().unwrap().len(), 2);
     let series = app.get_ok("/api/v1/series").await;
     assert_eq!(series["name"], "Learning Health System Rounds");
     assert_eq!(series["timezone"], "America/New_York");

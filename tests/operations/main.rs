@@ -18,6 +18,7 @@ mod identity_provider;
 mod logs;
 mod materials;
 mod postgres_faults;
+mod rate_limits;
 mod shutdown;
 mod slow_clients;
 mod sqlite_faults;

@@ -1,0 +1,18 @@
+DROP TRIGGER initiatives_title_refreshes_rounds ON initiatives;
+DROP FUNCTION refresh_rounds_of_initiative();
+DROP TRIGGER initiative_rounds_refresh_rounds ON initiative_rounds;
+DROP FUNCTION refresh_rounds_of_initiative_link();
+DROP FUNCTION round_initiatives_doc(INTEGER);
+ALTER TABLE rounds DROP COLUMN initiatives_doc;
+DROP TABLE initiative_rounds;
+DROP TABLE initiative_departments;
+DROP TABLE initiative_team;
+DROP TABLE initiatives;
+ALTER TABLE series DROP COLUMN loop_alert_days;
+DROP DOMAIN round_purpose;
+DROP DOMAIN team_role;
+DROP DOMAIN progress_score;
+DROP DOMAIN determination;
+DROP DOMAIN initiative_status;
+DROP DOMAIN initiative_stage;
+DROP DOMAIN loop_alert_days;

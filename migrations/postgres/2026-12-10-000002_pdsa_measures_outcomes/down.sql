@@ -1,0 +1,15 @@
+DROP TABLE round_outcomes;
+DROP TABLE data_points;
+DROP TABLE measures;
+DROP TABLE pdsa_cycles;
+DROP DOMAIN action_status;
+DROP DOMAIN outcome_kind;
+DROP DOMAIN multiplier;
+DROP DOMAIN rule_set;
+DROP DOMAIN improvement_direction;
+DROP DOMAIN measure_frequency;
+DROP DOMAIN measure_data_type;
+DROP DOMAIN measure_type;
+DROP DOMAIN act_decision;
+DROP DOMAIN prediction_confirmed;
+DROP DOMAIN pdsa_stage;

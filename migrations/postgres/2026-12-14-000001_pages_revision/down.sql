@@ -1,0 +1,2 @@
+DROP TRIGGER round_outcomes_bump_schedule_revision ON round_outcomes;
+DROP TRIGGER measures_bump_schedule_revision ON measures;

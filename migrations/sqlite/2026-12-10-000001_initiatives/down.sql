@@ -1,0 +1,11 @@
+DROP TRIGGER initiatives_title_refreshes_rounds;
+DROP TRIGGER initiative_rounds_delete_refreshes_round;
+DROP TRIGGER initiative_rounds_update_refreshes_rounds;
+DROP TRIGGER initiative_rounds_insert_refreshes_round;
+DROP VIEW round_initiatives_docs;
+ALTER TABLE rounds DROP COLUMN initiatives_doc;
+DROP TABLE initiative_rounds;
+DROP TABLE initiative_departments;
+DROP TABLE initiative_team;
+DROP TABLE initiatives;
+ALTER TABLE series DROP COLUMN loop_alert_days;

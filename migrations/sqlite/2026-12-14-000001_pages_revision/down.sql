@@ -1,0 +1,6 @@
+DROP TRIGGER round_outcomes_insert_bumps_schedule_revision;
+DROP TRIGGER round_outcomes_update_bumps_schedule_revision;
+DROP TRIGGER round_outcomes_delete_bumps_schedule_revision;
+DROP TRIGGER measures_insert_bumps_schedule_revision;
+DROP TRIGGER measures_update_bumps_schedule_revision;
+DROP TRIGGER measures_delete_bumps_schedule_revision;

@@ -1,0 +1,190 @@
+// The service's own pages in a real browser: Debian's Chromium driven by Playwright
+// (playwright-core, which downloads no browser; `executablePath` names the system's).
+//
+//   node check.mjs BASE_URL SCREENSHOT_DIR
+//
+// Against `serve --demo`: "/" shows every 2019 round of the reference page in its format;
+// following a round; adding it to the calendar (the .ics fetched and parsed with ical.js); a
+// topic suggestion sent with JavaScript off; a form's errors; keyboard-only use; a phone's
+// 390×844 viewport without sideways scrolling; the schedule printed on one page; axe-core
+// (WCAG 2.0/2.1 A and AA) on every page, with 0 violations; nothing refused by the pages'
+// Content-Security-Policy. Screenshots go to SCREENSHOT_DIR.
+import { readFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { chromium } from "playwright-core";
+import ICAL from "ical.js";
+
+const require = createRequire(import.meta.url);
+const axeSource = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
+const [base, shots = "screenshots"] = process.argv.slice(2);
+if (!base) throw new Error("usage: node check.mjs BASE_URL [SCREENSHOT_DIR]");
+mkdirSync(shots, { recursive: true });
+
+const failures = [];
+const check = (ok, what) => {
+  if (ok) console.log(`ok: ${what}`);
+  else {
+    console.log(`FAILED: ${what}`);
+    failures.push(what);
+  }
+};
+
+// The reference page's ten rounds as the demo's "/" writes them (all past today).
+const REFERENCE_LINES = [
+  "Thursday, December 19, 2019, 12–1pm, @ BMC – MassMutual 5",
+  "Thursday, November 21, 2019, 12–1pm, @ BMC – MassMutual 5",
+  "Thursday, October 24, 2019, 12–1pm, @ BMC – MassMutual 5",
+  "Thursday, September 26, 2019, 12–1pm, @ BMC – MassMutual 5",
+  "Thursday, July 18, 2019, 12–1pm, @ BMC – MassMutual 6",
+  "Thursday, June 20, 2019, 12–1pm, @ BMC – MassMutual 6: SWOT Analysis continued",
+  "Thursday, May 23, 2019, 12–1pm, @ BMC – MassMutual 6: SWOT Analysis",
+  "Thursday, April 25, 2019, 12–1pm, @ BMC – MassMutual 5: Tara Lagu, MD, MPH, on “How can we use patient comments to improve care?”",
+  "Thursday, February 14, 2019, 12–1pm, @ BMC – MassMutual 6: Howard Goldberg, MD; Paul Visintainer, PhD; Sandeep Muddasani; Doug Salvador, MD, MPH; Peter Lindenauer, MD, MSc; Lauren Westafer, DO, MPH; Tara Lagu, MD, MPH; Quinn Pack, MD, MSc, on “The LHS at Baystate: mission, staff, and projects of Epi/Biostat, IHDPS, Analytics, and DHQ/Operations Excellence”",
+  "Thursday, January 17, 2019, 12–1pm, @ 3601 Main St, PVLSI: Howard Goldberg, MD; Peter Lindenauer, MD, MSc; Doug Salvador, MD, MPH, on “What is the LHS and why is it important?”",
+];
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
+});
+
+const cspRefusals = [];
+function watch(page) {
+  page.on("console", (message) => {
+    if (/content security policy/i.test(message.text())) cspRefusals.push(`${page.url()}: ${message.text()}`);
+  });
+  page.on("pageerror", (error) => cspRefusals.push(`${page.url()}: ${error.message}`));
+}
+
+async function axe(page, name) {
+  await page.evaluate(axeSource);
+  const result = await page.evaluate(() =>
+    // eslint-disable-next-line no-undef
+    axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } }),
+  );
+  for (const v of result.violations) {
+    console.log(`  axe on ${name}: ${v.id} (${v.impact}): ${v.help}`);
+    for (const node of v.nodes.slice(0, 5)) console.log(`    ${node.target.join(" ")}`);
+  }
+  check(result.violations.length === 0, `axe finds no WCAG 2.1 A/AA violation on ${name} (${result.passes.length} rules pass)`);
+}
+
+async function shot(page, name, fullPage = true) {
+  await page.screenshot({ path: `${shots}/${name}.png`, fullPage });
+}
+
+try {
+  // ---- a phone -------------------------------------------------------------------------------
+  const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 1, isMobile: true, hasTouch: true });
+  const page = await phone.newPage();
+  watch(page);
+  await page.goto(`${base}/`);
+  const lines = (await page.locator("ul.rounds li a").allTextContents()).map((t) => t.trim());
+  for (const expected of REFERENCE_LINES) check(lines.includes(expected), `"/" shows ${expected.slice(0, 60)}…`);
+  const positions = REFERENCE_LINES.map((l) => lines.indexOf(l));
+  check(positions.every((p, i) => i === 0 || p > positions[i - 1]), "the 2019 rounds are in their order (most recent first under Past)");
+  check((await page.locator("h1").textContent()).trim() === "Learning Health System Rounds", "the series' name is the page's heading");
+  check(await page.locator('a[href^="mailto:"]').count() >= 2, "the contacts have mail links");
+  check(await page.locator('a[href^="webcal://"]').count() === 1, "a webcal:// subscribe link");
+  check(await page.locator('a[href="/api/v1/rounds.ics"]').count() === 1, "an https link to the feed");
+  const width = await page.evaluate(() => document.documentElement.scrollWidth);
+  check(width <= 390, `nothing scrolls sideways at 390×844 (${width}px wide)`);
+  const fontSize = await page.evaluate(() => parseFloat(getComputedStyle(document.body).fontSize));
+  check(fontSize >= 16, `the text is ${fontSize}px at 390×844, legible without zooming`);
+  await shot(page, "home-390x844");
+  await axe(page, "/ (390×844)");
+
+  // Following a round, then adding it to the calendar.
+  await page.locator("ul.rounds a", { hasText: "April 25, 2019" }).click();
+  await page.waitForURL(/\/rounds\/\d+$/);
+  check((await page.locator("h1").textContent()).includes("How can we use patient comments"), "following a round opens its page");
+  check(await page.locator("text=Tara Lagu, MD, MPH").count() >= 1, "the round's page names its speaker with credentials");
+  await shot(page, "round-390x844");
+  await axe(page, page.url().replace(base, ""));
+  const ics = await page.locator("a", { hasText: "Add to calendar" }).getAttribute("href");
+  const response = await page.request.get(`${base}${ics}`);
+  check(response.status() === 200 && response.headers()["content-type"].startsWith("text/calendar"), "the .ics is served");
+  const calendar = new ICAL.Component(ICAL.parse(await response.text()));
+  const event = calendar.getFirstSubcomponent("vevent");
+  check(event && event.getFirstPropertyValue("summary").includes("patient comments"), "the .ics parses, with the round's title");
+  const start = event.getFirstPropertyValue("dtstart");
+  check(start.year === 2019 && start.month === 4 && start.day === 25, "the event starts on April 25, 2019");
+
+  // The round with the demo's initiative: its run chart is on the page.
+  await page.goto(`${base}/`);
+  const swot = page.locator("ul.rounds a", { hasText: "May 23, 2019" });
+  await swot.click();
+  await page.waitForURL(/\/rounds\/\d+$/);
+  await shot(page, "round-swot-390x844");
+  await axe(page, page.url().replace(base, ""));
+
+  // The embedded fragment, and the pages of a sent form.
+  for (const path of ["/embed/upcoming", "/suggestions/sent", "/rounds/99999"]) {
+    await page.goto(`${base}${path}`);
+    await shot(page, path.replaceAll("/", "_").replace(/^_/, ""), true);
+    await axe(page, path);
+  }
+
+  // ---- JavaScript off: a topic suggestion is an ordinary form --------------------------------
+  const noScript = await browser.newContext({ javaScriptEnabled: false, viewport: { width: 390, height: 844 } });
+  const plain = await noScript.newPage();
+  watch(plain);
+  await plain.goto(`${base}/`);
+  await plain.fill("#comment", "Reducing readmissions after heart failure");
+  await plain.fill("#author_name", "A. Reader");
+  await Promise.all([plain.waitForURL(`${base}/suggestions/sent`), plain.click("text=Send the suggestion")]);
+  check((await plain.locator("h1").textContent()).trim() === "Thank you", "a topic suggestion is sent with JavaScript off (303 to its result page)");
+  await shot(plain, "suggestion-sent-390x844");
+
+  // A form with errors: each error beside its field, and axe on that page too.
+  const errors = await phone.newPage();
+  watch(errors);
+  await errors.goto(`${base}/`);
+  await errors.evaluate(() => { document.querySelector("form").noValidate = true; });
+  await errors.fill("#comment", " ");
+  await errors.fill("#author_email", "not an address");
+  await errors.click("text=Send the suggestion");
+  await errors.waitForLoadState();
+  check(await errors.locator('#author_email[aria-describedby="author_email-error"]').count() === 1, "an error is tied to its field (aria-describedby)");
+  await shot(errors, "suggestion-errors-390x844");
+  await axe(errors, "the suggestion form with errors");
+
+  // ---- a desktop, a keyboard, and print ---------------------------------------------------------
+  const desk = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const wide = await desk.newPage();
+  watch(wide);
+  await wide.goto(`${base}/`);
+  await wide.keyboard.press("Tab");
+  check((await wide.evaluate(() => document.activeElement.textContent.trim())) === "Skip to the content", "the first Tab reaches the skip link");
+  let reached = false;
+  for (let i = 0; i < 200 && !reached; i++) {
+    await wide.keyboard.press("Tab");
+    reached = await wide.evaluate(() => document.activeElement.id === "comment");
+  }
+  check(reached, "the suggestion form is reached with the keyboard alone");
+  await wide.keyboard.type("Keyboard-only suggestion");
+  await wide.keyboard.press("Tab");
+  await wide.keyboard.press("Tab");
+  await wide.keyboard.press("Tab");
+  await Promise.all([wide.waitForURL(`${base}/suggestions/sent`), wide.keyboard.press("Enter")]);
+  check(true, "the suggestion is sent with the keyboard alone");
+  await wide.goto(`${base}/`);
+  await shot(wide, "home-1280");
+  await axe(wide, "/ (1280×900)");
+  await wide.emulateMedia({ media: "print" });
+  await shot(wide, "home-print");
+  const pdf = await wide.pdf({ format: "Letter" });
+  writeFileSync(`${shots}/home-print.pdf`, pdf);
+  const pages = (pdf.toString("latin1").match(/\/Type\s*\/Page[^s]/g) || []).length;
+  check(pages === 1, `the schedule prints on one page (${pages})`);
+
+  check(cspRefusals.length === 0, `nothing was refused by the pages' Content-Security-Policy ${cspRefusals.join("; ")}`);
+} finally {
+  await browser.close();
+}
+
+if (failures.length) {
+  console.log(`\n${failures.length} check(s) failed`);
+  process.exit(1);
+}
+console.log("\nevery page check passed");

@@ -1,0 +1,4 @@
+pub mod readiness;
+pub mod relationships;
+pub mod reviews;
+pub mod statements;

@@ -1,0 +1,328 @@
+//! The pages' forms: a topic suggestion (`POST /suggestions`, on `/`) and session feedback
+//! (`POST /rounds/{id}/feedback`, on a round's page inside its feedback window). Each posts
+//! as an ordinary HTML form and is answered with a 303 to a page that says it was received;
+//! a form with errors comes back (422) with each error beside its field
+//! (`aria-describedby`).
+//!
+//! A form is sent as `POST /api/v1/feedback` takes it: the same authorization, quota for
+//! anonymous senders, schema, rules and write (`feedback::create_checked`). It is refused
+//! (403) unless it came from a page of this service: its `Origin`, or without one its
+//! `Referer`, must name this service's own host, so that another site cannot post it for a
+//! signed-in person.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+use serde_json::{Map, Value};
+
+use crate::platform::error::{ApiError, FieldError};
+use crate::platform::resource::Ctx;
+use crate::schedule::calendar::CalendarSettings;
+use crate::schedule::feedback::{self, COMMENT_MAX};
+use crate::site::assets;
+use crate::site::pages::{self, error_page, message_page};
+
+/// The fields the forms take, as typed.
+#[derive(Debug, Default, Clone)]
+pub struct Fields {
+    pub comment: String,
+    pub author_name: String,
+    pub author_email: String,
+    pub rating: String,
+}
+
+impl Fields {
+    fn read(body: &[u8]) -> Fields {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).unwrap_or_default();
+        let mut fields = Fields::default();
+        for (name, value) in pairs {
+            match name.as_str() {
+                "comment" => fields.comment = value,
+                "author_name" => fields.author_name = value,
+                "author_email" => fields.author_email = value,
+                "rating" => fields.rating = value,
+                _ => {}
+            }
+        }
+        fields
+    }
+
+    /// The body `POST /feedback` takes: blank fields left out, so that the schema names a
+    /// missing comment or rating rather than an empty one.
+    fn body(&self, kind: &str, round_id: Option<i32>) -> Value {
+        let mut body = Map::new();
+        body.insert("kind".to_owned(), Value::from(kind));
+        if let Some(id) = round_id {
+            body.insert("round_id".to_owned(), Value::from(id));
+        }
+        for (name, value) in [
+            ("comment", &self.comment),
+            ("author_name", &self.author_name),
+            ("author_email", &self.author_email),
+        ] {
+            if !value.trim().is_empty() {
+                body.insert(name.to_owned(), Value::from(value.trim()));
+            }
+        }
+        if !self.rating.trim().is_empty() {
+            // Not a number: sent as text, which the schema refuses naming `rating`.
+            let rating = self
+                .rating
+                .trim()
+                .parse::<i64>()
+                .map_or_else(|_| Value::from(self.rating.trim()), Value::from);
+            body.insert("rating".to_owned(), rating);
+        }
+        Value::Object(body)
+    }
+}
+
+/// The errors of a form, by field; those about no field of the form are the form's own.
+#[derive(Debug, Default)]
+pub struct Errors {
+    pub comment: Option<String>,
+    pub author_name: Option<String>,
+    pub author_email: Option<String>,
+    pub rating: Option<String>,
+    pub form: Vec<String>,
+}
+
+impl Errors {
+    fn of(errors: Vec<FieldError>) -> Errors {
+        let mut out = Errors::default();
+        for mut error in errors {
+            // The API's words name the body's variant ("is required for topic_suggestion"); a
+            // person filling in a form needs the form's.
+            if error.message.starts_with("is required") {
+                error.message = match error.field.as_str() {
+                    "rating" => "Please choose a rating from 1 to 5.".to_owned(),
+                    "comment" => "Please write your suggestion.".to_owned(),
+                    _ => "Please fill this in.".to_owned(),
+                };
+            }
+            let slot = match error.field.as_str() {
+                "comment" => &mut out.comment,
+                "author_name" => &mut out.author_name,
+                "author_email" => &mut out.author_email,
+                "rating" => &mut out.rating,
+                _ => {
+                    out.form.push(error.message);
+                    continue;
+                }
+            };
+            *slot = Some(match slot.take() {
+                Some(first) => format!("{first}; {}", error.message),
+                None => error.message,
+            });
+        }
+        out
+    }
+
+    /// The fields with an error, in the form's order: their id, their name, and the error,
+    /// for the summary at the top of the form (each a link to its field).
+    fn summary(&self) -> Vec<(&'static str, &'static str, String)> {
+        [
+            ("rating-1", "Rating", &self.rating),
+            ("comment", "Comment", &self.comment),
+            ("author_name", "Name", &self.author_name),
+            ("author_email", "E-mail", &self.author_email),
+        ]
+        .into_iter()
+        .filter_map(|(id, name, error)| error.clone().map(|e| (id, name, e)))
+        .collect()
+    }
+
+    fn count(&self) -> usize {
+        [
+            &self.comment,
+            &self.author_name,
+            &self.author_email,
+            &self.rating,
+        ]
+        .iter()
+        .filter(|e| e.is_some())
+        .count()
+            + self.form.len()
+    }
+}
+
+#[derive(Template)]
+#[template(path = "form.html")]
+struct FormPage<'a> {
+    css: &'a str,
+    title: String,
+    action: String,
+    back: String,
+    back_label: &'a str,
+    rating: bool,
+    fields: Fields,
+    errors: Errors,
+    error_count: usize,
+    summary: Vec<(&'static str, &'static str, String)>,
+    comment_max: usize,
+}
+
+/// Whether the request came from a page of this service: its `Origin` names this host, or,
+/// without an `Origin`, its `Referer` is a page of this host. The host is the one the request
+/// was sent to, or that of `LHS_PUBLIC_URL`. A cross-site form cannot forge either: browsers
+/// set them, and send `Origin` on every cross-origin POST.
+pub fn from_this_service(req: &HttpRequest, calendar: &CalendarSettings) -> bool {
+    let host = req.connection_info().host().to_ascii_lowercase();
+    let public = calendar.public_url.as_deref().map(authority_of);
+    let ours = |url: &str| {
+        let authority = authority_of(url);
+        url.contains("://")
+            && (authority == host || public.as_deref().is_some_and(|p| p == authority))
+    };
+    let text = |name| {
+        req.headers()
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    match (text(header::ORIGIN), text(header::REFERER)) {
+        (Some(origin), _) => ours(origin),
+        (None, Some(referer)) => ours(referer),
+        (None, None) => false,
+    }
+}
+
+/// `host[:port]` of a URL, lower-cased.
+fn authority_of(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    rest.split(['/', '?', '#'])
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+}
+
+fn refused_cross_site() -> HttpResponse {
+    message_page(
+        StatusCode::FORBIDDEN,
+        "Form refused",
+        "This form can only be sent from this service's own pages. Please open the schedule \
+         and send it from there.",
+    )
+}
+
+fn see_other(location: &str) -> HttpResponse {
+    let mut response = HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish();
+    pages::page_headers(&mut response, HeaderValue::from_static(pages::PAGE_POLICY));
+    response
+}
+
+/// What became of a sent form: 303 to `sent`, the form again with its errors, or an error page.
+fn outcome(
+    written: Result<HttpResponse, ApiError>,
+    sent: &str,
+    form: impl FnOnce(Errors) -> FormPage<'static>,
+) -> HttpResponse {
+    match written {
+        Ok(response) if response.status() == StatusCode::CREATED => see_other(sent),
+        Ok(response) => {
+            log::warn!("a form's write answered {}", response.status());
+            error_page(&ApiError::Internal("unexpected answer".to_owned()))
+        }
+        Err(ApiError::Validation(errors)) => {
+            let errors = Errors::of(errors);
+            let mut page = form(errors);
+            page.error_count = page.errors.count();
+            page.summary = page.errors.summary();
+            match page.render() {
+                Ok(html) => pages::page(StatusCode::UNPROCESSABLE_ENTITY, html),
+                Err(e) => error_page(&ApiError::Internal(format!("a form template failed: {e}"))),
+            }
+        }
+        Err(error) => error_page(&error),
+    }
+}
+
+/// Send a topic suggestion (the form on `/`)
+pub async fn suggest(
+    ctx: Ctx,
+    req: HttpRequest,
+    calendar: web::Data<CalendarSettings>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let granted = match feedback::authorize_sending(&ctx) {
+        Ok(granted) => granted,
+        Err(error) => return error_page(&error),
+    };
+    if !from_this_service(&req, &calendar) {
+        return refused_cross_site();
+    }
+    let fields = Fields::read(&body);
+    let written =
+        feedback::create_checked(ctx, granted, fields.body("topic_suggestion", None)).await;
+    outcome(written, "/suggestions/sent", move |errors| FormPage {
+        css: assets::stylesheet_path(),
+        title: "Suggest a topic".to_owned(),
+        action: "/suggestions".to_owned(),
+        back: "/".to_owned(),
+        back_label: "Back to the schedule",
+        rating: false,
+        fields,
+        errors,
+        error_count: 0,
+        summary: Vec::new(),
+        comment_max: COMMENT_MAX,
+    })
+}
+
+/// Send session feedback on a round (the form on its page)
+pub async fn rate(
+    ctx: Ctx,
+    req: HttpRequest,
+    calendar: web::Data<CalendarSettings>,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let granted = match feedback::authorize_sending(&ctx) {
+        Ok(granted) => granted,
+        Err(error) => return error_page(&error),
+    };
+    if !from_this_service(&req, &calendar) {
+        return refused_cross_site();
+    }
+    let Ok(id) = id.parse::<i32>() else {
+        return error_page(&ApiError::NotFound("no such round".to_owned()));
+    };
+    let fields = Fields::read(&body);
+    let written =
+        feedback::create_checked(ctx, granted, fields.body("session_feedback", Some(id))).await;
+    let sent = format!("/rounds/{id}/feedback/sent");
+    outcome(written, &sent, move |errors| FormPage {
+        css: assets::stylesheet_path(),
+        title: "Rate this round".to_owned(),
+        action: format!("/rounds/{id}/feedback"),
+        back: format!("/rounds/{id}"),
+        back_label: "Back to the round",
+        rating: true,
+        fields,
+        errors,
+        error_count: 0,
+        summary: Vec::new(),
+        comment_max: COMMENT_MAX,
+    })
+}
+
+/// What a person sees after sending a suggestion
+pub async fn suggestion_sent() -> HttpResponse {
+    message_page(
+        StatusCode::OK,
+        "Thank you",
+        "Your topic suggestion was received. The organisers read every one.",
+    )
+}
+
+/// What a person sees after rating a round
+pub async fn feedback_sent() -> HttpResponse {
+    message_page(
+        StatusCode::OK,
+        "Thank you",
+        "Your feedback on this round was received.",
+    )
+}

@@ -1,0 +1,4 @@
+pub mod assets;
+pub mod forms;
+pub mod pages;
+pub mod render;
