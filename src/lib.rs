@@ -4,13 +4,15 @@
 //! configuration, errors, the database, HTTP semantics, sign-in, validation, the CRUD
 //! plumbing), [`schedule`] (the series and its rounds), [`disclosure`] (financial relationships,
 //! judged and disclosed to learners), [`learning`] (initiatives, PDSA cycles, measures with their
-//! run charts, and what each round decided), [`integration`] (the change feed and
+//! run charts, and what each round decided), [`credit`] (attendance and CME credit),
+//! [`integration`] (the change feed and
 //! webhooks), [`operations`] (probes, backups, shutdown) and [`app`] (the route table, the
 //! OpenAPI document, start-up). `ARCHITECTURE.md` is the map, and a test holds the code to it.
 
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod credit;
 pub mod disclosure;
 pub mod integration;
 pub mod learning;

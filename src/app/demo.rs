@@ -11,13 +11,15 @@
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use diesel::prelude::*;
 
+use crate::credit::attendance;
+use crate::credit::attendees::{AttendeeDetails, Profession};
 use crate::platform::changelog::{self, Action, Change};
 use crate::platform::db::{write_transaction, DbConnection};
 use crate::platform::error::ApiError;
 use crate::platform::fields::{
     Credential, DepartmentRef, Email, Line, LocalDate, LocalTime, Name, SpeakerRef, Text, Timestamp,
 };
-use crate::platform::resource::{Keyed, New, Resource};
+use crate::platform::resource::{Author, Keyed, New, Resource};
 use crate::platform::schema::rounds as rounds_table;
 use crate::platform::timezone;
 use crate::schedule::departments::{self, DepartmentInput, Departments};
@@ -140,6 +142,8 @@ pub struct SeedReport {
     pub rounds: usize,
     /// Of `rounds`, those generated from the series' defaults.
     pub generated: usize,
+    /// Attendance records of the past rounds.
+    pub attendance: usize,
     /// Disclosure statements published (for the page's 2019 rounds).
     pub statements: usize,
     /// The learning loop (`app::learning_demo`).
@@ -151,7 +155,7 @@ impl std::fmt::Display for SeedReport {
         write!(
             f,
             "{}added {} departments, {} speakers, {} rounds ({} of them upcoming, generated from \
-             the series' defaults), {} disclosure statements",
+             the series' defaults), {} disclosure statements, {} attendance records",
             if self.series {
                 "described the series, "
             } else {
@@ -161,7 +165,8 @@ impl std::fmt::Display for SeedReport {
             self.speakers,
             self.rounds,
             self.generated,
-            self.statements
+            self.statements,
+            self.attendance
         )?;
         if self.learning.initiatives > 0 {
             write!(f, "; the learning loop: {}", self.learning)?;
@@ -211,6 +216,8 @@ pub fn seed(conn: &mut DbConnection) -> Result<SeedReport, ApiError> {
             };
             department_ids.push(DepartmentRef(id));
         }
+        // The page's rounds as made, with their place in it, for their attendance.
+        let mut held = Vec::new();
         for round in ROUNDS {
             let (year, month, day) = round.date;
             let (starts_at, ends_at) = noon_hour(year, month, day)
@@ -263,9 +270,11 @@ pub fn seed(conn: &mut DbConnection) -> Result<SeedReport, ApiError> {
                 status: RoundStatus::Scheduled,
                 speakers: Panel(slots),
                 department_ids: DepartmentIds(department_ids.clone()),
+                credit_hours: None,
             };
-            created::<Rounds>(conn, input)?;
+            let made = created::<Rounds>(conn, input)?;
             report.rounds += 1;
+            held.push((made.id.0, report.rounds));
         }
         // Generated, not taken from the page: the next three rounds by the series' defaults
         // (a Thursday each month, the usual time and room, the topic to be announced), so that
@@ -290,12 +299,18 @@ pub fn seed(conn: &mut DbConnection) -> Result<SeedReport, ApiError> {
                 status: RoundStatus::Scheduled,
                 speakers: Panel(Vec::new()),
                 department_ids: DepartmentIds(department_ids.clone()),
+                credit_hours: None,
             };
             created::<Rounds>(conn, input)?;
             report.rounds += 1;
             report.generated += 1;
         }
         report.statements = seed_disclosures(conn)?;
+        // Attendance after the statements: a record's credit depends on whether its round's
+        // disclosures were published before it started.
+        for (round_id, nth) in held {
+            report.attendance += attend(conn, round_id, nth)?;
+        }
         report.learning = crate::app::learning_demo::seed(conn)?;
         Ok(report)
     })
@@ -422,6 +437,94 @@ fn seed_disclosures(conn: &mut DbConnection) -> Result<usize, ApiError> {
 /// Who the audit trail says wrote the demo data.
 const DEMO: &str = "demo";
 
+/// Made-up learners (addresses at example.org) who attended the past rounds, so that the yearly
+/// report and the transcripts have something to show: physicians and other learners.
+const LEARNERS: &[(&str, &str, Profession)] = &[
+    (
+        "Dr. Avery Quinn",
+        "avery.quinn@example.org",
+        Profession::Physician,
+    ),
+    (
+        "Dr. Blake Morgan",
+        "blake.morgan@example.org",
+        Profession::Physician,
+    ),
+    (
+        "Dr. Casey Rivera",
+        "casey.rivera@example.org",
+        Profession::Physician,
+    ),
+    (
+        "Dr. Devon Patel",
+        "devon.patel@example.org",
+        Profession::Physician,
+    ),
+    (
+        "Emery Chen, RN",
+        "emery.chen@example.org",
+        Profession::Nurse,
+    ),
+    (
+        "Finley Brooks, NP",
+        "finley.brooks@example.org",
+        Profession::NursePractitioner,
+    ),
+    (
+        "Gray Sullivan, PA-C",
+        "gray.sullivan@example.org",
+        Profession::PhysicianAssistant,
+    ),
+    (
+        "Harper Okafor, PharmD",
+        "harper.okafor@example.org",
+        Profession::Pharmacist,
+    ),
+    (
+        "Indigo Nakamura, PhD",
+        "indigo.nakamura@example.org",
+        Profession::Psychologist,
+    ),
+    (
+        "Jordan Silva",
+        "jordan.silva@example.org",
+        Profession::Other,
+    ),
+    (
+        "Kai Lindqvist",
+        "kai.lindqvist@example.org",
+        Profession::Student,
+    ),
+    (
+        "Dr. Logan Mensah",
+        "logan.mensah@example.org",
+        Profession::Physician,
+    ),
+];
+
+/// The sign-in sheet of the `nth` past round: most learners, a different few missing each time.
+fn attend(conn: &mut DbConnection, round_id: i32, nth: usize) -> Result<usize, ApiError> {
+    let author = Author {
+        actor: Some(DEMO),
+        request_id: None,
+    };
+    let mut made = 0;
+    for (i, (full_name, email, profession)) in LEARNERS.iter().enumerate() {
+        if (i + nth).is_multiple_of(4) {
+            continue;
+        }
+        let details = AttendeeDetails {
+            full_name: Name::stored(*full_name),
+            email: Email::stored(*email),
+            profession: *profession,
+        };
+        if attendance::record_from_sheet(conn, round_id, &details, "demo sign-in sheet", author)? {
+            made += 1;
+        }
+    }
+    Ok(made)
+}
+
 /// The demo data goes through the change log like any other write: the audit trail says the
 /// demo wrote it, and a system following the change feed from the start sees it.
 fn created<R: Resource>(conn: &mut DbConnection, input: R::Input) -> Result<R::Record, ApiError> {
@@ -528,6 +631,15 @@ fn page_series() -> SeriesInput {
                 .into_iter()
                 .collect(),
         ),
+        credit_type: Some(series::CreditType::AmaPraCategory1),
+        default_credit_hours: None,
+        checkin_opens_minutes: series::CheckinOpensMinutes::clamped(
+            series::DEFAULT_CHECKIN_OPENS_MINUTES,
+        ),
+        checkin_closes_minutes: series::CheckinClosesMinutes::clamped(
+            series::DEFAULT_CHECKIN_CLOSES_MINUTES,
+        ),
+        evaluation_required: false,
         contacts: Contacts(vec![
             contact("Dr. Mihaela Stefan", "mihaela.stefan@example.org"),
             contact("Aubri Drake", "aubri.drake@example.org"),

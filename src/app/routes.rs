@@ -14,6 +14,7 @@ use crate::learning::{initiatives, measures, outcomes, pdsa, report};
 pub use crate::platform::resource::API_PREFIX;
 use crate::site::{assets, forms, pages};
 use crate::{
+    credit::attendance, credit::attendees, credit::checkin, credit::transcripts,
     disclosure::readiness, disclosure::relationships, disclosure::reviews, disclosure::statements,
     integration::changes, integration::webhooks, operations::health, platform::me,
     schedule::calendar, schedule::confirmations, schedule::departments, schedule::feedback,
@@ -67,6 +68,7 @@ pub fn api<R: Router>(r: &mut R) {
     r.service(calendar::rounds_feed)
         .service(calendar::round_event)
         .service(readiness::attention)
+        .service(checkin::checkin_svg)
         .service(rounds::list_rounds)
         .service(rounds::create_round)
         .service(rounds::get_round)
@@ -89,6 +91,15 @@ pub fn api<R: Router>(r: &mut R) {
         .service(materials::upload_file)
         .service(materials::download_file)
         .service(materials::delete_file)
+        .service(checkin::get_checkin_code)
+        .service(checkin::regenerate_checkin_code)
+        .service(attendance::record_attendance)
+        .service(attendance::list_attendance)
+        .service(attendance::import_attendance)
+        .service(attendance::get_attendance)
+        .service(attendance::claim_credit)
+        .service(attendance::void_attendance)
+        .service(attendance::override_credit)
         .service(feedback::list_feedback)
         .service(feedback::create_feedback)
         .service(feedback::get_feedback)
@@ -112,6 +123,7 @@ pub fn api<R: Router>(r: &mut R) {
         .service(departments::replace_department)
         .service(departments::patch_department)
         .service(departments::delete_department)
+        .service(transcripts::series_report)
         .service(series::get_series)
         .service(series::replace_series)
         .service(series::patch_series)
@@ -127,6 +139,16 @@ pub fn api<R: Router>(r: &mut R) {
         .service(webhooks::list_deliveries)
         .service(webhooks::get_delivery)
         .service(webhooks::retry_delivery)
+        .service(attendees::list_attendees)
+        .service(attendees::create_attendee)
+        .service(attendees::get_attendee)
+        .service(attendees::replace_attendee)
+        .service(attendees::patch_attendee)
+        .service(attendees::delete_attendee)
+        .service(transcripts::attendee_transcript)
+        .service(attendees::get_my_attendee)
+        .service(attendees::patch_my_attendee)
+        .service(transcripts::my_transcript)
         .service(me::me);
     learning(r);
 }

@@ -97,6 +97,7 @@ impl ServeOptions {
             }
         };
         let feedback = rate("LHS_FEEDBACK_RATE_LIMIT", &settings.feedback_rate_limit)?;
+        let checkins = rate("LHS_CHECKIN_RATE_LIMIT", &settings.checkin_rate_limit)?;
         let failures = rate(
             "LHS_AUTH_FAILURE_RATE_LIMIT",
             &settings.auth_failure_rate_limit,
@@ -128,7 +129,7 @@ impl ServeOptions {
                 require_if_match: settings.require_if_match,
                 idempotency_ttl: settings.idempotency_ttl.into(),
             },
-            limits: web::Data::new(Limits::new(feedback, failures, trusted)),
+            limits: web::Data::new(Limits::new(feedback, failures, trusted).with_checkin(checkins)),
             calendar: CalendarSettings::new(
                 settings.public_url.as_deref(),
                 settings.calendar_domain.as_deref(),

@@ -19,10 +19,10 @@ use crate::platform::auth::{Role, Subject};
 use crate::platform::cache::Rendered;
 use crate::platform::db::{self, DbConnection};
 use crate::platform::error::{ApiError, FieldError, ReadErrors, WriteErrors};
-use crate::platform::fields::{Id, LocalDate, Text, Timestamp};
+use crate::platform::fields::{Id, LocalDate, QuarterHours, Text, Timestamp};
 use crate::platform::http::JsonBody;
 use crate::platform::resource::{found, Author, Ctx, Resource};
-use crate::platform::schema::disclosure_reviews;
+use crate::platform::schema::{disclosure_reviews, series as series_table};
 use crate::platform::validate::{Doc, Input};
 use crate::schedule::confirmations::{Blocker, BlockerKind, BLOCKERS_MAX};
 use crate::schedule::rounds::{Round, Rounds, SpeakerRole, SpeakerStatus};
@@ -501,14 +501,20 @@ pub fn judge(
 
 // ---- what the review still lacks ------------------------------------------------------------
 
-/// Whether `round` has credit designated in advance.
-///
-/// Credit (`credit_hours` of issue 25) is built on the attendance branch, not in this tree
-/// yet: until the two are merged every round counts as designated, so that this blocker never
-/// shows. Merging replaces this body with the round's designation (`credit_hours` > 0, or the
-/// series' `credit_type`); every caller already goes through here.
-pub fn credit_designated(_conn: &mut DbConnection, _round: &Round) -> Result<bool, ApiError> {
-    Ok(true)
+/// Whether `round` has credit designated in advance: the series offers credit (`credit_type`)
+/// and the round designates some (`credit_hours`; a cancelled round designates none). A
+/// statement is what makes credit possible, so a round with nothing to credit is not ready.
+pub fn credit_designated(conn: &mut DbConnection, round: &Round) -> Result<bool, ApiError> {
+    if round.credit_hours == QuarterHours::ZERO {
+        return Ok(false);
+    }
+    let credit_type: Option<String> = series_table::table
+        .find(series::ID)
+        .select(series_table::credit_type)
+        .first::<Option<String>>(conn)
+        .optional()?
+        .flatten();
+    Ok(credit_type.is_some())
 }
 
 /// The blockers of one person's disclosure for a round.

@@ -49,6 +49,9 @@ crate::text_enum! {
         DataPoint = "data_point",
         Outcome = "outcome",
         Material = "material",
+        Attendee = "attendee",
+        Attendance = "attendance",
+        CheckinCode = "checkin_code",
         Disclosure = "disclosure",
         DisclosureReview = "disclosure_review",
         DisclosureStatement = "disclosure_statement",
@@ -247,9 +250,13 @@ fn current(
         ResourceName::Department => shown::<Departments>(conn, id, caller),
         ResourceName::Feedback => shown::<Feedbacks>(conn, id, caller),
         ResourceName::Series => shown::<SeriesRecord>(conn, id, caller),
-        // Not in the feed: disclosures and their judgements are private, and a statement is
-        // read from its round (`disclosure_statement_url`) and announced by its webhook event.
+        // Never in the feed (see `visible_resources`): private to organizers. Disclosures and
+        // their judgements are private too, and a statement is read from its round
+        // (`disclosure_statement_url`) and announced by its webhook event.
         ResourceName::Webhook
+        | ResourceName::Attendee
+        | ResourceName::Attendance
+        | ResourceName::CheckinCode
         | ResourceName::Disclosure
         | ResourceName::DisclosureReview
         | ResourceName::DisclosureStatement => Ok(None),

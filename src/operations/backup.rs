@@ -119,6 +119,9 @@ pub fn check(url: &DatabaseUrl) -> Result<Report, String> {
         ));
     }
     report.checked.push("migrations".to_owned());
+    if pending.is_empty() {
+        check_attendance(&mut conn, &mut report)?;
+    }
     let revision = crate::platform::cache::current_revision(&mut conn)
         .map_err(|e| format!("cannot read schedule_revision: {e}"))?;
     if revision.is_none() && pending.is_empty() {
@@ -196,6 +199,41 @@ pub async fn check_files(
         files.location(),
         named.len()
     ));
+    Ok(())
+}
+
+/// Attendance whose round or attendee is missing: the foreign keys should make it impossible,
+/// but a restore with keys turned off, or rows changed by hand, can leave some; attendance must
+/// be verifiable for 6 years, so each is named.
+fn check_attendance(conn: &mut DbConnection, report: &mut Report) -> Result<(), String> {
+    use crate::platform::schema::{attendance, attendees, rounds};
+    let failed = |e: diesel::result::Error| format!("cannot check attendance: {e}");
+    let no_round = attendance::table
+        .filter(diesel::dsl::not(diesel::dsl::exists(
+            rounds::table.filter(rounds::id.eq(attendance::round_id)),
+        )))
+        .select(attendance::id)
+        .load::<i32>(conn)
+        .map_err(failed)?;
+    let no_attendee = attendance::table
+        .filter(diesel::dsl::not(diesel::dsl::exists(
+            attendees::table.filter(attendees::id.eq(attendance::attendee_id)),
+        )))
+        .select(attendance::id)
+        .load::<i32>(conn)
+        .map_err(failed)?;
+    for (ids, what) in [(no_round, "round"), (no_attendee, "attendee")] {
+        if !ids.is_empty() {
+            report.problems.push(format!(
+                "attendance: {} record(s) refer to a missing {what}: ids {:?}",
+                ids.len(),
+                ids
+            ));
+        }
+    }
+    report
+        .checked
+        .push("attendance (each record's round and attendee)".to_owned());
     Ok(())
 }
 

@@ -77,7 +77,9 @@ pub fn changed_fields(before: Option<&Value>, after: Option<&Value>) -> Map<Stri
 /// - `measure.signal_detected`: a measure's entry carries `signals_added` (its points created a
 ///   signal of its run chart that was not there: see `learning::measures`);
 /// - `action_item.assigned`: an action item was recorded, or given another owner;
-/// - `action_item.completed`: an action item's status became `done`.
+/// - `action_item.completed`: an action item's status became `done`;
+/// - `attendance.recorded`, `attendance.voided` (its `voided_at` was set) and
+///   `attendance.updated` (a claim, a credit decision): attendance is never deleted.
 pub fn event_type(change: &Change<'_>) -> String {
     let field = |v: &Option<Value>, name: &str| -> Value {
         v.as_ref()
@@ -89,6 +91,8 @@ pub fn event_type(change: &Change<'_>) -> String {
     let became = |name: &str, value: &str| {
         field(&change.after, name) == value && field(&change.before, name) != value
     };
+    let became_set =
+        |name: &str| !field(&change.after, name).is_null() && field(&change.before, name).is_null();
     let special = match (change.resource, change.action) {
         ("round", Action::Updated) if became("status", "cancelled") => Some("round.cancelled"),
         ("initiative", Action::Updated) if changed("stage") => Some("initiative.stage_changed"),
@@ -106,6 +110,10 @@ pub fn event_type(change: &Change<'_>) -> String {
         }
         // A statement is only ever published (each version a record of its own, never changed).
         ("disclosure_statement", Action::Created) => Some("disclosure_statement.published"),
+        // Attendance is recorded, changed (a claim, a credit decision) and voided, never deleted.
+        ("attendance", Action::Created) => Some("attendance.recorded"),
+        ("attendance", _) if became_set("voided_at") => Some("attendance.voided"),
+        ("attendance", _) => Some("attendance.updated"),
         ("outcome", action) if field(&change.after, "kind") == "action_item" => match action {
             Action::Created => Some("action_item.assigned"),
             Action::Updated if became("status", "done") => Some("action_item.completed"),
@@ -123,9 +131,10 @@ pub fn event_type(change: &Change<'_>) -> String {
 /// The resources whose events are sent only where a subscription names them (the event, or
 /// `<resource>.*`), never for `*`, which stays the schedule's: feedback carries what people
 /// wrote, and the learning loop's records carry people's e-mail addresses (teams, owners) and
-/// a data point each.
+/// a data point each; attendance says who came.
 const NAMED_ONLY: &[&str] = &[
     "feedback",
+    "attendance",
     "initiative",
     "pdsa_cycle",
     "measure",
@@ -157,6 +166,9 @@ pub const EVENT_TYPES: &[&str] = &[
     "feedback.created",
     "feedback.updated",
     "feedback.deleted",
+    "attendance.recorded",
+    "attendance.updated",
+    "attendance.voided",
     "disclosure_statement.published",
     "initiative.created",
     "initiative.updated",
@@ -537,6 +549,51 @@ mod tests {
         assert_eq!(
             Value::Object(changed_fields(None, Some(&json!({"title": "A"})))),
             json!({"title": [null, "A"]})
+        );
+    }
+
+    #[test]
+    fn attendance_goes_only_where_it_is_listed_and_is_named_by_what_happened() {
+        let all = vec!["*".to_owned()];
+        for event in [
+            "attendance.recorded",
+            "attendance.updated",
+            "attendance.voided",
+        ] {
+            assert!(!subscribes(&all, event), "{event}");
+            assert!(subscribes(&["attendance.*".to_owned()], event), "{event}");
+            assert!(!subscription_patterns(event).contains(&"\"*\"".to_owned()));
+        }
+        assert!(subscribes(
+            &["attendance.voided".to_owned()],
+            "attendance.voided"
+        ));
+        assert!(!subscribes(
+            &["attendance.voided".to_owned()],
+            "attendance.recorded"
+        ));
+        let change = |action, before: Option<Value>, after: Option<Value>| Change {
+            resource: "attendance",
+            id: 1,
+            action,
+            before,
+            after,
+            actor: None,
+            request_id: None,
+        };
+        let open = json!({"id": 1, "voided_at": null});
+        let voided = json!({"id": 1, "voided_at": "2019-01-17T17:00:00Z"});
+        assert_eq!(
+            event_type(&change(Action::Created, None, Some(open.clone()))),
+            "attendance.recorded"
+        );
+        assert_eq!(
+            event_type(&change(Action::Updated, Some(open.clone()), Some(voided))),
+            "attendance.voided"
+        );
+        assert_eq!(
+            event_type(&change(Action::Updated, Some(open.clone()), Some(open))),
+            "attendance.updated"
         );
     }
 

@@ -13,6 +13,7 @@
 //! | `LHS_REQUIRE_IF_MATCH` | `--require-if-match` | `false` |
 //! | `LHS_IDEMPOTENCY_TTL` | `--idempotency-ttl` | `24h` |
 //! | `LHS_FEEDBACK_RATE_LIMIT` | `--feedback-rate-limit` | `120/minute` per client (`off`) |
+//! | `LHS_CHECKIN_RATE_LIMIT` | `--checkin-rate-limit` | `600/minute` per client (`off`) |
 //! | `LHS_AUTH_FAILURE_RATE_LIMIT` | `--auth-failure-rate-limit` | `30/minute` per client |
 //! | `LHS_TRUSTED_PROXIES` | `--trusted-proxies` | empty |
 //! | `LHS_PUBLIC_URL` | `--public-url` | unset (calendar events link to their round there) |
@@ -198,6 +199,15 @@ pub struct Settings {
         global = true
     )]
     pub feedback_rate_limit: String,
+    /// Check-ins with a round's code per client address, such as 600/minute; `off`: no limit.
+    /// Generous by default: a whole room may check in from behind one hospital NAT address.
+    #[arg(
+        long,
+        env = "LHS_CHECKIN_RATE_LIMIT",
+        default_value = "600/minute",
+        global = true
+    )]
+    pub checkin_rate_limit: String,
     /// Refused bearer tokens per client address before answering 429, such as 30/minute.
     #[arg(
         long,
@@ -370,6 +380,7 @@ impl Settings {
             require_if_match: false,
             idempotency_ttl: std::time::Duration::from_secs(24 * 3600).into(),
             feedback_rate_limit: "120/minute".to_owned(),
+            checkin_rate_limit: "600/minute".to_owned(),
             auth_failure_rate_limit: "30/minute".to_owned(),
             trusted_proxies: String::new(),
             public_url: None,

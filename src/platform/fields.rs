@@ -595,6 +595,87 @@ impl<const MIN: i64, const MAX: i64> ToSchema for Int<MIN, MAX> {
     scalar_name!("Int", MIN.unsigned_abs(), MAX);
 }
 
+/// Hours in quarter-hour steps, 0 to 24: CME credit is designated and claimed in 0.25 steps
+/// (AMA PRA Category 1: one credit per 60 minutes). A JSON number that is a multiple of 0.25,
+/// kept as a count of quarter hours, so that sums and comparisons are exact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct QuarterHours(i32);
+
+impl QuarterHours {
+    /// A day: no round is longer.
+    pub const MAX_QUARTERS: i32 = 96;
+    pub const ZERO: QuarterHours = QuarterHours(0);
+
+    /// `quarters` quarter hours, if that is 0 to a day.
+    pub fn from_quarters(quarters: i64) -> Option<QuarterHours> {
+        (0..=i64::from(Self::MAX_QUARTERS))
+            .contains(&quarters)
+            .then_some(QuarterHours(quarters as i32))
+    }
+
+    /// The nearest value in range (for counts the database keeps, which are in range).
+    pub fn clamped(quarters: i64) -> QuarterHours {
+        QuarterHours(quarters.clamp(0, i64::from(Self::MAX_QUARTERS)) as i32)
+    }
+
+    /// A length of time rounded to the nearest quarter hour (7.5 minutes and more round up),
+    /// at most a day: what a round of that length may designate.
+    pub fn of_seconds_rounded(seconds: i64) -> QuarterHours {
+        QuarterHours::clamped((seconds.max(0) + 450) / 900)
+    }
+
+    /// `hours`, if it is a multiple of 0.25 from 0 to 24.
+    pub fn from_hours(hours: f64) -> Option<QuarterHours> {
+        let quarters = hours * 4.0;
+        if !quarters.is_finite() || quarters.fract() != 0.0 {
+            return None;
+        }
+        QuarterHours::from_quarters(quarters as i64)
+    }
+
+    pub fn quarters(self) -> i32 {
+        self.0
+    }
+
+    pub fn hours(self) -> f64 {
+        f64::from(self.0) / 4.0
+    }
+}
+
+impl fmt::Display for QuarterHours {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.hours())
+    }
+}
+
+impl Serialize for QuarterHours {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_f64(self.hours())
+    }
+}
+impl<'de> Deserialize<'de> for QuarterHours {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let hours = f64::deserialize(deserializer)?;
+        QuarterHours::from_hours(hours).ok_or_else(|| {
+            serde::de::Error::custom(format!("{hours} is not a multiple of 0.25 from 0 to 24"))
+        })
+    }
+}
+impl PartialSchema for QuarterHours {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::Number)
+            .multiple_of(Some(0.25))
+            .minimum(Some(0.0))
+            .maximum(Some(f64::from(QuarterHours::MAX_QUARTERS) / 4.0))
+            .examples([1.0])
+            .into()
+    }
+}
+impl ToSchema for QuarterHours {
+    scalar_name!("QuarterHours");
+}
+
 /// The id of a record: a positive 32-bit integer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(transparent)]
@@ -875,6 +956,27 @@ mod tests {
         assert!(serde_json::from_str::<Int<1, 10>>("7.5").is_err());
         assert!(serde_json::from_str::<Int<1, 10>>("11").is_err());
         assert_eq!(serde_json::from_str::<Id>("3.0").ok(), Some(Id(3)));
+    }
+
+    #[test]
+    fn quarter_hours_are_multiples_of_a_quarter_from_zero_to_a_day() {
+        let read = |text: &str| serde_json::from_str::<QuarterHours>(text).ok();
+        assert_eq!(read("0.75").map(QuarterHours::quarters), Some(3));
+        assert_eq!(read("1").map(QuarterHours::quarters), Some(4));
+        assert_eq!(read("24").map(QuarterHours::quarters), Some(96));
+        for bad in ["0.1", "-0.25", "24.25", "1.3"] {
+            assert_eq!(read(bad), None, "{bad}");
+        }
+        assert_eq!(
+            serde_json::to_string(&QuarterHours::clamped(5)).unwrap_or_default(),
+            "1.25"
+        );
+        // To the nearest quarter hour: 50 minutes are 0.75, 53 minutes are 1.
+        assert_eq!(QuarterHours::of_seconds_rounded(50 * 60).quarters(), 3);
+        assert_eq!(QuarterHours::of_seconds_rounded(52 * 60 + 29).quarters(), 3);
+        assert_eq!(QuarterHours::of_seconds_rounded(52 * 60 + 30).quarters(), 4);
+        assert_eq!(QuarterHours::of_seconds_rounded(90 * 60).quarters(), 6);
+        assert_eq!(QuarterHours::of_seconds_rounded(3 * 86400).quarters(), 96);
     }
 
     #[test]

@@ -301,6 +301,8 @@ pub struct Limits {
     pub anonymous_feedback: Option<Limit>,
     /// Requests whose bearer token was refused.
     pub failed_authentication: Limit,
+    /// Check-ins with a round's code, by anyone but organizers; `None` when unlimited.
+    pub checkin: Option<Limit>,
     trusted_proxies: Vec<IpNet>,
 }
 
@@ -309,8 +311,15 @@ impl Limits {
         Limits {
             anonymous_feedback: feedback.map(|rate| Limit::new("feedback", rate)),
             failed_authentication: Limit::new("authentication", failed_authentication),
+            checkin: None,
             trusted_proxies: trusted,
         }
+    }
+
+    /// With a limit on check-ins (`LHS_CHECKIN_RATE_LIMIT`); `None`: unlimited.
+    pub fn with_checkin(mut self, rate: Option<Rate>) -> Self {
+        self.checkin = rate.map(|rate| Limit::new("checkin", rate));
+        self
     }
 
     fn trusted(&self, address: IpAddr) -> bool {

@@ -64,6 +64,10 @@ diesel::table! {
         /// A copy of the round's initiatives, kept as `speakers_doc` is from
         /// `initiative_rounds` and `initiatives`: `[[initiative_id, title], ...]` by id.
         initiatives_doc -> Text,
+        /// The designated credit, in quarter hours (see `credit_hours_set`).
+        credit_quarter_hours -> Integer,
+        /// Whether an organizer chose `credit_quarter_hours`; else it is the series' default.
+        credit_hours_set -> Bool,
     }
 }
 
@@ -166,6 +170,13 @@ diesel::table! {
         /// `[{"speaker_id": 7, "role": "planner"}, ...]` in order (see `series`).
         planners -> Text,
         disclosure_valid_months -> Integer,
+        /// `ama_pra_category_1`, `ancc_contact_hours`, `participation`; `NULL`: none.
+        credit_type -> Nullable<Text>,
+        /// `NULL`: a round's length, rounded to the quarter hour.
+        default_credit_quarter_hours -> Nullable<Integer>,
+        checkin_opens_minutes -> Integer,
+        checkin_closes_minutes -> Integer,
+        evaluation_required -> Bool,
     }
 }
 
@@ -487,7 +498,69 @@ diesel::joinable!(measures -> initiatives (initiative_id));
 diesel::joinable!(data_points -> measures (measure_id));
 diesel::joinable!(round_outcomes -> rounds (round_id));
 
+diesel::table! {
+    /// The people who attend rounds (see `credit::attendees`).
+    attendees (id) {
+        id -> Integer,
+        full_name -> Text,
+        name_key -> Text,
+        email -> Text,
+        /// `email` folded to lower case: unique.
+        email_key -> Text,
+        profession -> Text,
+        npi -> Nullable<Text>,
+        /// The identity provider's subject: unique.
+        sub -> Nullable<Text>,
+        search_text -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        created_by -> Nullable<Text>,
+        updated_by -> Nullable<Text>,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Each round's check-in code (see `credit::checkin`); it goes with its round.
+    checkin_codes (round_id) {
+        round_id -> Integer,
+        code -> Text,
+        created_at -> Timestamp,
+        created_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// Who attended which round (see `credit::attendance`): never deleted, voided instead.
+    attendance (id) {
+        id -> Integer,
+        round_id -> Integer,
+        attendee_id -> Integer,
+        method -> Text,
+        attended_at -> Timestamp,
+        received_at -> Timestamp,
+        /// Unique: a retry with the same nonce is the same check-in.
+        nonce -> Nullable<Text>,
+        reason -> Nullable<Text>,
+        claimed_quarter_hours -> Integer,
+        credit_status -> Text,
+        credit_note -> Nullable<Text>,
+        credit_overridden -> Bool,
+        evaluated_at -> Nullable<Timestamp>,
+        voided_at -> Nullable<Timestamp>,
+        void_reason -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        created_by -> Nullable<Text>,
+        updated_by -> Nullable<Text>,
+        version -> BigInt,
+    }
+}
+
 diesel::joinable!(webhook_messages -> webhooks (webhook_id));
+diesel::joinable!(checkin_codes -> rounds (round_id));
+diesel::joinable!(attendance -> rounds (round_id));
+diesel::joinable!(attendance -> attendees (attendee_id));
 diesel::joinable!(webhook_attempts -> webhook_messages (message_id));
 
 // Every table may meet every other in a query (a join written with `on`, or a subquery).
@@ -520,4 +593,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     disclosure_relationships,
     disclosure_reviews,
     disclosure_statements,
+    attendees,
+    checkin_codes,
+    attendance,
 );

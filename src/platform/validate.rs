@@ -1085,6 +1085,9 @@ fn message(kind: &ValidationErrorKind, instance: &Value) -> Option<String> {
             other => format!("must be in the {other} format"),
         },
         ValidationErrorKind::FalseSchema => "is not allowed".to_owned(),
+        ValidationErrorKind::MultipleOf { multiple_of } => {
+            format!("must be a multiple of {multiple_of}")
+        }
         _ => return None,
     })
 }

@@ -458,6 +458,7 @@ fn make_round(
         status: RoundStatus::Scheduled,
         speakers: Panel(Vec::new()),
         department_ids: DepartmentIds(Vec::new()),
+        credit_hours: None,
     };
     let round = Rounds::insert(
         conn,

@@ -13,7 +13,7 @@ use crate::platform::auth::{Caller, Role, Visible};
 use crate::platform::db::{self, DbConnection, MultiBackend};
 use crate::platform::error::{ApiError, FieldError, ReadErrors};
 use crate::platform::fields::{
-    DepartmentRef, Id, Line, LocalTimestamp, Name, SpeakerRef, Text, Timestamp,
+    DepartmentRef, Id, Line, LocalTimestamp, Name, QuarterHours, SpeakerRef, Text, Timestamp,
 };
 use crate::platform::pagination::{Page, Paging};
 use crate::platform::resource::{
@@ -182,6 +182,7 @@ crate::list_type!(
         "status": "confirmed"}],
     "department_ids": [1],
     "departments": [{"id": 1, "name": "Division of Healthcare Quality", "abbreviation": "DHQ"}],
+    "credit_hours": 1.0,
     "disclosure_statement_url": "/api/v1/rounds/3/disclosure-statement",
     "initiatives": [{"id": 1, "title": "Using patient comments to improve care"}],
     "created_at": "2019-01-02T15:00:00Z", "updated_at": "2019-01-02T15:00:00Z"
@@ -204,6 +205,9 @@ pub struct Round {
     pub speakers: PanelView,
     pub department_ids: DepartmentIds,
     pub departments: DepartmentSummaries,
+    /// The credit designated in advance for attending it, in hours (0.25 steps; see the
+    /// series' `credit_type`); 0 for a cancelled round, which designates none.
+    pub credit_hours: QuarterHours,
     /// Where learners read the round's disclosure statement (who controls its content and their
     /// relevant financial relationships), relative to the API's origin; it answers 404 until
     /// the first statement is published.
@@ -213,6 +217,11 @@ pub struct Round {
     pub initiatives: RoundInitiatives,
     #[serde(flatten)]
     pub audit: Audit,
+    /// The designation as stored (a cancelled round keeps it, should it go ahead after all),
+    /// and whether an organizer chose it rather than the series' default.
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub designation: (QuarterHours, bool),
     /// The iCalendar SEQUENCE: bumped whenever the start, end, place or status changes.
     #[serde(skip)]
     #[schema(ignore)]
@@ -248,10 +257,15 @@ pub struct RoundInput {
     pub speakers: Panel,
     #[serde(default)]
     pub department_ids: DepartmentIds,
+    /// The credit designated for attending, in hours: a multiple of 0.25, at most the round's
+    /// length rounded to the quarter hour. Left out or `null`: the series' default. It may
+    /// change only until the round starts (later it is 409: credit is designated in advance).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credit_hours: Option<QuarterHours>,
 }
 
 impl Input for RoundInput {
-    /// `ends_at` after `starts_at`; each speaker once.
+    /// `ends_at` after `starts_at`; each speaker once; no more credit than the round is long.
     fn rules(doc: &Doc<'_>) -> Vec<FieldError> {
         let mut errors = Vec::new();
         if let (Some(starts), Some(ends)) = (
@@ -260,6 +274,17 @@ impl Input for RoundInput {
         ) {
             if ends <= starts {
                 errors.push(FieldError::new("ends_at", "must be after starts_at"));
+            } else if let Some(hours) = doc.get::<QuarterHours>("credit_hours") {
+                let longest = longest_designation(starts, ends);
+                if hours > longest {
+                    errors.push(FieldError::new(
+                        "credit_hours",
+                        format!(
+                            "must be at most the round's length rounded to the quarter hour \
+                             ({longest})"
+                        ),
+                    ));
+                }
             }
         }
         let mut seen: Vec<(i32, usize)> = Vec::new();
@@ -278,6 +303,12 @@ impl Input for RoundInput {
         }
         errors
     }
+}
+
+/// The most credit a round from `starts` to `ends` may designate: its length, rounded to the
+/// quarter hour.
+pub fn longest_designation(starts: Timestamp, ends: Timestamp) -> QuarterHours {
+    QuarterHours::of_seconds_rounded((ends.0 - starts.0).num_seconds())
 }
 
 impl RoundInput {
@@ -311,6 +342,8 @@ struct RoundRow {
     sequence: i32,
     speakers_doc: String,
     departments_doc: String,
+    credit_quarter_hours: i32,
+    credit_hours_set: bool,
     initiatives_doc: String,
 }
 
@@ -627,6 +660,7 @@ fn round_of(row: RoundRow, zone: &Zone) -> Result<Round, ApiError> {
         Timestamp::from_naive(row.starts_at),
         Timestamp::from_naive(row.ends_at),
     );
+    let designated = QuarterHours::clamped(i64::from(row.credit_quarter_hours));
     Ok(Round {
         id: Id(row.id),
         title: row.title.map(Text::stored),
@@ -640,6 +674,11 @@ fn round_of(row: RoundRow, zone: &Zone) -> Result<Round, ApiError> {
         speakers: PanelView(speakers),
         department_ids: DepartmentIds(departments.iter().map(|d| DepartmentRef(d.id.0)).collect()),
         departments: DepartmentSummaries(departments),
+        credit_hours: match row.status {
+            RoundStatus::Cancelled => QuarterHours::ZERO,
+            RoundStatus::Scheduled => designated,
+        },
+        designation: (designated, row.credit_hours_set),
         disclosure_statement_url: Line::stored(disclosure_statement_url(row.id)),
         initiatives: RoundInitiatives(
             initiatives
@@ -962,9 +1001,15 @@ impl Resource for Rounds {
     }
 
     fn insert(conn: &mut DbConnection, new: New<Self>) -> Result<Round, ApiError> {
+        let (designated, chosen) = match new.input.credit_hours {
+            Some(hours) => (hours, true),
+            None => (default_designation(conn, &new.input)?, false),
+        };
         let values = (
             written_columns!(new.input),
             crate::created_columns!(rounds, new.actor),
+            rounds::credit_quarter_hours.eq(designated.quarters()),
+            rounds::credit_hours_set.eq(chosen),
         );
         let id = diesel::insert_into(rounds::table)
             .values(values)
@@ -995,6 +1040,10 @@ impl Resource for Rounds {
                     .collect(),
             ),
             department_ids: record.department_ids.clone(),
+            credit_hours: match record.designation {
+                (hours, true) => Some(hours),
+                (_, false) => None,
+            },
         }
     }
 
@@ -1006,9 +1055,12 @@ impl Resource for Rounds {
         let target = rounds::table
             .find(id)
             .filter(rounds::version.eq(update.expected));
+        let (designated, chosen) = designation_of(conn, current, input, db::now())?;
         let changes = (
             written_columns!(input),
             crate::updated_columns!(rounds, update.actor),
+            rounds::credit_quarter_hours.eq(designated.quarters()),
+            rounds::credit_hours_set.eq(chosen),
         );
         if diesel::update(target).set(changes).execute(conn)? == 0 {
             return Ok(None);
@@ -1021,6 +1073,12 @@ impl Resource for Rounds {
         if !exists(conn, id)? {
             return Err(ApiError::not_found(Rounds::NAME, id));
         }
+        let attendance = crate::count_rows!(conn, attendance, round_id, id)?;
+        db::refuse_while_used(
+            &format!("round {id} has"),
+            &[(attendance, "attendance record")],
+            "attendance is never deleted: cancel the round instead (PATCH its status to cancelled)",
+        )?;
         let feedback = crate::count_rows!(conn, feedback, round_id, id)?;
         db::refuse_while_used(
             &format!("round {id} still has"),
@@ -1054,6 +1112,69 @@ impl Resource for Rounds {
         diesel::delete(rounds::table.find(id)).execute(conn)?;
         Ok(true)
     }
+}
+
+/// What a round designates when the body leaves `credit_hours` out: the series' default for a
+/// round of its length.
+fn default_designation(
+    conn: &mut DbConnection,
+    input: &RoundInput,
+) -> Result<QuarterHours, ApiError> {
+    let seconds = (input.ends_at.0 - input.starts_at.0).num_seconds();
+    Ok(crate::schedule::series::credit_default(conn)?.designation(seconds))
+}
+
+/// The designation a change writes, and whether an organizer chose it: the body's, or else the
+/// series' default until the round starts and the one it has after. Credit is designated in
+/// advance: once the round has started (or has attendance), a change that would make it
+/// designate other credit is 409, but for cancelling it, which designates none.
+fn designation_of(
+    conn: &mut DbConnection,
+    current: &Round,
+    input: &RoundInput,
+    now: NaiveDateTime,
+) -> Result<(QuarterHours, bool), ApiError> {
+    let started = current.starts_at.naive() <= now;
+    let (designated, chosen) = match input.credit_hours {
+        Some(hours) => (hours, true),
+        None if started => current.designation,
+        // The same length designates the same default: no need to read the series again.
+        None if input.starts_at == current.starts_at && input.ends_at == current.ends_at => {
+            current.designation
+        }
+        None => (default_designation(conn, input)?, false),
+    };
+    let cancelled = input.status == RoundStatus::Cancelled;
+    let shown = if cancelled {
+        QuarterHours::ZERO
+    } else {
+        designated
+    };
+    let longest = longest_designation(input.starts_at, input.ends_at);
+    if cancelled || (shown == current.credit_hours && designated <= longest) {
+        return Ok((designated, chosen));
+    }
+    let id = current.id.0;
+    let in_advance = |why: String| {
+        ApiError::Conflict(format!(
+            "credit is designated in advance: {why}, so round {id} keeps its {} credit hours \
+             (a cancelled round designates none)",
+            current.credit_hours
+        ))
+    };
+    if started {
+        return Err(in_advance(format!(
+            "the round started at {}",
+            current.starts_at_local.0.to_rfc3339()
+        )));
+    }
+    let attendance = crate::count_rows!(conn, attendance, round_id, id)?;
+    if attendance > 0 {
+        return Err(in_advance(format!(
+            "{attendance} attendance record(s) were made with it"
+        )));
+    }
+    Ok((designated, chosen))
 }
 
 // ---- handlers ----------------------------------------------------------------------------

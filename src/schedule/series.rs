@@ -11,7 +11,7 @@ use crate::platform::auth::{Role, Subject};
 use crate::platform::db::{self, DbConnection};
 use crate::platform::error::{ApiError, FieldError, ReadErrors, WriteErrors};
 use crate::platform::fields::{
-    Email, Int, Line, LocalDate, LocalTime, Name, SpeakerRef, Text, Timestamp,
+    Email, Int, Line, LocalDate, LocalTime, Name, QuarterHours, SpeakerRef, Text, Timestamp,
 };
 use crate::platform::http::JsonBody;
 use crate::platform::resource::{self, Allowed, Ctx, NoFilter, Resource, Update};
@@ -62,6 +62,32 @@ fn default_attention_days() -> AttentionDays {
     AttentionDays::clamped(DEFAULT_ATTENTION_DAYS)
 }
 
+crate::text_enum! {
+    /// The credit the series' rounds carry: AMA PRA Category 1 Credit™ (physicians), ANCC
+    /// contact hours (nurses), or a certificate of participation.
+    pub enum CreditType {
+        AmaPraCategory1 = "ama_pra_category_1",
+        AnccContactHours = "ancc_contact_hours",
+        Participation = "participation",
+    }
+}
+
+/// Minutes before a round starts that check-in opens: none to a day.
+pub type CheckinOpensMinutes = Int<0, 1440>;
+/// Minutes after a round ends that check-in closes: none to a week.
+pub type CheckinClosesMinutes = Int<0, 10080>;
+/// What a series that does not say takes: check-in opens 15 minutes before the start...
+pub const DEFAULT_CHECKIN_OPENS_MINUTES: i64 = 15;
+/// ... and closes an hour after the end.
+pub const DEFAULT_CHECKIN_CLOSES_MINUTES: i64 = 60;
+
+fn default_checkin_opens() -> CheckinOpensMinutes {
+    CheckinOpensMinutes::clamped(DEFAULT_CHECKIN_OPENS_MINUTES)
+}
+
+fn default_checkin_closes() -> CheckinClosesMinutes {
+    CheckinClosesMinutes::clamped(DEFAULT_CHECKIN_CLOSES_MINUTES)
+}
 /// How many months a speaker's disclosure stays current after it is attested: 1 to 24.
 pub type DisclosureValidMonths = Int<1, 24>;
 /// What `disclosure_valid_months` is when it is not given: a year, as CME offices ask.
@@ -146,6 +172,8 @@ impl SkippedDates {
     "default_start_time": "12:00", "default_duration_minutes": 60, "feedback_window_days": 30,
     "recurrence": "FREQ=MONTHLY;BYDAY=3TH", "recurrence_start": null, "attention_days": 45,
     "skipped_dates": [{"date": "2019-08-15", "reason": "No round in August"}],
+    "credit_type": "ama_pra_category_1", "default_credit_hours": null,
+    "checkin_opens_minutes": 15, "checkin_closes_minutes": 60, "evaluation_required": false,
     "contacts": [{"name": "Dr. Mihaela Stefan", "email": "mihaela.stefan@example.org",
         "role": "topics, suggestions and feedback"}],
     "planners": [{"speaker_id": 3, "role": "planner"}], "disclosure_valid_months": 12,
@@ -177,6 +205,18 @@ pub struct Series {
     pub attention_days: AttentionDays,
     /// The dates plans skip, with why, by date.
     pub skipped_dates: SkippedDates,
+    /// The credit its rounds carry; `null`: none.
+    pub credit_type: Option<CreditType>,
+    /// What a new round designates unless it says otherwise (at most its length, rounded to
+    /// the quarter hour); `null`: its length, rounded to the quarter hour. No credit is
+    /// designated by default while `credit_type` is `null`.
+    pub default_credit_hours: Option<QuarterHours>,
+    /// How many minutes before a round starts check-in opens.
+    pub checkin_opens_minutes: CheckinOpensMinutes,
+    /// How many minutes after a round ends check-in closes.
+    pub checkin_closes_minutes: CheckinClosesMinutes,
+    /// Whether a claim of credit waits for the attendee's session feedback on the round.
+    pub evaluation_required: bool,
     pub contacts: Contacts,
     /// The people who plan or review the series' content (speakers' ids, in order): each one's
     /// disclosure is judged on every round, as the speakers' are.
@@ -245,6 +285,23 @@ pub struct SeriesInput {
     /// the next plan make its round.
     #[serde(default)]
     pub skipped_dates: SkippedDates,
+    /// `ama_pra_category_1`, `ancc_contact_hours` or `participation`; `null` or left out: none.
+    pub credit_type: Option<CreditType>,
+    /// A multiple of 0.25: what a new round designates unless it says otherwise; `null` or
+    /// left out: each round's length, rounded to the quarter hour. Rounds already written keep
+    /// theirs: credit is designated in advance, round by round.
+    pub default_credit_hours: Option<QuarterHours>,
+    /// 15 when left out.
+    #[serde(default = "default_checkin_opens")]
+    #[schema(default = 15)]
+    pub checkin_opens_minutes: CheckinOpensMinutes,
+    /// 60 when left out.
+    #[serde(default = "default_checkin_closes")]
+    #[schema(default = 60)]
+    pub checkin_closes_minutes: CheckinClosesMinutes,
+    /// `false` when left out.
+    #[serde(default)]
+    pub evaluation_required: bool,
     #[serde(default)]
     pub contacts: Contacts,
     /// Speakers' ids with their role (`planner` or `reviewer`), in order, each once.
@@ -356,6 +413,11 @@ struct SeriesRow {
     recurrence_start: Option<String>,
     attention_days: i32,
     skipped_dates: String,
+    credit_type: Option<CreditType>,
+    default_credit_quarter_hours: Option<i32>,
+    checkin_opens_minutes: i32,
+    checkin_closes_minutes: i32,
+    evaluation_required: bool,
     planners: String,
     disclosure_valid_months: i32,
 }
@@ -375,6 +437,17 @@ impl From<SeriesRow> for Series {
             recurrence_start: row.recurrence_start.as_deref().and_then(LocalDate::parse),
             attention_days: AttentionDays::clamped(i64::from(row.attention_days)),
             skipped_dates: serde_json::from_str(&row.skipped_dates).unwrap_or_default(),
+            credit_type: row.credit_type,
+            default_credit_hours: row
+                .default_credit_quarter_hours
+                .map(|q| QuarterHours::clamped(i64::from(q))),
+            checkin_opens_minutes: CheckinOpensMinutes::clamped(i64::from(
+                row.checkin_opens_minutes,
+            )),
+            checkin_closes_minutes: CheckinClosesMinutes::clamped(i64::from(
+                row.checkin_closes_minutes,
+            )),
+            evaluation_required: row.evaluation_required,
             contacts: serde_json::from_str(&row.contacts).unwrap_or_default(),
             planners: serde_json::from_str(&row.planners).unwrap_or_default(),
             disclosure_valid_months: DisclosureValidMonths::clamped(i64::from(
@@ -401,6 +474,44 @@ pub fn zone(conn: &mut DbConnection) -> Result<Zone, ApiError> {
 /// The zone of the series' `timezone` column as read by another query.
 pub fn zone_named(name: Option<&str>) -> Zone {
     timezone::named_or_default(name)
+}
+
+/// What a round designates unless an organizer says otherwise, from the series' credit
+/// settings: nothing without a credit type; else the series' default, or the round's length,
+/// each at most the length rounded to the quarter hour.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CreditDefault {
+    pub credit_type: Option<CreditType>,
+    pub default_hours: Option<QuarterHours>,
+}
+
+impl CreditDefault {
+    /// The designation of a round of `seconds`.
+    pub fn designation(&self, seconds: i64) -> QuarterHours {
+        let longest = QuarterHours::of_seconds_rounded(seconds);
+        match (self.credit_type, self.default_hours) {
+            (None, _) => QuarterHours::ZERO,
+            (Some(_), None) => longest,
+            (Some(_), Some(hours)) => hours.min(longest),
+        }
+    }
+}
+
+/// The series' [`CreditDefault`], in one statement.
+pub fn credit_default(conn: &mut DbConnection) -> Result<CreditDefault, ApiError> {
+    let row = crate::on_backend!(conn, |c| series::table
+        .find(ID)
+        .select((series::credit_type, series::default_credit_quarter_hours))
+        .first::<(Option<CreditType>, Option<i32>)>(c)
+        .optional())?;
+    Ok(
+        row.map_or_else(CreditDefault::default, |(credit_type, quarters)| {
+            CreditDefault {
+                credit_type,
+                default_hours: quarters.map(|q| QuarterHours::clamped(i64::from(q))),
+            }
+        }),
+    )
 }
 
 /// The series: what [`resource`] needs to serve it. It is one record, changed and never
@@ -439,6 +550,11 @@ impl Resource for SeriesRecord {
             recurrence_start: record.recurrence_start,
             attention_days: record.attention_days,
             skipped_dates: record.skipped_dates.clone(),
+            credit_type: record.credit_type,
+            default_credit_hours: record.default_credit_hours,
+            checkin_opens_minutes: record.checkin_opens_minutes,
+            checkin_closes_minutes: record.checkin_closes_minutes,
+            evaluation_required: record.evaluation_required,
             contacts: record.contacts.clone(),
             planners: record.planners.clone(),
             disclosure_valid_months: record.disclosure_valid_months,
@@ -483,6 +599,14 @@ impl Resource for SeriesRecord {
                 series::recurrence_start.eq(input.recurrence_start.map(|d| d.to_string())),
                 series::attention_days.eq(input.attention_days.get() as i32),
                 series::skipped_dates.eq(&skipped),
+                (
+                    series::credit_type.eq(input.credit_type),
+                    series::default_credit_quarter_hours
+                        .eq(input.default_credit_hours.map(QuarterHours::quarters)),
+                    series::checkin_opens_minutes.eq(input.checkin_opens_minutes.get() as i32),
+                    series::checkin_closes_minutes.eq(input.checkin_closes_minutes.get() as i32),
+                    series::evaluation_required.eq(input.evaluation_required),
+                ),
                 series::planners.eq(&planners),
                 series::disclosure_valid_months.eq(input.disclosure_valid_months.get() as i32),
                 series::updated_at.eq(db::now()),

@@ -36,8 +36,9 @@ enum Rule {
     /// `[{"bearer": [role, and each role above it]}]`.
     Role(Role),
     /// Declared `[{"bearer": []}]` (any signed-in caller may ask), and then granted to the
-    /// speaker of the place the path names (their record's `sub` is the token's) or to a caller
-    /// with the role: what the route decides before it looks anything else up.
+    /// person the path names (the speaker of a place, or the attendee of a record or a
+    /// transcript, whose `sub` is the token's) or to a caller with the role: what the route
+    /// decides before it looks anything else up.
     SpeakerOr(Role),
 }
 
@@ -133,6 +134,25 @@ fn role_table(method: &str, template: &str) -> Rule {
         ("PUT" | "DELETE", "/initiatives/{id}/rounds/{round_id}") => organizer,
         ("PUT", "/measures/{id}/points") => organizer,
         ("DELETE", "/measures/{id}/points/{period}") => organizer,
+        // Attendance and credit: anyone with a round's code checks in; a person reads their own
+        // attendee, records and transcript (the path's person is the token's); organizers the
+        // rest.
+        ("POST", "/rounds/{id}/attendance") => Rule::Open,
+        ("GET" | "PATCH", "/me/attendee") | ("GET", "/me/transcript") => Rule::SignedIn,
+        ("GET", "/attendees/{id}/transcript") => Rule::SpeakerOr(Role::Organizer),
+        ("GET" | "PATCH", "/rounds/{id}/attendance/{aid}") => Rule::SpeakerOr(Role::Organizer),
+        ("GET" | "POST", "/attendees") => organizer,
+        ("GET" | "PUT" | "PATCH" | "DELETE", "/attendees/{id}") => organizer,
+        ("GET", "/rounds/{id}/attendance" | "/rounds/{id}/checkin.svg" | "/series/report") => {
+            organizer
+        }
+        ("GET" | "POST", "/rounds/{id}/checkin-code") => organizer,
+        (
+            "POST",
+            "/rounds/{id}/attendance/import"
+            | "/rounds/{id}/attendance/{aid}/credit"
+            | "/rounds/{id}/attendance/{aid}/void",
+        ) => organizer,
         // Who the token says the caller is: any signed-in caller, even one granted no role.
         ("GET", "/me") => Rule::SignedIn,
         // Feedback: anyone sends it (LHS_ANONYMOUS_FEEDBACK); organizers read and triage it.
@@ -210,7 +230,7 @@ impl Caller {
 /// held an hour ago (so it takes session feedback) with the test's speaker invited to it (the
 /// place `{speaker_id}` names, which its speaker may answer) and a public material with a file
 /// (so that anyone finds it, and its file may be downloaded, replaced or deleted).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Records {
     department: i32,
     speaker: i32,
@@ -230,6 +250,16 @@ struct Records {
     cycle: i32,
     measure: i32,
     outcome: i32,
+    /// An attendee with no attendance (so it may be deleted).
+    attendee: i32,
+    /// `round`'s check-in code (the round is held now: check-in is open).
+    code: String,
+    /// An attendance record of the test's person (the attendee whose `sub` is [`SPEAKER_SUB`])
+    /// on a round of its own (a round with attendance cannot be deleted).
+    attendance_round: i32,
+    attendance: i32,
+    /// The test's person as an attendee: one for the whole run.
+    person: i32,
 }
 
 /// The period of the point of `Records::measure`.
@@ -247,6 +277,8 @@ type Snapshot = BTreeMap<&'static str, String>;
 struct Run {
     app: TestApp,
     receiver: Receiver,
+    /// The attendee whose `sub` is [`SPEAKER_SUB`].
+    person: i32,
     /// The speaker whose `sub` is [`SPEAKER_SUB`], invited to every round of `records`.
     speaker_on_rounds: i32,
     /// Makes the names of new records unique.
@@ -362,7 +394,34 @@ impl Run {
             )
             .await,
         );
+        let code = app
+            .get_ok(&format!("/api/v1/rounds/{round}/checkin-code"))
+            .await["code"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let attendance_round = id_of(&app.create("/api/v1/rounds", held_round(now)).await);
+        let attendance = id_of(
+            &app.create(
+                &format!("/api/v1/rounds/{attendance_round}/attendance"),
+                json!({"attendee_id": self.person, "reason": "Signed the sheet"}),
+            )
+            .await,
+        );
+        let attendee = id_of(
+            &app.create(
+                "/api/v1/attendees",
+                json!({"full_name": format!("Learner {n}"),
+                       "email": format!("learner{n}@example.org"), "profession": "nurse"}),
+            )
+            .await,
+        );
         Records {
+            attendee,
+            code,
+            attendance_round,
+            attendance,
+            person: self.person,
             initiative,
             linked_round,
             cycle,
@@ -443,6 +502,9 @@ impl Run {
                 disclosure_relationships,
                 disclosure_reviews,
                 disclosure_statements,
+                attendees,
+                checkin_codes,
+                attendance,
                 initiatives,
                 initiative_team,
                 initiative_departments,
@@ -469,6 +531,8 @@ impl Run {
                 webhooks,
                 series,
                 materials,
+                attendees,
+                attendance,
                 initiatives,
                 pdsa_cycles,
                 measures,
@@ -548,10 +612,11 @@ fn stored_files(dir: &std::path::Path) -> String {
     format!("{} files, digest {:x}", found.len(), digest.finish())
 }
 
-/// A round held from two hours ago to an hour ago: inside its session feedback window.
+/// A round held from 90 to 30 minutes ago: inside its session feedback window, and its
+/// check-in still open (it closes an hour after the end).
 fn held_round(now: chrono::DateTime<Utc>) -> Value {
-    let at = |hours: i64| (now - Duration::hours(hours)).to_rfc3339_opts(SecondsFormat::Secs, true);
-    json!({"starts_at": at(2), "ends_at": at(1), "location": "BMC – MassMutual 5"})
+    let minutes = |m: i64| (now - Duration::minutes(m)).to_rfc3339_opts(SecondsFormat::Secs, true);
+    json!({"starts_at": minutes(90), "ends_at": minutes(30), "location": "BMC – MassMutual 5"})
 }
 
 /// The path with its ids filled from `records`: `{id}` names a record of the collection
@@ -566,7 +631,16 @@ fn fill(template: &str, records: &Records) -> String {
             segment.contains("{id}"),
             i.checked_sub(1).map(|j| segments[j]),
         ) {
+            // A record's round is its own.
+            (true, Some("rounds")) if template.contains("{aid}") => {
+                records.attendance_round.to_string()
+            }
             (true, Some("rounds")) => records.round.to_string(),
+            // A transcript is the test's person's; any other attendee path a fresh attendee's.
+            (true, Some("attendees")) if template.ends_with("/transcript") => {
+                records.person.to_string()
+            }
+            (true, Some("attendees")) => records.attendee.to_string(),
             // A disclosure's path names the test's speaker, who may read and write their own.
             (true, Some("speakers")) if template.contains("/disclosure") => {
                 records.speaker_on_round.to_string()
@@ -593,10 +667,15 @@ fn fill(template: &str, records: &Records) -> String {
                 .replace("{material_id}", &records.material.to_string())
                 .replace("{speaker_id}", &records.speaker_on_round.to_string())
                 .replace("{round_id}", &records.linked_round.to_string())
-                .replace("{period}", PERIOD),
+                .replace("{period}", PERIOD)
+                .replace("{aid}", &records.attendance.to_string()),
         );
     }
-    let path = path.join("/");
+    let mut path = path.join("/");
+    // The yearly report is of a year.
+    if template.ends_with("/series/report") {
+        path.push_str("?year=2026");
+    }
     assert!(
         !path.contains('{'),
         "{template}: an id this test does not fill"
@@ -639,7 +718,8 @@ fn plausible_body(component: &str, records: &Records, receiver: &str, n: u32) ->
                                 "description": format!("Revision {n}"),
                                 "timezone": "America/New_York", "default_start_time": "12:00",
                                 "default_duration_minutes": 60, "feedback_window_days": 30,
-                                "recurrence": "FREQ=MONTHLY;BYDAY=3TH"}),
+                                "recurrence": "FREQ=MONTHLY;BYDAY=3TH",
+                                "credit_type": "ama_pra_category_1"}),
         // A range of its own each time, of 71 days: two or three third Thursdays, the first
         // skipped (a skip must be a date the recurrence gives; kept in the series), so that at
         // least one round is made.
@@ -672,6 +752,22 @@ fn plausible_body(component: &str, records: &Records, receiver: &str, n: u32) ->
         "SeriesPatch" => json!({"default_duration_minutes": 30 + n % 60}),
         "WebhookInput" => json!({"url": receiver, "events": ["round.deleted"]}),
         "WebhookPatch" => json!({"description": "Changed"}),
+        // A check-in with the round's code: the attendee is the token's person, or, without a
+        // token, the one the body names.
+        "AttendanceInput" => json!({"code": records.code, "nonce": format!("nonce-{n}"),
+                                    "attendee": {"full_name": format!("Guest {n}"),
+                                                 "email": format!("guest{n}@example.org"),
+                                                 "profession": "nurse"}}),
+        "AttendeeInput" => json!({"full_name": format!("Learner {n}"),
+                                  "email": format!("learner.{n}@example.org"),
+                                  "profession": "pharmacist"}),
+        "AttendeePatch" => json!({"full_name": format!("Renamed {n}")}),
+        "MyAttendeeInput" => json!({"profession": "nurse"}),
+        // The record was given the round's whole hour.
+        "ClaimPatch" => json!({"claimed_hours": 0.5}),
+        "CreditOverrideInput" => json!({"credit_status": "not_creditable",
+                                        "reason": "Left after ten minutes"}),
+        "VoidInput" => json!({"reason": "Signed in twice"}),
         "InitiativeInput" => json!({"title": format!("Initiative {n}")}),
         "InitiativePatch" => json!({"problem_statement": format!("Revision {n}")}),
         "InitiativeRoundInput" => json!({"purpose": "review"}),
@@ -700,6 +796,8 @@ enum Payload {
     },
     /// A file's bytes (`format: binary`), whatever they are sent as.
     File,
+    /// A sign-in sheet, `text/csv`.
+    Csv,
 }
 
 /// What a request carries: a body and its content type, or nothing.
@@ -722,6 +820,9 @@ impl Body {
     /// The bytes and the content type sent for this body of `payload`.
     fn encoded(&self, payload: &Payload) -> Option<(Vec<u8>, String)> {
         let file = matches!(payload, Payload::File);
+        if let (Payload::Csv, Body::Plausible(Value::String(sheet))) = (payload, self) {
+            return Some((sheet.clone().into_bytes(), "text/csv".to_owned()));
+        }
         let json = |bytes: Vec<u8>| match payload {
             Payload::Json { content_type, .. } => Some((bytes, content_type.clone())),
             _ => panic!("{self:?} for a body that is not JSON: {payload:?}"),
@@ -815,9 +916,33 @@ async fn every_operation_is_authorized_before_anything_else(app: TestApp) {
         )
         .await,
     );
+    // Rounds carry credit; the test's person and every signed-in caller are attendees.
+    let credit = app
+        .patch(
+            "/api/v1/series",
+            &json!({"credit_type": "ama_pra_category_1"}),
+        )
+        .await;
+    assert_eq!(credit.status(), 200, "{}", credit.text().await.unwrap());
+    let person = id_of(
+        &app.create(
+            "/api/v1/attendees",
+            json!({"full_name": "Sam Okafor", "email": "sam.okafor@example.org",
+                   "profession": "physician", "sub": SPEAKER_SUB}),
+        )
+        .await,
+    );
+    for sub in ["vera@example.org", "olga@example.org", "ada@example.org"] {
+        app.create(
+            "/api/v1/attendees",
+            json!({"full_name": sub, "email": sub, "profession": "other", "sub": sub}),
+        )
+        .await;
+    }
     let run = Run {
         app,
         receiver,
+        person,
         speaker_on_rounds,
         serial: std::cell::Cell::new(0),
     };
@@ -840,8 +965,12 @@ async fn every_operation_is_authorized_before_anything_else(app: TestApp) {
             operations += 1;
             let writes = method != Method::GET;
             if writes && rule == Rule::Open {
-                // The only writes open to anyone: feedback, as LHS_ANONYMOUS_FEEDBACK allows.
-                assert!(template.contains("feedback"), "{what} is open to anyone");
+                // The only writes open to anyone: feedback, as LHS_ANONYMOUS_FEEDBACK allows, and
+                // a check-in with the round's code.
+                assert!(
+                    template.contains("feedback") || template.ends_with("/attendance"),
+                    "{what} is open to anyone"
+                );
             }
             let successes: Vec<u16> = operation["responses"]
                 .as_object()
@@ -860,6 +989,7 @@ async fn every_operation_is_authorized_before_anything_else(app: TestApp) {
                             component: component.to_owned(),
                         },
                         None if schema["format"] == "binary" => Payload::File,
+                        None if content_type == "text/csv" => Payload::Csv,
                         None => panic!("{what}: a request body that is a component or a file"),
                     }
                 }
@@ -873,7 +1003,7 @@ async fn every_operation_is_authorized_before_anything_else(app: TestApp) {
                 let records = match allowed && writes {
                     // A write that goes ahead gets records of its own (a DELETE consumes them).
                     true => run.records(webhooks).await,
-                    false => base,
+                    false => base.clone(),
                 };
                 let path = fill(template, &records);
                 let n = run.next();
@@ -894,6 +1024,12 @@ async fn every_operation_is_authorized_before_anything_else(app: TestApp) {
                             .is_some(),
                     ),
                     Payload::File => (vec![Body::Malformed, Body::Refused, Body::File], false),
+                    Payload::Csv => (
+                        vec![Body::Plausible(Value::String(format!(
+                            "full_name,email,profession,npi\nSheet {n},sheet{n}@example.org,nurse,\n"
+                        )))],
+                        false,
+                    ),
                     Payload::None => (vec![Body::None], false),
                 };
                 let mut attempts: Vec<(String, Body)> = Vec::new();

@@ -393,6 +393,14 @@ async fn invitations_sent_days_ago(app: &TestApp, round: i32, days: i64) {
 }
 
 async fn the_attention_list_names_what_keeps_each_upcoming_round_from_being_ready(app: TestApp) {
+    // The series offers credit, so that a round's disclosures are all that may keep it back.
+    let offered = app
+        .patch(
+            "/api/v1/series",
+            &json!({"credit_type": "ama_pra_category_1"}),
+        )
+        .await;
+    assert_eq!(offered.status(), 200);
     let day = |ahead: i64| {
         (chrono::Utc::now() + chrono::Duration::days(ahead))
             .format("%Y-%m-%d")

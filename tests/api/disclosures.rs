@@ -51,6 +51,18 @@ async fn round_at(app: &TestApp, starts_at: chrono::DateTime<Utc>, speakers: Val
     )
 }
 
+/// The series offers credit: a round designates some, so only its disclosures keep it from
+/// being ready.
+async fn offer_credit(app: &TestApp) {
+    let offered = app
+        .patch(
+            "/api/v1/series",
+            &json!({"credit_type": "ama_pra_category_1"}),
+        )
+        .await;
+    assert_eq!(offered.status(), 200);
+}
+
 async fn put_disclosure(app: &TestApp, speaker: i32, body: Value) -> reqwest::Response {
     app.put(&format!("/api/v1/speakers/{speaker}/disclosure"), &body)
         .await
@@ -113,6 +125,7 @@ async fn publish(app: &TestApp, round: i32) -> reqwest::Response {
 }
 
 async fn the_look_back_is_24_months_to_the_day(app: TestApp) {
+    offer_credit(&app).await;
     let speaker = app.speaker("Tara Lagu", &["MD", "MPH"]).await;
     let body = |ended_on: &str| {
         json!({
@@ -154,6 +167,7 @@ async fn the_look_back_is_24_months_to_the_day(app: TestApp) {
 }
 
 async fn a_disclosure_is_current_for_the_series_months_from_its_attestation(app: TestApp) {
+    offer_credit(&app).await;
     let speaker = app.speaker("Peter Lindenauer", &["MD"]).await;
     let attested = Utc::now() - Duration::days(30);
     let attested = attested - Duration::nanoseconds(i64::from(attested.timestamp_subsec_nanos()));
@@ -203,6 +217,7 @@ async fn a_disclosure_is_current_for_the_series_months_from_its_attestation(app:
 }
 
 async fn a_disclosure_says_its_relationships_or_that_there_are_none(app: TestApp) {
+    offer_credit(&app).await;
     let speaker = app.speaker("Mihaela Stefan", &["MD", "PhD"]).await;
     let cases = [
         (json!({"relationships": []}), "relationships"),
@@ -251,6 +266,7 @@ async fn a_disclosure_says_its_relationships_or_that_there_are_none(app: TestApp
 }
 
 async fn every_attestation_is_kept_as_history(app: TestApp) {
+    offer_credit(&app).await;
     let speaker = app.speaker("Paul Visintainer", &["PhD"]).await;
     assert_problem(
         app.get(&format!("/api/v1/speakers/{speaker}/disclosure"))
@@ -283,6 +299,7 @@ async fn every_attestation_is_kept_as_history(app: TestApp) {
 }
 
 async fn a_signed_in_speaker_reads_and_writes_their_own_disclosure_and_no_other(app: TestApp) {
+    offer_credit(&app).await;
     let own = id_of(
         &app.create(
             "/api/v1/speakers",
@@ -355,6 +372,7 @@ async fn a_signed_in_speaker_reads_and_writes_their_own_disclosure_and_no_other(
 }
 
 async fn a_review_judges_each_relationship_of_each_person_and_planner(app: TestApp) {
+    offer_credit(&app).await;
     let presenter = app.speaker("Tara Lagu", &["MD", "MPH"]).await;
     let declined = app.speaker("Declined Speaker", &["MD"]).await;
     let planner = app.speaker("Mihaela Stefan", &["MD", "PhD"]).await;
@@ -534,6 +552,7 @@ async fn a_review_judges_each_relationship_of_each_person_and_planner(app: TestA
 }
 
 async fn readiness_names_each_blocker_with_its_person_and_relationship(app: TestApp) {
+    offer_credit(&app).await;
     let starts = Utc::now() + Duration::days(10);
     let nobody = app.speaker("Never Attested", &["MD"]).await;
     let expired = app.speaker("Expired Attestation", &["MD"]).await;
@@ -616,6 +635,17 @@ async fn readiness_names_each_blocker_with_its_person_and_relationship(app: Test
         kinds(&readiness(&app, round).await),
         ["no_published_statement"]
     );
+    // A series that offers no credit designates none: the round is not ready for it either.
+    let no_credit = app
+        .patch("/api/v1/series", &json!({"credit_type": null}))
+        .await;
+    assert_eq!(no_credit.status(), 200);
+    assert_eq!(
+        kinds(&readiness(&app, round).await),
+        ["no_published_statement", "no_credit_designated"]
+    );
+    assert_eq!(publish(&app, round).await.status(), 409);
+    offer_credit(&app).await;
     assert_eq!(publish(&app, round).await.status(), 201);
     let ready = readiness(&app, round).await;
     assert_eq!(ready["ready"], true);
@@ -637,6 +667,7 @@ async fn readiness_names_each_blocker_with_its_person_and_relationship(app: Test
 }
 
 async fn publishing_is_refused_until_the_round_is_ready(app: TestApp) {
+    offer_credit(&app).await;
     let speaker = app.speaker("Tara Lagu", &["MD", "MPH"]).await;
     let round = round_at(
         &app,
@@ -717,6 +748,7 @@ async fn ready_round(app: &TestApp, days: i64) -> (i32, i32) {
 }
 
 async fn every_version_of_a_statement_is_kept_and_returned(app: TestApp) {
+    offer_credit(&app).await;
     let (round, _) = ready_round(&app, 14).await;
     let path = format!("/api/v1/rounds/{round}/disclosure-statement");
     let first: Value = publish(&app, round).await.json().await.unwrap();
@@ -800,6 +832,7 @@ async fn every_version_of_a_statement_is_kept_and_returned(app: TestApp) {
 async fn the_public_statement_never_shows_a_relationship_judged_not_relevant_or_a_note(
     app: TestApp,
 ) {
+    offer_credit(&app).await;
     let presenter = app.speaker("Tara Lagu", &["MD", "MPH"]).await;
     let moderator = app.speaker("Mihaela Stefan", &["MD", "PhD"]).await;
     none_since(&app, moderator, Utc::now()).await;
@@ -900,6 +933,7 @@ async fn the_public_statement_never_shows_a_relationship_judged_not_relevant_or_
 }
 
 async fn a_panel_of_eight_where_one_disclosure_expires_the_day_before_the_round(app: TestApp) {
+    offer_credit(&app).await;
     let starts = Utc::now() + Duration::days(20);
     let starts = starts - Duration::nanoseconds(i64::from(starts.timestamp_subsec_nanos()));
     let mut panel = Vec::new();
@@ -945,6 +979,7 @@ async fn a_panel_of_eight_where_one_disclosure_expires_the_day_before_the_round(
 }
 
 async fn the_first_publication_says_whether_learners_were_told_before_the_start(app: TestApp) {
+    offer_credit(&app).await;
     let (early, _) = ready_round(&app, 3).await;
     let speaker = app.speaker("Late Speaker", &["MD"]).await;
     none_since(&app, speaker, Utc::now() - Duration::days(1)).await;
@@ -1002,6 +1037,7 @@ async fn the_first_publication_says_whether_learners_were_told_before_the_start(
 }
 
 async fn the_attention_list_carries_the_disclosure_blockers(app: TestApp) {
+    offer_credit(&app).await;
     let (ready, _) = ready_round(&app, 5).await;
     assert_eq!(publish(&app, ready).await.status(), 201);
     let undisclosed = app.speaker("Undisclosed Speaker", &["MD"]).await;
@@ -1035,6 +1071,7 @@ async fn publishing_is_a_webhook_event_and_every_step_is_in_the_audit_trail(app:
     })
     .await
     .expect("the backend of the app given");
+    offer_credit(&app).await;
     let receiver = Receiver::start(&[]).await;
     app.create(
         "/api/v1/webhooks",
@@ -1065,6 +1102,7 @@ async fn publishing_is_a_webhook_event_and_every_step_is_in_the_audit_trail(app:
 }
 
 async fn what_counts_for_a_round_is_the_attestation_made_by_its_start(app: TestApp) {
+    offer_credit(&app).await;
     let speaker = app.speaker("Howard Goldberg", &["MD"]).await;
     let started = Utc::now() - Duration::hours(2);
     let held = round_at(&app, started, json!([{"speaker_id": speaker}])).await;
@@ -1113,6 +1151,7 @@ async fn what_counts_for_a_round_is_the_attestation_made_by_its_start(app: TestA
 }
 
 async fn the_series_planners_are_speakers_each_once_in_order(app: TestApp) {
+    offer_credit(&app).await;
     let series = app.get_ok("/api/v1/series").await;
     assert_eq!(series["planners"], json!([]));
     assert_eq!(series["disclosure_valid_months"], 12);

@@ -32,6 +32,7 @@ macro_rules! on_both_backends {
 }
 
 mod architecture;
+mod attendance;
 mod auth;
 mod authorization;
 mod cache;

@@ -421,13 +421,14 @@ async fn the_demo_schedule_loads_once_with_its_panel_in_order(app: TestApp) {
     assert_eq!(
         reports.0,
         "described the series, added 5 departments, 8 speakers, 13 rounds (3 of them \
-         upcoming, generated from the series' defaults), 3 disclosure statements; the learning \
-         loop: 1 initiative, 2 PDSA cycles, 1 measure with 24 points, 12 round outcomes"
+         upcoming, generated from the series' defaults), 3 disclosure statements, 90 attendance \
+         records; the learning loop: 1 initiative, 2 PDSA cycles, 1 measure with 24 points, 12 \
+         round outcomes"
     );
     assert_eq!(
         reports.1,
         "added 0 departments, 0 speakers, 0 rounds (0 of them upcoming, generated from the \
-         series' defaults), 0 disclosure statements"
+         series' defaults), 0 disclosure statements, 0 attendance records"
     );
 
     let past = app.get_ok("/api/v1/rounds?when=past&limit=100").await;
@@ -444,13 +445,13 @@ async fn the_demo_schedule_loads_once_with_its_panel_in_order(app: TestApp) {
 
     // Like any write, the demo data is in the change log: 1 series, 5 + 8 + 13 records of the
     // schedule; 1 initiative, 2 PDSA cycles, 1 measure, its 24 points and their entry on the
-    // measure (the shift they created), and 12 outcomes of the learning loop; and the
+    // measure (the shift they created), and 12 outcomes of the learning loop; the
     // disclosures, which the public feed leaves out: 8 speakers' of 2018 and Tara Lagu's
     // current one, two reviews (Peter Lindenauer's relationship, on two rounds), three
-    // statements.
+    // statements; and 12 attendees with 90 attendance records, which it never shows.
     let audit = app.get_ok("/api/v1/audit?limit=100").await;
     let entries = audit["items"].as_array().unwrap();
-    assert_eq!(entries.len(), 27 + 41 + 9 + 2 + 3, "{audit}");
+    assert_eq!(audit["total"], 27 + 41 + 9 + 2 + 3 + 12 + 90, "{audit}");
     assert!(entries.iter().all(|e| e["actor"] == "demo"));
     let feed = app.get_ok("/api/v1/changes?after=0&limit=1000").await;
     assert_eq!(

@@ -84,6 +84,30 @@ async fn check_names_a_row_whose_reference_is_missing_on_sqlite() {
 }
 
 #[tokio::test]
+async fn check_names_attendance_whose_round_or_attendee_is_missing_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("rounds.db").to_string_lossy().into_owned();
+    let seeded = run_command(&database, &["seed-demo"]);
+    assert!(seeded.status.success(), "{seeded:?}");
+    let clean = run_command(&database, &["check"]);
+    let said = String::from_utf8_lossy(&clean.stdout);
+    assert!(clean.status.success(), "{said}");
+    assert!(said.contains("attendance"), "{said}");
+    let mut conn = diesel::SqliteConnection::establish(&database).unwrap();
+    conn.batch_execute(
+        "PRAGMA foreign_keys = OFF; \
+         DELETE FROM attendees WHERE id = (SELECT attendee_id FROM attendance ORDER BY id LIMIT 1); \
+         DELETE FROM rounds WHERE id = (SELECT round_id FROM attendance ORDER BY id DESC LIMIT 1);",
+    )
+    .unwrap();
+    let damaged = run_command(&database, &["check"]);
+    let said = String::from_utf8_lossy(&damaged.stdout);
+    assert_eq!(damaged.status.code(), Some(1), "{said}");
+    assert!(said.contains("refer to a missing attendee"), "{said}");
+    assert!(said.contains("refer to a missing round"), "{said}");
+}
+
+#[tokio::test]
 async fn on_postgres_backup_points_to_pg_dump_and_check_verifies_every_foreign_key() {
     let Some(cluster) = shared_cluster() else {
         return;
@@ -110,11 +134,15 @@ async fn on_postgres_backup_points_to_pg_dump_and_check_verifies_every_foreign_k
     conn.batch_execute(
         "ALTER TABLE speakers DISABLE TRIGGER ALL; \
          DELETE FROM speakers WHERE id = (SELECT speaker_id FROM round_speakers LIMIT 1); \
-         ALTER TABLE speakers ENABLE TRIGGER ALL;",
+         ALTER TABLE speakers ENABLE TRIGGER ALL; \
+         ALTER TABLE attendees DISABLE TRIGGER ALL; \
+         DELETE FROM attendees WHERE id = (SELECT attendee_id FROM attendance LIMIT 1); \
+         ALTER TABLE attendees ENABLE TRIGGER ALL;",
     )
     .unwrap();
     let damaged = run_command(&url, &["check"]);
     let said = String::from_utf8_lossy(&damaged.stdout);
     assert_eq!(damaged.status.code(), Some(1), "{said}");
     assert!(said.contains("round_speakers"), "{said}");
+    assert!(said.contains("refer to a missing attendee"), "{said}");
 }

@@ -14,6 +14,10 @@ const AUTHOR_EMAIL: &str = "grace.author@example.org";
 const ANONYMOUS_EMAIL: &str = "anon.writer@example.org";
 const INVALID_EMAIL: &str = "typo.author@example";
 const SPEAKER_EMAIL: &str = "dr.speaker@example.org";
+const ATTENDEE_EMAIL: &str = "checked.in@example.org";
+const ATTENDEE_NPI: &str = "1245319599";
+const SHEET_EMAIL: &str = "on.the.sheet@example.org";
+const SHEET_NPI: &str = "1003000126";
 const FORGED_TOKEN: &str = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJtYWxsb3J5In0.Zm9yZ2VkLXNpZ25hdHVyZQ";
 
 /// Runs everything that handles a secret through a server logging in `format`; returns its log
@@ -142,6 +146,53 @@ async fn a_full_run(format: &str) -> (String, Vec<String>) {
     .await
     .unwrap();
     let second_secret = rotated["secret"].as_str().expect("a new secret").to_owned();
+    // Attendance: an attendee with an NPI, a check-in with the round's code, a sign-in sheet.
+    let round: Value = post(
+        "/api/v1/rounds",
+        json!({"starts_at": hours_ago(0), "ends_at": hours_ago(-1), "location": "Room 2"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let attendee = post(
+        "/api/v1/attendees",
+        json!({"full_name": "Pat Npi", "email": "pat.npi@example.org", "profession": "physician",
+            "npi": ATTENDEE_NPI}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(attendee.status(), 201);
+    let code: Value = client
+        .get(server.url(&format!("/api/v1/rounds/{}/checkin-code", round["id"])))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let code = code["code"].as_str().expect("a check-in code").to_owned();
+    let checked_in = client
+        .post(server.url(&format!("/api/v1/rounds/{}/attendance", round["id"])))
+        .json(&json!({"code": code, "nonce": "log-test-1", "attendee":
+            {"full_name": "Checked In", "email": ATTENDEE_EMAIL, "profession": "nurse"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(checked_in.status(), 201);
+    let imported = client
+        .post(server.url(&format!("/api/v1/rounds/{}/attendance/import", round["id"])))
+        .bearer_auth(&token)
+        .header("content-type", "text/csv")
+        .body(format!(
+            "full_name,email,profession,npi\nOn The Sheet,{SHEET_EMAIL},physician,{SHEET_NPI}\n"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(imported.status(), 200);
     // A change for the worker to (fail to) deliver, signed with the secrets.
     post(
         "/api/v1/rounds",
@@ -170,6 +221,11 @@ async fn a_full_run(format: &str) -> (String, Vec<String>) {
         ANONYMOUS_EMAIL.to_owned(),
         INVALID_EMAIL.to_owned(),
         SPEAKER_EMAIL.to_owned(),
+        ATTENDEE_EMAIL.to_owned(),
+        ATTENDEE_NPI.to_owned(),
+        SHEET_EMAIL.to_owned(),
+        SHEET_NPI.to_owned(),
+        code,
     ];
     (server.log_text(), secrets)
 }

@@ -1,0 +1,11 @@
+DROP TRIGGER attendance_evaluated;
+DROP TABLE attendance;
+DROP TABLE checkin_codes;
+DROP TABLE attendees;
+ALTER TABLE rounds DROP COLUMN credit_hours_set;
+ALTER TABLE rounds DROP COLUMN credit_quarter_hours;
+ALTER TABLE series DROP COLUMN evaluation_required;
+ALTER TABLE series DROP COLUMN checkin_closes_minutes;
+ALTER TABLE series DROP COLUMN checkin_opens_minutes;
+ALTER TABLE series DROP COLUMN default_credit_quarter_hours;
+ALTER TABLE series DROP COLUMN credit_type;

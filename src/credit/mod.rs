@@ -1,0 +1,4 @@
+pub mod attendance;
+pub mod attendees;
+pub mod checkin;
+pub mod transcripts;
