@@ -749,7 +749,9 @@ fn derive_patch_bodies(document: &mut Value) {
                 };
                 let name = patch_name(&input);
                 if let Some(schema) = schemas.get(&input) {
-                    derived.insert(name.clone(), patch_schema(schema));
+                    let mut patch = patch_schema(schema);
+                    patch_nested_objects(&mut patch, &schemas, &mut derived);
+                    derived.insert(name.clone(), patch);
                 }
                 *content = json!({ "$ref": format!("{COMPONENT_PREFIX}{name}") });
             }
@@ -757,6 +759,45 @@ fn derive_patch_bodies(document: &mut Value) {
     }
     if let Some(schemas) = schemas_mut(document) {
         schemas.extend(derived);
+    }
+}
+
+/// A merge patch merges an object member into the stored object (RFC 7386 §2): a member that
+/// is an object with required properties (an action item's `owner`) may be sent in part. Such
+/// members of a patch schema refer to the object's own patch schema, derived the same way.
+fn patch_nested_objects(
+    patch: &mut Value,
+    schemas: &Map<String, Value>,
+    derived: &mut Map<String, Value>,
+) {
+    let Some(Value::Object(properties)) = patch.get_mut("properties") else {
+        return;
+    };
+    for property in properties.values_mut() {
+        let refs: Vec<&mut Value> = match property.get_mut("oneOf") {
+            Some(Value::Array(options)) => options.iter_mut().collect(),
+            _ => vec![property],
+        };
+        for reference in refs {
+            let Some(component) = reference
+                .get("$ref")
+                .and_then(Value::as_str)
+                .and_then(|r| r.strip_prefix(COMPONENT_PREFIX))
+                .map(str::to_owned)
+            else {
+                continue;
+            };
+            let Some(schema) = schemas.get(&component) else {
+                continue;
+            };
+            let object = schema.get("type") == Some(&json!("object"));
+            if !object || schema.get("required").is_none() {
+                continue;
+            }
+            let name = patch_name(&component);
+            derived.insert(name.clone(), patch_schema(schema));
+            reference["$ref"] = json!(format!("{COMPONENT_PREFIX}{name}"));
+        }
     }
 }
 

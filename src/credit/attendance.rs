@@ -1250,13 +1250,10 @@ pub fn read_sheet(text: &[u8]) -> Result<Vec<SheetRow>, Vec<FieldError>> {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ImportReport {
     /// Records made.
-    #[schema(inline)]
     pub recorded: Count,
     /// Rows whose attendee already had a record on the round (left as it was).
-    #[schema(inline)]
     pub already_recorded: Count,
     /// Attendees made for addresses not known before.
-    #[schema(inline)]
     pub attendees_created: Count,
     /// The records made.
     #[schema(max_items = 100000)]

@@ -540,7 +540,8 @@ pub async fn get_my_attendee(ctx: Ctx) -> Result<HttpResponse, ApiError> {
 #[utoipa::path(
     tag = "attendance",
     security(("bearer" = [])),
-    request_body = MyAttendeeInput,
+    request_body(content = MyAttendeeInput, content_type = "application/merge-patch+json",
+        description = "Fields to change; `null` clears the NPI"),
     responses((status = 200, description = "The caller's attendee as changed", body = Attendee), WriteErrors)
 )]
 #[patch("/me/attendee")]

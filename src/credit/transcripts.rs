@@ -75,7 +75,6 @@ pub struct TranscriptItem {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TranscriptTotals {
     /// Rounds attended.
-    #[schema(inline)]
     pub sessions: Count,
     /// The hours claimed where credit is `awarded`.
     pub awarded_hours: Hours,
@@ -302,8 +301,9 @@ pub type Year = Int<1900, 9999>;
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ReportQuery {
-    /// The calendar year, in the series' zone (required).
-    #[param(inline)]
+    /// The calendar year, in the series' zone.
+    // Read as optional so that its absence is a 400 naming it, like any query parameter's.
+    #[param(inline, required = true)]
     pub year: Option<Year>,
 }
 
@@ -314,14 +314,11 @@ pub struct ReportRow {
     pub starts_at: Timestamp,
     pub title: Option<Title>,
     /// Its length.
-    #[schema(inline)]
     pub minutes: Count,
     pub designated_hours: QuarterHours,
     /// Physicians who attended (records not voided).
-    #[schema(inline)]
     pub physicians: Count,
     /// Everyone else who attended.
-    #[schema(inline)]
     pub other_learners: Count,
     /// The hours claimed where credit is `awarded`.
     pub hours_awarded: Hours,
@@ -332,13 +329,10 @@ pub struct ReportRow {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ReportTotals {
     /// Sessions held (rounds not cancelled).
-    #[schema(inline)]
     pub sessions: Count,
     /// Hours of instruction: the sessions' lengths added up.
     pub hours: Hours,
-    #[schema(inline)]
     pub physician_learners: Count,
-    #[schema(inline)]
     pub other_learners: Count,
     pub designated_hours: Hours,
     pub hours_awarded: Hours,

@@ -762,7 +762,7 @@ fn plausible_body(component: &str, records: &Records, receiver: &str, n: u32) ->
                                   "email": format!("learner.{n}@example.org"),
                                   "profession": "pharmacist"}),
         "AttendeePatch" => json!({"full_name": format!("Renamed {n}")}),
-        "MyAttendeeInput" => json!({"profession": "nurse"}),
+        "MyAttendeePatch" => json!({"profession": "nurse"}),
         // The record was given the round's whole hour.
         "ClaimPatch" => json!({"claimed_hours": 0.5}),
         "CreditOverrideInput" => json!({"credit_status": "not_creditable",
