@@ -38,7 +38,8 @@ use crate::schedule::series::{LoopAlertDays, DEFAULT_LOOP_ALERT_DAYS};
 
 pub type ProblemStatement = Text<5000>;
 pub type AimStatement = Text<2000>;
-pub type ClosingNote = Text<5000>;
+/// Why and how an initiative ended: not blank, since closing takes one.
+pub type ClosingNote = crate::platform::fields::Name<5000>;
 pub type LinkNote = Text<2000>;
 /// A person's name as written: a team member, an action item's owner.
 pub type PersonName = crate::platform::fields::Name<200>;
@@ -338,7 +339,7 @@ impl Input for InitiativeInput {
             }
             Some(status) if status.is_closed() => {
                 let note = doc.get::<ClosingNote>("closing_note");
-                if Text::non_blank(note.as_ref()).is_none() {
+                if note.is_none() {
                     errors.push(FieldError::new(
                         "closing_note",
                         format!("is required to close an initiative (status {status})"),
@@ -608,7 +609,10 @@ fn initiatives_of(
                 stage: row.stage,
                 lhs_phase: row.stage.lhs_phase(),
                 status: row.status,
-                closing_note: row.closing_note.clone().map(Text::stored),
+                closing_note: row
+                    .closing_note
+                    .clone()
+                    .map(crate::platform::fields::Name::stored),
                 progress_score: row.progress_score.map(ProgressScore::stored),
                 determination: row.determination,
                 team: TeamView(teams.remove(&id).unwrap_or_default()),
@@ -667,7 +671,7 @@ macro_rules! written_columns {
             initiatives::aim_target_date.eq($input.aim_target_date.map(LocalDate::naive)),
             initiatives::stage.eq($input.stage),
             initiatives::status.eq($input.status),
-            initiatives::closing_note.eq(Text::non_blank($input.closing_note.as_ref())),
+            initiatives::closing_note.eq($input.closing_note.as_ref().map(|n| n.as_str())),
             initiatives::progress_score.eq($input.progress_score.map(ProgressScore::get)),
             initiatives::determination.eq($input.determination),
         )
