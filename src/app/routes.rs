@@ -12,7 +12,7 @@ use utoipa_actix_web::OpenApiFactory;
 
 use crate::learning::{initiatives, measures, outcomes, pdsa, report};
 pub use crate::platform::resource::API_PREFIX;
-use crate::site::{assets, forms, pages};
+use crate::site::{assets, checkin as checkin_page, forms, pages};
 use crate::{
     credit::attendance, credit::attendees, credit::checkin, credit::transcripts,
     disclosure::readiness, disclosure::relationships, disclosure::reviews, disclosure::statements,
@@ -50,6 +50,9 @@ pub fn site(cfg: &mut web::ServiceConfig) {
             "/rounds/{id}/feedback/sent",
             web::get().to(forms::feedback_sent),
         )
+        .route("/checkin/{id}", web::get().to(checkin_page::form))
+        .route("/checkin/{id}", web::post().to(checkin_page::check_in))
+        .route("/checkin/{id}/done", web::get().to(checkin_page::done))
         .route("/suggestions", web::post().to(forms::suggest))
         .route("/suggestions/sent", web::get().to(forms::suggestion_sent))
         .route("/assets/{name}", web::get().to(assets::asset));

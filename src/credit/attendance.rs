@@ -24,7 +24,7 @@ use crate::platform::error::{ApiError, FieldError, ReadErrors, WriteErrors};
 use crate::platform::fields::{Email, Id, Line, Name, QuarterHours, Text, Timestamp};
 use crate::platform::http::JsonBody;
 use crate::platform::pagination::{Count, Page, Paging};
-use crate::platform::resource::{Author, Ctx, HeaderText, API_PREFIX};
+use crate::platform::resource::{Author, Ctx, Granted, HeaderText, API_PREFIX};
 use crate::platform::schema::{attendance, attendees as attendees_table, feedback};
 use crate::platform::validate::{Doc, Input, Query};
 use crate::schedule::rounds::RoundStatus;
@@ -657,35 +657,10 @@ pub async fn record_attendance(
     id: web::Path<i32>,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    // Anyone may send a check-in: the code is the credential, checked below.
-    let granted = ctx.authorize_with(Ok(()))?;
-    let quotum = limit(&ctx)?;
+    let (granted, quotum) = authorize_check_in(&ctx)?;
     let round_id = id.into_inner();
     let response = async {
-        let input = ctx
-            .validators
-            .body::<AttendanceInput>(body.value()?)
-            .into_result()?;
-        let organizer = ctx.caller.can(Role::Organizer);
-        if input.code.is_none() && !organizer {
-            return Err(validation(
-                "code",
-                "is required (only organizers mark attendance without one)",
-            ));
-        }
-        let caller = ctx.caller.clone();
-        let attempt = move |conn: &mut DbConnection, author: Author<'_>| match input.code {
-            Some(_) => check_in(conn, round_id, &input, &caller, author),
-            None => mark(conn, round_id, &input, author),
-        };
-        let (record, created) = match ctx.write(granted, attempt.clone()).await {
-            // A concurrent first check-in of the same person won a unique index the statements
-            // did not expect: this one reads its record now.
-            Err(ApiError::Conflict(why)) if why.contains("meanwhile") => {
-                ctx.write(granted, attempt).await?
-            }
-            other => other?,
-        };
+        let (record, created) = record_checked(&ctx, granted, round_id, body.value()?).await?;
         let mut response = if created {
             let mut r = HttpResponse::Created();
             r.insert_header((header::LOCATION, record_location(&record)));
@@ -709,6 +684,47 @@ pub async fn record_attendance(
         response.headers_mut().insert(name, value);
     }
     Ok(response)
+}
+
+/// Records attendance from a body as `POST /rounds/{id}/attendance` takes it: checked against
+/// its schema and rules, then written (what the check-in page sends too). `true` when a record
+/// was made; a repeat answers the record made before.
+pub async fn record_checked(
+    ctx: &Ctx,
+    granted: Granted,
+    round_id: i32,
+    body: serde_json::Value,
+) -> Result<(AttendanceRecord, bool), ApiError> {
+    let input = ctx.validators.body::<AttendanceInput>(body).into_result()?;
+    let organizer = ctx.caller.can(Role::Organizer);
+    if input.code.is_none() && !organizer {
+        return Err(validation(
+            "code",
+            "is required (only organizers mark attendance without one)",
+        ));
+    }
+    let caller = ctx.caller.clone();
+    let attempt = move |conn: &mut DbConnection, author: Author<'_>| match input.code {
+        Some(_) => check_in(conn, round_id, &input, &caller, author),
+        None => mark(conn, round_id, &input, author),
+    };
+    match ctx.write(granted, attempt.clone()).await {
+        // A concurrent first check-in of the same person won a unique index the statements
+        // did not expect: this one reads its record now.
+        Err(ApiError::Conflict(why)) if why.contains("meanwhile") => {
+            ctx.write(granted, attempt).await
+        }
+        other => other,
+    }
+}
+
+/// Whether the caller may send a check-in, and the client's quota for it: anyone may (the code
+/// is the credential, checked when it is written).
+pub fn authorize_check_in(
+    ctx: &Ctx,
+) -> Result<(Granted, Option<crate::platform::ratelimit::Quotum>), ApiError> {
+    let granted = ctx.authorize_with(Ok(()))?;
+    Ok((granted, limit(ctx)?))
 }
 
 /// Records that the person of `details` attended round `round_id` (their attendee found by

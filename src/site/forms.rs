@@ -23,8 +23,10 @@ use crate::schedule::feedback::{self, COMMENT_MAX};
 use crate::site::assets;
 use crate::site::pages::{self, error_page, message_page};
 
-/// The fields the forms take, as typed.
-#[derive(Debug, Default, Clone)]
+/// The fields the forms take, as typed (a body that cannot be read is an empty form, whose
+/// required fields the rules then name).
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[serde(default)]
 pub struct Fields {
     pub comment: String,
     pub author_name: String,
@@ -34,36 +36,20 @@ pub struct Fields {
 
 impl Fields {
     fn read(body: &[u8]) -> Fields {
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).unwrap_or_default();
-        let mut fields = Fields::default();
-        for (name, value) in pairs {
-            match name.as_str() {
-                "comment" => fields.comment = value,
-                "author_name" => fields.author_name = value,
-                "author_email" => fields.author_email = value,
-                "rating" => fields.rating = value,
-                _ => {}
-            }
-        }
-        fields
+        serde_urlencoded::from_bytes(body).unwrap_or_default()
     }
 
     /// The body `POST /feedback` takes: blank fields left out, so that the schema names a
     /// missing comment or rating rather than an empty one.
     fn body(&self, kind: &str, round_id: Option<i32>) -> Value {
-        let mut body = Map::new();
-        body.insert("kind".to_owned(), Value::from(kind));
-        if let Some(id) = round_id {
-            body.insert("round_id".to_owned(), Value::from(id));
-        }
-        for (name, value) in [
+        let mut body = non_blank(&[
             ("comment", &self.comment),
             ("author_name", &self.author_name),
             ("author_email", &self.author_email),
-        ] {
-            if !value.trim().is_empty() {
-                body.insert(name.to_owned(), Value::from(value.trim()));
-            }
+        ]);
+        body.insert("kind".to_owned(), Value::from(kind));
+        if let Some(id) = round_id {
+            body.insert("round_id".to_owned(), Value::from(id));
         }
         if !self.rating.trim().is_empty() {
             // Not a number: sent as text, which the schema refuses naming `rating`.
@@ -78,72 +64,97 @@ impl Fields {
     }
 }
 
-/// The errors of a form, by field; those about no field of the form are the form's own.
+/// The fields of a form that are not blank, trimmed, as a JSON object.
+pub fn non_blank(fields: &[(&str, &String)]) -> Map<String, Value> {
+    fields
+        .iter()
+        .filter(|(_, value)| !value.trim().is_empty())
+        .map(|(name, value)| ((*name).to_owned(), Value::from(value.trim())))
+        .collect()
+}
+
+/// The errors of a form, by field (each field's messages joined), and those about no field of
+/// it: the form's own.
 #[derive(Debug, Default)]
 pub struct Errors {
-    pub comment: Option<String>,
-    pub author_name: Option<String>,
-    pub author_email: Option<String>,
-    pub rating: Option<String>,
+    fields: Vec<(&'static str, String)>,
     pub form: Vec<String>,
 }
 
 impl Errors {
-    fn of(errors: Vec<FieldError>) -> Errors {
+    /// The errors the API named, each given to the field `field_of` says (its id in the form,
+    /// and the words that say it is required), or to the form.
+    pub fn of(
+        errors: Vec<FieldError>,
+        field_of: impl Fn(&str) -> Option<(&'static str, &'static str)>,
+    ) -> Errors {
         let mut out = Errors::default();
-        for mut error in errors {
-            // The API's words name the body's variant ("is required for topic_suggestion"); a
-            // person filling in a form needs the form's.
-            if error.message.starts_with("is required") {
-                error.message = match error.field.as_str() {
-                    "rating" => "Please choose a rating from 1 to 5.".to_owned(),
-                    "comment" => "Please write your suggestion.".to_owned(),
-                    _ => "Please fill this in.".to_owned(),
-                };
-            }
-            let slot = match error.field.as_str() {
-                "comment" => &mut out.comment,
-                "author_name" => &mut out.author_name,
-                "author_email" => &mut out.author_email,
-                "rating" => &mut out.rating,
-                _ => {
-                    out.form.push(error.message);
-                    continue;
-                }
+        for error in errors {
+            let Some((field, required)) = field_of(&error.field) else {
+                out.form.push(error.message);
+                continue;
             };
-            *slot = Some(match slot.take() {
-                Some(first) => format!("{first}; {}", error.message),
-                None => error.message,
-            });
+            // The API's words name the body ("is required for topic_suggestion"); a person
+            // filling in a form needs the form's.
+            let message = if error.message.starts_with("is required") {
+                required.to_owned()
+            } else {
+                error.message
+            };
+            match out.fields.iter_mut().find(|(f, _)| *f == field) {
+                Some((_, first)) => *first = format!("{first}; {message}"),
+                None => out.fields.push((field, message)),
+            }
         }
         out
     }
 
-    /// The fields with an error, in the form's order: their id, their name, and the error,
-    /// for the summary at the top of the form (each a link to its field).
-    fn summary(&self) -> Vec<(&'static str, &'static str, String)> {
-        [
-            ("rating-1", "Rating", &self.rating),
-            ("comment", "Comment", &self.comment),
-            ("author_name", "Name", &self.author_name),
-            ("author_email", "E-mail", &self.author_email),
-        ]
-        .into_iter()
-        .filter_map(|(id, name, error)| error.clone().map(|e| (id, name, e)))
-        .collect()
+    /// The error of `field`, if any.
+    pub fn get(&self, field: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(f, _)| *f == field)
+            .map(|(_, message)| message.as_str())
     }
 
-    fn count(&self) -> usize {
-        [
-            &self.comment,
-            &self.author_name,
-            &self.author_email,
-            &self.rating,
-        ]
-        .iter()
-        .filter(|e| e.is_some())
-        .count()
-            + self.form.len()
+    pub fn has(&self, field: &str) -> bool {
+        self.get(field).is_some()
+    }
+
+    /// The fields with an error, in the form's order (`form`: each field's name, the id of the
+    /// element a link to it points at, and its label): for the summary at the top of the form.
+    pub fn summary(
+        &self,
+        form: &[(&str, &'static str, &'static str)],
+    ) -> Vec<(&'static str, &'static str, String)> {
+        form.iter()
+            .filter_map(|(field, anchor, label)| {
+                self.get(field).map(|e| (*anchor, *label, e.to_owned()))
+            })
+            .collect()
+    }
+
+    pub fn count(&self) -> usize {
+        self.fields.len() + self.form.len()
+    }
+}
+
+/// The feedback forms' fields: name, the id a link to it points at, and its label.
+const FEEDBACK_FIELDS: [(&str, &str, &str); 4] = [
+    ("rating", "rating-1", "Rating"),
+    ("comment", "comment", "Comment"),
+    ("author_name", "author_name", "Name"),
+    ("author_email", "author_email", "E-mail"),
+];
+
+/// Which field of a feedback form an error of the API is about, and how it says it is required.
+fn feedback_field(name: &str) -> Option<(&'static str, &'static str)> {
+    match name {
+        "rating" => Some(("rating", "Please choose a rating from 1 to 5.")),
+        "comment" => Some(("comment", "Please write your suggestion.")),
+        "author_name" => Some(("author_name", "Please fill this in.")),
+        "author_email" => Some(("author_email", "Please fill this in.")),
+        _ => None,
     }
 }
 
@@ -196,7 +207,7 @@ fn authority_of(url: &str) -> String {
         .to_ascii_lowercase()
 }
 
-fn refused_cross_site() -> HttpResponse {
+pub fn refused_cross_site() -> HttpResponse {
     message_page(
         StatusCode::FORBIDDEN,
         "Form refused",
@@ -205,7 +216,7 @@ fn refused_cross_site() -> HttpResponse {
     )
 }
 
-fn see_other(location: &str) -> HttpResponse {
+pub fn see_other(location: &str) -> HttpResponse {
     let mut response = HttpResponse::SeeOther()
         .insert_header((header::LOCATION, location))
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -227,10 +238,10 @@ fn outcome(
             error_page(&ApiError::Internal("unexpected answer".to_owned()))
         }
         Err(ApiError::Validation(errors)) => {
-            let errors = Errors::of(errors);
+            let errors = Errors::of(errors, feedback_field);
             let mut page = form(errors);
             page.error_count = page.errors.count();
-            page.summary = page.errors.summary();
+            page.summary = page.errors.summary(&FEEDBACK_FIELDS);
             match page.render() {
                 Ok(html) => pages::page(StatusCode::UNPROCESSABLE_ENTITY, html),
                 Err(e) => error_page(&ApiError::Internal(format!("a form template failed: {e}"))),

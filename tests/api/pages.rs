@@ -4,7 +4,7 @@
 
 use lhs_rounds::platform::auth::Role;
 use reqwest::header;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::helpers::{id_of, spawn_app_with, TestApp};
 
@@ -23,6 +23,10 @@ on_both_backends!(
     pages_refuse_framing_and_the_fragment_is_framed_only_by_the_embed_origins,
     the_stylesheet_is_fingerprinted_and_cached_immutably,
     an_unknown_round_is_a_page_that_says_so,
+    the_check_in_page_from_the_qr_url_checks_in_once_however_often_it_is_sent,
+    the_check_in_page_says_plainly_why_it_takes_no_check_in,
+    check_ins_from_another_site_are_refused_and_nothing_is_recorded,
+    without_public_reads_the_check_in_page_names_no_round_and_still_checks_in,
 );
 
 /// The demo loaded into the app's database.
@@ -786,4 +790,295 @@ async fn a_round_s_page_shows_its_initiatives_run_charts_as_soon_as_a_measure_is
         .await
         .unwrap();
     assert_eq!(chart.status(), 200, "the picture the page shows is public");
+}
+
+/// A round from `start` to `end` minutes from now, and its check-in code.
+async fn round_with_code(app: &TestApp, start: i64, end: i64) -> (i32, String) {
+    let at = |minutes: i64| {
+        (chrono::Utc::now() + chrono::Duration::minutes(minutes))
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    let round = app
+        .create(
+            "/api/v1/rounds",
+            json!({
+                "starts_at": at(start),
+                "ends_at": at(end),
+                "location": "BMC – MassMutual 5",
+                "title": "Learning from <variation>",
+            }),
+        )
+        .await;
+    let id = id_of(&round);
+    let code = app
+        .get_ok(&format!("/api/v1/rounds/{id}/checkin-code"))
+        .await["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (id, code)
+}
+
+/// Jane Doe checks in to `round` from its check-in page, with `nonce` and `code`.
+async fn check_in_jane(app: &TestApp, round: i32, nonce: &str, code: &str) -> reqwest::Response {
+    post_form(
+        app,
+        &format!("/checkin/{round}"),
+        &[
+            ("nonce", nonce),
+            ("code", code),
+            ("full_name", "Jane Doe"),
+            ("email", "jane.doe@example.org"),
+            ("profession", "physician"),
+        ],
+        Some(&app.address),
+        None,
+    )
+    .await
+}
+
+/// The value of the hidden `nonce` field of a check-in page.
+fn nonce_of(html: &str) -> String {
+    let start = html.find(r#"name="nonce" value=""#).expect("a nonce field")
+        + r#"name="nonce" value=""#.len();
+    html[start..].split('"').next().expect("a nonce").to_owned()
+}
+
+async fn attendance_of(app: &TestApp, round: i32) -> Value {
+    app.get_ok(&format!("/api/v1/rounds/{round}/attendance"))
+        .await
+}
+
+async fn the_check_in_page_from_the_qr_url_checks_in_once_however_often_it_is_sent(app: TestApp) {
+    let (round, code) = round_with_code(&app, -10, 50).await;
+    let qr = app
+        .get_ok(&format!("/api/v1/rounds/{round}/checkin-code"))
+        .await["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = qr
+        .split_once(&app.address)
+        .map(|(_, p)| p.to_owned())
+        .unwrap();
+    assert_eq!(path, format!("/checkin/{round}?code={code}"));
+
+    let (headers, html) = page(&app, &path).await;
+    assert_eq!(headers[header::CACHE_CONTROL], "no-store");
+    let policy = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    assert!(policy.contains("script-src 'self'"), "{policy}");
+    assert!(!policy.contains("unsafe-inline"), "{policy}");
+    assert!(html.contains(r#"id="code" name="code""#));
+    assert!(
+        html.contains(&format!(r#"value="{code}""#)),
+        "the code from the URL"
+    );
+    assert!(
+        html.contains("Learning from &#60;variation&#62;"),
+        "escaped title"
+    );
+    for field in ["full_name", "email", "profession", "code"] {
+        assert!(
+            html.contains(&format!(r#"<label for="{field}">"#)),
+            "{field} has a label"
+        );
+    }
+    assert_eq!(html.matches("<button").count(), 1, "one button");
+    let nonce = nonce_of(&html);
+    assert_eq!(nonce.len(), 32);
+    let (_, again) = page(&app, &path).await;
+    assert_ne!(
+        nonce_of(&again),
+        nonce,
+        "each load of the page makes its own nonce"
+    );
+
+    // Its one script is this service's, fingerprinted and cached immutably.
+    let script = html
+        .split(r#"<script src=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    assert!(
+        script.starts_with("/assets/checkin-") && script.ends_with(".js"),
+        "{script}"
+    );
+    let served = app.client.get(app.url(&script)).send().await.unwrap();
+    assert_eq!(served.status(), 200);
+    assert_eq!(
+        served.headers()[header::CACHE_CONTROL],
+        "public, max-age=31536000, immutable"
+    );
+    assert!(served.text().await.unwrap().contains("localStorage"));
+
+    let first = check_in_jane(&app, round, &nonce, &code).await;
+    assert_eq!(first.status(), 303);
+    let location = first.headers()[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        location.starts_with(&format!("/checkin/{round}/done?as=new")),
+        "{location}"
+    );
+    // The same submit again (a flaky connection): the same check-in, not a second one.
+    let second = check_in_jane(&app, round, &nonce, &code).await;
+    assert_eq!(second.status(), 303);
+    let again = second.headers()[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        again.starts_with(&format!("/checkin/{round}/done?as=again")),
+        "{again}"
+    );
+    // The page loaded again (another nonce), by the same person: still one record.
+    let other = nonce_of(&page(&app, &path).await.1);
+    let third = check_in_jane(&app, round, &other, &code).await;
+    assert!(third.headers()[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .contains("as=again"));
+
+    let records = attendance_of(&app, round).await;
+    assert_eq!(records["total"], 1, "{records}");
+    assert_eq!(records["items"][0]["nonce"], nonce.as_str());
+    assert_eq!(records["items"][0]["method"], "code");
+
+    let (_, done) = page(&app, &location).await;
+    assert!(done.contains("You are checked in"), "{done}");
+    let (_, done_again) = page(&app, &again).await;
+    assert!(done_again.contains("You are already checked in"));
+    for html in [&done, &done_again] {
+        assert!(!html.contains("jane.doe@example.org") && !html.contains("Jane Doe"));
+    }
+    // Nor does the round's public page name who came.
+    let (_, round_page) = page(&app, &format!("/rounds/{round}")).await;
+    assert!(!round_page.contains("jane.doe@example.org") && !round_page.contains("Jane Doe"));
+}
+
+async fn the_check_in_page_says_plainly_why_it_takes_no_check_in(app: TestApp) {
+    // A wrong code: the form again, the error tied to the code field, nothing recorded.
+    let (open, _) = round_with_code(&app, -10, 50).await;
+    let (_, html) = page(&app, &format!("/checkin/{open}?code=NOPE99")).await;
+    let response = check_in_jane(&app, open, &nonce_of(&html), "NOPE99").await;
+    assert_eq!(response.status(), 422);
+    let html = response.text().await.unwrap();
+    assert!(html.contains(r#"aria-describedby="code-error""#), "{html}");
+    assert!(html.contains("not the code of this round"));
+    assert!(
+        html.contains(r#"value="Jane Doe""#),
+        "what was typed is kept"
+    );
+    assert_eq!(attendance_of(&app, open).await["total"], 0);
+
+    // Missing fields: each error beside its field.
+    let response = post_form(
+        &app,
+        &format!("/checkin/{open}"),
+        &[
+            ("nonce", "n-1"),
+            ("code", "NOPE99"),
+            ("email", "not an address"),
+        ],
+        Some(&app.address),
+        None,
+    )
+    .await;
+    assert_eq!(response.status(), 422);
+    let html = response.text().await.unwrap();
+    for field in ["full_name", "email", "profession"] {
+        assert!(
+            html.contains(&format!(r#"aria-describedby="{field}-error""#)),
+            "{field}: {html}"
+        );
+    }
+
+    // Not open yet, and closed: the window's times, in the series' zone.
+    let (early, code) = round_with_code(&app, 120, 180).await;
+    let (_, html) = page(&app, &format!("/checkin/{early}?code={code}")).await;
+    assert!(html.contains("Check-in is not open yet"), "{html}");
+    assert!(html.contains("(America/New_York)") && html.contains("opens on"));
+    assert!(
+        !html.contains("<form"),
+        "no form while it takes no check-in"
+    );
+    let (late, code) = round_with_code(&app, -300, -240).await;
+    let (_, html) = page(&app, &format!("/checkin/{late}?code={code}")).await;
+    assert!(html.contains("Check-in is closed"), "{html}");
+    assert!(html.contains("was open from"));
+    // Sent anyway (a page left open): 409, in the same words.
+    let response = check_in_jane(&app, late, "n-late", &code).await;
+    assert_eq!(response.status(), 409);
+    assert!(response
+        .text()
+        .await
+        .unwrap()
+        .contains("Check-in is closed"));
+
+    // Cancelled.
+    let (cancelled, code) = round_with_code(&app, -10, 50).await;
+    let response = app
+        .patch(
+            &format!("/api/v1/rounds/{cancelled}"),
+            &json!({"status": "cancelled"}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let (_, html) = page(&app, &format!("/checkin/{cancelled}?code={code}")).await;
+    assert!(html.contains("This round was cancelled"), "{html}");
+    let response = check_in_jane(&app, cancelled, "n-cancelled", &code).await;
+    assert_eq!(response.status(), 409);
+    assert!(response
+        .text()
+        .await
+        .unwrap()
+        .contains("This round was cancelled"));
+    for round in [late, cancelled] {
+        assert_eq!(attendance_of(&app, round).await["total"], 0);
+    }
+
+    // No such round.
+    for path in ["/checkin/99999?code=AAAAAA", "/checkin/abc"] {
+        let response = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 404, "{path}");
+    }
+}
+
+async fn check_ins_from_another_site_are_refused_and_nothing_is_recorded(app: TestApp) {
+    let (round, code) = round_with_code(&app, -10, 50).await;
+    let form = [
+        ("nonce", "n-evil"),
+        ("code", code.as_str()),
+        ("full_name", "Jane Doe"),
+        ("email", "jane.doe@example.org"),
+        ("profession", "physician"),
+    ];
+    for (origin, referer) in [
+        (Some("https://evil.example"), None),
+        (Some("null"), None),
+        (None, Some("https://evil.example/page")),
+        (None, None),
+    ] {
+        let response = post_form(&app, &format!("/checkin/{round}"), &form, origin, referer).await;
+        assert_eq!(response.status(), 403, "{origin:?} {referer:?}");
+    }
+    assert_eq!(attendance_of(&app, round).await["total"], 0);
+}
+
+async fn without_public_reads_the_check_in_page_names_no_round_and_still_checks_in(app: TestApp) {
+    let Some(private) = spawn_app_with(app.backend(), |s| s.public_read = false).await else {
+        panic!("the backend of this test is available");
+    };
+    let (round, code) = round_with_code(&private, -10, 50).await;
+    let path = format!("/checkin/{round}?code={code}");
+    let (_, html) = page(&private, &path).await;
+    assert!(
+        !html.contains("variation"),
+        "the round's title is not shown: {html}"
+    );
+    let response = check_in_jane(&private, round, &nonce_of(&html), &code).await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(attendance_of(&private, round).await["total"], 1);
 }

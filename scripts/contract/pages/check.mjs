@@ -8,7 +8,9 @@
 // topic suggestion sent with JavaScript off; a form's errors; keyboard-only use; a phone's
 // 390×844 viewport without sideways scrolling; the schedule printed on one page; axe-core
 // (WCAG 2.0/2.1 A and AA) on every page, with 0 violations; nothing refused by the pages'
-// Content-Security-Policy. Screenshots go to SCREENSHOT_DIR.
+// Content-Security-Policy; a check-in from the QR code's address ($CHECKIN_URL) on a phone, sent
+// twice with one nonce (one record, counted with $ORGANIZER_TOKEN), and remembered on the
+// device. Screenshots go to SCREENSHOT_DIR.
 import { readFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { chromium } from "playwright-core";
@@ -123,6 +125,56 @@ try {
     await page.goto(`${base}${path}`);
     await shot(page, path.replaceAll("/", "_").replace(/^_/, ""), true);
     await axe(page, path);
+  }
+
+  // ---- the check-in page, from the QR code's address, on a phone ------------------------------
+  const checkinUrl = process.env.CHECKIN_URL;
+  const organizer = process.env.ORGANIZER_TOKEN;
+  check(Boolean(checkinUrl && organizer), "the check-in round's QR address and an organizer token are given");
+  if (checkinUrl && organizer) {
+    const roundId = new URL(checkinUrl).pathname.split("/")[2];
+    const records = async () => {
+      const r = await page.request.get(`${base}/api/v1/rounds/${roundId}/attendance`, { headers: { Authorization: `Bearer ${organizer}` } });
+      return (await r.json()).total;
+    };
+    await page.goto(checkinUrl);
+    check((await page.locator("h1").textContent()).trim() === "Check in", "the QR address opens the check-in page");
+    const code = new URL(checkinUrl).searchParams.get("code");
+    check((await page.inputValue("#code")) === code, "the code comes from the QR address");
+    const cwidth = await page.evaluate(() => document.documentElement.scrollWidth);
+    check(cwidth <= 390, `the check-in page does not scroll sideways at 390×844 (${cwidth}px wide)`);
+    await page.fill("#full_name", "Pat Phone");
+    await page.fill("#email", "pat.phone@example.org");
+    await page.selectOption("#profession", "nurse");
+    await shot(page, "checkin-390x844");
+    await axe(page, "/checkin/{id} (390×844)");
+    const sent = {
+      nonce: await page.inputValue('input[name="nonce"]'),
+      code,
+      full_name: "Pat Phone",
+      email: "pat.phone@example.org",
+      profession: "nurse",
+    };
+    await Promise.all([page.waitForURL(/\/checkin\/\d+\/done/), page.getByRole("button", { name: "Check in" }).click()]);
+    check((await page.locator("h1").textContent()).trim() === "You are checked in", "one tap checks in (303 to its result page)");
+    await shot(page, "checkin-done-390x844");
+    await axe(page, "the check-in's result page");
+    // The same submit again, as a flaky connection resends it: the same nonce, the same record.
+    const again = await page.request.post(`${base}/checkin/${roundId}`, {
+      form: sent,
+      headers: { Origin: base },
+      maxRedirects: 0,
+    });
+    check(again.status() === 303 && /as=again/.test(again.headers()["location"] || ""), "the same submit again is answered 'already checked in'");
+    check((await records()) === 1, "the same submit twice made one record");
+    // The device remembers who checked in: the next visit needs one tap.
+    await page.goto(checkinUrl);
+    check((await page.inputValue("#full_name")) === "Pat Phone" && (await page.inputValue("#email")) === "pat.phone@example.org" && (await page.inputValue("#profession")) === "nurse", "name, e-mail and profession are remembered on the device");
+    await Promise.all([page.waitForURL(/\/checkin\/\d+\/done/), page.getByRole("button", { name: "Check in" }).click()]);
+    check((await page.locator("h1").textContent()).trim() === "You are already checked in", "checking in again says so");
+    check((await records()) === 1, "still one record");
+    const done = await page.content();
+    check(!done.includes("pat.phone@example.org"), "the result page does not show the e-mail address");
   }
 
   // ---- JavaScript off: a topic suggestion is an ordinary form --------------------------------
