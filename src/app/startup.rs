@@ -241,6 +241,8 @@ impl Application {
                 (RefKind::Outcome, outcomes::EXISTING),
             ]));
         log::debug!("resident memory with its validators: {}", resident_memory());
+        // A rating by a signed-in person is their evaluation (feedback is below credit).
+        crate::schedule::feedback::on_evaluation(crate::credit::attendance::evaluation_sent);
         let mut routes_table = RouteTable::from_document(&document);
         routes_table.add(OPENAPI_PATH, vec![Method::GET]);
         if options.metrics.is_some() {

@@ -446,6 +446,48 @@ fn change(
     Ok(changed)
 }
 
+/// A rating of round `round_id` sent by the signed-in person `sub` is their evaluation of it:
+/// each of their records there waiting for it (`pending_evaluation`, and not decided by an
+/// organizer) is awarded, through the change log, in the rating's transaction. Registered with
+/// `feedback::on_evaluation` at start-up.
+pub fn evaluation_sent(
+    conn: &mut DbConnection,
+    round_id: i32,
+    sub: &str,
+    author: Author<'_>,
+) -> Result<(), ApiError> {
+    let theirs = attendees_table::table
+        .filter(attendees_table::sub.eq(sub))
+        .select(attendees_table::id);
+    let waiting = crate::on_backend!(conn, |c| attendance::table
+        .filter(attendance::round_id.eq(round_id))
+        .filter(attendance::credit_status.eq(CreditStatus::PendingEvaluation))
+        .filter(attendance::voided_at.is_null())
+        .filter(attendance::credit_overridden.eq(false))
+        .filter(attendance::attendee_id.eq_any(theirs))
+        .select(AttendanceRow::as_select())
+        .load::<AttendanceRow>(c))?;
+    for row in waiting {
+        let current = AttendanceRecord::from(row);
+        change(conn, &current, author, |c, id, version| {
+            let values = (
+                attendance::credit_status.eq(CreditStatus::Awarded),
+                attendance::evaluated_at.eq(db::now()),
+                crate::updated_columns!(attendance, author.actor),
+            );
+            let target = attendance::table
+                .find(id)
+                .filter(attendance::version.eq(version));
+            crate::on_backend!(c, |b| diesel::update(target)
+                .set(values)
+                .returning(AttendanceRow::as_returning())
+                .get_result::<AttendanceRow>(b)
+                .optional())
+        })?;
+    }
+    Ok(())
+}
+
 // ---- check-in ------------------------------------------------------------------------------
 
 fn validation(field: &str, message: impl Into<String>) -> ApiError {

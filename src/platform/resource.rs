@@ -205,6 +205,16 @@ pub trait Resource: 'static {
         Err(not_served::<Self>("deleted"))
     }
 
+    /// What else the creation of `record` writes, in its transaction, after its change-log
+    /// entry (through the change log too).
+    fn after_insert(
+        _conn: &mut DbConnection,
+        _record: &Self::Record,
+        _author: Author<'_>,
+    ) -> Result<(), ApiError> {
+        Ok(())
+    }
+
     /// The answer to the POST that created `record` (what `GET` shows, unless the resource
     /// shows more once, such as a webhook's secret).
     fn created_answer(record: &Self::Record, caller: &Caller) -> Result<Value, ApiError> {
@@ -724,6 +734,7 @@ pub async fn create_with<R: Resource>(
                 request_id: request_id.as_deref(),
             };
             author.record(conn, R::NAME, record.id(), None, Some(&record))?;
+            R::after_insert(conn, &record, author)?;
             let answer = created::<R>(&record, &caller)?;
             if let Some(key) = &key {
                 idempotency::remember(conn, key, &fingerprint, &R::kept_answer(&answer)?, ttl)?;
@@ -809,7 +820,8 @@ pub trait LoggedInsert: Resource {
 /// no `Idempotency-Key` (its replay and storage are statements of their own) and a body that
 /// passed. A reference that names no record sends it the usual way, which names each one, as
 /// does a body [`LoggedInsert::insert_logged`] declines; `precheck` runs in that usual way only,
-/// so a body that needs one must be declined by `insert_logged`.
+/// so a body that needs one must be declined by `insert_logged`; so must one whose
+/// [`Resource::after_insert`] writes anything (it runs in the usual way's transaction only).
 pub async fn create_logged<R: LoggedInsert>(
     ctx: Ctx,
     granted: Granted,

@@ -458,6 +458,20 @@ fn columns(input: &FeedbackInput) -> Columns<'_> {
     )
 }
 
+/// What a signed-in person's rating of a round (`round_id`, their token's `sub`) is to the
+/// layers above this one: their evaluation of it. Credit registers it at start-up
+/// (`app::startup`), so that a claim waiting for the evaluation is awarded, through the change
+/// log, in the rating's transaction.
+pub type EvaluationHook = fn(&mut DbConnection, i32, &str, Author<'_>) -> Result<(), ApiError>;
+
+static ON_EVALUATION: std::sync::OnceLock<EvaluationHook> = std::sync::OnceLock::new();
+
+/// Registers what a rating by a signed-in person does beyond itself (once per process; the
+/// first registration stands).
+pub fn on_evaluation(hook: EvaluationHook) {
+    let _ = ON_EVALUATION.set(hook);
+}
+
 /// Feedback: what [`resource`] needs to serve it.
 pub struct Feedbacks;
 
@@ -479,6 +493,24 @@ impl Resource for Feedbacks {
             (feedback::created_at.eq(now), feedback::updated_at.eq(now)),
         );
         Ok(crate::insert_row!(conn, feedback, FeedbackRow, values)?.into())
+    }
+
+    /// A rating sent by a signed-in person is their evaluation of the round: what it does
+    /// beyond itself (see [`on_evaluation`]) happens in its transaction.
+    fn after_insert(
+        conn: &mut DbConnection,
+        record: &Feedback,
+        author: Author<'_>,
+    ) -> Result<(), ApiError> {
+        let (Some(round), Some(sub)) = (record.round_id, record.submitted_by.as_ref()) else {
+            return Ok(());
+        };
+        match (record.kind, ON_EVALUATION.get()) {
+            (FeedbackKind::SessionFeedback, Some(evaluated)) => {
+                evaluated(conn, round.0, sub.as_str(), author)
+            }
+            _ => Ok(()),
+        }
     }
 
     fn change_of(record: &Feedback) -> FeedbackTriageInput {
@@ -511,7 +543,8 @@ impl Resource for Feedbacks {
 /// [`changelog::Logged`]), from the same columns as [`Resource::insert`] and the same entry as
 /// [`changelog::record`]; `feedback::the_one_statement_creation_logs_what_the_usual_way_logs`
 /// (tests/api) compares them. Topic suggestions and general comments only: session feedback
-/// is checked against its round's window first.
+/// is checked against its round's window first, and may be an evaluation
+/// ([`Resource::after_insert`]), written in a transaction.
 impl LoggedInsert for Feedbacks {
     fn insert_logged(
         conn: &mut DbConnection,

@@ -839,6 +839,37 @@ async fn claims_wait_for_the_evaluation_and_never_exceed_the_designation(app: Te
         .unwrap();
     assert_eq!(now["credit_status"], "awarded");
     assert_eq!(now["claimed_hours"], 0.5);
+    // The award is a change of the record like any other: in the audit trail (the change log,
+    // which webhooks that list attendance are sent from), by the person whose rating it was.
+    let audit = app
+        .get_ok(&format!(
+            "/api/v1/audit?resource=attendance&id={}",
+            id_of(&record)
+        ))
+        .await;
+    let award = &audit["items"][0];
+    assert_eq!(award["action"], "updated", "{audit}");
+    assert_eq!(award["actor"], "eve-sub");
+    assert_eq!(
+        award["changes"]["credit_status"],
+        json!(["pending_evaluation", "awarded"])
+    );
+    // A second rating finds nothing waiting: no further change.
+    let (status, _) = post_as(
+        &app,
+        Some(&token),
+        &format!("/api/v1/rounds/{round}/feedback"),
+        &json!({"kind": "session_feedback", "rating": 4}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let audit_after = app
+        .get_ok(&format!(
+            "/api/v1/audit?resource=attendance&id={}",
+            id_of(&record)
+        ))
+        .await;
+    assert_eq!(audit_after["total"], audit["total"]);
     // Their own transcript.
     let mine: Value = app
         .request_as(Some(&token), Method::GET, "/api/v1/me/transcript", None)
