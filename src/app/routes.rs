@@ -12,7 +12,7 @@ use utoipa_actix_web::OpenApiFactory;
 
 use crate::learning::{initiatives, measures, outcomes, pdsa, report};
 pub use crate::platform::resource::API_PREFIX;
-use crate::site::{assets, checkin as checkin_page, forms, pages};
+use crate::site::{assets, checkin as checkin_page, forms, me as me_page, pages, signin};
 use crate::{
     credit::attendance, credit::attendees, credit::checkin, credit::transcripts,
     disclosure::readiness, disclosure::relationships, disclosure::reviews, disclosure::statements,
@@ -53,6 +53,14 @@ pub fn site(cfg: &mut web::ServiceConfig) {
         .route("/checkin/{id}", web::get().to(checkin_page::form))
         .route("/checkin/{id}", web::post().to(checkin_page::check_in))
         .route("/checkin/{id}/done", web::get().to(checkin_page::done))
+        .route("/signin", web::get().to(signin::start))
+        .route(signin::CALLBACK, web::get().to(signin::callback))
+        .route("/signout", web::post().to(signin::sign_out))
+        .route("/me", web::get().to(me_page::me))
+        .route(
+            "/me/certificate/{year}",
+            web::get().to(me_page::certificate),
+        )
         .route("/suggestions", web::post().to(forms::suggest))
         .route("/suggestions/sent", web::get().to(forms::suggestion_sent))
         .route("/assets/{name}", web::get().to(assets::asset));

@@ -348,18 +348,7 @@ pub struct CheckinCode {
     pub closes_at: LocalTimestamp,
 }
 
-/// Where the service is reached: `LHS_PUBLIC_URL`, or else the scheme and host the request was
-/// sent to.
-fn public_base(settings: &CalendarSettings, req: &HttpRequest) -> String {
-    match &settings.public_url {
-        Some(url) => url.clone(),
-        None => {
-            let info = req.connection_info();
-            format!("{}://{}", info.scheme(), info.host())
-        }
-    }
-}
-
+/// The address the room's QR code holds: the service's check-in page for the round and code.
 fn checkin_url(base: &str, round_id: i32, code: &str) -> String {
     format!("{base}/checkin/{round_id}?code={code}")
 }
@@ -392,7 +381,7 @@ pub async fn get_checkin_code(
 ) -> Result<HttpResponse, ApiError> {
     let granted = ctx.authorize_with(ctx.caller.require(Role::Organizer))?;
     let round_id = id.into_inner();
-    let base = public_base(&settings, &req);
+    let base = settings.base(&req);
     let code = ctx
         .write(granted, move |conn, author| {
             let round = round_credit(conn, round_id)?;
@@ -424,7 +413,7 @@ pub async fn regenerate_checkin_code(
 ) -> Result<HttpResponse, ApiError> {
     let granted = ctx.authorize_with(ctx.caller.require(Role::Organizer))?;
     let round_id = id.into_inner();
-    let base = public_base(&settings, &req);
+    let base = settings.base(&req);
     let code = ctx
         .write(granted, move |conn, author| {
             let round = round_credit(conn, round_id)?;
@@ -457,7 +446,7 @@ pub async fn checkin_svg(
 ) -> Result<HttpResponse, ApiError> {
     let granted = ctx.authorize_with(ctx.caller.require(Role::Organizer))?;
     let round_id = id.into_inner();
-    let base = public_base(&settings, &req);
+    let base = settings.base(&req);
     let url = ctx
         .write(granted, move |conn, author| {
             round_credit(conn, round_id)?;

@@ -248,6 +248,24 @@ impl Auth {
         }
     }
 
+    /// The caller a page's session holds: who its token said at sign-in (see
+    /// `site::session`), with this service's settings for the anonymous.
+    pub fn caller_for(&self, identity: Identity) -> Caller {
+        self.signed_in(identity)
+    }
+
+    /// Checks an access token as a bearer token is checked (signature, issuer, audience,
+    /// expiry, roles from groups), waiting for the identity provider's keys when they must be
+    /// fetched: how a page's sign-in learns who signed in.
+    pub async fn check_token(&self, token: &str) -> Result<Caller, ApiError> {
+        let header = HeaderValue::from_str(&format!("Bearer {token}"))
+            .map_err(|_| invalid_token("the access token is not a header value"))?;
+        match self.authenticate(Some(&header)) {
+            Checked::Done(result) => result,
+            Checked::Pending(token) => self.authenticate_fetching(&token).await,
+        }
+    }
+
     /// Checks the `Authorization` header with what is at hand: the key, or the identity
     /// provider's keys cached now. Never waits.
     fn authenticate(&self, header: Option<&HeaderValue>) -> Checked {

@@ -564,6 +564,29 @@ diesel::joinable!(attendance -> attendees (attendee_id));
 diesel::joinable!(webhook_attempts -> webhook_messages (message_id));
 
 // Every table may meet every other in a query (a join written with `on`, or a subquery).
+diesel::table! {
+    /// Sign-ins to the pages under way (see `site::session`), by the digest of their `state`.
+    page_signins (state_digest) {
+        state_digest -> Text,
+        verifier -> Text,
+        next_path -> Text,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// The pages' sessions (see `site::session`), by the digest of the cookie's id.
+    page_sessions (id_digest) {
+        id_digest -> Text,
+        sub -> Text,
+        name -> Nullable<Text>,
+        email -> Nullable<Text>,
+        role -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     departments,
     speakers,

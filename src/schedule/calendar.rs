@@ -44,6 +44,18 @@ pub struct CalendarSettings {
 }
 
 impl CalendarSettings {
+    /// The service's address as people reach it: `LHS_PUBLIC_URL`, else the scheme and host
+    /// `req` was sent to.
+    pub fn base(&self, req: &actix_web::HttpRequest) -> String {
+        match &self.public_url {
+            Some(url) => url.clone(),
+            None => {
+                let info = req.connection_info();
+                format!("{}://{}", info.scheme(), info.host())
+            }
+        }
+    }
+
     /// The domain defaults to the host of the public URL, or `lhs-rounds.invalid`.
     pub fn new(public_url: Option<&str>, domain: Option<&str>) -> CalendarSettings {
         let public_url = public_url

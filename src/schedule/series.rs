@@ -471,6 +471,19 @@ pub fn zone(conn: &mut DbConnection) -> Result<Zone, ApiError> {
     Ok(zone_named(name.as_deref()))
 }
 
+/// The series' name and time zone (a certificate's heading and dates).
+pub fn name_and_zone(conn: &mut DbConnection) -> Result<(String, Zone), ApiError> {
+    let row = crate::on_backend!(conn, |c| series::table
+        .find(ID)
+        .select((series::name, series::timezone))
+        .first::<(String, String)>(c)
+        .optional())?;
+    Ok(match row {
+        Some((name, zone)) => (name, zone_named(Some(&zone))),
+        None => ("LHS Rounds".to_owned(), zone_named(None)),
+    })
+}
+
 /// The zone of the series' `timezone` column as read by another query.
 pub fn zone_named(name: Option<&str>) -> Zone {
     timezone::named_or_default(name)

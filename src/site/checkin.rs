@@ -18,6 +18,7 @@ use serde_json::Value;
 use crate::credit::attendance::{self, AttendanceRecord, CreditStatus};
 use crate::credit::attendees::Profession;
 use crate::credit::checkin::{self, RoundCredit, Window};
+use crate::platform::auth::Auth;
 use crate::platform::db;
 use crate::platform::error::{ApiError, FieldError};
 use crate::platform::resource::{Access, Ctx};
@@ -26,7 +27,7 @@ use crate::schedule::calendar::CalendarSettings;
 use crate::schedule::rounds::{RoundStatus, Rounds};
 use crate::site::forms::{from_this_service, non_blank, refused_cross_site, see_other, Errors};
 use crate::site::pages::{self, error_page, Message};
-use crate::site::{assets, render};
+use crate::site::{assets, render, signin};
 
 /// The check-in page's policy: the pages' own, and its one script from this origin.
 pub const CHECKIN_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
@@ -145,6 +146,59 @@ struct CheckinPage<'a> {
     professions: Vec<Choice>,
     errors: Errors,
     summary: Vec<(&'static str, &'static str, String)>,
+    account: Account,
+}
+
+/// Who checks in, as far as the pages' sign-in knows: the signed-in person (their name and
+/// address filled in), or where to sign in, when sign-in is set up.
+#[derive(Debug, Clone, Default)]
+pub struct Account {
+    pub signed_in_as: Option<String>,
+    pub signin_url: Option<String>,
+}
+
+/// The check-in's caller and account: the session's person, when the request has one (the
+/// check-in is then theirs, as with a token), else anonymous.
+async fn account(
+    ctx: &mut Ctx,
+    req: &HttpRequest,
+    auth: &Auth,
+    round: i32,
+    fields: &mut Fields,
+) -> Result<Account, ApiError> {
+    match signin::session_caller(ctx, req, auth).await? {
+        Some(caller) => {
+            let name = caller.name.clone().unwrap_or_default();
+            let email = caller.email.clone().unwrap_or_default();
+            if fields.full_name.trim().is_empty() {
+                fields.full_name.clone_from(&name);
+            }
+            if fields.email.trim().is_empty() {
+                fields.email.clone_from(&email);
+            }
+            ctx.caller = caller;
+            Ok(Account {
+                signed_in_as: Some(match (name.is_empty(), email.is_empty()) {
+                    (false, false) => format!("{name} ({email})"),
+                    (false, true) => name,
+                    _ => email,
+                }),
+                signin_url: None,
+            })
+        }
+        None => Ok(Account {
+            signed_in_as: None,
+            signin_url: signin::configured(auth).map(|_| {
+                let code =
+                    serde_urlencoded::to_string([("code", &fields.code)]).unwrap_or_default();
+                let back = format!("/checkin/{round}?{code}");
+                format!(
+                    "/signin?{}",
+                    serde_urlencoded::to_string([("next", back)]).unwrap_or_default()
+                )
+            }),
+        }),
+    }
 }
 
 /// "Thursday, July 18, 2019, 12–1pm": when a round is, in its series' zone.
@@ -220,6 +274,7 @@ fn form_page(
     round: &RoundCredit,
     fields: Fields,
     errors: Errors,
+    account: Account,
 ) -> HttpResponse {
     let page = CheckinPage {
         css: assets::stylesheet_path(),
@@ -231,6 +286,7 @@ fn form_page(
         summary: errors.summary(&CHECKIN_FIELDS),
         fields,
         errors,
+        account,
     };
     match page.render() {
         Ok(html) => {
@@ -281,19 +337,31 @@ async fn round_named(ctx: &Ctx, id: i32) -> Result<RoundCredit, ApiError> {
 }
 
 /// The check-in page (the QR code's address)
-pub async fn form(ctx: Ctx, req: HttpRequest, id: web::Path<String>) -> HttpResponse {
+pub async fn form(
+    mut ctx: Ctx,
+    req: HttpRequest,
+    auth: web::Data<Auth>,
+    id: web::Path<String>,
+) -> HttpResponse {
     let shown = async {
         let id = round_id(&id)?;
         let round = round_named(&ctx, id).await?;
         if let Some((title, text)) = refusal(&round, db::now().and_utc()) {
             return Ok(round_message(StatusCode::OK, round.id, title, &text));
         }
-        let fields = Fields {
+        let mut fields = Fields {
             code: code_in(&req),
             nonce: new_nonce()?,
             ..Fields::default()
         };
-        Ok(form_page(StatusCode::OK, &round, fields, Errors::default()))
+        let account = account(&mut ctx, &req, &auth, id, &mut fields).await?;
+        Ok(form_page(
+            StatusCode::OK,
+            &round,
+            fields,
+            Errors::default(),
+            account,
+        ))
     }
     .await;
     shown.unwrap_or_else(|error: ApiError| error_page(&error))
@@ -316,8 +384,9 @@ fn round_message(status: StatusCode, id: i32, title: &str, text: &str) -> HttpRe
 
 /// Check in (the check-in page's form)
 pub async fn check_in(
-    ctx: Ctx,
+    mut ctx: Ctx,
     req: HttpRequest,
+    auth: web::Data<Auth>,
     calendar: web::Data<CalendarSettings>,
     id: web::Path<String>,
     body: web::Bytes,
@@ -333,7 +402,11 @@ pub async fn check_in(
         Ok(id) => id,
         Err(error) => return error_page(&error),
     };
-    let fields = Fields::read(&body);
+    let mut fields = Fields::read(&body);
+    let account = match account(&mut ctx, &req, &auth, id, &mut fields).await {
+        Ok(account) => account,
+        Err(error) => return error_page(&error),
+    };
     match attendance::record_checked(&ctx, granted, id, fields.body()).await {
         Ok((record, created)) => see_other(&done_location(&record, created)),
         Err(ApiError::Validation(errors)) => match round_named(&ctx, id).await {
@@ -342,6 +415,7 @@ pub async fn check_in(
                 &round,
                 fields,
                 checkin_errors(errors),
+                account,
             ),
             Err(error) => error_page(&error),
         },

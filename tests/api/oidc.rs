@@ -105,6 +105,8 @@ on_both_backends!(
     oidc_me_says_who_the_token_says,
     oidc_the_api_docs_sign_in_with_the_provider_when_configured,
     oidc_rs256_ps256_es256_and_at_jwt_tokens_are_accepted,
+    oidc_pages_sign_in_with_code_and_pkce_into_a_session_cookie,
+    oidc_without_a_client_id_the_pages_are_public_only,
 );
 
 async fn oidc_roles_come_from_each_claim_through_the_role_map(app: TestApp) {
@@ -1058,4 +1060,353 @@ async fn oidc_a_remembered_token_still_ends_at_exp_plus_leeway() {
             "the token has expired".to_owned()
         ))
     );
+}
+
+// ---- the pages' sign-in ---------------------------------------------------------------------
+
+/// A browser of the tests: no redirect followed, cookies kept by hand (each `Set-Cookie` read,
+/// sent back as `Cookie`), so that each step of the flow is seen.
+struct Browser {
+    http: reqwest::Client,
+    cookies: std::collections::BTreeMap<String, String>,
+}
+
+impl Browser {
+    fn new() -> Browser {
+        Browser {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .pool_max_idle_per_host(0)
+                .build()
+                .unwrap(),
+            cookies: std::collections::BTreeMap::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// Keeps the cookies an answer sets (an empty value or `Max-Age=0` removes one), and
+    /// returns the `Set-Cookie` lines.
+    fn keep(&mut self, response: &reqwest::Response) -> Vec<String> {
+        let lines: Vec<String> = response
+            .headers()
+            .get_all(reqwest::header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        for line in &lines {
+            let pair = line.split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            if value.is_empty() || line.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        lines
+    }
+
+    async fn get(&mut self, url: &str) -> reqwest::Response {
+        let response = self
+            .http
+            .get(url)
+            .header(reqwest::header::COOKIE, self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.keep(&response);
+        response
+    }
+
+    async fn post_form(
+        &mut self,
+        url: &str,
+        origin: &str,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let response = self
+            .http
+            .post(url)
+            .header(reqwest::header::COOKIE, self.cookie_header())
+            .header(reqwest::header::ORIGIN, origin)
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(serde_urlencoded::to_string(form).unwrap())
+            .send()
+            .await
+            .unwrap();
+        self.keep(&response);
+        response
+    }
+}
+
+fn location(response: &reqwest::Response) -> String {
+    response.headers()[reqwest::header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The pages' client, as docs/identity-provider.md registers it.
+const PAGES_CLIENT: &str = "lhs-rounds-docs";
+
+async fn oidc_pages_sign_in_with_code_and_pkce_into_a_session_cookie(app: TestApp) {
+    let provider = Provider::start();
+    let backend = app.backend();
+    drop(app);
+    let app = oidc_app(backend, &provider, |s| {
+        keycloak(s);
+        s.oidc_client_id = Some(PAGES_CLIENT.to_owned());
+    })
+    .await;
+    provider
+        .signin_claims(keycloak_claims("jane-sub", json!(["offline_access"])))
+        .await;
+    let admin = provider
+        .mint_claims(keycloak_claims("admin-sub", json!(["LHS-Rounds-Admins"])))
+        .await;
+    let mut browser = Browser::new();
+
+    // Signed out, /me sends the browser to sign in, and back to /me after.
+    let response = browser.get(&app.url("/me")).await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(location(&response), "/signin?next=%2Fme");
+
+    // The sign-in goes to the provider with PKCE (S256), a state, and the callback.
+    let response = browser.get(&app.url("/signin?next=%2Fme")).await;
+    assert_eq!(response.status(), 303);
+    let set = response
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect::<Vec<_>>();
+    let authorize = url::Url::parse(&location(&response)).unwrap();
+    assert!(
+        authorize.as_str().starts_with(&provider.issuer),
+        "{authorize}"
+    );
+    let query: std::collections::HashMap<String, String> =
+        authorize.query_pairs().into_owned().collect();
+    assert_eq!(query["response_type"], "code");
+    assert_eq!(query["client_id"], PAGES_CLIENT);
+    assert_eq!(query["code_challenge_method"], "S256");
+    assert_eq!(query["code_challenge"].len(), 43);
+    assert_eq!(query["redirect_uri"], app.url("/signin/callback"));
+    let state = query["state"].clone();
+    assert_eq!(browser.cookies.get("lhs_signin"), Some(&state));
+    assert!(
+        set[0].contains("HttpOnly") && set[0].contains("Secure") && set[0].contains("SameSite=Lax"),
+        "{set:?}"
+    );
+
+    // The provider signs the person in and sends the browser back with a code.
+    let response = browser.get(authorize.as_str()).await;
+    assert_eq!(response.status(), 302);
+    let callback = location(&response);
+    assert!(
+        callback.starts_with(&app.url("/signin/callback?")),
+        "{callback}"
+    );
+
+    // A callback from another browser (no state cookie) does not sign anyone in.
+    let mut stranger = Browser::new();
+    let response = stranger.get(&callback).await;
+    assert_eq!(response.status(), 400);
+    assert!(!stranger.cookies.contains_key("lhs_session"));
+
+    let response = browser.get(&callback).await;
+    assert_eq!(response.status(), 303, "{}", response.text().await.unwrap());
+    assert_eq!(location(&response), "/me");
+    let session = browser
+        .cookies
+        .get("lhs_session")
+        .cloned()
+        .expect("a session cookie");
+    let set = response
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("lhs_session="))
+        .unwrap();
+    for attribute in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/"] {
+        assert!(set.contains(attribute), "{set}");
+    }
+    assert!(
+        !session.contains('.') && session.len() == 43,
+        "an opaque id, not a token: {session}"
+    );
+    assert!(
+        !browser.cookies.contains_key("lhs_signin"),
+        "the state cookie is gone"
+    );
+    // The same callback again (a replay) opens nothing: the sign-in was used.
+    let mut replay = Browser::new();
+    replay
+        .cookies
+        .insert("lhs_signin".to_owned(), state.clone());
+    assert_eq!(replay.get(&callback).await.status(), 400);
+
+    // Signed in: /me is the person's transcript, kept by no cache.
+    let response = browser.get(&app.url("/me")).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()[reqwest::header::CACHE_CONTROL],
+        "private, no-store"
+    );
+    let html = response.text().await.unwrap();
+    assert!(
+        html.contains("Your transcript") && html.contains("jane.doe@example.org"),
+        "{html}"
+    );
+    assert!(html.contains("No attendance is recorded for you yet"));
+
+    // A check-in signed in: the person comes from the session.
+    let at = |minutes: i64| {
+        (chrono::Utc::now() + chrono::Duration::minutes(minutes))
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    let round = app
+        .request_as(
+            Some(&admin),
+            Method::POST,
+            "/api/v1/rounds",
+            Some(&json!({"starts_at": at(-10), "ends_at": at(50),
+                "location": "BMC – MassMutual 5", "title": "Signed-in check-in"})),
+        )
+        .await;
+    assert_eq!(round.status(), 201);
+    let round = round.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    let code: Value = app
+        .request_as(
+            Some(&admin),
+            Method::GET,
+            &format!("/api/v1/rounds/{round}/checkin-code"),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let code = code["code"].as_str().unwrap().to_owned();
+    let html = browser
+        .get(&app.url(&format!("/checkin/{round}?code={code}")))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("Signed in as Jane Doe (jane.doe@example.org)"),
+        "{html}"
+    );
+    assert!(html.contains(r#"value="jane.doe@example.org""#));
+    let nonce = html
+        .split(r#"name="nonce" value=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    let response = browser
+        .post_form(
+            &app.url(&format!("/checkin/{round}")),
+            &app.address,
+            &[
+                ("nonce", &nonce),
+                ("code", &code),
+                ("full_name", "Jane Doe"),
+                ("email", "jane.doe@example.org"),
+                ("profession", "physician"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    let records: Value = app
+        .request_as(
+            Some(&admin),
+            Method::GET,
+            &format!("/api/v1/rounds/{round}/attendance"),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(records["total"], 1);
+    let attendee: Value = app
+        .request_as(
+            Some(&admin),
+            Method::GET,
+            &format!("/api/v1/attendees/{}", records["items"][0]["attendee_id"]),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        attendee["sub"], "jane-sub",
+        "the session's person: {attendee}"
+    );
+
+    // Now the transcript has the round, and the year's certificate prints it.
+    let html = browser.get(&app.url("/me")).await.text().await.unwrap();
+    assert!(html.contains("Signed-in check-in"), "{html}");
+    let year: String = html
+        .split("/me/certificate/")
+        .nth(1)
+        .expect("a certificate link")
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    assert_eq!(year.len(), 4, "{html}");
+    let response = browser
+        .get(&app.url(&format!("/me/certificate/{year}")))
+        .await;
+    assert_eq!(response.status(), 200);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("Certificate of attendance") && html.contains("Jane Doe"));
+    assert!(html.contains("Signed-in check-in"));
+    let response = browser.get(&app.url("/me/certificate/1999")).await;
+    assert_eq!(response.status(), 404);
+
+    // Signing out ends the session: the cookie is cleared, and the old id opens nothing.
+    let response = browser
+        .post_form(&app.url("/signout"), &app.address, &[])
+        .await;
+    assert_eq!(response.status(), 303);
+    assert!(!browser.cookies.contains_key("lhs_session"));
+    let mut old = Browser::new();
+    old.cookies.insert("lhs_session".to_owned(), session);
+    let response = old.get(&app.url("/me")).await;
+    assert_eq!(response.status(), 303, "the session is closed");
+    // A public page is the same whoever asks: a session changes nothing there.
+    let html = old.get(&app.url("/")).await.text().await.unwrap();
+    assert!(!html.contains("jane.doe@example.org"));
+}
+
+async fn oidc_without_a_client_id_the_pages_are_public_only(app: TestApp) {
+    let provider = Provider::start();
+    let backend = app.backend();
+    drop(app);
+    let app = oidc_app(backend, &provider, keycloak).await;
+    let mut browser = Browser::new();
+    for path in ["/signin?next=%2Fme", "/me", "/me/certificate/2026"] {
+        let response = browser.get(&app.url(path)).await;
+        assert_eq!(response.status(), 404, "{path}");
+        assert!(response
+            .text()
+            .await
+            .unwrap()
+            .contains("Sign-in is not set up"));
+    }
+    assert!(browser.cookies.is_empty());
 }

@@ -128,6 +128,17 @@ impl Provider {
             .to_owned()
     }
 
+    /// The claims of the access tokens the authorization code flow answers with from now on:
+    /// who signs in to the pages.
+    pub async fn signin_claims(&self, claims: Value) {
+        self.call(
+            reqwest::Method::POST,
+            "/signin-claims",
+            json!({ "claims": claims }),
+        )
+        .await;
+    }
+
     pub async fn mint_claims(&self, claims: Value) -> String {
         self.mint(json!({ "claims": claims })).await
     }

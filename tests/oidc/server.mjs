@@ -22,6 +22,8 @@
 //   POST   /down, POST /up         stop and start serving the provider's port (an outage)
 //   POST   /cache-control {value}  Cache-Control header of the JWKS answer (null: none)
 //   POST   /delay {ms}             the provider answers only after ms (a hung provider)
+//   POST   /signin-claims {claims} claims merged into the access tokens of the authorization
+//                                  code flow (who signs in to the pages); null removes one
 
 import http from 'node:http';
 import crypto from 'node:crypto';
@@ -57,7 +59,22 @@ async function rebuild(privateKeys) {
     await next.keys.add(key);
   }
   issuer = next;
-  service = new OAuth2Service(next, endpoints);
+  service = serviceOf(next);
+}
+
+// Who signs in through the authorization code flow (the pages' sign-in): the claims of the
+// access tokens that flow's token request answers with (POST /signin-claims sets them).
+let signinClaims = {};
+
+function serviceOf(of) {
+  const made = new OAuth2Service(of, endpoints);
+  made.on('beforeTokenSigning', (token, req) => {
+    // The access token only: the ID token of the same answer has the client as its audience.
+    if (req.body?.grant_type === 'authorization_code' && token.payload.aud === undefined) {
+      merge(token.payload, signinClaims);
+    }
+  });
+  return made;
 }
 
 function publicJwk(kid) {
@@ -178,6 +195,10 @@ async function control(req, body) {
       },
     });
     return { token };
+  }
+  if (req.method === 'POST' && path === '/signin-claims') {
+    signinClaims = body.claims ?? {};
+    return { claims: signinClaims };
   }
   if (req.method === 'GET' && path === '/stats') return { ...stats };
   if (req.method === 'POST' && path === '/stats/reset') {

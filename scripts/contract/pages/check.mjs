@@ -10,7 +10,9 @@
 // (WCAG 2.0/2.1 A and AA) on every page, with 0 violations; nothing refused by the pages'
 // Content-Security-Policy; a check-in from the QR code's address ($CHECKIN_URL) on a phone, sent
 // twice with one nonce (one record, counted with $ORGANIZER_TOKEN), and remembered on the
-// device. Screenshots go to SCREENSHOT_DIR.
+// device; signing in through the identity provider (/me), a signed-in check-in, the year's
+// certificate on one printed page, axe on the pages signed in, and signing out. Screenshots go
+// to SCREENSHOT_DIR.
 import { readFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { chromium } from "playwright-core";
@@ -176,6 +178,51 @@ try {
     const done = await page.content();
     check(!done.includes("pat.phone@example.org"), "the result page does not show the e-mail address");
   }
+
+  // ---- signed in: the identity provider, /me, a check-in, the certificate ---------------------
+  const account = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 1, isMobile: true, hasTouch: true });
+  const mine = await account.newPage();
+  watch(mine);
+  // /me → /signin → the provider's authorization endpoint → /signin/callback → /me.
+  await mine.goto(`${base}/me`);
+  await mine.waitForURL(`${base}/me`);
+  check((await mine.locator("h1").textContent()).trim() === "Your transcript", "/me signs in through the identity provider and comes back");
+  // Every cookie of the context: a Secure cookie is not listed for an http:// address.
+  const session = (await account.cookies()).find((c) => c.name === "lhs_session");
+  check(Boolean(session && session.httpOnly && session.secure && session.sameSite === "Lax"), "the session cookie is Secure, HttpOnly and SameSite=Lax");
+  check(!(await mine.evaluate(() => document.cookie)).includes("lhs_session"), "no script can read the session");
+  await axe(mine, "/me (signed in, no attendance yet)");
+  if (checkinUrl) {
+    await mine.goto(checkinUrl);
+    check(await mine.locator("text=Signed in as Dr. Pat Signed").count() === 1, "the check-in page knows who is signed in");
+    check((await mine.inputValue("#email")) === "pat.signed@example.org", "the e-mail address comes from the sign-in");
+    await mine.selectOption("#profession", "physician");
+    await axe(mine, "/checkin/{id} (signed in)");
+    await Promise.all([mine.waitForURL(/\/checkin\/\d+\/done/), mine.getByRole("button", { name: "Check in" }).click()]);
+    check((await mine.locator("h1").textContent()).trim() === "You are checked in", "a signed-in person checks in with one tap");
+  }
+  for (const path of ["/", "/embed/upcoming"]) {
+    await mine.goto(`${base}${path}`);
+    await axe(mine, `${path} (signed in)`);
+  }
+  await mine.goto(`${base}/`);
+  await Promise.all([mine.waitForURL(/\/rounds\/\d+$/), mine.locator("ul.rounds a", { hasText: "April 25, 2019" }).click()]);
+  await axe(mine, "a round (signed in)");
+  await mine.goto(`${base}/me`);
+  check(await mine.locator("td", { hasText: "Check-in from the room" }).count() === 1, "/me lists the round checked in to");
+  await shot(mine, "me-390x844");
+  await axe(mine, "/me (signed in)");
+  await Promise.all([mine.waitForURL(/\/me\/certificate\/\d{4}$/), mine.locator('a[href^="/me/certificate/"]').first().click()]);
+  check((await mine.locator("h1").textContent()).trim() === "Certificate of attendance", "the year's certificate opens");
+  await shot(mine, "certificate-390x844");
+  await axe(mine, "/me/certificate/{year}");
+  const certificate = await mine.pdf({ format: "Letter" });
+  writeFileSync(`${shots}/certificate-print.pdf`, certificate);
+  const certificatePages = (certificate.toString("latin1").match(/\/Type\s*\/Page[^s]/g) || []).length;
+  check(certificatePages === 1, `the certificate prints on one page (${certificatePages})`);
+  await mine.goto(`${base}/me`);
+  await Promise.all([mine.waitForURL(`${base}/`), mine.getByRole("button", { name: "Sign out" }).click()]);
+  check(!(await account.cookies()).some((c) => c.name === "lhs_session"), "signing out removes the session cookie");
 
   // ---- JavaScript off: a topic suggestion is an ordinary form --------------------------------
   const noScript = await browser.newContext({ javaScriptEnabled: false, viewport: { width: 390, height: 844 } });
