@@ -12,6 +12,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use chrono::{DateTime, NaiveDateTime, Utc};
 
+use crate::disclosure::statements;
 use crate::learning::measures::Measures;
 use crate::learning::outcomes::{OutcomeQuery, Outcomes};
 use crate::platform::cache::Rendered;
@@ -242,10 +243,49 @@ struct RoundPage<'a> {
     materials: Vec<MaterialLine>,
     initiatives: Vec<InitiativeLine>,
     outcomes: Vec<OutcomeLine>,
+    disclosure: Option<Disclosure>,
     calendar: String,
     feedback_open: bool,
     feedback_closes: String,
     comment_max: usize,
+}
+
+/// A round's published disclosure statement (its latest version), as learners read it: each
+/// person's sentence, and the mitigation statement.
+pub struct Disclosure {
+    pub sentences: Vec<String>,
+    pub mitigation: Option<String>,
+    pub published: String,
+    pub version: i64,
+}
+
+fn disclosure_of(conn: &mut DbConnection, id: i32) -> Result<Option<Disclosure>, ApiError> {
+    let Some(statement) = statements::find(conn, id, None)? else {
+        return Ok(None);
+    };
+    let zone = crate::schedule::series::zone(conn)?;
+    let published = crate::platform::timezone::local(&zone, statement.published_at.0);
+    let content = statement.content;
+    let relevant = content
+        .people
+        .0
+        .iter()
+        .any(|p| !p.relevant_relationships.0.is_empty());
+    Ok(Some(Disclosure {
+        sentences: content
+            .people
+            .0
+            .iter()
+            .map(|p| p.disclosure.as_str().to_owned())
+            .collect(),
+        mitigation: relevant.then(|| content.mitigation_statement.as_str().to_owned()),
+        published: format!(
+            "{}, {}",
+            render::day(published),
+            published.format("%-I:%M%P")
+        ),
+        version: statement.version.get(),
+    }))
 }
 
 /// A round's confirmed speakers as the page writes them ("Tara Lagu, MD, MPH").
@@ -496,7 +536,9 @@ pub fn round_html(
         status: o.status.map(|s| s.as_str().replace('_', " ")),
     })
     .collect();
+    let disclosure = disclosure_of(conn, id)?;
     let page = RoundPage {
+        disclosure,
         css: assets::stylesheet_path(),
         series: series.name.as_str().to_owned(),
         id,

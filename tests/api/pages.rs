@@ -27,6 +27,7 @@ on_both_backends!(
     the_check_in_page_says_plainly_why_it_takes_no_check_in,
     check_ins_from_another_site_are_refused_and_nothing_is_recorded,
     without_public_reads_the_check_in_page_names_no_round_and_still_checks_in,
+    a_round_s_page_says_its_disclosure_statement_or_plainly_that_there_is_none,
 );
 
 /// The demo loaded into the app's database.
@@ -1081,4 +1082,74 @@ async fn without_public_reads_the_check_in_page_names_no_round_and_still_checks_
     let response = check_in_jane(&private, round, &nonce_of(&html), &code).await;
     assert_eq!(response.status(), 303);
     assert_eq!(attendance_of(&private, round).await["total"], 1);
+}
+
+async fn a_round_s_page_says_its_disclosure_statement_or_plainly_that_there_is_none(app: TestApp) {
+    // A series that designates credit: its rounds' statements can be published.
+    let series = app
+        .patch(
+            "/api/v1/series",
+            &json!({"credit_type": "ama_pra_category_1"}),
+        )
+        .await;
+    assert_eq!(series.status(), 200);
+    let speaker = app.speaker("Tara Lagu", &["MD", "MPH"]).await;
+    let round = id_of(
+        &app.round(
+            "2027-03-04",
+            json!({"title": "Patient comments", "speakers": [{"speaker_id": speaker}]}),
+        )
+        .await,
+    );
+    let path = format!("/rounds/{round}");
+    let (headers, html) = page(&app, &path).await;
+    assert!(
+        html.contains("No disclosure statement has been published for this round yet."),
+        "{html}"
+    );
+    let etag = headers[header::ETAG].to_str().unwrap().to_owned();
+
+    // Her disclosure on file (nothing to disclose), the statement published: the page shows
+    // it at once.
+    let disclosed = app
+        .put(
+            &format!("/api/v1/speakers/{speaker}/disclosure"),
+            &json!({"attested_at": "2026-06-15T14:00:00Z", "no_relationships": true}),
+        )
+        .await;
+    assert!(
+        disclosed.status().is_success(),
+        "{}",
+        disclosed.text().await.unwrap()
+    );
+    let published = app
+        .post(
+            &format!("/api/v1/rounds/{round}/disclosure-statement"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(
+        published.status(),
+        201,
+        "{}",
+        published.text().await.unwrap()
+    );
+    let response = app
+        .client
+        .get(app.url(&path))
+        .header(header::IF_NONE_MATCH, &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "publishing makes a new page");
+    let html = unescape(&response.text().await.unwrap());
+    assert!(
+        html.contains(
+            "Tara Lagu, MD, MPH (presenter) has no relevant financial relationships with \
+             ineligible companies."
+        ),
+        "{html}"
+    );
+    assert!(html.contains("Published "));
+    assert!(!html.contains("No disclosure statement has been published"));
 }

@@ -1,0 +1,1 @@
+DROP TRIGGER disclosure_statements_bump_schedule_revision ON disclosure_statements;

@@ -1,0 +1,3 @@
+DROP TRIGGER disclosure_statements_insert_bumps_schedule_revision;
+DROP TRIGGER disclosure_statements_update_bumps_schedule_revision;
+DROP TRIGGER disclosure_statements_delete_bumps_schedule_revision;
