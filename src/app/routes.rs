@@ -45,6 +45,10 @@ pub fn site(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(pages::home))
         .route("/embed/upcoming", web::get().to(pages::embed_upcoming))
         .route("/rounds/{id}", web::get().to(pages::round))
+        .route(
+            "/rounds/{id}/materials/{material_id}/file",
+            web::get().to(pages::material_file),
+        )
         .route("/rounds/{id}/feedback", web::post().to(forms::rate))
         .route(
             "/rounds/{id}/feedback/sent",

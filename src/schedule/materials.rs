@@ -467,12 +467,21 @@ pub fn public_of_rounds(
     conn: &mut DbConnection,
     round_ids: &[i32],
 ) -> Result<Vec<Material>, ApiError> {
+    seen_of_rounds(conn, round_ids, &[Visibility::Public])
+}
+
+/// The materials of `round_ids` of the visibilities `seen`, by round, in their order.
+pub fn seen_of_rounds(
+    conn: &mut DbConnection,
+    round_ids: &[i32],
+    seen: &[Visibility],
+) -> Result<Vec<Material>, ApiError> {
     if round_ids.is_empty() {
         return Ok(Vec::new());
     }
     Ok(materials::table
         .filter(materials::round_id.eq_any(round_ids))
-        .filter(materials::visibility.eq(Visibility::Public))
+        .filter(materials::visibility.eq_any(seen))
         .order((materials::round_id, materials::position, materials::id))
         .select(MaterialRow::as_select())
         .load::<MaterialRow>(conn)?
@@ -1133,8 +1142,20 @@ pub async fn download_file(
     path: web::Path<(i32, i32)>,
     settings: web::Data<MaterialSettings>,
 ) -> Result<HttpResponse, ApiError> {
-    let granted = ctx.authorize::<Materials>(Access::Read)?;
     let (round_id, id) = path.into_inner();
+    send_file(ctx, &req, round_id, id, &settings).await
+}
+
+/// The file of material `id` of round `round_id`, as `ctx`'s caller may see it: whole, or the
+/// range asked for (what the API's download and the pages' answer alike).
+pub async fn send_file(
+    ctx: Ctx,
+    req: &HttpRequest,
+    round_id: i32,
+    id: i32,
+    settings: &MaterialSettings,
+) -> Result<HttpResponse, ApiError> {
+    let granted = ctx.authorize::<Materials>(Access::Read)?;
     let caller = ctx.caller.clone();
     let _ = granted;
     let material = ctx
@@ -1159,7 +1180,7 @@ pub async fn download_file(
     {
         return Ok(response.status(StatusCode::NOT_MODIFIED).finish());
     }
-    let range = match asked_range(&req, size, &etag) {
+    let range = match asked_range(req, size, &etag) {
         Ok(range) => range,
         Err(()) => {
             let mut refused =

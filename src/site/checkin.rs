@@ -27,7 +27,7 @@ use crate::schedule::calendar::CalendarSettings;
 use crate::schedule::rounds::{RoundStatus, Rounds};
 use crate::site::forms::{from_this_service, non_blank, refused_cross_site, see_other, Errors};
 use crate::site::pages::{self, error_page, Message};
-use crate::site::{assets, render, signin};
+use crate::site::{assets, render, session, signin};
 
 /// The check-in page's policy: the pages' own, and its one script from this origin.
 pub const CHECKIN_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
@@ -166,7 +166,7 @@ async fn account(
     round: i32,
     fields: &mut Fields,
 ) -> Result<Account, ApiError> {
-    match signin::session_caller(ctx, req, auth).await? {
+    match session::caller(ctx, req, auth).await? {
         Some(caller) => {
             let name = caller.name.clone().unwrap_or_default();
             let email = caller.email.clone().unwrap_or_default();

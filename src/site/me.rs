@@ -19,7 +19,7 @@ use crate::platform::resource::Ctx;
 use crate::platform::timezone::{self, Zone};
 use crate::schedule::series::{self, CreditType};
 use crate::site::pages::{self, error_page, message_page};
-use crate::site::{assets, render, signin};
+use crate::site::{assets, render, session, signin};
 
 /// One round on the transcript.
 pub struct Row {
@@ -136,7 +136,7 @@ fn private_page(html: String) -> HttpResponse {
 
 /// The signed-in person, or the answer for someone who is not.
 async fn signed_in(ctx: &Ctx, req: &HttpRequest, auth: &Auth) -> Result<Caller, HttpResponse> {
-    match signin::session_caller(ctx, req, auth).await {
+    match session::caller(ctx, req, auth).await {
         Ok(Some(caller)) => Ok(caller),
         Ok(None) if signin::configured(auth).is_some() => {
             let next = serde_urlencoded::to_string([("next", req.path())]).unwrap_or_default();

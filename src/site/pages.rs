@@ -15,6 +15,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use crate::disclosure::statements;
 use crate::learning::measures::Measures;
 use crate::learning::outcomes::{OutcomeQuery, Outcomes};
+use crate::platform::auth::Auth;
 use crate::platform::cache::Rendered;
 use crate::platform::db::{self, DbConnection};
 use crate::platform::error::ApiError;
@@ -22,11 +23,12 @@ use crate::platform::pagination::Paging;
 use crate::platform::resource::{Access, Ctx, Resource, API_PREFIX};
 use crate::schedule::calendar::CalendarSettings;
 use crate::schedule::feedback::FeedbackWindow;
-use crate::schedule::materials::{self, Material};
+use crate::schedule::materials::{self, Material, MaterialSettings, Visibility};
 use crate::schedule::rounds::{self, Round, RoundFilter, RoundStatus, Rounds, SpeakerStatus, When};
 use crate::schedule::series::{Series, SeriesRecord, ID as SERIES_ID};
 use crate::site::assets;
 use crate::site::render;
+use crate::site::session;
 
 /// The most upcoming rounds `/` lists.
 const UPCOMING_MAX: i64 = 50;
@@ -458,12 +460,22 @@ fn finish(answer: Result<HttpResponse, ApiError>, policy: HeaderValue) -> HttpRe
     }
 }
 
+/// The materials a round's page lists: the public ones (the page everyone gets, kept in the
+/// read cache), or those a person signed in to the pages may see, their files served through
+/// the pages (which know the session; the API takes tokens only).
+#[derive(Debug, Clone, Copy)]
+pub enum Shown<'a> {
+    Public,
+    SignedIn(&'a [Visibility]),
+}
+
 /// The HTML of `/rounds/{id}` as of `now`, with the moment it stops holding (the feedback
 /// form comes and goes with the round's window); `None` when there is no such round.
 pub fn round_html(
     conn: &mut DbConnection,
     id: i32,
     now: DateTime<Utc>,
+    shown: Shown<'_>,
 ) -> Result<Option<(String, Option<NaiveDateTime>)>, ApiError> {
     let Some(round) = Rounds::find(conn, id)? else {
         return Ok(None);
@@ -489,12 +501,17 @@ pub fn round_html(
         }
         _ => (false, String::new(), None),
     };
-    let materials = materials::public_of_rounds(conn, &[id])?
+    let seen = match shown {
+        Shown::Public => &[Visibility::Public][..],
+        Shown::SignedIn(seen) => seen,
+    };
+    let materials = materials::seen_of_rounds(conn, &[id], seen)?
         .into_iter()
         .map(|m: Material| MaterialLine {
-            href: match &m.url {
-                Some(url) => url.as_str().to_owned(),
-                None => materials::download_path(id, m.id.0),
+            href: match (&m.url, shown) {
+                (Some(url), _) => url.as_str().to_owned(),
+                (None, Shown::Public) => materials::download_path(id, m.id.0),
+                (None, Shown::SignedIn(_)) => format!("/rounds/{id}/materials/{}/file", m.id.0),
             },
             kind: m.kind.as_str().replace('_', " "),
             title: m.title.as_str().to_owned(),
@@ -585,7 +602,12 @@ pub fn round_html(
 }
 
 /// One round's page
-pub async fn round(ctx: Ctx, id: web::Path<String>) -> HttpResponse {
+pub async fn round(
+    ctx: Ctx,
+    req: HttpRequest,
+    auth: web::Data<Auth>,
+    id: web::Path<String>,
+) -> HttpResponse {
     let granted = match ctx.authorize::<Rounds>(Access::Read) {
         Ok(granted) => granted,
         Err(error) => return error_page(&error),
@@ -594,13 +616,66 @@ pub async fn round(ctx: Ctx, id: web::Path<String>) -> HttpResponse {
     let Ok(id) = id.parse::<i32>() else {
         return error_page(&ApiError::NotFound("no such round".to_owned()));
     };
+    // Signed in to the pages with a role: the materials they may see too, on a page for them
+    // only, never kept.
+    let seen = match session::caller(&ctx, &req, &auth).await {
+        Ok(Some(caller)) => Visibility::seen_by(&caller),
+        Ok(None) => Vec::new(),
+        Err(error) => return error_page(&error),
+    };
+    if seen.len() > 1 {
+        let written = ctx
+            .db
+            .read_snapshot(move |conn| {
+                round_html(conn, id, db::now().and_utc(), Shown::SignedIn(&seen))
+            })
+            .await;
+        return match written {
+            Ok(Some((html, _))) => {
+                let mut response = page(StatusCode::OK, html);
+                response.headers_mut().insert(
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("private, no-store"),
+                );
+                response
+            }
+            Ok(None) => error_page(&ApiError::not_found(Rounds::NAME, id)),
+            Err(error) => error_page(&error),
+        };
+    }
     let answer = ctx
         .read_public(granted, String::new(), move |conn| {
-            match round_html(conn, id, db::now().and_utc())? {
+            match round_html(conn, id, db::now().and_utc(), Shown::Public)? {
                 Some((html, valid_until)) => Ok(Rendered::text(html, HTML).until(valid_until)),
                 None => Err(ApiError::not_found(Rounds::NAME, id)),
             }
         })
         .await;
     finish(answer, HeaderValue::from_static(PAGE_POLICY))
+}
+
+/// A material's file, for a person signed in to the pages (the round's page links it when it
+/// is not public); anyone else gets what the API would give them.
+pub async fn material_file(
+    mut ctx: Ctx,
+    req: HttpRequest,
+    auth: web::Data<Auth>,
+    settings: web::Data<MaterialSettings>,
+    path: web::Path<(String, String)>,
+) -> HttpResponse {
+    let (Ok(round_id), Ok(id)) = (path.0.parse::<i32>(), path.1.parse::<i32>()) else {
+        return error_page(&ApiError::NotFound("no such material".to_owned()));
+    };
+    match session::caller(&ctx, &req, &auth).await {
+        Ok(Some(caller)) => {
+            ctx.caller = caller;
+            ctx.private = true;
+        }
+        Ok(None) => {}
+        Err(error) => return error_page(&error),
+    }
+    match materials::send_file(ctx, &req, round_id, id, &settings).await {
+        Ok(response) => response,
+        Err(error) => error_page(&error),
+    }
 }

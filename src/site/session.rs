@@ -15,9 +15,10 @@ use diesel::prelude::*;
 use sha2::{Digest, Sha256};
 
 use crate::platform::auth::oidc::Identity;
-use crate::platform::auth::{Caller, Role};
+use crate::platform::auth::{Auth, Caller, Role};
 use crate::platform::db::{self, DbConnection};
 use crate::platform::error::ApiError;
+use crate::platform::resource::Ctx;
 use crate::platform::schema::{page_sessions, page_signins};
 
 /// The session cookie.
@@ -153,6 +154,15 @@ pub fn close(conn: &mut DbConnection, id: &str) -> Result<(), ApiError> {
     )
     .execute(c))?;
     Ok(())
+}
+
+/// Whoever the request's session cookie names, while the session lasts: `None` without one.
+pub async fn caller(ctx: &Ctx, req: &HttpRequest, auth: &Auth) -> Result<Option<Caller>, ApiError> {
+    let Some(id) = cookie_value(req, COOKIE) else {
+        return Ok(None);
+    };
+    let identity = ctx.db.read(move |conn| find(conn, &id)).await?;
+    Ok(identity.map(|identity| auth.caller_for(identity)))
 }
 
 /// A cookie of the pages: `Secure`, `HttpOnly`, `SameSite=Lax`, for `path`, kept `max_age`

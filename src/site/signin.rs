@@ -20,7 +20,7 @@ use serde_json::Value;
 use url::Url;
 
 use crate::platform::auth::oidc::OidcSettings;
-use crate::platform::auth::{Auth, Caller};
+use crate::platform::auth::Auth;
 use crate::platform::error::ApiError;
 use crate::platform::resource::Ctx;
 use crate::schedule::calendar::CalendarSettings;
@@ -38,19 +38,6 @@ pub fn configured(auth: &Auth) -> Option<(&OidcSettings, &str)> {
     let oidc = auth.oidc()?;
     let client = oidc.client_id.as_deref()?;
     Some((oidc, client))
-}
-
-/// Whoever the request's session cookie names, while the session lasts: `None` without one.
-pub async fn session_caller(
-    ctx: &Ctx,
-    req: &HttpRequest,
-    auth: &Auth,
-) -> Result<Option<Caller>, ApiError> {
-    let Some(id) = session::cookie_value(req, session::COOKIE) else {
-        return Ok(None);
-    };
-    let identity = ctx.db.read(move |conn| session::find(conn, &id)).await?;
-    Ok(identity.map(|identity| auth.caller_for(identity)))
 }
 
 /// A page that says sign-in cannot be used here.

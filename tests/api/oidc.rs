@@ -1378,6 +1378,58 @@ async fn oidc_pages_sign_in_with_code_and_pkce_into_a_session_cookie(app: TestAp
     let response = browser.get(&app.url("/me/certificate/1999")).await;
     assert_eq!(response.status(), 404);
 
+    // A round's page, signed in, lists what a signed-in person may see (for them only, never
+    // kept), and serves its file; signed out, neither.
+    let material = app
+        .request_as(
+            Some(&admin),
+            Method::POST,
+            &format!("/api/v1/rounds/{round}/materials"),
+            Some(&json!({"kind": "slides", "title": "Staff slides", "visibility": "staff"})),
+        )
+        .await;
+    assert_eq!(material.status(), 201);
+    let material = material.json::<Value>().await.unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let uploaded = app
+        .client
+        .put(app.url(&format!("/api/v1/rounds/{round}/materials/{material}/file")))
+        .bearer_auth(&admin)
+        .header("content-type", "application/octet-stream")
+        .body(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\nstaff only\n%%EOF\n".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        uploaded.status().is_success(),
+        "{}",
+        uploaded.text().await.unwrap()
+    );
+    let file = format!("/rounds/{round}/materials/{material}/file");
+    let response = browser.get(&app.url(&format!("/rounds/{round}"))).await;
+    assert_eq!(
+        response.headers()[reqwest::header::CACHE_CONTROL],
+        "private, no-store"
+    );
+    let html = response.text().await.unwrap();
+    assert!(
+        html.contains("Staff slides") && html.contains(&file),
+        "{html}"
+    );
+    let response = browser.get(&app.url(&file)).await;
+    assert_eq!(response.status(), 200);
+    assert!(response.bytes().await.unwrap().starts_with(b"%PDF"));
+    let mut nobody = Browser::new();
+    let html = nobody
+        .get(&app.url(&format!("/rounds/{round}")))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!html.contains("Staff slides"), "{html}");
+    assert_eq!(nobody.get(&app.url(&file)).await.status(), 404);
+
     // Signing out ends the session: the cookie is cleared, and the old id opens nothing.
     let response = browser
         .post_form(&app.url("/signout"), &app.address, &[])
