@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use crate::helpers::{assert_problem, error_fields, id_of, spawn_app_with, spawn_replica, TestApp};
 
 on_both_backends!(
+    the_check_in_window_is_exact_to_the_second_across_both_clock_changes,
     attendees_are_organizers_with_unique_addresses_and_checked_npis,
     credit_is_designated_in_advance_in_quarter_hours,
     a_rounds_code_is_for_organizers_and_regenerating_it_retires_the_old_one,
@@ -1184,4 +1185,51 @@ async fn credit_needs_the_disclosures_published_before_the_start(app: TestApp) {
     let no_credit = id_of(&round_at(&app, -60, 0).await);
     let record = mark(no_credit, 3).await;
     assert_eq!(record["credit_status"], "none", "{record}");
+}
+
+async fn the_check_in_window_is_exact_to_the_second_across_both_clock_changes(app: TestApp) {
+    // New York's clocks: 2027-03-14 02:00 EST becomes 03:00 EDT; 2027-11-07 02:00 EDT becomes
+    // 01:00 EST. Each round's window is 15 minutes before its start to 60 minutes after its end,
+    // as lengths of time, to the second; the answer gives each end with its own offset.
+    for (starts, ends, opens, closes) in [
+        (
+            "2027-03-14T06:40:30Z", // 01:40:30 EST
+            "2027-03-14T07:20:30Z", // 03:20:30 EDT: 40 minutes later
+            "2027-03-14T01:25:30-05:00",
+            "2027-03-14T04:20:30-04:00",
+        ),
+        (
+            "2027-11-07T05:30:15Z", // 01:30:15 EDT
+            "2027-11-07T06:10:15Z", // 01:10:15 EST: 40 minutes later
+            "2027-11-07T01:15:15-04:00",
+            "2027-11-07T02:10:15-05:00",
+        ),
+    ] {
+        let round = id_of(
+            &app.create(
+                "/api/v1/rounds",
+                json!({"starts_at": starts, "ends_at": ends, "location": "BMC – MassMutual 5"}),
+            )
+            .await,
+        );
+        let code = code_of(&app, round).await;
+        assert_eq!(code["opens_at"], opens, "{code}");
+        assert_eq!(code["closes_at"], closes, "{code}");
+        // A check-in now is outside that window: 409, giving the same two times.
+        let body = json!({"code": code["code"], "nonce": format!("dst-{round}"),
+            "attendee": {"full_name": "Jane Doe", "email": "jane@example.org", "profession": "nurse"}});
+        let (status, problem) = post_as(
+            &app,
+            None,
+            &format!("/api/v1/rounds/{round}/attendance"),
+            &body,
+        )
+        .await;
+        assert_eq!(status, 409, "{problem}");
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(
+            detail.contains(opens) && detail.contains(closes),
+            "{detail}"
+        );
+    }
 }
