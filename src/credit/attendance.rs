@@ -475,14 +475,7 @@ pub fn evaluation_sent(
                 attendance::evaluated_at.eq(db::now()),
                 crate::updated_columns!(attendance, author.actor),
             );
-            let target = attendance::table
-                .find(id)
-                .filter(attendance::version.eq(version));
-            crate::on_backend!(c, |b| diesel::update(target)
-                .set(values)
-                .returning(AttendanceRow::as_returning())
-                .get_result::<AttendanceRow>(b)
-                .optional())
+            crate::update_row!(c, attendance, AttendanceRow, id, version, values)
         })?;
     }
     Ok(())
@@ -1071,14 +1064,7 @@ pub async fn claim_credit(
                     attendance::claimed_quarter_hours.eq(claim.claimed_hours.quarters()),
                     crate::updated_columns!(attendance, author.actor),
                 );
-                let target = attendance::table
-                    .find(id)
-                    .filter(attendance::version.eq(version));
-                crate::on_backend!(c, |b| diesel::update(target)
-                    .set(values)
-                    .returning(AttendanceRow::as_returning())
-                    .get_result::<AttendanceRow>(b)
-                    .optional())
+                crate::update_row!(c, attendance, AttendanceRow, id, version, values)
             })
         })
         .await?;
@@ -1122,14 +1108,7 @@ pub async fn void_attendance(
                     attendance::void_reason.eq(input.reason.as_str()),
                     crate::updated_columns!(attendance, author.actor),
                 );
-                let target = attendance::table
-                    .find(id)
-                    .filter(attendance::version.eq(version));
-                crate::on_backend!(c, |b| diesel::update(target)
-                    .set(values)
-                    .returning(AttendanceRow::as_returning())
-                    .get_result::<AttendanceRow>(b)
-                    .optional())
+                crate::update_row!(c, attendance, AttendanceRow, id, version, values)
             })
         })
         .await?;
@@ -1174,14 +1153,7 @@ pub async fn override_credit(
                     attendance::credit_overridden.eq(true),
                     crate::updated_columns!(attendance, author.actor),
                 );
-                let target = attendance::table
-                    .find(id)
-                    .filter(attendance::version.eq(version));
-                crate::on_backend!(c, |b| diesel::update(target)
-                    .set(values)
-                    .returning(AttendanceRow::as_returning())
-                    .get_result::<AttendanceRow>(b)
-                    .optional())
+                crate::update_row!(c, attendance, AttendanceRow, id, version, values)
             })
         })
         .await?;
