@@ -16,7 +16,7 @@ use crate::platform::changelog::{self, Action, Change};
 use crate::platform::db::DbConnection;
 use crate::platform::error::{ApiError, ReadErrors, WriteErrors};
 use crate::platform::fields::{Id, Line, LocalTimestamp, QuarterHours, Timestamp};
-use crate::platform::resource::{Author, Ctx};
+use crate::platform::resource::{Author, Ctx, Granted};
 use crate::platform::schema::{checkin_codes, rounds, series};
 use crate::platform::timezone::{self, Zone};
 use crate::schedule::calendar::CalendarSettings;
@@ -363,6 +363,26 @@ fn answer(round: &RoundCredit, code: String, base: &str) -> CheckinCode {
     }
 }
 
+/// Round `round_id`'s code, made when it has none (or anew, the old one retired, when
+/// `renew`), with its URL under `base` and the check-in window.
+async fn code_answer(
+    ctx: &Ctx,
+    granted: Granted,
+    round_id: i32,
+    base: String,
+    renew: bool,
+) -> Result<CheckinCode, ApiError> {
+    ctx.write(granted, move |conn, author| {
+        let round = round_credit(conn, round_id)?;
+        let code = match (current_code(conn, round_id)?, renew) {
+            (Some(code), false) => code,
+            (had, _) => make_code(conn, round_id, author, had.is_some())?,
+        };
+        Ok(answer(&round, code, &base))
+    })
+    .await
+}
+
 /// A round's check-in code
 ///
 /// Made when it is first asked for. Organizers only: the code is in no other answer.
@@ -380,18 +400,7 @@ pub async fn get_checkin_code(
     settings: web::Data<CalendarSettings>,
 ) -> Result<HttpResponse, ApiError> {
     let granted = ctx.authorize_with(ctx.caller.require(Role::Organizer))?;
-    let round_id = id.into_inner();
-    let base = settings.base(&req);
-    let code = ctx
-        .write(granted, move |conn, author| {
-            let round = round_credit(conn, round_id)?;
-            let code = match current_code(conn, round_id)? {
-                Some(code) => code,
-                None => make_code(conn, round_id, author, false)?,
-            };
-            Ok(answer(&round, code, &base))
-        })
-        .await?;
+    let code = code_answer(&ctx, granted, id.into_inner(), settings.base(&req), false).await?;
     ctx.answer(granted, Rendered::json(&code)?)
 }
 
@@ -412,16 +421,7 @@ pub async fn regenerate_checkin_code(
     settings: web::Data<CalendarSettings>,
 ) -> Result<HttpResponse, ApiError> {
     let granted = ctx.authorize_with(ctx.caller.require(Role::Organizer))?;
-    let round_id = id.into_inner();
-    let base = settings.base(&req);
-    let code = ctx
-        .write(granted, move |conn, author| {
-            let round = round_credit(conn, round_id)?;
-            let had = current_code(conn, round_id)?.is_some();
-            let code = make_code(conn, round_id, author, had)?;
-            Ok(answer(&round, code, &base))
-        })
-        .await?;
+    let code = code_answer(&ctx, granted, id.into_inner(), settings.base(&req), true).await?;
     Ok(HttpResponse::Ok()
         .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
         .json(code))
