@@ -969,28 +969,34 @@ pub async fn list_attendance(
     .await
 }
 
-/// Whether the caller may see and claim on record `aid`: an organizer, or its attendee.
-/// Decided before the record is looked up for them: a caller who is neither gets 403 whether
-/// or not the record exists, so that no one learns who attended from a 403 and a 404.
-fn owns(
+/// Record `aid` of round `round_id`, read once, for a caller who may see and claim on it: an
+/// organizer, or its attendee. Whose it is is decided before whether it exists is said: a
+/// caller who is neither gets 403 whether or not the record exists, so that no one learns who
+/// attended from a 403 and a 404.
+fn owned(
     conn: &mut DbConnection,
     caller: &Caller,
+    round_id: i32,
     aid: i32,
     author: Author<'_>,
-) -> Result<(), ApiError> {
-    if caller.can(Role::Organizer) {
-        return Ok(());
+) -> Result<AttendanceRecord, ApiError> {
+    let record = find(conn, aid)?;
+    if !caller.can(Role::Organizer) {
+        let me = attendees::of_caller(conn, caller, author)?;
+        match (me, &record) {
+            (Some(me), Some(record)) if me.id.0 == record.attendee_id.0 => {}
+            _ => {
+                return Err(ApiError::Forbidden(
+                    "only the record's attendee or an organizer may do this".to_owned(),
+                ))
+            }
+        }
     }
-    let attendee: Option<i32> = attendance::table
-        .find(aid)
-        .select(attendance::attendee_id)
-        .first(conn)
-        .optional()?;
-    match (attendees::of_caller(conn, caller, author)?, attendee) {
-        (Some(me), Some(attendee)) if me.id.0 == attendee => Ok(()),
-        _ => Err(ApiError::Forbidden(
-            "only the record's attendee or an organizer may do this".to_owned(),
-        )),
+    match record {
+        Some(record) if record.round_id.0 == round_id => Ok(record),
+        _ => Err(ApiError::NotFound(format!(
+            "round {round_id} has no attendance record {aid}"
+        ))),
     }
 }
 
@@ -1013,8 +1019,7 @@ pub async fn get_attendance(
     let caller = ctx.caller.clone();
     let record = ctx
         .write(granted, move |conn, author| {
-            owns(conn, &caller, aid, author)?;
-            find_on_round(conn, round_id, aid)
+            owned(conn, &caller, round_id, aid, author)
         })
         .await?;
     ctx.answer(granted, Rendered::json(&record)?)
@@ -1043,10 +1048,9 @@ pub async fn claim_credit(
     let validators = ctx.validators.clone();
     let record = ctx
         .write(granted, move |conn, author| {
-            // Whose record it is, before the body is read or the record looked up.
-            owns(conn, &caller, aid, author)?;
+            // Whose record it is, before the body is read.
+            let current = owned(conn, &caller, round_id, aid, author)?;
             let claim = validators.body::<ClaimInput>(body.value()?).into_result()?;
-            let current = find_on_round(conn, round_id, aid)?;
             if current.voided_at.is_some() {
                 return Err(ApiError::Conflict(format!(
                     "attendance record {aid} was voided: it claims nothing"
