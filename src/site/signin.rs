@@ -87,17 +87,28 @@ async fn endpoints(oidc: &OidcSettings) -> Result<(Url, Url), String> {
     if document.get("issuer").and_then(Value::as_str) != Some(oidc.issuer.as_str()) {
         return Err(format!("{url} names another issuer"));
     }
+    // As for the keys: https, or http on this machine only (a test's provider).
     let endpoint = |name: &str| {
         document
             .get(name)
             .and_then(Value::as_str)
             .and_then(|u| Url::parse(u).ok())
-            .ok_or_else(|| format!("{url} has no usable {name}"))
+            .filter(|u| u.scheme() == "https" || (u.scheme() == "http" && on_this_machine(u)))
+            .ok_or_else(|| format!("{url} has no usable {name} (https, or http on localhost)"))
     };
     Ok((
         endpoint("authorization_endpoint")?,
         endpoint("token_endpoint")?,
     ))
+}
+
+fn on_this_machine(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
 }
 
 /// Where to go once signed in: a path of this service only (never another site).
@@ -336,4 +347,43 @@ pub async fn sign_out(
         .finish();
     pages::page_headers(&mut response, HeaderValue::from_static(pages::PAGE_POLICY));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    #[test]
+    fn next_is_a_path_of_this_service_only() {
+        for (query, expected) in [
+            ("next=%2Fme%2Fcertificate%2F2026", "/me/certificate/2026"),
+            (
+                "next=%2Fcheckin%2F3%3Fcode%3DK7QM3X",
+                "/checkin/3?code=K7QM3X",
+            ),
+            ("next=%2F%2Fevil.example", "/me"),
+            ("next=https%3A%2F%2Fevil.example", "/me"),
+            ("next=%2F%5Cevil.example", "/me"),
+            ("next=%2Fme%0D%0ASet-Cookie%3A%20x", "/me"),
+            ("", "/me"),
+        ] {
+            let req = TestRequest::with_uri(&format!("/signin?{query}")).to_http_request();
+            assert_eq!(next_path(&req), expected, "{query}");
+        }
+    }
+
+    #[test]
+    fn the_provider_s_endpoints_are_https_or_on_this_machine() {
+        for (url, local) in [
+            ("http://127.0.0.1:8080/token", true),
+            ("http://localhost/token", true),
+            ("http://[::1]:9000/token", true),
+            ("http://idp.example.org/token", false),
+            ("http://10.0.0.1/token", false),
+        ] {
+            let parsed = Url::parse(url).expect("a URL");
+            assert_eq!(on_this_machine(&parsed), local, "{url}");
+        }
+    }
 }
