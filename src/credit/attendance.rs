@@ -468,15 +468,47 @@ pub fn evaluation_sent(
         .select(AttendanceRow::as_select())
         .load::<AttendanceRow>(c))?;
     for row in waiting {
-        let current = AttendanceRecord::from(row);
-        change(conn, &current, author, |c, id, version| {
-            let values = (
-                attendance::credit_status.eq(CreditStatus::Awarded),
-                attendance::evaluated_at.eq(db::now()),
-                crate::updated_columns!(attendance, author.actor),
-            );
-            crate::update_row!(c, attendance, AttendanceRow, id, version, values)
-        })?;
+        award(conn, AttendanceRecord::from(row), author)?;
+    }
+    Ok(())
+}
+
+/// Awards `record`'s claim, through the change log, if it still waits for the evaluation (not
+/// voided, not decided by an organizer). A record another request changed meanwhile is read
+/// again and tried again: the rating is never refused over a concurrent claim.
+fn award(
+    conn: &mut DbConnection,
+    mut record: AttendanceRecord,
+    author: Author<'_>,
+) -> Result<(), ApiError> {
+    const ATTEMPTS: usize = 5;
+    for _ in 0..ATTEMPTS {
+        let values = (
+            attendance::credit_status.eq(CreditStatus::Awarded),
+            attendance::evaluated_at.eq(db::now()),
+            crate::updated_columns!(attendance, author.actor),
+        );
+        let target = attendance::table
+            .find(record.id.0)
+            .filter(attendance::version.eq(record.version))
+            .filter(attendance::credit_status.eq(CreditStatus::PendingEvaluation))
+            .filter(attendance::voided_at.is_null())
+            .filter(attendance::credit_overridden.eq(false));
+        let row = crate::on_backend!(conn, |c| diesel::update(target)
+            .set(values)
+            .returning(AttendanceRow::as_returning())
+            .get_result::<AttendanceRow>(c)
+            .optional())?;
+        if let Some(row) = row {
+            let awarded = AttendanceRecord::from(row);
+            author.record(conn, RESOURCE, awarded.id.0, Some(&record), Some(&awarded))?;
+            return Ok(());
+        }
+        match find(conn, record.id.0)? {
+            Some(now) if now.version != record.version => record = now,
+            // Gone, or at the same version: no longer waiting (voided, decided, or awarded).
+            _ => return Ok(()),
+        }
     }
     Ok(())
 }

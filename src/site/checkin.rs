@@ -345,16 +345,17 @@ pub async fn form(
 ) -> HttpResponse {
     let shown = async {
         let id = round_id(&id)?;
-        let round = round_named(&ctx, id).await?;
-        if let Some((title, text)) = refusal(&round, db::now().and_utc()) {
-            return Ok(round_message(StatusCode::OK, round.id, title, &text));
-        }
         let mut fields = Fields {
             code: code_in(&req),
             nonce: new_nonce()?,
             ..Fields::default()
         };
+        // Who is signed in first: what the page may name depends on it.
         let account = account(&mut ctx, &req, &auth, id, &mut fields).await?;
+        let round = round_named(&ctx, id).await?;
+        if let Some((title, text)) = refusal(&round, db::now().and_utc()) {
+            return Ok(round_message(StatusCode::OK, round.id, title, &text));
+        }
         Ok(form_page(
             StatusCode::OK,
             &round,

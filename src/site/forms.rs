@@ -16,12 +16,13 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde_json::{Map, Value};
 
+use crate::platform::auth::Auth;
 use crate::platform::error::{ApiError, FieldError};
 use crate::platform::resource::Ctx;
 use crate::schedule::calendar::CalendarSettings;
 use crate::schedule::feedback::{self, COMMENT_MAX};
-use crate::site::assets;
 use crate::site::pages::{self, error_page, message_page};
+use crate::site::{assets, session};
 
 /// The fields the forms take, as typed (a body that cannot be read is an empty form, whose
 /// required fields the rules then name).
@@ -253,11 +254,16 @@ fn outcome(
 
 /// Send a topic suggestion (the form on `/`)
 pub async fn suggest(
-    ctx: Ctx,
+    mut ctx: Ctx,
     req: HttpRequest,
+    auth: web::Data<Auth>,
     calendar: web::Data<CalendarSettings>,
     body: web::Bytes,
 ) -> HttpResponse {
+    // Sent signed in to the pages: theirs, as with a token.
+    if let Err(error) = session::sign_in(&mut ctx, &req, &auth).await {
+        return error_page(&error);
+    }
     let granted = match feedback::authorize_sending(&ctx) {
         Ok(granted) => granted,
         Err(error) => return error_page(&error),
@@ -285,12 +291,18 @@ pub async fn suggest(
 
 /// Send session feedback on a round (the form on its page)
 pub async fn rate(
-    ctx: Ctx,
+    mut ctx: Ctx,
     req: HttpRequest,
+    auth: web::Data<Auth>,
     calendar: web::Data<CalendarSettings>,
     id: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
+    // Sent signed in to the pages: theirs, as with a token, and so their evaluation of the
+    // round (a claim waiting for it is awarded).
+    if let Err(error) = session::sign_in(&mut ctx, &req, &auth).await {
+        return error_page(&error);
+    }
     let granted = match feedback::authorize_sending(&ctx) {
         Ok(granted) => granted,
         Err(error) => return error_page(&error),

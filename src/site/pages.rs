@@ -409,10 +409,16 @@ fn webcal_address(req: &HttpRequest, calendar: &CalendarSettings) -> Option<Stri
 
 /// The series' page
 pub async fn home(
-    ctx: Ctx,
+    mut ctx: Ctx,
     req: HttpRequest,
+    auth: web::Data<Auth>,
     calendar: web::Data<CalendarSettings>,
 ) -> HttpResponse {
+    // Signed in to the pages: a schedule not public to read is theirs to read (the page is the
+    // same for everyone who may read it).
+    if let Err(error) = session::sign_in(&mut ctx, &req, &auth).await {
+        return error_page(&error);
+    }
     let granted = match ctx.authorize::<Rounds>(Access::Read) {
         Ok(granted) => granted,
         Err(error) => return error_page(&error),
@@ -603,11 +609,23 @@ pub fn round_html(
 
 /// One round's page
 pub async fn round(
-    ctx: Ctx,
+    mut ctx: Ctx,
     req: HttpRequest,
     auth: web::Data<Auth>,
     id: web::Path<String>,
 ) -> HttpResponse {
+    // Signed in to the pages: their rights (a schedule not public to read is theirs to read),
+    // and, with a role, the materials they may see too, on a page for them only, never kept.
+    // A bearer token changes nothing here: pages are for browsers.
+    let seen = match session::caller(&ctx, &req, &auth).await {
+        Ok(Some(caller)) => {
+            let seen = Visibility::seen_by(&caller);
+            ctx.caller = caller;
+            seen
+        }
+        Ok(None) => Vec::new(),
+        Err(error) => return error_page(&error),
+    };
     let granted = match ctx.authorize::<Rounds>(Access::Read) {
         Ok(granted) => granted,
         Err(error) => return error_page(&error),
@@ -615,13 +633,6 @@ pub async fn round(
     // Not a number: no such page (an API route would say 400; a person needs "not found").
     let Ok(id) = id.parse::<i32>() else {
         return error_page(&ApiError::NotFound("no such round".to_owned()));
-    };
-    // Signed in to the pages with a role: the materials they may see too, on a page for them
-    // only, never kept.
-    let seen = match session::caller(&ctx, &req, &auth).await {
-        Ok(Some(caller)) => Visibility::seen_by(&caller),
-        Ok(None) => Vec::new(),
-        Err(error) => return error_page(&error),
     };
     if seen.len() > 1 {
         let written = ctx

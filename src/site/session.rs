@@ -165,6 +165,15 @@ pub async fn caller(ctx: &Ctx, req: &HttpRequest, auth: &Auth) -> Result<Option<
     Ok(identity.map(|identity| auth.caller_for(identity)))
 }
 
+/// Makes the request's session, if it has one, the caller of `ctx` (as a token makes its
+/// person the caller of an API request): what a page then reads or writes is theirs.
+pub async fn sign_in(ctx: &mut Ctx, req: &HttpRequest, auth: &Auth) -> Result<(), ApiError> {
+    if let Some(caller) = caller(ctx, req, auth).await? {
+        ctx.caller = caller;
+    }
+    Ok(())
+}
+
 /// A cookie of the pages: `Secure`, `HttpOnly`, `SameSite=Lax`, for `path`, kept `max_age`
 /// (zero: removed).
 pub fn cookie(

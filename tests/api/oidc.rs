@@ -107,6 +107,7 @@ on_both_backends!(
     oidc_rs256_ps256_es256_and_at_jwt_tokens_are_accepted,
     oidc_pages_sign_in_with_code_and_pkce_into_a_session_cookie,
     oidc_without_a_client_id_the_pages_are_public_only,
+    oidc_a_schedule_not_public_is_read_on_the_pages_signed_in,
 );
 
 async fn oidc_roles_come_from_each_claim_through_the_role_map(app: TestApp) {
@@ -1270,7 +1271,17 @@ async fn oidc_pages_sign_in_with_code_and_pkce_into_a_session_cookie(app: TestAp
     );
     assert!(html.contains("No attendance is recorded for you yet"));
 
-    // A check-in signed in: the person comes from the session.
+    // A check-in signed in: the person comes from the session. The series designates credit
+    // and requires an evaluation.
+    let series = app
+        .request_as(
+            Some(&admin),
+            Method::PATCH,
+            "/api/v1/series",
+            Some(&json!({"credit_type": "ama_pra_category_1", "evaluation_required": true})),
+        )
+        .await;
+    assert_eq!(series.status(), 200, "{}", series.text().await.unwrap());
     let at = |minutes: i64| {
         (chrono::Utc::now() + chrono::Duration::minutes(minutes))
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
@@ -1286,6 +1297,34 @@ async fn oidc_pages_sign_in_with_code_and_pkce_into_a_session_cookie(app: TestAp
         .await;
     assert_eq!(round.status(), 201);
     let round = round.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    // The round's statement was published the day before it started (dated back: the API
+    // publishes now).
+    let published = app
+        .request_as(
+            Some(&admin),
+            Method::POST,
+            &format!("/api/v1/rounds/{round}/disclosure-statement"),
+            Some(&json!({})),
+        )
+        .await;
+    assert_eq!(
+        published.status(),
+        201,
+        "{}",
+        published.text().await.unwrap()
+    );
+    let dated = format!(
+        "UPDATE disclosure_statements SET published_at = '{}' WHERE round_id = {round}",
+        (chrono::Utc::now() - chrono::Duration::days(1)).format("%Y-%m-%d %H:%M:%S")
+    );
+    let database = app.database.clone();
+    tokio::task::spawn_blocking(move || {
+        use diesel::RunQueryDsl;
+        let mut conn = database.connection().unwrap();
+        diesel::sql_query(&dated).execute(&mut *conn).unwrap();
+    })
+    .await
+    .unwrap();
     let code: Value = app
         .request_as(
             Some(&admin),
@@ -1356,6 +1395,32 @@ async fn oidc_pages_sign_in_with_code_and_pkce_into_a_session_cookie(app: TestAp
         attendee["sub"], "jane-sub",
         "the session's person: {attendee}"
     );
+    assert_eq!(records["items"][0]["credit_status"], "pending_evaluation");
+
+    // Rating the round from its page, signed in, is her evaluation: the claim is awarded.
+    let response = browser
+        .post_form(
+            &app.url(&format!("/rounds/{round}/feedback")),
+            &app.address,
+            &[("rating", "5")],
+        )
+        .await;
+    assert_eq!(response.status(), 303, "{}", response.text().await.unwrap());
+    let record: Value = app
+        .request_as(
+            Some(&admin),
+            Method::GET,
+            &format!(
+                "/api/v1/rounds/{round}/attendance/{}",
+                records["items"][0]["id"]
+            ),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(record["credit_status"], "awarded", "{record}");
 
     // Now the transcript has the round, and the year's certificate prints it.
     let html = browser.get(&app.url("/me")).await.text().await.unwrap();
@@ -1461,4 +1526,58 @@ async fn oidc_without_a_client_id_the_pages_are_public_only(app: TestApp) {
             .contains("Sign-in is not set up"));
     }
     assert!(browser.cookies.is_empty());
+}
+
+/// Signs `browser` in to `app`'s pages through `provider` (the whole flow, followed).
+async fn signed_in_browser(app: &TestApp) -> Browser {
+    let mut browser = Browser::new();
+    let response = browser.get(&app.url("/signin?next=%2F")).await;
+    assert_eq!(response.status(), 303);
+    let response = browser.get(&location(&response)).await;
+    assert_eq!(response.status(), 302);
+    let response = browser.get(&location(&response)).await;
+    assert_eq!(response.status(), 303);
+    assert!(browser.cookies.contains_key("lhs_session"));
+    browser
+}
+
+async fn oidc_a_schedule_not_public_is_read_on_the_pages_signed_in(app: TestApp) {
+    let provider = Provider::start();
+    let backend = app.backend();
+    drop(app);
+    let app = oidc_app(backend, &provider, |s| {
+        keycloak(s);
+        s.oidc_client_id = Some(PAGES_CLIENT.to_owned());
+        s.public_read = false;
+    })
+    .await;
+    provider
+        .signin_claims(keycloak_claims("jane-sub", json!(["offline_access"])))
+        .await;
+    let admin = provider
+        .mint_claims(keycloak_claims("admin-sub", json!(["LHS-Rounds-Admins"])))
+        .await;
+    let round = app
+        .request_as(
+            Some(&admin),
+            Method::POST,
+            "/api/v1/rounds",
+            Some(
+                &json!({"starts_at": "2027-02-18T17:00:00Z", "ends_at": "2027-02-18T18:00:00Z",
+                "location": "BMC – MassMutual 5", "title": "Behind sign-in"}),
+            ),
+        )
+        .await;
+    assert_eq!(round.status(), 201);
+    let round = round.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    let mut nobody = Browser::new();
+    for path in ["/".to_owned(), format!("/rounds/{round}")] {
+        assert_eq!(nobody.get(&app.url(&path)).await.status(), 401, "{path}");
+    }
+    let mut browser = signed_in_browser(&app).await;
+    for path in ["/".to_owned(), format!("/rounds/{round}")] {
+        let response = browser.get(&app.url(&path)).await;
+        assert_eq!(response.status(), 200, "{path}");
+        assert!(response.text().await.unwrap().contains("Behind sign-in"));
+    }
 }
