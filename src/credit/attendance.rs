@@ -513,6 +513,18 @@ fn award(
     Ok(())
 }
 
+/// `record`, refused (409) when it is voided: a voided record is changed no more (`why` says
+/// what it then cannot have).
+fn live(record: AttendanceRecord, why: &str) -> Result<AttendanceRecord, ApiError> {
+    match record.voided_at {
+        Some(_) => Err(ApiError::Conflict(format!(
+            "attendance record {} {why}",
+            record.id.0
+        ))),
+        None => Ok(record),
+    }
+}
+
 // ---- check-in ------------------------------------------------------------------------------
 
 fn validation(field: &str, message: impl Into<String>) -> ApiError {
@@ -1083,11 +1095,7 @@ pub async fn claim_credit(
             // Whose record it is, before the body is read.
             let current = owned(conn, &caller, round_id, aid, author)?;
             let claim = validators.body::<ClaimInput>(body.value()?).into_result()?;
-            if current.voided_at.is_some() {
-                return Err(ApiError::Conflict(format!(
-                    "attendance record {aid} was voided: it claims nothing"
-                )));
-            }
+            let current = live(current, "was voided: it claims nothing")?;
             let designated = checkin::round_credit(conn, round_id)?.designated();
             if claim.claimed_hours > designated {
                 return Err(validation(
@@ -1131,12 +1139,7 @@ pub async fn void_attendance(
         .into_result()?;
     let record = ctx
         .write(granted, move |conn, author| {
-            let current = find_on_round(conn, round_id, aid)?;
-            if current.voided_at.is_some() {
-                return Err(ApiError::Conflict(format!(
-                    "attendance record {aid} is already voided"
-                )));
-            }
+            let current = live(find_on_round(conn, round_id, aid)?, "is already voided")?;
             change(conn, &current, author, |c, id, version| {
                 let now = db::now();
                 let values = (
@@ -1176,12 +1179,10 @@ pub async fn override_credit(
         .into_result()?;
     let record = ctx
         .write(granted, move |conn, author| {
-            let current = find_on_round(conn, round_id, aid)?;
-            if current.voided_at.is_some() {
-                return Err(ApiError::Conflict(format!(
-                    "attendance record {aid} was voided: it has no credit to decide"
-                )));
-            }
+            let current = live(
+                find_on_round(conn, round_id, aid)?,
+                "was voided: it has no credit to decide",
+            )?;
             change(conn, &current, author, |c, id, version| {
                 let values = (
                     attendance::credit_status.eq(input.credit_status),

@@ -445,19 +445,8 @@ pub async fn checkin_svg(
     settings: web::Data<CalendarSettings>,
 ) -> Result<HttpResponse, ApiError> {
     let granted = ctx.authorize_with(ctx.caller.require(Role::Organizer))?;
-    let round_id = id.into_inner();
-    let base = settings.base(&req);
-    let url = ctx
-        .write(granted, move |conn, author| {
-            round_credit(conn, round_id)?;
-            let code = match current_code(conn, round_id)? {
-                Some(code) => code,
-                None => make_code(conn, round_id, author, false)?,
-            };
-            Ok(checkin_url(&base, round_id, &code))
-        })
-        .await?;
-    let svg = qr_svg(&url)?;
+    let code = code_answer(&ctx, granted, id.into_inner(), settings.base(&req), false).await?;
+    let svg = qr_svg(code.url.as_str())?;
     ctx.answer(granted, Rendered::text(svg, "image/svg+xml"))
 }
 

@@ -25,7 +25,9 @@ use crate::platform::resource::{Access, Ctx};
 use crate::platform::timezone;
 use crate::schedule::calendar::CalendarSettings;
 use crate::schedule::rounds::{RoundStatus, Rounds};
-use crate::site::forms::{from_this_service, non_blank, refused_cross_site, see_other, Errors};
+use crate::site::forms::{
+    from_this_service, non_blank, query_value, refused_cross_site, see_other, Errors,
+};
 use crate::site::pages::{self, error_page, Message};
 use crate::site::{assets, render, session, signin};
 
@@ -313,16 +315,6 @@ fn new_nonce() -> Result<String, ApiError> {
     Ok(hex::encode(bytes))
 }
 
-/// The code in the page's address (`?code=`), as the QR code carries it.
-fn code_in(req: &HttpRequest) -> String {
-    serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string())
-        .unwrap_or_default()
-        .into_iter()
-        .find(|(name, _)| name == "code")
-        .map(|(_, value)| value)
-        .unwrap_or_default()
-}
-
 /// Round `id` as the check-in page names it: by its title only where the caller may read the
 /// schedule (with `LHS_PUBLIC_READ=false`, a page anyone may open names no round).
 async fn round_named(ctx: &Ctx, id: i32) -> Result<RoundCredit, ApiError> {
@@ -346,7 +338,8 @@ pub async fn form(
     let shown = async {
         let id = round_id(&id)?;
         let mut fields = Fields {
-            code: code_in(&req),
+            // The code in the page's address, as the QR code carries it.
+            code: query_value(&req, "code").unwrap_or_default(),
             nonce: new_nonce()?,
             ..Fields::default()
         };

@@ -65,6 +65,15 @@ impl Fields {
     }
 }
 
+/// The value of query parameter `name` of the page's address (a malformed query has none).
+pub fn query_value(req: &HttpRequest, name: &str) -> Option<String> {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string())
+        .unwrap_or_default()
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, value)| value)
+}
+
 /// The fields of a form that are not blank, trimmed, as a JSON object.
 pub fn non_blank(fields: &[(&str, &String)]) -> Map<String, Value> {
     fields

@@ -4,7 +4,7 @@
 //! the read cache). Without a session, `/me` sends the browser to sign in; without sign-in set
 //! up, it says so.
 
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
@@ -124,16 +124,6 @@ fn years(items: &[TranscriptItem], zone: &Zone) -> Vec<Year> {
     years
 }
 
-/// The private page's headers: its own, and never kept by a cache.
-fn private_page(html: String) -> HttpResponse {
-    let mut response = pages::page(StatusCode::OK, html);
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, no-store"),
-    );
-    response
-}
-
 /// The signed-in person, or the answer for someone who is not.
 async fn signed_in(ctx: &Ctx, req: &HttpRequest, auth: &Auth) -> Result<Caller, HttpResponse> {
     match session::caller(ctx, req, auth).await {
@@ -208,7 +198,7 @@ pub async fn me(ctx: Ctx, req: HttpRequest, auth: web::Data<Auth>) -> HttpRespon
             .unwrap_or_default(),
     };
     match page.render() {
-        Ok(html) => private_page(html),
+        Ok(html) => pages::private_page(html),
         Err(e) => error_page(&ApiError::Internal(format!("the /me template failed: {e}"))),
     }
 }
@@ -255,7 +245,7 @@ pub async fn certificate(
         year,
     };
     match page.render() {
-        Ok(html) => private_page(html),
+        Ok(html) => pages::private_page(html),
         Err(e) => error_page(&ApiError::Internal(format!(
             "the certificate template failed: {e}"
         ))),

@@ -110,6 +110,16 @@ pub fn page(status: StatusCode, body: String) -> HttpResponse {
     response
 }
 
+/// A page for the person signed in to the pages only: never kept by a cache.
+pub fn private_page(html: String) -> HttpResponse {
+    let mut response = page(StatusCode::OK, html);
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    response
+}
+
 /// A page that says what went wrong, in words.
 #[derive(Template)]
 #[template(path = "message.html")]
@@ -642,14 +652,7 @@ pub async fn round(
             })
             .await;
         return match written {
-            Ok(Some((html, _))) => {
-                let mut response = page(StatusCode::OK, html);
-                response.headers_mut().insert(
-                    header::CACHE_CONTROL,
-                    HeaderValue::from_static("private, no-store"),
-                );
-                response
-            }
+            Ok(Some((html, _))) => private_page(html),
             Ok(None) => error_page(&ApiError::not_found(Rounds::NAME, id)),
             Err(error) => error_page(&error),
         };

@@ -24,7 +24,7 @@ use crate::platform::auth::Auth;
 use crate::platform::error::ApiError;
 use crate::platform::resource::Ctx;
 use crate::schedule::calendar::CalendarSettings;
-use crate::site::forms::{from_this_service, refused_cross_site};
+use crate::site::forms::{from_this_service, query_value, refused_cross_site};
 use crate::site::pages::{self, message_page};
 use crate::site::session::{self, Signin};
 
@@ -113,12 +113,7 @@ fn on_this_machine(url: &Url) -> bool {
 
 /// Where to go once signed in: a path of this service only (never another site).
 fn next_path(req: &HttpRequest) -> String {
-    let next = serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string())
-        .unwrap_or_default()
-        .into_iter()
-        .find(|(name, _)| name == "next")
-        .map(|(_, value)| value);
-    match next {
+    match query_value(req, "next") {
         Some(path)
             if path.starts_with('/')
                 && !path.starts_with("//")
@@ -191,15 +186,6 @@ pub async fn start(
             session::SIGNIN_LIFETIME,
         ))
         .finish()
-}
-
-/// The value of query parameter `name`.
-fn query_value(req: &HttpRequest, name: &str) -> Option<String> {
-    serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string())
-        .unwrap_or_default()
-        .into_iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, value)| value)
 }
 
 fn refused(text: &str) -> HttpResponse {
