@@ -228,11 +228,15 @@ impl Application {
             .port();
         // Once per process: the workers share the committed document, its validators and the
         // table of allowed methods.
-        log::debug!("resident memory before the document: {}", resident_memory());
         let document = openapi::served_document()?;
-        log::debug!("resident memory with the document: {}", resident_memory());
+        let mut routes_table = RouteTable::from_document(&document);
+        routes_table.add(OPENAPI_PATH, vec![Method::GET]);
+        if options.metrics.is_some() {
+            routes_table.add(METRICS_PATH, vec![Method::GET]);
+        }
+        let routes_table = web::Data::new(routes_table);
         let validators =
-            web::Data::new(Validators::from_document(&document)?.with_references(vec![
+            web::Data::new(Validators::from_document(document)?.with_references(vec![
                 (RefKind::Department, departments::EXISTING),
                 (RefKind::Speaker, speakers::EXISTING),
                 (RefKind::Round, rounds::EXISTING),
@@ -240,16 +244,8 @@ impl Application {
                 (RefKind::PdsaCycle, pdsa::EXISTING),
                 (RefKind::Outcome, outcomes::EXISTING),
             ]));
-        log::debug!("resident memory with its validators: {}", resident_memory());
         // A rating by a signed-in person is their evaluation (feedback is below credit).
         crate::schedule::feedback::on_evaluation(crate::credit::attendance::evaluation_sent);
-        let mut routes_table = RouteTable::from_document(&document);
-        routes_table.add(OPENAPI_PATH, vec![Method::GET]);
-        if options.metrics.is_some() {
-            routes_table.add(METRICS_PATH, vec![Method::GET]);
-        }
-        let routes_table = web::Data::new(routes_table);
-        drop(document);
         // With sign-in from the API docs, the served document also declares the identity
         // provider's `openIdConnect` scheme, and the docs' page may call the provider.
         let sign_in = options.auth.oidc().filter(|oidc| oidc.client_id.is_some());
@@ -443,14 +439,6 @@ impl Application {
         let _ = web::block(move || worker.stop()).await;
         served
     }
-}
-
-/// The process's resident memory (Linux), for the debug log of start-up.
-fn resident_memory() -> String {
-    telemetry::resident_memory_bytes().map_or_else(
-        || "unknown".to_owned(),
-        |bytes| format!("{} kB", bytes / 1024),
-    )
 }
 
 /// Where the OpenAPI document is served.
@@ -902,6 +890,15 @@ impl AllowedMethods for RouteTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The validators compile on first use, so a schema that cannot compile would surface only
+    /// when a request needs it: every one is compiled here.
+    #[test]
+    fn every_body_and_query_schema_of_the_served_document_compiles() {
+        let document = openapi::served_document().expect("the served document");
+        let validators = Validators::from_document(document).expect("the validators");
+        assert_eq!(validators.compile_all(), Ok(()));
+    }
 
     #[test]
     fn a_known_path_with_a_wrong_method_lists_the_allowed_methods() {

@@ -1,6 +1,7 @@
 //! The OpenAPI document is the validator. Request bodies are checked against the component
 //! schemas of the served document, query strings against each operation's parameters, with the
-//! `jsonschema` crate; every schema is compiled once per process, when the service starts.
+//! `jsonschema` crate; each schema is compiled once per process, when a request first needs it
+//! (most operations of a replica are never called, and a compiled schema is held for good).
 //!
 //! A body goes through three steps, and one answer names every bad field of all three:
 //! 1. the schema: each error becomes `{field, message}` with a path such as
@@ -18,7 +19,7 @@
 //! the variant its discriminating property names, as OpenAPI tools read it.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::OnceLock;
 
 use actix_web::dev::Payload;
 use actix_web::http::Method;
@@ -208,11 +209,17 @@ struct QuerySchema {
     params: Vec<(String, Option<&'static str>)>,
 }
 
-/// Every validator of the document, compiled once per process.
+/// A schema compiled on first use (or why it could not be), kept for the process.
+type Compiled<T> = OnceLock<Result<T, String>>;
+
+/// Every validator of the document, each compiled on first use and kept for the process.
 pub struct Validators {
-    components: Arc<Value>,
-    bodies: HashMap<String, BodySchema>,
-    queries: HashMap<(Method, String), QuerySchema>,
+    /// `{"schemas": ...}`: the document's components, which every validator refers into.
+    root: Value,
+    /// The body schema of each `...Input` component, by name.
+    bodies: HashMap<String, Compiled<BodySchema>>,
+    /// Each operation's parameters, and their query schema once compiled.
+    queries: HashMap<(Method, String), (Value, Compiled<QuerySchema>)>,
     /// How each kind of reference is looked up, from the module that owns its records.
     references: Vec<(RefKind, ExistingIds)>,
 }
@@ -349,38 +356,30 @@ fn component_ref(name: &str) -> Value {
 }
 
 impl Validators {
-    /// Compiles the body schema of every component and the query schema of every operation.
-    pub fn from_document(document: &Value) -> Result<Validators, String> {
-        let components_root = document
-            .get("components")
-            .cloned()
-            .unwrap_or_else(|| Value::Object(Map::new()));
-        let schemas = components_root
-            .get("schemas")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        let mut bodies = HashMap::new();
+    /// The validators of `document`'s request bodies and query strings. Nothing is compiled
+    /// yet: each schema is compiled when a request first needs it ([`Validators::compile_all`]
+    /// compiles them all, for the test that every one compiles).
+    pub fn from_document(mut document: Value) -> Result<Validators, String> {
+        // Taken, not copied: the components are most of what the process keeps of the document.
+        let schemas = match document
+            .get_mut("components")
+            .and_then(|c| c.get_mut("schemas"))
+            .map(Value::take)
+        {
+            Some(Value::Object(schemas)) => schemas,
+            _ => Map::new(),
+        };
         // Only request bodies: every [`Input`] type is named `...Input`. Answers are never
-        // validated, and their compiled schemas would be held for good.
-        for (name, schema) in schemas.iter().filter(|(name, _)| name.ends_with("Input")) {
-            let is_object = schema.get("type") == Some(&Value::from("object"));
-            if let Some(discriminator) = schema.get("discriminator") {
-                bodies.insert(
-                    name.clone(),
-                    union(&components_root, &schemas, schema, discriminator)?,
-                );
-            } else if is_object {
-                bodies.insert(
-                    name.clone(),
-                    BodySchema::Plain(Plain {
-                        validator: compile(&components_root, component_ref(name))?,
-                        schema: schema.clone(),
-                        variant: None,
-                    }),
-                );
-            }
-        }
+        // validated.
+        let bodies = schemas
+            .iter()
+            .filter(|(name, schema)| {
+                name.ends_with("Input")
+                    && (schema.get("discriminator").is_some()
+                        || schema.get("type") == Some(&Value::from("object")))
+            })
+            .map(|(name, _)| (name.clone(), OnceLock::new()))
+            .collect();
         let mut queries = HashMap::new();
         let paths = document.get("paths").and_then(Value::as_object);
         for (path, item) in paths.into_iter().flatten() {
@@ -391,16 +390,70 @@ impl Validators {
                 let Ok(method) = Method::from_bytes(method.to_uppercase().as_bytes()) else {
                     continue;
                 };
-                let query = query_schema(&components_root, &schemas, operation)?;
-                queries.insert((method, path.clone()), query);
+                let parameters = operation.get("parameters").cloned().unwrap_or_default();
+                queries.insert((method, path.clone()), (parameters, OnceLock::new()));
             }
         }
         Ok(Validators {
-            components: Arc::new(Value::Object(schemas)),
+            root: serde_json::json!({ "schemas": schemas }),
             bodies,
             queries,
             references: Vec::new(),
         })
+    }
+
+    /// Compiles every body and query schema now: an error names the first that does not
+    /// compile.
+    pub fn compile_all(&self) -> Result<(), String> {
+        for name in self.bodies.keys() {
+            self.body_schema(name)?;
+        }
+        for (method, path) in self.queries.keys() {
+            self.query_schema(method, path)?;
+        }
+        Ok(())
+    }
+
+    fn schemas(&self) -> &Value {
+        static NONE: Value = Value::Null;
+        self.root.get("schemas").unwrap_or(&NONE)
+    }
+
+    /// The body schema named `name`, compiled on first use; `Ok(None)` when there is none.
+    fn body_schema(&self, name: &str) -> Result<Option<&BodySchema>, String> {
+        let Some(cell) = self.bodies.get(name) else {
+            return Ok(None);
+        };
+        let compiled = cell.get_or_init(|| {
+            let no_schemas = Map::new();
+            let schemas = self.schemas().as_object().unwrap_or(&no_schemas);
+            let schema = schemas
+                .get(name)
+                .ok_or_else(|| format!("no component {name}"))?;
+            match schema.get("discriminator") {
+                Some(discriminator) => union(&self.root, schemas, schema, discriminator),
+                None => Ok(BodySchema::Plain(Plain {
+                    validator: compile(&self.root, component_ref(name))?,
+                    schema: schema.clone(),
+                    variant: None,
+                })),
+            }
+        });
+        compiled.as_ref().map(Some).map_err(Clone::clone)
+    }
+
+    /// The query schema of the operation at `method` and `path`, compiled on first use;
+    /// `Ok(None)` when there is no such operation.
+    fn query_schema(&self, method: &Method, path: &str) -> Result<Option<&QuerySchema>, String> {
+        let Some((parameters, cell)) = self.queries.get(&(method.clone(), path.to_owned())) else {
+            return Ok(None);
+        };
+        let compiled = cell.get_or_init(|| {
+            let no_schemas = Map::new();
+            let schemas = self.schemas().as_object().unwrap_or(&no_schemas);
+            query_schema(&self.root, schemas, parameters)
+        });
+        compiled.as_ref().map(Some).map_err(Clone::clone)
     }
 
     /// The validators, looking each kind of reference up as `references` says.
@@ -457,7 +510,16 @@ impl Validators {
     /// Checks a body against the schema of `T` and its rules.
     pub fn body<T: Input>(&self, body: Value) -> Checked<T> {
         let name = T::name();
-        let Some(schema) = self.bodies.get(name.as_ref()) else {
+        let schema = match self.body_schema(name.as_ref()) {
+            Ok(schema) => schema,
+            Err(e) => {
+                // A schema of the committed document that does not compile: a defect, named
+                // for the log (a test compiles every schema).
+                log::error!("the body schema {name}: {e}");
+                None
+            }
+        };
+        let Some(schema) = schema else {
             return Checked {
                 value: None,
                 errors: vec![FieldError::new(
@@ -543,11 +605,11 @@ impl Validators {
     fn check_plain(&self, plain: &Plain, body: &Value) -> (Vec<FieldError>, Vec<Reference>) {
         let mut errors = Vec::new();
         for error in plain.validator.iter_errors(body) {
-            describe(&error, body, plain, &self.components, &mut errors);
+            describe(&error, body, plain, self.schemas(), &mut errors);
         }
         let mut references = Vec::new();
         collect_references(
-            &self.components,
+            self.schemas(),
             &plain.schema,
             body,
             String::new(),
@@ -587,7 +649,7 @@ impl Validators {
                 .map(|(_, plain)| &plain.schema),
         };
         let no_schemas = Map::new();
-        let schemas = self.components.as_object().unwrap_or(&no_schemas);
+        let schemas = self.schemas().as_object().unwrap_or(&no_schemas);
         errors.sort_by_cached_key(|e| sort_key(schemas, root, &fields, &e.field));
     }
 
@@ -606,7 +668,10 @@ impl Validators {
         };
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query_string)
             .map_err(|e| ApiError::BadRequest(format!("the query string is malformed: {e}")))?;
-        let Some(schema) = self.queries.get(&(method.clone(), path.to_owned())) else {
+        let Some(schema) = self
+            .query_schema(method, path)
+            .map_err(|e| ApiError::Internal(format!("the query schema of {method} {path}: {e}")))?
+        else {
             return Err(ApiError::Internal(format!(
                 "no query schema for {method} {path}"
             )));
@@ -711,11 +776,11 @@ fn union(
 fn query_schema(
     root: &Value,
     schemas: &Map<String, Value>,
-    operation: &Value,
+    parameters: &Value,
 ) -> Result<QuerySchema, String> {
     let mut properties = Map::new();
     let mut params = Vec::new();
-    let listed = operation.get("parameters").and_then(Value::as_array);
+    let listed = parameters.as_array();
     for parameter in listed.into_iter().flatten() {
         if parameter.get("in") != Some(&Value::from("query")) {
             continue;
@@ -1288,6 +1353,34 @@ pub fn merge_patch(current: &mut Value, patch: &Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_schema_is_compiled_on_first_use_and_one_that_cannot_compile_is_named() {
+        let document = serde_json::json!({
+            "paths": {"/things": {"get": {"parameters": [
+                {"in": "query", "name": "limit", "schema": {"type": "integer", "minimum": 1}}
+            ]}}},
+            "components": {"schemas": {
+                "GoodInput": {"type": "object", "properties": {"a": {"type": "string"}}},
+                "BadInput": {"type": "object", "properties": {"a": {"type": 12}}}
+            }}
+        });
+        let validators = Validators::from_document(document).expect("read without compiling");
+        let cell = |name: &str| validators.bodies.get(name).map(|c| c.get().is_some());
+        assert_eq!(cell("GoodInput"), Some(false));
+        assert!(validators
+            .body_schema("GoodInput")
+            .is_ok_and(|s| s.is_some()));
+        assert_eq!(cell("GoodInput"), Some(true));
+        assert_eq!(cell("BadInput"), Some(false));
+        let error = validators
+            .compile_all()
+            .expect_err("BadInput cannot compile");
+        assert!(error.contains("cannot compile"), "{error}");
+        let refused = validators.query(&Method::GET, "/things", "limit=0");
+        assert!(matches!(refused, Err(ApiError::InvalidQuery(e)) if e[0].field == "limit"));
+        assert!(validators.query(&Method::GET, "/things", "limit=2").is_ok());
+    }
 
     #[test]
     fn paths_split_into_names_and_indexes() {
