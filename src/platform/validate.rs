@@ -214,8 +214,8 @@ type Compiled<T> = OnceLock<Result<T, String>>;
 
 /// Every validator of the document, each compiled on first use and kept for the process.
 pub struct Validators {
-    /// `{"schemas": ...}`: the document's components, which every validator refers into.
-    root: Value,
+    /// The document's component schemas, which every validator refers into.
+    schemas: Map<String, Value>,
     /// The body schema of each `...Input` component, by name.
     bodies: HashMap<String, Compiled<BodySchema>>,
     /// Each operation's parameters, and their query schema once compiled.
@@ -231,7 +231,7 @@ pub type ExistingIds = fn(&mut DbConnection, &[i32]) -> Result<Vec<i32>, ApiErro
 /// The components `schema` refers to, directly or not, without what only documents them
 /// (descriptions, examples): all a validator needs, and far less memory than the whole document
 /// compiled again for every validator.
-fn reachable(root: &Value, schema: &Value) -> Value {
+fn reachable(schemas: &Map<String, Value>, schema: &Value) -> Value {
     fn refs(value: &Value, out: &mut Vec<String>) {
         match value {
             Value::Object(map) => {
@@ -248,7 +248,6 @@ fn reachable(root: &Value, schema: &Value) -> Value {
             _ => {}
         }
     }
-    let all = root.get("schemas").and_then(Value::as_object);
     let mut kept = Map::new();
     let mut pending = Vec::new();
     refs(schema, &mut pending);
@@ -256,7 +255,7 @@ fn reachable(root: &Value, schema: &Value) -> Value {
         if kept.contains_key(&name) {
             continue;
         }
-        if let Some(component) = all.and_then(|a| a.get(&name)) {
+        if let Some(component) = schemas.get(&name) {
             let mut component = without_annotations(component);
             nullable_refs(&mut component);
             refs(&component, &mut pending);
@@ -328,10 +327,10 @@ fn nullable_refs(schema: &mut Value) {
     }
 }
 
-fn compile(root: &Value, schema: Value) -> Result<jsonschema::Validator, String> {
+fn compile(schemas: &Map<String, Value>, schema: Value) -> Result<jsonschema::Validator, String> {
     let mut document = without_annotations(&schema);
     nullable_refs(&mut document);
-    let components = reachable(root, &document);
+    let components = reachable(schemas, &document);
     if let Value::Object(map) = &mut document {
         map.insert("components".to_owned(), components);
         map.insert(
@@ -359,7 +358,7 @@ impl Validators {
     /// The validators of `document`'s request bodies and query strings. Nothing is compiled
     /// yet: each schema is compiled when a request first needs it ([`Validators::compile_all`]
     /// compiles them all, for the test that every one compiles).
-    pub fn from_document(mut document: Value) -> Result<Validators, String> {
+    pub fn from_document(mut document: Value) -> Validators {
         // Taken, not copied: the components are most of what the process keeps of the document.
         let schemas = match document
             .get_mut("components")
@@ -394,12 +393,12 @@ impl Validators {
                 queries.insert((method, path.clone()), (parameters, OnceLock::new()));
             }
         }
-        Ok(Validators {
-            root: serde_json::json!({ "schemas": schemas }),
+        Validators {
+            schemas,
             bodies,
             queries,
             references: Vec::new(),
-        })
+        }
     }
 
     /// Compiles every body and query schema now: an error names the first that does not
@@ -414,26 +413,20 @@ impl Validators {
         Ok(())
     }
 
-    fn schemas(&self) -> &Value {
-        static NONE: Value = Value::Null;
-        self.root.get("schemas").unwrap_or(&NONE)
-    }
-
     /// The body schema named `name`, compiled on first use; `Ok(None)` when there is none.
     fn body_schema(&self, name: &str) -> Result<Option<&BodySchema>, String> {
         let Some(cell) = self.bodies.get(name) else {
             return Ok(None);
         };
         let compiled = cell.get_or_init(|| {
-            let no_schemas = Map::new();
-            let schemas = self.schemas().as_object().unwrap_or(&no_schemas);
-            let schema = schemas
+            let schema = self
+                .schemas
                 .get(name)
                 .ok_or_else(|| format!("no component {name}"))?;
             match schema.get("discriminator") {
-                Some(discriminator) => union(&self.root, schemas, schema, discriminator),
+                Some(discriminator) => union(&self.schemas, schema, discriminator),
                 None => Ok(BodySchema::Plain(Plain {
-                    validator: compile(&self.root, component_ref(name))?,
+                    validator: compile(&self.schemas, component_ref(name))?,
                     schema: schema.clone(),
                     variant: None,
                 })),
@@ -448,11 +441,7 @@ impl Validators {
         let Some((parameters, cell)) = self.queries.get(&(method.clone(), path.to_owned())) else {
             return Ok(None);
         };
-        let compiled = cell.get_or_init(|| {
-            let no_schemas = Map::new();
-            let schemas = self.schemas().as_object().unwrap_or(&no_schemas);
-            query_schema(&self.root, schemas, parameters)
-        });
+        let compiled = cell.get_or_init(|| query_schema(&self.schemas, parameters));
         compiled.as_ref().map(Some).map_err(Clone::clone)
     }
 
@@ -605,11 +594,11 @@ impl Validators {
     fn check_plain(&self, plain: &Plain, body: &Value) -> (Vec<FieldError>, Vec<Reference>) {
         let mut errors = Vec::new();
         for error in plain.validator.iter_errors(body) {
-            describe(&error, body, plain, self.schemas(), &mut errors);
+            describe(&error, body, plain, &self.schemas, &mut errors);
         }
         let mut references = Vec::new();
         collect_references(
-            self.schemas(),
+            &self.schemas,
             &plain.schema,
             body,
             String::new(),
@@ -648,9 +637,7 @@ impl Validators {
                 .and_then(|value| variants.iter().find(|(v, _)| v == value))
                 .map(|(_, plain)| &plain.schema),
         };
-        let no_schemas = Map::new();
-        let schemas = self.schemas().as_object().unwrap_or(&no_schemas);
-        errors.sort_by_cached_key(|e| sort_key(schemas, root, &fields, &e.field));
+        errors.sort_by_cached_key(|e| sort_key(&self.schemas, root, &fields, &e.field));
     }
 
     /// Checks a query string against the parameters of the operation at `method` and `path`
@@ -714,7 +701,6 @@ impl Validators {
 }
 
 fn union(
-    root: &Value,
     schemas: &Map<String, Value>,
     schema: &Value,
     discriminator: &Value,
@@ -760,7 +746,7 @@ fn union(
         variants.push((
             value.clone(),
             Plain {
-                validator: compile(root, component_ref(name))?,
+                validator: compile(schemas, component_ref(name))?,
                 schema: variant_schema.clone(),
                 variant: Some(value),
             },
@@ -773,11 +759,7 @@ fn union(
     })
 }
 
-fn query_schema(
-    root: &Value,
-    schemas: &Map<String, Value>,
-    parameters: &Value,
-) -> Result<QuerySchema, String> {
+fn query_schema(schemas: &Map<String, Value>, parameters: &Value) -> Result<QuerySchema, String> {
     let mut properties = Map::new();
     let mut params = Vec::new();
     let listed = parameters.as_array();
@@ -802,7 +784,7 @@ fn query_schema(
         "additionalProperties": false,
     });
     Ok(QuerySchema {
-        validator: compile(root, schema.clone())?,
+        validator: compile(schemas, schema.clone())?,
         schema,
         params,
     })
@@ -1163,7 +1145,7 @@ fn describe(
     error: &jsonschema::ValidationError<'_>,
     body: &Value,
     plain: &Plain,
-    components: &Value,
+    schemas: &Map<String, Value>,
     out: &mut Vec<FieldError>,
 ) {
     let path = field_path(error.instance_path());
@@ -1188,7 +1170,7 @@ fn describe(
             for name in unexpected {
                 let message = match (&plain.variant, path.is_empty()) {
                     (Some(variant), true) => {
-                        let elsewhere = other_variants_with(components, body, &name);
+                        let elsewhere = other_variants_with(schemas, body, &name);
                         if elsewhere.is_empty() {
                             "is not a field of this request body".to_owned()
                         } else {
@@ -1222,10 +1204,7 @@ fn describe(
 }
 
 /// The variants of the union `body` belongs to that have a field `name` (for "is only for").
-fn other_variants_with(components: &Value, _body: &Value, name: &str) -> Vec<String> {
-    let Some(schemas) = components.as_object() else {
-        return Vec::new();
-    };
+fn other_variants_with(schemas: &Map<String, Value>, _body: &Value, name: &str) -> Vec<String> {
     let mut found = Vec::new();
     for schema in schemas.values() {
         let Some(discriminator) = schema.get("discriminator") else {
@@ -1283,16 +1262,12 @@ fn describe_query(
 
 /// Every id in `instance` that its schema marks as naming another record.
 fn collect_references(
-    components: &Value,
+    schemas: &Map<String, Value>,
     schema: &Value,
     instance: &Value,
     path: String,
     out: &mut Vec<Reference>,
 ) {
-    let schemas = match components.as_object() {
-        Some(s) => s,
-        None => return,
-    };
     let schema = resolve(schemas, schema);
     if let Some(kind) = schema
         .get(REFERENCES_KEYWORD)
@@ -1313,14 +1288,14 @@ fn collect_references(
             let properties = schema.get("properties").and_then(Value::as_object);
             for (name, value) in fields {
                 if let Some(property) = properties.and_then(|p| p.get(name)) {
-                    collect_references(components, property, value, join(&path, name), out);
+                    collect_references(schemas, property, value, join(&path, name), out);
                 }
             }
         }
         Value::Array(items) => {
             if let Some(item_schema) = schema.get("items") {
                 for (i, item) in items.iter().enumerate() {
-                    collect_references(components, item_schema, item, format!("{path}[{i}]"), out);
+                    collect_references(schemas, item_schema, item, format!("{path}[{i}]"), out);
                 }
             }
         }
@@ -1365,7 +1340,7 @@ mod tests {
                 "BadInput": {"type": "object", "properties": {"a": {"type": 12}}}
             }}
         });
-        let validators = Validators::from_document(document).expect("read without compiling");
+        let validators = Validators::from_document(document);
         let cell = |name: &str| validators.bodies.get(name).map(|c| c.get().is_some());
         assert_eq!(cell("GoodInput"), Some(false));
         assert!(validators
