@@ -406,6 +406,7 @@ pub fn purge(conn: &mut DbConnection, retention: Retention) -> Result<usize, Api
         return Ok(0);
     }
     let horizon = db::now() - chrono::Duration::days(i64::from(retention.audit_days));
+    changelog::number(conn)?;
     db::write_transaction(conn, |conn| {
         let through = changes::table
             .filter(changes::at.lt(horizon))
@@ -442,6 +443,7 @@ pub async fn list_audit(ctx: Ctx, query: Query) -> Result<HttpResponse, ApiError
     let query = query.values()?;
     let filter: AuditFilter = query.get()?;
     let paging: Paging = query.get()?;
+    ctx.db.call(changelog::number).await?;
     ctx.read(granted, false, true, Some(&query), move |conn| {
         Rendered::json(&audit(conn, &filter, paging)?)
     })
@@ -478,6 +480,7 @@ pub async fn change_feed(
     let limit = asked.limit.map_or(100, FeedLimit::get);
     let caller = ctx.caller.clone();
     let retention = *retention.get_ref();
+    ctx.db.call(changelog::number).await?;
     ctx.read(granted, false, true, Some(&query), move |conn| {
         Rendered::json(&feed(conn, after, limit, &caller, retention)?)
     })

@@ -4,8 +4,9 @@
 //! A message is `{"type", "timestamp", "data"}` (`data`: the record as an organizer sees it),
 //! sent with `webhook-id`, `webhook-timestamp` and `webhook-signature` (`v1,<base64 of the
 //! HMAC-SHA256 of "<id>.<timestamp>.<body>">`, keyed with the webhook's `whsec_` secret).
-//! Messages are written to the outbox by the change log, in the transaction of the change
-//! (`changelog::record`); the worker here delivers them, in order for each webhook, and retries
+//! Messages are written to the outbox by the change log when it numbers a change's entry
+//! (`changelog::number`, which each poll of the worker runs first); the worker here delivers
+//! them, in order for each webhook, and retries
 //! on `LHS_WEBHOOK_RETRY_SCHEDULE`. Each replica's worker claims work with
 //! `FOR UPDATE SKIP LOCKED` on PostgreSQL (a lease: `claimed_until`), taking a message only if
 //! it is still pending and unleased when locked, and an attempt settles its message only while
@@ -614,6 +615,8 @@ fn claim(
     busy: &HashSet<i32>,
     only: Option<i32>,
 ) -> Result<Vec<Claimed>, ApiError> {
+    // The messages of the changes committed since the last poll.
+    changelog::number(conn)?;
     // Most polls find nothing: say so without a write transaction, which on SQLite would take
     // the database's one write lock ten times a second.
     let pending = webhook_messages::table
@@ -1379,6 +1382,7 @@ pub async fn list_deliveries(
     let id = id.into_inner();
     let query = query.values()?;
     let paging: Paging = query.get()?;
+    ctx.db.call(changelog::number).await?;
     ctx.read(granted, false, true, Some(&query), move |conn| {
         Rendered::json(&deliveries(conn, id, paging)?)
     })

@@ -206,6 +206,8 @@ struct DatabaseState {
 }
 
 fn database_state(conn: &mut DbConnection) -> Result<DatabaseState, ApiError> {
+    // The log and the outbox as of this scrape, with every write committed before it.
+    changelog::number(conn)?;
     let (outbox_depth, outbox_failed, outbox_oldest_age) = webhooks::outbox_state(conn)?;
     Ok(DatabaseState {
         outbox_depth,

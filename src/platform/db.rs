@@ -268,6 +268,16 @@ impl Database {
         F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
+        self.call(f).await
+    }
+
+    /// Runs `f` on the blocking thread pool in no transaction of ours: for work that takes its
+    /// own, such as numbering the change log.
+    pub async fn call<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
         let pool = self.pool.clone();
         telemetry::block(move || run_on(&pool, f)).await?
     }

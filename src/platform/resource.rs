@@ -582,7 +582,7 @@ impl<'a> Author<'a> {
         id: i32,
         before: Option<&T>,
         after: Option<&T>,
-    ) -> Result<i64, ApiError> {
+    ) -> Result<(), ApiError> {
         let action = match (before, after) {
             (None, _) => Action::Created,
             (Some(_), Some(_)) => Action::Updated,

@@ -275,10 +275,30 @@ diesel::table! {
 }
 
 diesel::table! {
-    /// PostgreSQL only: the next change's number, taken under this row's lock.
+    /// The newest change's number; `changelog::number` takes turns under this row's lock.
     change_log_head (id) {
         id -> Integer,
         seq -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Change-log entries written but not yet numbered (`changelog::number` moves them to
+    /// `changes`), with the webhook message each will send.
+    change_log_queue (id) {
+        id -> BigInt,
+        at -> Timestamp,
+        actor -> Text,
+        resource -> Text,
+        record_id -> Integer,
+        action -> Text,
+        #[sql_name = "changes"]
+        changed_fields -> Text,
+        data -> Nullable<Text>,
+        request_id -> Nullable<Text>,
+        event -> Text,
+        message -> Text,
+        message_prefix -> Text,
     }
 }
 
@@ -599,6 +619,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     series,
     changes,
     change_log_head,
+    change_log_queue,
     change_log_floor,
     webhooks,
     webhook_messages,

@@ -479,6 +479,9 @@ impl Run {
         tokio::task::spawn_blocking(move || {
             let mut conn = database.connection().unwrap();
             let conn = &mut *conn;
+            // What writes have queued for the log is numbered first (the webhook worker might
+            // do it between two snapshots): a refused request's entry would show in `changes`.
+            lhs_rounds::platform::changelog::number(conn).unwrap();
             let mut seen = Snapshot::new();
             macro_rules! rows {
                 ($($table:ident),*) => {$(
@@ -495,6 +498,7 @@ impl Run {
                 feedback,
                 idempotency_keys,
                 changes,
+                change_log_queue,
                 webhooks,
                 webhook_messages,
                 materials,

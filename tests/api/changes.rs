@@ -18,6 +18,7 @@ on_both_backends!(
     the_feed_pages_with_next_after_and_refuses_what_it_cannot_serve,
     an_after_older_than_the_feed_keeps_is_410_with_where_to_resume,
     a_follower_of_the_feed_ends_with_what_the_lists_show,
+    a_rolled_back_write_takes_no_number_and_messages_come_with_the_number,
 );
 
 async fn feed(app: &TestApp, token: Option<&str>, query: &str) -> Value {
@@ -407,6 +408,10 @@ async fn the_change_log_is_append_only_on_postgres() {
 
     let refused = tokio::task::spawn_blocking(move || {
         let mut conn = database.connection().unwrap();
+        assert_eq!(
+            lhs_rounds::platform::changelog::number(&mut conn).unwrap(),
+            1
+        );
         [
             "UPDATE changes SET actor = 'someone else'",
             "DELETE FROM changes",
@@ -421,4 +426,123 @@ async fn the_change_log_is_append_only_on_postgres() {
         assert!(error.contains("append-only"), "{error}");
     }
     assert_eq!(app.get_ok("/api/v1/audit").await["total"], 1);
+}
+
+/// The change log's entries of `resource`, as `(record id, number)`, after numbering what is
+/// queued.
+fn numbered(conn: &mut lhs_rounds::platform::db::DbConnection, resource: &str) -> Vec<(i32, i64)> {
+    use diesel::prelude::*;
+    use lhs_rounds::platform::schema::changes;
+    lhs_rounds::platform::changelog::number(conn).unwrap();
+    lhs_rounds::on_backend!(conn, |c| changes::table
+        .filter(changes::resource.eq(resource))
+        .order(changes::seq)
+        .select((changes::record_id, changes::seq))
+        .load(c))
+    .unwrap()
+}
+
+/// The entry of the creation of department `id`, as a write records it.
+fn created(id: i32) -> lhs_rounds::platform::changelog::Change<'static> {
+    lhs_rounds::platform::changelog::Change {
+        resource: "department",
+        id,
+        action: lhs_rounds::platform::changelog::Action::Created,
+        before: None,
+        after: Some(json!({"id": id, "name": format!("Department {id}")})),
+        actor: Some("test@example.org"),
+        request_id: None,
+    }
+}
+
+async fn a_rolled_back_write_takes_no_number_and_messages_come_with_the_number(app: TestApp) {
+    use lhs_rounds::platform::changelog;
+    // A receiver on this machine (nothing listens there: the messages stay pending).
+    let app = crate::helpers::spawn_app_with(app.backend(), |s| {
+        s.webhook_allowed_hosts = "127.0.0.1".into();
+    })
+    .await
+    .expect("the backend of the app given");
+    let webhook = app
+        .post(
+            "/api/v1/webhooks",
+            &json!({"url": "http://127.0.0.1:9/hook", "events": ["department.*"]}),
+        )
+        .await;
+    assert_eq!(webhook.status(), 201);
+    let database = app.database.clone();
+    let (entries, messages) = tokio::task::spawn_blocking(move || {
+        use diesel::prelude::*;
+        use lhs_rounds::platform::schema::webhook_messages;
+        let mut conn = database.connection().unwrap();
+        let conn = &mut *conn;
+        changelog::record(conn, created(1)).unwrap();
+        let rolled_back = diesel::Connection::transaction::<(), _, _>(conn, |c| {
+            changelog::record(c, created(2)).unwrap();
+            Err(diesel::result::Error::RollbackTransaction)
+        });
+        assert!(rolled_back.is_err());
+        changelog::record(conn, created(3)).unwrap();
+        let entries = numbered(conn, "department");
+        // Numbering again finds nothing new.
+        assert_eq!(changelog::number(conn).unwrap(), 0);
+        let messages: Vec<(i64, String)> =
+            lhs_rounds::on_backend!(conn, |c| webhook_messages::table
+                .order(webhook_messages::id)
+                .select((webhook_messages::change_seq, webhook_messages::event_type))
+                .load(c))
+            .unwrap();
+        (entries, messages)
+    })
+    .await
+    .unwrap();
+    assert_eq!(entries.iter().map(|e| e.0).collect::<Vec<_>>(), [1, 3]);
+    assert_eq!(entries[1].1, entries[0].1 + 1, "no gap: {entries:?}");
+    assert_eq!(
+        messages,
+        entries
+            .iter()
+            .map(|(_, seq)| (*seq, "department.created".to_owned()))
+            .collect::<Vec<_>>(),
+        "one message for each numbered entry, with its number"
+    );
+}
+
+/// A write that commits after another is numbered after it, whichever wrote first: a reader of
+/// the feed who has seen the later number never meets a smaller one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_are_numbered_in_commit_order_on_postgres() {
+    use lhs_rounds::platform::changelog;
+    let Some(app) = spawn_app(Backend::Postgres).await else {
+        return;
+    };
+    let database = app.database.clone();
+    let (between, after) = tokio::task::spawn_blocking(move || {
+        let mut first = database.connection().unwrap();
+        let mut second = database.connection().unwrap();
+        let mut reader = database.connection().unwrap();
+        first.batch_execute("BEGIN").unwrap();
+        changelog::record(&mut first, created(1)).unwrap();
+        changelog::record(&mut second, created(2)).unwrap();
+        let between = numbered(&mut reader, "department");
+        first.batch_execute("COMMIT").unwrap();
+        (between, numbered(&mut reader, "department"))
+    })
+    .await
+    .unwrap();
+    assert_eq!(between.iter().map(|e| e.0).collect::<Vec<_>>(), [2]);
+    assert_eq!(after.iter().map(|e| e.0).collect::<Vec<_>>(), [2, 1]);
+    assert_eq!(after[0], between[0]);
+    assert_eq!(after[1].1, after[0].1 + 1);
+    // The feed shows them in that order too.
+    let admin = app.token("admin@example.org", &[Role::Admin]);
+    let items = feed(&app, Some(&admin), "?after=0").await["items"].clone();
+    let departments: Vec<i64> = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["resource"] == "department")
+        .map(|i| i["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(departments, [after[0].1, after[1].1]);
 }

@@ -293,6 +293,7 @@ async fn logged(app: &TestApp, feedback_id: i64) -> Value {
     let database = app.database.clone();
     tokio::task::spawn_blocking(move || {
         let mut conn = database.connection().unwrap();
+        lhs_rounds::platform::changelog::number(&mut conn).unwrap();
         let (seq, actor, action, changed, data) = changes::table
             .filter(changes::resource.eq("feedback"))
             .filter(changes::record_id.eq(feedback_id as i32))
