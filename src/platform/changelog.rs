@@ -25,9 +25,7 @@ use serde_json::{Map, Value};
 
 use crate::platform::db::{self, DbConnection};
 use crate::platform::error::ApiError;
-use crate::platform::schema::{
-    change_log_head, change_log_queue, changes, webhook_messages, webhooks,
-};
+use crate::platform::schema::{change_log_head, change_log_queue, changes};
 
 crate::text_enum! {
     /// What a write did to a record.
@@ -226,6 +224,27 @@ pub fn subscribes(patterns: &[String], event: &str) -> bool {
     })
 }
 
+/// The quoted patterns a subscription to `event` lists one of (see [`subscribes`]): the event,
+/// its resource's `.*`, and `*` unless it is sent only where named; none for an event that is
+/// never sent.
+///
+/// The subscriptions are matched in SQL by their quoted patterns in the `events` text, which the
+/// service writes with serde_json: a pattern is a word of `[a-z_.*]`, written as it is, so the
+/// quoted pattern is there exactly when the list names it.
+fn subscription_patterns(event: &str) -> Vec<String> {
+    if !EVENT_TYPES.contains(&event) {
+        return Vec::new();
+    }
+    let mut patterns = vec![event.to_owned()];
+    if let Some((resource, _)) = event.split_once('.') {
+        patterns.push(format!("{resource}.*"));
+    }
+    if !named_only(event) {
+        patterns.push("*".to_owned());
+    }
+    patterns.into_iter().map(|p| format!("\"{p}\"")).collect()
+}
+
 /// A change-log entry ready to be written, with what its webhook messages need.
 struct Entry {
     at: NaiveDateTime,
@@ -239,6 +258,9 @@ struct Entry {
     event: String,
     /// The webhook message: type, time and data.
     message: String,
+    /// The [`subscription_patterns`] as `LIKE` patterns, in the queue's three `match_` columns
+    /// (`None` where there are fewer).
+    matches: [Option<String>; 3],
     /// The start of its messages' `webhook-id`s: `msg_`, a UUIDv7 new for this change, and `_`;
     /// each message's id ends with its webhook's id. Made here rather than from the row's
     /// number, which a database restored from a backup hands out again, to ids receivers have
@@ -274,6 +296,12 @@ impl Entry {
             data: data.map(Value::to_string),
             request_id: change.request_id.map(str::to_owned),
             message,
+            matches: {
+                let mut patterns = subscription_patterns(&event)
+                    .into_iter()
+                    .map(|p| db::contains_pattern(&p));
+                [patterns.next(), patterns.next(), patterns.next()]
+            },
             event,
             message_prefix: format!("msg_{}_", uuid::Uuid::now_v7().simple()),
         }
@@ -297,42 +325,60 @@ pub fn record(conn: &mut DbConnection, change: Change<'_>) -> Result<(), ApiErro
             change_log_queue::event.eq(&entry.event),
             change_log_queue::message.eq(&entry.message),
             change_log_queue::message_prefix.eq(&entry.message_prefix),
+            change_log_queue::match_event.eq(entry.matches[0].as_deref()),
+            change_log_queue::match_resource.eq(entry.matches[1].as_deref()),
+            change_log_queue::match_any.eq(entry.matches[2].as_deref()),
         ))
         .execute(c))?;
     Ok(())
 }
 
-/// How many queued entries one numbering transaction takes.
-const BATCH: i64 = 500;
-
-/// A queued entry, as [`number`] reads it.
-#[derive(Queryable)]
-struct Queued {
-    id: i64,
-    at: NaiveDateTime,
-    actor: String,
-    resource: String,
-    record_id: i32,
-    action: Action,
-    changes: String,
-    data: Option<String>,
-    request_id: Option<String>,
-    event: String,
-    message: String,
-    message_prefix: String,
+/// The entries one numbering transaction takes, as a table: the oldest 500 queued, each with
+/// its number (the head's, counted on in the queue's order).
+macro_rules! numbered_batch {
+    () => {
+        "(SELECT q.*, h.seq + row_number() OVER (ORDER BY q.id) AS seq \
+         FROM change_log_queue AS q CROSS JOIN change_log_head AS h \
+         WHERE q.id <= (SELECT max(id) FROM \
+         (SELECT id FROM change_log_queue ORDER BY id LIMIT 500) AS oldest)) AS n"
+    };
 }
 
+/// The batch's entries, into the log.
+const LOG_BATCH: &str = concat!(
+    "INSERT INTO changes (seq, at, actor, resource, record_id, action, changes, data, \
+     request_id) SELECT n.seq, n.at, n.actor, n.resource, n.record_id, n.action, n.changes, \
+     n.data, n.request_id FROM ",
+    numbered_batch!()
+);
+
+/// The batch's webhook messages: one for each enabled webhook whose subscription takes the
+/// entry's event (its `message_id`: the entry's `message_prefix` and the webhook's id), in the
+/// entries' order.
+const SEND_BATCH: &str = concat!(
+    "INSERT INTO webhook_messages (webhook_id, message_id, change_seq, event_type, payload, \
+     next_attempt_at, created_at) SELECT w.id, n.message_prefix || CAST(w.id AS TEXT), n.seq, \
+     n.event, n.message, n.at, n.at FROM ",
+    numbered_batch!(),
+    " JOIN webhooks AS w ON w.enabled AND (w.events LIKE n.match_event ESCAPE '\\' \
+     OR w.events LIKE n.match_resource ESCAPE '\\' OR w.events LIKE n.match_any ESCAPE '\\') \
+     ORDER BY n.seq, w.id"
+);
+
+/// The batch, out of the queue.
+const FORGET_BATCH: &str = "DELETE FROM change_log_queue WHERE id <= (SELECT max(id) FROM \
+     (SELECT id FROM change_log_queue ORDER BY id LIMIT 500) AS oldest)";
+
 /// Numbers the queued entries that have committed, oldest first, and writes their webhook
-/// messages: one message for each enabled webhook whose subscription takes the entry's event
-/// (its `message_id`: the entry's `message_prefix` and the webhook's id). Returns how many it
-/// numbered. Everything that reads the log (the audit trail, the change feed, the webhook
-/// worker) calls it first, so each sees every write that committed before it asked.
+/// messages; returns how many it numbered. Everything that reads the log (the audit trail, the
+/// change feed, the webhook worker, the metrics) calls it first, so each sees every write that
+/// committed before it asked.
 ///
-/// Numbering transactions take turns under `change_log_head`'s row lock, and each reads the
-/// queue after it has the lock (a statement of its own, so it sees what the one before
-/// committed): each hands out the numbers after the last one's, to entries that had committed
-/// when it began. So a reader who has seen a number never meets a smaller one later, and a
-/// rolled-back write takes no number. SQLite's writers take turns anyway.
+/// Numbering transactions take turns under `change_log_head`'s row lock, and each sees the queue
+/// as one snapshot taken when it has the lock: each hands out the numbers after the last one's,
+/// to entries that had committed when it began. So a reader who has seen a number never meets a
+/// smaller one later, and a rolled-back write takes no number. The same statements on both
+/// backends; the entries stay in the database from queue to log (nothing is read back here).
 pub fn number(conn: &mut DbConnection) -> Result<usize, ApiError> {
     let mut numbered = 0;
     loop {
@@ -345,90 +391,43 @@ pub fn number(conn: &mut DbConnection) -> Result<usize, ApiError> {
         if queued.is_none() {
             return Ok(numbered);
         }
-        let batch = db::write_transaction(conn, number_batch)?;
-        numbered += batch;
-        if (batch as i64) < BATCH {
-            return Ok(numbered);
+        match db::write_transaction(conn, number_batch) {
+            Ok(batch) => numbered += batch,
+            // Another numbering committed after this one's snapshot: again, after it.
+            Err(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::SerializationFailure,
+                _,
+            )) => continue,
+            Err(e) => return Err(e.into()),
         }
     }
 }
 
-/// One numbering transaction of [`number`]: at most [`BATCH`] entries.
-fn number_batch(conn: &mut DbConnection) -> Result<usize, ApiError> {
-    let head = crate::on_backend!(conn, |c| diesel::update(change_log_head::table)
+/// One numbering transaction of [`number`]: the oldest 500 queued entries.
+fn number_batch(conn: &mut DbConnection) -> QueryResult<usize> {
+    if let DbConnection::Postgresql(pg) = conn {
+        // Every statement below sees the queue as one snapshot, taken by the first (the head's
+        // lock). A numbering that committed after it makes that statement fail, to start again:
+        // its entries are out of the queue and its numbers taken.
+        diesel::sql_query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ").execute(pg)?;
+    }
+    crate::on_backend!(conn, |c| diesel::update(change_log_head::table)
         .set(change_log_head::seq.eq(change_log_head::seq))
-        .returning(change_log_head::seq)
-        .get_result::<i64>(c))?;
-    let queued: Vec<Queued> = crate::on_backend!(conn, |c| change_log_queue::table
-        .order(change_log_queue::id)
-        .limit(BATCH)
-        .load(c))?;
-    if queued.is_empty() {
+        .execute(c))?;
+    let logged = crate::on_backend!(conn, |c| diesel::sql_query(LOG_BATCH).execute(c))?;
+    if logged == 0 {
         return Ok(0);
     }
-    let numbered = queued.iter().zip(head + 1..);
-    let entries: Vec<_> = numbered
-        .clone()
-        .map(|(q, seq)| {
-            (
-                changes::seq.eq(seq),
-                changes::at.eq(q.at),
-                changes::actor.eq(&q.actor),
-                changes::resource.eq(&q.resource),
-                changes::record_id.eq(q.record_id),
-                changes::action.eq(q.action),
-                changes::changed_fields.eq(&q.changes),
-                changes::data.eq(q.data.as_deref()),
-                changes::request_id.eq(q.request_id.as_deref()),
-            )
-        })
-        .collect();
-    crate::on_backend!(conn, |c| diesel::insert_into(changes::table)
-        .values(&entries)
-        .execute(c))?;
-    // A subscription is a JSON list the service wrote; one that does not parse takes nothing.
-    let hooks: Vec<(i32, Vec<String>)> = crate::on_backend!(conn, |c| webhooks::table
-        .filter(webhooks::enabled.eq(true))
-        .select((webhooks::id, webhooks::events))
-        .load::<(i32, String)>(c))?
-    .into_iter()
-    .map(|(id, events)| (id, serde_json::from_str(&events).unwrap_or_default()))
-    .collect();
-    let messages: Vec<_> = numbered
-        .flat_map(|(q, seq)| {
-            hooks
-                .iter()
-                .filter(|(_, patterns)| subscribes(patterns, &q.event))
-                .map(move |(webhook, _)| {
-                    (
-                        webhook_messages::webhook_id.eq(*webhook),
-                        webhook_messages::message_id.eq(format!("{}{webhook}", q.message_prefix)),
-                        webhook_messages::change_seq.eq(seq),
-                        webhook_messages::event_type.eq(&q.event),
-                        webhook_messages::payload.eq(&q.message),
-                        webhook_messages::status.eq("pending"),
-                        webhook_messages::next_attempt_at.eq(q.at),
-                        webhook_messages::created_at.eq(q.at),
-                    )
-                })
-        })
-        .collect();
-    // Within both backends' limits on bound values in one statement.
-    for chunk in messages.chunks(1000) {
-        crate::on_backend!(conn, |c| diesel::insert_into(webhook_messages::table)
-            .values(chunk)
-            .execute(c))?;
+    crate::on_backend!(conn, |c| diesel::sql_query(SEND_BATCH).execute(c))?;
+    let forgotten = crate::on_backend!(conn, |c| diesel::sql_query(FORGET_BATCH).execute(c))?;
+    if forgotten != logged {
+        // Cannot happen in one snapshot; if it did, nothing of it is kept.
+        return Err(diesel::result::Error::RollbackTransaction);
     }
-    // Exactly the entries read: one with a smaller id that committed since is not among them.
-    let ids: Vec<i64> = queued.iter().map(|q| q.id).collect();
-    crate::on_backend!(conn, |c| diesel::delete(
-        change_log_queue::table.filter(change_log_queue::id.eq_any(&ids))
-    )
-    .execute(c))?;
     crate::on_backend!(conn, |c| diesel::update(change_log_head::table)
-        .set(change_log_head::seq.eq(head + queued.len() as i64))
+        .set(change_log_head::seq.eq(change_log_head::seq + logged as i64))
         .execute(c))?;
-    Ok(queued.len())
+    Ok(logged)
 }
 
 /// The id a record has in the texts of a [`Created`] until the database gives it one.
@@ -522,7 +521,8 @@ impl<W: QueryFragment<Pg>> QueryFragment<Pg> for Logged<'_, W> {
         self.write.walk_ast(out.reborrow())?;
         out.push_sql(
             "), entry AS (INSERT INTO change_log_queue (at, actor, resource, record_id, action, \
-             changes, data, request_id, event, message, message_prefix) SELECT ",
+             changes, data, request_id, event, message, message_prefix, match_event, match_resource, \
+             match_any) SELECT ",
         );
         out.push_bind_param::<sql::Timestamp, _>(&entry.at)?;
         out.push_sql(", ");
@@ -543,6 +543,10 @@ impl<W: QueryFragment<Pg>> QueryFragment<Pg> for Logged<'_, W> {
         created.message.walk(&mut out)?;
         out.push_sql(", ");
         out.push_bind_param::<sql::Text, _>(&entry.message_prefix)?;
+        for pattern in &entry.matches {
+            out.push_sql(", ");
+            out.push_bind_param::<sql::Nullable<sql::Text>, _>(pattern)?;
+        }
         out.push_sql(" FROM written) SELECT written.* FROM written");
         Ok(())
     }
@@ -597,6 +601,7 @@ mod tests {
         ] {
             assert!(!subscribes(&all, event), "{event}");
             assert!(subscribes(&["attendance.*".to_owned()], event), "{event}");
+            assert!(!subscription_patterns(event).contains(&"\"*\"".to_owned()));
         }
         assert!(subscribes(
             &["attendance.voided".to_owned()],
@@ -645,6 +650,33 @@ mod tests {
         assert!(!subscribes(&["speaker.*".to_owned()], "speakers.deleted"));
         assert!(is_known_pattern("department.*"));
         assert!(!is_known_pattern("round.moved"));
+    }
+
+    /// Subscriptions are matched in SQL by [`subscription_patterns`]: the same ones.
+    #[test]
+    fn the_patterns_matched_in_sql_are_those_that_subscribe() {
+        let mut patterns = vec!["*".to_owned(), "webhook.*".to_owned()];
+        for event in EVENT_TYPES {
+            patterns.push((*event).to_owned());
+            let resource = event.split('.').next().unwrap_or_default();
+            patterns.push(format!("{resource}.*"));
+        }
+        for event in EVENT_TYPES.iter().copied().chain(["webhook.created"]) {
+            let listed = subscription_patterns(event);
+            assert!(
+                listed.len() <= 3,
+                "{event}: the queue has three columns for them"
+            );
+            for pattern in &patterns {
+                let list = serde_json::to_string(&[pattern]).unwrap_or_default();
+                let in_sql = listed.iter().any(|quoted| list.contains(quoted.as_str()));
+                assert_eq!(
+                    in_sql,
+                    subscribes(std::slice::from_ref(pattern), event),
+                    "{pattern} for {event}"
+                );
+            }
+        }
     }
 
     #[test]

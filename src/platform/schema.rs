@@ -299,6 +299,9 @@ diesel::table! {
         event -> Text,
         message -> Text,
         message_prefix -> Text,
+        match_event -> Nullable<Text>,
+        match_resource -> Nullable<Text>,
+        match_any -> Nullable<Text>,
     }
 }
 

@@ -15,5 +15,9 @@ CREATE TABLE change_log_queue (
     request_id TEXT,
     event TEXT NOT NULL,
     message TEXT NOT NULL,
-    message_prefix TEXT NOT NULL
+    message_prefix TEXT NOT NULL,
+    -- The subscriptions that take the event: a webhook's `events` is LIKE one of these.
+    match_event TEXT,
+    match_resource TEXT,
+    match_any TEXT
 );
