@@ -19,6 +19,7 @@ on_both_backends!(
     an_after_older_than_the_feed_keeps_is_410_with_where_to_resume,
     a_follower_of_the_feed_ends_with_what_the_lists_show,
     a_rolled_back_write_takes_no_number_and_messages_come_with_the_number,
+    writers_and_numberers_at_once_give_each_entry_one_number_and_readers_no_gap,
 );
 
 async fn feed(app: &TestApp, token: Option<&str>, query: &str) -> Value {
@@ -545,4 +546,62 @@ async fn entries_are_numbered_in_commit_order_on_postgres() {
         .map(|i| i["seq"].as_i64().unwrap())
         .collect();
     assert_eq!(departments, [after[0].1, after[1].1]);
+}
+
+/// Four threads write and number at once (on PostgreSQL, numberings that meet start again;
+/// on SQLite, writers take turns) while a fifth reads: every entry gets one number, the
+/// numbers run without a gap, and no read ever shows a gap that a later one fills.
+async fn writers_and_numberers_at_once_give_each_entry_one_number_and_readers_no_gap(app: TestApp) {
+    use lhs_rounds::platform::changelog;
+    const WRITERS: i32 = 4;
+    const WRITES: i32 = 40;
+    let database = app.database.clone();
+    let (reads, last) = tokio::task::spawn_blocking(move || {
+        let done = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            let writers: Vec<_> = (0..WRITERS)
+                .map(|w| {
+                    let database = database.clone();
+                    scope.spawn(move || {
+                        let mut conn = database.connection().unwrap();
+                        for i in 0..WRITES {
+                            changelog::record(&mut conn, created(1 + w * WRITES + i)).unwrap();
+                            changelog::number(&mut conn).unwrap();
+                        }
+                    })
+                })
+                .collect();
+            let reader = scope.spawn(|| {
+                let mut conn = database.connection().unwrap();
+                let mut reads = 0;
+                loop {
+                    let finished = done.load(std::sync::atomic::Ordering::SeqCst);
+                    let seen = numbered(&mut conn, "department");
+                    let seqs: Vec<i64> = seen.iter().map(|e| e.1).collect();
+                    let first = seqs.first().copied().unwrap_or(0);
+                    assert!(
+                        seqs.iter()
+                            .zip(first..)
+                            .all(|(seq, expected)| *seq == expected),
+                        "a read with a gap: {seqs:?}"
+                    );
+                    reads += 1;
+                    if finished {
+                        return (reads, seen);
+                    }
+                }
+            });
+            for writer in writers {
+                writer.join().unwrap();
+            }
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+            reader.join().unwrap()
+        })
+    })
+    .await
+    .unwrap();
+    assert!(reads > 1, "the reader read while the writers wrote");
+    let mut ids: Vec<i32> = last.iter().map(|e| e.0).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, (1..=WRITERS * WRITES).collect::<Vec<_>>());
 }
