@@ -521,8 +521,8 @@ impl<W: QueryFragment<Pg>> QueryFragment<Pg> for Logged<'_, W> {
         self.write.walk_ast(out.reborrow())?;
         out.push_sql(
             "), entry AS (INSERT INTO change_log_queue (at, actor, resource, record_id, action, \
-             changes, data, request_id, event, message, message_prefix, match_event, match_resource, \
-             match_any) SELECT ",
+             changes, data, request_id, event, message, message_prefix, match_event, \
+             match_resource, match_any) SELECT ",
         );
         out.push_bind_param::<sql::Timestamp, _>(&entry.at)?;
         out.push_sql(", ");
