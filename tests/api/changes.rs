@@ -409,10 +409,8 @@ async fn the_change_log_is_append_only_on_postgres() {
 
     let refused = tokio::task::spawn_blocking(move || {
         let mut conn = database.connection().unwrap();
-        assert_eq!(
-            lhs_rounds::platform::changelog::number(&mut conn).unwrap(),
-            1
-        );
+        // The entry is in `changes` once numbered (here, or by the webhook worker's poll).
+        lhs_rounds::platform::changelog::number(&mut conn).unwrap();
         [
             "UPDATE changes SET actor = 'someone else'",
             "DELETE FROM changes",
