@@ -333,14 +333,26 @@ pub fn record(conn: &mut DbConnection, change: Change<'_>) -> Result<(), ApiErro
     Ok(())
 }
 
-/// The entries one numbering transaction takes, as a table: the oldest 500 queued, each with
-/// its number (the head's, counted on in the queue's order).
+/// How many queued entries one numbering transaction takes (the `LIMIT` of [`batch_end!`]).
+const BATCH: usize = 500;
+
+/// The last id of the batch one numbering transaction takes: the oldest [`BATCH`] queued.
+macro_rules! batch_end {
+    () => {
+        "(SELECT max(id) FROM (SELECT id FROM change_log_queue ORDER BY id LIMIT 500) AS oldest)"
+    };
+}
+
+/// The batch as a table, each entry with its number (the head's, counted on in the queue's
+/// order).
 macro_rules! numbered_batch {
     () => {
-        "(SELECT q.*, h.seq + row_number() OVER (ORDER BY q.id) AS seq \
-         FROM change_log_queue AS q CROSS JOIN change_log_head AS h \
-         WHERE q.id <= (SELECT max(id) FROM \
-         (SELECT id FROM change_log_queue ORDER BY id LIMIT 500) AS oldest)) AS n"
+        concat!(
+            "(SELECT q.*, h.seq + row_number() OVER (ORDER BY q.id) AS seq \
+             FROM change_log_queue AS q CROSS JOIN change_log_head AS h WHERE q.id <= ",
+            batch_end!(),
+            ") AS n"
+        )
     };
 }
 
@@ -366,8 +378,7 @@ const SEND_BATCH: &str = concat!(
 );
 
 /// The batch, out of the queue.
-const FORGET_BATCH: &str = "DELETE FROM change_log_queue WHERE id <= (SELECT max(id) FROM \
-     (SELECT id FROM change_log_queue ORDER BY id LIMIT 500) AS oldest)";
+const FORGET_BATCH: &str = concat!("DELETE FROM change_log_queue WHERE id <= ", batch_end!());
 
 /// Numbers the queued entries that have committed, oldest first, and writes their webhook
 /// messages; returns how many it numbered. Everything that reads the log (the audit trail, the
@@ -392,6 +403,8 @@ pub fn number(conn: &mut DbConnection) -> Result<usize, ApiError> {
             return Ok(numbered);
         }
         match db::write_transaction(conn, number_batch) {
+            // A batch short of full took what had committed when this call began.
+            Ok(batch) if batch < BATCH => return Ok(numbered + batch),
             Ok(batch) => numbered += batch,
             // Another numbering committed after this one's snapshot: again, after it.
             Err(diesel::result::Error::DatabaseError(
@@ -403,7 +416,7 @@ pub fn number(conn: &mut DbConnection) -> Result<usize, ApiError> {
     }
 }
 
-/// One numbering transaction of [`number`]: the oldest 500 queued entries.
+/// One numbering transaction of [`number`]: the oldest [`BATCH`] queued entries.
 fn number_batch(conn: &mut DbConnection) -> QueryResult<usize> {
     if let DbConnection::Postgresql(pg) = conn {
         // Every statement below sees the queue as one snapshot, taken by the first (the head's
@@ -650,6 +663,11 @@ mod tests {
         assert!(!subscribes(&["speaker.*".to_owned()], "speakers.deleted"));
         assert!(is_known_pattern("department.*"));
         assert!(!is_known_pattern("round.moved"));
+    }
+
+    #[test]
+    fn a_numbering_batch_is_as_long_as_it_says() {
+        assert!(batch_end!().contains(&format!("LIMIT {BATCH})")));
     }
 
     /// Subscriptions are matched in SQL by [`subscription_patterns`]: the same ones.
