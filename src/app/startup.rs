@@ -44,6 +44,7 @@ use crate::schedule::calendar::CalendarSettings;
 use crate::schedule::materials::MaterialSettings;
 use crate::schedule::{departments, rounds, speakers};
 use crate::site::pages::SiteSettings;
+use crate::site::signin;
 use crate::{app::demo, app::openapi};
 
 /// How to serve, beyond the database and the listener.
@@ -98,6 +99,7 @@ impl ServeOptions {
         };
         let feedback = rate("LHS_FEEDBACK_RATE_LIMIT", &settings.feedback_rate_limit)?;
         let checkins = rate("LHS_CHECKIN_RATE_LIMIT", &settings.checkin_rate_limit)?;
+        let signins = rate("LHS_SIGNIN_RATE_LIMIT", &settings.signin_rate_limit)?;
         let failures = rate(
             "LHS_AUTH_FAILURE_RATE_LIMIT",
             &settings.auth_failure_rate_limit,
@@ -129,7 +131,11 @@ impl ServeOptions {
                 require_if_match: settings.require_if_match,
                 idempotency_ttl: settings.idempotency_ttl.into(),
             },
-            limits: web::Data::new(Limits::new(feedback, failures, trusted).with_checkin(checkins)),
+            limits: web::Data::new(
+                Limits::new(feedback, failures, trusted)
+                    .with_checkin(checkins)
+                    .with_signin(signins),
+            ),
             calendar: CalendarSettings::new(
                 settings.public_url.as_deref(),
                 settings.calendar_domain.as_deref(),
@@ -300,6 +306,7 @@ impl Application {
         let cors = web::Data::new(options.cors.clone());
         let calendar = web::Data::new(options.calendar.clone());
         let site = web::Data::new(options.site.clone());
+        let provider = web::Data::new(signin::ProviderEndpoints::default());
         if options.materials.files.is_configured() {
             log::info!(
                 "materials: files are kept in {} (at most {} MiB each)",
@@ -362,6 +369,7 @@ impl Application {
                     }
                 })
                 .app_data(site.clone())
+                .app_data(provider.clone())
                 .app_data(data.clone())
                 .app_data(cache.clone())
                 .app_data(auth.clone())

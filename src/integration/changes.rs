@@ -443,8 +443,7 @@ pub async fn list_audit(ctx: Ctx, query: Query) -> Result<HttpResponse, ApiError
     let query = query.values()?;
     let filter: AuditFilter = query.get()?;
     let paging: Paging = query.get()?;
-    ctx.db.call(changelog::number).await?;
-    ctx.read(granted, false, true, Some(&query), move |conn| {
+    ctx.read_log(granted, move |conn| {
         Rendered::json(&audit(conn, &filter, paging)?)
     })
     .await
@@ -480,8 +479,7 @@ pub async fn change_feed(
     let limit = asked.limit.map_or(100, FeedLimit::get);
     let caller = ctx.caller.clone();
     let retention = *retention.get_ref();
-    ctx.db.call(changelog::number).await?;
-    ctx.read(granted, false, true, Some(&query), move |conn| {
+    ctx.read_log(granted, move |conn| {
         Rendered::json(&feed(conn, after, limit, &caller, retention)?)
     })
     .await

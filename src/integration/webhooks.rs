@@ -1382,8 +1382,7 @@ pub async fn list_deliveries(
     let id = id.into_inner();
     let query = query.values()?;
     let paging: Paging = query.get()?;
-    ctx.db.call(changelog::number).await?;
-    ctx.read(granted, false, true, Some(&query), move |conn| {
+    ctx.read_log(granted, move |conn| {
         Rendered::json(&deliveries(conn, id, paging)?)
     })
     .await

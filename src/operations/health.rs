@@ -48,7 +48,7 @@ pub async fn readyz(
     if draining.is_draining() {
         return Err(ApiError::ShuttingDown);
     }
-    db.read(db::ping).await.map_err(|e| match e {
+    db.call(db::ping).await.map_err(|e| match e {
         ApiError::Internal(cause) => ApiError::Unavailable(cause),
         other => other,
     })?;
@@ -177,13 +177,14 @@ pub async fn metrics(
         Backend::Sqlite => "sqlite",
     });
     // A scrape while the database is down still answers, saying so.
-    match db.read(database_state).await {
+    match db.call(database_state).await {
         Ok(state) => {
             telemetry::set_gauge(telemetry::DATABASE_UP, 1.0);
             telemetry::set_gauge(telemetry::OUTBOX_DEPTH, state.outbox_depth as f64);
             telemetry::set_gauge(telemetry::OUTBOX_GIVEN_UP, state.outbox_failed as f64);
             telemetry::set_gauge(telemetry::OUTBOX_OLDEST_AGE, state.outbox_oldest_age);
             telemetry::set_gauge(telemetry::CHANGELOG_NEWEST_SEQ, state.newest_seq as f64);
+            telemetry::set_gauge(telemetry::CHANGELOG_QUEUED, state.queued as f64);
         }
         Err(e) => {
             log::warn!("metrics: the database did not answer: {e}");
@@ -203,17 +204,18 @@ struct DatabaseState {
     outbox_failed: i64,
     outbox_oldest_age: f64,
     newest_seq: i64,
+    queued: i64,
 }
 
 fn database_state(conn: &mut DbConnection) -> Result<DatabaseState, ApiError> {
-    // The log and the outbox as of this scrape, with every write committed before it.
-    changelog::number(conn)?;
+    // A scrape only reads: entries not yet numbered are counted as queued, not numbered here.
     let (outbox_depth, outbox_failed, outbox_oldest_age) = webhooks::outbox_state(conn)?;
     Ok(DatabaseState {
         outbox_depth,
         outbox_failed,
         outbox_oldest_age,
         newest_seq: changelog::newest(conn)?,
+        queued: changelog::queued(conn)?,
     })
 }
 

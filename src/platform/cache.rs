@@ -369,7 +369,7 @@ impl ReadCache {
             let rendered = if snapshot {
                 database.read_snapshot(render).await?
             } else {
-                database.read(render).await?
+                database.call(render).await?
             };
             return Answer::of(rendered, if_none_match);
         }
@@ -391,7 +391,7 @@ impl ReadCache {
             .filter(|_| sqlite_revision.is_none())
             .map(|entry| entry.revision);
         let revised = database
-            .read(move |conn| {
+            .call(move |conn| {
                 if known.is_some() && current_revision(conn)? == known {
                     return Ok(Revised::Unchanged);
                 }

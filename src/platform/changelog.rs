@@ -585,6 +585,13 @@ pub fn newest(conn: &mut DbConnection) -> Result<i64, ApiError> {
     .unwrap_or(0))
 }
 
+/// How many committed entries wait in the queue for their numbers.
+pub fn queued(conn: &mut DbConnection) -> Result<i64, ApiError> {
+    Ok(crate::on_backend!(conn, |c| change_log_queue::table
+        .count()
+        .get_result::<i64>(c))?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

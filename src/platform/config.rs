@@ -14,6 +14,7 @@
 //! | `LHS_IDEMPOTENCY_TTL` | `--idempotency-ttl` | `24h` |
 //! | `LHS_FEEDBACK_RATE_LIMIT` | `--feedback-rate-limit` | `120/minute` per client (`off`) |
 //! | `LHS_CHECKIN_RATE_LIMIT` | `--checkin-rate-limit` | `600/minute` per client (`off`) |
+//! | `LHS_SIGNIN_RATE_LIMIT` | `--signin-rate-limit` | `60/minute` per client (`off`) |
 //! | `LHS_AUTH_FAILURE_RATE_LIMIT` | `--auth-failure-rate-limit` | `30/minute` per client |
 //! | `LHS_TRUSTED_PROXIES` | `--trusted-proxies` | empty |
 //! | `LHS_PUBLIC_URL` | `--public-url` | unset (calendar events link to their round there) |
@@ -208,6 +209,15 @@ pub struct Settings {
         global = true
     )]
     pub checkin_rate_limit: String,
+    /// Sign-ins started on the pages per client address, such as 60/minute; `off`: no limit.
+    /// Each writes a row before the provider is asked, without credentials.
+    #[arg(
+        long,
+        env = "LHS_SIGNIN_RATE_LIMIT",
+        default_value = "60/minute",
+        global = true
+    )]
+    pub signin_rate_limit: String,
     /// Refused bearer tokens per client address before answering 429, such as 30/minute.
     #[arg(
         long,
@@ -381,6 +391,7 @@ impl Settings {
             idempotency_ttl: std::time::Duration::from_secs(24 * 3600).into(),
             feedback_rate_limit: "120/minute".to_owned(),
             checkin_rate_limit: "600/minute".to_owned(),
+            signin_rate_limit: "60/minute".to_owned(),
             auth_failure_rate_limit: "30/minute".to_owned(),
             trusted_proxies: String::new(),
             public_url: None,

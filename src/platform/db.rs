@@ -244,7 +244,7 @@ impl Database {
 
     /// Runs `f` on a pooled connection, on this thread (for threads of the service's own, such
     /// as the webhook worker): a connection the database dropped is reported as 503 and leaves
-    /// the pool, as with [`Database::read`].
+    /// the pool, as with [`Database::call`].
     pub fn run<T>(
         &self,
         f: impl FnOnce(&mut DbConnection) -> Result<T, ApiError>,
@@ -262,17 +262,8 @@ impl Database {
         )
     }
 
-    /// Runs a read on the blocking thread pool.
-    pub async fn read<T, F>(&self, f: F) -> Result<T, ApiError>
-    where
-        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
-        T: Send + 'static,
-    {
-        self.call(f).await
-    }
-
-    /// Runs `f` on the blocking thread pool in no transaction of ours: for work that takes its
-    /// own, such as numbering the change log.
+    /// Runs `f` on the blocking thread pool in no transaction of ours: a read of one statement,
+    /// or work that takes its own transactions, such as numbering the change log.
     pub async fn call<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
@@ -291,6 +282,28 @@ impl Database {
     {
         let pool = self.pool.clone();
         telemetry::block(move || run_on(&pool, |conn| read_transaction(conn, f))).await?
+    }
+
+    /// Runs `bring_up_to_date` (which takes its own transactions), then a read in one read-only
+    /// snapshot, on one connection in one hop to the blocking thread pool: for reads of what
+    /// must first be brought up to date, such as the change log, which is numbered first.
+    pub async fn read_snapshot_after<T, F>(
+        &self,
+        bring_up_to_date: fn(&mut DbConnection) -> Result<usize, ApiError>,
+        f: F,
+    ) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        telemetry::block(move || {
+            run_on(&pool, |conn| {
+                bring_up_to_date(conn)?;
+                read_transaction(conn, f)
+            })
+        })
+        .await?
     }
 
     /// Runs a write in one transaction on the blocking thread pool: all of it or none of it.

@@ -303,6 +303,8 @@ pub struct Limits {
     pub failed_authentication: Limit,
     /// Check-ins with a round's code, by anyone but organizers; `None` when unlimited.
     pub checkin: Option<Limit>,
+    /// Sign-ins started on the pages (`GET /signin`); `None` when unlimited.
+    pub signin: Option<Limit>,
     trusted_proxies: Vec<IpNet>,
 }
 
@@ -312,6 +314,7 @@ impl Limits {
             anonymous_feedback: feedback.map(|rate| Limit::new("feedback", rate)),
             failed_authentication: Limit::new("authentication", failed_authentication),
             checkin: None,
+            signin: None,
             trusted_proxies: trusted,
         }
     }
@@ -319,6 +322,12 @@ impl Limits {
     /// With a limit on check-ins (`LHS_CHECKIN_RATE_LIMIT`); `None`: unlimited.
     pub fn with_checkin(mut self, rate: Option<Rate>) -> Self {
         self.checkin = rate.map(|rate| Limit::new("checkin", rate));
+        self
+    }
+
+    /// With a limit on sign-ins started (`LHS_SIGNIN_RATE_LIMIT`); `None`: unlimited.
+    pub fn with_signin(mut self, rate: Option<Rate>) -> Self {
+        self.signin = rate.map(|rate| Limit::new("signin", rate));
         self
     }
 

@@ -483,10 +483,24 @@ impl Ctx {
             let rendered = if snapshot {
                 self.db.read_snapshot(render).await?
             } else {
-                self.db.read(render).await?
+                self.db.call(render).await?
             };
             Answer::of(rendered, if_none_match)?
         };
+        Ok(self.respond(answer))
+    }
+
+    /// A read of the change log (the audit trail, the feed, webhook deliveries), not cached:
+    /// the log is numbered first, then read in one snapshot, in one hop to the blocking pool.
+    pub async fn read_log<F>(&self, _: Granted, render: F) -> Result<HttpResponse, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<Rendered, ApiError> + Send + 'static,
+    {
+        let rendered = self
+            .db
+            .read_snapshot_after(changelog::number, render)
+            .await?;
+        let answer = Answer::of(rendered, self.conditions.if_none_match.as_ref())?;
         Ok(self.respond(answer))
     }
 
@@ -834,7 +848,7 @@ pub async fn create_logged<R: LoggedInsert>(
         let (caller, request_id) = (ctx.caller.clone(), ctx.request_id.clone());
         let written = ctx
             .db
-            .read(move |conn| {
+            .call(move |conn| {
                 let new = New {
                     input,
                     actor: caller.subject.as_deref(),

@@ -291,6 +291,7 @@ pub const OUTBOX_GIVEN_UP: &str = "lhs_webhook_outbox_failed";
 pub const WEBHOOK_ATTEMPTS: &str = "lhs_webhook_delivery_attempts_total";
 pub const WEBHOOK_FAILURES: &str = "lhs_webhook_delivery_failures_total";
 pub const CHANGELOG_NEWEST_SEQ: &str = "lhs_changelog_newest_seq";
+pub const CHANGELOG_QUEUED: &str = "lhs_changelog_queued";
 pub const RATE_LIMITED: &str = "lhs_rate_limit_rejections_total";
 pub const BUILD_INFO: &str = "lhs_build_info";
 pub const RESIDENT_MEMORY: &str = "lhs_process_resident_memory_bytes";
@@ -386,6 +387,10 @@ fn describe() {
     describe_gauge!(
         CHANGELOG_NEWEST_SEQ,
         "The newest change's seq in the change log"
+    );
+    describe_gauge!(
+        CHANGELOG_QUEUED,
+        "Committed changes waiting for their seq in the change log's queue"
     );
     describe_counter!(RATE_LIMITED, "Requests refused with 429, by limit");
     describe_gauge!(

@@ -54,6 +54,9 @@ pub struct Checked<T> {
     value: Option<T>,
     errors: Vec<FieldError>,
     references: Vec<Reference>,
+    /// Why the body could not be checked at all: a defect of the service (a schema of the
+    /// document that does not compile), answered as 500, not as the client's fault.
+    defect: Option<String>,
 }
 
 /// An id in a body that must name an existing record.
@@ -73,7 +76,7 @@ impl<T> Checked<T> {
 
     /// Whether the body is refused whatever its references turn out to be.
     pub fn is_refused(&self) -> bool {
-        !self.errors.is_empty() || self.value.is_none()
+        !self.errors.is_empty() || self.value.is_none() || self.defect.is_some()
     }
 
     /// The value, if the body passed its schema and rules (its references not looked up yet).
@@ -89,6 +92,9 @@ impl<T> Checked<T> {
     /// The value, or every error: those of the body and those of its references, which the
     /// caller has looked up (`missing`: the references that name no record).
     pub fn finish(self, missing: &[Reference]) -> Result<T, ApiError> {
+        if let Some(defect) = self.defect {
+            return Err(ApiError::Internal(defect));
+        }
         let mut errors = self.errors;
         errors.extend(missing.iter().map(|r| {
             FieldError::new(&r.field, format!("no {} with id {}", r.kind.as_str(), r.id))
@@ -99,6 +105,15 @@ impl<T> Checked<T> {
                 errors.truncate(MAX_ERRORS);
                 Err(ApiError::Validation(errors))
             }
+        }
+    }
+
+    fn defect(cause: String) -> Checked<T> {
+        Checked {
+            value: None,
+            errors: Vec::new(),
+            references: Vec::new(),
+            defect: Some(cause),
         }
     }
 
@@ -114,6 +129,7 @@ impl<T> Checked<T> {
             value: self.value.map(f),
             errors: self.errors,
             references: self.references,
+            defect: self.defect,
         }
     }
 }
@@ -499,24 +515,12 @@ impl Validators {
     /// Checks a body against the schema of `T` and its rules.
     pub fn body<T: Input>(&self, body: Value) -> Checked<T> {
         let name = T::name();
+        // A schema of the committed document that is missing or does not compile is a defect
+        // of the service (a test compiles every schema): 500, whatever the body.
         let schema = match self.body_schema(name.as_ref()) {
-            Ok(schema) => schema,
-            Err(e) => {
-                // A schema of the committed document that does not compile: a defect, named
-                // for the log (a test compiles every schema).
-                log::error!("the body schema {name}: {e}");
-                None
-            }
-        };
-        let Some(schema) = schema else {
-            return Checked {
-                value: None,
-                errors: vec![FieldError::new(
-                    "(body)",
-                    format!("no schema named {name} to check this body against"),
-                )],
-                references: Vec::new(),
-            };
+            Ok(Some(schema)) => schema,
+            Ok(None) => return Checked::defect(format!("no body schema named {name}")),
+            Err(e) => return Checked::defect(format!("the body schema {name}: {e}")),
         };
         let (mut errors, references) = self.check(schema, &body);
         let rules = T::rules(&Doc {
@@ -547,6 +551,7 @@ impl Validators {
             value,
             errors,
             references,
+            defect: None,
         }
     }
 
@@ -1352,6 +1357,30 @@ mod tests {
             .compile_all()
             .expect_err("BadInput cannot compile");
         assert!(error.contains("cannot compile"), "{error}");
+        // A body checked against a schema that cannot compile, or that is missing, is the
+        // service's defect (500), never the client's (422).
+        #[derive(serde::Deserialize, utoipa::ToSchema)]
+        #[allow(dead_code)]
+        struct BadInput {
+            a: String,
+        }
+        impl Input for BadInput {}
+        #[derive(serde::Deserialize, utoipa::ToSchema)]
+        #[allow(dead_code)]
+        struct MissingInput {
+            a: String,
+        }
+        impl Input for MissingInput {}
+        let body = serde_json::json!({"a": "x"});
+        let checked = validators.body::<BadInput>(body.clone());
+        assert!(checked.is_refused());
+        assert!(
+            matches!(checked.into_result(), Err(ApiError::Internal(e)) if e.contains("BadInput"))
+        );
+        let missing = validators.body::<MissingInput>(body);
+        assert!(
+            matches!(missing.into_result(), Err(ApiError::Internal(e)) if e.contains("MissingInput"))
+        );
         let refused = validators.query(&Method::GET, "/things", "limit=0");
         assert!(matches!(refused, Err(ApiError::InvalidQuery(e)) if e[0].field == "limit"));
         assert!(validators.query(&Method::GET, "/things", "limit=2").is_ok());

@@ -32,7 +32,8 @@ use crate::platform::http::{self, JsonBody, TagList};
 use crate::platform::idempotency::StoredAnswer;
 use crate::platform::pagination::{Page, Paging};
 use crate::platform::resource::{
-    self, Access, Allowed, Audit, Author, Ctx, HeaderText, New, Resource, Update, API_PREFIX,
+    self, Access, Allowed, Audit, Author, Ctx, Granted, HeaderText, New, Resource, Update,
+    API_PREFIX,
 };
 use crate::platform::schema::materials;
 use crate::platform::validate::{Doc, Input, Query};
@@ -687,7 +688,7 @@ pub async fn get_material(ctx: Ctx, path: web::Path<(i32, i32)>) -> Result<HttpR
 async fn precheck(ctx: &Ctx, round_id: i32, id: i32) -> Result<(), ApiError> {
     let caller = ctx.caller.clone();
     ctx.db
-        .read(move |conn| find_visible(conn, round_id, id, &caller).map(drop))
+        .call(move |conn| find_visible(conn, round_id, id, &caller).map(drop))
         .await
 }
 
@@ -782,24 +783,47 @@ pub async fn delete_material(
     settings: web::Data<MaterialSettings>,
 ) -> Result<HttpResponse, ApiError> {
     let granted = ctx.authorize::<Materials>(Access::Delete)?;
-    ctx.require_if_match()?;
     let (round_id, id) = path.into_inner();
+    let write = move |conn: &mut DbConnection, author: Author<'_>, material: Material, expected| {
+        if !Materials::delete(conn, id, expected)? {
+            return Err(ApiError::PreconditionFailed { current: None });
+        }
+        author.record(conn, Materials::NAME, id, Some(&material), None)?;
+        Ok(material.file_key)
+    };
+    drop_files(ctx, granted, (round_id, id), &settings, write).await
+}
+
+/// A write to one material that `If-Match` must name, after which the file it gives up (if
+/// any) is deleted once the write has committed: 204. Both ways of dropping a file (deleting
+/// the material, or only its file) go through it.
+async fn drop_files<F>(
+    ctx: Ctx,
+    granted: Granted,
+    (round_id, id): (i32, i32),
+    settings: &MaterialSettings,
+    write: F,
+) -> Result<HttpResponse, ApiError>
+where
+    F: FnOnce(
+            &mut DbConnection,
+            Author<'_>,
+            Material,
+            Option<i64>,
+        ) -> Result<Option<String>, ApiError>
+        + Send
+        + 'static,
+{
+    ctx.require_if_match()?;
     let (caller, if_match) = (ctx.caller.clone(), ctx.conditions.if_match.clone());
     let key = ctx
         .write(granted, move |conn, author| {
             let material = find_visible(conn, round_id, id, &caller)?;
             let expected = matched_version(if_match.as_ref(), &material)?;
-            if !Materials::delete(conn, id, expected)? {
-                return Err(ApiError::PreconditionFailed { current: None });
-            }
-            author.record(conn, Materials::NAME, id, Some(&material), None)?;
-            Ok(material.file_key)
+            write(conn, author, material, expected)
         })
         .await?;
-    settings
-        .files
-        .delete_after_commit(&key.into_iter().collect::<Vec<_>>())
-        .await;
+    settings.files.delete_after_commit(key.as_slice()).await;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -913,7 +937,7 @@ pub async fn upload_file(
     // The version `If-Match` names, checked before the bytes are read and again by the write.
     let expected = ctx
         .db
-        .read(move |conn| {
+        .call(move |conn| {
             let material = uploadable(conn, &caller, round_id, id)?;
             matched_version(if_match.as_ref(), &material)
         })
@@ -1006,40 +1030,28 @@ pub async fn delete_file(
     settings: web::Data<MaterialSettings>,
 ) -> Result<HttpResponse, ApiError> {
     let granted = ctx.authorize::<Materials>(Access::Change)?;
-    ctx.require_if_match()?;
     let (round_id, id) = path.into_inner();
-    let (caller, if_match) = (ctx.caller.clone(), ctx.conditions.if_match.clone());
-    let key = ctx
-        .write(granted, move |conn, author| {
-            let before = find_visible(conn, round_id, id, &caller)?;
-            matched_version(if_match.as_ref(), &before)?;
-            let Some(key) = before.file_key.clone() else {
-                return Err(ApiError::NotFound(format!("material {id} has no file")));
-            };
-            let changes = (
-                materials::file_key.eq(None::<String>),
-                materials::file_content_type.eq(None::<String>),
-                materials::file_size.eq(None::<i64>),
-                materials::file_sha256.eq(None::<String>),
-                materials::file_uploaded_at.eq(None::<NaiveDateTime>),
-                crate::updated_columns!(materials, author.actor),
-            );
-            let row = crate::on_backend!(conn, |c| diesel::update(materials::table.find(id))
-                .set(changes.clone())
-                .returning(MaterialRow::as_returning())
-                .get_result::<MaterialRow>(c))?;
-            author.record(
-                conn,
-                Materials::NAME,
-                id,
-                Some(&before),
-                Some(&Material::from(row)),
-            )?;
-            Ok(key)
-        })
-        .await?;
-    settings.files.delete_after_commit(&[key]).await;
-    Ok(HttpResponse::NoContent().finish())
+    let write = move |conn: &mut DbConnection, author: Author<'_>, before: Material, _| {
+        let Some(key) = before.file_key.clone() else {
+            return Err(ApiError::NotFound(format!("material {id} has no file")));
+        };
+        let changes = (
+            materials::file_key.eq(None::<String>),
+            materials::file_content_type.eq(None::<String>),
+            materials::file_size.eq(None::<i64>),
+            materials::file_sha256.eq(None::<String>),
+            materials::file_uploaded_at.eq(None::<NaiveDateTime>),
+            crate::updated_columns!(materials, author.actor),
+        );
+        let row = crate::on_backend!(conn, |c| diesel::update(materials::table.find(id))
+            .set(changes.clone())
+            .returning(MaterialRow::as_returning())
+            .get_result::<MaterialRow>(c))?;
+        let after = Material::from(row);
+        author.record(conn, Materials::NAME, id, Some(&before), Some(&after))?;
+        Ok(Some(key))
+    };
+    drop_files(ctx, granted, (round_id, id), &settings, write).await
 }
 
 /// `Range` on a file of `size` bytes: `Ok(None)` to send it whole (no range, one this service
@@ -1160,7 +1172,7 @@ pub async fn send_file(
     let _ = granted;
     let material = ctx
         .db
-        .read(move |conn| find_visible(conn, round_id, id, &caller))
+        .call(move |conn| find_visible(conn, round_id, id, &caller))
         .await?;
     let (Some(file), Some(key)) = (material.file.clone(), material.file_key.clone()) else {
         return Err(ApiError::NotFound(format!("material {id} has no file")));

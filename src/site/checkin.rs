@@ -320,7 +320,7 @@ fn new_nonce() -> Result<String, ApiError> {
 async fn round_named(ctx: &Ctx, id: i32) -> Result<RoundCredit, ApiError> {
     let mut round = ctx
         .db
-        .read(move |conn| checkin::round_credit(conn, id))
+        .call(move |conn| checkin::round_credit(conn, id))
         .await?;
     if ctx.authorize::<Rounds>(Access::Read).is_err() {
         round.title = None;

@@ -161,7 +161,7 @@ pub async fn caller(ctx: &Ctx, req: &HttpRequest, auth: &Auth) -> Result<Option<
     let Some(id) = cookie_value(req, COOKIE) else {
         return Ok(None);
     };
-    let identity = ctx.db.read(move |conn| find(conn, &id)).await?;
+    let identity = ctx.db.call(move |conn| find(conn, &id)).await?;
     Ok(identity.map(|identity| auth.caller_for(identity)))
 }
 

@@ -10,8 +10,13 @@
 //! (see `site::session`). The token is then dropped: pages never hold it. `POST /signout` ends
 //! the session. Without OpenID Connect and a client id, there is no sign-in and the pages are
 //! public only.
+//!
+//! Starting a sign-in needs no credentials, yet writes a row and may ask the provider: it is
+//! limited per client (`LHS_SIGNIN_RATE_LIMIT`), and the provider's endpoints are kept for a
+//! few minutes ([`ProviderEndpoints`]) rather than read again for every sign-in.
 
-use std::time::Duration as StdDuration;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration as StdDuration, Instant};
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
@@ -50,6 +55,21 @@ fn not_set_up() -> HttpResponse {
     )
 }
 
+/// 429 for a client over `LHS_SIGNIN_RATE_LIMIT`, with when to try again.
+fn too_many_signins(refused: &ApiError) -> HttpResponse {
+    let ApiError::TooManyRequests { retry_after, .. } = refused else {
+        return pages::error_page(refused);
+    };
+    let mut page = message_page(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many sign-ins",
+        "Too many sign-ins were started from here just now. Please wait a minute and try again.",
+    );
+    page.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+    page
+}
+
 fn provider_unreachable(why: &str) -> HttpResponse {
     log::warn!("page sign-in: {why}");
     message_page(
@@ -68,8 +88,56 @@ fn client() -> Result<reqwest::Client, String> {
         .map_err(|e| format!("no HTTP client: {e}"))
 }
 
-/// The provider's authorization and token endpoints, from its discovery document (read at
-/// each sign-in, which is rare: a provider that moves them is followed).
+/// How long the provider's endpoints are kept before discovery is read again: a provider that
+/// moves them is followed within this.
+const ENDPOINTS_KEPT: StdDuration = StdDuration::from_secs(300);
+
+/// The provider's authorization and token endpoints as this process last read them, and from
+/// which discovery document (app data, shared by the workers). Public configuration, not
+/// state: replicas each keep their own copy.
+#[derive(Default)]
+pub struct ProviderEndpoints(Mutex<Option<KeptEndpoints>>);
+
+struct KeptEndpoints {
+    read_at: Instant,
+    discovery_url: String,
+    authorization: Url,
+    token: Url,
+}
+
+impl ProviderEndpoints {
+    /// The endpoints, read from the discovery document when none are kept, or they are older
+    /// than [`ENDPOINTS_KEPT`], or were read from another provider.
+    async fn get(&self, oidc: &OidcSettings) -> Result<(Url, Url), String> {
+        let url = oidc.discovery_url();
+        if let Some(kept) = self
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+        {
+            if kept.discovery_url == url && kept.read_at.elapsed() < ENDPOINTS_KEPT {
+                return Ok((kept.authorization.clone(), kept.token.clone()));
+            }
+        }
+        let (authorization, token) = endpoints(oidc).await?;
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(KeptEndpoints {
+            read_at: Instant::now(),
+            discovery_url: url,
+            authorization: authorization.clone(),
+            token: token.clone(),
+        });
+        Ok((authorization, token))
+    }
+
+    /// Drops what is kept: after the provider failed to exchange a code, read discovery again
+    /// next time, in case the endpoints moved.
+    fn forget(&self) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+}
+
+/// The provider's authorization and token endpoints, from its discovery document.
 async fn endpoints(oidc: &OidcSettings) -> Result<(Url, Url), String> {
     let url = oidc.discovery_url();
     let document: Value = client()?
@@ -140,11 +208,15 @@ pub async fn start(
     req: HttpRequest,
     auth: web::Data<Auth>,
     calendar: web::Data<CalendarSettings>,
+    provider: web::Data<ProviderEndpoints>,
 ) -> HttpResponse {
     let Some((oidc, client_id)) = configured(&auth) else {
         return not_set_up();
     };
-    let (authorize, _) = match endpoints(oidc).await {
+    if let Some(Err(refused)) = ctx.limits.signin.as_ref().map(|l| l.take(ctx.client)) {
+        return too_many_signins(&refused);
+    }
+    let (authorize, _) = match provider.get(oidc).await {
         Ok(found) => found,
         Err(why) => return provider_unreachable(&why),
     };
@@ -239,6 +311,7 @@ pub async fn callback(
     req: HttpRequest,
     auth: web::Data<Auth>,
     calendar: web::Data<CalendarSettings>,
+    provider: web::Data<ProviderEndpoints>,
 ) -> HttpResponse {
     let Some((oidc, client_id)) = configured(&auth) else {
         return not_set_up();
@@ -268,7 +341,7 @@ pub async fn callback(
         }
         Err(error) => return pages::error_page(&error),
     };
-    let (_, token_endpoint) = match endpoints(oidc).await {
+    let (_, token_endpoint) = match provider.get(oidc).await {
         Ok(found) => found,
         Err(why) => return provider_unreachable(&why),
     };
@@ -284,6 +357,7 @@ pub async fn callback(
     {
         Ok(token) => token,
         Err(why) => {
+            provider.forget();
             log::warn!("page sign-in: the code was not exchanged: {why}");
             return refused("The sign-in service did not confirm who you are. Please try again.");
         }

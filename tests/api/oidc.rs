@@ -107,6 +107,7 @@ on_both_backends!(
     oidc_rs256_ps256_es256_and_at_jwt_tokens_are_accepted,
     oidc_pages_sign_in_with_code_and_pkce_into_a_session_cookie,
     oidc_without_a_client_id_the_pages_are_public_only,
+    oidc_sign_ins_started_are_limited_per_client_and_read_discovery_once,
     oidc_a_schedule_not_public_is_read_on_the_pages_signed_in,
 );
 
@@ -1526,6 +1527,56 @@ async fn oidc_without_a_client_id_the_pages_are_public_only(app: TestApp) {
             .contains("Sign-in is not set up"));
     }
     assert!(browser.cookies.is_empty());
+}
+
+async fn oidc_sign_ins_started_are_limited_per_client_and_read_discovery_once(app: TestApp) {
+    use diesel::prelude::*;
+    let provider = Provider::start();
+    let backend = app.backend();
+    drop(app);
+    let app = oidc_app(backend, &provider, |s| {
+        keycloak(s);
+        s.oidc_client_id = Some(PAGES_CLIENT.to_owned());
+        s.signin_rate_limit = "3/minute".to_owned();
+    })
+    .await;
+    let signins_kept = || {
+        let database = app.database.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let mut conn = database.connection().unwrap();
+                lhs_rounds::platform::schema::page_signins::table
+                    .count()
+                    .get_result::<i64>(&mut *conn)
+                    .unwrap()
+            })
+            .await
+            .unwrap()
+        }
+    };
+    provider.reset_stats().await;
+    for _ in 0..3 {
+        let response = Browser::new().get(&app.url("/signin?next=%2Fme")).await;
+        assert_eq!(response.status(), 303);
+    }
+    // Three sign-ins, one reading of the provider's discovery document.
+    assert_eq!(provider.discovery_fetches().await, 1);
+    assert_eq!(signins_kept().await, 3);
+
+    // The fourth from the same address is refused before anything is written or asked.
+    let mut browser = Browser::new();
+    let response = browser.get(&app.url("/signin?next=%2Fme")).await;
+    assert_eq!(response.status(), 429);
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    assert!(response.text().await.unwrap().contains("Too many sign-ins"));
+    assert!(browser.cookies.is_empty(), "no state cookie");
+    assert_eq!(signins_kept().await, 3);
+    assert_eq!(provider.discovery_fetches().await, 1);
 }
 
 /// Signs `browser` in to `app`'s pages through `provider` (the whole flow, followed).

@@ -181,6 +181,12 @@ impl Provider {
             .expect("count")
     }
 
+    pub async fn discovery_fetches(&self) -> u64 {
+        self.call(reqwest::Method::GET, "/stats", json!({})).await["discovery"]
+            .as_u64()
+            .expect("count")
+    }
+
     pub async fn reset_stats(&self) {
         self.call(reqwest::Method::POST, "/stats/reset", json!({}))
             .await;
