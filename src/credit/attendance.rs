@@ -24,6 +24,7 @@ use crate::platform::error::{ApiError, FieldError, ReadErrors, WriteErrors};
 use crate::platform::fields::{Email, Id, Line, Name, QuarterHours, Text, Timestamp};
 use crate::platform::http::JsonBody;
 use crate::platform::pagination::{Count, Page, Paging};
+use crate::platform::ratelimit::Quotum;
 use crate::platform::resource::{Author, Ctx, Granted, HeaderText, API_PREFIX};
 use crate::platform::schema::{attendance, attendees as attendees_table, feedback};
 use crate::platform::validate::{Doc, Input, Query};
@@ -701,7 +702,7 @@ fn record_location(record: &AttendanceRecord) -> String {
 
 /// Per-client limit of check-ins (`LHS_CHECKIN_RATE_LIMIT`): anyone with the code may send
 /// them; organizers are not limited.
-fn limit(ctx: &Ctx) -> Result<Option<crate::platform::ratelimit::Quotum>, ApiError> {
+fn limit(ctx: &Ctx) -> Result<Option<Quotum>, ApiError> {
     match &ctx.limits.checkin {
         Some(limit) if !ctx.caller.can(Role::Organizer) => Ok(Some(limit.take(ctx.client)?)),
         _ => Ok(None),
@@ -752,17 +753,7 @@ pub async fn record_attendance(
             .json(record))
     }
     .await;
-    let Some(quotum) = quotum else {
-        return response;
-    };
-    let mut response = match response {
-        Ok(response) => response,
-        Err(error) => actix_web::ResponseError::error_response(&error),
-    };
-    for (name, value) in quotum.headers() {
-        response.headers_mut().insert(name, value);
-    }
-    Ok(response)
+    Quotum::added_to(quotum, response)
 }
 
 /// Records attendance from a body as `POST /rounds/{id}/attendance` takes it: checked against
@@ -799,9 +790,7 @@ pub async fn record_checked(
 
 /// Whether the caller may send a check-in, and the client's quota for it: anyone may (the code
 /// is the credential, checked when it is written).
-pub fn authorize_check_in(
-    ctx: &Ctx,
-) -> Result<(Granted, Option<crate::platform::ratelimit::Quotum>), ApiError> {
+pub fn authorize_check_in(ctx: &Ctx) -> Result<(Granted, Option<Quotum>), ApiError> {
     let granted = ctx.authorize_with(Ok(()))?;
     Ok((granted, limit(ctx)?))
 }
@@ -1131,23 +1120,42 @@ pub async fn void_attendance(
     path: web::Path<(i32, i32)>,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
+    let voided = "is already voided";
+    decide(
+        ctx,
+        path.into_inner(),
+        body,
+        voided,
+        |c, author, input: VoidInput, id, version| {
+            let values = (
+                attendance::voided_at.eq(db::now()),
+                attendance::void_reason.eq(input.reason.as_str()),
+                crate::updated_columns!(attendance, author.actor),
+            );
+            crate::update_row!(c, attendance, AttendanceRow, id, version, values)
+        },
+    )
+    .await
+}
+
+/// An organizer's decision on a record of the round that is not voided (`voided` says why a
+/// voided one cannot take it): the body checked, then `set` changes the row at its version.
+async fn decide<T: Input>(
+    ctx: Ctx,
+    (round_id, aid): (i32, i32),
+    body: JsonBody,
+    voided: &'static str,
+    set: impl FnOnce(&mut DbConnection, Author<'_>, T, i32, i64) -> QueryResult<Option<AttendanceRow>>
+        + Send
+        + 'static,
+) -> Result<HttpResponse, ApiError> {
     let granted = ctx.authorize_with(ctx.caller.require(Role::Organizer))?;
-    let (round_id, aid) = path.into_inner();
-    let input = ctx
-        .validators
-        .body::<VoidInput>(body.value()?)
-        .into_result()?;
+    let input = ctx.validators.body::<T>(body.value()?).into_result()?;
     let record = ctx
         .write(granted, move |conn, author| {
-            let current = live(find_on_round(conn, round_id, aid)?, "is already voided")?;
+            let current = live(find_on_round(conn, round_id, aid)?, voided)?;
             change(conn, &current, author, |c, id, version| {
-                let now = db::now();
-                let values = (
-                    attendance::voided_at.eq(now),
-                    attendance::void_reason.eq(input.reason.as_str()),
-                    crate::updated_columns!(attendance, author.actor),
-                );
-                crate::update_row!(c, attendance, AttendanceRow, id, version, values)
+                set(c, author, input, id, version)
             })
         })
         .await?;
@@ -1171,30 +1179,18 @@ pub async fn override_credit(
     path: web::Path<(i32, i32)>,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    let granted = ctx.authorize_with(ctx.caller.require(Role::Organizer))?;
-    let (round_id, aid) = path.into_inner();
-    let input = ctx
-        .validators
-        .body::<CreditOverrideInput>(body.value()?)
-        .into_result()?;
-    let record = ctx
-        .write(granted, move |conn, author| {
-            let current = live(
-                find_on_round(conn, round_id, aid)?,
-                "was voided: it has no credit to decide",
-            )?;
-            change(conn, &current, author, |c, id, version| {
-                let values = (
-                    attendance::credit_status.eq(input.credit_status),
-                    attendance::credit_note.eq(input.reason.as_str()),
-                    attendance::credit_overridden.eq(true),
-                    crate::updated_columns!(attendance, author.actor),
-                );
-                crate::update_row!(c, attendance, AttendanceRow, id, version, values)
-            })
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(record))
+    let voided = "was voided: it has no credit to decide";
+    let set =
+        |c: &mut DbConnection, author: Author<'_>, input: CreditOverrideInput, id, version| {
+            let values = (
+                attendance::credit_status.eq(input.credit_status),
+                attendance::credit_note.eq(input.reason.as_str()),
+                attendance::credit_overridden.eq(true),
+                crate::updated_columns!(attendance, author.actor),
+            );
+            crate::update_row!(c, attendance, AttendanceRow, id, version, values)
+        };
+    decide(ctx, path.into_inner(), body, voided, set).await
 }
 
 // ---- import --------------------------------------------------------------------------------

@@ -874,25 +874,12 @@ fn render_feed(
     owner: Option<&str>,
     settings: &CalendarSettings,
 ) -> String {
-    use calendar::{escape_text, line};
-    let mut out = String::with_capacity(512 + items.len() * 600);
-    out.push_str("BEGIN:VCALENDAR\r\n");
-    line(&mut out, "VERSION", "2.0");
-    line(
-        &mut out,
-        "PRODID",
-        &format!(
-            "-//lhs-rounds//LHS Rounds API {}//EN",
-            env!("CARGO_PKG_VERSION")
-        ),
-    );
-    line(&mut out, "CALSCALE", "GREGORIAN");
-    line(&mut out, "METHOD", "PUBLISH");
+    use calendar::line;
     let name = match owner {
         Some(_) => "LHS Rounds action items (one owner)",
         None => "LHS Rounds action items",
     };
-    line(&mut out, "X-WR-CALNAME", &escape_text(name));
+    let mut out = calendar::begin(512 + items.len() * 600, name);
     line(
         &mut out,
         "REFRESH-INTERVAL;VALUE=DURATION",

@@ -30,7 +30,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::HttpRequest;
+use actix_web::{HttpRequest, HttpResponse};
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::{NoOpMiddleware, StateInformationMiddleware};
 use governor::nanos::Nanos;
@@ -221,6 +221,25 @@ pub struct Quotum {
 }
 
 impl Quotum {
+    /// Adds the RateLimit headers of a limited request (`quotum`, if it was limited) to its
+    /// answer, whatever the answer is.
+    pub fn added_to(
+        quotum: Option<Quotum>,
+        response: Result<HttpResponse, ApiError>,
+    ) -> Result<HttpResponse, ApiError> {
+        let Some(quotum) = quotum else {
+            return response;
+        };
+        let mut response = match response {
+            Ok(response) => response,
+            Err(error) => actix_web::ResponseError::error_response(&error),
+        };
+        for (name, value) in quotum.headers() {
+            response.headers_mut().insert(name, value);
+        }
+        Ok(response)
+    }
+
     pub fn headers(&self) -> [(HeaderName, HeaderValue); 2] {
         let value = |text: &str| {
             HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("invalid"))

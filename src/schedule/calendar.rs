@@ -369,6 +369,24 @@ fn write_event(
     out.push_str("END:VEVENT\r\n");
 }
 
+/// A published calendar's first lines (RFC 5545 §3.4, §3.7; `X-WR-CALNAME`, the name calendar
+/// applications show), in a string with room for `capacity` bytes: the feeds of rounds and of
+/// action items both start so.
+pub fn begin(capacity: usize, name: &str) -> String {
+    let mut out = String::with_capacity(capacity);
+    out.push_str("BEGIN:VCALENDAR\r\n");
+    line(&mut out, "VERSION", "2.0");
+    let product = format!(
+        "-//lhs-rounds//LHS Rounds API {}//EN",
+        env!("CARGO_PKG_VERSION")
+    );
+    line(&mut out, "PRODID", &product);
+    line(&mut out, "CALSCALE", "GREGORIAN");
+    line(&mut out, "METHOD", "PUBLISH");
+    line(&mut out, "X-WR-CALNAME", &escape_text(name));
+    out
+}
+
 /// The whole calendar object of `rounds`, each event with the public `materials` of its round.
 pub fn render(
     series: &Series,
@@ -377,20 +395,7 @@ pub fn render(
     settings: &CalendarSettings,
 ) -> String {
     let zone = series.zone();
-    let mut out = String::with_capacity(1024 + rounds.len() * 700);
-    out.push_str("BEGIN:VCALENDAR\r\n");
-    line(&mut out, "VERSION", "2.0");
-    line(
-        &mut out,
-        "PRODID",
-        &format!(
-            "-//lhs-rounds//LHS Rounds API {}//EN",
-            env!("CARGO_PKG_VERSION")
-        ),
-    );
-    line(&mut out, "CALSCALE", "GREGORIAN");
-    line(&mut out, "METHOD", "PUBLISH");
-    line(&mut out, "X-WR-CALNAME", &escape_text(series.name.as_str()));
+    let mut out = begin(1024 + rounds.len() * 700, series.name.as_str());
     line(
         &mut out,
         "X-WR-TIMEZONE",

@@ -745,7 +745,7 @@ pub async fn create_feedback(ctx: Ctx, body: JsonBody) -> Result<HttpResponse, A
         create_checked(ctx, granted, body).await
     }
     .await;
-    with_quotum(response, quotum)
+    Quotum::added_to(quotum, response)
 }
 
 /// Feedback as `POST /feedback` takes it, from a caller already authorized (and counted
@@ -781,24 +781,6 @@ fn limit_anonymous(ctx: &Ctx) -> Result<(Granted, Option<Quotum>), ApiError> {
         Some(limit) if ctx.caller.is_anonymous() => Ok((granted, Some(limit.take(ctx.client)?))),
         _ => Ok((granted, None)),
     }
-}
-
-/// Adds the RateLimit headers of a limited request to its answer, whatever it is.
-fn with_quotum(
-    response: Result<HttpResponse, ApiError>,
-    quotum: Option<Quotum>,
-) -> Result<HttpResponse, ApiError> {
-    let Some(quotum) = quotum else {
-        return response;
-    };
-    let mut response = match response {
-        Ok(response) => response,
-        Err(error) => actix_web::ResponseError::error_response(&error),
-    };
-    for (name, value) in quotum.headers() {
-        response.headers_mut().insert(name, value);
-    }
-    Ok(response)
 }
 
 /// Delete feedback
@@ -872,7 +854,7 @@ pub async fn create_round_feedback(
         create_on_round(ctx, granted, round_id, body).await
     }
     .await;
-    with_quotum(response, quotum)
+    Quotum::added_to(quotum, response)
 }
 
 /// 404 unless the round exists.

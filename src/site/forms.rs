@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 
 use crate::platform::auth::Auth;
 use crate::platform::error::{ApiError, FieldError};
-use crate::platform::resource::Ctx;
+use crate::platform::resource::{Ctx, Granted};
 use crate::schedule::calendar::CalendarSettings;
 use crate::schedule::feedback::{self, COMMENT_MAX};
 use crate::site::pages::{self, error_page, message_page};
@@ -235,11 +235,21 @@ pub fn see_other(location: &str) -> HttpResponse {
     response
 }
 
+/// Where a feedback form stands, to show it again with its errors.
+struct Form {
+    title: &'static str,
+    action: String,
+    back: String,
+    back_label: &'static str,
+    rating: bool,
+}
+
 /// What became of a sent form: 303 to `sent`, the form again with its errors, or an error page.
 fn outcome(
     written: Result<HttpResponse, ApiError>,
     sent: &str,
-    form: impl FnOnce(Errors) -> FormPage<'static>,
+    form: Form,
+    fields: Fields,
 ) -> HttpResponse {
     match written {
         Ok(response) if response.status() == StatusCode::CREATED => see_other(sent),
@@ -249,9 +259,19 @@ fn outcome(
         }
         Err(ApiError::Validation(errors)) => {
             let errors = Errors::of(errors, feedback_field);
-            let mut page = form(errors);
-            page.error_count = page.errors.count();
-            page.summary = page.errors.summary(&FEEDBACK_FIELDS);
+            let page = FormPage {
+                css: assets::stylesheet_path(),
+                title: form.title.to_owned(),
+                action: form.action,
+                back: form.back,
+                back_label: form.back_label,
+                rating: form.rating,
+                fields,
+                error_count: errors.count(),
+                summary: errors.summary(&FEEDBACK_FIELDS),
+                errors,
+                comment_max: COMMENT_MAX,
+            };
             match page.render() {
                 Ok(html) => pages::page(StatusCode::UNPROCESSABLE_ENTITY, html),
                 Err(e) => error_page(&ApiError::Internal(format!("a form template failed: {e}"))),
@@ -259,6 +279,24 @@ fn outcome(
         }
         Err(error) => error_page(&error),
     }
+}
+
+/// Who sends a form, and whether they may: signed in to the pages, it is theirs, as with a
+/// token; anyone else is limited as anonymous feedback is; a form from another site is refused.
+async fn sender(
+    ctx: &mut Ctx,
+    req: &HttpRequest,
+    auth: &Auth,
+    calendar: &CalendarSettings,
+) -> Result<Granted, HttpResponse> {
+    session::sign_in(ctx, req, auth)
+        .await
+        .map_err(|error| error_page(&error))?;
+    let granted = feedback::authorize_sending(ctx).map_err(|error| error_page(&error))?;
+    if !from_this_service(req, calendar) {
+        return Err(refused_cross_site());
+    }
+    Ok(granted)
 }
 
 /// Send a topic suggestion (the form on `/`)
@@ -269,33 +307,21 @@ pub async fn suggest(
     calendar: web::Data<CalendarSettings>,
     body: web::Bytes,
 ) -> HttpResponse {
-    // Sent signed in to the pages: theirs, as with a token.
-    if let Err(error) = session::sign_in(&mut ctx, &req, &auth).await {
-        return error_page(&error);
-    }
-    let granted = match feedback::authorize_sending(&ctx) {
+    let granted = match sender(&mut ctx, &req, &auth, &calendar).await {
         Ok(granted) => granted,
-        Err(error) => return error_page(&error),
+        Err(page) => return page,
     };
-    if !from_this_service(&req, &calendar) {
-        return refused_cross_site();
-    }
     let fields = Fields::read(&body);
     let written =
         feedback::create_checked(ctx, granted, fields.body("topic_suggestion", None)).await;
-    outcome(written, "/suggestions/sent", move |errors| FormPage {
-        css: assets::stylesheet_path(),
-        title: "Suggest a topic".to_owned(),
+    let form = Form {
+        title: "Suggest a topic",
         action: "/suggestions".to_owned(),
         back: "/".to_owned(),
         back_label: "Back to the schedule",
         rating: false,
-        fields,
-        errors,
-        error_count: 0,
-        summary: Vec::new(),
-        comment_max: COMMENT_MAX,
-    })
+    };
+    outcome(written, "/suggestions/sent", form, fields)
 }
 
 /// Send session feedback on a round (the form on its page)
@@ -307,18 +333,12 @@ pub async fn rate(
     id: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    // Sent signed in to the pages: theirs, as with a token, and so their evaluation of the
-    // round (a claim waiting for it is awarded).
-    if let Err(error) = session::sign_in(&mut ctx, &req, &auth).await {
-        return error_page(&error);
-    }
-    let granted = match feedback::authorize_sending(&ctx) {
+    // Signed in, the feedback is also their evaluation of the round (a claim waiting for it is
+    // awarded).
+    let granted = match sender(&mut ctx, &req, &auth, &calendar).await {
         Ok(granted) => granted,
-        Err(error) => return error_page(&error),
+        Err(page) => return page,
     };
-    if !from_this_service(&req, &calendar) {
-        return refused_cross_site();
-    }
     let Ok(id) = id.parse::<i32>() else {
         return error_page(&ApiError::NotFound("no such round".to_owned()));
     };
@@ -326,19 +346,14 @@ pub async fn rate(
     let written =
         feedback::create_checked(ctx, granted, fields.body("session_feedback", Some(id))).await;
     let sent = format!("/rounds/{id}/feedback/sent");
-    outcome(written, &sent, move |errors| FormPage {
-        css: assets::stylesheet_path(),
-        title: "Rate this round".to_owned(),
+    let form = Form {
+        title: "Rate this round",
         action: format!("/rounds/{id}/feedback"),
         back: format!("/rounds/{id}"),
         back_label: "Back to the round",
         rating: true,
-        fields,
-        errors,
-        error_count: 0,
-        summary: Vec::new(),
-        comment_max: COMMENT_MAX,
-    })
+    };
+    outcome(written, &sent, form, fields)
 }
 
 /// What a person sees after sending a suggestion

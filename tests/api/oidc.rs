@@ -1160,15 +1160,26 @@ fn location(response: &reqwest::Response) -> String {
 /// The pages' client, as docs/identity-provider.md registers it.
 const PAGES_CLIENT: &str = "lhs-rounds-docs";
 
-async fn oidc_pages_sign_in_with_code_and_pkce_into_a_session_cookie(app: TestApp) {
-    let provider = Provider::start();
+/// An application on `app`'s backend whose pages sign in with `provider` (Keycloak's
+/// settings and the pages' client), and whatever else `configure` sets; `app` is dropped.
+async fn pages_app(
+    app: TestApp,
+    provider: &Provider,
+    configure: impl FnOnce(&mut Settings),
+) -> TestApp {
     let backend = app.backend();
     drop(app);
-    let app = oidc_app(backend, &provider, |s| {
+    oidc_app(backend, provider, |s| {
         keycloak(s);
         s.oidc_client_id = Some(PAGES_CLIENT.to_owned());
+        configure(s);
     })
-    .await;
+    .await
+}
+
+async fn oidc_pages_sign_in_with_code_and_pkce_into_a_session_cookie(app: TestApp) {
+    let provider = Provider::start();
+    let app = pages_app(app, &provider, |_| {}).await;
     provider
         .signin_claims(keycloak_claims("jane-sub", json!(["offline_access"])))
         .await;
@@ -1532,12 +1543,8 @@ async fn oidc_without_a_client_id_the_pages_are_public_only(app: TestApp) {
 async fn oidc_sign_ins_started_are_limited_per_client_and_read_discovery_once(app: TestApp) {
     use diesel::prelude::*;
     let provider = Provider::start();
-    let backend = app.backend();
-    drop(app);
-    let app = oidc_app(backend, &provider, |s| {
-        keycloak(s);
-        s.oidc_client_id = Some(PAGES_CLIENT.to_owned());
-        s.signin_rate_limit = "3/minute".to_owned();
+    let app = pages_app(app, &provider, |s| {
+        s.signin_rate_limit = "3/minute".to_owned()
     })
     .await;
     let signins_kept = || {
@@ -1594,14 +1601,7 @@ async fn signed_in_browser(app: &TestApp) -> Browser {
 
 async fn oidc_a_schedule_not_public_is_read_on_the_pages_signed_in(app: TestApp) {
     let provider = Provider::start();
-    let backend = app.backend();
-    drop(app);
-    let app = oidc_app(backend, &provider, |s| {
-        keycloak(s);
-        s.oidc_client_id = Some(PAGES_CLIENT.to_owned());
-        s.public_read = false;
-    })
-    .await;
+    let app = pages_app(app, &provider, |s| s.public_read = false).await;
     provider
         .signin_claims(keycloak_claims("jane-sub", json!(["offline_access"])))
         .await;
