@@ -33,7 +33,7 @@ use crate::platform::error::{FieldError, Problem};
         description = "The system of record for the Learning Health System Rounds: a monthly series \
             where clinicians, analysts and informaticians work through topics that improve care. \
             Every error is an RFC 9457 `application/problem+json` body.",
-        license(name = "MIT OR Apache-2.0")
+        license(name = "MIT OR Apache-2.0", identifier = "MIT OR Apache-2.0")
     ),
     // Whatever environment it runs in (OWASP API9: the description names it).
     servers((url = "/", description = "The server this document is served by: production, \

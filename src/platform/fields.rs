@@ -330,7 +330,9 @@ macro_rules! number_type {
                     )))
                     .minimum(Some($name::MIN))
                     .maximum(Some($name::MAX))
-                    $(.exclusive_minimum(Some($exclusive)))?
+                    // An exclusive bound replaces the inclusive one: a schema with both is
+                    // ambiguous to readers (Redocly's no-mixed-number-range-constraints).
+                    $(.minimum(None::<f64>).exclusive_minimum(Some($exclusive)))?
                     $(.multiple_of(Some($step)))?
                     .into()
             }
