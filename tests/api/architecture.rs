@@ -407,6 +407,15 @@ fn the_map_check_finds_what_breaks_the_map() {
     );
 }
 
+/// `minimum` as `Minimum`.
+fn capitalized(word: &str) -> String {
+    let mut chars = word.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
 /// Every string, integer, number and array schema in `value` that lacks its bounds, by where
 /// it is.
 fn unbounded(value: &Value, at: &str, out: &mut Vec<String>) {
@@ -426,7 +435,9 @@ fn unbounded(value: &Value, at: &str, out: &mut Vec<String>) {
                     _ => &[],
                 };
                 for bound in missing {
-                    if !map.contains_key(*bound) {
+                    // An exclusive bound is a bound (a schema states one or the other).
+                    let exclusive = format!("exclusive{}", capitalized(bound));
+                    if !map.contains_key(*bound) && !map.contains_key(&exclusive) {
                         out.push(format!("{at}: {kind} without {bound}"));
                     }
                 }
@@ -477,6 +488,16 @@ fn every_value_the_document_describes_has_its_bounds() {
             "#/items: integer without maximum"
         ]
     );
+    let mut numbers = Vec::new();
+    unbounded(
+        &serde_json::json!({"anyOf": [
+            {"type": "number", "exclusiveMinimum": 0, "maximum": 5},
+            {"type": "number", "maximum": 5}
+        ]}),
+        "#",
+        &mut numbers,
+    );
+    assert_eq!(numbers, vec!["#/anyOf/1: number without minimum"]);
 }
 
 #[test]
