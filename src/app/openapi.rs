@@ -171,14 +171,8 @@ pub fn with_sign_in(discovery_url: &str) -> Result<String, String> {
     };
     schemes.insert(SIGN_IN_SCHEME.to_owned(), scheme);
     offer_sign_in(document.get_mut("security"));
-    if let Some(Value::Object(paths)) = document.get_mut("paths") {
-        for operation in paths
-            .values_mut()
-            .filter_map(Value::as_object_mut)
-            .flat_map(|item| item.values_mut())
-        {
-            offer_sign_in(operation.get_mut("security"));
-        }
+    for operation in operations_mut(&mut document) {
+        offer_sign_in(operation.get_mut("security"));
     }
     Ok(to_json(&document).trim_end().to_owned())
 }
@@ -425,17 +419,7 @@ fn retry_headers(document: &mut Value) {
         "Seconds to wait before retrying",
         json!({"type": "integer", "format": "int32", "minimum": 1, "maximum": 86400}),
     );
-    let Some(Value::Object(paths)) = document.get_mut("paths") else {
-        return;
-    };
-    let answers = paths
-        .values_mut()
-        .filter_map(Value::as_object_mut)
-        .flat_map(|item| item.values_mut())
-        .filter_map(|operation| operation.get_mut("responses"))
-        .filter_map(Value::as_object_mut)
-        .flat_map(|responses| responses.iter_mut());
-    for (status, response) in answers {
+    for (status, response) in answers_mut(document) {
         let extra: Vec<(&str, Value)> = match status.as_str() {
             "429" => vec![
                 ("Retry-After", retry_after.clone()),
@@ -484,17 +468,7 @@ fn cors_headers(document: &mut Value) {
     if let Some(Value::Object(components)) = document.get_mut("components") {
         components.insert("headers".to_owned(), declared);
     }
-    let Some(Value::Object(paths)) = document.get_mut("paths") else {
-        return;
-    };
-    let answers = paths
-        .values_mut()
-        .filter_map(Value::as_object_mut)
-        .flat_map(|item| item.values_mut())
-        .filter_map(|operation| operation.get_mut("responses"))
-        .filter_map(Value::as_object_mut)
-        .flat_map(|responses| responses.values_mut())
-        .filter_map(Value::as_object_mut);
+    let answers = answers_mut(document).filter_map(|(_, answer)| answer.as_object_mut());
     for answer in answers {
         if let Value::Object(headers) = answer.entry("headers").or_insert_with(|| json!({})) {
             for name in HEADERS {
@@ -503,6 +477,25 @@ fn cors_headers(document: &mut Value) {
             }
         }
     }
+}
+
+/// Every operation of the document (each method of each path item), to rewrite in place.
+fn operations_mut(document: &mut Value) -> impl Iterator<Item = &mut Value> {
+    document
+        .get_mut("paths")
+        .and_then(Value::as_object_mut)
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+}
+
+/// Every answer of every operation, with its status.
+fn answers_mut(document: &mut Value) -> impl Iterator<Item = (&String, &mut Value)> {
+    operations_mut(document)
+        .filter_map(|operation| operation.get_mut("responses"))
+        .filter_map(Value::as_object_mut)
+        .flat_map(|responses| responses.iter_mut())
 }
 
 /// The document as served: pretty JSON.
@@ -536,24 +529,21 @@ fn inline_parameter_refs(document: &mut Value) {
         .pointer("/components/schemas")
         .cloned()
         .unwrap_or_default();
-    let Some(paths) = document.get_mut("paths").and_then(Value::as_object_mut) else {
-        return;
-    };
-    for operation in paths.values_mut().filter_map(Value::as_object_mut) {
-        for method in operation.values_mut() {
-            let Some(parameters) = method.get_mut("parameters").and_then(Value::as_array_mut)
-            else {
-                continue;
-            };
-            for schema in parameters.iter_mut().filter_map(|p| p.get_mut("schema")) {
-                let target = schema
-                    .get("$ref")
-                    .and_then(Value::as_str)
-                    .and_then(|r| r.strip_prefix(COMPONENT_PREFIX))
-                    .and_then(|name| components.get(name));
-                if let Some(inlined) = target.cloned() {
-                    *schema = inlined;
-                }
+    for operation in operations_mut(document) {
+        let Some(parameters) = operation
+            .get_mut("parameters")
+            .and_then(Value::as_array_mut)
+        else {
+            continue;
+        };
+        for schema in parameters.iter_mut().filter_map(|p| p.get_mut("schema")) {
+            let target = schema
+                .get("$ref")
+                .and_then(Value::as_str)
+                .and_then(|r| r.strip_prefix(COMPONENT_PREFIX))
+                .and_then(|name| components.get(name));
+            if let Some(inlined) = target.cloned() {
+                *schema = inlined;
             }
         }
     }
@@ -728,34 +718,27 @@ pub fn patch_name(input: &str) -> String {
 fn derive_patch_bodies(document: &mut Value) {
     let mut derived: Map<String, Value> = Map::new();
     let schemas = schemas_mut(document).map(|s| s.clone()).unwrap_or_default();
-    if let Some(Value::Object(paths)) = document.get_mut("paths") {
-        for item in paths.values_mut() {
-            let Some(item) = item.as_object_mut() else {
-                continue;
-            };
-            for operation in item.values_mut() {
-                let Some(content) = operation
-                    .pointer_mut("/requestBody/content/application~1merge-patch+json/schema")
-                else {
-                    continue;
-                };
-                let Some(input) = content
-                    .get("$ref")
-                    .and_then(Value::as_str)
-                    .and_then(|r| r.strip_prefix(COMPONENT_PREFIX))
-                    .map(str::to_owned)
-                else {
-                    continue;
-                };
-                let name = patch_name(&input);
-                if let Some(schema) = schemas.get(&input) {
-                    let mut patch = patch_schema(schema);
-                    patch_nested_objects(&mut patch, &schemas, &mut derived);
-                    derived.insert(name.clone(), patch);
-                }
-                *content = json!({ "$ref": format!("{COMPONENT_PREFIX}{name}") });
-            }
+    for operation in operations_mut(document) {
+        let Some(content) =
+            operation.pointer_mut("/requestBody/content/application~1merge-patch+json/schema")
+        else {
+            continue;
+        };
+        let Some(input) = content
+            .get("$ref")
+            .and_then(Value::as_str)
+            .and_then(|r| r.strip_prefix(COMPONENT_PREFIX))
+            .map(str::to_owned)
+        else {
+            continue;
+        };
+        let name = patch_name(&input);
+        if let Some(schema) = schemas.get(&input) {
+            let mut patch = patch_schema(schema);
+            patch_nested_objects(&mut patch, &schemas, &mut derived);
+            derived.insert(name.clone(), patch);
         }
+        *content = json!({ "$ref": format!("{COMPONENT_PREFIX}{name}") });
     }
     if let Some(schemas) = schemas_mut(document) {
         schemas.extend(derived);
@@ -835,27 +818,16 @@ fn open_operations(document: &mut Value) {
     if let Value::Object(root) = document {
         root.insert("security".to_owned(), json!([{ "bearer": [] }]));
     }
-    let Some(Value::Object(paths)) = document.get_mut("paths") else {
-        return;
-    };
-    for item in paths.values_mut() {
-        let Some(item) = item.as_object_mut() else {
-            continue;
+    for operation in operations_mut(document).filter_map(Value::as_object_mut) {
+        let open = match operation.get("security") {
+            None => true,
+            Some(Value::Array(alternatives)) => alternatives
+                .iter()
+                .all(|a| a.as_object().is_some_and(Map::is_empty)),
+            Some(_) => false,
         };
-        for operation in item.values_mut() {
-            let Some(operation) = operation.as_object_mut() else {
-                continue;
-            };
-            let open = match operation.get("security") {
-                None => true,
-                Some(Value::Array(alternatives)) => alternatives
-                    .iter()
-                    .all(|a| a.as_object().is_some_and(Map::is_empty)),
-                Some(_) => false,
-            };
-            if open {
-                operation.insert("security".to_owned(), json!([]));
-            }
+        if open {
+            operation.insert("security".to_owned(), json!([]));
         }
     }
 }
