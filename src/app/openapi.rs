@@ -512,6 +512,16 @@ fn schemas_mut(document: &mut Value) -> Option<&mut Map<String, Value>> {
 
 const COMPONENT_PREFIX: &str = "#/components/schemas/";
 
+/// The component a schema's `$ref` names (`map.get("$ref")` of an object), if it names one.
+fn component_of(reference: Option<&Value>) -> Option<&str> {
+    reference?.as_str()?.strip_prefix(COMPONENT_PREFIX)
+}
+
+/// A `$ref`'s value naming the component `name`.
+fn reference_to(name: &str) -> Value {
+    Value::String(format!("{COMPONENT_PREFIX}{name}"))
+}
+
 /// A component that is a constrained scalar (a string, number or boolean that is not an
 /// enumeration) or a bounded list: inlined wherever it is used.
 fn is_scalar(schema: &Value) -> bool {
@@ -537,11 +547,7 @@ fn inline_parameter_refs(document: &mut Value) {
             continue;
         };
         for schema in parameters.iter_mut().filter_map(|p| p.get_mut("schema")) {
-            let target = schema
-                .get("$ref")
-                .and_then(Value::as_str)
-                .and_then(|r| r.strip_prefix(COMPONENT_PREFIX))
-                .and_then(|name| components.get(name));
+            let target = component_of(schema.get("$ref")).and_then(|name| components.get(name));
             if let Some(inlined) = target.cloned() {
                 *schema = inlined;
             }
@@ -568,11 +574,7 @@ fn inline_scalars(document: &mut Value) {
 fn replace_scalar_refs(value: &mut Value, scalars: &Map<String, Value>) {
     match value {
         Value::Object(map) => {
-            let target = map
-                .get("$ref")
-                .and_then(Value::as_str)
-                .and_then(|r| r.strip_prefix(COMPONENT_PREFIX))
-                .and_then(|name| scalars.get(name));
+            let target = component_of(map.get("$ref")).and_then(|name| scalars.get(name));
             if let Some(Value::Object(inlined)) = target.cloned() {
                 map.remove("$ref");
                 let siblings = std::mem::take(map);
@@ -724,12 +726,7 @@ fn derive_patch_bodies(document: &mut Value) {
         else {
             continue;
         };
-        let Some(input) = content
-            .get("$ref")
-            .and_then(Value::as_str)
-            .and_then(|r| r.strip_prefix(COMPONENT_PREFIX))
-            .map(str::to_owned)
-        else {
+        let Some(input) = component_of(content.get("$ref")).map(str::to_owned) else {
             continue;
         };
         let name = patch_name(&input);
@@ -738,7 +735,7 @@ fn derive_patch_bodies(document: &mut Value) {
             patch_nested_objects(&mut patch, &schemas, &mut derived);
             derived.insert(name.clone(), patch);
         }
-        *content = json!({ "$ref": format!("{COMPONENT_PREFIX}{name}") });
+        *content = json!({ "$ref": reference_to(&name) });
     }
     if let Some(schemas) = schemas_mut(document) {
         schemas.extend(derived);
@@ -762,12 +759,7 @@ fn patch_nested_objects(
             _ => vec![property],
         };
         for reference in refs {
-            let Some(component) = reference
-                .get("$ref")
-                .and_then(Value::as_str)
-                .and_then(|r| r.strip_prefix(COMPONENT_PREFIX))
-                .map(str::to_owned)
-            else {
+            let Some(component) = component_of(reference.get("$ref")).map(str::to_owned) else {
                 continue;
             };
             let Some(schema) = schemas.get(&component) else {
@@ -779,7 +771,7 @@ fn patch_nested_objects(
             }
             let name = patch_name(&component);
             derived.insert(name.clone(), patch_schema(schema));
-            reference["$ref"] = json!(format!("{COMPONENT_PREFIX}{name}"));
+            reference["$ref"] = reference_to(&name);
         }
     }
 }
@@ -804,7 +796,7 @@ fn refer_page_items(document: &mut Value) {
         };
         let most = page.pointer("/properties/limit/maximum").cloned();
         if let Some(items) = page.pointer_mut("/properties/items") {
-            items["items"] = json!({ "$ref": format!("{COMPONENT_PREFIX}{item}") });
+            items["items"] = json!({ "$ref": reference_to(item) });
             if let Some(most) = most {
                 items["maxItems"] = most;
             }

@@ -1205,18 +1205,20 @@ pub fn purge_in_batches(
 /// Outbox statistics, for metrics: messages pending, failed, and the oldest pending one's age
 /// in seconds.
 pub fn outbox_state(conn: &mut DbConnection) -> Result<(i64, i64, f64), ApiError> {
-    let pending = webhook_messages::table
-        .filter(webhook_messages::status.eq("pending"))
-        .count()
-        .get_result::<i64>(conn)?;
-    let failed = webhook_messages::table
-        .filter(webhook_messages::status.eq("failed"))
-        .count()
-        .get_result::<i64>(conn)?;
-    let oldest = webhook_messages::table
-        .filter(webhook_messages::status.eq("pending"))
-        .select(diesel::dsl::min(webhook_messages::created_at))
-        .first::<Option<chrono::NaiveDateTime>>(conn)?;
+    // One statement: the count and oldest message of each status.
+    let by_status: Vec<(String, i64, Option<chrono::NaiveDateTime>)> = webhook_messages::table
+        .filter(webhook_messages::status.eq_any(["pending", "failed"]))
+        .group_by(webhook_messages::status)
+        .select((
+            webhook_messages::status,
+            diesel::dsl::count_star(),
+            diesel::dsl::min(webhook_messages::created_at),
+        ))
+        .load(conn)?;
+    let of = |wanted: &str| by_status.iter().find(|(status, ..)| status == wanted);
+    let pending = of("pending").map_or(0, |(_, count, _)| *count);
+    let failed = of("failed").map_or(0, |(_, count, _)| *count);
+    let oldest = of("pending").and_then(|(.., oldest)| *oldest);
     let age = oldest.map_or(0.0, |at| (db::now() - at).as_seconds_f64().max(0.0));
     Ok((pending, failed, age))
 }

@@ -172,11 +172,7 @@ fn feedback_field(name: &str) -> Option<(&'static str, &'static str)> {
 #[template(path = "form.html")]
 struct FormPage<'a> {
     css: &'a str,
-    title: String,
-    action: String,
-    back: String,
-    back_label: &'a str,
-    rating: bool,
+    form: Form,
     fields: Fields,
     errors: Errors,
     error_count: usize,
@@ -261,11 +257,7 @@ fn outcome(
             let errors = Errors::of(errors, feedback_field);
             let page = FormPage {
                 css: assets::stylesheet_path(),
-                title: form.title.to_owned(),
-                action: form.action,
-                back: form.back,
-                back_label: form.back_label,
-                rating: form.rating,
+                form,
                 fields,
                 error_count: errors.count(),
                 summary: errors.summary(&FEEDBACK_FIELDS),

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
+use diesel::connection::SimpleConnection;
 use hmac::{Hmac, Mac};
 use lhs_rounds::integration::destinations::Resolver;
 use lhs_rounds::platform::auth::Role;
@@ -33,6 +34,7 @@ on_both_backends!(
     five_messages_in_a_row_that_fail_every_retry_disable_the_webhook,
     feedback_is_sent_only_where_it_is_listed,
     a_delivery_can_be_retried_by_hand,
+    the_outbox_state_counts_what_waits_and_what_failed,
     a_receiver_that_hangs_or_answers_10_mb_does_not_hold_up_the_others,
     callers_without_the_admin_role_are_refused_before_any_name_is_resolved,
     a_name_that_does_not_resolve_in_time_is_422_naming_url_and_holds_up_nothing,
@@ -512,6 +514,43 @@ async fn a_delivery_can_be_retried_by_hand(app: TestApp) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("the delivery retried by hand was not delivered");
+}
+
+/// What the metrics gauges of the outbox read: messages pending, failed, and the oldest pending
+/// one's age.
+async fn the_outbox_state_counts_what_waits_and_what_failed(app: TestApp) {
+    async fn state(app: &TestApp) -> (i64, i64, f64) {
+        read_db(app, |conn| {
+            lhs_rounds::integration::webhooks::outbox_state(conn).unwrap()
+        })
+        .await
+    }
+    let app = hooked(&app).await;
+    assert_eq!(state(&app).await, (0, 0, 0.0), "an empty outbox");
+    // Three failures exhaust the two retries of this app's schedule.
+    let receiver = Receiver::start(&[500, 500, 500]).await;
+    let webhook = register(&app, &receiver.url, json!(["speaker.created"])).await;
+    let path = format!("/api/v1/webhooks/{}/deliveries", id_of(&webhook));
+    app.speaker("Tara Lagu", &["MD"]).await;
+    receiver.wait_for(3, 20).await;
+    deliveries_settled(&app, &path, &["failed"]).await;
+    assert_eq!(state(&app).await, (0, 1, 0.0), "one given up, none waiting");
+
+    // The message waits again, long since written, its next attempt far off (no worker takes it).
+    read_db(&app, |conn| {
+        conn.batch_execute(
+            "UPDATE webhook_messages SET status = 'pending', \
+             created_at = '2000-01-01 00:00:00', next_attempt_at = '2999-01-01 00:00:00'",
+        )
+        .unwrap()
+    })
+    .await;
+    let (pending, failed, age) = state(&app).await;
+    assert_eq!((pending, failed), (1, 0));
+    assert!(
+        age > 20.0 * 365.0 * 86_400.0,
+        "the oldest waits since 2000: {age}"
+    );
 }
 
 /// A resolver for tests: `names` answered from the table (anything else does not resolve),
