@@ -714,24 +714,16 @@ fn write_members(
             .values(&rows)
             .execute(c))?;
     }
-    if !input.department_ids.0.is_empty() {
-        let rows: Vec<_> = input
-            .department_ids
-            .0
-            .iter()
-            .enumerate()
-            .map(|(position, department)| {
-                (
-                    initiative_departments::initiative_id.eq(id),
-                    initiative_departments::department_id.eq(department.0),
-                    initiative_departments::position.eq(position as i32),
-                )
-            })
-            .collect();
-        crate::on_backend!(conn, |c| diesel::insert_into(initiative_departments::table)
-            .values(&rows)
-            .execute(c))?;
-    }
+    let departments = (input.department_ids.0.iter())
+        .enumerate()
+        .map(|(position, department)| (department.0, position as i32));
+    crate::insert_links!(
+        conn,
+        initiative_departments,
+        initiative_id = id,
+        department_id,
+        departments
+    )?;
     Ok(())
 }
 

@@ -83,6 +83,34 @@ macro_rules! update_row {
     }};
 }
 
+/// `INSERT INTO $table` the ordered links of one owner, in one statement: a row
+/// `($owner = $owner_id, $item, position)` for each `(item, position)` of `$links`; none when
+/// `$links` is empty. The link tables of rounds and initiatives share this shape.
+#[macro_export]
+macro_rules! insert_links {
+    ($conn:expr, $table:ident, $owner:ident = $owner_id:expr, $item:ident, $links:expr) => {{
+        use $crate::platform::schema::$table;
+        let owner: i32 = $owner_id;
+        let rows: Vec<_> = $links
+            .into_iter()
+            .map(|(item, position): (i32, i32)| {
+                (
+                    $table::$owner.eq(owner),
+                    $table::$item.eq(item),
+                    $table::position.eq(position),
+                )
+            })
+            .collect();
+        if rows.is_empty() {
+            Ok(0)
+        } else {
+            $crate::on_backend!($conn, |c| diesel::insert_into($table::table)
+                .values(&rows)
+                .execute(c))
+        }
+    }};
+}
+
 /// How many rows of `$table` have `$column` equal to `$value`.
 #[macro_export]
 macro_rules! count_rows {

@@ -1187,45 +1187,39 @@ macro_rules! resource_handlers {
     };
     (@replace $handler:ident $path:literal $summary:literal [$($params:tt)*]
         $resource:ty, $one:literal, $many:literal, $tag:literal, $record:ty, $input:ty,
-        $change:ty, [$($read:tt)*], [$($write:tt)*]) => {
-        #[doc = $summary]
-        #[utoipa::path(
-            tag = $tag,
-            security($($write)*),
-            params(("id" = $crate::platform::fields::Id, Path, description = concat!("The ", $one, "'s id"))),
-            request_body = $change,
-            responses((status = 200, description = concat!("The ", $one, " as replaced"), body = $record),
-                $crate::platform::error::WriteErrors)
-        )]
-        #[put($path)]
-        pub async fn $handler(
-            ctx: $crate::platform::resource::Ctx,
-            id: actix_web::web::Path<i32>,
-            body: $crate::platform::http::JsonBody,
-        ) -> Result<actix_web::HttpResponse, $crate::platform::error::ApiError> {
-            $crate::platform::resource::replace::<$resource>(ctx, id.into_inner(), body).await
-        }
+        $change:ty, $read:tt, $write:tt) => {
+        $crate::resource_handlers!(@write_one put replace "replaced" [request_body = $change]
+            $handler $path $summary $resource, $one, $tag, $record, $write);
     };
     (@patch $handler:ident $path:literal $summary:literal [$($params:tt)*]
         $resource:ty, $one:literal, $many:literal, $tag:literal, $record:ty, $input:ty,
-        $change:ty, [$($read:tt)*], [$($write:tt)*]) => {
+        $change:ty, $read:tt, $write:tt) => {
+        $crate::resource_handlers!(@write_one patch patch "changed" [
+            request_body(content = $change, content_type = "application/merge-patch+json",
+                description = "Fields to change; `null` clears an optional field; arrays are replaced whole")
+        ] $handler $path $summary $resource, $one, $tag, $record, $write);
+    };
+    // A PUT or PATCH of one record: its `$verb`, the function of this module that serves it,
+    // what the answer's record is ("replaced", "changed"), and how the body is documented.
+    (@write_one $verb:ident $serve:ident $done:literal [$($body:tt)*]
+        $handler:ident $path:literal $summary:literal
+        $resource:ty, $one:literal, $tag:literal, $record:ty, [$($write:tt)*]) => {
         #[doc = $summary]
         #[utoipa::path(
             tag = $tag,
             security($($write)*),
             params(("id" = $crate::platform::fields::Id, Path, description = concat!("The ", $one, "'s id"))),
-            request_body(content = $change, content_type = "application/merge-patch+json",
-                description = "Fields to change; `null` clears an optional field; arrays are replaced whole"),
-            responses((status = 200, description = concat!("The ", $one, " as changed"), body = $record),
+            $($body)*,
+            responses((status = 200, description = concat!("The ", $one, " as ", $done), body = $record),
                 $crate::platform::error::WriteErrors)
         )]
-        #[patch($path)]
+        #[$verb($path)]
         pub async fn $handler(
             ctx: $crate::platform::resource::Ctx,
             id: actix_web::web::Path<i32>,
             body: $crate::platform::http::JsonBody,
         ) -> Result<actix_web::HttpResponse, $crate::platform::error::ApiError> {
-            $crate::platform::resource::patch::<$resource>(ctx, id.into_inner(), body).await
+            $crate::platform::resource::$serve::<$resource>(ctx, id.into_inner(), body).await
         }
     };
     (@delete $handler:ident $path:literal $summary:literal [$($params:tt)*]

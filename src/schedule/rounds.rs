@@ -721,24 +721,14 @@ fn insert_links(
             .values(&rows)
             .execute(c))?;
     }
-    if !input.department_ids.0.is_empty() {
-        let rows: Vec<_> = input
-            .department_ids
-            .0
-            .iter()
-            .enumerate()
-            .map(|(position, department)| {
-                (
-                    round_departments::round_id.eq(round_id),
-                    round_departments::department_id.eq(department.0),
-                    round_departments::position.eq(position as i32),
-                )
-            })
-            .collect();
-        crate::on_backend!(conn, |c| diesel::insert_into(round_departments::table)
-            .values(&rows)
-            .execute(c))?;
-    }
+    let departments = department_links(input.department_ids.0.iter().map(|d| d.0));
+    crate::insert_links!(
+        conn,
+        round_departments,
+        round_id = round_id,
+        department_id,
+        departments
+    )?;
     Ok(())
 }
 
@@ -925,22 +915,11 @@ fn rewrite_links(
         )
         .execute(conn)?;
     }
-    let added: Vec<_> = new_departments
+    let added = new_departments
         .iter()
         .filter(|link| !old_departments.contains(link))
-        .map(|(department, position)| {
-            (
-                round_departments::round_id.eq(id),
-                round_departments::department_id.eq(*department),
-                round_departments::position.eq(*position),
-            )
-        })
-        .collect();
-    if !added.is_empty() {
-        crate::on_backend!(conn, |c| diesel::insert_into(round_departments::table)
-            .values(&added)
-            .execute(c))?;
-    }
+        .copied();
+    crate::insert_links!(conn, round_departments, round_id = id, department_id, added)?;
     Ok(())
 }
 
