@@ -714,10 +714,13 @@ fn write_members(
             .values(&rows)
             .execute(c))?;
     }
-    let departments = (input.department_ids.0.iter())
+    let departments = input
+        .department_ids
+        .0
+        .iter()
         .enumerate()
         .map(|(position, department)| (department.0, position as i32));
-    crate::insert_links!(
+    crate::insert_ordered!(
         conn,
         initiative_departments,
         initiative_id = id,

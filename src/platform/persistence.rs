@@ -87,7 +87,7 @@ macro_rules! update_row {
 /// `($owner = $owner_id, $item, position)` for each `(item, position)` of `$links`; none when
 /// `$links` is empty. The link tables of rounds and initiatives share this shape.
 #[macro_export]
-macro_rules! insert_links {
+macro_rules! insert_ordered {
     ($conn:expr, $table:ident, $owner:ident = $owner_id:expr, $item:ident, $links:expr) => {{
         use $crate::platform::schema::$table;
         let owner: i32 = $owner_id;

@@ -722,7 +722,7 @@ fn insert_links(
             .execute(c))?;
     }
     let departments = department_links(input.department_ids.0.iter().map(|d| d.0));
-    crate::insert_links!(
+    crate::insert_ordered!(
         conn,
         round_departments,
         round_id = round_id,
@@ -919,7 +919,7 @@ fn rewrite_links(
         .iter()
         .filter(|link| !old_departments.contains(link))
         .copied();
-    crate::insert_links!(conn, round_departments, round_id = id, department_id, added)?;
+    crate::insert_ordered!(conn, round_departments, round_id = id, department_id, added)?;
     Ok(())
 }
 
