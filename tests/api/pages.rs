@@ -542,6 +542,16 @@ async fn session_feedback_is_sent_from_the_round_s_page_inside_its_window_only(a
     assert_eq!(response.status(), 422);
     let html = response.text().await.unwrap();
     assert!(html.contains("aria-describedby=\"rating-error\""), "{html}");
+    // The form again, as the round's page had it: its title, where it goes and the way back.
+    assert!(html.contains("<h1>Rate this round</h1>"), "{html}");
+    assert!(
+        html.contains(&format!("action=\"/rounds/{held}/feedback\"")),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!("<a href=\"/rounds/{held}\">Back to the round</a>")),
+        "{html}"
+    );
     assert_eq!(feedback_total(&app).await, 1);
 }
 
