@@ -407,15 +407,6 @@ fn the_map_check_finds_what_breaks_the_map() {
     );
 }
 
-/// `minimum` as `Minimum`.
-fn capitalized(word: &str) -> String {
-    let mut chars = word.chars();
-    chars
-        .next()
-        .map(|first| first.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
-}
-
 /// Every string, integer, number and array schema in `value` that lacks its bounds, by where
 /// it is.
 fn unbounded(value: &Value, at: &str, out: &mut Vec<String>) {
@@ -428,17 +419,20 @@ fn unbounded(value: &Value, at: &str, out: &mut Vec<String>) {
             };
             let fixed = map.contains_key("enum") || map.contains_key("const");
             for kind in types {
-                let missing: &[&str] = match kind {
-                    "string" if !fixed => &["maxLength"],
-                    "integer" | "number" if !fixed => &["minimum", "maximum"],
-                    "array" => &["maxItems"],
+                // Each bound, with the keywords that state it: an exclusive bound is a bound
+                // (a schema states one or the other).
+                let bounds: &[&[&str]] = match kind {
+                    "string" if !fixed => &[&["maxLength"]],
+                    "integer" | "number" if !fixed => &[
+                        &["minimum", "exclusiveMinimum"],
+                        &["maximum", "exclusiveMaximum"],
+                    ],
+                    "array" => &[&["maxItems"]],
                     _ => &[],
                 };
-                for bound in missing {
-                    // An exclusive bound is a bound (a schema states one or the other).
-                    let exclusive = format!("exclusive{}", capitalized(bound));
-                    if !map.contains_key(*bound) && !map.contains_key(&exclusive) {
-                        out.push(format!("{at}: {kind} without {bound}"));
+                for keywords in bounds {
+                    if !keywords.iter().any(|keyword| map.contains_key(*keyword)) {
+                        out.push(format!("{at}: {kind} without {}", keywords[0]));
                     }
                 }
             }
