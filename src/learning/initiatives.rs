@@ -714,12 +714,7 @@ fn write_members(
             .values(&rows)
             .execute(c))?;
     }
-    let departments = input
-        .department_ids
-        .0
-        .iter()
-        .enumerate()
-        .map(|(position, department)| (department.0, position as i32));
+    let departments = input.department_ids.links();
     crate::insert_ordered!(
         conn,
         initiative_departments,

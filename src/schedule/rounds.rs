@@ -150,6 +150,22 @@ crate::list_type!(
     max = ORGANISERS_MAX,
     unique = true
 );
+
+/// A department link as stored: department, place.
+pub type DepartmentLink = (i32, i32);
+
+impl DepartmentIds {
+    /// The links as stored, for [`crate::insert_ordered!`]: each department with its place in
+    /// the list. Rounds and initiatives store their organising departments alike.
+    pub fn links(&self) -> Vec<DepartmentLink> {
+        self.0
+            .iter()
+            .enumerate()
+            .map(|(position, department)| (department.0, position as i32))
+            .collect()
+    }
+}
+
 crate::list_type!(
     /// The organising departments.
     pub DepartmentSummaries(DepartmentSummary),
@@ -721,7 +737,7 @@ fn insert_links(
             .values(&rows)
             .execute(c))?;
     }
-    let departments = department_links(input.department_ids.0.iter().map(|d| d.0));
+    let departments = input.department_ids.links();
     crate::insert_ordered!(
         conn,
         round_departments,
@@ -855,15 +871,6 @@ fn input_speaker_links(
         .collect()
 }
 
-/// A department link as stored: department, place.
-type DepartmentLink = (i32, i32);
-
-fn department_links(ids: impl Iterator<Item = i32>) -> Vec<DepartmentLink> {
-    ids.enumerate()
-        .map(|(position, department)| (department, position as i32))
-        .collect()
-}
-
 /// Makes the links of round `id` those of `input`, touching only the rows that differ from
 /// `current`'s: a row that keeps its place (role, status and times) stays; the others go and
 /// the new ones come, two statements at most for each kind. A move is a delete and an insert,
@@ -877,8 +884,8 @@ fn rewrite_links(
 ) -> Result<(), ApiError> {
     let old_speakers = current_speaker_links(current);
     let new_speakers = input_speaker_links(input, Some(current), db::now());
-    let old_departments = department_links(current.department_ids.0.iter().map(|d| d.0));
-    let new_departments = department_links(input.department_ids.0.iter().map(|d| d.0));
+    let old_departments = current.department_ids.links();
+    let new_departments = input.department_ids.links();
     let gone: Vec<i32> = old_speakers
         .iter()
         .filter(|link| !new_speakers.contains(link))
