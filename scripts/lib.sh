@@ -117,6 +117,18 @@ pg_database() {
     printf 'postgres://lhs@127.0.0.1:%s/%s\n' "$PG_PORT" "$1"
 }
 
+# build_debug_binary: builds the debug binary and sets BIN to its path. With the test targets, so
+# that it is the binary `cargo test` built (the tests' dependencies turn on more features of tokio
+# and reqwest): after scripts/test nothing is compiled again.
+build_debug_binary() {
+    local target_dir=${CARGO_TARGET_DIR:-$ROOT/target}
+    [[ $target_dir == /* ]] || target_dir=$ROOT/$target_dir
+    log "cargo build --all-targets (target dir $target_dir)"
+    (cd "$ROOT" && cargo build --locked --all-targets -q)
+    BIN=$target_dir/debug/lhs-rounds
+    [[ -x $BIN ]] || die "no binary at $BIN"
+}
+
 # start_server LOGFILE ARGS...: runs `$BIN serve ARGS...` on a free port and waits until
 # /healthz answers. Sets SERVER_PID and SERVER_URL.
 start_server() {
